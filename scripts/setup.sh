@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building and testing Harrier needs on a fresh Debian 12
+# machine: Debian packages (when missing, as root) and the pinned Go tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# protoc: proto generation; clang/llvm/libbpf-dev/bpftool: eBPF generation;
+# kcat: an independent Kafka client used by the router's end-to-end tests.
+pkgs=(make git protobuf-compiler clang llvm libbpf-dev bpftool kcat ca-certificates curl)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "setup: missing Debian packages: ${missing[*]} (run as root or install them)" >&2
+		exit 1
+	fi
+	echo "setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
+command -v go >/dev/null || { echo "setup: Go 1.26 not found (expected /usr/local/go)" >&2; exit 1; }
+make --no-print-directory tools >/dev/null
