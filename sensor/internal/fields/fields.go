@@ -131,7 +131,7 @@ type Registry struct {
 
 // NewRegistry returns an empty registry for source with the given event
 // type names; a type's index in types is its TypeID. Sources with a single
-// event type pass one name.
+// event type pass one name. Empty names are allowed as unused ids.
 func NewRegistry(source, typeField string, types []string) *Registry {
 	r := &Registry{
 		Source:    source,
@@ -141,7 +141,8 @@ func NewRegistry(source, typeField string, types []string) *Registry {
 		typeIDs:   make(map[string]uint16, len(types)),
 	}
 	for i, t := range types {
-		if _, dup := r.typeIDs[t]; !dup {
+		// Empty names are holes in a numbering (unused syscall numbers).
+		if _, dup := r.typeIDs[t]; !dup && t != "" {
 			r.typeIDs[t] = uint16(i)
 		}
 	}
