@@ -4,4 +4,10 @@ go 1.26.0
 
 require github.com/harrier-security/harrier/proto v0.0.0
 
+require (
+	github.com/google/uuid v1.6.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
+)
+
 replace github.com/harrier-security/harrier/proto => ../proto
