@@ -108,14 +108,14 @@ type Thread struct {
 	Sid, VPgid int64
 	TTY        uint32 // controlling terminal device number, 0 if none
 	StartTime  int64  // ns since the epoch (process creation)
-	Container  string // short container id, "host" for the host
 	// FromProc says the entry was built from /proc rather than seen born.
 	FromProc bool
 
-	image  atomic.Pointer[Image]
-	parent atomic.Pointer[Thread]
-	ppid   atomic.Int64
-	exited atomic.Int64 // exit time in ns, 0 while alive
+	image     atomic.Pointer[Image]
+	container atomic.Pointer[Container]
+	parent    atomic.Pointer[Thread]
+	ppid      atomic.Int64
+	exited    atomic.Int64 // exit time in ns, 0 while alive
 
 	// Mu guards the fields below for writers; the owner may read them
 	// without it (it is their only writer).
@@ -141,6 +141,41 @@ var emptyImage = &Image{}
 
 // SetImage publishes a new exec image.
 func (t *Thread) SetImage(im *Image) { t.image.Store(im) }
+
+// Container returns the container the process runs in (Host when none is
+// known).
+func (t *Thread) Container() *Container {
+	if c := t.container.Load(); c != nil {
+		return c
+	}
+	return Host
+}
+
+// SetContainer publishes the process's container (metadata may be filled in
+// later by publishing a new *Container).
+func (t *Thread) SetContainer(c *Container) { t.container.Store(c) }
+
+// Container describes a container as the container.* and k8s.* fields see
+// it. Values are immutable once published; empty strings read as <NA>.
+type Container struct {
+	ID         string // 12-character id, or "host"
+	FullID     string
+	Type       string // docker, containerd, cri-o, podman, cri, host
+	Name       string
+	Image      string // as the runtime reports it, e.g. docker.io/library/nginx:1.25
+	ImageRepo  string // e.g. docker.io/library/nginx
+	ImageTag   string
+	ImageID    string
+	Privileged *bool // nil when unknown
+	StartTS    int64 // ns since the epoch; 0 when unknown
+
+	PodName, PodNamespace, PodUID string
+	PodLabels                     map[string]string
+	Labels                        map[string]string
+}
+
+// Host is the container of processes that run on the host.
+var Host = &Container{ID: "host", Name: "host", Type: "host"}
 
 // Parent returns the parent process, or nil when it is not known.
 func (t *Thread) Parent() *Thread { return t.parent.Load() }
