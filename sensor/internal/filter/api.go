@@ -38,8 +38,8 @@ type Env struct {
 // Filter is a compiled condition.
 type Filter struct{}
 
-// Parse parses one condition. Syntax errors are *Error.
-func Parse(cond string) (Expr, error) { return nil, errors.New("filter: TODO") }
+
+
 
 // Compile type-checks e against env and builds the matcher tree. Errors are
 // *Error (located in the condition where possible), wrapping

@@ -49,6 +49,9 @@ type Check struct {
 	// Values holds the right-hand side: none for exists, one for scalar
 	// operators, the items for list operators.
 	Values []*Operand
+	// Modifier is "oneof", "anyof" or "allof" when a string operator takes a
+	// list of values (proc.name startswith anyof (a, b)); empty otherwise.
+	Modifier string
 	// List is true when the right-hand side is a parenthesised list or a
 	// bare list name (Values then holds that one name).
 	List bool

@@ -26,6 +26,14 @@ func (e *Check) String() string {
 		return b.String()
 	}
 	b.WriteByte(' ')
+	if e.Modifier != "" {
+		b.WriteString(e.Modifier)
+		b.WriteByte(' ')
+	}
+	if len(e.Values) == 1 && e.Values[0].Field != nil {
+		b.WriteString(e.Values[0].String())
+		return b.String()
+	}
 	if e.List {
 		if len(e.Values) == 1 && e.Values[0].Field == nil && !e.Values[0].Quoted && isIdentifier(e.Values[0].Text) && !e.listParen() {
 			b.WriteString(e.Values[0].Text)
