@@ -38,9 +38,6 @@ type Env struct {
 // Filter is a compiled condition.
 type Filter struct{}
 
-
-
-
 // Compile type-checks e against env and builds the matcher tree. Errors are
 // *Error (located in the condition where possible), wrapping
 // *UnknownFieldError, undefined macros and the like. Compile never panics.

@@ -65,7 +65,9 @@ func (p *parser) push() error {
 
 func (p *parser) pop() { p.depth-- }
 
-func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\b' || c == '\f' || c == '\v' }
+func isBlank(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\b' || c == '\f' || c == '\v'
+}
 
 func (p *parser) blank() bool {
 	start := p.pos
