@@ -2,6 +2,7 @@ package sysevent
 
 import (
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 )
@@ -323,6 +324,42 @@ type FD struct {
 	Connected bool   // fd.connected
 	Listening bool   // a bound, listening socket
 	UnixPath  string // path of a unix socket
+	// ClientAddr and ServerAddr are ClientIP and ServerIP as text, built
+	// once with the FD (list-valued fields such as fd.ip read them).
+	ClientAddr, ServerAddr string
+	// ChangedBy is the number (Event.Num) of the event that gave the fd
+	// its current name, for fd.name_changed.
+	ChangedBy uint64
+}
+
+// FinishSocket fills Name, ClientAddr and ServerAddr from the tuple the
+// way libsinsp formats fd.name: "cip:cport->sip:sport" for connected ip
+// sockets (IPv6 addresses without brackets, as libsinsp writes them),
+// "ip:port" for a bound or listening
+// socket with no peer, the path for unix sockets.
+func (f *FD) FinishSocket() {
+	if f.ClientIP.IsValid() {
+		f.ClientAddr = f.ClientIP.String()
+	}
+	if f.ServerIP.IsValid() {
+		f.ServerAddr = f.ServerIP.String()
+	}
+	switch f.Type {
+	case FDIPv4, FDIPv6:
+		switch {
+		case f.ServerIP.IsValid() && f.ClientIP.IsValid():
+			f.Name = f.ClientAddr + ":" + strconv.Itoa(int(f.ClientPort)) + "->" +
+				f.ServerAddr + ":" + strconv.Itoa(int(f.ServerPort))
+		case f.ServerIP.IsValid():
+			f.Name = f.ServerAddr + ":" + strconv.Itoa(int(f.ServerPort))
+		case f.ClientIP.IsValid():
+			f.Name = f.ClientAddr + ":" + strconv.Itoa(int(f.ClientPort))
+		default:
+			f.Name = ""
+		}
+	case FDUnix:
+		f.Name = f.UnixPath
+	}
 }
 
 // LocalIP and friends resolve the client/server tuple from this process's
