@@ -96,8 +96,10 @@ var (
 	argTuple    = text("tuple", tuple)
 )
 
-func path(name string) argSpec  { return text(name, func(ev *sysevent.Event) string { return ev.Path }) }
-func path2(name string) argSpec { return text(name, func(ev *sysevent.Event) string { return ev.Path2 }) }
+func path(name string) argSpec { return text(name, func(ev *sysevent.Event) string { return ev.Path }) }
+func path2(name string) argSpec {
+	return text(name, func(ev *sysevent.Event) string { return ev.Path2 })
+}
 func dirfd(name string) argSpec { s := argDirFD; s.name = name; return s }
 func rawArg(name string, i int) argSpec {
 	return num(name, func(ev *sysevent.Event) int64 { return int64(ev.Args[i]) })
@@ -290,7 +292,7 @@ var argSpecs = map[sysevent.Type][]argSpec{
 	sysevent.SysTkill: {argRes, num("tid", func(ev *sysevent.Event) int64 { return ev.TargetPID }), killSpecs[2]},
 	sysevent.SysTgkill: {argRes, rawArg("pid", 0), num("tid", func(ev *sysevent.Event) int64 { return ev.TargetPID }),
 		killSpecs[2]},
-	sysevent.SysBpf: {argRetFD, named("cmd", bpfCommands, func(ev *sysevent.Event) int64 { return ev.Request })},
+	sysevent.SysBpf:       {argRetFD, named("cmd", bpfCommands, func(ev *sysevent.Event) int64 { return ev.Request })},
 	sysevent.SysExit:      {rawArg("status", 0)},
 	sysevent.SysExitGroup: {rawArg("status", 0)},
 	sysevent.TypeProcExit: {
