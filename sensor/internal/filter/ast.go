@@ -16,24 +16,28 @@ type Expr interface {
 type And struct {
 	Offset int
 	Terms  []Expr
+	src    *string // condition text, for error positions; nil for built nodes
 }
 
 // Or is a disjunction of two or more terms.
 type Or struct {
 	Offset int
 	Terms  []Expr
+	src    *string
 }
 
 // Not negates X.
 type Not struct {
 	Offset int
 	X      Expr
+	src    *string
 }
 
 // Ident is a bare identifier: a reference to a macro.
 type Ident struct {
 	Offset int
 	Name   string
+	src    *string
 }
 
 // Check compares a field (possibly transformed) with values.
@@ -57,6 +61,7 @@ type Check struct {
 	List bool
 
 	bareList bool // List written as a bare list name, without parentheses
+	src      *string
 }
 
 // FieldRef is a field reference (proc.aname[2], evt.arg.flags) or a
@@ -75,6 +80,7 @@ type FieldRef struct {
 	// is the option selector (getopt(...)[t]).
 	Arg    string
 	HasArg bool
+	src    *string
 }
 
 // Operand is a literal value or, when Field is set, a field-valued operand
@@ -85,6 +91,7 @@ type Operand struct {
 	Text   string
 	Quoted bool
 	Field  *FieldRef
+	src    *string
 }
 
 func (e *And) Pos() int   { return e.Offset }

@@ -134,7 +134,7 @@ func (p *parser) parseOr() (Expr, error) {
 	if len(terms) == 1 {
 		return first, nil
 	}
-	return &Or{Offset: start, Terms: terms}, nil
+	return &Or{src: &p.src, Offset: start, Terms: terms}, nil
 }
 
 func (p *parser) parseAnd() (Expr, error) {
@@ -161,7 +161,7 @@ func (p *parser) parseAnd() (Expr, error) {
 	if len(terms) == 1 {
 		return first, nil
 	}
-	return &And{Offset: start, Terms: terms}, nil
+	return &And{src: &p.src, Offset: start, Terms: terms}, nil
 }
 
 func (p *parser) parseNot() (Expr, error) {
@@ -176,7 +176,7 @@ func (p *parser) parseNot() (Expr, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Not{Offset: start, X: x}, nil
+		return &Not{src: &p.src, Offset: start, X: x}, nil
 	}
 	return p.parseCheck()
 }
@@ -217,7 +217,7 @@ func (p *parser) parseCheck() (Expr, error) {
 		if !isIdentifier(word) {
 			return nil, p.errAt(start, fmt.Sprintf("invalid identifier %q", word))
 		}
-		return &Ident{Offset: start, Name: word}, nil
+		return &Ident{src: &p.src, Offset: start, Name: word}, nil
 	}
 	f, err := p.finishField(start, word)
 	if err != nil {
@@ -247,7 +247,7 @@ func (p *parser) finishField(start int, name string) (*FieldRef, error) {
 			return nil, p.errAt(start, fmt.Sprintf("invalid field name %q", name))
 		}
 	}
-	f := &FieldRef{Offset: start, Name: name}
+	f := &FieldRef{src: &p.src, Offset: start, Name: name}
 	if err := p.fieldArg(f); err != nil {
 		return nil, err
 	}
@@ -305,7 +305,7 @@ func (p *parser) parseTransformer(name string) (*FieldRef, error) {
 		return nil, err
 	}
 	defer p.pop()
-	f := &FieldRef{Offset: p.pos, Func: name}
+	f := &FieldRef{src: &p.src, Offset: p.pos, Func: name}
 	p.pos += len(name) + 1
 	for {
 		p.blank()
@@ -336,14 +336,14 @@ func (p *parser) transformerArg() (*Operand, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Operand{Offset: start, Field: f}, nil
+		return &Operand{src: &p.src, Offset: start, Field: f}, nil
 	}
 	if c := p.peek(); c == '"' || c == '\'' {
 		s, err := p.quoted()
 		if err != nil {
 			return nil, err
 		}
-		return &Operand{Offset: start, Text: s, Quoted: true}, nil
+		return &Operand{src: &p.src, Offset: start, Text: s, Quoted: true}, nil
 	}
 	if isLetter(p.peek()) {
 		word := p.scanName()
@@ -352,7 +352,7 @@ func (p *parser) transformerArg() (*Operand, error) {
 			if err != nil {
 				return nil, err
 			}
-			return &Operand{Offset: start, Field: f}, nil
+			return &Operand{src: &p.src, Offset: start, Field: f}, nil
 		}
 		p.pos = start
 	}
@@ -360,7 +360,7 @@ func (p *parser) transformerArg() (*Operand, error) {
 	if s == "" {
 		return nil, p.errf("expected a field or a value, found %s", p.near())
 	}
-	return &Operand{Offset: start, Text: s}, nil
+	return &Operand{src: &p.src, Offset: start, Text: s}, nil
 }
 
 // Operators, longest first where one is a prefix of another.
@@ -376,7 +376,7 @@ func isListOp(op string) bool { return op == "in" || op == "intersects" || op ==
 
 func (p *parser) parseCondition(start int, f *FieldRef) (Expr, error) {
 	p.blank()
-	c := &Check{Offset: start, Field: f, OpOffset: p.pos}
+	c := &Check{src: &p.src, Offset: start, Field: f, OpOffset: p.pos}
 	for _, op := range symbolOps {
 		if p.lit(op) {
 			c.Op = op
@@ -420,7 +420,7 @@ func (p *parser) parseCondition(start int, f *FieldRef) (Expr, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.Values = []*Operand{{Offset: vstart, Field: tf}}
+		c.Values = []*Operand{{src: &p.src, Offset: vstart, Field: tf}}
 		return c, nil
 	}
 	if isListOp(c.Op) || c.Modifier != "" {
@@ -429,7 +429,7 @@ func (p *parser) parseCondition(start int, f *FieldRef) (Expr, error) {
 			return c, p.listItems(c)
 		}
 		if name := p.scanName(); name != "" && isIdentifier(name) {
-			c.Values = []*Operand{{Offset: vstart, Text: name}}
+			c.Values = []*Operand{{src: &p.src, Offset: vstart, Text: name}}
 			c.bareList = true
 			return c, nil
 		}
@@ -441,14 +441,14 @@ func (p *parser) parseCondition(start int, f *FieldRef) (Expr, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.Values = []*Operand{{Offset: vstart, Text: s, Quoted: true}}
+		c.Values = []*Operand{{src: &p.src, Offset: vstart, Text: s, Quoted: true}}
 		return c, nil
 	}
 	s := p.bare()
 	if s == "" {
 		return nil, p.errf("expected a value after %q, found %s", c.Op, p.near())
 	}
-	c.Values = []*Operand{{Offset: vstart, Text: s}}
+	c.Values = []*Operand{{src: &p.src, Offset: vstart, Text: s}}
 	return c, nil
 }
 
@@ -467,7 +467,7 @@ func (p *parser) listItems(c *Check) error {
 			if err != nil {
 				return err
 			}
-			op = &Operand{Offset: start, Text: s, Quoted: true}
+			op = &Operand{src: &p.src, Offset: start, Text: s, Quoted: true}
 		} else {
 			s := p.bare()
 			if s == "" {
@@ -476,7 +476,7 @@ func (p *parser) listItems(c *Check) error {
 				}
 				return p.errf("expected a list item, found %s", p.near())
 			}
-			op = &Operand{Offset: start, Text: s}
+			op = &Operand{src: &p.src, Offset: start, Text: s}
 		}
 		c.Values = append(c.Values, op)
 		p.blank()

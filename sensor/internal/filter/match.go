@@ -1,0 +1,751 @@
+package filter
+
+import (
+	"net/netip"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/harrier-security/harrier/sensor/internal/fields"
+)
+
+// Filter is a compiled condition. It is immutable and safe for concurrent
+// use.
+type Filter struct {
+	root    matcher
+	nslots  int
+	nbufs   int
+	types   []uint16
+	anyType bool
+}
+
+// Scratch holds the per-goroutine buffers (extracted values, transformer
+// output) that matching needs. One Scratch serves any number of filters,
+// one call at a time; it is not safe for concurrent use. The zero value is
+// ready to use.
+type Scratch struct {
+	vals []fields.Value
+	bufs [][]byte
+}
+
+func (s *Scratch) ensure(nslots, nbufs int) {
+	if len(s.vals) < nslots {
+		vals := make([]fields.Value, nslots)
+		copy(vals, s.vals)
+		s.vals = vals
+	}
+	if len(s.bufs) < nbufs {
+		bufs := make([][]byte, nbufs)
+		copy(bufs, s.bufs)
+		s.bufs = bufs
+	}
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(Scratch) }}
+
+// Match reports whether ev satisfies the filter. It is safe for concurrent
+// use: it borrows a Scratch from a pool. Hot loops should keep one Scratch
+// per goroutine and call MatchScratch, which saves the pool round trip.
+func (f *Filter) Match(ev fields.Event) bool {
+	s := scratchPool.Get().(*Scratch)
+	ok := f.MatchScratch(ev, s)
+	scratchPool.Put(s)
+	return ok
+}
+
+// MatchScratch is Match with caller-owned scratch space; it does not
+// allocate once s has grown to the largest filter it served.
+func (f *Filter) MatchScratch(ev fields.Event, s *Scratch) bool {
+	if len(s.vals) < f.nslots || len(s.bufs) < f.nbufs {
+		s.ensure(f.nslots, f.nbufs)
+	}
+	return f.root.match(ev, s)
+}
+
+// EventTypes returns the type ids (indices into Registry.EventTypes) of the
+// events the filter can match, derived as Falco does from comparisons on
+// Registry.TypeField through and/or/not and macros. any is true when the
+// filter does not restrict event types (ids then lists every type), and
+// always for registries without a TypeField.
+func (f *Filter) EventTypes() (ids []uint16, any bool) {
+	return append([]uint16(nil), f.types...), f.anyType
+}
+
+// matcher is one node of the compiled tree.
+type matcher interface {
+	match(ev fields.Event, s *Scratch) bool
+}
+
+type andMatcher struct{ terms []matcher }
+
+func (m *andMatcher) match(ev fields.Event, s *Scratch) bool {
+	for _, t := range m.terms {
+		if !t.match(ev, s) {
+			return false
+		}
+	}
+	return true
+}
+
+type orMatcher struct{ terms []matcher }
+
+func (m *orMatcher) match(ev fields.Event, s *Scratch) bool {
+	for _, t := range m.terms {
+		if t.match(ev, s) {
+			return true
+		}
+	}
+	return false
+}
+
+type notMatcher struct{ x matcher }
+
+func (m *notMatcher) match(ev fields.Event, s *Scratch) bool { return !m.x.match(ev, s) }
+
+type constMatcher bool
+
+func (m constMatcher) match(fields.Event, *Scratch) bool { return bool(m) }
+
+// typeMatcher is a comparison on the registry's type field, answered from
+// the event's type id without extracting anything.
+type typeMatcher struct{ bits bitset }
+
+func (m *typeMatcher) match(ev fields.Event, _ *Scratch) bool { return m.bits.has(ev.TypeID()) }
+
+// simplify flattens nested and/or, removes double negation and moves
+// event-type tests to the front of conjunctions (they cost one load).
+// Conditions have no side effects, so reordering preserves results.
+func simplify(m matcher) matcher {
+	switch n := m.(type) {
+	case *andMatcher:
+		var terms, types []matcher
+		for _, t := range n.terms {
+			t = simplify(t)
+			if a, ok := t.(*andMatcher); ok {
+				for _, x := range a.terms {
+					if _, isType := x.(*typeMatcher); isType {
+						types = append(types, x)
+					} else {
+						terms = append(terms, x)
+					}
+				}
+				continue
+			}
+			if _, isType := t.(*typeMatcher); isType {
+				types = append(types, t)
+				continue
+			}
+			terms = append(terms, t)
+		}
+		terms = append(types, terms...)
+		if len(terms) == 1 {
+			return terms[0]
+		}
+		return &andMatcher{terms: terms}
+	case *orMatcher:
+		var terms []matcher
+		for _, t := range n.terms {
+			t = simplify(t)
+			if o, ok := t.(*orMatcher); ok {
+				terms = append(terms, o.terms...)
+				continue
+			}
+			terms = append(terms, t)
+		}
+		if len(terms) == 1 {
+			return terms[0]
+		}
+		return &orMatcher{terms: terms}
+	case *notMatcher:
+		x := simplify(n.x)
+		if inner, ok := x.(*notMatcher); ok {
+			return inner.x
+		}
+		if t, ok := x.(*typeMatcher); ok {
+			// not evt.type in (...) is a type test too.
+			inv := make(bitset, len(t.bits))
+			for i := range inv {
+				inv[i] = ^t.bits[i]
+			}
+			return &typeMatcher{bits: inv}
+		}
+		return &notMatcher{x: x}
+	}
+	return m
+}
+
+// getter reads the checked value into the check's scratch slot, calling
+// the field's extractor directly when there is no transformer.
+type getter struct {
+	ex   fields.Extract
+	src  source
+	slot int
+}
+
+func (g *getter) get(ev fields.Event, s *Scratch) (*fields.Value, bool) {
+	v := &s.vals[g.slot]
+	if g.ex != nil {
+		return v, g.ex(ev, v)
+	}
+	return v, g.src.eval(ev, s, v)
+}
+
+// existsMatcher: the field has a value (a non-empty one for lists).
+type existsMatcher struct {
+	getter
+	list bool
+}
+
+func (m *existsMatcher) match(ev fields.Event, s *Scratch) bool {
+	v, ok := m.get(ev, s)
+	if !ok {
+		return false
+	}
+	if m.list {
+		return len(v.Strs) > 0 || len(v.Ints) > 0
+	}
+	return true
+}
+
+// strPred tests one string.
+type strPred interface{ test(string) bool }
+
+// listMode says how a predicate applies to a list-valued field.
+type listMode uint8
+
+const (
+	scalar  listMode = iota
+	anyElem          // some element satisfies the predicate
+	allElem          // every element does (and the list is not empty)
+)
+
+// strMatcher applies a string predicate to a string, a byte buffer or each
+// element of a list.
+type strMatcher struct {
+	getter
+	pred  strPred
+	mode  listMode
+	bytes bool
+}
+
+func (m *strMatcher) match(ev fields.Event, s *Scratch) bool {
+	v, ok := m.get(ev, s)
+	if !ok {
+		return false
+	}
+	switch m.mode {
+	case anyElem:
+		for _, x := range v.Strs {
+			if m.pred.test(x) {
+				return true
+			}
+		}
+		return false
+	case allElem:
+		if len(v.Strs) == 0 {
+			return false
+		}
+		for _, x := range v.Strs {
+			if !m.pred.test(x) {
+				return false
+			}
+		}
+		return true
+	}
+	if m.bytes {
+		return m.pred.test(bytesString(v.Bytes))
+	}
+	return m.pred.test(v.Str)
+}
+
+// modMatcher implements the oneof/anyof/allof modifiers: the operator is
+// tried with each listed value, and the results are combined.
+type modMatcher struct {
+	getter
+	preds []strPred
+	mod   string
+	list  bool
+	bytes bool
+}
+
+func (m *modMatcher) match(ev fields.Event, s *Scratch) bool {
+	v, ok := m.get(ev, s)
+	if !ok {
+		return false
+	}
+	hits := 0
+	for _, p := range m.preds {
+		var hit bool
+		switch {
+		case m.list:
+			for _, x := range v.Strs {
+				if p.test(x) {
+					hit = true
+					break
+				}
+			}
+		case m.bytes:
+			hit = p.test(bytesString(v.Bytes))
+		default:
+			hit = p.test(v.Str)
+		}
+		switch {
+		case hit && m.mod == "anyof":
+			return true
+		case !hit && m.mod == "allof":
+			return false
+		case hit:
+			hits++
+			if hits > 1 { // oneof: exactly one
+				return false
+			}
+		}
+	}
+	switch m.mod {
+	case "allof":
+		return len(m.preds) > 0
+	case "oneof":
+		return hits == 1
+	}
+	return false
+}
+
+type eqPred struct{ v string }
+
+func (p *eqPred) test(x string) bool { return x == p.v }
+
+type nePred struct{ v string }
+
+func (p *nePred) test(x string) bool { return x != p.v }
+
+type containsPred struct{ v string }
+
+func (p *containsPred) test(x string) bool { return strings.Contains(x, p.v) }
+
+type prefixPred struct{ v string }
+
+func (p *prefixPred) test(x string) bool { return strings.HasPrefix(x, p.v) }
+
+type suffixPred struct{ v string }
+
+func (p *suffixPred) test(x string) bool { return strings.HasSuffix(x, p.v) }
+
+// icontainsPred is an ASCII case-insensitive substring test that does not
+// allocate; v is lower-case.
+type icontainsPred struct{ v string }
+
+func (p *icontainsPred) test(x string) bool { return indexFold(x, p.v) >= 0 }
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// indexFold finds lower-case needle in s ignoring ASCII case.
+func indexFold(s, needle string) int {
+	n := len(needle)
+	if n == 0 {
+		return 0
+	}
+	first := needle[0]
+	for i := 0; i+n <= len(s); i++ {
+		if lowerASCII(s[i]) != first {
+			continue
+		}
+		j := 1
+		for j < n && lowerASCII(s[i+j]) == needle[j] {
+			j++
+		}
+		if j == n {
+			return i
+		}
+	}
+	return -1
+}
+
+type globPred struct {
+	pattern string
+	fold    bool
+}
+
+func (p *globPred) test(x string) bool { return globMatch(p.pattern, x, p.fold) }
+
+type regexPred struct{ re *regexp.Regexp }
+
+func (p *regexPred) test(x string) bool { return p.re.MatchString(x) }
+
+// setPred is set membership: a short slice scan for small sets, a map
+// otherwise.
+type setPred struct {
+	small []string
+	m     map[string]struct{}
+}
+
+func newSetPred(items []string) *setPred {
+	if len(items) <= 8 {
+		return &setPred{small: items}
+	}
+	m := make(map[string]struct{}, len(items))
+	for _, it := range items {
+		m[it] = struct{}{}
+	}
+	return &setPred{m: m}
+}
+
+func (p *setPred) test(x string) bool {
+	if p.m != nil {
+		_, ok := p.m[x]
+		return ok
+	}
+	for _, it := range p.small {
+		if it == x {
+			return true
+		}
+	}
+	return false
+}
+
+// pmatchPred: some listed path is x itself or a directory containing x.
+type pmatchPred struct {
+	paths map[string]struct{}
+	root  bool // "/" was listed: every absolute path matches
+}
+
+func newPmatchPred(items []string) *pmatchPred {
+	p := &pmatchPred{paths: make(map[string]struct{}, len(items))}
+	for _, it := range items {
+		for len(it) > 1 && it[len(it)-1] == '/' {
+			it = it[:len(it)-1]
+		}
+		if it == "/" {
+			p.root = true
+		}
+		p.paths[it] = struct{}{}
+	}
+	return p
+}
+
+func (p *pmatchPred) test(x string) bool {
+	if p.root && strings.HasPrefix(x, "/") {
+		return true
+	}
+	if _, ok := p.paths[x]; ok {
+		return true
+	}
+	for i := len(x) - 1; i > 0; i-- {
+		if x[i] == '/' {
+			if _, ok := p.paths[x[:i]]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type numOp uint8
+
+const (
+	opEq numOp = iota
+	opNe
+	opLt
+	opLe
+	opGt
+	opGe
+	opIn // set membership
+)
+
+var numOps = map[string]numOp{"=": opEq, "!=": opNe, "<": opLt, "<=": opLe, ">": opGt, ">=": opGe,
+	"in": opIn, "intersects": opIn}
+
+// numMatcher compares integers. Signed kinds read Value.Int, unsigned ones
+// Value.Uint; list fields read Value.Ints.
+type numMatcher struct {
+	getter
+	op       numOp
+	iv       int64
+	uv       uint64
+	set      map[int64]struct{}
+	unsigned bool
+	mode     listMode
+}
+
+func (m *numMatcher) testInt(x int64) bool {
+	switch m.op {
+	case opEq:
+		return x == m.iv
+	case opNe:
+		return x != m.iv
+	case opLt:
+		return x < m.iv
+	case opLe:
+		return x <= m.iv
+	case opGt:
+		return x > m.iv
+	case opGe:
+		return x >= m.iv
+	}
+	_, ok := m.set[x]
+	return ok
+}
+
+func (m *numMatcher) testUint(x uint64) bool {
+	switch m.op {
+	case opEq:
+		return x == m.uv
+	case opNe:
+		return x != m.uv
+	case opLt:
+		return x < m.uv
+	case opLe:
+		return x <= m.uv
+	case opGt:
+		return x > m.uv
+	case opGe:
+		return x >= m.uv
+	}
+	_, ok := m.set[int64(x)]
+	return ok
+}
+
+func (m *numMatcher) match(ev fields.Event, s *Scratch) bool {
+	v, ok := m.get(ev, s)
+	if !ok {
+		return false
+	}
+	switch m.mode {
+	case anyElem:
+		for _, x := range v.Ints {
+			if m.test(x) {
+				return true
+			}
+		}
+		return false
+	case allElem:
+		if len(v.Ints) == 0 {
+			return false
+		}
+		for _, x := range v.Ints {
+			if !m.test(x) {
+				return false
+			}
+		}
+		return true
+	}
+	if m.unsigned {
+		return m.testUint(v.Uint)
+	}
+	return m.testInt(v.Int)
+}
+
+// test applies the comparison to a list element (stored as int64).
+func (m *numMatcher) test(x int64) bool {
+	if m.unsigned {
+		return m.testUint(uint64(x))
+	}
+	return m.testInt(x)
+}
+
+// boolMatcher: ok[b] says whether value b satisfies the check.
+type boolMatcher struct {
+	getter
+	ok [2]bool
+}
+
+func (m *boolMatcher) match(ev fields.Event, s *Scratch) bool {
+	v, ok := m.get(ev, s)
+	if !ok {
+		return false
+	}
+	if v.Bool {
+		return m.ok[1]
+	}
+	return m.ok[0]
+}
+
+// ipMatcher: the address equals one of addrs or lies in one of nets;
+// negated for !=.
+type ipMatcher struct {
+	getter
+	addrs []netip.Addr
+	nets  []netip.Prefix
+	neg   bool
+}
+
+func (m *ipMatcher) match(ev fields.Event, s *Scratch) bool {
+	v, ok := m.get(ev, s)
+	if !ok {
+		return false
+	}
+	a := v.IP
+	if v.Kind == fields.KindIPNet && v.Net.IsValid() {
+		a = v.Net.Addr()
+	}
+	if !a.IsValid() {
+		return false
+	}
+	a = a.Unmap()
+	hit := false
+	for _, x := range m.addrs {
+		if x == a {
+			hit = true
+			break
+		}
+	}
+	if !hit {
+		for _, n := range m.nets {
+			if n.Contains(a) {
+				hit = true
+				break
+			}
+		}
+	}
+	return hit != m.neg
+}
+
+// fieldCmpMatcher compares two extracted values (val(field) or a
+// transformer on the right-hand side).
+type fieldCmpMatcher struct {
+	lhs, rhs getter
+	op       string
+	class    kindClass
+	list     bool
+}
+
+func (m *fieldCmpMatcher) match(ev fields.Event, s *Scratch) bool {
+	l, ok := m.lhs.get(ev, s)
+	if !ok {
+		return false
+	}
+	r, ok := m.rhs.get(ev, s)
+	if !ok {
+		return false
+	}
+	switch m.class {
+	case classString, classBytes:
+		rs := r.Str
+		if r.Kind == fields.KindBytes {
+			rs = bytesString(r.Bytes)
+		}
+		if m.list {
+			for _, x := range l.Strs {
+				if compareStrings(m.op, x, rs) {
+					return true
+				}
+			}
+			return false
+		}
+		ls := l.Str
+		if l.Kind == fields.KindBytes {
+			ls = bytesString(l.Bytes)
+		}
+		return compareStrings(m.op, ls, rs)
+	case classNumber:
+		if m.list {
+			for _, x := range l.Ints {
+				if compareNumbers(m.op, x, 0, false, r) {
+					return true
+				}
+			}
+			return false
+		}
+		return compareNumbers(m.op, l.Int, l.Uint, isUnsigned(l.Kind), r)
+	case classBool:
+		return (l.Bool == r.Bool) == (m.op == "=")
+	case classIP:
+		la, ra := l.IP, r.IP
+		if l.Kind == fields.KindIPNet && l.Net.IsValid() {
+			la = l.Net.Addr()
+		}
+		if r.Kind == fields.KindIPNet && r.Net.IsValid() {
+			if m.op == "=" {
+				return r.Net.Contains(la.Unmap())
+			}
+			return !r.Net.Contains(la.Unmap())
+		}
+		return (la.Unmap() == ra.Unmap()) == (m.op == "=")
+	}
+	return false
+}
+
+func compareStrings(op, x, y string) bool {
+	switch op {
+	case "=":
+		return x == y
+	case "!=":
+		return x != y
+	case "contains", "bcontains":
+		return strings.Contains(x, y)
+	case "icontains":
+		return indexFold(x, strings.ToLower(y)) >= 0 // rare path: allocates for upper-case y
+	case "startswith", "bstartswith":
+		return strings.HasPrefix(x, y)
+	case "endswith":
+		return strings.HasSuffix(x, y)
+	case "glob":
+		return globMatch(y, x, false)
+	case "iglob":
+		return globMatch(y, x, true)
+	case "<":
+		return x < y
+	case "<=":
+		return x <= y
+	case ">":
+		return x > y
+	case ">=":
+		return x >= y
+	}
+	return false
+}
+
+func isUnsigned(k fields.Kind) bool { return k == fields.KindUint || k == fields.KindPort }
+
+// compareNumbers compares a number (signed li or unsigned lu) with r.
+func compareNumbers(op string, li int64, lu uint64, lUnsigned bool, r *fields.Value) bool {
+	var c int // -1, 0, 1
+	rUnsigned := isUnsigned(r.Kind)
+	switch {
+	case lUnsigned && rUnsigned:
+		c = cmp3(lu, r.Uint)
+	case !lUnsigned && !rUnsigned:
+		c = cmp3(li, r.Int)
+	case lUnsigned: // r signed
+		if r.Int < 0 {
+			c = 1
+		} else {
+			c = cmp3(lu, uint64(r.Int))
+		}
+	default: // l signed, r unsigned
+		if li < 0 {
+			c = -1
+		} else {
+			c = cmp3(uint64(li), r.Uint)
+		}
+	}
+	switch op {
+	case "=":
+		return c == 0
+	case "!=":
+		return c != 0
+	case "<":
+		return c < 0
+	case "<=":
+		return c <= 0
+	case ">":
+		return c > 0
+	case ">=":
+		return c >= 0
+	}
+	return false
+}
+
+func cmp3[T int64 | uint64](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
