@@ -13,8 +13,8 @@ import (
 
 // Event is one decoded syscall (or one of Harrier's non-syscall events, see
 // Type). Events are reused by the capture: a consumer that needs something
-// after it is done with an event copies it out (strings and slices may be
-// kept; they are never overwritten in place).
+// after it is done with an event copies what it needs (strings and the
+// Argv/Env slices may be kept: they are never overwritten in place).
 //
 // Which argument fields are set, per Type (every syscall also has Args, the
 // raw arguments, and Ret, the result or -errno):
@@ -153,12 +153,9 @@ func (e *Event) IsForkChild() bool {
 	return false
 }
 
-// Reset clears e for reuse, keeping the capacity of Argv and Proc.Env.
-func (e *Event) Reset() {
-	argv, env := e.Argv[:0], e.Proc.Env[:0]
-	*e = Event{Argv: argv}
-	e.Proc.Env = env
-}
+// Reset clears e for reuse. Argv and Proc.Env are dropped, not truncated:
+// the process table keeps them.
+func (e *Event) Reset() { *e = Event{} }
 
 // Has is a set of flags saying which groups of ProcInfo are valid.
 type Has uint8
@@ -181,7 +178,7 @@ type ProcInfo struct {
 	VTID   uint32
 	Sid    uint32 // session id (host)
 	Pgid   uint32 // process group id (host)
-	TTY    uint32 // controlling terminal as (major<<20 | minor), 0 if none
+	TTY    uint32 // controlling terminal, encoded as /proc/PID/stat's tty_nr; 0 if none
 
 	StartTime int64 // ns since the epoch
 

@@ -32,11 +32,15 @@ func TestTypeNames(t *testing.T) {
 	}
 }
 
-func TestSockAddrString(t *testing.T) {
-	e := &Event{}
-	e.Argv = append(e.Argv, "a")
+func TestResetDropsSlices(t *testing.T) {
+	kept := []string{"a", "b"}
+	e := &Event{Argv: kept, Type: SysExecve}
 	e.Reset()
-	if len(e.Argv) != 0 || cap(e.Argv) == 0 {
-		t.Errorf("Reset: argv len %d cap %d", len(e.Argv), cap(e.Argv))
+	if e.Argv != nil || e.Type != 0 {
+		t.Fatalf("Reset left %v %v", e.Argv, e.Type)
+	}
+	e.Argv = append(e.Argv, "x")
+	if kept[0] != "a" {
+		t.Fatal("Reset let a new event overwrite a kept Argv")
 	}
 }

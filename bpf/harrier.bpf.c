@@ -1,0 +1,824 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Harrier's syscall capture. Tracepoints only (tp_btf): sys_enter records
+ * the arguments of the syscalls user space asked for (the interest map);
+ * sys_exit reads what they point to and emits one record with the result;
+ * sched_process_{exec,fork,exit} emit the process lifecycle with the facts
+ * the process table needs. Records go to one ring buffer; every record that
+ * does not fit is counted in the drops map by CPU and event type.
+ *
+ * Relative paths are made absolute here: the decoder joins a path with the
+ * directory components (cwd or dirfd) sent beside it. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "harrier.h"
+#include "syscalls.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AT_FDCWD -100
+#define HALF 16384 /* items of one record stay below this many bytes */
+#define MASK (HALF - 1)
+#define NAME_SZ 256   /* one path component */
+#define STR_SZ 4096   /* one path string */
+#define SHORT_SZ 256  /* names, fs types, module parameters */
+#define ARGV_SZ 4096  /* argv and env, each */
+#define MAX_DEPTH 64  /* path components walked */
+#define MAX_ARGS 64   /* argv entries read from a failed execve */
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#define AF_INET 2
+#define AF_INET6 10
+#define CLONE_VM 0x100
+#define CLONE_VFORK 0x4000
+#define SIGCHLD 17
+
+/* Set by the loader before the programs are loaded. */
+volatile const __u32 self_tgid = 0;
+
+/* Loops run under bpf_loop, with their state in the scratch map value
+ * rather than on the stack: the verifier does not track map contents, so the
+ * callback's states converge at once, where a bounded loop (or a stack
+ * context) is verified again for every iteration and branch. */
+struct walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	__u32 off;
+	__u8 flags;
+};
+
+struct argv_walk {
+	const char *const *argv;
+	__u32 off;
+	__u32 limit;
+	__u8 flags;
+};
+
+struct cgroup_walk {
+	struct kernfs_node *kn;
+	__u32 off;
+	__u8 flags;
+};
+
+struct scratch {
+	union {
+		struct walk w;
+		struct argv_walk aw;
+		struct cgroup_walk cw;
+	} loop;
+	struct rec_hdr h;
+	__u8 data[2 * HALF];
+};
+
+struct inflight {
+	__u64 args[6];
+	__u32 id;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* replaced by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SYSCALL + 1);
+	__type(key, __u32);
+	__type(value, __u8);
+} interest SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NUM_TYPES);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct inflight);
+} pending SEC(".maps");
+
+/* One record under construction per CPU. A plain array indexed by CPU (the
+ * loader sizes it to the possible CPUs): per-CPU maps cap values at 32 KiB. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+static __always_inline struct scratch *begin(__u8 kind, __u16 type, __u32 tid, __u32 pid)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &cpu);
+	if (!s)
+		return 0;
+	s->h.ts = bpf_ktime_get_boot_ns();
+	s->h.kind = kind;
+	s->h.type = type;
+	s->h.tid = tid;
+	s->h.pid = pid;
+	s->h.cpu = cpu;
+	s->h.ret = 0;
+	s->h.aux = 0;
+	s->h.aux2 = 0;
+	return s;
+}
+
+static __always_inline void count_drop(__u16 type)
+{
+	__u32 k = type;
+	__u64 *n = bpf_map_lookup_elem(&drops, &k);
+	if (n)
+		*n += 1;
+}
+
+static __always_inline void submit(struct scratch *s, __u32 off)
+{
+	/* off stays below HALF by construction; the mask is for the verifier */
+	off &= 2 * HALF - 1;
+	s->h.len = off;
+	if (bpf_ringbuf_output(&events, &s->h, sizeof(struct rec_hdr) + off, 0))
+		count_drop(s->h.type);
+}
+
+static __always_inline void put_item(struct scratch *s, __u32 at, __u8 id, __u32 len, __u8 flags)
+{
+	struct item *it = (void *)&s->data[at & MASK];
+	it->len = len;
+	it->id = id;
+	it->flags = flags;
+}
+
+/* put_ustr appends a user-space string as item id. */
+static __noinline __u32 put_ustr(struct scratch *s, __u32 off, __u8 id, const char *p, __u32 max)
+{
+	if (!p || off > HALF - STR_SZ - sizeof(struct item))
+		return off;
+	__u32 at = off;
+	off += sizeof(struct item);
+	if (max > STR_SZ)
+		max = STR_SZ;
+	long n = bpf_probe_read_user_str(&s->data[off & MASK], max, p);
+	if (n < 0) {
+		put_item(s, at, id, 0, IF_FAULT);
+		return off;
+	}
+	if (n > 0)
+		n--; /* drop the NUL */
+	put_item(s, at, id, n, n + 1 >= max ? IF_TRUNC : 0);
+	return off + n;
+}
+
+static __always_inline struct scratch *this_scratch(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&scratch_map, &cpu);
+}
+
+static long dentry_step(__u32 i, void *arg)
+{
+	struct scratch *s = this_scratch();
+	if (!s)
+		return 1;
+	struct walk *w = &s->loop.w;
+	/* locals, not w->x inside BPF_CORE_READ: CO-RE would try to relocate
+	 * the access to our own struct walk */
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct dentry *root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == root || dentry == parent) {
+		struct mount *mnt = w->mnt;
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+		if (dentry == root && up != mnt) {
+			w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			w->mnt = up;
+			w->vfsmnt = (void *)up + bpf_core_field_offset(struct mount, mnt);
+			return 0;
+		}
+		w->flags = 0;
+		return 1;
+	}
+	__u32 off = w->off;
+	if (off > HALF - NAME_SZ)
+		return 1;
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	long n = bpf_probe_read_kernel_str(&s->data[off & MASK], NAME_SZ, name);
+	if (n <= 0)
+		return 1;
+	w->off = off + n;
+	w->dentry = parent;
+	return 0;
+}
+
+/* put_dentries appends the names from dentry up to the root of its mount
+ * namespace, leaf first, each NUL-terminated. */
+static __noinline __u32 put_dentries(struct scratch *s, __u32 off, __u8 id, struct dentry *dentry,
+				     struct vfsmount *vfsmnt)
+{
+	if (!s || !dentry || !vfsmnt || off > HALF - NAME_SZ - sizeof(struct item))
+		return off;
+	struct walk *w = &s->loop.w;
+	w->dentry = dentry;
+	w->vfsmnt = vfsmnt;
+	w->mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	w->off = off + sizeof(struct item);
+	w->flags = IF_TRUNC;
+	bpf_loop(MAX_DEPTH, dentry_step, 0, 0);
+	__u32 end = w->off;
+	if (end > HALF || end < off + sizeof(struct item))
+		return off;
+	put_item(s, off, id, end - off - sizeof(struct item), w->flags);
+	return end;
+}
+
+static __always_inline __u32 put_cwd(struct scratch *s, __u32 off, __u8 id, struct task_struct *t)
+{
+	struct fs_struct *fs = BPF_CORE_READ(t, fs);
+	if (!fs)
+		return off;
+	return put_dentries(s, off, id, BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt));
+}
+
+static __always_inline struct file *fd_file(struct task_struct *t, __s64 fd)
+{
+	if (fd < 0)
+		return 0;
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt)
+		return 0;
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	if ((__u64)fd >= max)
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* put_rel appends path argument p (item pid) and, when it is relative,
+ * the directory it is relative to (item bid): dirfd's or the cwd. */
+static __always_inline __u32 put_rel(struct scratch *s, __u32 off, __u8 pid, __u8 bid, __s64 dirfd,
+				     const char *p)
+{
+	__u32 at = off;
+	off = put_ustr(s, off, pid, p, STR_SZ);
+	if (off == at)
+		return off;
+	__u8 c = s->data[(at + sizeof(struct item)) & MASK];
+	struct item *it = (void *)&s->data[at & MASK];
+	if (it->len > 0 && c == '/')
+		return off;
+	struct task_struct *t = (void *)bpf_get_current_task_btf();
+	if ((int)dirfd == AT_FDCWD)
+		return put_cwd(s, off, bid, t);
+	struct file *f = fd_file(t, dirfd);
+	if (!f)
+		return off;
+	return put_dentries(s, off, bid, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+}
+
+/* put_tuple appends the addresses of the socket behind fd. */
+static __noinline __u32 put_tuple(struct scratch *s, __u32 off, __s64 fd)
+{
+	if (off > HALF - sizeof(struct sock_tuple) - sizeof(struct item))
+		return off;
+	struct task_struct *t = (void *)bpf_get_current_task_btf();
+	struct file *f = fd_file(t, fd);
+	if (!f)
+		return off;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return off;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return off;
+	struct sock_tuple *tp = (void *)&s->data[(off + sizeof(struct item)) & MASK];
+	__builtin_memset(tp, 0, sizeof(*tp));
+	tp->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	tp->type = BPF_CORE_READ(sk, sk_type);
+	tp->proto = BPF_CORE_READ(sk, sk_protocol);
+	if (tp->family == AF_INET) {
+		BPF_CORE_READ_INTO(&tp->saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(&tp->daddr, sk, __sk_common.skc_daddr);
+	} else if (tp->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&tp->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&tp->daddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		put_item(s, off, IT_TUPLE, sizeof(*tp), 0);
+		return off + sizeof(struct item) + sizeof(*tp);
+	}
+	tp->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	tp->dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	put_item(s, off, IT_TUPLE, sizeof(*tp), 0);
+	return off + sizeof(struct item) + sizeof(*tp);
+}
+
+/* put_sockaddr appends a struct sockaddr from user memory. */
+static __always_inline __u32 put_sockaddr(struct scratch *s, __u32 off, const void *p, __u64 len)
+{
+	if (!p || len == 0 || off > HALF - 128 - sizeof(struct item))
+		return off;
+	if (len > 128)
+		len = 128;
+	if (bpf_probe_read_user(&s->data[(off + sizeof(struct item)) & MASK], len & 255, p)) {
+		put_item(s, off, IT_SOCKADDR, 0, IF_FAULT);
+		return off + sizeof(struct item);
+	}
+	put_item(s, off, IT_SOCKADDR, len, 0);
+	return off + sizeof(struct item) + len;
+}
+
+/* put_ublob appends the user memory [start, end) (argv or env). */
+static __always_inline __u32 put_ublob(struct scratch *s, __u32 off, __u8 id, __u64 start, __u64 end)
+{
+	if (off > HALF - ARGV_SZ - sizeof(struct item) || end <= start)
+		return off;
+	__u64 len = end - start;
+	__u8 flags = 0;
+	if (len > ARGV_SZ) {
+		len = ARGV_SZ;
+		flags = IF_TRUNC;
+	}
+	if (bpf_probe_read_user(&s->data[(off + sizeof(struct item)) & MASK], len & (2 * ARGV_SZ - 1),
+				(void *)start)) {
+		put_item(s, off, id, 0, IF_FAULT);
+		return off + sizeof(struct item);
+	}
+	put_item(s, off, id, len, flags);
+	return off + sizeof(struct item) + len;
+}
+
+
+static long argv_step(__u32 i, void *arg)
+{
+	struct scratch *s = this_scratch();
+	if (!s)
+		return 1;
+	struct argv_walk *w = &s->loop.aw;
+	const char *a = 0;
+	const char *const *argv = w->argv;
+	if (i >= MAX_ARGS || bpf_probe_read_user(&a, sizeof(a), &argv[i]) || !a)
+		return 1;
+	__u32 off = w->off;
+	if (off + SHORT_SZ > w->limit || off > HALF - SHORT_SZ) {
+		w->flags = IF_TRUNC;
+		return 1;
+	}
+	long n = bpf_probe_read_user_str(&s->data[off & MASK], SHORT_SZ, a);
+	if (n <= 0)
+		return 1;
+	w->off = off + n;
+	return 0;
+}
+
+/* put_uargv appends the strings of a user char *argv[] (failed execve). */
+static __noinline __u32 put_uargv(struct scratch *s, __u32 off, const char *const *argv)
+{
+	if (!s || !argv || off > HALF - ARGV_SZ - sizeof(struct item))
+		return off;
+	struct argv_walk *w = &s->loop.aw;
+	w->argv = argv;
+	w->off = off + sizeof(struct item);
+	w->limit = off + ARGV_SZ;
+	w->flags = 0;
+	bpf_loop(MAX_ARGS, argv_step, 0, 0);
+	__u32 end = w->off;
+	if (end > HALF || end < off + sizeof(struct item))
+		return off;
+	put_item(s, off, IT_ARGV, end - off - sizeof(struct item), w->flags);
+	return end;
+}
+
+
+static long cgroup_step(__u32 i, void *arg)
+{
+	struct scratch *s = this_scratch();
+	if (!s)
+		return 1;
+	struct cgroup_walk *w = &s->loop.cw;
+	struct kernfs_node *kn = w->kn;
+	/* kernfs_node.parent is named __parent since 6.15, the oldest kernel
+	 * Harrier supports (a CO-RE fallback to the old name made clang fold
+	 * both reads together, defeating the existence check) */
+	struct kernfs_node *parent = BPF_CORE_READ(kn, __parent);
+	if (!parent) {
+		w->flags = 0;
+		return 1;
+	}
+	__u32 off = w->off;
+	if (off > HALF - NAME_SZ)
+		return 1;
+	long n = bpf_probe_read_kernel_str(&s->data[off & MASK], NAME_SZ, BPF_CORE_READ(kn, name));
+	if (n <= 0)
+		return 1;
+	w->off = off + n;
+	w->kn = parent;
+	return 0;
+}
+
+/* put_cgroup appends the unified cgroup path of t, leaf first. */
+static __noinline __u32 put_cgroup(struct scratch *s, __u32 off, struct task_struct *t)
+{
+	if (!s || off > HALF - 16 * NAME_SZ - sizeof(struct item))
+		return off;
+	struct kernfs_node *kn = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);
+	if (!kn)
+		return off;
+	struct cgroup_walk *w = &s->loop.cw;
+	w->kn = kn;
+	w->off = off + sizeof(struct item);
+	w->flags = IF_TRUNC;
+	bpf_loop(16, cgroup_step, 0, 0);
+	__u32 end = w->off;
+	if (end > HALF || end < off + sizeof(struct item))
+		return off;
+	put_item(s, off, IT_CGROUP, end - off - sizeof(struct item), w->flags);
+	return end;
+}
+
+static __always_inline __u32 pid_nr_ns(struct pid *p)
+{
+	if (!p)
+		return 0;
+	unsigned int level = BPF_CORE_READ(p, level);
+	__u32 nr = 0;
+	struct upid *u = (void *)p + bpf_core_field_offset(struct pid, numbers) +
+			 (level & 31) * bpf_core_type_size(struct upid);
+	bpf_probe_read_kernel(&nr, sizeof(nr), (void *)u + bpf_core_field_offset(struct upid, nr));
+	return nr;
+}
+
+static __always_inline void fill_creds(struct proc_info *pi, struct task_struct *t)
+{
+	const struct cred *c = BPF_CORE_READ(t, cred);
+	pi->uid = BPF_CORE_READ(c, uid.val);
+	pi->gid = BPF_CORE_READ(c, gid.val);
+	pi->euid = BPF_CORE_READ(c, euid.val);
+	pi->egid = BPF_CORE_READ(c, egid.val);
+	pi->suid = BPF_CORE_READ(c, suid.val);
+	pi->sgid = BPF_CORE_READ(c, sgid.val);
+	pi->fsuid = BPF_CORE_READ(c, fsuid.val);
+	pi->fsgid = BPF_CORE_READ(c, fsgid.val);
+	/* kernel_cap_t is a u64 (6.3+) or two u32 (before): 8 bytes either way */
+	bpf_probe_read_kernel(&pi->cap_eff, 8, __builtin_preserve_access_index(&c->cap_effective));
+	bpf_probe_read_kernel(&pi->cap_perm, 8, __builtin_preserve_access_index(&c->cap_permitted));
+	bpf_probe_read_kernel(&pi->cap_inh, 8, __builtin_preserve_access_index(&c->cap_inheritable));
+	if (bpf_core_field_exists(t->loginuid))
+		pi->loginuid = BPF_CORE_READ(t, loginuid.val);
+	else
+		pi->loginuid = 0xffffffff;
+	pi->has |= PI_CREDS;
+}
+
+static __always_inline void fill_ident(struct proc_info *pi, struct task_struct *t)
+{
+	pi->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	pi->vtid = pid_nr_ns(BPF_CORE_READ(t, thread_pid));
+	pi->vpid = pid_nr_ns(BPF_CORE_READ(t, group_leader, thread_pid));
+	struct signal_struct *sig = BPF_CORE_READ(t, signal);
+	struct pid *sp = 0, *gp = 0;
+	bpf_probe_read_kernel(&sp, sizeof(sp), __builtin_preserve_access_index(&sig->pids[PIDTYPE_SID]));
+	bpf_probe_read_kernel(&gp, sizeof(gp), __builtin_preserve_access_index(&sig->pids[PIDTYPE_PGID]));
+	if (sp)
+		pi->sid = BPF_CORE_READ(sp, numbers[0].nr);
+	if (gp)
+		pi->pgid = BPF_CORE_READ(gp, numbers[0].nr);
+	struct tty_struct *tty = BPF_CORE_READ(sig, tty);
+	if (tty) {
+		pi->tty_major = BPF_CORE_READ(tty, driver, major);
+		pi->tty_minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+	}
+	pi->start_boottime = BPF_CORE_READ(t, start_boottime);
+	BPF_CORE_READ_STR_INTO(&pi->comm, t, comm);
+	pi->has |= PI_PROC;
+}
+
+static __always_inline struct proc_info *proc_at(struct scratch *s, __u32 off)
+{
+	struct proc_info *pi = (void *)&s->data[(off + sizeof(struct item)) & MASK];
+	__builtin_memset(pi, 0, sizeof(*pi));
+	return pi;
+}
+
+static __always_inline __u32 proc_done(struct scratch *s, __u32 off)
+{
+	put_item(s, off, IT_PROC, sizeof(struct proc_info), 0);
+	return off + sizeof(struct item) + sizeof(struct proc_info);
+}
+
+/* ---- syscall entry ---- */
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	if (id < 0 || id > MAX_SYSCALL)
+		return 0;
+	__u32 key = id;
+	__u8 *want = bpf_map_lookup_elem(&interest, &key);
+	if (!want || !*want)
+		return 0;
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 tid = pt, pid = pt >> 32;
+	if (pid == self_tgid)
+		return 0;
+	struct inflight v = {};
+	v.id = id;
+	v.args[0] = regs->di;
+	v.args[1] = regs->si;
+	v.args[2] = regs->dx;
+	v.args[3] = regs->r10;
+	v.args[4] = regs->r8;
+	v.args[5] = regs->r9;
+	if (id == NR_exit || id == NR_exit_group) {
+		/* they never return: emit now */
+		struct scratch *s = begin(REC_SYSCALL, id, tid, pid);
+		if (!s)
+			return 0;
+		__builtin_memcpy(s->h.args, v.args, sizeof(v.args));
+		submit(s, 0);
+		return 0;
+	}
+	bpf_map_update_elem(&pending, &tid, &v, BPF_ANY);
+	return 0;
+}
+
+/* ---- syscall exit ---- */
+
+static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, long ret)
+{
+	__u32 off = 0;
+	struct task_struct *t;
+	switch (id) {
+	case NR_open:
+	case NR_creat:
+	case NR_unlink:
+	case NR_rmdir:
+	case NR_mkdir:
+	case NR_chmod:
+	case NR_chown:
+	case NR_lchown:
+	case NR_chroot:
+	case NR_umount2:
+	case NR_execve:
+		off = put_rel(s, off, IT_PATH, IT_BASE, AT_FDCWD, (const char *)a[0]);
+		if (id == NR_execve)
+			off = put_uargv(s, off, (const char *const *)a[1]);
+		break;
+	case NR_openat:
+	case NR_unlinkat:
+	case NR_mkdirat:
+	case NR_fchmodat:
+	case NR_fchmodat2:
+	case NR_fchownat:
+	case NR_execveat:
+		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)a[0], (const char *)a[1]);
+		if (id == NR_execveat)
+			off = put_uargv(s, off, (const char *const *)a[2]);
+		break;
+	case NR_openat2: {
+		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)a[0], (const char *)a[1]);
+		__u64 how[2] = {};
+		bpf_probe_read_user(how, sizeof(how), (void *)a[2]);
+		s->h.aux = how[0];
+		s->h.aux2 = how[1];
+		break;
+	}
+	case NR_link:
+	case NR_rename:
+		off = put_rel(s, off, IT_PATH, IT_BASE, AT_FDCWD, (const char *)a[0]);
+		off = put_rel(s, off, IT_PATH2, IT_BASE2, AT_FDCWD, (const char *)a[1]);
+		break;
+	case NR_linkat:
+	case NR_renameat:
+	case NR_renameat2:
+		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)a[0], (const char *)a[1]);
+		off = put_rel(s, off, IT_PATH2, IT_BASE2, (__s64)a[2], (const char *)a[3]);
+		break;
+	case NR_symlink:
+		off = put_ustr(s, off, IT_TARGET, (const char *)a[0], STR_SZ);
+		off = put_rel(s, off, IT_PATH, IT_BASE, AT_FDCWD, (const char *)a[1]);
+		break;
+	case NR_symlinkat:
+		off = put_ustr(s, off, IT_TARGET, (const char *)a[0], STR_SZ);
+		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)a[1], (const char *)a[2]);
+		break;
+	case NR_chdir:
+	case NR_fchdir:
+		t = (void *)bpf_get_current_task_btf();
+		if (ret == 0)
+			off = put_cwd(s, off, IT_CWD, t);
+		else if (id == NR_chdir)
+			off = put_rel(s, off, IT_PATH, IT_BASE, AT_FDCWD, (const char *)a[0]);
+		break;
+	case NR_mount:
+		off = put_ustr(s, off, IT_DEVNAME, (const char *)a[0], SHORT_SZ);
+		off = put_rel(s, off, IT_PATH, IT_BASE, AT_FDCWD, (const char *)a[1]);
+		off = put_ustr(s, off, IT_FSTYPE, (const char *)a[2], SHORT_SZ);
+		break;
+	case NR_memfd_create:
+		off = put_ustr(s, off, IT_NAME, (const char *)a[0], SHORT_SZ);
+		break;
+	case NR_init_module:
+		off = put_ustr(s, off, IT_NAME, (const char *)a[2], SHORT_SZ);
+		break;
+	case NR_finit_module:
+		off = put_ustr(s, off, IT_NAME, (const char *)a[1], SHORT_SZ);
+		break;
+	case NR_connect:
+	case NR_bind:
+		off = put_sockaddr(s, off, (const void *)a[1], a[2]);
+		off = put_tuple(s, off, (__s64)a[0]);
+		break;
+	case NR_accept:
+	case NR_accept4:
+		if (ret >= 0)
+			off = put_tuple(s, off, ret);
+		break;
+	case NR_listen:
+		off = put_tuple(s, off, (__s64)a[0]);
+		break;
+	case NR_sendto:
+		if (a[4])
+			off = put_sockaddr(s, off, (const void *)a[4], a[5]);
+		else
+			off = put_tuple(s, off, (__s64)a[0]);
+		break;
+	case NR_sendmsg: {
+		struct user_msghdr m = {};
+		bpf_probe_read_user(&m, sizeof(m), (void *)a[1]);
+		if (m.msg_name)
+			off = put_sockaddr(s, off, m.msg_name, m.msg_namelen);
+		else
+			off = put_tuple(s, off, (__s64)a[0]);
+		break;
+	}
+	case NR_clone3: {
+		__u64 flags = 0;
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)a[0]);
+		s->h.aux = flags;
+		break;
+	}
+	case NR_setuid:
+	case NR_setgid:
+	case NR_setreuid:
+	case NR_setregid:
+	case NR_setresuid:
+	case NR_setresgid:
+	case NR_setfsuid:
+	case NR_setfsgid:
+	case NR_capset: {
+		t = (void *)bpf_get_current_task_btf();
+		struct proc_info *pi = proc_at(s, off);
+		fill_creds(pi, t);
+		off = proc_done(s, off);
+		break;
+	}
+	}
+	return off;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 tid = pt;
+	struct inflight *p = bpf_map_lookup_elem(&pending, &tid);
+	if (!p)
+		return 0;
+	struct inflight v = *p;
+	bpf_map_delete_elem(&pending, &tid);
+	if (v.id != (__u32)regs->orig_ax)
+		return 0; /* a stale entry (the thread was killed inside a syscall) */
+	struct scratch *s = begin(REC_SYSCALL, v.id, tid, pt >> 32);
+	if (!s)
+		return 0;
+	__builtin_memcpy(s->h.args, v.args, sizeof(v.args));
+	s->h.ret = ret;
+	__u32 off = exit_args(s, v.id, v.args, ret);
+	submit(s, off);
+	return 0;
+}
+
+/* ---- process lifecycle ---- */
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 pid = BPF_CORE_READ(p, tgid), tid = BPF_CORE_READ(p, pid);
+	if (pid == self_tgid)
+		return 0;
+	__u32 old = old_pid;
+	__u16 type = NR_execve;
+	struct scratch *s = begin(REC_EXEC, type, tid, pid);
+	if (!s)
+		return 0;
+	__builtin_memset(s->h.args, 0, sizeof(s->h.args));
+	struct inflight *in = bpf_map_lookup_elem(&pending, &old);
+	if (in) {
+		if (in->id == NR_execveat)
+			s->h.type = NR_execveat;
+		__builtin_memcpy(s->h.args, in->args, sizeof(in->args));
+		bpf_map_delete_elem(&pending, &old);
+	}
+	__u32 off = 0;
+	struct proc_info *pi = proc_at(s, off);
+	fill_ident(pi, p);
+	fill_creds(pi, p);
+	pi->oldtid = old;
+	struct file *f = BPF_CORE_READ(bprm, file);
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	pi->exe_ino = BPF_CORE_READ(ino, i_ino);
+	pi->exe_nlink = BPF_CORE_READ(ino, __i_nlink);
+	pi->exe_ctime = BPF_CORE_READ(ino, i_ctime_sec) * 1000000000ULL + BPF_CORE_READ(ino, i_ctime_nsec);
+	pi->exe_mtime = BPF_CORE_READ(ino, i_mtime_sec) * 1000000000ULL + BPF_CORE_READ(ino, i_mtime_nsec);
+	if (BPF_CORE_READ(ino, i_sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
+		struct ovl_inode *oi = (void *)ino - bpf_core_field_offset(struct ovl_inode, vfs_inode);
+		pi->exe_upper = BPF_CORE_READ(oi, __upperdentry) != 0;
+	}
+	pi->has |= PI_EXE | PI_CWD;
+	off = proc_done(s, off);
+	off = put_dentries(s, off, IT_EXE, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+	if (off <= HALF - STR_SZ - sizeof(struct item)) {
+		__u32 at = off;
+		long n = bpf_probe_read_kernel_str(&s->data[(off + sizeof(struct item)) & MASK], STR_SZ,
+						   BPF_CORE_READ(bprm, filename));
+		if (n > 0) {
+			put_item(s, at, IT_TARGET, n - 1, 0);
+			off += sizeof(struct item) + n - 1;
+		}
+	}
+	struct mm_struct *mm = BPF_CORE_READ(p, mm);
+	off = put_ublob(s, off, IT_ARGV, BPF_CORE_READ(mm, arg_start), BPF_CORE_READ(mm, arg_end));
+	off = put_ublob(s, off, IT_ENV, BPF_CORE_READ(mm, env_start), BPF_CORE_READ(mm, env_end));
+	off = put_cwd(s, off, IT_CWD, p);
+	off = put_cgroup(s, off, p);
+	submit(s, off);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 pid = BPF_CORE_READ(child, tgid), tid = BPF_CORE_READ(child, pid);
+	if (pid == self_tgid)
+		return 0;
+	struct scratch *s = begin(REC_FORK, NR_clone, tid, pid);
+	if (!s)
+		return 0;
+	__builtin_memset(s->h.args, 0, sizeof(s->h.args));
+	__u32 ptid = BPF_CORE_READ(parent, pid);
+	struct inflight *in = bpf_map_lookup_elem(&pending, &ptid);
+	if (in) {
+		__u32 id = in->id;
+		if (id == NR_clone || id == NR_clone3 || id == NR_fork || id == NR_vfork) {
+			s->h.type = id;
+			__builtin_memcpy(s->h.args, in->args, sizeof(in->args));
+			if (id == NR_clone3) {
+				__u64 flags = 0;
+				bpf_probe_read_user(&flags, sizeof(flags), (void *)in->args[0]);
+				s->h.aux = flags;
+			}
+		}
+	}
+	__u32 off = 0;
+	struct proc_info *pi = proc_at(s, off);
+	fill_ident(pi, child);
+	fill_creds(pi, child);
+	pi->ptid = ptid;
+	pi->has |= PI_CWD;
+	off = proc_done(s, off);
+	off = put_cwd(s, off, IT_CWD, child);
+	off = put_cgroup(s, off, child);
+	submit(s, off);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sched_exit, struct task_struct *p)
+{
+	__u32 pid = BPF_CORE_READ(p, tgid), tid = BPF_CORE_READ(p, pid);
+	if (pid == self_tgid)
+		return 0;
+	struct scratch *s = begin(REC_EXIT, TYPE_PROCEXIT, tid, pid);
+	if (!s)
+		return 0;
+	__builtin_memset(s->h.args, 0, sizeof(s->h.args));
+	s->h.ret = BPF_CORE_READ(p, exit_code);
+	/* group_dead is the tracepoint's second argument since 6.16; before,
+	 * the thread group is dead when no live threads remain. */
+	struct signal_struct *sig = BPF_CORE_READ(p, signal);
+	s->h.args[0] = BPF_CORE_READ(sig, live.counter) == 0;
+	bpf_map_delete_elem(&pending, &tid);
+	submit(s, 0);
+	return 0;
+}
