@@ -40,13 +40,21 @@ build: ## build harrier-sensor, harrier-router and harrierctl into bin/
 	cd router && go build -o $(BIN)/harrierctl ./cmd/harrierctl
 
 .PHONY: generate
-generate: generate-proto ## regenerate all generated code
+generate: generate-proto generate-bpf ## regenerate all generated code
 
 .PHONY: generate-proto
 generate-proto: setup ## regenerate Go code from proto/harrier/v1/*.proto
 	protoc -I proto --go_out=proto --go_opt=paths=source_relative \
 		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
 		proto/harrier/v1/*.proto
+
+.PHONY: generate-bpf
+generate-bpf: ## compile bpf/*.bpf.c into the committed Go bindings and objects (clang, bpf2go)
+	cd sensor && go generate ./internal/bpfcapture/
+
+.PHONY: vmlinux-h
+vmlinux-h: ## regenerate bpf/vmlinux.h from this host's kernel BTF (bpftool); commit it deliberately
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
 
 .PHONY: check-generated
 check-generated: generate ## fail when committed generated code is stale
