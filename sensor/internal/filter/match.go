@@ -294,7 +294,7 @@ func (m *modMatcher) match(ev fields.Event, s *Scratch) bool {
 			return true
 		case !hit && m.mod == "allof":
 			return false
-		case hit:
+		case hit && m.mod == "oneof":
 			hits++
 			if hits > 1 { // oneof: exactly one
 				return false

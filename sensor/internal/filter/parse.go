@@ -213,6 +213,9 @@ func (p *parser) parseCheck() (Expr, error) {
 	switch {
 	case word == "":
 		return nil, p.errf("unexpected %s, expecting a field check, a macro or '('", p.near())
+	case word == "and" || word == "or" || word == "not":
+		p.pos = start
+		return nil, p.errf("unexpected '%s', expecting a field check, a macro or '('", word)
 	case !strings.Contains(word, "."):
 		if !isIdentifier(word) {
 			return nil, p.errAt(start, fmt.Sprintf("invalid identifier %q", word))

@@ -1,0 +1,428 @@
+package filter
+
+import (
+	"errors"
+	"net/netip"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+var reg = testRegistry()
+
+func compile(t *testing.T, cond string, env Env) *Filter {
+	t.Helper()
+	e, err := Parse(cond)
+	if err != nil {
+		t.Fatalf("Parse(%q): %v", cond, err)
+	}
+	if env.Registry == nil {
+		env.Registry = reg
+	}
+	f, err := Compile(e, env)
+	if err != nil {
+		t.Fatalf("Compile(%q): %v", cond, err)
+	}
+	return f
+}
+
+var bash = ev(tev{
+	typ: 3, name: "bash", pname: "sshd", cmdline: "bash -c ls", argv: []string{"-c", "ls"},
+	anc: []string{"sshd", "systemd"}, apids: []int64{100, 1}, pid: 4242,
+	fdname: "/etc/shadow", hasFD: true, sip: netip.MustParseAddr("10.1.2.3"), sport: 443,
+	buf: []byte("\x7fELF\x02\x01"), latency: 1500, flags: 0x241,
+	env: map[string]string{"HOME": "/root"}, args: map[string]string{"flags": "O_RDONLY|O_CLOEXEC"},
+	images: []string{"nginx", "busybox"}, priv: []bool{false, true}, hasImage: true,
+})
+
+func TestMatch(t *testing.T) {
+	env := Env{
+		Lists: map[string][]string{
+			"shells":    {"bash", "zsh", `"sh"`},
+			"sensitive": {"/etc/shadow", "/etc/sudoers"},
+			"trusted":   {"nginx", "busybox", "redis"},
+			"opens":     {"open", "openat", "openat2"},
+			"empty":     {},
+		},
+	}
+	tests := []struct {
+		cond string
+		want bool
+	}{
+		// equality and precedence
+		{"proc.name = bash", true},
+		{"proc.name == bash", true},
+		{"proc.name=bash", true},
+		{"proc.name = 'bash'", true},
+		{`proc.name = "zsh"`, false},
+		{"proc.name != bash", false},
+		{"proc.name != zsh", true},
+		{"proc.name = zsh or proc.name = bash and proc.pname = sshd", true},
+		{"(proc.name = zsh or proc.name = bash) and proc.pname = init", false},
+		{"proc.name = zsh or proc.name = bash and proc.pname = init", false},
+		{"not proc.name = zsh and proc.name = bash", true},
+		{"not (proc.name = zsh or proc.name = bash)", false},
+		{"not not proc.name = bash", true},
+		{"not(proc.name = bash)", false},
+		{"proc.name=bash and(proc.pname=sshd)", true},
+		// string operators
+		{"proc.cmdline contains '-c ls'", true},
+		{"proc.cmdline contains zsh", false},
+		{"proc.cmdline icontains 'BASH -C'", true},
+		{"proc.cmdline startswith bash", true},
+		{"proc.cmdline startswith ls", false},
+		{"proc.cmdline endswith ls", true},
+		{"fd.name glob '/etc/*'", true},
+		{"fd.name glob '/etc/sh?dow'", true},
+		{"fd.name glob '/etc/[a-s]hadow'", true},
+		{"fd.name glob '/etc/[!s]hadow'", false},
+		{"fd.name glob '*/shadow'", true},
+		{"fd.name glob '/ETC/*'", false},
+		{"fd.name iglob '/ETC/*'", true},
+		{"fd.name regex '/etc/s.*'", true},
+		{"fd.name regex 'shadow'", false}, // whole-string match
+		{"fd.name regex '.*shad[o]w'", true},
+		{"proc.name < c", true},
+		{"proc.name > c", false},
+		// lists, list names, quoted list items
+		{"proc.name in (zsh, bash)", true},
+		{"proc.name in (zsh, 'fish')", false},
+		{"proc.name in (shells)", true},
+		{"proc.name in shells", true},
+		{"proc.name in (fish, shells)", true},
+		{"proc.name in (empty)", false},
+		{"proc.name in ()", false},
+		{"proc.pname in (shells)", false},
+		{"fd.name in (sensitive)", true},
+		{"fd.name pmatch (/etc)", true},
+		{"fd.name pmatch (/etc/)", true},
+		{"fd.name pmatch (/et)", false},
+		{"fd.name pmatch (/usr, /etc/shadow)", true},
+		{"fd.name pmatch (/)", true},
+		{"proc.name intersects (bash, zsh)", true},
+		// modifiers
+		{"proc.cmdline startswith anyof (zsh, bash)", true},
+		{"proc.cmdline startswith anyof (zsh, fish)", false},
+		{"proc.cmdline contains allof (bash, ls)", true},
+		{"proc.cmdline contains allof (bash, zsh)", false},
+		{"proc.cmdline contains oneof (bash, zsh)", true},
+		{"proc.cmdline contains oneof (bash, ls)", false},
+		{"proc.cmdline startswith anyof shells", true},
+		{"proc.argv startswith anyof (-c, -x)", true},
+		{"proc.argv = allof (-c, ls)", true},
+		// NA semantics: a missing value makes the comparison false
+		{"proc.env[HOME] = /root", true},
+		{"proc.env[PATH] = /root", false},
+		{"proc.env[PATH] != /root", false},
+		{"not proc.env[PATH] = /root", true},
+		{"proc.env[PATH] exists", false},
+		{"proc.env[HOME] exists", true},
+		{"proc.aname[5] = x", false},
+		// field arguments
+		{"evt.arg.flags contains O_RDONLY", true},
+		{"evt.arg[flags] contains O_CLOEXEC", true},
+		{"evt.arg.mode exists", false},
+		{"proc.aname[1] = sshd", true},
+		{"proc.aname[2] = systemd", true},
+		{"proc.aname[0] = bash", true},
+		// ancestor fields: any ancestor
+		{"proc.aname = systemd", true},
+		{"proc.aname = init", false},
+		{"proc.aname in (systemd, init)", true},
+		{"proc.aname startswith sys", true},
+		{"proc.apid = 1", true},
+		{"proc.apid in (1, 7)", true},
+		{"proc.apid > 200", false},
+		// list fields: in is subset, intersects is overlap
+		{"ka.images in (trusted)", true},
+		{"ka.images in (nginx)", false},
+		{"ka.images intersects (nginx)", true},
+		{"ka.images intersects (redis)", false},
+		{"ka.images = busybox", true},
+		{"ka.images exists", true},
+		{"ka.privileged intersects (true)", true},
+		{"ka.privileged in (false)", false},
+		{"ka.privileged = true", true},
+		// numbers, ports, booleans, time
+		{"proc.pid = 4242", true},
+		{"proc.pid = 0x1092", true},
+		{"proc.pid > 4000 and proc.pid <= 4242", true},
+		{"proc.pid < 4242", false},
+		{"proc.pid >= -1", true},
+		{"proc.pid in (1, 2, 4242)", true},
+		{"proc.pid != 4242", false},
+		{"evt.rawflags = 0x241", true},
+		{"evt.rawflags > 1000", false},
+		{"fd.sport = 443", true},
+		{"fd.sport in (80, 443)", true},
+		{"fd.sport < 1024", true},
+		{"evt.failed = false", true},
+		{"evt.failed = true", false},
+		{"evt.failed != true", true},
+		{"evt.failed in (true, false)", true},
+		{"evt.latency > 1us", true},
+		{"evt.latency < 1000", false},
+		// addresses and networks
+		{"fd.sip = 10.1.2.3", true},
+		{"fd.sip = 10.1.2.4", false},
+		{"fd.sip = 10.0.0.0/8", true},
+		{"fd.sip != 10.0.0.0/8", false},
+		{"fd.sip in (192.168.0.0/16, 10.1.2.3)", true},
+		{"fd.sip in (192.168.0.0/16, 172.16.0.0/12)", false},
+		{"fd.net = '10.0.0.0/8'", true},
+		{"fd.net = 127.0.0.0/8", false},
+		{"fd.sip = ::ffff:10.1.2.3", true},
+		// bytes
+		{"evt.buffer bstartswith 7f454c46", true},
+		{"evt.buffer bcontains 4c46", true},
+		{"evt.buffer bcontains 4c47", false},
+		{"proc.name bstartswith 6261", true},
+		{"evt.buffer contains ELF", true},
+		// transformers
+		{"toupper(proc.name) = BASH", true},
+		{"tolower(toupper(proc.name)) = bash", true},
+		{"basename(fd.name) = shadow", true},
+		{"len(proc.name) = 4", true},
+		{"len(proc.argv) = 2", true},
+		{"len(proc.name) > 10", false},
+		{"b64(proc.env[B64]) = x", false},
+		{"concat(proc.name, '@', proc.pname) = bash@sshd", true},
+		{"join(',', proc.argv) = '-c,ls'", true},
+		{"join(' ', proc.aname) contains 'sshd systemd'", true},
+		{"getopt(proc.argv, 'c:x')[c] = ls", true},
+		{"getopt(proc.argv, 'c:x')[x] exists", false},
+		{"getopt(proc.argv, 'c:x') intersects (c)", true},
+		{"tolower(proc.aname) = systemd", true},
+		{"basename(proc.aname) = sshd", true},
+		// field to field
+		{"proc.name = val(proc.aname[0])", true},
+		{"proc.name = val(proc.pname)", false},
+		{"proc.name != val(proc.pname)", true},
+		{"proc.cmdline startswith val(proc.name)", true},
+		{"proc.name = tolower(proc.name)", true},
+		{"proc.aname = val(proc.pname)", true},
+		{"proc.pid > val(proc.pid)", false},
+		{"proc.pid >= val(proc.pid)", true},
+		{"len(proc.name) < val(proc.pid)", true},
+		{"proc.env[NOPE] = val(proc.name)", false},
+		// event types
+		{"evt.type = execve", true},
+		{"evt.type in (opens)", false},
+		{"evt.type != open", true},
+		{"not evt.type in (execve, connect)", false},
+		{"evt.type startswith exec", true},
+	}
+	for _, tt := range tests {
+		f := compile(t, tt.cond, env)
+		if got := f.Match(bash); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.cond, got, tt.want)
+		}
+		var s Scratch
+		if got := f.MatchScratch(bash, &s); got != tt.want {
+			t.Errorf("%s (scratch): got %v, want %v", tt.cond, got, tt.want)
+		}
+	}
+}
+
+func TestB64(t *testing.T) {
+	e := ev(tev{env: map[string]string{"B64": "Y3VybCBldmls", "RAW": "Y3VybA", "BAD": "!!"}})
+	for cond, want := range map[string]bool{
+		"b64(proc.env[B64]) = 'curl evil'": true,
+		"b64(proc.env[RAW]) = curl":        true,
+		"b64(proc.env[BAD]) exists":        false,
+		"not b64(proc.env[BAD]) = x":       true,
+	} {
+		if got := compile(t, cond, Env{}).Match(e); got != want {
+			t.Errorf("%s: got %v", cond, got)
+		}
+	}
+}
+
+func TestGetopt(t *testing.T) {
+	e := ev(tev{argv: []string{"-it", "-u", "root", "--rm", "-xvalue", "-z", "--", "-a"}})
+	tests := []struct {
+		cond string
+		want bool
+	}{
+		{"join(',', getopt(proc.argv, 'itu:x:')) = 'i,t,u,root,x,value,?'", true},
+		{"getopt(proc.argv, 'itu:x:')[u] = root", true},
+		{"getopt(proc.argv, 'itu:x:')[x] = value", true},
+		{"getopt(proc.argv, 'itu:x:')[t] = t", true},
+		{"getopt(proc.argv, 'itu:x:')[a] exists", false},
+		{"getopt(proc.argv, 'itu:x:z:')[z] = '--'", true}, // the next word is the value, as in getopt(3)
+		{"getopt(proc.argv, 'itu:x:z:')[z] = ''", false},
+	}
+	for _, tt := range tests {
+		if got := compile(t, tt.cond, Env{}).Match(e); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.cond, got, tt.want)
+		}
+	}
+	// A missing option value reads as "".
+	if !compile(t, "getopt(proc.argv, 'z:')[z] = ''", Env{}).Match(ev(tev{argv: []string{"-z"}})) {
+		t.Error("missing option value is not empty")
+	}
+}
+
+func TestMacros(t *testing.T) {
+	parse := func(s string) Expr {
+		e, err := Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	env := Env{Macros: map[string]Expr{
+		"spawned":    parse("evt.type = execve"),
+		"shell":      parse("proc.name in (shells)"),
+		"shell_exec": parse("spawned and shell"),
+		"never":      parse("proc.name = nonexistent_proc"),
+	}, Lists: map[string][]string{"shells": {"bash", "sh"}}}
+	f := compile(t, "shell_exec and not never", env)
+	if !f.Match(bash) {
+		t.Error("nested macros did not match")
+	}
+	if ids, any := f.EventTypes(); any || !reflect.DeepEqual(ids, []uint16{3}) {
+		t.Errorf("event types through macros = %v, %v", ids, any)
+	}
+
+	cyc := Env{Macros: map[string]Expr{
+		"a": parse("proc.name = x or b"),
+		"b": parse("c and proc.pid = 1"),
+		"c": parse("a"),
+	}}
+	_, err := Compile(parse("proc.pid = 2 and a"), Env{Registry: reg, Macros: cyc.Macros})
+	if err == nil || !strings.Contains(err.Error(), "macro cycle: a -> b -> c -> a") {
+		t.Errorf("cycle error = %v", err)
+	}
+	_, err = Compile(parse("self"), Env{Registry: reg, Macros: map[string]Expr{"self": parse("self")}})
+	if err == nil || !strings.Contains(err.Error(), "self -> self") {
+		t.Errorf("self cycle error = %v", err)
+	}
+	_, err = Compile(parse("proc.name = x and\n  missing_macro"), Env{Registry: reg})
+	var fe *Error
+	var ue *UndefinedMacroError
+	if !errors.As(err, &fe) || fe.Line != 2 || fe.Col != 3 || !errors.As(err, &ue) || ue.Name != "missing_macro" {
+		t.Errorf("undefined macro error = %#v", err)
+	}
+	// An unknown field inside a macro is reported at the macro reference
+	// and is still reachable with errors.As.
+	_, err = Compile(parse("proc.name = x or bad"), Env{Registry: reg, Macros: map[string]Expr{"bad": parse("nope.field = 1")}})
+	var uf *UnknownFieldError
+	if !errors.As(err, &fe) || fe.Offset != 17 || !errors.As(err, &uf) || uf.Field != "nope.field" {
+		t.Errorf("unknown field in macro = %v", err)
+	}
+	if !strings.Contains(err.Error(), `in macro "bad"`) {
+		t.Errorf("message does not name the macro: %v", err)
+	}
+	// Exponential expansion is capped.
+	big := map[string]Expr{"m0": parse("proc.name = x")}
+	for i := 1; i < 30; i++ {
+		prev := "m" + itoa(i-1)
+		big["m"+itoa(i)] = parse(prev + " or " + prev)
+	}
+	if _, err := Compile(parse("m29"), Env{Registry: reg, Macros: big}); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("exponential macro = %v", err)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestEventTypes(t *testing.T) {
+	all := []uint16{1, 2, 3, 4, 5, 7}
+	tests := []struct {
+		cond string
+		ids  []uint16
+		any  bool
+	}{
+		{"evt.type = open", []uint16{1}, false},
+		{"evt.type in (open, openat, openat2) and proc.name = x", []uint16{1, 2, 7}, false},
+		{"evt.type = open or evt.type = connect", []uint16{1, 4}, false},
+		{"evt.type = open or proc.name = x", all, true},
+		{"evt.type != open", []uint16{2, 3, 4, 5, 7}, false},
+		{"not evt.type = open", []uint16{2, 3, 4, 5, 7}, false},
+		{"not (evt.type = open or evt.type = close)", []uint16{2, 3, 4, 7}, false},
+		{"not (evt.type = open and proc.name = x)", all, true},
+		{"evt.type in (open, close) and not evt.type = close", []uint16{1}, false},
+		{"evt.type = open and evt.type = close", nil, false},
+		{"proc.name = bash", all, true},
+		{"not proc.name = bash", all, true},
+		{"evt.type startswith open", all, true},
+	}
+	for _, tt := range tests {
+		ids, any := compile(t, tt.cond, Env{}).EventTypes()
+		if any != tt.any || !reflect.DeepEqual(ids, tt.ids) {
+			t.Errorf("%s: got %v %v, want %v %v", tt.cond, ids, any, tt.ids, tt.any)
+		}
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	env := Env{Registry: reg, Lists: map[string][]string{"bad_items": {`"unterminated\q"`}}}
+	tests := []struct {
+		cond      string
+		msg       string
+		line, col int
+		unknown   string
+	}{
+		{"proc.nam = bash", "unknown field proc.nam", 1, 1, "proc.nam"},
+		{"proc.name = a and\n   fd.nme = x", "unknown field fd.nme", 2, 4, "fd.nme"},
+		{"tolower(nope.x) = a", "unknown field nope.x", 1, 9, "nope.x"},
+		{"proc.name = val(nope.y)", "unknown field nope.y", 1, 17, "nope.y"},
+		{"proc.pid = abc", `expected an integer for int64 field, not "abc"`, 1, 12, ""},
+		{"proc.pid in (1, 2, x3)", `not "x3"`, 1, 20, ""},
+		{"fd.sport = 70000", "out of range", 1, 12, ""},
+		{"fd.sport = -1", "unsigned", 1, 12, ""},
+		{"evt.failed = maybe", "expected true or false", 1, 14, ""},
+		{"fd.sip = 10.0.0.300", "expected an IP address", 1, 10, ""},
+		{"fd.sip = 10.0.0.0/33", "expected an IP network", 1, 10, ""},
+		{"fd.name regex '('", "bad regular expression", 1, 15, ""},
+		{"evt.buffer bcontains xyz", "hexadecimal", 1, 22, ""},
+		{"evt.type = opne", `unknown event type "opne"`, 1, 12, ""},
+		{"evt.type in (open,\n  bogus)", `unknown event type "bogus"`, 2, 3, ""},
+		{"proc.pid contains 1", "operator contains is not supported", 1, 10, ""},
+		{"evt.failed > 1", "operator > is not supported", 1, 12, ""},
+		{"proc.name in undefined_list", `undefined list "undefined_list"`, 1, 14, ""},
+		{"proc.env = x", "requires an argument", 1, 1, ""},
+		{"proc.name[1] = x", "takes no argument", 1, 1, ""},
+		{"proc.aname[x] = y", "non-negative index", 1, 1, ""},
+		{"evt.arg.bogus = y", `no argument named "bogus"`, 1, 1, ""},
+		{"tolower(proc.pid) = 1", "needs a string field", 1, 1, ""},
+		{"proc.name = val(proc.pid)", "cannot compare", 1, 13, ""},
+		{"proc.name = val(proc.argv)", "is a list", 1, 13, ""},
+		{"val(proc.name) = x", "only allowed on the right-hand side", 1, 1, ""},
+		{"join(',', proc.name) = x", "needs a list of strings", 1, 1, ""},
+		{"concat(proc.name) = x", "takes at least 2", 1, 1, ""},
+		{"getopt(proc.argv, 'a')[ab] = x", "one option character", 1, 1, ""},
+		{"proc.pid = anyof (1, 2)", "modifier anyof needs a string field", 1, 10, ""},
+		{"proc.pid startswith anyof (1)", "not supported", 1, 10, ""},
+		{"proc.name in (bad_items)", "unsupported escape", 1, 15, ""},
+		{"len(proc.name) = -2", "unsigned", 1, 18, ""},
+	}
+	for _, tt := range tests {
+		e, err := Parse(tt.cond)
+		if err != nil {
+			if tt.msg != "" {
+				t.Errorf("%q: parse error %v", tt.cond, err)
+			}
+			continue
+		}
+		_, err = Compile(e, env)
+		if err == nil {
+			t.Errorf("%q: no error", tt.cond)
+			continue
+		}
+		var fe *Error
+		if !errors.As(err, &fe) {
+			t.Errorf("%q: %T is not *Error: %v", tt.cond, err, err)
+			continue
+		}
+		if !strings.Contains(fe.Msg, tt.msg) || fe.Line != tt.line || fe.Col != tt.col {
+			t.Errorf("%q: got %d:%d %q, want %d:%d %q", tt.cond, fe.Line, fe.Col, fe.Msg, tt.line, tt.col, tt.msg)
+		}
+		var uf *UnknownFieldError
+		if got := errors.As(err, &uf); got != (tt.unknown != "") || (got && uf.Field != tt.unknown) {
+			t.Errorf("%q: UnknownFieldError %v (%v)", tt.cond, got, uf)
+		}
+	}
+}
