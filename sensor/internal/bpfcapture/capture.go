@@ -208,6 +208,13 @@ func (c *Capture) Interest() []sysevent.Type {
 // are reused after fn returns, except strings and the Argv/Env slices,
 // which fn may keep. Run must not be called concurrently.
 func (c *Capture) Run(ctx context.Context, fn func(*sysevent.Event)) error {
+	return c.RunIdle(ctx, fn, nil)
+}
+
+// RunIdle is Run with idle, when not nil, called whenever the ring buffer
+// has been drained, before waiting for more: a batching consumer (such as
+// dispatch.Sharder.Flush) sends its partial batches then.
+func (c *Capture) RunIdle(ctx context.Context, fn func(*sysevent.Event), idle func()) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("bpfcapture: Run called twice")
 	}
@@ -221,6 +228,9 @@ func (c *Capture) Run(ctx context.Context, fn func(*sysevent.Event)) error {
 	ev := &sysevent.Event{}
 	var num uint64
 	for {
+		if idle != nil && c.rd.AvailableBytes() == 0 {
+			idle()
+		}
 		if err := c.rd.ReadInto(&rec); err != nil {
 			if ctx.Err() != nil {
 				return nil
