@@ -195,10 +195,22 @@ static long dentry_step(__u32 i, void *arg)
 	struct vfsmount *vfsmnt = w->vfsmnt;
 	struct dentry *root = BPF_CORE_READ(vfsmnt, mnt_root);
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	if (dentry == root || dentry == parent) {
+	if (dentry != root && dentry == parent) {
+		/* a pseudo file's own dentry (memfd, pipe, socket): its name, then
+		 * nothing above it */
+		w->flags = 0;
+		__u32 off = w->off;
+		if (off > HALF - NAME_SZ)
+			return 1;
+		long n = bpf_probe_read_kernel_str(&s->data[off & MASK], NAME_SZ, BPF_CORE_READ(dentry, d_name.name));
+		if (n > 1)
+			w->off = off + n;
+		return 1;
+	}
+	if (dentry == root) {
 		struct mount *mnt = w->mnt;
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-		if (dentry == root && up != mnt) {
+		if (up != mnt) {
 			w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 			w->mnt = up;
 			w->vfsmnt = (void *)up + bpf_core_field_offset(struct mount, mnt);
@@ -739,7 +751,9 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	struct inode *ino = BPF_CORE_READ(f, f_inode);
 	pi->exe_ino = BPF_CORE_READ(ino, i_ino);
 	pi->exe_nlink = BPF_CORE_READ(ino, __i_nlink);
-	pi->exe_ctime = BPF_CORE_READ(ino, i_ctime_sec) * 1000000000ULL + BPF_CORE_READ(ino, i_ctime_nsec);
+	/* bit 31 of i_ctime_nsec is the multigrain "queried" flag (6.13+) */
+	pi->exe_ctime = BPF_CORE_READ(ino, i_ctime_sec) * 1000000000ULL +
+			(BPF_CORE_READ(ino, i_ctime_nsec) & 0x7fffffff);
 	pi->exe_mtime = BPF_CORE_READ(ino, i_mtime_sec) * 1000000000ULL + BPF_CORE_READ(ino, i_mtime_nsec);
 	if (BPF_CORE_READ(ino, i_sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
 		struct ovl_inode *oi = (void *)ino - bpf_core_field_offset(struct ovl_inode, vfs_inode);
