@@ -63,8 +63,8 @@ func addProcFields(r *fields.Registry) {
 			}
 			return 0, false
 		}),
-		procInt("proc.sid", "session id", func(t *sysevent.Thread) (int64, bool) { return t.Sid, true }),
-		procInt("proc.vpgid", "process group id", func(t *sysevent.Thread) (int64, bool) { return t.VPgid, true }),
+		procInt("proc.sid", "session id", func(t *sysevent.Thread) (int64, bool) { return t.Sid(), true }),
+		procInt("proc.vpgid", "process group id", func(t *sysevent.Thread) (int64, bool) { return t.VPgid(), true }),
 		procStr("proc.sname", "name of the session leader", func(t *sysevent.Thread) (string, bool) {
 			return leaderStr(t, sessionOf, func(im *sysevent.Image) string { return im.Comm })
 		}),
@@ -84,10 +84,10 @@ func addProcFields(r *fields.Registry) {
 			return leaderStr(t, groupOf, func(im *sysevent.Image) string { return im.ExePath })
 		}),
 		procBool("proc.is_sid_leader", "true if the process leads its session", func(t *sysevent.Thread) (bool, bool) {
-			return t.Sid == t.Pid, true
+			return t.Sid() == t.Pid, true
 		}),
 		procBool("proc.is_vpgid_leader", "true if the process leads its process group", func(t *sysevent.Thread) (bool, bool) {
-			return t.VPgid == t.Pid, true
+			return t.VPgid() == t.Pid, true
 		}),
 		procUint("proc.tty", "controlling terminal, 0 for none", func(t *sysevent.Thread) (uint64, bool) {
 			return uint64(t.TTY), true
@@ -146,10 +146,10 @@ func addProcFields(r *fields.Registry) {
 			return t.StartTime - c, true
 		}),
 		procInt("proc.nthreads", "number of live threads of the process", func(t *sysevent.Thread) (int64, bool) {
-			return int64(t.Threads), true
+			return int64(t.Threads.Load()), true
 		}),
 		procInt("proc.nchilds", "number of live child processes", func(t *sysevent.Thread) (int64, bool) {
-			return int64(t.Children), true
+			return int64(t.Children.Load()), true
 		}),
 		boolField("proc.is_container_healthcheck", "true for a container health check (not detected: always false)", func(ev *sysevent.Event) (bool, bool) {
 			return false, true
@@ -215,8 +215,8 @@ func since(ev *sysevent.Event, t *sysevent.Thread) (int64, bool) {
 	return ev.Time - t.StartTime, true
 }
 
-func sessionOf(t *sysevent.Thread) int64 { return t.Sid }
-func groupOf(t *sysevent.Thread) int64   { return t.VPgid }
+func sessionOf(t *sysevent.Thread) int64 { return t.Sid() }
+func groupOf(t *sysevent.Thread) int64   { return t.VPgid() }
 
 // leaderStr finds the leader of t's session or process group as libsinsp
 // does: the process whose pid is the id, or else the eldest ancestor that

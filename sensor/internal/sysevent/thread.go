@@ -102,13 +102,14 @@ const NoLoginUID = ^uint32(0)
 
 // Thread is the state of one process (thread group). Threads of the same
 // group share it; the thread id of an event is Event.TID.
+//
+// Pid, VPid and StartTime are set before the Thread is published and never
+// change. Session and process group may change (setsid, setpgid, seen at
+// exec) while other workers read them through ancestry, so they are atomic.
 type Thread struct {
-	Pid  int64 // tgid as seen from the host
-	VPid int64 // pid in the process's own pid namespace
-	// Sid and VPgid are the session and (namespace-local) process group.
-	Sid, VPgid int64
-	TTY        uint32 // controlling terminal device number, 0 if none
-	StartTime  int64  // ns since the epoch (process creation)
+	Pid       int64 // tgid as seen from the host
+	VPid      int64 // pid in the process's own pid namespace
+	StartTime int64 // ns since the epoch (process creation)
 	// FromProc says the entry was built from /proc rather than seen born.
 	FromProc bool
 
@@ -116,18 +117,33 @@ type Thread struct {
 	container atomic.Pointer[Container]
 	parent    atomic.Pointer[Thread]
 	ppid      atomic.Int64
+	sid       atomic.Int64
+	pgid      atomic.Int64
 	exited    atomic.Int64 // exit time in ns, 0 while alive
+
+	// Threads counts live threads of the group (for proc.nthreads) and
+	// Children its live child processes (proc.nchilds).
+	Threads, Children atomic.Int32
 
 	// Mu guards the fields below for writers; the owner may read them
 	// without it (it is their only writer).
 	Mu    sync.Mutex
 	Cwd   string // with a trailing slash, as libsinsp reports proc.cwd
 	Creds Creds
+	TTY   uint32 // controlling terminal device number, 0 if none
 	FDs   FDTable
-	// Threads counts live threads of the group (for proc.nthreads).
-	Threads int32
-	// Children is the number of live child processes.
-	Children int32
+}
+
+// Sid is the session id (proc.sid).
+func (t *Thread) Sid() int64 { return t.sid.Load() }
+
+// VPgid is the process group id (proc.vpgid).
+func (t *Thread) VPgid() int64 { return t.pgid.Load() }
+
+// SetSession records the session and process group ids.
+func (t *Thread) SetSession(sid, pgid int64) {
+	t.sid.Store(sid)
+	t.pgid.Store(pgid)
 }
 
 // Image returns the exec image; never nil after the table has set one.

@@ -1,0 +1,192 @@
+package proctable
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/harrier-security/harrier/sensor/internal/sysevent"
+)
+
+// TestBootstrapFromProc loads the real /proc and checks this test process:
+// its executable, arguments, working directory, parent chain, and the
+// sockets it holds (a listener and both ends of a loopback connection).
+func TestBootstrapFromProc(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no procfs")
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	f, err := os.Open("/etc/hostname")
+	if err != nil {
+		f, err = os.Open("/etc/passwd")
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer f.Close()
+
+	tb := New(Config{ProcRoot: "/proc"})
+	if err := tb.Bootstrap(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if tb.Len() < 2 {
+		t.Fatalf("bootstrap found %d processes", tb.Len())
+	}
+	me := tb.Get(int64(os.Getpid()))
+	if me == nil {
+		t.Fatal("this process is not in the table")
+	}
+	exe, _ := os.Executable()
+	exe, _ = filepath.EvalSymlinks(exe)
+	wd, _ := os.Getwd()
+	im := me.Image()
+	if im.ExePath != exe {
+		t.Errorf("exepath = %q, want %q", im.ExePath, exe)
+	}
+	if im.Exe != os.Args[0] || len(im.Args) != len(os.Args)-1 {
+		t.Errorf("exe/args = %q %q, want %q", im.Exe, im.Args, os.Args)
+	}
+	if me.Cwd != wd+"/" {
+		t.Errorf("cwd = %q, want %q", me.Cwd, wd+"/")
+	}
+	if me.Creds.EUID != uint32(os.Geteuid()) {
+		t.Errorf("euid = %d", me.Creds.EUID)
+	}
+	if me.PPid() != int64(os.Getppid()) || me.Parent() == nil {
+		t.Errorf("ppid = %d (parent %v), want %d", me.PPid(), me.Parent() != nil, os.Getppid())
+	}
+	// the chain reaches pid 1
+	top := me
+	for top.Parent() != nil {
+		top = top.Parent()
+	}
+	if top.Pid != 1 && top.PPid() != 0 {
+		t.Errorf("ancestry ends at pid %d (ppid %d)", top.Pid, top.PPid())
+	}
+	if me.StartTime <= 0 || me.StartTime > time.Now().UnixNano() {
+		t.Errorf("start time %d", me.StartTime)
+	}
+	if me.Image().ExeIno == 0 {
+		t.Error("no exe inode")
+	}
+
+	// Find our sockets by tuple.
+	lport := uint16(ln.Addr().(*net.TCPAddr).Port)
+	cport := uint16(client.LocalAddr().(*net.TCPAddr).Port)
+	var sawListener, sawClient, sawServer, sawFile bool
+	me.FDs.Range(func(fd *sysevent.FD) bool {
+		switch {
+		case fd.Type == sysevent.FDIPv4 && fd.Listening && fd.ServerPort == lport:
+			sawListener = true
+		case fd.Type == sysevent.FDIPv4 && !fd.IsServer && fd.ClientPort == cport && fd.ServerPort == lport:
+			sawClient = fd.Name == "127.0.0.1:"+itoa(cport)+"->127.0.0.1:"+itoa(lport) && fd.L4Proto == sysevent.L4TCP
+		case fd.Type == sysevent.FDIPv4 && fd.IsServer && fd.ClientPort == cport:
+			sawServer = fd.ServerIP == netip.MustParseAddr("127.0.0.1")
+		case fd.Type == sysevent.FDFile && fd.Name == f.Name():
+			sawFile = fd.Ino != 0 && fd.Dir == "/etc"
+		}
+		return true
+	})
+	if !sawListener || !sawClient || !sawServer || !sawFile {
+		t.Errorf("fds: listener %v client %v server %v file %v", sawListener, sawClient, sawServer, sawFile)
+	}
+}
+
+func itoa(p uint16) string { return strconv.Itoa(int(p)) }
+
+// TestHealMissedExit: a process that exits without an exit event is found
+// gone from /proc by Sweep and removed after the grace period.
+func TestHealMissedExit(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no procfs")
+	}
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Skip("cannot start sleep:", err)
+	}
+	pid := int64(cmd.Process.Pid)
+	clk := &clock{now: time.Now()}
+	tb := New(Config{ProcRoot: "/proc", Now: clk.Now, SweepEvery: time.Second, ExitGrace: 5 * time.Second})
+	ev := &sysevent.Event{Type: sysevent.SysRead, PID: uint32(pid), TID: uint32(pid), Time: clk.Now().UnixNano()}
+	tb.Apply(ev)
+	if ev.Thread == nil || ev.Thread.Image().Comm != "sleep" || ev.Thread.Image().ArgsLine != "30" {
+		t.Fatalf("unknown process not loaded from /proc: %+v", ev.Thread)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	clk.Add(2 * time.Second) // the process has been quiet for a sweep period
+	tb.Sweep()
+	if tb.Get(pid) == nil || tb.Get(pid).ExitTime() == 0 {
+		t.Fatal("vanished process not marked exited")
+	}
+	if tb.Stats().Healed != 1 {
+		t.Errorf("healed = %d", tb.Stats().Healed)
+	}
+	clk.Add(6 * time.Second)
+	tb.Sweep()
+	if tb.Get(pid) != nil {
+		t.Fatal("healed process not removed after the grace period")
+	}
+}
+
+func TestParseHexAddr(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"0100007F:0016", "127.0.0.1:22"},
+		{"00000000:1F90", "0.0.0.0:8080"},
+		{"00000000000000000000000001000000:0050", "[::1]:80"},
+		{"0000000000000000FFFF00000100007F:01BB", "[::ffff:127.0.0.1]:443"},
+	} {
+		got, ok := parseHexAddr(tt.in)
+		if !ok || got.String() != tt.want {
+			t.Errorf("parseHexAddr(%q) = %v, %v; want %s", tt.in, got, ok, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "zz:00", "0100007F", "0100007F:xyz", "01:0016"} {
+		if _, ok := parseHexAddr(bad); ok {
+			t.Errorf("parseHexAddr(%q) accepted", bad)
+		}
+	}
+}
+
+func TestFDFromLink(t *testing.T) {
+	for _, tt := range []struct {
+		link string
+		typ  sysevent.FDType
+		name string
+	}{
+		{"/etc/passwd", sysevent.FDFile, "/etc/passwd"},
+		{"/tmp/x (deleted)", sysevent.FDFile, "/tmp/x"},
+		{"pipe:[1234]", sysevent.FDPipe, "pipe:[1234]"},
+		{"anon_inode:[eventfd]", sysevent.FDEvent, "anon_inode:[eventfd]"},
+		{"anon_inode:[eventpoll]", sysevent.FDEventPoll, "anon_inode:[eventpoll]"},
+		{"anon_inode:inotify", sysevent.FDInotify, "anon_inode:inotify"},
+		{"anon_inode:bpf-map", sysevent.FDBPF, "anon_inode:bpf-map"},
+		{"/memfd:payload (deleted)", sysevent.FDMemfd, "memfd:payload"},
+		{"socket:[99]", sysevent.FDUnknown, "socket:[99]"},
+	} {
+		f := fdFromLink(5, tt.link, func() (*sysevent.FD, bool) { return nil, false })
+		if f.Type != tt.typ || f.Name != tt.name || f.Num != 5 {
+			t.Errorf("fdFromLink(%q) = %v %q", tt.link, f.Type, f.Name)
+		}
+	}
+}
