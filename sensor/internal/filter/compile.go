@@ -9,6 +9,9 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/fields"
 )
 
+// recoverPanics makes Compile turn internal panics into errors.
+var recoverPanics = true
+
 // maxChecks caps the size of a condition after macro expansion, so that
 // macros referring to each other many times cannot blow up compile time.
 const maxChecks = 100000
@@ -44,7 +47,10 @@ func Compile(e Expr, env Env) (f *Filter, err error) {
 	}
 	defer func() {
 		// Defence in depth: a bug in the compiler must not take a daemon
-		// down while it loads rules.
+		// down while it loads rules. (Fuzzing turns this off to see bugs.)
+		if !recoverPanics {
+			return
+		}
 		if r := recover(); r != nil {
 			f, err = nil, fmt.Errorf("filter: internal error compiling %q: %v", e.String(), r)
 		}

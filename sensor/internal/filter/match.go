@@ -102,10 +102,6 @@ type notMatcher struct{ x matcher }
 
 func (m *notMatcher) match(ev fields.Event, s *Scratch) bool { return !m.x.match(ev, s) }
 
-type constMatcher bool
-
-func (m constMatcher) match(fields.Event, *Scratch) bool { return bool(m) }
-
 // typeMatcher is a comparison on the registry's type field, answered from
 // the event's type id without extracting anything.
 type typeMatcher struct{ bits bitset }
