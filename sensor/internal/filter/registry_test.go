@@ -45,7 +45,7 @@ func str(f func(*tev) string) func(string) (fields.Extract, error) {
 	}
 }
 
-var testTypes = []string{"", "open", "openat", "execve", "connect", "close", "", "openat2"}
+var testTypes = []string{"", "open", "openat", "execve", "connect", "close", "", "openat2", "read", "write", "mmap"}
 
 func testRegistry() *fields.Registry {
 	r := fields.NewRegistry("test", "evt.type", testTypes)
