@@ -98,6 +98,22 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+/* Never used at run time: it puts the record structs into the object's BTF,
+ * where the Go decoder's tests check their layout. */
+struct record_layout {
+	struct rec_hdr h;
+	struct item it;
+	struct sock_tuple tp;
+	struct proc_info pi;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct record_layout);
+} record_layout SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 32768);

@@ -16,17 +16,18 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	harrierMapDrops      = "drops"
-	harrierMapEvents     = "events"
-	harrierMapInterest   = "interest"
-	harrierMapPending    = "pending"
-	harrierMapScratchMap = "scratch_map"
-	harrierProgSchedExec = "sched_exec"
-	harrierProgSchedExit = "sched_exit"
-	harrierProgSchedFork = "sched_fork"
-	harrierProgSysEnter  = "sys_enter"
-	harrierProgSysExit   = "sys_exit"
-	harrierVarSelfTgid   = "self_tgid"
+	harrierMapDrops        = "drops"
+	harrierMapEvents       = "events"
+	harrierMapInterest     = "interest"
+	harrierMapPending      = "pending"
+	harrierMapRecordLayout = "record_layout"
+	harrierMapScratchMap   = "scratch_map"
+	harrierProgSchedExec   = "sched_exec"
+	harrierProgSchedExit   = "sched_exit"
+	harrierProgSchedFork   = "sched_fork"
+	harrierProgSysEnter    = "sys_enter"
+	harrierProgSysExit     = "sys_exit"
+	harrierVarSelfTgid     = "self_tgid"
 )
 
 // loadHarrier returns the embedded CollectionSpec for harrier.
@@ -82,11 +83,12 @@ type harrierProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type harrierMapSpecs struct {
-	Drops      *ebpf.MapSpec `ebpf:"drops"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	Interest   *ebpf.MapSpec `ebpf:"interest"`
-	Pending    *ebpf.MapSpec `ebpf:"pending"`
-	ScratchMap *ebpf.MapSpec `ebpf:"scratch_map"`
+	Drops        *ebpf.MapSpec `ebpf:"drops"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	Interest     *ebpf.MapSpec `ebpf:"interest"`
+	Pending      *ebpf.MapSpec `ebpf:"pending"`
+	RecordLayout *ebpf.MapSpec `ebpf:"record_layout"`
+	ScratchMap   *ebpf.MapSpec `ebpf:"scratch_map"`
 }
 
 // harrierVariableSpecs contains global variables before they are loaded into the kernel.
@@ -116,11 +118,12 @@ func (o *harrierObjects) Close() error {
 //
 // It can be passed to loadHarrierObjects or ebpf.CollectionSpec.LoadAndAssign.
 type harrierMaps struct {
-	Drops      *ebpf.Map `ebpf:"drops"`
-	Events     *ebpf.Map `ebpf:"events"`
-	Interest   *ebpf.Map `ebpf:"interest"`
-	Pending    *ebpf.Map `ebpf:"pending"`
-	ScratchMap *ebpf.Map `ebpf:"scratch_map"`
+	Drops        *ebpf.Map `ebpf:"drops"`
+	Events       *ebpf.Map `ebpf:"events"`
+	Interest     *ebpf.Map `ebpf:"interest"`
+	Pending      *ebpf.Map `ebpf:"pending"`
+	RecordLayout *ebpf.Map `ebpf:"record_layout"`
+	ScratchMap   *ebpf.Map `ebpf:"scratch_map"`
 }
 
 func (m *harrierMaps) Close() error {
@@ -129,6 +132,7 @@ func (m *harrierMaps) Close() error {
 		m.Events,
 		m.Interest,
 		m.Pending,
+		m.RecordLayout,
 		m.ScratchMap,
 	)
 }
