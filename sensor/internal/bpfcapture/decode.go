@@ -41,8 +41,8 @@ const (
 	itCgroup  = 16
 	numItems  = 17
 
-	ifTrunc = 1
-	ifFault = 2
+	ifTrunc = 1 // the value was cut at a size limit
+	// (flag 2, IF_FAULT: user memory could not be read; the item is empty)
 )
 
 const (
@@ -62,7 +62,6 @@ var le = binary.LittleEndian
 type decoder struct {
 	bootOffset int64
 	items      [numItems][]byte
-	flags      [numItems]uint8
 	buf        []byte
 	strs       interner
 }
@@ -82,7 +81,6 @@ func (d *decoder) decode(rec []byte, ev *sysevent.Event) error {
 	}
 	for i := range d.items {
 		d.items[i] = nil
-		d.flags[i] = 0
 	}
 	for p := rec[hdrSize : hdrSize+n]; len(p) > 0; {
 		if len(p) < itemSize {
@@ -93,7 +91,9 @@ func (d *decoder) decode(rec []byte, ev *sysevent.Event) error {
 			return fmt.Errorf("bpfcapture: bad item (id %d, %d bytes) at offset %d", id, l, hdrSize+n-len(p))
 		}
 		d.items[id] = p[itemSize : itemSize+l : itemSize+l]
-		d.flags[id] = fl
+		if fl&ifTrunc != 0 {
+			ev.Truncated = true
+		}
 		p = p[itemSize+l:]
 	}
 

@@ -99,12 +99,15 @@ func TestDecodeJoinsRelativePaths(t *testing.T) {
 func TestDecodeRejectsBadRecords(t *testing.T) {
 	good := newRecord(recSyscall, sysevent.SysOpenat).item(itPath, []byte("/etc/passwd")).b
 	for name, b := range map[string][]byte{
-		"short header":   good[:hdrSize-1],
-		"items overrun":  append(append([]byte{}, good[:hdrSize]...), good[hdrSize:hdrSize+3]...),
-		"bad item id":    newRecord(recSyscall, sysevent.SysOpenat).item(99, []byte("x")).b,
-		"unknown kind":   newRecord(9, sysevent.SysOpenat).b,
-		"short proc":     newRecord(recExec, sysevent.SysExecve).item(itProc, make([]byte, 10)).b,
-		"truncated item": func() []byte { b := newRecord(recSyscall, sysevent.SysOpen).item(itPath, []byte("abcdef")).b; return b[:len(b)-2] }(),
+		"short header":  good[:hdrSize-1],
+		"items overrun": append(append([]byte{}, good[:hdrSize]...), good[hdrSize:hdrSize+3]...),
+		"bad item id":   newRecord(recSyscall, sysevent.SysOpenat).item(99, []byte("x")).b,
+		"unknown kind":  newRecord(9, sysevent.SysOpenat).b,
+		"short proc":    newRecord(recExec, sysevent.SysExecve).item(itProc, make([]byte, 10)).b,
+		"truncated item": func() []byte {
+			b := newRecord(recSyscall, sysevent.SysOpen).item(itPath, []byte("abcdef")).b
+			return b[:len(b)-2]
+		}(),
 	} {
 		var ev sysevent.Event
 		if err := newDecoder(0).decode(b, &ev); err == nil {

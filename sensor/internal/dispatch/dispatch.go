@@ -19,8 +19,8 @@ type Handler func(w int, ev *sysevent.Event)
 // (the capture's reader); handlers run on the workers.
 type Sharder struct {
 	handle  Handler
-	queues  []chan []*sysevent.Event
-	pending [][]*sysevent.Event // per worker, not yet sent
+	queues  []chan *batch
+	pending []*batch // per worker, not yet sent
 	batch   int
 	events  sync.Pool
 	batches sync.Pool
@@ -52,14 +52,14 @@ func New(opts Options, h Handler) *Sharder {
 	}
 	s := &Sharder{
 		handle:  h,
-		queues:  make([]chan []*sysevent.Event, opts.Workers),
-		pending: make([][]*sysevent.Event, opts.Workers),
+		queues:  make([]chan *batch, opts.Workers),
+		pending: make([]*batch, opts.Workers),
 		batch:   opts.Batch,
 	}
 	s.events.New = func() any { return new(sysevent.Event) }
-	s.batches.New = func() any { return make([]*sysevent.Event, 0, opts.Batch) }
+	s.batches.New = func() any { return &batch{evs: make([]*sysevent.Event, 0, opts.Batch)} }
 	for i := range s.queues {
-		s.queues[i] = make(chan []*sysevent.Event, opts.Depth)
+		s.queues[i] = make(chan *batch, opts.Depth)
 		s.wg.Add(1)
 		go s.work(i)
 	}
@@ -83,28 +83,31 @@ func (s *Sharder) Submit(ev *sysevent.Event) {
 	w := s.Shard(ev.PID)
 	b := s.pending[w]
 	if b == nil {
-		b = s.batches.Get().([]*sysevent.Event)
+		b = s.batches.Get().(*batch)
+		s.pending[w] = b
 	}
-	b = append(b, cp)
-	if len(b) >= s.batch {
+	b.evs = append(b.evs, cp)
+	if len(b.evs) >= s.batch {
 		s.send(w, b)
-		b = nil
+		s.pending[w] = nil
 	}
-	s.pending[w] = b
 }
+
+// batch is a group of events for one worker.
+type batch struct{ evs []*sysevent.Event }
 
 // Flush sends every partly filled batch; the reader calls it when the ring
 // buffer is momentarily empty, so that latency stays low at low rates.
 func (s *Sharder) Flush() {
 	for w, b := range s.pending {
-		if len(b) > 0 {
+		if b != nil && len(b.evs) > 0 {
 			s.send(w, b)
 			s.pending[w] = nil
 		}
 	}
 }
 
-func (s *Sharder) send(w int, b []*sysevent.Event) {
+func (s *Sharder) send(w int, b *batch) {
 	select {
 	case s.queues[w] <- b:
 	default:
@@ -119,13 +122,14 @@ func (s *Sharder) Stalls() uint64 { return s.stalls.Load() }
 func (s *Sharder) work(w int) {
 	defer s.wg.Done()
 	for b := range s.queues[w] {
-		for i, ev := range b {
+		for i, ev := range b.evs {
 			s.handle(w, ev)
 			ev.Reset()
 			s.events.Put(ev)
-			b[i] = nil
+			b.evs[i] = nil
 		}
-		s.batches.Put(b[:0])
+		b.evs = b.evs[:0]
+		s.batches.Put(b)
 	}
 }
 

@@ -122,6 +122,11 @@ type Event struct {
 
 	Args [6]uint64 // raw syscall arguments
 
+	// Truncated: a string argument was cut at the capture's size limits
+	// (4096 bytes for a path, 4 KiB for argv and for env, 64 path
+	// components).
+	Truncated bool
+
 	// Has says which parts of Proc were filled.
 	Has  Has
 	Proc ProcInfo
