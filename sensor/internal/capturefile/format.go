@@ -66,12 +66,17 @@ func (e *Error) Unwrap() error { return e.Err }
 // enc appends primitive values to a buffer.
 type enc struct{ b []byte }
 
-func (e *enc) u8(v uint8)       { e.b = append(e.b, v) }
-func (e *enc) uv(v uint64)      { e.b = binary.AppendUvarint(e.b, v) }
-func (e *enc) sv(v int64)       { e.b = binary.AppendVarint(e.b, v) }
-func (e *enc) str(s string)     { e.uv(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *enc) boolean(v bool)   { e.u8(b2u(v)) }
-func (e *enc) strs(ss []string) { e.uv(uint64(len(ss))); for _, s := range ss { e.str(s) } }
+func (e *enc) u8(v uint8)     { e.b = append(e.b, v) }
+func (e *enc) uv(v uint64)    { e.b = binary.AppendUvarint(e.b, v) }
+func (e *enc) sv(v int64)     { e.b = binary.AppendVarint(e.b, v) }
+func (e *enc) str(s string)   { e.uv(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *enc) boolean(v bool) { e.u8(b2u(v)) }
+func (e *enc) strs(ss []string) {
+	e.uv(uint64(len(ss)))
+	for _, s := range ss {
+		e.str(s)
+	}
+}
 func (e *enc) addr(a netip.Addr) {
 	switch {
 	case !a.IsValid():
