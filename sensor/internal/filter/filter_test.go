@@ -426,3 +426,21 @@ func TestCompileErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestSetPred(t *testing.T) {
+	items := []string{"", "a", "bb", "ccc", "dddd", "eeeee", "ffffff", "g", "h", "iiiiiiiii", strings.Repeat("x", 100)}
+	p := newSetPred(items)
+	for _, it := range items {
+		if !p.test(it) {
+			t.Errorf("%q not found", it)
+		}
+	}
+	for _, x := range []string{"b", "aa", "cc", "zzz", strings.Repeat("x", 99), strings.Repeat("y", 100), "é"} {
+		if p.test(x) {
+			t.Errorf("%q found", x)
+		}
+	}
+	if newSetPred(items[1:]).test("") {
+		t.Error("empty string found in a set without it")
+	}
+}

@@ -76,9 +76,17 @@ type matcher interface {
 	match(ev fields.Event, s *Scratch) bool
 }
 
-type andMatcher struct{ terms []matcher }
+// andMatcher: every term holds. Event-type tests among the terms are
+// merged into one bitset checked first, without a dynamic call.
+type andMatcher struct {
+	types bitset
+	terms []matcher
+}
 
 func (m *andMatcher) match(ev fields.Event, s *Scratch) bool {
+	if m.types != nil && !m.types.has(ev.TypeID()) {
+		return false
+	}
 	for _, t := range m.terms {
 		if !t.match(ev, s) {
 			return false
@@ -114,30 +122,36 @@ func (m *typeMatcher) match(ev fields.Event, _ *Scratch) bool { return m.bits.ha
 func simplify(m matcher) matcher {
 	switch n := m.(type) {
 	case *andMatcher:
-		var terms, types []matcher
+		var terms []matcher
+		var types bitset
+		addType := func(b bitset) {
+			if types == nil {
+				types = append(bitset(nil), b...)
+				return
+			}
+			types = types.and(b)
+		}
 		for _, t := range n.terms {
 			t = simplify(t)
-			if a, ok := t.(*andMatcher); ok {
-				for _, x := range a.terms {
-					if _, isType := x.(*typeMatcher); isType {
-						types = append(types, x)
-					} else {
-						terms = append(terms, x)
-					}
+			switch x := t.(type) {
+			case *andMatcher:
+				if x.types != nil {
+					addType(x.types)
 				}
-				continue
+				terms = append(terms, x.terms...)
+			case *typeMatcher:
+				addType(x.bits)
+			default:
+				terms = append(terms, t)
 			}
-			if _, isType := t.(*typeMatcher); isType {
-				types = append(types, t)
-				continue
-			}
-			terms = append(terms, t)
 		}
-		terms = append(types, terms...)
-		if len(terms) == 1 {
+		switch {
+		case len(terms) == 0 && types != nil:
+			return &typeMatcher{bits: types}
+		case len(terms) == 1 && types == nil:
 			return terms[0]
 		}
-		return &andMatcher{terms: terms}
+		return &andMatcher{types: types, terms: terms}
 	case *orMatcher:
 		var terms []matcher
 		for _, t := range n.terms {
@@ -373,34 +387,50 @@ type regexPred struct{ re *regexp.Regexp }
 func (p *regexPred) test(x string) bool { return p.re.MatchString(x) }
 
 // setPred is set membership: a short slice scan for small sets, a map
-// otherwise.
+// otherwise. Large sets first reject strings whose length or first byte no
+// item has, which settles most non-members without hashing.
 type setPred struct {
 	small []string
 	m     map[string]struct{}
+	lens  uint64    // bit n: some item has length n (n < 63); bit 63: longer
+	first [4]uint64 // bit c: some item starts with byte c
+	empty bool      // "" is in the set
 }
 
 func newSetPred(items []string) *setPred {
 	if len(items) <= 8 {
 		return &setPred{small: items}
 	}
-	m := make(map[string]struct{}, len(items))
+	p := &setPred{m: make(map[string]struct{}, len(items))}
 	for _, it := range items {
-		m[it] = struct{}{}
+		p.m[it] = struct{}{}
+		p.lens |= 1 << min(len(it), 63)
+		if it == "" {
+			p.empty = true
+		} else {
+			p.first[it[0]>>6] |= 1 << (it[0] & 63)
+		}
 	}
-	return &setPred{m: m}
+	return p
 }
 
 func (p *setPred) test(x string) bool {
-	if p.m != nil {
-		_, ok := p.m[x]
-		return ok
-	}
-	for _, it := range p.small {
-		if it == x {
-			return true
+	if p.m == nil {
+		for _, it := range p.small {
+			if it == x {
+				return true
+			}
 		}
+		return false
 	}
-	return false
+	if len(x) == 0 {
+		return p.empty
+	}
+	if p.lens&(1<<min(len(x), 63)) == 0 || p.first[x[0]>>6]&(1<<(x[0]&63)) == 0 {
+		return false
+	}
+	_, ok := p.m[x]
+	return ok
 }
 
 // pmatchPred: some listed path is x itself or a directory containing x.
