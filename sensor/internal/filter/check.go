@@ -317,7 +317,7 @@ func (c *compiler) modifier(n *Check, g getter, info srcInfo, lits []literal) (m
 		return nil, c.errAt(n.src, n.OpOffset, fmt.Sprintf("modifier %s needs a string field, %s is %s", n.Modifier, info.name, info.kind), nil)
 	}
 	switch n.Op {
-	case "in", "intersects", "pmatch", "exists":
+	case "in", "intersects", "pmatch", "exists", "<", "<=", ">", ">=":
 		return nil, c.errAt(n.src, n.OpOffset, fmt.Sprintf("modifier %s applies to string operators, not %s", n.Modifier, n.Op), nil)
 	}
 	m := &modMatcher{getter: g, mod: n.Modifier, list: info.list, bytes: info.kind == fields.KindBytes && !info.list}

@@ -444,3 +444,85 @@ func TestSetPred(t *testing.T) {
 		t.Error("empty string found in a set without it")
 	}
 }
+
+// TestModifiers: for a single value v and values r1..rn, "v op anyof (r...)"
+// holds when some ri satisfies v op ri, "allof" when all do and "oneof"
+// when exactly one does; an empty list never matches.
+func TestModifiers(t *testing.T) {
+	e := ev(tev{name: "bash"})
+	tests := []struct {
+		cond string
+		want bool
+	}{
+		{"proc.name = oneof (bash, zsh)", true},
+		{"proc.name = oneof (bash, bash)", false},
+		{"proc.name = oneof (zsh, sh)", false},
+		{"proc.name = anyof (bash, bash)", true},
+		{"proc.name = allof (bash, bash)", true},
+		{"proc.name = allof (bash, zsh)", false},
+		{"proc.name != oneof (bash, zsh)", true},
+		{"proc.name != oneof (zsh, sh)", false},
+		{"proc.name != anyof (bash, zsh)", true},
+		{"proc.name != allof (zsh, sh)", true},
+		{"proc.name != allof (bash, sh)", false},
+		{"proc.name contains oneof (ba, sh)", false},
+		{"proc.name contains allof (ba, sh)", true},
+		{"proc.name icontains anyof (BA, X)", true},
+		{"proc.name endswith oneof (sh, ash)", false},
+		{"proc.name endswith oneof (sh, zsh)", true},
+		{"proc.name glob allof (b*, *h)", true},
+		{"proc.name iglob oneof (B*, *Z)", true},
+		{"proc.name regex anyof ('b.*', 'z.*')", true},
+		{"proc.name regex allof ('b.*', '.*h')", true},
+		{"proc.name bstartswith anyof (6261, 00)", true},
+		{"toupper(proc.name) = oneof (BASH, ZSH)", true},
+		{"toupper(proc.name) != allof (BASH, ZSH)", false},
+		{"proc.name = oneof ()", false},
+		{"proc.name = anyof ()", false},
+		{"proc.name = allof ()", false},
+		{"proc.name != allof ()", false},
+	}
+	for _, tt := range tests {
+		if got := compile(t, tt.cond, Env{}).Match(e); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.cond, got, tt.want)
+		}
+	}
+	for _, bad := range []string{"proc.name < anyof (a)", "proc.name in anyof (a)", "proc.pid = anyof (1)"} {
+		e, err := Parse(bad)
+		if err != nil {
+			continue // rejected by the parser: fine too
+		}
+		if _, err := Compile(e, Env{Registry: reg}); err == nil {
+			t.Errorf("%s: compiled", bad)
+		}
+	}
+}
+
+// TestSimplify checks that the rewritten trees keep their meaning.
+func TestSimplify(t *testing.T) {
+	conds := []string{
+		"evt.type = open or evt.type = execve",
+		"(evt.type = open or proc.name = bash) or evt.type = connect",
+		"not (evt.type = open or evt.type = execve) and proc.name = bash",
+		"evt.type in (open, execve) and (evt.type = execve and proc.name = bash)",
+		"not not evt.type = execve",
+		"evt.type = open and evt.type = execve",
+	}
+	events := []*tev{bash, ev(tev{typ: 1, name: "bash"}), ev(tev{typ: 4, name: "zsh"}), ev(tev{typ: 3, name: "zsh"})}
+	for _, cond := range conds {
+		e := mustParse(t, cond)
+		c := &compiler{env: Env{Registry: reg}, types: typeTableFor(reg)}
+		raw, _, err := c.expr(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		simple := simplify(raw)
+		s := &Scratch{}
+		s.ensure(c.max, c.bufs)
+		for i, ev := range events {
+			if raw.match(ev, s) != simple.match(ev, s) {
+				t.Errorf("%s: event %d: simplified tree disagrees", cond, i)
+			}
+		}
+	}
+}

@@ -154,13 +154,29 @@ func simplify(m matcher) matcher {
 		return &andMatcher{types: types, terms: terms}
 	case *orMatcher:
 		var terms []matcher
+		var types *typeMatcher // event-type tests merged into one, first
 		for _, t := range n.terms {
 			t = simplify(t)
+			var sub []matcher
 			if o, ok := t.(*orMatcher); ok {
-				terms = append(terms, o.terms...)
-				continue
+				sub = o.terms
+			} else {
+				sub = []matcher{t}
 			}
-			terms = append(terms, t)
+			for _, x := range sub {
+				tm, ok := x.(*typeMatcher)
+				switch {
+				case !ok:
+					terms = append(terms, x)
+				case types == nil:
+					types = &typeMatcher{bits: append(bitset(nil), tm.bits...)}
+				default:
+					types.bits = types.bits.or(tm.bits)
+				}
+			}
+		}
+		if types != nil {
+			terms = append([]matcher{types}, terms...)
 		}
 		if len(terms) == 1 {
 			return terms[0]
