@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -198,6 +199,11 @@ func helper(action string, args []string) int {
 		_, _, e := unix.RawSyscall6(unix.SYS_EXECVEAT, uintptr(dir), uintptr(unsafePointer(bptr("true"))),
 			uintptr(unsafePointer(&argv[0])), uintptr(unsafePointer(&envv[0])), 0, 0)
 		return fail(e)
+	case "closeloop":
+		n, _ := strconv.Atoi(os.Getenv("HARRIER_N"))
+		for i := 0; i < n; i++ {
+			unix.RawSyscall(unix.SYS_CLOSE, ^uintptr(0), 0, 0)
+		}
 	case "exit":
 		unix.RawSyscall(unix.SYS_EXIT_GROUP, 7, 0, 0)
 	default:
