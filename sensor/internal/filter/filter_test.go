@@ -526,3 +526,49 @@ func TestSimplify(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentMatch runs one filter from many goroutines (go test -race
+// checks that matching shares no mutable state).
+func TestConcurrentMatch(t *testing.T) {
+	f := compile(t, "toupper(proc.name) = BASH and join(',', proc.aname) = 'sshd,systemd' and proc.name in (sh, bash)", Env{})
+	other := ev(tev{name: "zsh", anc: []string{"a", "b"}})
+	done := make(chan bool)
+	for g := 0; g < 8; g++ {
+		go func() {
+			ok := true
+			var s Scratch
+			for i := 0; i < 2000; i++ {
+				ok = ok && f.Match(bash) && !f.Match(other) && f.MatchScratch(bash, &s) && !f.MatchScratch(other, &s)
+			}
+			done <- ok
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if !<-done {
+			t.Error("concurrent match gave a wrong result")
+		}
+	}
+}
+
+// TestNoAllocs: matching, including transformers and list fields, does
+// not allocate once the scratch space has grown.
+func TestNoAllocs(t *testing.T) {
+	for _, cond := range []string{
+		"evt.type = execve and proc.name in (sh, bash) and not proc.pname = cron",
+		"fd.name icontains SHADOW and fd.name glob '/etc/*w'",
+		"toupper(proc.name) = BASH and tolower(proc.aname) = systemd",
+		"concat(proc.name, '-', proc.pname) = bash-sshd and len(proc.argv) = 2",
+		"getopt(proc.argv, 'c:')[c] = ls and join(',', getopt(proc.argv, 'c:')) = 'c,ls'",
+		"proc.aname in (systemd) and proc.apid in (1) and fd.sip in (10.0.0.0/8)",
+		"proc.cmdline startswith anyof (bash, zsh) and proc.name = val(proc.aname[0])",
+	} {
+		f := compile(t, cond, Env{})
+		var s Scratch
+		if !f.MatchScratch(bash, &s) {
+			t.Errorf("%s: does not match", cond)
+		}
+		if n := testing.AllocsPerRun(100, func() { f.MatchScratch(bash, &s) }); n != 0 {
+			t.Errorf("%s: %v allocations per match", cond, n)
+		}
+	}
+}
