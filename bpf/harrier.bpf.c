@@ -98,6 +98,11 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+/* kernfs_node.parent was renamed __parent in 6.15. */
+struct kernfs_node___old {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
 /* Never used at run time: it puts the record structs into the object's BTF,
  * where the Go decoder's tests check their layout. */
 struct record_layout {
@@ -434,11 +439,11 @@ static long cgroup_step(__u32 i, void *arg)
 	if (!s)
 		return 1;
 	struct cgroup_walk *w = &s->loop.cw;
-	struct kernfs_node *kn = w->kn;
-	/* kernfs_node.parent is named __parent since 6.15, the oldest kernel
-	 * Harrier supports (a CO-RE fallback to the old name made clang fold
-	 * both reads together, defeating the existence check) */
-	struct kernfs_node *parent = BPF_CORE_READ(kn, __parent);
+	struct kernfs_node *kn = w->kn, *parent;
+	if (bpf_core_field_exists(kn->__parent))
+		parent = BPF_CORE_READ(kn, __parent);
+	else
+		parent = BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
 	if (!parent) {
 		w->flags = 0;
 		return 1;
@@ -718,6 +723,15 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
+	/* the array lookup is inlined and cheap: skip the hash lookup for the
+	 * syscalls nobody asked for, i.e. almost all of them */
+	__u64 nr = regs->orig_ax;
+	if (nr > MAX_SYSCALL)
+		return 0;
+	__u32 key = nr;
+	__u8 *want = bpf_map_lookup_elem(&interest, &key);
+	if (!want || !*want)
+		return 0;
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tid = pt;
 	struct inflight *p = bpf_map_lookup_elem(&pending, &tid);
