@@ -267,6 +267,9 @@ type Builder struct {
 	// Location for the time prefix of the output text (Falco prints local
 	// time); nil means time.Local.
 	Location *time.Location
+	// EventTime returns when an event happened, for sources whose events
+	// do not implement Timed; nil or a zero result means "now".
+	EventTime func(fields.Event) time.Time
 }
 
 // TimePrefixLayout is the time at the start of Falco's output text.
@@ -278,6 +281,8 @@ func (b *Builder) Alert(r *Rule, ev fields.Event) *harrierv1.Alert {
 	var t time.Time
 	if te, ok := ev.(Timed); ok {
 		t = te.Time()
+	} else if b.EventTime != nil {
+		t = b.EventTime(ev)
 	}
 	if t.IsZero() {
 		t = time.Now()

@@ -139,8 +139,10 @@ func syntaxError(data []byte, before int64, err error) error {
 	if errors.As(err, &se) {
 		off = se.Offset - 1 // Offset counts the offending byte
 	} else if errors.Is(err, io.ErrUnexpectedEOF) {
-		off = int64(len(data))
-		err = errors.New("truncated JSON value")
+		// Point at the start of the value that the input cuts off.
+		rest := data[min(before, int64(len(data))):]
+		off = before + int64(len(rest)-len(bytes.TrimLeft(rest, " \t\r\n")))
+		err = errors.New("truncated JSON value (the input ends inside it)")
 	}
 	return locate(data, off, -1, err.Error())
 }

@@ -250,7 +250,7 @@ func TestDecodeErrors(t *testing.T) {
 		msg       string
 	}{
 		{"syntax on line 2", good + "\n{\"kind\":\"Event\",,}", 2, 17, -1, "invalid character"},
-		{"truncated", good + "\n{\"kind\":\"Ev", 2, 12, -1, "truncated"},
+		{"truncated", good + "\n\n  {\"kind\":\"Ev", 3, 3, -1, "truncated"},
 		{"not an object", good + "\n  42\n", 2, 3, -1, "expected an audit Event"},
 		{"no auditID", `{"kind":"Event"}`, 1, 1, -1, "no auditID"},
 		{"wrong kind", `{"kind":"Pod","auditID":"x"}`, 1, 1, -1, `kind is "Pod"`},

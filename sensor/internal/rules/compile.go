@@ -98,15 +98,19 @@ func (k *compiler) parseMacros() {
 // followed by its exceptions, as Falco does:
 // (cond) and not (exception 1) and not (exception 2) ...
 func ruleCondition(r *ruleDef) condText {
+	var clauses []segment
+	for _, ex := range r.exceptions {
+		if clause := exceptionClause(ex); clause != "" {
+			clauses = append(clauses, segment{s: " and not " + clause, at: ex.pos})
+		}
+	}
+	if len(clauses) == 0 {
+		return r.cond
+	}
 	cond := condText{{s: "(", at: r.pos}}
 	cond = append(cond, r.cond...)
 	cond = append(cond, segment{s: ")", at: r.pos})
-	for _, ex := range r.exceptions {
-		if clause := exceptionClause(ex); clause != "" {
-			cond = append(cond, segment{s: " and not " + clause, at: ex.pos})
-		}
-	}
-	return cond
+	return append(cond, clauses...)
 }
 
 // exceptionClause writes one exception as a condition.
@@ -186,6 +190,15 @@ func (k *compiler) parseRule(r *ruleDef) (filter.Expr, condText, bool) {
 		return nil, nil, false
 	}
 	cond := ruleCondition(r)
+	if len(cond) != len(r.cond) {
+		// Report syntax errors against the rule's own text first: in the
+		// assembled condition they could surface at the added parentheses.
+		if _, err := filter.Parse(r.cond.String()); err != nil {
+			p, msg := locate(err, r.cond, r.pos, nil)
+			k.d.errorf(p, ref, "%s", msg)
+			return nil, nil, false
+		}
+	}
 	e, err := filter.Parse(cond.String())
 	if err != nil {
 		p, msg := locate(err, cond, r.pos, nil)

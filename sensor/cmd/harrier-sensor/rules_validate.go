@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/harrier-security/harrier/sensor/internal/rules"
+	"github.com/harrier-security/harrier/sensor/internal/sources"
+)
+
+func init() {
+	register(command{name: "rules validate", summary: "check rules files; errors as FILE:LINE:COL: rule \"NAME\": message", run: runRulesValidate})
+}
+
+// fileList is a repeatable -r flag.
+type fileList []string
+
+func (f *fileList) String() string     { return strings.Join(*f, ",") }
+func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
+
+// expandRulesPaths turns files and directories into rules files in order:
+// a directory contributes its *.yaml and *.yml files sorted by name, as
+// Falco reads rules directories.
+func expandRulesPaths(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, e := range entries {
+			if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
+				names = append(names, e.Name())
+			}
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			out = append(out, filepath.Join(p, n))
+		}
+	}
+	return out, nil
+}
+
+// loadRules loads the rules files named by -r flags with the sources of
+// this build.
+func loadRules(paths []string, m rules.Matching) (*rules.Ruleset, rules.Diagnostics, error) {
+	files, err := expandRulesPaths(paths)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(files) == 0 {
+		return nil, nil, errors.New("no rules files (give -r FILE or -r DIR)")
+	}
+	return rules.LoadFiles(files, rules.Options{Registries: sources.Registries(), Matching: m})
+}
+
+type jsonDiagnostic struct {
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Column   int    `json:"column"`
+	Severity string `json:"severity"`
+	Kind     string `json:"kind,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Message  string `json:"message"`
+}
+
+func runRulesValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rules validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var files fileList
+	fs.Var(&files, "r", "rules file or directory (repeatable, loaded in order)")
+	asJSON := fs.Bool("json", false, "print the result as JSON on stdout")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: harrier-sensor rules validate -r FILE [-r FILE ...] [--json]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	files = append(files, fs.Args()...)
+	if len(files) == 0 {
+		fs.Usage()
+		return 2
+	}
+	rs, diags, err := loadRules(files, rules.MatchFirst)
+	var le *rules.LoadError
+	if err != nil && !errors.As(err, &le) {
+		fmt.Fprintf(stderr, "harrier-sensor: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		res := struct {
+			Valid       bool             `json:"valid"`
+			Rules       int              `json:"rules"`
+			Version     string           `json:"ruleset_version,omitempty"`
+			Diagnostics []jsonDiagnostic `json:"diagnostics"`
+		}{Valid: err == nil, Diagnostics: []jsonDiagnostic{}}
+		if rs != nil {
+			res.Rules, res.Version = len(rs.Rules()), rs.Version()
+		}
+		for _, d := range diags {
+			sev := "error"
+			if d.Warning {
+				sev = "warning"
+			}
+			res.Diagnostics = append(res.Diagnostics, jsonDiagnostic{File: d.File, Line: d.Line, Column: d.Col, Severity: sev, Kind: d.Kind, Name: d.Name, Message: d.Msg})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(res)
+	} else {
+		for _, d := range diags {
+			fmt.Fprintln(stderr, d.String())
+		}
+		if err == nil {
+			fmt.Fprintf(stdout, "ok: %d rules compiled, %d warnings\n", len(rs.Rules()), len(diags.Warnings()))
+		}
+	}
+	if err != nil {
+		if !*asJSON {
+			fmt.Fprintf(stderr, "%d errors\n", len(diags.Errors()))
+		}
+		return 1
+	}
+	return 0
+}
