@@ -255,9 +255,8 @@ func TestSnapshotsAreShared(t *testing.T) {
 		tb.Apply(ev)
 		_ = w.Write(ev)
 	}
-	before := buf.Len()
 	_ = w.Flush()
-	before = buf.Len()
+	before := buf.Len()
 	read := &sysevent.Event{Type: sysevent.SysRead, TID: 30, PID: 30, FD: 3, Ret: 1}
 	for i := 0; i < 100; i++ {
 		read.Num = uint64(100 + i)

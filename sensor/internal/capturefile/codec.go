@@ -9,7 +9,33 @@ import (
 // threadRec is a thread snapshot as stored: the Thread's state plus the
 // ids of the snapshots it refers to.
 type threadRec struct {
-	id, parentID, containerID uint64
+	id, parentID, containerID, imageID uint64
+}
+
+func encodeImage(e *enc, id uint64, im *sysevent.Image) {
+	e.uv(id)
+	e.str(im.Comm)
+	e.str(im.Exe)
+	e.str(im.ExePath)
+	e.strs(im.Args)
+	e.strs(im.Env)
+	e.uv(im.ExeIno)
+	e.sv(im.ExeCtime)
+	e.sv(im.ExeMtime)
+	e.u8(b2u(im.ExeUpperLayer) | b2u(im.ExeFromMemfd)<<1 | b2u(im.ExeWritable)<<2)
+}
+
+func decodeImage(d *dec) (uint64, *sysevent.Image) {
+	id := d.uv()
+	im := &sysevent.Image{}
+	im.Comm, im.Exe, im.ExePath = d.str(), d.str(), d.str()
+	im.Args, im.Env = d.strs(), d.strs()
+	im.ExeIno = d.uv()
+	im.ExeCtime, im.ExeMtime = d.sv(), d.sv()
+	fl := d.u8()
+	im.ExeUpperLayer, im.ExeFromMemfd, im.ExeWritable = fl&1 != 0, fl&2 != 0, fl&4 != 0
+	im.Finish()
+	return id, im
 }
 
 func encodeThread(e *enc, r threadRec, t *sysevent.Thread, cwd string, creds sysevent.Creds, tty uint32) {
@@ -34,21 +60,13 @@ func encodeThread(e *enc, r threadRec, t *sysevent.Thread, cwd string, creds sys
 	e.uv(creds.CapEffective)
 	e.uv(creds.CapPermitted)
 	e.uv(creds.CapInheritable)
-	im := t.Image()
-	e.str(im.Comm)
-	e.str(im.Exe)
-	e.str(im.ExePath)
-	e.strs(im.Args)
-	e.strs(im.Env)
-	e.uv(im.ExeIno)
-	e.sv(im.ExeCtime)
-	e.sv(im.ExeMtime)
-	e.u8(b2u(im.ExeUpperLayer) | b2u(im.ExeFromMemfd)<<1 | b2u(im.ExeWritable)<<2)
+	e.uv(r.imageID)
 }
 
 // decodeThread rebuilds a Thread; resolve maps snapshot ids to the
 // objects already read.
-func decodeThread(d *dec, parentOf func(uint64) (*sysevent.Thread, bool), containerOf func(uint64) (*sysevent.Container, bool)) (uint64, *sysevent.Thread) {
+func decodeThread(d *dec, parentOf func(uint64) (*sysevent.Thread, bool), containerOf func(uint64) (*sysevent.Container, bool),
+	imageOf func(uint64) (*sysevent.Image, bool)) (uint64, *sysevent.Thread) {
 	id := d.uv()
 	parentID := d.uv()
 	containerID := d.uv()
@@ -71,15 +89,13 @@ func decodeThread(d *dec, parentOf func(uint64) (*sysevent.Thread, bool), contai
 		*p = d.u32()
 	}
 	c.CapEffective, c.CapPermitted, c.CapInheritable = d.uv(), d.uv(), d.uv()
-	im := &sysevent.Image{}
-	im.Comm, im.Exe, im.ExePath = d.str(), d.str(), d.str()
-	im.Args, im.Env = d.strs(), d.strs()
-	im.ExeIno = d.uv()
-	im.ExeCtime, im.ExeMtime = d.sv(), d.sv()
-	fl := d.u8()
-	im.ExeUpperLayer, im.ExeFromMemfd, im.ExeWritable = fl&1 != 0, fl&2 != 0, fl&4 != 0
-	im.Finish()
-	t.SetImage(im)
+	if imageID := d.uv(); imageID != 0 {
+		im, ok := imageOf(imageID)
+		if !ok {
+			d.fail(errUnknownRef("image", imageID))
+		}
+		t.SetImage(im)
+	}
 	t.SetSession(sid, pgid)
 	var parent *sysevent.Thread
 	if parentID != 0 {

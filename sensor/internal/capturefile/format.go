@@ -34,6 +34,7 @@ const (
 	recMeta      = 'M'
 	recContainer = 'C'
 	recThread    = 'T'
+	recImage     = 'I'
 	recFD        = 'F'
 	recEvent     = 'E'
 )

@@ -26,6 +26,7 @@ type Reader struct {
 	threads    map[uint64]*sysevent.Thread
 	fds        map[uint64]*sysevent.FD
 	containers map[uint64]*sysevent.Container
+	images     map[uint64]*sysevent.Image
 }
 
 // Open opens the capture file at path; Close releases it.
@@ -50,6 +51,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 		threads:    map[uint64]*sysevent.Thread{},
 		fds:        map[uint64]*sysevent.FD{},
 		containers: map[uint64]*sysevent.Container{},
+		images:     map[uint64]*sysevent.Image{},
 	}
 	hdr := make([]byte, headerLen)
 	n, err := io.ReadFull(cr.r, hdr)
@@ -189,9 +191,15 @@ func (r *Reader) Next() (*sysevent.Event, error) {
 		case recThread:
 			id, t := decodeThread(d,
 				func(id uint64) (*sysevent.Thread, bool) { t, ok := r.threads[id]; return t, ok },
-				func(id uint64) (*sysevent.Container, bool) { c, ok := r.containers[id]; return c, ok })
+				func(id uint64) (*sysevent.Container, bool) { c, ok := r.containers[id]; return c, ok },
+				func(id uint64) (*sysevent.Image, bool) { im, ok := r.images[id]; return im, ok })
 			if d.err == nil {
 				r.threads[id] = t
+			}
+		case recImage:
+			id, im := decodeImage(d)
+			if d.err == nil {
+				r.images[id] = im
 			}
 		case recFD:
 			id, f := decodeFD(d)

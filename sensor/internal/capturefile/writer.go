@@ -32,6 +32,7 @@ type Writer struct {
 	threads    map[*sysevent.Thread]*threadState
 	fds        map[*sysevent.FD]fdState
 	containers map[*sysevent.Container]uint64
+	images     map[*sysevent.Image]uint64
 }
 
 // threadState is what was last written for a Thread; a difference means a
@@ -94,6 +95,7 @@ func (w *Writer) reset() {
 	w.threads = make(map[*sysevent.Thread]*threadState)
 	w.fds = make(map[*sysevent.FD]fdState)
 	w.containers = make(map[*sysevent.Container]uint64)
+	w.images = make(map[*sysevent.Image]uint64)
 }
 
 // record frames w.rec as one record of the given kind.
@@ -128,7 +130,7 @@ func (w *Writer) Write(ev *sysevent.Event) error {
 	if w.err != nil {
 		return w.err
 	}
-	if len(w.threads)+len(w.fds) > maxTracked {
+	if len(w.threads)+len(w.fds)+len(w.images) > maxTracked {
 		w.reset()
 	}
 	var threadID, fdID uint64
@@ -187,10 +189,24 @@ func (w *Writer) thread(t *sysevent.Thread, self bool, depth int) uint64 {
 	*st = threadState{id: w.id(), image: t.Image(), container: ctr, parent: parent, parentID: parentID,
 		sid: t.Sid(), pgid: t.VPgid(), exited: t.ExitTime(), ppid: t.PPid(),
 		cwd: cwd, creds: creds, tty: tty, threads: t.Threads.Load(), children: t.Children.Load()}
+	imageID := w.image(st.image)
 	w.rec.b = w.rec.b[:0]
-	encodeThread(&w.rec, threadRec{id: st.id, parentID: parentID, containerID: ctrID}, t, cwd, creds, tty)
+	encodeThread(&w.rec, threadRec{id: st.id, parentID: parentID, containerID: ctrID, imageID: imageID}, t, cwd, creds, tty)
 	w.record(recThread)
 	return st.id
+}
+
+// image writes an exec image once; images never change.
+func (w *Writer) image(im *sysevent.Image) uint64 {
+	if id, ok := w.images[im]; ok {
+		return id
+	}
+	id := w.id()
+	w.images[im] = id
+	w.rec.b = w.rec.b[:0]
+	encodeImage(&w.rec, id, im)
+	w.record(recImage)
+	return id
 }
 
 func (w *Writer) container(c *sysevent.Container) uint64 {

@@ -1,6 +1,11 @@
 package container
 
-import "testing"
+import (
+	"context"
+	"testing"
+
+	"github.com/harrier-security/harrier/sensor/internal/sysevent"
+)
 
 const hexID = "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d"
 
@@ -69,4 +74,31 @@ func FuzzFromCgroupFile(f *testing.F) {
 			t.Fatalf("bad short id %q", id.Short())
 		}
 	})
+}
+
+type fakeRuntime struct{ calls int }
+
+func (f *fakeRuntime) Lookup(_ context.Context, id ID) (*sysevent.Container, error) {
+	f.calls++
+	return &sysevent.Container{Name: "web", Image: "nginx:1.25", ImageRepo: "nginx", PodNamespace: "prod"}, nil
+}
+
+func TestResolver(t *testing.T) {
+	rt := &fakeRuntime{}
+	r := NewResolver(rt)
+	if c := r.FromCgroup("0::/user.slice\n"); c != sysevent.Host {
+		t.Fatalf("host cgroup gave %+v", c)
+	}
+	a := r.FromCgroup("0::/system.slice/docker-" + hexID + ".scope\n")
+	b := r.FromCgroup("/docker/" + hexID)
+	if a != b || rt.calls != 1 {
+		t.Fatalf("container not shared (%p %p) or looked up %d times", a, b, rt.calls)
+	}
+	if a.ID != hexID[:12] || a.FullID != hexID || a.Type != "docker" || a.Image != "nginx:1.25" || a.PodNamespace != "prod" {
+		t.Fatalf("container = %+v", a)
+	}
+	plain := NewResolver(nil).FromCgroup("/kubepods/besteffort/podx/crio-" + hexID)
+	if plain.ID != hexID[:12] || plain.Type != "cri-o" || plain.Image != "" {
+		t.Fatalf("without metadata = %+v", plain)
+	}
 }

@@ -631,3 +631,19 @@ func commOf(path string) string {
 	}
 	return base
 }
+
+// StateTypes are the syscalls the table needs to see, whatever the rules
+// ask for, to keep process and fd state right: a capture's in-kernel
+// filter must let them through.
+func StateTypes() []sysevent.Type {
+	return []sysevent.Type{
+		sysevent.SysExecve, sysevent.SysExecveat, sysevent.SysClone, sysevent.SysClone3,
+		sysevent.SysFork, sysevent.SysVfork, sysevent.SysOpen, sysevent.SysOpenat,
+		sysevent.SysOpenat2, sysevent.SysCreat, sysevent.SysClose, sysevent.SysDup,
+		sysevent.SysDup2, sysevent.SysDup3, sysevent.SysSocket, sysevent.SysConnect,
+		sysevent.SysAccept, sysevent.SysAccept4, sysevent.SysBind, sysevent.SysListen,
+		sysevent.SysMemfdCreate, sysevent.SysChdir, sysevent.SysFchdir, sysevent.SysSetuid,
+		sysevent.SysSetgid, sysevent.SysSetreuid, sysevent.SysSetregid, sysevent.SysSetresuid,
+		sysevent.SysSetresgid, sysevent.SysSetfsuid, sysevent.SysSetfsgid, sysevent.SysCapset,
+	}
+}

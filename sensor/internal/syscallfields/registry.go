@@ -131,9 +131,6 @@ func parseIndex(arg string) (int, error) {
 	return n, nil
 }
 
-// thread returns the event's process, or nil.
-func thread(ev *sysevent.Event) *sysevent.Thread { return ev.Thread }
-
 // image returns the event's process exec image, or nil.
 func image(ev *sysevent.Event) *sysevent.Image {
 	if ev.Thread == nil {

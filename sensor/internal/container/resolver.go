@@ -1,0 +1,80 @@
+package container
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/harrier-security/harrier/sensor/internal/sysevent"
+)
+
+// MetadataSource describes a container from its runtime: image, name,
+// Kubernetes pod. A CRI client (the runtime's gRPC socket) is the intended
+// implementation; without one, containers carry only their id and type and
+// the other container.* and k8s.* fields have no value (<NA>).
+type MetadataSource interface {
+	Lookup(ctx context.Context, id ID) (*sysevent.Container, error)
+}
+
+// Resolver maps cgroups to containers, once per container: every process
+// of a container shares one *sysevent.Container.
+type Resolver struct {
+	meta    MetadataSource
+	timeout time.Duration
+
+	mu   sync.RWMutex
+	byID map[string]*sysevent.Container
+}
+
+// maxContainers bounds the cache; past it the cache starts over (the
+// next lookups refill it).
+const maxContainers = 8192
+
+// NewResolver returns a resolver; meta may be nil.
+func NewResolver(meta MetadataSource) *Resolver {
+	return &Resolver{meta: meta, timeout: 2 * time.Second, byID: map[string]*sysevent.Container{}}
+}
+
+// FromCgroup takes the contents of /proc/PID/cgroup (or one cgroup path)
+// and returns the process's container, sysevent.Host for the host.
+func (r *Resolver) FromCgroup(cgroup string) *sysevent.Container {
+	var id ID
+	if strings.Contains(cgroup, ":") {
+		id = FromCgroupFile(cgroup)
+	} else {
+		id = FromCgroupPath(cgroup)
+	}
+	if id.Full == "" {
+		return sysevent.Host
+	}
+	r.mu.RLock()
+	c := r.byID[id.Full]
+	r.mu.RUnlock()
+	if c != nil {
+		return c
+	}
+	c = &sysevent.Container{ID: id.Short(), FullID: id.Full, Type: string(id.Runtime)}
+	if r.meta != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+		if m, err := r.meta.Lookup(ctx, id); err == nil && m != nil {
+			m.ID, m.FullID = id.Short(), id.Full
+			if m.Type == "" {
+				m.Type = string(id.Runtime)
+			}
+			c = m
+		}
+		cancel()
+	}
+	r.mu.Lock()
+	if old := r.byID[id.Full]; old != nil {
+		c = old
+	} else {
+		if len(r.byID) >= maxContainers {
+			r.byID = map[string]*sysevent.Container{}
+		}
+		r.byID[id.Full] = c
+	}
+	r.mu.Unlock()
+	return c
+}
