@@ -1,0 +1,71 @@
+package auditwebhook
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
+)
+
+// FuzzWebhookBody feeds arbitrary bodies through the webhook's handler: it
+// must never panic, must answer 200, 400 or 413 (or 503 when full), and must
+// queue events exactly when it answers 200.
+func FuzzWebhookBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"kind":"Event","auditID":"a","verb":"create"}]}`,
+		`{"kind":"Event","auditID":"a","objectRef":{"resource":"pods"},"requestObject":{"spec":{"containers":[{"securityContext":{"privileged":true}}]}}}`,
+		`[{"auditID":"x"},{"auditID":"y"}]`,
+		`{"auditID":"x"}` + "\n" + `{"auditID":"y"}`,
+		`{"kind":"EventList","items":[{`, `{"auditID":1}`, `null`, `""`, ``, `{}`, `[[]]`,
+		`{"kind":"EventList","items":null}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	files, _ := filepath.Glob("../../../../shared/testdata/falco/k8s_audit/*.json")
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	var got int
+	s := New(Config{MaxBodyBytes: 1 << 20, QueueEvents: 1 << 20, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		func(evs []*k8saudit.Event) {})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		before := s.Queued()
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/k8s_audit", bytes.NewReader(body)))
+		after := s.Queued()
+		// Drain what was queued: the fuzz run has no workers.
+		for after > 0 {
+			evs := <-s.queue
+			for _, ev := range evs {
+				_ = ev.Time()
+				_ = ev.AuditID()
+			}
+			s.queued.Add(-int64(len(evs)))
+			after = s.Queued()
+			got += len(evs)
+		}
+		switch rec.Code {
+		case http.StatusOK:
+			if _, err := DecodeBody(body); err != nil {
+				t.Fatalf("200 for a body that does not decode: %v", err)
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			if s.Queued() != before {
+				t.Fatal("events queued for a refused body")
+			}
+			if rec.Body.Len() == 0 {
+				t.Fatal("refusal without a reason")
+			}
+		default:
+			t.Fatalf("unexpected status %d", rec.Code)
+		}
+	})
+}
