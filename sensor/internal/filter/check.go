@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
@@ -252,7 +253,11 @@ func (c *compiler) stringPred(op string, l literal, class kindClass) (strPred, e
 		if err != nil {
 			return nil, c.litErr(l, "bad regular expression %q: %v", l.text, err)
 		}
-		return &regexPred{re: re}, nil
+		p := &regexPred{re: re}
+		if parsed, err := syntax.Parse(l.text, syntax.Perl); err == nil {
+			p.literal = requiredLiteral(parsed.Simplify())
+		}
+		return p, nil
 	case "<", "<=", ">", ">=":
 		return &orderPred{op: op, v: l.text}, nil
 	}
@@ -281,7 +286,7 @@ func newGlobPred(pattern string, fold bool) strPred {
 			return &suffixPred{v: pattern[1:]}
 		}
 	}
-	return &globPred{pattern: pattern, fold: fold}
+	return newGlob(pattern, fold)
 }
 
 func (c *compiler) stringCheck(n *Check, g getter, info srcInfo, lits []literal) (matcher, error) {

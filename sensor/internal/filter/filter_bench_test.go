@@ -210,8 +210,13 @@ func benchOne(b *testing.B, cond string, e *tev, want bool) {
 		b.Fatalf("%s: want %v", cond, want)
 	}
 	b.ReportAllocs()
+	cpu0, n := cpuTime(), 0
 	for b.Loop() {
 		f.MatchScratch(e, &s)
+		n++
+	}
+	if cpu := cpuTime() - cpu0; n > 0 && cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/op")
 	}
 }
 

@@ -572,3 +572,48 @@ func TestNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestGlobAndRegexShortcuts(t *testing.T) {
+	tests := []struct {
+		op, pattern, s string
+		want           bool
+	}{
+		{"glob", "/usr/lib/*/json/*.py", "/usr/lib/python3/json/x.py", true},
+		{"glob", "/usr/lib/*/json/*.py", "/usr/lib/python3/json/x.pyc", false},
+		{"glob", "/usr/lib/*/json/*.py", "/usr/lib.py", false},
+		{"glob", `a*\\*b`, "ax*b", true},
+		{"glob", `a*\\*b`, "axb", false},
+		{"glob", "*[ab]", "xa", true},
+		{"glob", "*[ab]", "xc", false},
+		{"glob", "a?c", "abc", true},
+		{"glob", "ab*ab", "ab", false},
+		{"glob", "ab*ab", "abab", true},
+		{"glob", "[", "[", true},
+		{"glob", "x[", "x[", true},
+		{"glob", "*", "", true},
+		{"glob", "", "", true},
+		{"glob", "", "a", false},
+		{"glob", "[!a]", "b", true},
+		{"glob", "[^a]", "a", false},
+		{"glob", "[]]", "]", true},
+		{"glob", "[a-c]x", "bx", true},
+		{"iglob", "*.PEM", "key.pem", true},
+		{"iglob", "[A-C]X", "bx", true},
+		{"regex", `.*\\.pem`, "/etc/ssl/key.pem", true},
+		{"regex", `.*\\.pem`, "/etc/ssl/key.pemx", false},
+		{"regex", `.*\\.pem`, "/etc/ssl/key.crt", false},
+		{"regex", `(?i).*\\.PEM`, "/k.pem", true},
+		{"regex", `(ab)+c`, "ababc", true},
+		{"regex", `(ab)+c`, "ac", false},
+		{"regex", `x|y`, "y", true},
+		{"regex", `a{2,}b`, "aaab", true},
+		{"regex", `a{0,2}b`, "b", true},
+	}
+	for _, tt := range tests {
+		cond := "proc.name " + tt.op + " '" + tt.pattern + "'"
+		e := ev(tev{name: tt.s})
+		if got := compile(t, cond, Env{}).Match(e); got != tt.want {
+			t.Errorf("%s on %q: got %v", cond, tt.s, got)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package filter
 import (
 	"net/netip"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"sync"
 
@@ -391,16 +392,81 @@ func indexFold(s, needle string) int {
 	return -1
 }
 
+// globPred matches a shell pattern; the literal text before the first and
+// after the last wildcard is checked first, which rejects most strings
+// cheaply.
 type globPred struct {
-	pattern string
-	fold    bool
+	pattern        string
+	prefix, suffix string
+	fold           bool
 }
 
-func (p *globPred) test(x string) bool { return globMatch(p.pattern, x, p.fold) }
+func newGlob(pattern string, fold bool) *globPred {
+	p := &globPred{pattern: pattern, fold: fold}
+	if fold {
+		return p
+	}
+	first := strings.IndexAny(pattern, "*?[\\")
+	last := strings.LastIndexAny(pattern, "*?[]\\")
+	if first < 0 {
+		return p
+	}
+	p.prefix = pattern[:first]
+	if pattern[last] != '\\' && pattern[last] != '[' {
+		p.suffix = pattern[last+1:]
+	}
+	return p
+}
 
-type regexPred struct{ re *regexp.Regexp }
+func (p *globPred) test(x string) bool {
+	if !strings.HasPrefix(x, p.prefix) || !strings.HasSuffix(x, p.suffix) || len(x) < len(p.prefix)+len(p.suffix) {
+		return false
+	}
+	return globMatch(p.pattern, x, p.fold)
+}
 
-func (p *regexPred) test(x string) bool { return p.re.MatchString(x) }
+// regexPred matches a regular expression; when the expression requires a
+// literal substring, strings without it are rejected before running it.
+type regexPred struct {
+	re      *regexp.Regexp
+	literal string
+}
+
+func (p *regexPred) test(x string) bool {
+	if p.literal != "" && !strings.Contains(x, p.literal) {
+		return false
+	}
+	return p.re.MatchString(x)
+}
+
+// requiredLiteral returns the longest literal that every match of the
+// case-sensitive regular expression re must contain ("" if none is known).
+func requiredLiteral(re *syntax.Regexp) string {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return ""
+		}
+		return string(re.Rune)
+	case syntax.OpCapture:
+		return requiredLiteral(re.Sub[0])
+	case syntax.OpPlus:
+		return requiredLiteral(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return requiredLiteral(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		best := ""
+		for _, sub := range re.Sub {
+			if l := requiredLiteral(sub); len(l) > len(best) {
+				best = l
+			}
+		}
+		return best
+	}
+	return ""
+}
 
 // setPred is set membership: a short slice scan for small sets, a map
 // otherwise. Large sets first reject strings whose length or first byte no
@@ -452,7 +518,8 @@ func (p *setPred) test(x string) bool {
 // pmatchPred: some listed path is x itself or a directory containing x.
 type pmatchPred struct {
 	paths map[string]struct{}
-	root  bool // "/" was listed: every absolute path matches
+	lens  uint64 // bit n: some path has length n (n < 63); bit 63: longer
+	root  bool   // "/" was listed: every absolute path matches
 }
 
 func newPmatchPred(items []string) *pmatchPred {
@@ -465,22 +532,30 @@ func newPmatchPred(items []string) *pmatchPred {
 			p.root = true
 		}
 		p.paths[it] = struct{}{}
+		p.lens |= 1 << min(len(it), 63)
 	}
 	return p
+}
+
+// has looks x up, skipping the hash when no listed path has its length.
+func (p *pmatchPred) has(x string) bool {
+	if p.lens&(1<<min(len(x), 63)) == 0 {
+		return false
+	}
+	_, ok := p.paths[x]
+	return ok
 }
 
 func (p *pmatchPred) test(x string) bool {
 	if p.root && strings.HasPrefix(x, "/") {
 		return true
 	}
-	if _, ok := p.paths[x]; ok {
+	if p.has(x) {
 		return true
 	}
 	for i := len(x) - 1; i > 0; i-- {
-		if x[i] == '/' {
-			if _, ok := p.paths[x[:i]]; ok {
-				return true
-			}
+		if x[i] == '/' && p.has(x[:i]) {
+			return true
 		}
 	}
 	return false
