@@ -81,3 +81,12 @@ run: build ## start the router and the sensor on this host with embedded default
 .PHONY: clean
 clean:
 	rm -rf $(BIN)
+
+.PHONY: rules-doc
+rules-doc: ## regenerate docs/rules.md from Harrier's rules files
+	cd sensor && go run ./cmd/harrier-sensor rules doc -root .. -r ../rules/k8s_audit.yaml -r ../rules/syscall.yaml > ../docs/rules.md.tmp
+	mv docs/rules.md.tmp docs/rules.md
+
+.PHONY: rules-test
+rules-test: ## run Harrier's rule tests (rules/tests) with the rules test command
+	cd sensor && go run ./cmd/harrier-sensor rules test ../rules/tests
