@@ -318,7 +318,8 @@ func formatMode(m uint32) string {
 // smallModes caches the octal renderings of every permission mode.
 var smallModes = func() []string {
 	s := make([]string, 0o10000)
-	for i := range s {
+	s[0] = "0"
+	for i := 1; i < len(s); i++ {
 		s[i] = "0" + strconv.FormatUint(uint64(i), 8)
 	}
 	return s
