@@ -64,6 +64,10 @@ struct cgroup_walk {
 };
 
 struct scratch {
+	/* non-zero while a program builds a record on this CPU: tracing
+	 * programs run with migration, not preemption, disabled, so a task
+	 * preempting another mid-record must not overwrite it */
+	__u64 busy;
 	union {
 		struct walk w;
 		struct argv_walk aw;
@@ -119,6 +123,16 @@ struct {
 	__type(value, struct record_layout);
 } record_layout SEC(".maps");
 
+/* Syscall exits of interest without a recorded entry that are not the
+ * expected ones (a fork child's return, a successful exec): the entry was
+ * evicted from pending, or the syscall began before it became of interest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} unpaired SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 32768);
@@ -135,12 +149,25 @@ struct {
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
 
+static __always_inline void count_drop(__u16 type)
+{
+	__u32 k = type;
+	__u64 *n = bpf_map_lookup_elem(&drops, &k);
+	if (n)
+		*n += 1;
+}
+
 static __always_inline struct scratch *begin(__u8 kind, __u16 type, __u32 tid, __u32 pid)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &cpu);
 	if (!s)
 		return 0;
+	if (__sync_fetch_and_add(&s->busy, 1) != 0) {
+		__sync_fetch_and_add(&s->busy, -1);
+		count_drop(type);
+		return 0;
+	}
 	s->h.ts = bpf_ktime_get_boot_ns();
 	s->h.kind = kind;
 	s->h.type = type;
@@ -153,13 +180,6 @@ static __always_inline struct scratch *begin(__u8 kind, __u16 type, __u32 tid, _
 	return s;
 }
 
-static __always_inline void count_drop(__u16 type)
-{
-	__u32 k = type;
-	__u64 *n = bpf_map_lookup_elem(&drops, &k);
-	if (n)
-		*n += 1;
-}
 
 static __always_inline void submit(struct scratch *s, __u32 off)
 {
@@ -168,6 +188,7 @@ static __always_inline void submit(struct scratch *s, __u32 off)
 	s->h.len = off;
 	if (bpf_ringbuf_output(&events, &s->h, sizeof(struct rec_hdr) + off, 0))
 		count_drop(s->h.type);
+	__sync_fetch_and_add(&s->busy, -1);
 }
 
 static __always_inline void put_item(struct scratch *s, __u32 at, __u8 id, __u32 len, __u8 flags)
@@ -735,8 +756,17 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tid = pt;
 	struct inflight *p = bpf_map_lookup_elem(&pending, &tid);
-	if (!p)
+	if (!p) {
+		int expected = ret == 0 && (nr == NR_clone || nr == NR_clone3 || nr == NR_fork || nr == NR_vfork ||
+					    nr == NR_execve || nr == NR_execveat);
+		if (!expected) {
+			__u32 zero = 0;
+			__u64 *n = bpf_map_lookup_elem(&unpaired, &zero);
+			if (n)
+				*n += 1;
+		}
 		return 0;
+	}
 	struct inflight v = *p;
 	bpf_map_delete_elem(&pending, &tid);
 	if (v.id != (__u32)regs->orig_ax)

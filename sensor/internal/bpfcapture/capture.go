@@ -265,6 +265,10 @@ type Stats struct {
 	Drops       uint64
 	DropsByType map[sysevent.Type]uint64
 	DropsByCPU  []uint64
+	// Unpaired counts syscall exits of interest whose entry was not
+	// recorded (evicted from the per-thread table under extreme thread
+	// counts, or begun before SetInterest); their events are lost.
+	Unpaired uint64
 	// RingBytes is the ring buffer size; Pending the bytes not yet read.
 	RingBytes int
 	Pending   int
@@ -301,6 +305,13 @@ func (c *Capture) Stats() (Stats, error) {
 	}
 	if err := entries.Err(); err != nil {
 		return s, fmt.Errorf("bpfcapture: reading drop counters: %w", err)
+	}
+	var unpaired []uint64
+	if err := c.objs.Unpaired.Lookup(uint32(0), &unpaired); err != nil {
+		return s, fmt.Errorf("bpfcapture: reading the unpaired counter: %w", err)
+	}
+	for _, n := range unpaired {
+		s.Unpaired += n
 	}
 	return s, nil
 }

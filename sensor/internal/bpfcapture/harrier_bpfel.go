@@ -22,6 +22,7 @@ const (
 	harrierMapPending      = "pending"
 	harrierMapRecordLayout = "record_layout"
 	harrierMapScratchMap   = "scratch_map"
+	harrierMapUnpaired     = "unpaired"
 	harrierProgSchedExec   = "sched_exec"
 	harrierProgSchedExit   = "sched_exit"
 	harrierProgSchedFork   = "sched_fork"
@@ -89,6 +90,7 @@ type harrierMapSpecs struct {
 	Pending      *ebpf.MapSpec `ebpf:"pending"`
 	RecordLayout *ebpf.MapSpec `ebpf:"record_layout"`
 	ScratchMap   *ebpf.MapSpec `ebpf:"scratch_map"`
+	Unpaired     *ebpf.MapSpec `ebpf:"unpaired"`
 }
 
 // harrierVariableSpecs contains global variables before they are loaded into the kernel.
@@ -124,6 +126,7 @@ type harrierMaps struct {
 	Pending      *ebpf.Map `ebpf:"pending"`
 	RecordLayout *ebpf.Map `ebpf:"record_layout"`
 	ScratchMap   *ebpf.Map `ebpf:"scratch_map"`
+	Unpaired     *ebpf.Map `ebpf:"unpaired"`
 }
 
 func (m *harrierMaps) Close() error {
@@ -134,6 +137,7 @@ func (m *harrierMaps) Close() error {
 		m.Pending,
 		m.RecordLayout,
 		m.ScratchMap,
+		m.Unpaired,
 	)
 }
 
