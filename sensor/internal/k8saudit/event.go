@@ -268,6 +268,11 @@ func (t *jtext) UnmarshalJSON(b []byte) error {
 	case len(b) == 0 || string(b) == "null":
 		*t = jtext{}
 	case b[0] == '"':
+		// Most strings have no escapes: skip the decoder's second pass.
+		if len(b) >= 2 && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
+			*t = jtext{s: string(b[1 : len(b)-1]), ok: true}
+			return nil
+		}
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err

@@ -310,3 +310,16 @@ func TestSharedAuditFiles(t *testing.T) {
 		t.Errorf("privileged = %s", got)
 	}
 }
+
+func BenchmarkParseEvent(b *testing.B) {
+	data := []byte(podEvent)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		e, err := ParseEvent(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.request()
+	}
+}

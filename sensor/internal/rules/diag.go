@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -95,5 +94,3 @@ func (d *diags) errorf(p Pos, it itemRef, format string, args ...any) {
 func (d *diags) warnf(p Pos, it itemRef, format string, args ...any) {
 	d.add(true, p, it, format, args...)
 }
-
-var errTooNew = errors.New("rules need a newer engine")
