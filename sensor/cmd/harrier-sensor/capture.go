@@ -49,6 +49,7 @@ func runCapture(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	out := fs.String("w", "", "write the capture to `FILE` (required)")
 	duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
 	ringMB := fs.Int("ring-mb", 16, "ring buffer size in MiB (a power of two)")
+	criSocket := fs.String("cri-socket", "", "container runtime (CRI) socket for container metadata (default: probe the usual paths)")
 	var ruleFiles stringList
 	fs.Var(&ruleFiles, "r", "record only the event types these rules `FILE`s need (plus those that keep state); repeatable")
 	fs.Usage = func() {
@@ -67,7 +68,9 @@ func runCapture(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "harrier-sensor capture:", err)
 		return 1
 	}
-	if err := capture(ctx, *out, *duration, *ringMB<<20, types, stderr); err != nil {
+	resolver, closeCRI := containerResolver(*criSocket, stderr)
+	defer closeCRI()
+	if err := capture(ctx, *out, *duration, *ringMB<<20, types, resolver, stderr); err != nil {
 		fmt.Fprintln(stderr, "harrier-sensor capture:", err)
 		return 1
 	}
@@ -123,7 +126,24 @@ func captureTypes(ruleFiles []string) ([]sysevent.Type, error) {
 	return out, nil
 }
 
-func capture(ctx context.Context, path string, d time.Duration, ring int, types []sysevent.Type, stderr io.Writer) error {
+// containerResolver resolves containers with metadata from the CRI
+// socket when there is one.
+func containerResolver(socket string, stderr io.Writer) (*container.Resolver, func()) {
+	if socket == "" {
+		socket = container.FindCRISocket("/")
+	}
+	if socket == "" {
+		return container.NewResolver(nil), func() {}
+	}
+	cri, err := container.DialCRI(socket)
+	if err != nil {
+		fmt.Fprintln(stderr, "harrier-sensor capture: no container metadata:", err)
+		return container.NewResolver(nil), func() {}
+	}
+	return container.NewResolver(cri), func() { cri.Close() }
+}
+
+func capture(ctx context.Context, path string, d time.Duration, ring int, types []sysevent.Type, resolver *container.Resolver, stderr io.Writer) error {
 	if d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
@@ -151,7 +171,6 @@ func capture(ctx context.Context, path string, d time.Duration, ring int, types 
 	if err := c.SetInterest(types); err != nil {
 		return err
 	}
-	resolver := container.NewResolver(nil)
 	tb := proctable.New(proctable.Config{ProcRoot: "/proc", Containers: resolver.FromCgroup})
 	if err := tb.Bootstrap(ctx); err != nil && ctx.Err() == nil {
 		return err
