@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/harrier-security/harrier/sensor/internal/fields"
 )
 
 var reg = testRegistry()
@@ -614,6 +616,35 @@ func TestGlobAndRegexShortcuts(t *testing.T) {
 		e := ev(tev{name: tt.s})
 		if got := compile(t, cond, Env{}).Match(e); got != tt.want {
 			t.Errorf("%s on %q: got %v", cond, tt.s, got)
+		}
+	}
+}
+
+func TestNumericListAsText(t *testing.T) {
+	r := fields.NewRegistry("t", "", []string{"x"})
+	r.MustAdd(fields.Def{Name: "k.ports", Kind: fields.KindInt, List: true, Bind: func(string) (fields.Extract, error) {
+		return func(_ fields.Event, out *fields.Value) bool {
+			out.Kind, out.IsList, out.Ints = fields.KindInt, true, out.Ints[:0]
+			out.Strs = append(out.Strs[:0], "80", "443")
+			return true
+		}, nil
+	}})
+	for cond, want := range map[string]bool{
+		"k.ports intersects (443)":  true,
+		"k.ports in (80, 443, 22)":  true,
+		"k.ports in (80)":           false,
+		"k.ports > 100":             true,
+		"k.ports intersects (8080)": false,
+	} {
+		f, err := Compile(mustParse(t, cond), Env{Registry: r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Match(ev(tev{})); got != want {
+			t.Errorf("%s: got %v", cond, got)
+		}
+		if _, any := f.EventTypes(); !any {
+			t.Errorf("%s: a registry without a type field must report any", cond)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"regexp"
 	"regexp/syntax"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -632,28 +633,45 @@ func (m *numMatcher) match(ev fields.Event, s *Scratch) bool {
 		return false
 	}
 	switch m.mode {
-	case anyElem:
-		for _, x := range v.Ints {
-			if m.test(x) {
-				return true
-			}
+	case anyElem, allElem:
+		if len(v.Ints) == 0 && len(v.Strs) > 0 {
+			return m.matchText(v.Strs)
 		}
-		return false
-	case allElem:
 		if len(v.Ints) == 0 {
 			return false
 		}
 		for _, x := range v.Ints {
-			if !m.test(x) {
-				return false
+			if m.test(x) != (m.mode == allElem) {
+				return m.mode != allElem
 			}
 		}
-		return true
+		return m.mode == allElem
 	}
 	if m.unsigned {
 		return m.testUint(v.Uint)
 	}
 	return m.testInt(v.Int)
+}
+
+// matchText handles numeric lists that a source delivers as text.
+func (m *numMatcher) matchText(strs []string) bool {
+	for _, t := range strs {
+		x, err := strconv.ParseInt(t, 10, 64)
+		if err != nil {
+			u, uerr := strconv.ParseUint(t, 10, 64)
+			if uerr != nil {
+				if m.mode == allElem {
+					return false
+				}
+				continue
+			}
+			x = int64(u)
+		}
+		if m.test(x) != (m.mode == allElem) {
+			return m.mode != allElem
+		}
+	}
+	return m.mode == allElem
 }
 
 // test applies the comparison to a list element (stored as int64).
