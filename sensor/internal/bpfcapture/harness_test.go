@@ -6,6 +6,8 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"syscall"
+	"unsafe"
 	"strings"
 	"sync"
 	"testing"
@@ -199,6 +201,34 @@ func helper(action string, args []string) int {
 		_, _, e := unix.RawSyscall6(unix.SYS_EXECVEAT, uintptr(dir), uintptr(unsafePointer(bptr("true"))),
 			uintptr(unsafePointer(&argv[0])), uintptr(unsafePointer(&envv[0])), 0, 0)
 		return fail(e)
+	case "forks":
+		// fork, vfork and clone3 by hand; each child exits at once
+		type cloneArgs struct {
+			flags, pidfd, childTID, parentTID, exitSignal, stack, stackSize, tls, setTID, setTIDSize, cgroup uint64
+		}
+		ca := cloneArgs{exitSignal: uint64(unix.SIGCHLD)}
+		for _, nr := range []uintptr{unix.SYS_FORK, unix.SYS_VFORK, unix.SYS_CLONE3} {
+			var r uintptr
+			var e syscall.Errno
+			if nr == unix.SYS_CLONE3 {
+				r, _, e = syscall.RawSyscall(nr, uintptr(unsafePointer(&ca)), unsafe.Sizeof(ca), 0)
+			} else {
+				r, _, e = syscall.RawSyscall(nr, 0, 0, 0)
+			}
+			if e != 0 {
+				return fail(e)
+			}
+			if r == 0 {
+				syscall.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
+			}
+			var ws unix.WaitStatus
+			unix.Wait4(int(r), &ws, 0, nil)
+			fmt.Println(r)
+		}
+	case "threadexit":
+		// the main thread ends alone; the runtime's other threads live on
+		// until the test kills the process
+		syscall.RawSyscall(unix.SYS_EXIT, 3, 0, 0)
 	case "closeloop":
 		n, _ := strconv.Atoi(os.Getenv("HARRIER_N"))
 		for i := 0; i < n; i++ {

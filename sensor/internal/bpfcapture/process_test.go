@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -266,3 +267,61 @@ func TestCredentialAndNamespaceSyscalls(t *testing.T) {
 		t.Errorf("finit_module: %+v", ev)
 	}
 }
+
+func TestForkVforkClone3AndThreadExit(t *testing.T) {
+	h := startCapture(t, Options{}, "fork", "vfork", "clone3", "clone", "exit", "exit_group")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "HARRIER_HELPER=forks")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helper forks: %v", err)
+	}
+	kids := strings.Fields(string(out))
+	if len(kids) != 3 {
+		t.Fatalf("helper printed %q", out)
+	}
+	pid := cmd.Process.Pid
+	for i, name := range []string{"fork", "vfork", "clone3"} {
+		ty, _ := sysevent.TypeByName(name)
+		want := map[string]uint64{"fork": uint64(unix.SIGCHLD), "vfork": unix.CLONE_VM | unix.CLONE_VFORK | uint64(unix.SIGCHLD), "clone3": 0}[name]
+		// (the vfork child runs on its parent's stack and clobbers the
+		// pid the helper prints; the Go runtime makes threads with clone3)
+		kid := strings.TrimSpace(kids[i])
+		parent := h.find(name+" in the parent", func(e *sysevent.Event) bool {
+			return e.Type == ty && int(e.PID) == pid && e.Ret > 0 && (name == "vfork" || itoa(e.Ret) == kid)
+		})
+		if parent.Flags != want {
+			t.Errorf("%s: parent flags %#x, want %#x", name, parent.Flags, want)
+		}
+		child := h.find(name+" child", func(e *sysevent.Event) bool {
+			return e.Type == ty && e.IsForkChild() && int64(e.PID) == parent.Ret
+		})
+		if int(child.Proc.PPID) != pid || int(child.Proc.PTID) != int(parent.TID) || child.Flags != want {
+			t.Errorf("%s child: %+v", name, child)
+		}
+	}
+
+	// a thread's own exit: the helper's main thread calls exit(3)
+	te := exec.Command(os.Args[0], "-test.run=^$")
+	te.Env = append(os.Environ(), "HARRIER_HELPER=threadexit")
+	if err := te.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer te.Wait()
+	defer te.Process.Kill()
+	tpid := te.Process.Pid
+	ev := h.find("exit of the main thread", func(e *sysevent.Event) bool {
+		return e.Type == sysevent.SysExit && int(e.TID) == tpid
+	})
+	if int(ev.PID) != tpid || ev.Args[0] != 3 {
+		t.Errorf("thread exit: %+v", ev)
+	}
+	pe := h.find("procexit of the main thread", func(e *sysevent.Event) bool {
+		return e.Type == sysevent.TypeProcExit && int(e.TID) == tpid
+	})
+	if pe.Proc.GroupDead {
+		t.Error("a thread's exit is reported as the group's")
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
