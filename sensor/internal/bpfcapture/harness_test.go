@@ -6,12 +6,12 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"syscall"
-	"unsafe"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -203,10 +203,9 @@ func helper(action string, args []string) int {
 		return fail(e)
 	case "forks":
 		// fork, vfork and clone3 by hand; each child exits at once
-		type cloneArgs struct {
-			flags, pidfd, childTID, parentTID, exitSignal, stack, stackSize, tls, setTID, setTIDSize, cgroup uint64
-		}
-		ca := cloneArgs{exitSignal: uint64(unix.SIGCHLD)}
+		// struct clone_args: 11 u64s, exit_signal is the fifth
+		var ca [11]uint64
+		ca[4] = uint64(unix.SIGCHLD)
 		for _, nr := range []uintptr{unix.SYS_FORK, unix.SYS_VFORK, unix.SYS_CLONE3} {
 			var r uintptr
 			var e syscall.Errno
