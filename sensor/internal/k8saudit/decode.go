@@ -72,15 +72,16 @@ func decodeValue(data []byte, start int64, raw json.RawMessage, fn func(*Event) 
 	default:
 		return locate(data, start, -1, "expected an audit Event or EventList object")
 	}
-	var head struct {
-		Kind  jtext             `json:"kind"`
-		Items []json.RawMessage `json:"items"`
-	}
-	if err := json.Unmarshal(raw, &head); err != nil {
-		return locate(data, start, -1, "decoding the object: "+err.Error())
-	}
-	if head.Kind.s == "EventList" {
-		return decodeItems(data, start, head.Items, fn)
+	// Tell an EventList from an Event by scanning for its kind, without
+	// decoding the (possibly large) object twice.
+	if kind, ok := lookupPointer(raw, []string{"kind"}); ok && string(kind) == `"EventList"` {
+		var list struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return locate(data, start, -1, "decoding the EventList: "+err.Error())
+		}
+		return decodeItems(data, start, list.Items, fn)
 	}
 	ev, err := newEvent(raw)
 	if err != nil {
@@ -124,7 +125,6 @@ func newEvent(raw []byte) (*Event, error) {
 	if !ev.w.AuditID.ok {
 		return nil, errors.New("audit event: no auditID (not a Kubernetes audit event)")
 	}
-	ev.w.finish()
 	ev.time = ev.w.eventTime()
 	if ev.time.IsZero() {
 		// The k8saudit plugin stamps such events with the time of receipt.

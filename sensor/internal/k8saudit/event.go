@@ -53,25 +53,30 @@ func (e *Event) AuditID() string { return e.w.AuditID.s }
 // are jtext so that a value of an unexpected JSON type still reads as text,
 // as the k8saudit plugin renders it, instead of failing the decode.
 type wireEvent struct {
-	Kind                     jtext            `json:"kind"`
-	AuditID                  jtext            `json:"auditID"`
-	Stage                    jtext            `json:"stage"`
-	RequestURI               jtext            `json:"requestURI"`
-	Verb                     jtext            `json:"verb"`
-	User                     userInfo         `json:"user"`
-	ImpersonatedUser         userInfo         `json:"impersonatedUser"`
-	SourceIPs                jlist            `json:"sourceIPs"`
-	UserAgent                jtext            `json:"userAgent"`
-	ObjectRef                objectRef        `json:"objectRef"`
-	ResponseStatus           responseStatus   `json:"responseStatus"`
-	RequestObject            json.RawMessage  `json:"requestObject"`
-	ResponseObject           json.RawMessage  `json:"responseObject"`
-	Annotations              map[string]jtext `json:"annotations"`
-	StageTimestamp           jtext            `json:"stageTimestamp"`
-	Timestamp                jtext            `json:"timestamp"`
-	RequestReceivedTimestamp jtext            `json:"requestReceivedTimestamp"`
+	Kind                     jtext           `json:"kind"`
+	AuditID                  jtext           `json:"auditID"`
+	Stage                    jtext           `json:"stage"`
+	RequestURI               jtext           `json:"requestURI"`
+	Verb                     jtext           `json:"verb"`
+	User                     userInfo        `json:"user"`
+	ImpersonatedUser         userInfo        `json:"impersonatedUser"`
+	SourceIPs                jlist           `json:"sourceIPs"`
+	UserAgent                jtext           `json:"userAgent"`
+	ObjectRef                objectRef       `json:"objectRef"`
+	ResponseStatus           responseStatus  `json:"responseStatus"`
+	RequestObject            json.RawMessage `json:"requestObject"`
+	ResponseObject           json.RawMessage `json:"responseObject"`
+	Annotations              annotations     `json:"annotations"`
+	StageTimestamp           jtext           `json:"stageTimestamp"`
+	Timestamp                jtext           `json:"timestamp"`
+	RequestReceivedTimestamp jtext           `json:"requestReceivedTimestamp"`
+}
 
-	decision, reason jtext // from Annotations
+// annotations are the audit annotations the fields read (a struct rather
+// than a map: no allocation per key).
+type annotations struct {
+	Decision jtext `json:"authorization.k8s.io/decision"`
+	Reason   jtext `json:"authorization.k8s.io/reason"`
 }
 
 type userInfo struct {
@@ -335,9 +340,4 @@ func (w *wireEvent) eventTime() time.Time {
 		}
 	}
 	return time.Time{}
-}
-
-func (w *wireEvent) finish() {
-	w.decision = w.Annotations["authorization.k8s.io/decision"]
-	w.reason = w.Annotations["authorization.k8s.io/reason"]
 }

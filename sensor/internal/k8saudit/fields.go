@@ -63,8 +63,8 @@ func scalarDefs() []fields.Def {
 	defs := []fields.Def{
 		top("ka.auditid", "The unique id of the audit event", func(w *wireEvent) jtext { return w.AuditID }),
 		top("ka.stage", "Stage of the request (e.g. RequestReceived, ResponseComplete, etc.)", func(w *wireEvent) jtext { return w.Stage }),
-		top("ka.auth.decision", "The authorization decision", func(w *wireEvent) jtext { return w.decision }),
-		top("ka.auth.reason", "The authorization reason", func(w *wireEvent) jtext { return w.reason }),
+		top("ka.auth.decision", "The authorization decision", func(w *wireEvent) jtext { return w.Annotations.Decision }),
+		top("ka.auth.reason", "The authorization reason", func(w *wireEvent) jtext { return w.Annotations.Reason }),
 		top("ka.user.name", "The user name performing the request", func(w *wireEvent) jtext { return w.User.Username }),
 		top("ka.impuser.name", "The impersonated user name", func(w *wireEvent) jtext { return w.ImpersonatedUser.Username }),
 		top("ka.verb", "The action being performed", func(w *wireEvent) jtext { return w.Verb }),

@@ -244,7 +244,7 @@ func TestDecodeForms(t *testing.T) {
 func TestDecodeErrors(t *testing.T) {
 	good := `{"kind":"Event","auditID":"a1"}`
 	tests := []struct {
-		name, in string
+		name, in  string
 		line, col int
 		item      int
 		msg       string
@@ -322,4 +322,32 @@ func BenchmarkParseEvent(b *testing.B) {
 		}
 		e.request()
 	}
+}
+
+// BenchmarkDecodeEventList decodes an EventList as the webhook receives
+// it (100 events: the pod and RBAC samples alternating).
+func BenchmarkDecodeEventList(b *testing.B) {
+	var buf strings.Builder
+	buf.WriteString(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[`)
+	for i := 0; i < 100; i++ {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if i%2 == 0 {
+			buf.WriteString(podEvent)
+		} else {
+			buf.WriteString(rbacEvent)
+		}
+	}
+	buf.WriteString("]}")
+	data := []byte(buf.String())
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if err := DecodeBytes(data, func(*Event) error { n++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }
