@@ -1,0 +1,170 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/harrier-security/harrier/proto/falcojson"
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+)
+
+// HTTPConfig configures an HTTP sink.
+type HTTPConfig struct {
+	URL     string
+	Timeout time.Duration // per request (default 5s)
+	TLS     *tls.Config
+	// Queue bounds the alerts waiting to be posted (default 10000).
+	Queue int
+	// Attempts per alert before it is dropped (default 4), with backoff.
+	Attempts int
+	Logger   *slog.Logger
+}
+
+// HTTP POSTs each alert as Falco's JSON, as Falco's http_output does, so
+// falcosidekick or any webhook can take it. Posting happens on its own
+// goroutine from a bounded queue: a slow or absent receiver costs this
+// output its alerts (counted, logged), never the sensor its evaluation.
+type HTTP struct {
+	cfg    HTTPConfig
+	client *http.Client
+	queue  chan *harrierv1.Alert
+	done   chan struct{}
+	mu     sync.RWMutex
+	closed bool
+	log    *slog.Logger
+
+	posted, dropped prometheus.Counter
+}
+
+// NewHTTP starts an HTTP sink.
+func NewHTTP(cfg HTTPConfig) *HTTP {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 10000
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 4
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg.TLS
+	s := &HTTP{
+		cfg:    cfg,
+		client: &http.Client{Transport: tr, Timeout: cfg.Timeout},
+		queue:  make(chan *harrierv1.Alert, cfg.Queue),
+		done:   make(chan struct{}),
+		log:    cfg.Logger.With("output", "http"),
+		posted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "harrier_sensor_http_output_posted_total", Help: "Alerts POSTed by the http output.",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "harrier_sensor_http_output_dropped_total", Help: "Alerts the http output dropped (queue full or receiver failing).",
+		}),
+	}
+	go s.run()
+	return s
+}
+
+func (s *HTTP) Name() string { return "http" }
+
+// Collectors returns the sink's metrics.
+func (s *HTTP) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{s.posted, s.dropped}
+}
+
+// Send queues a for posting.
+func (s *HTTP) Send(a *harrierv1.Alert) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return fmt.Errorf("http output closed; alert %s not sent", a.GetId())
+	}
+	select {
+	case s.queue <- a:
+		return nil
+	default:
+		s.dropped.Inc()
+		return fmt.Errorf("http output queue full (%d); alert %s dropped from this output", s.cfg.Queue, a.GetId())
+	}
+}
+
+func (s *HTTP) run() {
+	defer close(s.done)
+	for a := range s.queue {
+		body, err := falcojson.Marshal(a)
+		if err != nil {
+			s.dropped.Inc()
+			continue
+		}
+		var last error
+		for attempt := range s.cfg.Attempts {
+			if attempt > 0 {
+				d := 100 * time.Millisecond << attempt
+				time.Sleep(d/2 + rand.N(d/2))
+			}
+			last = s.post(body)
+			if _, perm := last.(permanent); last == nil || perm {
+				break
+			}
+		}
+		if last != nil {
+			s.dropped.Inc()
+			s.log.Error("http output: alert dropped", "id", a.GetId(), "rule", a.GetRule(), "err", last)
+			continue
+		}
+		s.posted.Inc()
+	}
+}
+
+// permanent marks a refusal that resending cannot change (4xx but 429).
+type permanent struct{ error }
+
+func (s *HTTP) post(body []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "harrier-sensor")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusTooManyRequests {
+		return permanent{fmt.Errorf("%s answered %s", s.cfg.URL, resp.Status)}
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s answered %s", s.cfg.URL, resp.Status)
+	}
+	return nil
+}
+
+// Close posts what is queued (within the timeout of each post) and stops.
+func (s *HTTP) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.queue)
+	}
+	s.mu.Unlock()
+	<-s.done
+	return nil
+}

@@ -1,0 +1,206 @@
+// Package sink holds the sensor's alert outputs besides the router stream:
+// stdout (Falco's text line or Falco's JSON), a JSON-lines file, and an HTTP
+// POST of Falco's JSON (what falcosidekick and most webhooks take). Fanout
+// hands every alert to each of them, counting what each one did.
+package sink
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/harrier-security/harrier/proto/falcojson"
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+)
+
+// Sink is one alert output. Send must not block for long: slow outputs
+// queue internally and drop (counted) rather than stall evaluation.
+type Sink interface {
+	Name() string
+	Send(a *harrierv1.Alert) error
+	// Close flushes what is buffered and releases the output.
+	Close() error
+}
+
+// Writer prints alerts to an io.Writer (stdout): Falco's text line (the
+// alert's output, which starts with the time and priority) or Falco's JSON.
+type Writer struct {
+	name string
+	json bool
+	mu   sync.Mutex
+	w    *bufio.Writer
+}
+
+// NewWriter returns a writer sink; json selects Falco's JSON format.
+func NewWriter(name string, w io.Writer, json bool) *Writer {
+	return &Writer{name: name, json: json, w: bufio.NewWriterSize(w, 32<<10)}
+}
+
+func (s *Writer) Name() string { return s.name }
+
+func (s *Writer) Send(a *harrierv1.Alert) error {
+	var line []byte
+	if s.json {
+		b, err := falcojson.Marshal(a)
+		if err != nil {
+			return err
+		}
+		line = b
+	} else {
+		line = []byte(a.GetOutput())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.w.Write(line)
+	s.w.WriteByte('\n')
+	// One line at a time: people and log collectors read this live.
+	return s.w.Flush()
+}
+
+func (s *Writer) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Flush()
+}
+
+// File appends alerts as Falco JSON lines. Reopen (on SIGHUP) follows a
+// log rotation.
+type File struct {
+	path string
+	mu   sync.Mutex
+	f    *os.File
+	w    *bufio.Writer
+}
+
+// NewFile opens (creating) path for appending.
+func NewFile(path string) (*File, error) {
+	s := &File{path: path}
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *File) open() error {
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o750); err != nil {
+		return fmt.Errorf("file output: %w", err)
+	}
+	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("file output: %w", err)
+	}
+	s.f, s.w = f, bufio.NewWriterSize(f, 64<<10)
+	return nil
+}
+
+func (s *File) Name() string { return "file" }
+
+func (s *File) Send(a *harrierv1.Alert) error {
+	b, err := falcojson.Marshal(a)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.w.Write(b)
+	s.w.WriteByte('\n')
+	// Whole lines only: a reader tailing the file never sees half an alert.
+	return s.w.Flush()
+}
+
+// Reopen closes and reopens the file (after logrotate moved it).
+func (s *File) Reopen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.w.Flush()
+	s.f.Close()
+	return s.open()
+}
+
+func (s *File) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.w.Flush()
+	return errors.Join(err, s.f.Close())
+}
+
+// Fanout sends every alert at least MinPriority to each sink.
+type Fanout struct {
+	sinks []Sink
+	min   harrierv1.Priority
+	log   *slog.Logger
+
+	sent, failed *prometheus.CounterVec
+}
+
+// NewFanout returns a fan-out over sinks.
+func NewFanout(min harrierv1.Priority, log *slog.Logger, sinks ...Sink) *Fanout {
+	return &Fanout{
+		sinks: sinks,
+		min:   min,
+		log:   log,
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "harrier_sensor_output_alerts_total",
+			Help: "Alerts handed to each output.",
+		}, []string{"output"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "harrier_sensor_output_errors_total",
+			Help: "Alerts an output failed to take.",
+		}, []string{"output"}),
+	}
+}
+
+// Collectors returns the fan-out's metrics and those of sinks that have some.
+func (f *Fanout) Collectors() []prometheus.Collector {
+	cs := []prometheus.Collector{f.sent, f.failed}
+	for _, s := range f.sinks {
+		if m, ok := s.(interface{ Collectors() []prometheus.Collector }); ok {
+			cs = append(cs, m.Collectors()...)
+		}
+	}
+	return cs
+}
+
+// Send hands a to every sink; one failing sink does not stop the others.
+func (f *Fanout) Send(a *harrierv1.Alert) {
+	if f.min != harrierv1.Priority_PRIORITY_UNSPECIFIED && !a.GetPriority().AtLeast(f.min) {
+		return
+	}
+	for _, s := range f.sinks {
+		if err := s.Send(a); err != nil {
+			f.failed.WithLabelValues(s.Name()).Inc()
+			f.log.Error("output failed to take an alert", "output", s.Name(), "rule", a.GetRule(), "err", err)
+			continue
+		}
+		f.sent.WithLabelValues(s.Name()).Inc()
+	}
+}
+
+// Reopen reopens the sinks that write files.
+func (f *Fanout) Reopen() {
+	for _, s := range f.sinks {
+		if r, ok := s.(interface{ Reopen() error }); ok {
+			if err := r.Reopen(); err != nil {
+				f.log.Error("reopen output", "output", s.Name(), "err", err)
+			}
+		}
+	}
+}
+
+// Close closes every sink.
+func (f *Fanout) Close() error {
+	var errs []error
+	for _, s := range f.sinks {
+		if err := s.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
