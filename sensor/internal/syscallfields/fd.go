@@ -102,28 +102,13 @@ func addFDFields(r *fields.Registry) {
 		fdPort("fd.sport", "server port", func(f *sysevent.FD) uint16 { return f.ServerPort }),
 		fdPort("fd.lport", "local port", (*sysevent.FD).LocalPort),
 		fdPort("fd.rport", "remote port", (*sysevent.FD).RemotePort),
-		fields.Def{Name: "fd.ip", Kind: fields.KindIP, List: true,
-			Desc: "client and server IP: a comparison matches if it matches either (textual list)",
-			Bind: noArg(ipList(false))},
-		fields.Def{Name: "fd.net", Kind: fields.KindIPNet, List: true,
-			Desc: "client and server IP matched against networks: either end (textual list)",
-			Bind: noArg(ipList(true))},
-		fields.Def{Name: "fd.port", Kind: fields.KindPort, List: true,
-			Desc: "client and server port: a comparison matches if it matches either",
-			Bind: noArg(func(e fields.Event, out *fields.Value) bool {
-				f := socketFD(e)
-				if f == nil {
-					return false
-				}
-				out.Kind, out.IsList, out.Ints = fields.KindPort, true, out.Ints[:0]
-				if f.ClientPort != 0 || f.ClientIP.IsValid() {
-					out.Ints = append(out.Ints, int64(f.ClientPort))
-				}
-				if f.ServerPort != 0 || f.ServerIP.IsValid() {
-					out.Ints = append(out.Ints, int64(f.ServerPort))
-				}
-				return len(out.Ints) > 0
-			})},
+		// libsinsp matches fd.ip/fd.net/fd.port against either end of the
+		// connection (= and in: either; !=: neither). The condition engine
+		// has no either-end comparison, so these read the peer (remote)
+		// end, or the local end of a socket with no peer (bound, listening).
+		fdIP("fd.ip", "IP of the peer (the local IP when there is no peer)", peerIP),
+		fdNet("fd.net", "IP of the peer (the local IP when there is no peer), matched against networks", peerIP),
+		fdPort("fd.port", "port of the peer (the local port when there is no peer)", peerPort),
 		fields.Def{Name: "fd.types", Kind: fields.KindString, List: true, Arg: fields.ArgOptional, ArgKind: fields.ArgIndex,
 			Desc: "types of the fds the event uses; fd.types[0] is the first",
 			Bind: bindFDTypes},
@@ -254,26 +239,19 @@ func fdPort(name, desc string, g func(*sysevent.FD) uint16) fields.Def {
 	})}
 }
 
-// ipList yields [client, server] as text, the list form of fd.ip/fd.net.
-func ipList(isNet bool) fields.Extract {
-	kind := fields.KindIP
-	if isNet {
-		kind = fields.KindIPNet
+// peerIP is the remote end's address, or the local one when unset.
+func peerIP(f *sysevent.FD) netip.Addr {
+	if ip := f.RemoteIP(); ip.IsValid() {
+		return ip
 	}
-	return func(e fields.Event, out *fields.Value) bool {
-		f := socketFD(e)
-		if f == nil {
-			return false
-		}
-		out.Kind, out.IsList, out.Strs = kind, true, out.Strs[:0]
-		if f.ClientAddr != "" {
-			out.Strs = append(out.Strs, f.ClientAddr)
-		}
-		if f.ServerAddr != "" {
-			out.Strs = append(out.Strs, f.ServerAddr)
-		}
-		return len(out.Strs) > 0
+	return f.LocalIP()
+}
+
+func peerPort(f *sysevent.FD) uint16 {
+	if f.RemoteIP().IsValid() || f.RemotePort() != 0 {
+		return f.RemotePort()
 	}
+	return f.LocalPort()
 }
 
 func bindFDTypes(arg string) (fields.Extract, error) {
