@@ -134,8 +134,15 @@ func (c *collector) addRule(ri *ruleItem) {
 		c.appendRule(prev, ri)
 	case ri.override != nil:
 		c.overrideRule(prev, ri)
-	case len(ri.keys) == 2 && ri.enabled != nil:
+	case !ri.has("condition") && !ri.has("output") && !ri.has("desc") && !ri.has("priority"):
 		// The enabled-only form switches an existing rule on or off.
+		if ri.enabled == nil {
+			if !ri.has("enabled") {
+				c.d.errorf(ri.pos, ri.ref(), "rule has no condition, output, desc or priority (to switch an earlier rule on or off, give enabled)")
+			}
+			return
+		}
+		c.d.warnf(ri.keyPos("enabled"), ri.ref(), "an item with only enabled is deprecated; use override: {enabled: replace}")
 		if prev == nil {
 			c.d.errorf(ri.pos, ri.ref(), "rule has only enabled but no rule of that name is defined before it")
 			return
@@ -210,7 +217,7 @@ func (c *collector) appendRule(prev *ruleDef, ri *ruleItem) {
 		return
 	}
 	if ri.cond == nil && !ri.hasExceptions {
-		c.d.errorf(ri.pos, ri.ref(), "appended rule must have a condition or exceptions")
+		c.d.warnf(ri.pos, ri.ref(), "appended rule has no condition or exceptions: nothing to append")
 		return
 	}
 	for k := range ri.keys {
@@ -286,8 +293,6 @@ func (c *collector) overrideRule(prev *ruleDef, ri *ruleItem) {
 			next.warnEvttypes = *ri.warnEvttypes
 		case "skip-if-unknown-filter":
 			next.skipUnknown = *ri.skipUnknown
-		case "source":
-			next.source = strings.TrimSpace(ri.source.s)
 		}
 	}
 	*prev = next
@@ -323,6 +328,9 @@ func (c *collector) mergeExceptions(r *ruleDef, ri *ruleItem, appending bool) bo
 				return false
 			}
 			prevEx := r.exceptions[idx]
+			if !ex.hasVal {
+				c.d.warnf(ex.pos, ri.ref(), "appending to exception %q with no values", ex.name)
+			}
 			if ex.fields.set || ex.comps.set {
 				c.d.errorf(ex.pos, ri.ref(), "exception %q exists already: an append may only add values, not fields or comps", ex.name)
 				return false

@@ -326,9 +326,24 @@ func readItem(f *srcFile, n *yaml.Node, d *diags) *item {
 			return nil
 		}
 		it.name = v.Value
+		// Names as Falco's reader accepts them: macros are identifiers
+		// (a bare word in a condition), lists bare strings.
+		if it.kind == kindMacro && !macroName.MatchString(it.name) {
+			d.errorf(it.pos, it.ref(), "invalid macro name: it must match %s", macroName)
+			return nil
+		}
+		if it.kind == kindList && !listName.MatchString(it.name) {
+			d.errorf(it.pos, it.ref(), "invalid list name: it must not contain spaces, quotes, parentheses, '=' or ','")
+			return nil
+		}
 	}
 	return it
 }
+
+var (
+	macroName = regexp.MustCompile(`^[a-zA-Z]+[a-zA-Z0-9_]*$`)
+	listName  = regexp.MustCompile(`^[^()"'\s=,]+$`)
+)
 
 // Typed accessors. Each reports a problem as an error diagnostic on the
 // item and returns ok=false.
@@ -473,6 +488,9 @@ func (it *item) appendAndOverride(d *diags, allowed map[string]string) (appendFl
 		if !ok {
 			return false, nil, false
 		}
+		if appendFlag {
+			d.warnf(it.keyPos("append"), it.ref(), "append: true is deprecated; use override with append for the keys to extend")
+		}
 	}
 	kv, has := it.keys["override"]
 	if !has {
@@ -497,7 +515,7 @@ func (it *item) appendAndOverride(d *diags, allowed map[string]string) (appendFl
 		}
 		modes, known := allowed[k.Value]
 		if !known {
-			d.errorf(it.file.pos(k), it.ref(), "key %q cannot be overridden", k.Value)
+			d.errorf(it.file.pos(k), it.ref(), "key %q cannot be overridden (only %s)", k.Value, strings.Join(sortedKeys(allowed), ", "))
 			ok = false
 			continue
 		}
@@ -513,9 +531,9 @@ func (it *item) appendAndOverride(d *diags, allowed map[string]string) (appendFl
 		}
 		override[k.Value] = mode
 	}
-	// Every value the item carries must say how it combines.
+	// Every overridable value the item carries must say how it combines.
 	for k, kv := range it.keys {
-		if k == it.kind || k == "override" || !knownKeys[it.kind][k] {
+		if _, overridable := allowed[k]; !overridable {
 			continue
 		}
 		if _, listed := override[k]; !listed {
@@ -564,7 +582,6 @@ var ruleOverrides = map[string]string{
 	"condition": "append replace", "output": "append replace", "desc": "append replace",
 	"tags": "append replace", "exceptions": "append replace", "priority": "replace",
 	"enabled": "replace", "warn_evttypes": "replace", "skip-if-unknown-filter": "replace",
-	"source": "replace",
 }
 
 func decodeRule(it *item, d *diags) (*ruleItem, bool) {
@@ -847,4 +864,13 @@ func pluginNames(n *yaml.Node) ([]string, bool) {
 		}
 	}
 	return names, len(names) > 0
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
