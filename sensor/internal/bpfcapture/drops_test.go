@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"github.com/harrier-security/harrier/sensor/internal/sysevent"
@@ -49,6 +50,27 @@ func TestDropsAreCounted(t *testing.T) {
 	}
 	if byCPU != st.Drops || byType != st.Drops {
 		t.Errorf("drops %d, by CPU %d, by type %d", st.Drops, byCPU, byType)
+	}
+
+	// the same counts reach Prometheus
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var promDrops float64
+	for _, mf := range mfs {
+		if mf.GetName() == "harrier_capture_drops_total" {
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == "openat" {
+					promDrops = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if promDrops < float64(st.DropsByType[sysevent.SysOpenat]) {
+		t.Errorf("prometheus openat drops %v < %d", promDrops, st.DropsByType[sysevent.SysOpenat])
 	}
 
 	// drain what fitted
