@@ -31,7 +31,9 @@ import (
 //	                  (from sched_process_fork, emitted for every new thread
 //	                  whether or not the syscall is of interest): Ret = 0, TID/PID
 //	                  = the child, Proc set (HasProc|HasCreds|HasCwd), Proc.PTID
-//	                  = the forking thread, Flags as far as known
+//	                  = the forking thread. Type and Flags are the forking
+//	                  syscall's when it is of interest; otherwise Type is clone
+//	                  and Flags 0 (a kernel thread's fork is also clone)
 //	exit, exit_group  Args[0] = status (emitted on entry: they do not return)
 //	procexit          Ret = exit code (wait status), Proc.GroupDead = last thread
 //	open, openat,     Path (absolute), Target = path as passed, Flags, Mode, Ret
