@@ -214,10 +214,12 @@ func (c *compiler) typeCheck(n *Check) (matcher, typeSets, bool, error) {
 
 // listMode picks how an operator applies to the elements of a list field.
 func listModeFor(info srcInfo, op string) listMode {
-	if !info.list {
+	switch {
+	case !info.list:
 		return scalar
-	}
-	if op == "in" && !info.ancestor {
+	case op == "!=":
+		return noneElem // the negation of =: no element equals the value
+	case op == "in" && !info.ancestor:
 		return allElem // Falco: (b,c,d) in (a,b,c) is false
 	}
 	return anyElem
@@ -307,7 +309,11 @@ func (c *compiler) stringCheck(n *Check, g getter, info srcInfo, lits []literal)
 		}
 		pred = newPmatchPred(items)
 	default:
-		p, err := c.stringPred(n.Op, lits[0], classString)
+		op := n.Op
+		if mode == noneElem {
+			op = "="
+		}
+		p, err := c.stringPred(op, lits[0], classString)
 		if err != nil {
 			return nil, err
 		}
@@ -389,6 +395,9 @@ func (c *compiler) numberLiteral(l literal, k fields.Kind) (int64, uint64, error
 
 func (c *compiler) numberCheck(n *Check, g getter, info srcInfo, lits []literal) (matcher, error) {
 	m := &numMatcher{getter: g, op: numOps[n.Op], unsigned: isUnsigned(info.kind), mode: listModeFor(info, n.Op)}
+	if m.mode == noneElem {
+		m.op = opEq
+	}
 	if m.op == opIn {
 		m.set = make(map[int64]struct{}, len(lits))
 		for _, l := range lits {
@@ -433,14 +442,7 @@ func (c *compiler) boolCheck(n *Check, g getter, info srcInfo, lits []literal) (
 		for i, b := range vals {
 			items[i] = strconv.FormatBool(b)
 		}
-		var pred strPred = newSetPred(items)
-		switch n.Op {
-		case "=":
-			pred = &eqPred{v: items[0]}
-		case "!=":
-			pred = &nePred{v: items[0]}
-		}
-		return &strMatcher{getter: g, pred: pred, mode: listModeFor(info, n.Op)}, nil
+		return &strMatcher{getter: g, pred: newSetPred(items), mode: listModeFor(info, n.Op)}, nil
 	}
 	m := &boolMatcher{getter: g}
 	for _, b := range vals {
@@ -457,39 +459,33 @@ func (c *compiler) boolCheck(n *Check, g getter, info srcInfo, lits []literal) (
 }
 
 func (c *compiler) ipCheck(n *Check, g getter, info srcInfo, lits []literal) (matcher, error) {
-	if info.list {
-		// Lists of addresses are carried as text; compare canonical forms.
-		items := make([]string, 0, len(lits))
-		for _, l := range lits {
-			a, err := netip.ParseAddr(l.text)
-			if err != nil {
-				return nil, c.litErr(l, "expected an IP address for %s, not %q", info.name, l.text)
-			}
-			items = append(items, a.String())
-		}
-		var pred strPred = newSetPred(items)
-		if n.Op == "!=" {
-			pred = &nePred{v: items[0]}
-		}
-		return &strMatcher{getter: g, pred: pred, mode: listModeFor(info, n.Op)}, nil
+	m := &ipMatcher{getter: g, neg: n.Op == "!=" && !info.list}
+	if err := c.ipLiterals(m, info, lits); err != nil {
+		return nil, err
 	}
-	m := &ipMatcher{getter: g, neg: n.Op == "!="}
+	if info.list {
+		return &ipListMatcher{ipMatcher: *m, mode: listModeFor(info, n.Op)}, nil
+	}
+	return m, nil
+}
+
+func (c *compiler) ipLiterals(m *ipMatcher, info srcInfo, lits []literal) error {
 	for _, l := range lits {
 		if strings.Contains(l.text, "/") {
 			p, err := netip.ParsePrefix(l.text)
 			if err != nil {
-				return nil, c.litErr(l, "expected an IP network such as 10.0.0.0/8 for %s, not %q", info.name, l.text)
+				return c.litErr(l, "expected an IP network such as 10.0.0.0/8 for %s, not %q", info.name, l.text)
 			}
 			m.nets = append(m.nets, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p)).Masked())
 			continue
 		}
 		a, err := netip.ParseAddr(l.text)
 		if err != nil {
-			return nil, c.litErr(l, "expected an IP address for %s, not %q", info.name, l.text)
+			return c.litErr(l, "expected an IP address for %s, not %q", info.name, l.text)
 		}
 		m.addrs = append(m.addrs, a.Unmap())
 	}
-	return m, nil
+	return nil
 }
 
 // unmapBits is the prefix length to drop when a 4-in-6 network is unmapped.

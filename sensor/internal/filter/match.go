@@ -245,6 +245,7 @@ const (
 	scalar  listMode = iota
 	anyElem          // some element satisfies the predicate
 	allElem          // every element does (and the list is not empty)
+	noneElem         // no element does (and the list is not empty): != on lists
 )
 
 // strMatcher applies a string predicate to a string, a byte buffer or each
@@ -275,6 +276,16 @@ func (m *strMatcher) match(ev fields.Event, s *Scratch) bool {
 		}
 		for _, x := range v.Strs {
 			if !m.pred.test(x) {
+				return false
+			}
+		}
+		return true
+	case noneElem:
+		if len(v.Strs) == 0 {
+			return false
+		}
+		for _, x := range v.Strs {
+			if m.pred.test(x) {
 				return false
 			}
 		}
@@ -632,20 +643,22 @@ func (m *numMatcher) match(ev fields.Event, s *Scratch) bool {
 	if !ok {
 		return false
 	}
-	switch m.mode {
-	case anyElem, allElem:
+	if m.mode != scalar {
 		if len(v.Ints) == 0 && len(v.Strs) > 0 {
 			return m.matchText(v.Strs)
 		}
 		if len(v.Ints) == 0 {
 			return false
 		}
+		// any: stop at the first hit; all and none: at the first element
+		// that decides against.
+		stopOn := m.mode != allElem
 		for _, x := range v.Ints {
-			if m.test(x) != (m.mode == allElem) {
-				return m.mode != allElem
+			if m.test(x) == stopOn {
+				return m.mode == anyElem
 			}
 		}
-		return m.mode == allElem
+		return m.mode != anyElem
 	}
 	if m.unsigned {
 		return m.testUint(v.Uint)
@@ -653,25 +666,22 @@ func (m *numMatcher) match(ev fields.Event, s *Scratch) bool {
 	return m.testInt(v.Int)
 }
 
-// matchText handles numeric lists that a source delivers as text.
+// matchText handles numeric lists that a source delivers as text;
+// elements that are not numbers never satisfy the comparison.
 func (m *numMatcher) matchText(strs []string) bool {
+	stopOn := m.mode != allElem
 	for _, t := range strs {
-		x, err := strconv.ParseInt(t, 10, 64)
-		if err != nil {
-			u, uerr := strconv.ParseUint(t, 10, 64)
-			if uerr != nil {
-				if m.mode == allElem {
-					return false
-				}
-				continue
-			}
-			x = int64(u)
+		hit := false
+		if x, err := strconv.ParseInt(t, 10, 64); err == nil {
+			hit = m.test(x)
+		} else if u, err := strconv.ParseUint(t, 10, 64); err == nil {
+			hit = m.test(int64(u))
 		}
-		if m.test(x) != (m.mode == allElem) {
-			return m.mode != allElem
+		if hit == stopOn {
+			return m.mode == anyElem
 		}
 	}
-	return m.mode == allElem
+	return m.mode != anyElem
 }
 
 // test applies the comparison to a list element (stored as int64).
@@ -720,23 +730,48 @@ func (m *ipMatcher) match(ev fields.Event, s *Scratch) bool {
 	if !a.IsValid() {
 		return false
 	}
+	return m.hit(a) != m.neg
+}
+
+func (m *ipMatcher) hit(a netip.Addr) bool {
 	a = a.Unmap()
-	hit := false
 	for _, x := range m.addrs {
 		if x == a {
-			hit = true
-			break
+			return true
 		}
 	}
-	if !hit {
-		for _, n := range m.nets {
-			if n.Contains(a) {
-				hit = true
-				break
-			}
+	for _, n := range m.nets {
+		if n.Contains(a) {
+			return true
 		}
 	}
-	return hit != m.neg
+	return false
+}
+
+// ipListMatcher compares the addresses of a list field (carried as text,
+// such as fd.ip: client and server) with addresses and networks. = and in
+// hold when some element matches, != when none does.
+type ipListMatcher struct {
+	ipMatcher
+	mode listMode
+}
+
+func (m *ipListMatcher) match(ev fields.Event, s *Scratch) bool {
+	v, ok := m.get(ev, s)
+	if !ok || len(v.Strs) == 0 {
+		return false
+	}
+	stopOn := m.mode != allElem
+	for _, t := range v.Strs {
+		hit := false
+		if a, err := netip.ParseAddr(t); err == nil {
+			hit = m.hit(a)
+		}
+		if hit == stopOn {
+			return m.mode == anyElem
+		}
+	}
+	return m.mode != anyElem
 }
 
 // fieldCmpMatcher compares two extracted values (val(field) or a

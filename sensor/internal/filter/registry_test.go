@@ -21,6 +21,7 @@ type tev struct {
 	fdname   string
 	hasFD    bool
 	sip      netip.Addr
+	cip      netip.Addr
 	sport    uint16
 	failed   bool
 	buf      []byte
@@ -41,6 +42,23 @@ func str(f func(*tev) string) func(string) (fields.Extract, error) {
 		return func(e fields.Event, out *fields.Value) bool {
 			out.Kind, out.IsList, out.Str = fields.KindString, false, f(e.(*tev))
 			return true
+		}, nil
+	}
+}
+
+// ipList yields the client (cip) and server (sip) addresses as text, like
+// Falco's fd.ip and fd.net.
+func ipList(kind fields.Kind) func(string) (fields.Extract, error) {
+	return func(string) (fields.Extract, error) {
+		return func(ev fields.Event, out *fields.Value) bool {
+			e := ev.(*tev)
+			out.Kind, out.IsList, out.Strs = kind, true, out.Strs[:0]
+			for _, a := range []netip.Addr{e.cip, e.sip} {
+				if a.IsValid() {
+					out.Strs = append(out.Strs, a.String())
+				}
+			}
+			return len(out.Strs) > 0
 		}, nil
 	}
 }
@@ -176,6 +194,8 @@ func testRegistry() *fields.Registry {
 				return e.hasImage
 			}, nil
 		}},
+		fields.Def{Name: "fd.ips", Kind: fields.KindIP, List: true, Bind: ipList(fields.KindIP)},
+		fields.Def{Name: "fd.nets", Kind: fields.KindIPNet, List: true, Bind: ipList(fields.KindIPNet)},
 		fields.Def{Name: "ka.privileged", Kind: fields.KindBool, List: true, Bind: func(string) (fields.Extract, error) {
 			return func(ev fields.Event, out *fields.Value) bool {
 				out.Kind, out.IsList = fields.KindBool, true
