@@ -242,10 +242,10 @@ type strPred interface{ test(string) bool }
 type listMode uint8
 
 const (
-	scalar  listMode = iota
-	anyElem          // some element satisfies the predicate
-	allElem          // every element does (and the list is not empty)
-	noneElem         // no element does (and the list is not empty): != on lists
+	scalar   listMode = iota
+	anyElem           // some element satisfies the predicate
+	allElem           // every element does (and the list is not empty)
+	noneElem          // no element does (and the list is not empty): != on lists
 )
 
 // strMatcher applies a string predicate to a string, a byte buffer or each
