@@ -30,8 +30,9 @@ type Format struct {
 }
 
 type part struct {
-	lit string
-	ref *valueRef // nil for a literal
+	lit   string
+	ref   *valueRef // nil for a literal
+	width int       // %20proc.name: pad or cut the value to 20 bytes (libsinsp's length modifier)
 }
 
 type valueRef struct {
@@ -62,7 +63,8 @@ var transformers = map[string]bool{
 // As in libsinsp, a field name is the longest prefix of the text after '%'
 // that names a field, so "%ka.target.name/%ka.target.resource" and
 // "%fd.name." read as expected. A '%' that starts no field name is literal
-// text. A leading '*' (Falco's "print all fields" marker) is dropped.
+// text. A leading '*' (Falco's "print all fields" marker) is dropped, and a
+// width after the '%' (%20proc.name) pads or cuts the value, as in libsinsp.
 func Compile(output string, reg *fields.Registry) (*Format, error) {
 	f := &Format{text: output}
 	s := strings.TrimPrefix(output, "*")
@@ -75,7 +77,13 @@ func Compile(output string, reg *fields.Registry) (*Format, error) {
 			i++
 			continue
 		}
-		expr, n, err := scanToken(s[i+1:], reg)
+		// A length modifier: %20proc.name.
+		w := 0
+		for i+1+w < len(s) && s[i+1+w] >= '0' && s[i+1+w] <= '9' && w < 4 {
+			w++
+		}
+		width, _ := strconv.Atoi(s[i+1 : i+1+w])
+		expr, n, err := scanToken(s[i+1+w:], reg)
 		if err != nil {
 			return nil, &Error{Offset: base + i, Msg: fmt.Sprintf("output: %%%s: %v", expr, err), Err: err}
 		}
@@ -84,6 +92,7 @@ func Compile(output string, reg *fields.Registry) (*Format, error) {
 			i++
 			continue
 		}
+		n += w
 		ref := seen[expr]
 		if ref == nil {
 			v, err := filter.CompileValue(expr, reg)
@@ -98,7 +107,7 @@ func Compile(output string, reg *fields.Registry) (*Format, error) {
 			f.parts = append(f.parts, part{lit: lit.String()})
 			lit.Reset()
 		}
-		f.parts = append(f.parts, part{ref: ref})
+		f.parts = append(f.parts, part{ref: ref, width: width})
 		i += 1 + n
 	}
 	if lit.Len() > 0 {
@@ -205,12 +214,21 @@ func (f *Format) Render(dst []byte, ev fields.Event) ([]byte, map[string]*harrie
 			dst = append(dst, p.lit...)
 			continue
 		}
-		i := p.ref.idx
-		if !ok[i] {
+		i, start := p.ref.idx, len(dst)
+		if ok[i] {
+			dst = filter.AppendValue(dst, &vals[i])
+		} else {
 			dst = append(dst, NA...)
-			continue
 		}
-		dst = filter.AppendValue(dst, &vals[i])
+		if p.width > 0 {
+			if n := len(dst) - start; n > p.width {
+				dst = dst[:start+p.width]
+			} else {
+				for ; n < p.width; n++ {
+					dst = append(dst, ' ')
+				}
+			}
+		}
 	}
 	return dst, out
 }

@@ -43,6 +43,7 @@ func TestRender(t *testing.T) {
 		{"%toupper(ka.verb) by %ka.user.name and %ka.user.name", "CREATE by alice and alice", []string{"toupper(ka.verb)", "ka.user.name"}},
 		{"*100% sure (%ka.verb)", "100% sure (create)", []string{"ka.verb"}},
 		{"no fields at all", "no fields at all", []string{}},
+		{"[%8ka.verb][%3ka.user.name]", "[create  ][ali]", []string{"ka.verb", "ka.user.name"}},
 	}
 	ev := event(t)
 	for _, tt := range tests {
