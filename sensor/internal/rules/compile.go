@@ -15,6 +15,9 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/filter"
 )
 
+// maxListItems bounds a list after expansion.
+const maxListItems = 1 << 20
+
 type compiler struct {
 	c      *collector
 	d      *diags
@@ -63,9 +66,15 @@ func (k *compiler) expandLists() {
 			if sub := k.c.lists[it]; sub != nil && sub != l {
 				sub.used = true
 				out = append(out, expand(sub, stack)...)
-				continue
+			} else {
+				out = append(out, it)
 			}
-			out = append(out, it)
+			if len(out) > maxListItems {
+				// Lists of lists can multiply: refuse before memory runs out.
+				k.d.errorf(l.pos, itemRef{kindList, l.name}, "list has more than %d items after expanding the lists it names", maxListItems)
+				out = out[:0]
+				break
+			}
 		}
 		k.lists[l.name] = out
 		return out
