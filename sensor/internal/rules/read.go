@@ -265,7 +265,11 @@ func readFile(f *srcFile, d *diags) (items []*item) {
 			continue
 		}
 		for _, n := range root.Content {
-			if it := readItem(f, resolve(n), d); it != nil {
+			n = resolve(n)
+			if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+				continue // an empty item, skipped as Falco does
+			}
+			if it := readItem(f, n, d); it != nil {
 				items = append(items, it)
 			}
 		}

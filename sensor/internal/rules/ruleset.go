@@ -132,6 +132,7 @@ func Load(files []File, opts Options) (*Ruleset, Diagnostics, error) {
 		}
 	}
 	compiled := c.compile(opts.Registries)
+	sortDiagnostics(d.list, files)
 	if err := d.list.Err(); err != nil {
 		return nil, d.list, err
 	}
@@ -169,6 +170,26 @@ func (rs *Ruleset) index(regs map[string]*fields.Registry) {
 		}
 	}
 	rs.regs = regs
+}
+
+// sortDiagnostics orders diagnostics as the files were given, then by
+// line and column, so that a report reads top to bottom.
+func sortDiagnostics(ds Diagnostics, files []File) {
+	order := make(map[string]int, len(files))
+	for i, f := range files {
+		if _, dup := order[f.Name]; !dup {
+			order[f.Name] = i
+		}
+	}
+	slices.SortStableFunc(ds, func(a, b Diagnostic) int {
+		if oa, ob := order[a.File], order[b.File]; oa != ob {
+			return oa - ob
+		}
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Col - b.Col
+	})
 }
 
 // Version identifies the loaded content (a hash of the files' names and
