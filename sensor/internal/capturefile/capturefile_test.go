@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/harrier-security/harrier/sensor/internal/fields"
@@ -350,4 +351,72 @@ func FuzzRead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestConcurrentWriters: workers of the sharded pipeline record their own
+// processes' events into one Writer while a shared parent execs (run
+// with -race). The file must read back completely.
+func TestConcurrentWriters(t *testing.T) {
+	tb := proctable.New(proctable.Config{})
+	var buf bytes.Buffer
+	w, _ := NewWriter(&buf, nil)
+	evs := scenario()
+	for _, ev := range evs[:6] { // init, sshd, bash
+		tb.Apply(ev)
+		_ = w.Write(ev)
+	}
+	var wg sync.WaitGroup
+	const workers, per = 3, 200
+	for k := 0; k < workers; k++ {
+		pid := uint32(100 + k)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fork := &sysevent.Event{Type: sysevent.SysClone, TID: pid, PID: pid, Has: sysevent.HasProc,
+				Proc: sysevent.ProcInfo{PPID: 20, VPID: pid, Comm: "bash"}}
+			tb.Apply(fork)
+			_ = w.Write(fork)
+			for i := 0; i < per; i++ {
+				ev := &sysevent.Event{Type: sysevent.SysOpenat, TID: pid, PID: pid, Ret: 3, Path: "/etc/hosts", Target: "/etc/hosts"}
+				tb.Apply(ev)
+				if err := w.Write(ev); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { // the shared parent (bash, pid 20) keeps execing on its own worker
+		defer wg.Done()
+		for i := 0; i < per; i++ {
+			ev := &sysevent.Event{Type: sysevent.SysExecve, TID: 20, PID: 20, Path: "/bin/bash", Argv: []string{"bash"},
+				Has: sysevent.HasExe | sysevent.HasProc, Proc: sysevent.ProcInfo{Comm: "bash", ExePath: "/bin/bash"}}
+			tb.Apply(ev)
+			_ = w.Write(ev)
+		}
+	}()
+	wg.Wait()
+	_ = w.Close()
+	r, err := NewReader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		ev, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == sysevent.SysOpenat && (ev.Thread.Parent() == nil || ev.Thread.Parent().Image().Comm != "bash") {
+			t.Fatalf("open by %d lost its parent", ev.PID)
+		}
+		n++
+	}
+	if want := 6 + workers*(per+1) + per; n != want {
+		t.Fatalf("read %d events, wrote %d", n, want)
+	}
 }
