@@ -70,6 +70,10 @@ func (c *compiler) check(n *Check) (matcher, typeSets, error) {
 	if n.Field == nil {
 		return nil, typeSets{}, c.errAt(n.src, n.Offset, "check without a field", nil)
 	}
+	if n.Op == "==" {
+		n = &Check{Offset: n.Offset, Field: n.Field, Op: "=", OpOffset: n.OpOffset, Values: n.Values,
+			Modifier: n.Modifier, List: n.List, bareList: n.bareList, src: n.src}
+	}
 	if !knownOp(n.Op) {
 		return nil, typeSets{}, c.errAt(n.src, n.OpOffset, fmt.Sprintf("unknown operator %q", n.Op), nil)
 	}

@@ -667,3 +667,32 @@ func TestNumericListAsText(t *testing.T) {
 		}
 	}
 }
+
+// TestBuiltNodes compiles an AST built by hand (as the rules loader may do
+// for exceptions), without source text: errors then carry offsets only.
+func TestBuiltNodes(t *testing.T) {
+	cond := &And{Terms: []Expr{
+		&Check{Field: &FieldRef{Name: "proc.name"}, Op: "==", Values: []*Operand{{Text: "bash"}}},
+		&Not{X: &Check{Field: &FieldRef{Name: "proc.pname"}, Op: "in", List: true, Values: []*Operand{{Text: "cron"}, {Text: "shells"}}}},
+	}}
+	f, err := Compile(cond, Env{Registry: reg, Lists: map[string][]string{"shells": {"zsh"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Match(bash) {
+		t.Error("built condition does not match")
+	}
+	if got := cond.String(); got != "proc.name = bash and not proc.pname in (cron, shells)" {
+		t.Errorf("String() = %q", got)
+	}
+	_, err = Compile(&Check{Offset: 7, Field: &FieldRef{Offset: 7, Name: "no.such"}, Op: "exists"}, Env{Registry: reg})
+	var fe *Error
+	if !errors.As(err, &fe) || fe.Offset != 7 || fe.Line != 0 || fe.Error() != "unknown field no.such" {
+		t.Errorf("error without source = %#v", err)
+	}
+	for _, bad := range []Expr{&And{}, &Or{}, &Not{}, &Check{Op: "="}, &Check{Field: &FieldRef{Name: "proc.name"}, Op: "~"}} {
+		if _, err := Compile(bad, Env{Registry: reg}); err == nil {
+			t.Errorf("%#v compiled", bad)
+		}
+	}
+}

@@ -21,7 +21,11 @@ func (e *Check) String() string {
 	var b strings.Builder
 	b.WriteString(e.Field.String())
 	b.WriteByte(' ')
-	b.WriteString(e.Op)
+	if e.Op == "==" {
+		b.WriteByte('=')
+	} else {
+		b.WriteString(e.Op)
+	}
 	if e.Op == "exists" {
 		return b.String()
 	}
