@@ -64,6 +64,9 @@ func (e *Check) String() string {
 func (e *Check) listParen() bool { return !e.bareList }
 
 func (f *FieldRef) String() string {
+	if f == nil {
+		return "<nil>"
+	}
 	var b strings.Builder
 	if f.Func != "" {
 		b.WriteString(f.Func)
@@ -91,6 +94,9 @@ func (f *FieldRef) String() string {
 }
 
 func (o *Operand) String() string {
+	if o == nil {
+		return "<nil>"
+	}
 	if o.Field != nil {
 		return o.Field.String()
 	}
