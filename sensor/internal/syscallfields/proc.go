@@ -171,7 +171,7 @@ func addProcFields(r *fields.Registry) {
 		ancestorStr("proc.aexe", "argv[0] of an ancestor", func(t *sysevent.Thread) string { return t.Image().Exe }),
 		ancestorStr("proc.aexepath", "executable path of an ancestor", func(t *sysevent.Thread) string { return t.Image().ExePath }),
 		ancestorStr("proc.acmdline", "command line of an ancestor", func(t *sysevent.Thread) string { return t.Image().Cmdline }),
-		fields.Def{Name: "proc.apid", Kind: fields.KindInt, Arg: fields.ArgOptional, ArgKind: fields.ArgIndex,
+		fields.Def{Name: "proc.apid", Kind: fields.KindInt, List: true, Arg: fields.ArgOptional, ArgKind: fields.ArgIndex,
 			Desc: "pid of an ancestor (proc.apid[1] is the parent); without index, any ancestor",
 			Bind: bindAPid},
 
@@ -302,7 +302,7 @@ func parentStr(name, desc string, get func(t *sysevent.Thread) string) fields.De
 // process itself); without, the list of every ancestor from the parent up,
 // which conditions match if any element matches.
 func ancestorStr(name, desc string, get func(t *sysevent.Thread) string) fields.Def {
-	return fields.Def{Name: name, Kind: fields.KindString, Arg: fields.ArgOptional, ArgKind: fields.ArgIndex, Desc: desc,
+	return fields.Def{Name: name, Kind: fields.KindString, List: true, Arg: fields.ArgOptional, ArgKind: fields.ArgIndex, Desc: desc,
 		Bind: func(arg string) (fields.Extract, error) {
 			if arg == "" {
 				return func(e fields.Event, out *fields.Value) bool {
