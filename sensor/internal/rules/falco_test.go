@@ -227,3 +227,41 @@ func TestFalcoAuditAlerts(t *testing.T) {
 		t.Errorf("user = %#v", got.OutputFields["ka.user.name"])
 	}
 }
+
+// TestConcurrentEvaluate evaluates the same decoded events from several
+// goroutines (the webhook's workers share a Ruleset, and an event's lazy
+// decoding must be safe): every goroutine sees the same detections.
+func TestConcurrentEvaluate(t *testing.T) {
+	rs, _, err := LoadFiles([]string{sharedFile(t, "rules/k8s_audit_rules.yaml")}, Options{Registries: k8sRegs(), Matching: MatchAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []*k8saudit.Event
+	files, _ := filepath.Glob(filepath.Join(sharedFalco, "k8s_audit", "*.json"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		_ = k8saudit.DecodeBytes(data, func(e *k8saudit.Event) error { evs = append(evs, e); return nil })
+	}
+	count := func() int {
+		n := 0
+		for _, e := range evs {
+			n += rs.Evaluate(e, nil)
+		}
+		return n
+	}
+	results := make(chan int, 4)
+	for range 4 {
+		go func() { results <- count() }()
+	}
+	want := -1
+	for range 4 {
+		got := <-results
+		if want >= 0 && got != want {
+			t.Errorf("goroutines disagree: %d vs %d matches", got, want)
+		}
+		want = got
+	}
+	if want != 25 {
+		t.Errorf("%d matches, want 25 (README detections plus activity rules)", want)
+	}
+}
