@@ -229,7 +229,7 @@ func listModeFor(info srcInfo, op string) listMode {
 	return anyElem
 }
 
-func (c *compiler) stringPred(op string, l literal, class kindClass) (strPred, error) {
+func (c *compiler) stringPred(op string, l literal) (strPred, error) {
 	switch op {
 	case "=":
 		return &eqPred{v: l.text}, nil
@@ -317,7 +317,7 @@ func (c *compiler) stringCheck(n *Check, g getter, info srcInfo, lits []literal)
 		if mode == noneElem {
 			op = "="
 		}
-		p, err := c.stringPred(op, lits[0], classString)
+		p, err := c.stringPred(op, lits[0])
 		if err != nil {
 			return nil, err
 		}
@@ -337,7 +337,7 @@ func (c *compiler) modifier(n *Check, g getter, info srcInfo, lits []literal) (m
 	}
 	m := &modMatcher{getter: g, mod: n.Modifier, list: info.list, bytes: info.kind == fields.KindBytes && !info.list}
 	for _, l := range lits {
-		p, err := c.stringPred(n.Op, l, class)
+		p, err := c.stringPred(n.Op, l)
 		if err != nil {
 			return nil, err
 		}
