@@ -398,13 +398,18 @@ func (tb *Table) exec(ev *sysevent.Event) {
 			im.Env = append([]string(nil), p.Env...)
 		}
 	}
+	creds := t.Creds
+	if ev.Has&sysevent.HasCreds != 0 {
+		creds = credsOf(p)
+	}
+	if tb.cfg.ProcRoot != "" {
+		im.ExeWritable = exeWritable(procPath(tb.cfg.ProcRoot, pid, "exe"), creds)
+	}
 	im.Finish()
 	t.SetImage(im)
 
 	t.Mu.Lock()
-	if ev.Has&sysevent.HasCreds != 0 {
-		t.Creds = credsOf(p)
-	}
+	t.Creds = creds
 	if ev.Has&sysevent.HasCwd != 0 && p.Cwd != "" {
 		t.Cwd = withSlash(p.Cwd)
 	}
@@ -536,13 +541,13 @@ func (tb *Table) procExit(ev *sysevent.Event) {
 	t := e.t
 	ev.Thread = t
 	e.lastSeen.Store(ev.Time)
-	if !ev.Proc.GroupDead && ev.TID != ev.PID {
-		t.Threads.Add(-1)
-		return
-	}
-	if !ev.Proc.GroupDead && t.Threads.Load() > 1 {
-		// The leader exited before its other threads: the group lives on.
-		t.Threads.Add(-1)
+	// The kernel says when the last thread of the group is gone; until
+	// then (a thread, or a leader exiting before its threads) the process
+	// lives on.
+	if !ev.Proc.GroupDead {
+		if t.Threads.Load() > 1 {
+			t.Threads.Add(-1)
+		}
 		return
 	}
 	t.Threads.Store(0)

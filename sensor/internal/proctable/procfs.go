@@ -207,6 +207,32 @@ func splitNul(b []byte, max int) []string {
 	return out
 }
 
+func procPath(root string, pid int64, file string) string {
+	return root + "/" + strconv.FormatInt(pid, 10) + "/" + file
+}
+
+// exeWritable says whether the executable (a path, normally
+// /proc/PID/exe, which reaches the file in any mount namespace) is
+// writable by a process with creds, as the kernel's permission check would
+// say: CAP_DAC_OVERRIDE writes anything, else the owner, group or other
+// write bit applies. Supplementary groups are not known and not counted.
+func exeWritable(path string, c sysevent.Creds) bool {
+	var st syscall.Stat_t
+	if syscall.Stat(path, &st) != nil {
+		return false
+	}
+	const capDACOverride = 1 << 1
+	switch {
+	case c.CapEffective&capDACOverride != 0:
+		return true
+	case st.Uid == c.FSUID || (c.FSUID == 0 && st.Uid == c.EUID):
+		return st.Mode&0o200 != 0
+	case st.Gid == c.FSGID || (c.FSGID == 0 && st.Gid == c.EGID):
+		return st.Mode&0o020 != 0
+	}
+	return st.Mode&0o002 != 0
+}
+
 func procExists(root string, pid, _ int64) bool {
 	_, err := os.Stat(filepath.Join(root, strconv.FormatInt(pid, 10)))
 	return err == nil || !errors.Is(err, os.ErrNotExist)
@@ -219,7 +245,8 @@ func (tb *Table) entryFromProc(pr *procInfo, parent *sysevent.Thread, socks *soc
 	t.Threads.Store(max(pr.threads, 1))
 	t.SetSession(pr.sid, pr.pgid)
 	im := &sysevent.Image{Comm: pr.comm, ExePath: pr.exePath, Env: pr.env,
-		ExeIno: pr.exeIno, ExeCtime: pr.exeCtime, ExeMtime: pr.exeMtime, ExeFromMemfd: pr.exeMemfd}
+		ExeIno: pr.exeIno, ExeCtime: pr.exeCtime, ExeMtime: pr.exeMtime, ExeFromMemfd: pr.exeMemfd,
+		ExeWritable: exeWritable(procPath(tb.cfg.ProcRoot, pr.pid, "exe"), pr.creds)}
 	if len(pr.args) > 0 {
 		im.Exe = pr.args[0]
 		im.Args = pr.args[1:]

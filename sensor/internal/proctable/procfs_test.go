@@ -190,3 +190,66 @@ func TestFDFromLink(t *testing.T) {
 		}
 	}
 }
+
+func TestExeWritable(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "prog")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(p, 1000, 1000); err != nil {
+		t.Skip("cannot chown (not root):", err)
+	}
+	for _, tt := range []struct {
+		name string
+		mode os.FileMode
+		c    sysevent.Creds
+		want bool
+	}{
+		{"owner with write bit", 0o755, sysevent.Creds{EUID: 1000, FSUID: 1000, EGID: 5, FSGID: 5}, true},
+		{"owner without write bit", 0o555, sysevent.Creds{EUID: 1000, FSUID: 1000}, false},
+		{"other user", 0o755, sysevent.Creds{EUID: 2000, FSUID: 2000, EGID: 7, FSGID: 7}, false},
+		{"group write", 0o775, sysevent.Creds{EUID: 2000, FSUID: 2000, EGID: 1000, FSGID: 1000}, true},
+		{"world write", 0o757, sysevent.Creds{EUID: 2000, FSUID: 2000, EGID: 7, FSGID: 7}, true},
+		{"root with CAP_DAC_OVERRIDE", 0o555, sysevent.Creds{CapEffective: 1 << 1}, true},
+		{"root without capabilities", 0o555, sysevent.Creds{}, false},
+	} {
+		if err := os.Chmod(p, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		if got := exeWritable(p, tt.c); got != tt.want {
+			t.Errorf("%s: exeWritable = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if exeWritable(filepath.Join(dir, "missing"), sysevent.Creds{CapEffective: 2}) {
+		t.Error("a missing file is writable")
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	var pr procInfo
+	// a comm with spaces and parentheses, as a process may name itself
+	parseStat(&pr, []byte("1234 (my (odd) name) S 1 1200 1100 34816 1234 4194560 100 0 0 0 5 3 0 0 20 0 1 0 250 1000 100"), 1_700_000_000)
+	if pr.pgid != 1200 || pr.sid != 1100 || pr.tty != 34816 || pr.startTime != 1_700_000_000*1e9+250*1e7 {
+		t.Fatalf("parseStat = %+v", pr)
+	}
+	var ps procInfo
+	parseStatus(&ps, []byte("Name:\tbash\nUmask:\t0022\nTgid:\t42\nNSpid:\t42\t7\nPPid:\t1\nUid:\t1000\t0\t0\t0\nGid:\t100\t100\t100\t100\nThreads:\t3\nCapEff:\t0000000000200000\n"))
+	if ps.comm != "bash" || ps.ppid != 1 || ps.vpid != 7 || ps.creds.UID != 1000 || ps.creds.EUID != 0 ||
+		ps.creds.EGID != 100 || ps.threads != 3 || ps.creds.CapEffective != 1<<21 {
+		t.Fatalf("parseStatus = %+v", ps)
+	}
+}
+
+func FuzzProcParsers(f *testing.F) {
+	f.Add([]byte("1 (init) S 0 1 1 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 10 0 0"), "0100007F:0016")
+	f.Add([]byte("Name:\tx\nUid:\t1\nNSpid:\t\n"), "::")
+	f.Fuzz(func(t *testing.T, b []byte, addr string) {
+		var pr procInfo
+		parseStat(&pr, b, 1)
+		parseStatus(&pr, b)
+		_, _ = parseHexAddr(addr)
+		_ = fdFromLink(1, addr, func() (*sysevent.FD, bool) { return nil, false })
+		_ = splitNul(b, 8)
+	})
+}
