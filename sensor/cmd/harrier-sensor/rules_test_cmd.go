@@ -33,8 +33,9 @@ func runRulesTest(_ context.Context, args []string, stdout, stderr io.Writer) in
 	var rulesFiles ruleTestRulesFlag
 	fs.Var(&rulesFiles, "r", "rules file to load, repeatable (default: the rules files named by each test file)")
 	verbose := fs.Bool("v", false, "print passing cases too")
+	asJSON := fs.Bool("json", false, "print one JSON object per case instead of the text report")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: harrier-sensor rules test [-r RULES ...] [-v] TESTS ...")
+		fmt.Fprintln(stderr, "usage: harrier-sensor rules test [-r RULES ...] [-v] [-json] TESTS ...")
 		fmt.Fprintln(stderr, "\nTESTS are rule test files or directories of them (*.yaml); see docs/rule-tests.md.")
 		fmt.Fprintln(stderr, "Exit status: 0 when every case passed or was skipped, 1 on a failure or error, 2 on bad usage.")
 		fs.PrintDefaults()
@@ -86,7 +87,14 @@ func runRulesTest(_ context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		report.Results = append(report.Results, runner.RunFile(f)...)
 	}
-	report.Write(stdout, *verbose)
+	if *asJSON {
+		if err := report.WriteJSON(stdout); err != nil {
+			fmt.Fprintf(stderr, "rules test: %v\n", err)
+			return 1
+		}
+	} else {
+		report.Write(stdout, *verbose)
+	}
 	if !report.OK() {
 		return 1
 	}

@@ -60,6 +60,10 @@ cases:
 	if code, out, errs := run("-r", rules, "-v", filepath.Join(dir, "tests")); code != 0 || !strings.Contains(out, "PASS  "+tests) {
 		t.Errorf("directory with -r: code %d, out %q, stderr %q", code, out, errs)
 	}
+	if code, out, _ := run("-json", "-r", rules, tests); code != 0 ||
+		!strings.Contains(out, `"case":"cat reads shadow","line":3,"status":"PASS","events":1,"fired":{"Shadow Read":1}`) {
+		t.Errorf("-json: code %d, out %q", code, out)
+	}
 	if code, _, _ := run(); code != 2 {
 		t.Errorf("no arguments: code %d, want 2", code)
 	}

@@ -1,6 +1,7 @@
 package ruletest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,19 +36,34 @@ func (s Status) String() string {
 	return [...]string{"PASS", "FAIL", "SKIP", "ERROR"}[s]
 }
 
+// MarshalText spells the status as in the report (PASS, FAIL, ...).
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // Result is the outcome of one case with what differs from expected.
 type Result struct {
-	File   string
-	Case   string
-	Line   int
-	Status Status
-	Events int            // events evaluated
-	Fired  map[string]int // rule -> alerts over the case's events
+	File   string         `json:"file"`
+	Case   string         `json:"case"`
+	Line   int            `json:"line"`
+	Status Status         `json:"status"`
+	Events int            `json:"events"` // events evaluated
+	Fired  map[string]int `json:"fired"`  // rule -> alerts over the case's events
 	// Missing: expected to fire, did not. Unexpected: in nofire, fired.
-	Missing, Unexpected []string
+	Missing    []string `json:"missing,omitempty"`
+	Unexpected []string `json:"unexpected,omitempty"`
 	// CountDiffs: "rule: want N, got M".
-	CountDiffs []string
-	Reason     string // for Skip and Error
+	CountDiffs []string `json:"count_diffs,omitempty"`
+	Reason     string   `json:"reason,omitempty"` // for Skip and Error
+}
+
+// WriteJSON prints one JSON object per case, for tools.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	for _, res := range r.Results {
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Report collects the results of a run.
