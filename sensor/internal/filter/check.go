@@ -90,10 +90,7 @@ func (c *compiler) check(n *Check) (matcher, typeSets, error) {
 	if err != nil {
 		return nil, typeSets{}, err
 	}
-	g := getter{ex: ex, src: src, slot: c.newSlot()}
-	if ex != nil {
-		g.src = nil
-	}
+	g := c.getter(ex, src, info)
 	if n.Op == "exists" {
 		return &existsMatcher{getter: g, list: info.list}, c.all(), nil
 	}
@@ -536,9 +533,6 @@ func (c *compiler) fieldCompare(n *Check, lhs getter, linfo srcInfo, v *Operand)
 	if (lclass == classBool || lclass == classIP) && op != "=" && op != "!=" {
 		return nil, c.errAt(n.src, n.OpOffset, fmt.Sprintf("operator %s is not supported for %s", op, linfo.kind), nil)
 	}
-	rg := getter{ex: rex, src: rsrc, slot: c.newSlot()}
-	if rex != nil {
-		rg.src = nil
-	}
+	rg := c.getter(rex, rsrc, rinfo)
 	return &fieldCmpMatcher{lhs: lhs, rhs: rg, op: op, class: lclass, list: linfo.list}, nil
 }

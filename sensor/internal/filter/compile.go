@@ -33,6 +33,7 @@ type compiler struct {
 	slots  int // slots used by the check being compiled
 	max    int // most slots used by any check
 	bufs   int
+	ncache int // 1 + the largest field cache id used
 }
 
 // Compile type-checks e against env and builds the matcher tree. Errors are
@@ -60,7 +61,7 @@ func Compile(e Expr, env Env) (f *Filter, err error) {
 	if err != nil {
 		return nil, err
 	}
-	f = &Filter{root: simplify(m), nslots: c.max, nbufs: c.bufs}
+	f = &Filter{root: simplify(m), nslots: c.max, nbufs: c.bufs, ncache: c.ncache}
 	f.types, f.anyType = c.types.ids(ts.pos)
 	if env.Registry.TypeField == "" {
 		f.anyType = true
@@ -168,6 +169,39 @@ func (c *compiler) errAt(src *string, off int, msg string, err error) *Error {
 		return &Error{Offset: off, Msg: msg, Err: err}
 	}
 	return newError(*src, off, msg, err)
+}
+
+// getter reads a check's value: plain fields straight from their extractor
+// (and through the per-event cache), others through their source.
+func (c *compiler) getter(ex fields.Extract, src source, info srcInfo) getter {
+	g := getter{ex: ex, src: src, slot: c.newSlot(), cid: -1}
+	if ex != nil {
+		g.src = nil
+		g.cid = cacheID(info.key)
+		if int(g.cid) >= c.ncache {
+			c.ncache = int(g.cid) + 1
+		}
+	}
+	return g
+}
+
+// cacheIDs numbers the distinct plain fields (registry, name, argument) of
+// every compiled filter, so that one Scratch can keep each field's value
+// for the current event whichever filter extracted it first.
+var (
+	cacheMu  sync.Mutex
+	cacheIDs = map[string]int32{}
+)
+
+func cacheID(key string) int32 {
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	id, ok := cacheIDs[key]
+	if !ok {
+		id = int32(len(cacheIDs))
+		cacheIDs[key] = id
+	}
+	return id
 }
 
 // newSlot reserves a Value in the scratch space for the current check.

@@ -234,6 +234,10 @@ func TestMatch(t *testing.T) {
 		{"not evt.type in (execve, connect)", false},
 		{"evt.type startswith exec", true},
 	}
+	// cached shares extracted values across all the filters, as an engine
+	// does for the rules it runs on one event.
+	var cached Scratch
+	cached.BeginEvent()
 	for _, tt := range tests {
 		f := compile(t, tt.cond, env)
 		if got := f.Match(bash); got != tt.want {
@@ -242,6 +246,48 @@ func TestMatch(t *testing.T) {
 		var s Scratch
 		if got := f.MatchScratch(bash, &s); got != tt.want {
 			t.Errorf("%s (scratch): got %v, want %v", tt.cond, got, tt.want)
+		}
+		if got := f.MatchScratch(bash, &cached); got != tt.want {
+			t.Errorf("%s (cached): got %v, want %v", tt.cond, got, tt.want)
+		}
+	}
+}
+
+// TestEventCache: with BeginEvent per event, values never leak from one
+// event to the next, and each field is extracted once per event.
+func TestEventCache(t *testing.T) {
+	calls := 0
+	r := fields.NewRegistry("t", "", []string{"x"})
+	r.MustAdd(fields.Def{Name: "t.name", Kind: fields.KindString, Bind: func(string) (fields.Extract, error) {
+		return func(ev fields.Event, out *fields.Value) bool {
+			calls++
+			out.Kind, out.Str = fields.KindString, ev.(*tev).name
+			return ev.(*tev).name != ""
+		}, nil
+	}})
+	var fs []*Filter
+	for _, cond := range []string{"t.name = a", "t.name in (a, b)", "t.name startswith b", "not t.name exists"} {
+		f, err := Compile(mustParse(t, cond), Env{Registry: r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	want := map[string][]bool{"a": {true, true, false, false}, "b": {false, true, true, false}, "": {false, false, false, true}}
+	var s Scratch
+	for round := 0; round < 3; round++ {
+		for _, name := range []string{"a", "b", "", "b", "a"} {
+			s.BeginEvent()
+			calls = 0
+			e := ev(tev{name: name})
+			for i, f := range fs {
+				if got := f.MatchScratch(e, &s); got != want[name][i] {
+					t.Errorf("event %q filter %d: got %v", name, i, got)
+				}
+			}
+			if calls != 1 {
+				t.Errorf("event %q: field extracted %d times", name, calls)
+			}
 		}
 	}
 }
@@ -590,6 +636,12 @@ func TestNoAllocs(t *testing.T) {
 		}
 		if n := testing.AllocsPerRun(100, func() { f.MatchScratch(bash, &s) }); n != 0 {
 			t.Errorf("%s: %v allocations per match", cond, n)
+		}
+		var cached Scratch
+		cached.BeginEvent()
+		f.MatchScratch(bash, &cached)
+		if n := testing.AllocsPerRun(100, func() { cached.BeginEvent(); f.MatchScratch(bash, &cached) }); n != 0 {
+			t.Errorf("%s: %v allocations per cached match", cond, n)
 		}
 	}
 }

@@ -84,10 +84,12 @@ func FuzzCompile(f *testing.F) {
 			}
 			return
 		}
-		var s Scratch
+		var s, cached Scratch
 		for _, ev := range events {
-			if flt.Match(ev) != flt.MatchScratch(ev, &s) {
-				t.Fatalf("Match and MatchScratch disagree on %q", cond)
+			cached.BeginEvent()
+			want := flt.Match(ev)
+			if want != flt.MatchScratch(ev, &s) || want != flt.MatchScratch(ev, &cached) {
+				t.Fatalf("Match, MatchScratch and the cached path disagree on %q", cond)
 			}
 		}
 		flt.EventTypes()

@@ -17,6 +17,7 @@ type Filter struct {
 	root    matcher
 	nslots  int
 	nbufs   int
+	ncache  int
 	types   []uint16
 	anyType bool
 }
@@ -26,9 +27,25 @@ type Filter struct {
 // one call at a time; it is not safe for concurrent use. The zero value is
 // ready to use.
 type Scratch struct {
-	vals []fields.Value
-	bufs [][]byte
+	vals  []fields.Value
+	bufs  [][]byte
+	gen   uint64 // current event, counted by BeginEvent; 0: no caching
+	cache []cached
 }
+
+// cached is one field's value for the event numbered gen.
+type cached struct {
+	gen uint64
+	ok  bool
+	v   fields.Value
+}
+
+// BeginEvent starts a new event: until the next BeginEvent, each field is
+// extracted at most once and its value shared by every filter matched with
+// s (many rules test the same fields). A caller that uses it must call it
+// before the first MatchScratch of every event; without it nothing is
+// cached.
+func (s *Scratch) BeginEvent() { s.gen++ }
 
 func (s *Scratch) ensure(nslots, nbufs int) {
 	if len(s.vals) < nslots {
@@ -60,6 +77,15 @@ func (f *Filter) Match(ev fields.Event) bool {
 func (f *Filter) MatchScratch(ev fields.Event, s *Scratch) bool {
 	if len(s.vals) < f.nslots || len(s.bufs) < f.nbufs {
 		s.ensure(f.nslots, f.nbufs)
+	}
+	if s.gen != 0 && len(s.cache) < f.ncache {
+		// Ids are global and only grow: size for every field known now.
+		cacheMu.Lock()
+		n := len(cacheIDs)
+		cacheMu.Unlock()
+		c := make([]cached, max(n, f.ncache))
+		copy(c, s.cache)
+		s.cache = c
 	}
 	return f.root.match(ev, s)
 }
@@ -208,13 +234,22 @@ type getter struct {
 	ex   fields.Extract
 	src  source
 	slot int
+	cid  int32 // field cache id of a plain field, -1 otherwise
 }
 
 func (g *getter) get(ev fields.Event, s *Scratch) (*fields.Value, bool) {
-	v := &s.vals[g.slot]
 	if g.ex != nil {
+		if s.gen != 0 && g.cid >= 0 {
+			e := &s.cache[g.cid]
+			if e.gen != s.gen {
+				e.ok, e.gen = g.ex(ev, &e.v), s.gen
+			}
+			return &e.v, e.ok
+		}
+		v := &s.vals[g.slot]
 		return v, g.ex(ev, v)
 	}
+	v := &s.vals[g.slot]
 	return v, g.src.eval(ev, s, v)
 }
 

@@ -22,6 +22,7 @@ type srcInfo struct {
 	ancestor bool   // list with Falco's any-ancestor semantics
 	name     string // field name, for messages
 	field    bool   // a plain field (not transformed)
+	key      string // plain fields: identifies registry, field and argument
 }
 
 type fieldSource struct{ ex fields.Extract }
@@ -431,7 +432,8 @@ func (c *compiler) bindField(f *FieldRef) (fields.Extract, srcInfo, error) {
 		return nil, srcInfo{}, c.errAt(f.src, f.Offset, fmt.Sprintf("field %s: no extractor", f.String()), nil)
 	}
 	list := def.List && !(def.Arg == fields.ArgOptional && hasArg)
-	info := srcInfo{kind: def.Kind, list: list, name: f.String(), field: true}
+	info := srcInfo{kind: def.Kind, list: list, name: f.String(), field: true,
+		key: fmt.Sprintf("%p\x00%s\x00%s", reg, def.Name, arg)}
 	info.ancestor = list && ancestorFields[def.Name]
 	return ex, info, nil
 }
