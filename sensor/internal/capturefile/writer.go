@@ -105,7 +105,7 @@ func (w *Writer) record(kind byte) {
 	}
 	w.buf.b = append(w.buf.b[:0], kind)
 	w.buf.uv(uint64(len(w.rec.b)))
-	crc := crc32.Update(0, crcTable, []byte{kind})
+	crc := crc32.Update(0, crcTable, w.buf.b[:1]) // the kind byte
 	crc = crc32.Update(crc, crcTable, w.rec.b)
 	if _, err := w.w.Write(w.buf.b); err != nil {
 		w.err = err
@@ -115,9 +115,8 @@ func (w *Writer) record(kind byte) {
 		w.err = err
 		return
 	}
-	var sum [4]byte
-	binary.LittleEndian.PutUint32(sum[:], crc)
-	if _, err := w.w.Write(sum[:]); err != nil {
+	w.buf.b = binary.LittleEndian.AppendUint32(w.buf.b[:0], crc)
+	if _, err := w.w.Write(w.buf.b); err != nil {
 		w.err = err
 	}
 }
