@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/harrier-security/harrier/sensor/internal/rules"
 )
 
 // repoRoot is the repository root seen from this package's directory.
@@ -142,5 +144,56 @@ func TestHarrierRulesBesideFalco(t *testing.T) {
 		if _, _, err := LoadRules(files); err != nil {
 			t.Errorf("load %v: %v", files, err)
 		}
+	}
+}
+
+// TestHarrierRulesFirstMatch: with Falco's default rule_matching: first,
+// where Harrier's rules overlap the most telling one fires. Each case of
+// rules/tests named here fires several rules under rule_matching: all.
+func TestHarrierRulesFirstMatch(t *testing.T) {
+	rs, _, err := rules.LoadFiles(harrierRulesFiles(t), rules.Options{Registries: Registries(), Matching: rules.MatchFirst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"application starts sh -c in its container":                              "Shell Spawned by Web Server or Runtime",
+		"ConfigMaps with cloud keys and passwords (shared audit file, 6 events)": "Kubernetes ConfigMap With Credentials",
+		"user creates a service account in kube-system":                          "Kubernetes Service Account Created in System Namespace",
+		"binding to cluster-admin (shared audit file)":                           "Kubernetes Binding to cluster-admin",
+		"ClusterRole with wildcard verbs (shared audit file)":                    "Kubernetes Role With Wildcard Permissions",
+		"anonymous user creates a namespace (shared audit file)":                 "Kubernetes Anonymous Request Allowed",
+	}
+	seen := 0
+	for _, name := range []string{"syscall.yaml", "k8s_audit.yaml"} {
+		f, err := ParseFile(filepath.Join(repoRoot, "rules", "tests", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range f.Cases {
+			rule, ok := want[c.Name]
+			if !ok {
+				continue
+			}
+			delete(want, c.Name)
+			evs, err := f.Events(c)
+			if err != nil {
+				t.Logf("%s: %v", c.Name, err) // shared data absent
+				continue
+			}
+			seen++
+			for _, ev := range evs {
+				var fired []string
+				rs.Evaluate(ev, func(r *rules.Rule) { fired = append(fired, r.Name) })
+				if len(fired) != 1 || fired[0] != rule {
+					t.Errorf("%s: first match %v, want %s", c.Name, fired, rule)
+				}
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("cases not found in rules/tests: %v", want)
+	}
+	if seen == 0 {
+		t.Fatal("no case evaluated")
 	}
 }
