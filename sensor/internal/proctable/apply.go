@@ -89,7 +89,7 @@ func (tb *Table) applyState(e *entry, ev *sysevent.Event) {
 			ev.FDInfo = &e.failed
 			return
 		}
-		f := &sysevent.FD{Num: ev.Ret, Type: sysevent.FDFile, Name: ev.Path, OpenFlags: uint32(ev.Flags), Mode: ev.Mode, ChangedBy: ev.Num}
+		f := &sysevent.FD{Num: ev.Ret, Type: sysevent.FDFile, Name: ev.Path, OpenFlags: uint32(ev.Flags), Mode: ev.Mode}
 		if ev.Flags&oDirectory != 0 && ev.Flags&oTmpfileOnly == 0 {
 			f.Type = sysevent.FDDirectory
 		}
@@ -102,7 +102,7 @@ func (tb *Table) applyState(e *entry, ev *sysevent.Event) {
 		return
 	case sysevent.SysMemfdCreate:
 		if ok {
-			f := &sysevent.FD{Num: ev.Ret, Type: sysevent.FDMemfd, Name: "memfd:" + ev.Name, Base: "memfd:" + ev.Name, ChangedBy: ev.Num}
+			f := &sysevent.FD{Num: ev.Ret, Type: sysevent.FDMemfd, Name: "memfd:" + ev.Name, Base: "memfd:" + ev.Name}
 			if ev.Flags&1 != 0 {
 				f.OpenFlags = oCloexec
 			}
@@ -113,7 +113,6 @@ func (tb *Table) applyState(e *entry, ev *sysevent.Event) {
 	case sysevent.SysSocket:
 		if ok {
 			f := socketFD(ev.Ret, ev.Sock.Family, ev.Sock.Type, ev.Sock.Proto)
-			f.ChangedBy = ev.Num
 			tb.setFD(t, f)
 			ev.FDInfo = f
 		}
@@ -359,7 +358,7 @@ func (tb *Table) accept(t *sysevent.Thread, ev *sysevent.Event) {
 	if ev.Type == sysevent.SysAccept4 && ev.Flags&oCloexec != 0 {
 		f.OpenFlags = oCloexec
 	}
-	f.IsServer, f.Connected, f.ChangedBy = true, true, ev.Num
+	f.IsServer, f.Connected = true, true
 	f.FinishSocket()
 	tb.setFD(t, f)
 	ev.FDInfo = f
@@ -403,7 +402,13 @@ func (tb *Table) exec(ev *sysevent.Event) {
 		creds = credsOf(p)
 	}
 	if tb.cfg.ProcRoot != "" {
-		im.ExeWritable = exeWritable(procPath(tb.cfg.ProcRoot, pid, "exe"), creds)
+		// Through /proc while the process lives (any mount namespace),
+		// else by its path (a short-lived process may be gone already).
+		w, ok := exeWritable(procPath(tb.cfg.ProcRoot, pid, "exe"), creds)
+		if !ok && im.ExePath != "" {
+			w, _ = exeWritable(im.ExePath, creds)
+		}
+		im.ExeWritable = w
 	}
 	im.Finish()
 	t.SetImage(im)

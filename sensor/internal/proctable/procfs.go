@@ -216,21 +216,22 @@ func procPath(root string, pid int64, file string) string {
 // writable by a process with creds, as the kernel's permission check would
 // say: CAP_DAC_OVERRIDE writes anything, else the owner, group or other
 // write bit applies. Supplementary groups are not known and not counted.
-func exeWritable(path string, c sysevent.Creds) bool {
+// ok is false when the file could not be examined.
+func exeWritable(path string, c sysevent.Creds) (writable, ok bool) {
 	var st syscall.Stat_t
 	if syscall.Stat(path, &st) != nil {
-		return false
+		return false, false
 	}
 	const capDACOverride = 1 << 1
 	switch {
 	case c.CapEffective&capDACOverride != 0:
-		return true
+		return true, true
 	case st.Uid == c.FSUID || (c.FSUID == 0 && st.Uid == c.EUID):
-		return st.Mode&0o200 != 0
+		return st.Mode&0o200 != 0, true
 	case st.Gid == c.FSGID || (c.FSGID == 0 && st.Gid == c.EGID):
-		return st.Mode&0o020 != 0
+		return st.Mode&0o020 != 0, true
 	}
-	return st.Mode&0o002 != 0
+	return st.Mode&0o002 != 0, true
 }
 
 func procExists(root string, pid, _ int64) bool {
@@ -246,7 +247,8 @@ func (tb *Table) entryFromProc(pr *procInfo, parent *sysevent.Thread, socks *soc
 	t.SetSession(pr.sid, pr.pgid)
 	im := &sysevent.Image{Comm: pr.comm, ExePath: pr.exePath, Env: pr.env,
 		ExeIno: pr.exeIno, ExeCtime: pr.exeCtime, ExeMtime: pr.exeMtime, ExeFromMemfd: pr.exeMemfd,
-		ExeWritable: exeWritable(procPath(tb.cfg.ProcRoot, pr.pid, "exe"), pr.creds)}
+	}
+	im.ExeWritable, _ = exeWritable(procPath(tb.cfg.ProcRoot, pr.pid, "exe"), pr.creds)
 	if len(pr.args) > 0 {
 		im.Exe = pr.args[0]
 		im.Args = pr.args[1:]

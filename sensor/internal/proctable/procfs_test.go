@@ -217,11 +217,11 @@ func TestExeWritable(t *testing.T) {
 		if err := os.Chmod(p, tt.mode); err != nil {
 			t.Fatal(err)
 		}
-		if got := exeWritable(p, tt.c); got != tt.want {
+		if got, ok := exeWritable(p, tt.c); got != tt.want || !ok {
 			t.Errorf("%s: exeWritable = %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	if exeWritable(filepath.Join(dir, "missing"), sysevent.Creds{CapEffective: 2}) {
+	if w, ok := exeWritable(filepath.Join(dir, "missing"), sysevent.Creds{CapEffective: 2}); w || ok {
 		t.Error("a missing file is writable")
 	}
 }
