@@ -197,3 +197,44 @@ func TestHarrierRulesFirstMatch(t *testing.T) {
 		t.Fatal("no case evaluated")
 	}
 }
+
+// TestEveryHarrierRuleHasCases: each rule of Harrier's rulesets has at
+// least one case where it must fire and one near miss where it must not,
+// so a new rule cannot be added without tests.
+func TestEveryHarrierRuleHasCases(t *testing.T) {
+	rs, _, err := LoadRules(harrierRulesFiles(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fire, nofire := map[string]int{}, map[string]int{}
+	tests, _ := filepath.Glob(filepath.Join(repoRoot, "rules", "tests", "*.yaml"))
+	for _, path := range tests {
+		f, err := ParseFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range f.Cases {
+			for _, r := range c.Fire {
+				fire[r]++
+			}
+			for r, n := range c.Counts {
+				if n > 0 {
+					fire[r]++
+				} else {
+					nofire[r]++
+				}
+			}
+			for _, r := range c.NoFire {
+				nofire[r]++
+			}
+		}
+	}
+	for _, r := range rs.Rules() {
+		if fire[r.Name] == 0 {
+			t.Errorf("rule %q has no case where it must fire", r.Name)
+		}
+		if nofire[r.Name] == 0 {
+			t.Errorf("rule %q has no near-miss case where it must not fire", r.Name)
+		}
+	}
+}
