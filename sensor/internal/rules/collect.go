@@ -192,7 +192,7 @@ func (c *collector) defineRule(ri *ruleItem) (*ruleDef, bool) {
 	if ri.skipUnknown != nil {
 		r.skipUnknown = *ri.skipUnknown
 	}
-	r.tags = dedupe(ri.tags)
+	r.tags = tagSet(ri.tags)
 	if !c.mergeExceptions(r, ri, false) {
 		return nil, false
 	}
@@ -272,9 +272,9 @@ func (c *collector) overrideRule(prev *ruleDef, ri *ruleItem) {
 			}
 		case "tags":
 			if app {
-				next.tags = dedupe(append(next.tags, ri.tags...))
+				next.tags = tagSet(append(next.tags, ri.tags...))
 			} else {
-				next.tags = dedupe(ri.tags)
+				next.tags = tagSet(ri.tags)
 			}
 		case "exceptions":
 			if !app {
@@ -414,6 +414,14 @@ func (c *collector) checkValues(ex *exceptionItem, values []exValue, p Pos, ri *
 		}
 	}
 	return true
+}
+
+// tagSet returns the tags sorted and without duplicates: Falco keeps a
+// rule's tags in a set, so its JSON lists them in this order.
+func tagSet(tags []string) []string {
+	out := dedupe(tags)
+	slices.Sort(out)
+	return out
 }
 
 func dedupe(s []string) []string {

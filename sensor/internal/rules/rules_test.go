@@ -62,7 +62,7 @@ func TestAppendAndOverride(t *testing.T) {
 				if r.Output.Text() != "shell %proc.name started (user=%user.name)" || r.Desc != "a shell was started in a container" {
 					t.Errorf("output %q desc %q", r.Output.Text(), r.Desc)
 				}
-				if !slices.Equal(r.Tags, []string{"shell", "mitre"}) || r.Priority != harrierv1.Priority_PRIORITY_CRITICAL {
+				if !slices.Equal(r.Tags, []string{"mitre", "shell"}) || r.Priority != harrierv1.Priority_PRIORITY_CRITICAL {
 					t.Errorf("tags %v priority %v", r.Tags, r.Priority)
 				}
 			}},
