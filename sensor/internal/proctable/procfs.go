@@ -191,6 +191,10 @@ func bootTime(root string) int64 {
 	return 0
 }
 
+// maxProcString bounds each argument and environment entry read from
+// /proc (libsinsp truncates similarly).
+const maxProcString = 4096
+
 func splitNul(b []byte, max int) []string {
 	b = bytes.TrimRight(b, "\x00")
 	if len(b) == 0 {
@@ -202,6 +206,9 @@ func splitNul(b []byte, max int) []string {
 	}
 	out := make([]string, len(parts))
 	for i, p := range parts {
+		if len(p) > maxProcString {
+			p = p[:maxProcString]
+		}
 		out[i] = string(p)
 	}
 	return out
@@ -234,9 +241,26 @@ func exeWritable(path string, c sysevent.Creds) (writable, ok bool) {
 	return st.Mode&0o002 != 0, true
 }
 
-func procExists(root string, pid, _ int64) bool {
-	_, err := os.Stat(filepath.Join(root, strconv.FormatInt(pid, 10)))
-	return err == nil || !errors.Is(err, os.ErrNotExist)
+// procExists reports whether the process pid still runs; when its start
+// time is known, a different process that reuses the pid does not count.
+// /proc start times come in clock ticks after a whole-second boot time,
+// so they are compared with a tolerance.
+func procExists(root string, pid, start int64) bool {
+	b, err := os.ReadFile(procPath(root, pid, "stat"))
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ESRCH)
+	}
+	if start == 0 {
+		return true
+	}
+	var pr procInfo
+	parseStat(&pr, b, bootTime(root))
+	if pr.startTime == 0 {
+		return true
+	}
+	const tolerance = 2e9
+	d := pr.startTime - start
+	return d > -tolerance && d < tolerance
 }
 
 // entryFromProc builds a table entry; socks resolves socket inodes (nil:

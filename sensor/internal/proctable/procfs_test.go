@@ -253,3 +253,23 @@ func FuzzProcParsers(f *testing.F) {
 		_ = splitNul(b, 8)
 	})
 }
+
+func TestProcExistsNoticesPidReuse(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no procfs")
+	}
+	tb := New(Config{ProcRoot: "/proc"})
+	me := tb.lookupOrLoad(int64(os.Getpid()), 0)
+	if me == nil {
+		t.Fatal("cannot load self")
+	}
+	if !procExists("/proc", me.Pid, me.StartTime) {
+		t.Fatal("this process does not exist")
+	}
+	if procExists("/proc", me.Pid, me.StartTime-3600e9) {
+		t.Fatal("a process started an hour earlier with this pid counts as this one")
+	}
+	if procExists("/proc", 1<<22+12345, 0) {
+		t.Fatal("a pid beyond pid_max exists")
+	}
+}
