@@ -208,7 +208,9 @@ func (d *Doc) writeRule(b *strings.Builder, r *rules.Rule) {
 		fmt.Fprintf(b, "- **Tags:** %s\n", strings.Join(quoteAll(other), ", "))
 	}
 	if len(r.EventTypes) > 0 {
-		fmt.Fprintf(b, "- **Event types:** %s\n", strings.Join(quoteAll(r.EventTypes), ", "))
+		types := append([]string(nil), r.EventTypes...)
+		sort.Strings(types)
+		fmt.Fprintf(b, "- **Event types:** %s\n", strings.Join(quoteAll(types), ", "))
 	}
 	if t := d.Tunables(r.Name); len(t) > 0 {
 		fmt.Fprintf(b, "- **Tune with:** %s\n", strings.Join(t, ", "))
@@ -216,8 +218,10 @@ func (d *Doc) writeRule(b *strings.Builder, r *rules.Rule) {
 	b.WriteString("\n")
 }
 
-// mitre splits tags into tactic names and technique ids.
+// mitre splits tags into tactic names and technique ids, each sorted (so
+// the document does not depend on the order tags are written in).
 func mitre(tags []string) (tacs, techs []string) {
+	defer func() { sort.Strings(tacs); sort.Strings(techs) }()
 	for _, t := range tags {
 		if name, ok := tactics[t]; ok {
 			tacs = append(tacs, name)
@@ -235,6 +239,7 @@ func plainTags(tags []string) []string {
 			out = append(out, t)
 		}
 	}
+	sort.Strings(out)
 	return out
 }
 
