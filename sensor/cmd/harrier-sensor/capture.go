@@ -176,6 +176,20 @@ func capture(ctx context.Context, path string, d time.Duration, ring int, types 
 		return err
 	}
 	go tb.Run(ctx)
+	// Flush every second, so that an interrupted capture loses at most
+	// that much (the reader reports the cut record by its offset).
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				_ = w.Flush()
+			}
+		}
+	}()
 	var werr error
 	err = c.Run(ctx, func(ev *sysevent.Event) {
 		tb.Apply(ev)
