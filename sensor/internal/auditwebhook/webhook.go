@@ -149,6 +149,19 @@ func (s *Server) Listen() error {
 	return nil
 }
 
+// Close releases the listener of a server that was not (or is no longer)
+// serving. Serve itself stops with its context.
+func (s *Server) Close() error {
+	if s.ln == nil {
+		return nil
+	}
+	err := s.ln.Close()
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
 // Addr is the bound address (after Listen).
 func (s *Server) Addr() string {
 	if s.ln == nil {

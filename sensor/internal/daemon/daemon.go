@@ -1,0 +1,408 @@
+// Package daemon runs the sensor: it wires the event sources (eBPF syscall
+// capture, Kubernetes audit webhook) to the rules engine and the engine's
+// alerts to the outputs (stdout, file, HTTP, the router stream through the
+// spool), and owns reload, metrics, health and shutdown.
+//
+// Data flows one way: source → event → ruleset → alert → aggregation →
+// outputs. The ruleset in use sits behind an atomic pointer, so a reload
+// swaps it between two events without stopping any source and without
+// touching process state.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/sensor/internal/aggregate"
+	"github.com/harrier-security/harrier/sensor/internal/alertfmt"
+	"github.com/harrier-security/harrier/sensor/internal/auditwebhook"
+	"github.com/harrier-security/harrier/sensor/internal/config"
+	"github.com/harrier-security/harrier/sensor/internal/fields"
+	"github.com/harrier-security/harrier/sensor/internal/filter"
+	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
+	"github.com/harrier-security/harrier/sensor/internal/rules"
+	"github.com/harrier-security/harrier/sensor/internal/sink"
+	"github.com/harrier-security/harrier/sensor/internal/sources"
+	"github.com/harrier-security/harrier/sensor/internal/spool"
+	"github.com/harrier-security/harrier/sensor/internal/syscallfields"
+	"github.com/harrier-security/harrier/sensor/internal/transport"
+)
+
+// Options are what the daemon takes besides its configuration.
+type Options struct {
+	// Stdout receives the stdout output (default os.Stdout).
+	Stdout io.Writer
+	Logger *slog.Logger
+}
+
+// active is the ruleset in use with the alert builder stamped with its
+// version; both change together on reload.
+type active struct {
+	rs      *rules.Ruleset
+	builder *alertfmt.Builder
+}
+
+// Daemon is a configured sensor. New checks and opens everything that can
+// fail (rules, listeners, the spool, the BPF programs) so that Run only runs.
+type Daemon struct {
+	cfg  *config.Config
+	log  *slog.Logger
+	regs map[string]*fields.Registry
+
+	cur      atomic.Pointer[active]
+	reloadMu sync.Mutex
+
+	reg *prometheus.Registry
+	m   *metrics
+
+	fan *sink.Fanout
+	agg *aggregate.Aggregator
+	sp  *spool.Spool
+	tr  *transport.Client
+
+	hook    *auditwebhook.Server
+	sys     *syscallSource
+	metLn   net.Listener
+	metSrv  *http.Server
+	ready   atomic.Bool
+	closers []func() error
+}
+
+// New builds the daemon from cfg. On error everything opened is closed.
+func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	d := &Daemon{cfg: cfg, log: opts.Logger, reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			d.closeAll()
+		}
+	}()
+	d.m = newMetrics(d.reg)
+
+	d.regs = sources.Registries()
+	if cfg.Sources.Syscall.Enabled {
+		d.regs[syscallfields.Source] = syscallfields.Registry()
+	}
+	if !cfg.Sources.K8sAudit.Enabled {
+		delete(d.regs, k8saudit.Source)
+	}
+	rs, err := d.loadRules()
+	if err != nil {
+		return nil, err
+	}
+	d.install(rs)
+
+	if err := d.openOutputs(opts.Stdout); err != nil {
+		return nil, err
+	}
+	if cfg.Sources.K8sAudit.Enabled {
+		if err := d.openWebhook(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Sources.Syscall.Enabled {
+		if d.sys, err = openSyscall(d); err != nil {
+			return nil, err
+		}
+		d.closers = append(d.closers, d.sys.close)
+	}
+	if cfg.Metrics.Enabled {
+		if err := d.openMetrics(); err != nil {
+			return nil, err
+		}
+	}
+	d.registerMetrics()
+	return d, nil
+}
+
+func (d *Daemon) closeAll() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		_ = d.closers[i]()
+	}
+	d.closers = nil
+}
+
+// Registry is the daemon's Prometheus registry.
+func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
+
+// WebhookAddr is the audit webhook's bound address ("" when disabled).
+func (d *Daemon) WebhookAddr() string {
+	if d.hook == nil {
+		return ""
+	}
+	return d.hook.Addr()
+}
+
+// MetricsAddr is the metrics listener's bound address ("" when disabled).
+func (d *Daemon) MetricsAddr() string {
+	if d.metLn == nil {
+		return ""
+	}
+	return d.metLn.Addr().String()
+}
+
+// Ruleset is the ruleset in use.
+func (d *Daemon) Ruleset() *rules.Ruleset { return d.cur.Load().rs }
+
+func (d *Daemon) openOutputs(stdout io.Writer) error {
+	o := d.cfg.Outputs
+	var sinks []sink.Sink
+	if o.Stdout.Enabled {
+		sinks = append(sinks, sink.NewWriter("stdout", stdout, o.Stdout.Format == "json"))
+	}
+	if o.File.Enabled {
+		f, err := sink.NewFile(o.File.Path)
+		if err != nil {
+			return fmt.Errorf("outputs.file: %w", err)
+		}
+		sinks = append(sinks, f)
+	}
+	if o.HTTP.Enabled {
+		tc, err := o.HTTP.TLS.ClientConfig()
+		if err != nil {
+			return fmt.Errorf("outputs.http.tls: %w", err)
+		}
+		sinks = append(sinks, sink.NewHTTP(sink.HTTPConfig{URL: o.HTTP.URL, Timeout: o.HTTP.Timeout, TLS: tc, Queue: o.HTTP.Queue, Logger: d.log}))
+	}
+	if g := o.GRPC; g.Enabled {
+		sp, err := spool.Open(g.Spool.Dir, spool.Options{MaxBytes: g.Spool.MaxBytes, SyncInterval: g.Spool.SyncInterval, Logger: d.log})
+		if err != nil {
+			return fmt.Errorf("outputs.grpc.spool: %w", err)
+		}
+		d.sp = sp
+		d.closers = append(d.closers, sp.Close)
+		tc, err := g.TLS.ClientConfig()
+		if err != nil {
+			return fmt.Errorf("outputs.grpc.tls: %w", err)
+		}
+		tr, err := transport.New(transport.Config{
+			Addr: g.Address, TLS: tc, Token: g.Token, InsecureToken: g.InsecureToken, SensorID: d.cfg.SensorID,
+			BatchSize: g.BatchSize, Window: g.Window, Linger: g.Linger, Logger: d.log,
+		}, sp)
+		if err != nil {
+			return fmt.Errorf("outputs.grpc: %w", err)
+		}
+		d.tr = tr
+		d.closers = append(d.closers, tr.Close)
+		if n := sp.Len(); n > 0 {
+			d.log.Info("spool holds alerts from a previous run; they will be delivered", "alerts", n)
+		}
+		sinks = append(sinks, grpcSink{tr})
+	}
+	minPrio, _ := harrierv1.ParsePriority(o.MinPriority)
+	d.fan = sink.NewFanout(minPrio, d.log, sinks...)
+	d.closers = append(d.closers, d.fan.Close)
+	if a := d.cfg.Aggregation; a.Enabled && len(a.Rules) > 0 {
+		var ars []aggregate.Rule
+		for _, r := range a.Rules {
+			w := r.Window
+			if w == 0 {
+				w = a.Window
+			}
+			ars = append(ars, aggregate.Rule{Pattern: r.Rule, Fields: r.Fields, Window: w})
+		}
+		d.agg = aggregate.New(ars, d.fan.Send, nil)
+	}
+	return nil
+}
+
+// grpcSink puts alerts into the spool; the transport delivers them.
+type grpcSink struct{ c *transport.Client }
+
+func (g grpcSink) Name() string                  { return "grpc" }
+func (g grpcSink) Send(a *harrierv1.Alert) error { return g.c.Send(a) }
+func (g grpcSink) Close() error                  { return nil }
+
+func (d *Daemon) openWebhook() error {
+	ka := d.cfg.Sources.K8sAudit
+	tc, err := ka.TLS.ServerConfig()
+	if err != nil {
+		return fmt.Errorf("sources.k8s_audit.tls: %w", err)
+	}
+	d.hook = auditwebhook.New(auditwebhook.Config{
+		Listen: ka.Listen, TLS: tc, Token: ka.Token, MaxBodyBytes: ka.MaxBodyBytes,
+		QueueEvents: ka.QueueEvents, Workers: ka.Workers, Logger: d.log,
+	}, d.evaluateAudit)
+	if err := d.hook.Listen(); err != nil {
+		return fmt.Errorf("sources.k8s_audit.listen: %w", err)
+	}
+	d.closers = append(d.closers, d.hook.Close)
+	return nil
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(filter.Scratch) }}
+
+func (d *Daemon) evaluateAudit(evs []*k8saudit.Event) {
+	s := scratchPool.Get().(*filter.Scratch)
+	for _, ev := range evs {
+		d.evaluate(ev, s, d.m.evaluatedAudit)
+	}
+	scratchPool.Put(s)
+}
+
+// evaluate runs the current ruleset on ev and delivers its alerts.
+func (d *Daemon) evaluate(ev fields.Event, s *filter.Scratch, evaluated prometheus.Counter) {
+	cur := d.cur.Load()
+	cur.rs.EvaluateScratch(ev, s, func(r *rules.Rule) {
+		a := cur.builder.Alert(r.AlertRule(), ev)
+		d.m.alerts.WithLabelValues(r.Name, r.Priority.FalcoName()).Inc()
+		d.deliver(a)
+	})
+	// Counted once its alerts are handed to the outputs.
+	evaluated.Inc()
+}
+
+func (d *Daemon) deliver(a *harrierv1.Alert) {
+	if d.agg != nil {
+		d.agg.Add(a)
+		return
+	}
+	d.fan.Send(a)
+}
+
+func (d *Daemon) openMetrics() error {
+	mc := d.cfg.Metrics
+	tc, err := mc.TLS.ServerConfig()
+	if err != nil {
+		return fmt.Errorf("metrics.tls: %w", err)
+	}
+	ln, err := net.Listen("tcp", mc.Listen)
+	if err != nil {
+		return fmt.Errorf("metrics.listen: %w", err)
+	}
+	if tc != nil {
+		ln = newTLSListener(ln, tc)
+	}
+	d.metLn = ln
+	d.closers = append(d.closers, func() error { return ln.Close() })
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !d.ready.Load() {
+			http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	d.metSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return nil
+}
+
+// Run runs the sensor until ctx ends, then shuts down in order: sources stop
+// and drain what they queued into evaluation, aggregates are flushed, the
+// outputs flush (alerts for the router are in the spool, which is closed
+// last), and Run returns.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.closeAll()
+	var bg sync.WaitGroup
+	// Delivery and metrics outlive the sources: they stop last.
+	dctx, stopDelivery := context.WithCancel(context.Background())
+	defer stopDelivery()
+	if d.tr != nil {
+		bg.Go(func() { _ = d.tr.Run(dctx) })
+	}
+	if d.metSrv != nil {
+		bg.Go(func() {
+			if err := d.metSrv.Serve(d.metLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				d.log.Error("metrics server", "err", err)
+			}
+		})
+	}
+	if d.agg != nil {
+		bg.Go(func() {
+			t := time.NewTicker(250 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-dctx.Done():
+					return
+				case <-t.C:
+					d.agg.Tick()
+				}
+			}
+		})
+	}
+
+	// Sources stop when ctx ends or when one of them fails.
+	sctx, stopSources := context.WithCancel(ctx)
+	defer stopSources()
+	var srcs sync.WaitGroup
+	errc := make(chan error, 3)
+	if d.hook != nil {
+		srcs.Go(func() {
+			if err := d.hook.Serve(sctx); err != nil {
+				errc <- fmt.Errorf("k8s_audit webhook: %w", err)
+			}
+		})
+	}
+	if d.sys != nil {
+		srcs.Go(func() {
+			if err := d.sys.run(sctx); err != nil {
+				errc <- fmt.Errorf("syscall source: %w", err)
+			}
+		})
+	}
+	if d.cfg.Rules.Watch {
+		srcs.Go(func() { d.watchRules(sctx) })
+	}
+	d.ready.Store(true)
+	d.log.Info("harrier-sensor running",
+		"sensor_id", d.cfg.SensorID, "rules", len(d.Ruleset().Rules()), "ruleset", d.Ruleset().Version(),
+		"syscall", d.sys != nil, "k8s_audit", d.WebhookAddr(), "metrics", d.MetricsAddr(), "router", d.cfg.Outputs.GRPC.Enabled)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		d.log.Error("a source failed; stopping", "err", runErr)
+	}
+	d.ready.Store(false)
+	d.log.Info("stopping: draining sources")
+	stopSources()
+	srcs.Wait()
+	// Everything the sources queued is evaluated; hand what aggregation
+	// holds to the outputs, then stop delivery. Alerts for the router
+	// stay in the spool, closed last by closeAll (outputs flush first).
+	if d.agg != nil {
+		d.agg.Flush()
+	}
+	if d.sp != nil {
+		d.log.Info("alerts waiting in the spool for the router", "alerts", d.sp.Len())
+	}
+	stopDelivery()
+	if d.metSrv != nil {
+		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = d.metSrv.Shutdown(c)
+		cancel()
+	}
+	bg.Wait()
+	d.log.Info("stopped")
+	return runErr
+}
+
+// Close releases what New opened, for a daemon that will not Run.
+func (d *Daemon) Close() error {
+	d.closeAll()
+	return nil
+}

@@ -1,0 +1,227 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/sensor/internal/alertfmt"
+	"github.com/harrier-security/harrier/sensor/internal/fields"
+	"github.com/harrier-security/harrier/sensor/internal/rules"
+	"github.com/harrier-security/harrier/sensor/internal/sysevent"
+)
+
+// rulesFiles expands the configured files and directories (a directory's
+// *.yaml and *.yml, by name) in order.
+func rulesFiles(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("rules.files: %w", err)
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			return nil, fmt.Errorf("rules.files: %w", err)
+		}
+		var names []string
+		for _, e := range entries {
+			if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
+				names = append(names, e.Name())
+			}
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			out = append(out, filepath.Join(p, n))
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("rules.files: no rules files in %s", strings.Join(paths, ", "))
+	}
+	return out, nil
+}
+
+// loadRules loads, compiles and selects the configured rules.
+func (d *Daemon) loadRules() (*rules.Ruleset, error) {
+	rc := d.cfg.Rules
+	files, err := rulesFiles(rc.Files)
+	if err != nil {
+		return nil, err
+	}
+	m, err := rules.ParseMatching(rc.RuleMatching)
+	if err != nil {
+		return nil, fmt.Errorf("rules.rule_matching: %w", err)
+	}
+	rs, diags, err := rules.LoadFiles(files, rules.Options{Registries: d.regs, Matching: m})
+	for _, w := range diags.Warnings() {
+		d.log.Debug("rules warning", "at", w.String())
+	}
+	if err != nil {
+		var le *rules.LoadError
+		if errors.As(err, &le) {
+			for _, e := range le.Diagnostics.Errors() {
+				d.log.Error("rules error", "at", e.String())
+			}
+		}
+		return nil, fmt.Errorf("loading rules: %w", err)
+	}
+	sel := rules.Selection{}
+	if p, err := harrierv1.ParsePriority(rc.Priority); err == nil {
+		sel.MinPriority = p
+	}
+	for _, s := range rc.Select {
+		op := rules.SelectOp{Enable: s.Enable != nil}
+		mt := s.Enable
+		if mt == nil {
+			mt = s.Disable
+		}
+		op.Rule, op.Tag = mt.Rule, mt.Tag
+		sel.Ops = append(sel.Ops, op)
+	}
+	if len(sel.Ops) > 0 || sel.MinPriority != harrierv1.Priority_PRIORITY_UNSPECIFIED {
+		if rs, err = rs.Select(sel); err != nil {
+			return nil, fmt.Errorf("rules.select: %w", err)
+		}
+	}
+	enabled := 0
+	for _, r := range rs.Rules() {
+		if r.Enabled {
+			enabled++
+		}
+	}
+	if enabled == 0 {
+		d.log.Warn("no rule is enabled; the sensor will raise no alerts", "files", files)
+	}
+	return rs, nil
+}
+
+// install makes rs the ruleset in use.
+func (d *Daemon) install(rs *rules.Ruleset) {
+	b := &alertfmt.Builder{Hostname: d.cfg.Hostname, SensorID: d.cfg.SensorID, RulesetVersion: rs.Version(), EventTime: eventTime}
+	d.cur.Store(&active{rs: rs, builder: b})
+	n := 0
+	for _, r := range rs.Rules() {
+		if r.Enabled {
+			n++
+		}
+	}
+	d.m.rulesEnabled.Set(float64(n))
+}
+
+func eventTime(ev fields.Event) time.Time {
+	if se, ok := ev.(*sysevent.Event); ok {
+		return time.Unix(0, se.Time)
+	}
+	return time.Time{}
+}
+
+// Reload loads the rules again and swaps them in when they load; on error
+// the running ruleset stays and the error is returned (and logged).
+func (d *Daemon) Reload() error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	rs, err := d.loadRules()
+	if err != nil {
+		d.m.reloads.WithLabelValues("failed").Inc()
+		d.log.Error("rules reload failed; the previous rules stay in use", "err", err)
+		return err
+	}
+	old := d.cur.Load().rs
+	if d.sys != nil {
+		if err := d.sys.setInterest(rs); err != nil {
+			d.m.reloads.WithLabelValues("failed").Inc()
+			d.log.Error("rules reload failed; the previous rules stay in use", "err", err)
+			return err
+		}
+	}
+	d.install(rs)
+	if d.fan != nil {
+		d.fan.Reopen()
+	}
+	d.m.reloads.WithLabelValues("ok").Inc()
+	d.log.Info("rules reloaded", "ruleset", rs.Version(), "previous", old.Version(), "rules", len(rs.Rules()))
+	return nil
+}
+
+// watchRules reloads when a rules file or directory changes. Editors and
+// config management replace files by rename, so the parent directories are
+// watched and events filtered by name; bursts are folded by a short delay.
+func (d *Daemon) watchRules(ctx context.Context) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		d.log.Error("cannot watch the rules files; reload with SIGHUP", "err", err)
+		return
+	}
+	defer w.Close()
+	watched := map[string]bool{} // paths that matter
+	for _, p := range d.cfg.Rules.Files {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			continue
+		}
+		watched[abs] = true
+		dir := abs
+		if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+			dir = filepath.Dir(abs)
+		}
+		if err := w.Add(dir); err != nil {
+			d.log.Warn("cannot watch rules path; reload with SIGHUP", "path", dir, "err", err)
+		}
+	}
+	relevant := func(name string) bool {
+		abs, _ := filepath.Abs(name)
+		if watched[abs] || watched[filepath.Dir(abs)] {
+			ext := filepath.Ext(abs)
+			return watched[abs] || ext == ".yaml" || ext == ".yml"
+		}
+		return false
+	}
+	var timer *time.Timer
+	fire := make(chan struct{}, 1)
+	for {
+		select {
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			if ev.Op == fsnotify.Chmod || !relevant(ev.Name) {
+				continue
+			}
+			if timer == nil {
+				timer = time.AfterFunc(200*time.Millisecond, func() {
+					select {
+					case fire <- struct{}{}:
+					default:
+					}
+				})
+			} else {
+				timer.Reset(200 * time.Millisecond)
+			}
+		case <-fire:
+			d.log.Info("rules files changed; reloading")
+			_ = d.Reload()
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			d.log.Warn("rules watcher", "err", err)
+		}
+	}
+}
