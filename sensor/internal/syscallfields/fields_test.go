@@ -147,7 +147,11 @@ func TestProcFields(t *testing.T) {
 	tr := newTree()
 	ev := &sysevent.Event{Type: sysevent.SysOpenat, Time: t0, Num: 42, CPU: 1, TID: 701, PID: 700, Ret: 3,
 		Path: "/etc/shadow", Target: "/etc/shadow", Flags: 0o2000000, Thread: tr.cat, FDInfo: fileFD(3, "/etc/shadow")}
+	tr.cat.FDs.Set(&sysevent.FD{Num: 0, Type: sysevent.FDPipe, Name: "pipe:[77]"})
+	tr.cat.FDs.Set(&sysevent.FD{Num: 1, Type: sysevent.FDIPv4, Name: "10.0.0.1:4444->10.0.0.2:80"})
 	check(t, ev, []fieldCase{
+		{"proc.stdin.type", "pipe"}, {"proc.stdin.name", "pipe:[77]"}, {"proc.stdout.type", "ipv4"},
+		{"proc.stdout.name", "10.0.0.1:4444->10.0.0.2:80"}, {"proc.stderr.type", "<NA>"}, {"proc.fdopencount", "2"},
 		{"proc.name", "cat"}, {"proc.exe", "cat"}, {"proc.exepath", "/usr/bin/cat"},
 		{"proc.args", "/etc/shadow -n"}, {"proc.cmdline", "cat /etc/shadow -n"},
 		{"proc.exeline", "cat /etc/shadow -n"}, {"proc.cmdnargs", "2"}, {"proc.cmdlenargs", "13"},

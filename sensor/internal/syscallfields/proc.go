@@ -175,6 +175,16 @@ func addProcFields(r *fields.Registry) {
 			Desc: "pid of an ancestor (proc.apid[1] is the parent); without index, any ancestor",
 			Bind: bindAPid},
 
+		stdFD("proc.stdin.type", "type of the process's fd 0", 0, func(f *sysevent.FD) string { return f.Type.String() }),
+		stdFD("proc.stdin.name", "name of the process's fd 0", 0, func(f *sysevent.FD) string { return f.Name }),
+		stdFD("proc.stdout.type", "type of the process's fd 1", 1, func(f *sysevent.FD) string { return f.Type.String() }),
+		stdFD("proc.stdout.name", "name of the process's fd 1", 1, func(f *sysevent.FD) string { return f.Name }),
+		stdFD("proc.stderr.type", "type of the process's fd 2", 2, func(f *sysevent.FD) string { return f.Type.String() }),
+		stdFD("proc.stderr.name", "name of the process's fd 2", 2, func(f *sysevent.FD) string { return f.Name }),
+		procUint("proc.fdopencount", "number of open fds", func(t *sysevent.Thread) (uint64, bool) {
+			return uint64(t.FDs.Len()), true
+		}),
+
 		// Threads.
 		intField("thread.tid", "thread id", fields.KindInt, func(ev *sysevent.Event) (int64, bool) {
 			return int64(ev.TID), true
@@ -237,6 +247,16 @@ func leaderStr(t *sysevent.Thread, id func(*sysevent.Thread) int64, get func(*sy
 		return "", false
 	}
 	return nonEmpty(get(leader.Image()))
+}
+
+func stdFD(name, desc string, num int64, get func(*sysevent.FD) string) fields.Def {
+	return procStr(name, desc, func(t *sysevent.Thread) (string, bool) {
+		f := t.FDs.Get(num)
+		if f == nil {
+			return "", false
+		}
+		return nonEmpty(get(f))
+	})
 }
 
 func procStr(name, desc string, f func(t *sysevent.Thread) (string, bool)) fields.Def {
