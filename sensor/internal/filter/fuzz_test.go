@@ -21,6 +21,8 @@ var fuzzSeeds = []string{
 	`proc.name = "a\"b" or proc.name = 'c\'d' or proc.name = "\\"`,
 	"proc.pid = 0x10 and evt.rawflags >= 4 and proc.apid in (1)",
 	"evt.type != close and not evt.type in (open)",
+	"fd.ips != 10.0.0.0/8 and fd.nets in (127.0.0.0/8) and ka.images != x and proc.apid != 3",
+	"proc.name = oneof (a, b) or proc.cmdline icontains allof (A, b) or proc.name != allof ()",
 }
 
 func FuzzParse(f *testing.F) {
