@@ -37,6 +37,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader before the programs are loaded. */
 volatile const __u32 self_tgid = 0;
+/* Wake the reader only once this many bytes wait in the ring (0: on every
+ * record). Waking a sleeping reader for each record costs a context
+ * switch per event; the reader polls on a short timer for the rest. */
+volatile const __u64 wakeup_bytes = 0;
 
 /* Loops run under bpf_loop, with their state in the scratch map value
  * rather than on the stack: the verifier does not track map contents, so the
@@ -186,7 +190,11 @@ static __always_inline void submit(struct scratch *s, __u32 off)
 	/* off stays below HALF by construction; the mask is for the verifier */
 	off &= 2 * HALF - 1;
 	s->h.len = off;
-	if (bpf_ringbuf_output(&events, &s->h, sizeof(struct rec_hdr) + off, 0))
+	__u64 flags = 0;
+	if (wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+										  : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, &s->h, sizeof(struct rec_hdr) + off, flags))
 		count_drop(s->h.type);
 	__sync_fetch_and_add(&s->busy, -1);
 }

@@ -32,7 +32,16 @@ type Options struct {
 	// sensor itself, so that its own work does not feed back into the
 	// capture). Zero means the calling process; -1 captures everything.
 	IgnorePID int
+	// MaxLatency bounds how long a record may wait in the ring buffer
+	// before Run delivers it. The kernel wakes the reader only when a
+	// sixteenth of the ring has filled; below that, Run polls every
+	// MaxLatency. Zero means DefaultMaxLatency; a negative value wakes the
+	// reader for every record (lowest latency, a context switch per event).
+	MaxLatency time.Duration
 }
+
+// DefaultMaxLatency is the delivery latency bound when Options.MaxLatency is 0.
+const DefaultMaxLatency = 5 * time.Millisecond
 
 // DefaultRingBytes is the ring buffer size when Options.RingBytes is 0.
 const DefaultRingBytes = 16 << 20
@@ -43,7 +52,8 @@ type Capture struct {
 	links []link.Link
 	rd    *ringbuf.Reader
 
-	bootOffset int64 // wall clock minus CLOCK_BOOTTIME, ns
+	bootOffset int64         // wall clock minus CLOCK_BOOTTIME, ns
+	latency    time.Duration // poll period while the ring is below the wakeup mark; <0: none
 
 	mu       sync.Mutex // guards interest
 	interest [sysevent.MaxSyscall + 1]bool
@@ -92,7 +102,15 @@ func Open(opts Options) (*Capture, error) {
 	if err := spec.Variables["self_tgid"].Set(uint32(self)); err != nil {
 		return nil, fmt.Errorf("bpfcapture: setting self_tgid: %w", err)
 	}
-	c := &Capture{}
+	c := &Capture{latency: opts.MaxLatency}
+	if c.latency == 0 {
+		c.latency = DefaultMaxLatency
+	}
+	if c.latency > 0 {
+		if err := spec.Variables["wakeup_bytes"].Set(uint64(ring / 16)); err != nil {
+			return nil, fmt.Errorf("bpfcapture: setting wakeup_bytes: %w", err)
+		}
+	}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -219,17 +237,32 @@ func (c *Capture) RunIdle(ctx context.Context, fn func(*sysevent.Event), idle fu
 		return errors.New("bpfcapture: Run called twice")
 	}
 	defer c.running.Store(false)
-	stop := context.AfterFunc(ctx, func() { c.rd.SetDeadline(time.Now()) })
+	// Flush wakes a waiting ReadInto without the reader's lock (which
+	// SetDeadline would wait for).
+	stop := context.AfterFunc(ctx, func() { c.rd.Flush() })
 	defer stop()
-	c.rd.SetDeadline(time.Time{})
+	first := true
 
 	d := newDecoder(c.bootOffset)
 	var rec ringbuf.Record
 	ev := &sysevent.Event{}
 	var num uint64
 	for {
-		if idle != nil && c.rd.AvailableBytes() == 0 {
-			idle()
+		if empty := c.rd.AvailableBytes() == 0; empty || first {
+			if empty && idle != nil {
+				idle()
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			// Records below the kernel's wakeup mark are picked up by
+			// this timer; without one, ReadInto waits for a wakeup.
+			var deadline time.Time
+			if c.latency > 0 {
+				deadline = time.Now().Add(c.latency)
+			}
+			c.rd.SetDeadline(deadline)
+			first = false
 		}
 		if err := c.rd.ReadInto(&rec); err != nil {
 			if ctx.Err() != nil {
@@ -238,7 +271,7 @@ func (c *Capture) RunIdle(ctx context.Context, fn func(*sysevent.Event), idle fu
 			if errors.Is(err, ringbuf.ErrClosed) {
 				return nil
 			}
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ringbuf.ErrFlushed) {
 				continue
 			}
 			return fmt.Errorf("bpfcapture: reading the ring buffer: %w", err)

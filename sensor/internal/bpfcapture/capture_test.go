@@ -1,9 +1,11 @@
 package bpfcapture
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -290,3 +292,47 @@ func TestFileSyscalls(t *testing.T) {
 }
 
 var atFDCWD = func() uintptr { v := int64(unix.AT_FDCWD); return uintptr(v) }()
+
+// Run must return promptly on cancellation even when no record ever
+// arrives, in both wakeup modes, and must deliver a lone event.
+func TestRunStopsOnCancelAndDeliversALoneEvent(t *testing.T) {
+	requireRoot(t)
+	for _, lat := range []time.Duration{-1, 0} {
+		c, err := Open(Options{RingBytes: 1 << 20, IgnorePID: -1, MaxLatency: lat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetInterest([]sysevent.Type{sysevent.SysClose}); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan struct{}, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- c.Run(ctx, func(ev *sysevent.Event) {
+				if ev.Type == sysevent.SysClose && ev.FD == -7 {
+					select {
+					case got <- struct{}{}:
+					default:
+					}
+				}
+			})
+		}()
+		unix.Close(-7)
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Errorf("latency %v: a lone close(-7) was not delivered", lat)
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("latency %v: Run: %v", lat, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("latency %v: Run did not return after cancel", lat)
+		}
+		c.Close()
+	}
+}

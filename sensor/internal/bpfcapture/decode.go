@@ -291,6 +291,26 @@ func (d *decoder) decode(rec []byte, ev *sysevent.Event) error {
 	return nil
 }
 
+// Covered are the syscalls whose arguments the capture decodes by meaning
+// (see sysevent.Event); other syscalls of interest carry Args and Ret only.
+var Covered = []sysevent.Type{
+	sysevent.SysExecve, sysevent.SysExecveat, sysevent.SysClone, sysevent.SysClone3, sysevent.SysFork,
+	sysevent.SysVfork, sysevent.SysExit, sysevent.SysExitGroup, sysevent.SysOpen, sysevent.SysOpenat,
+	sysevent.SysOpenat2, sysevent.SysCreat, sysevent.SysClose, sysevent.SysDup, sysevent.SysDup2,
+	sysevent.SysDup3, sysevent.SysSocket, sysevent.SysConnect, sysevent.SysAccept, sysevent.SysAccept4,
+	sysevent.SysBind, sysevent.SysListen, sysevent.SysSendto, sysevent.SysSendmsg, sysevent.SysSymlink,
+	sysevent.SysSymlinkat, sysevent.SysLink, sysevent.SysLinkat, sysevent.SysUnlink, sysevent.SysUnlinkat,
+	sysevent.SysRename, sysevent.SysRenameat, sysevent.SysRenameat2, sysevent.SysMkdir, sysevent.SysMkdirat,
+	sysevent.SysRmdir, sysevent.SysChmod, sysevent.SysFchmod, sysevent.SysFchmodat, fchmodat2,
+	sysevent.SysChown, sysevent.SysFchown, sysevent.SysLchown, sysevent.SysFchownat, sysevent.SysSetuid,
+	sysevent.SysSetgid, sysevent.SysSetreuid, sysevent.SysSetregid, sysevent.SysSetresuid,
+	sysevent.SysSetresgid, sysevent.SysSetfsuid, sysevent.SysSetfsgid, sysevent.SysCapset,
+	sysevent.SysPtrace, sysevent.SysMemfdCreate, sysevent.SysInitModule, sysevent.SysFinitModule,
+	sysevent.SysMount, sysevent.SysUmount2, sysevent.SysUnshare, sysevent.SysSetns, sysevent.SysChdir,
+	sysevent.SysFchdir, sysevent.SysChroot, sysevent.SysPrctl, sysevent.SysKill, sysevent.SysTkill,
+	sysevent.SysTgkill, sysevent.SysBpf,
+}
+
 // fchmodat2 is newer than the syscall header the name table is built from.
 const fchmodat2 sysevent.Type = 452
 

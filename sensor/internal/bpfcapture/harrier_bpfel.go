@@ -29,6 +29,7 @@ const (
 	harrierProgSysEnter    = "sys_enter"
 	harrierProgSysExit     = "sys_exit"
 	harrierVarSelfTgid     = "self_tgid"
+	harrierVarWakeupBytes  = "wakeup_bytes"
 )
 
 // loadHarrier returns the embedded CollectionSpec for harrier.
@@ -97,7 +98,8 @@ type harrierMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type harrierVariableSpecs struct {
-	SelfTgid *ebpf.VariableSpec `ebpf:"self_tgid"`
+	SelfTgid    *ebpf.VariableSpec `ebpf:"self_tgid"`
+	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // harrierObjects contains all objects after they have been loaded into the kernel.
@@ -145,7 +147,8 @@ func (m *harrierMaps) Close() error {
 //
 // It can be passed to loadHarrierObjects or ebpf.CollectionSpec.LoadAndAssign.
 type harrierVariables struct {
-	SelfTgid *ebpf.Variable `ebpf:"self_tgid"`
+	SelfTgid    *ebpf.Variable `ebpf:"self_tgid"`
+	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // harrierPrograms contains all programs after they have been loaded into the kernel.
