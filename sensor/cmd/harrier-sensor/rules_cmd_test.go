@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/harrier-security/harrier/proto/falcojson"
+	"github.com/harrier-security/harrier/sensor/internal/capturefile"
+	"github.com/harrier-security/harrier/sensor/internal/sources"
 )
 
 const sharedFalco = "../../../../shared/testdata/falco"
@@ -142,6 +144,14 @@ func TestReplayAudit(t *testing.T) {
 	bad := writeFile(t, "bad.json", "{\"kind\":\"Event\",\"auditID\":\"x\"}\n{\"kind\":\n")
 	if code, _, errs := run("replay", "-r", k8s, bad); code != 1 || !strings.Contains(errs, "line 2") {
 		t.Errorf("bad input: code %d stderr %q", code, errs)
+	}
+	// Capture files are recognised; they replay once the build has the
+	// syscall source (sources.Registries).
+	capture := writeFile(t, "c.cap", capturefile.Magic+"\x01\x00rest")
+	if _, ok := sources.Registries()["syscall"]; !ok {
+		if code, _, errs := run("replay", "-r", k8s, capture); code != 1 || !strings.Contains(errs, "Harrier capture file: this build has no syscall source") {
+			t.Errorf("capture input: code %d stderr %q", code, errs)
+		}
 	}
 	junk := writeFile(t, "junk.bin", "\x00\x01junk")
 	if code, _, errs := run("replay", "-r", k8s, junk); code != 1 || !strings.Contains(errs, "unknown input format") {
