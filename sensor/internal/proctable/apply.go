@@ -446,7 +446,13 @@ func (tb *Table) forkChild(ev *sysevent.Event) {
 	if ev.TID != ev.PID { // a new thread of an existing process
 		e := tb.get(pid)
 		if e == nil {
+			// The process itself was never seen: the event describes the
+			// thread, not the process's image, so read /proc (or build a
+			// placeholder) rather than inherit from the parent.
+			has := ev.Has
+			ev.Has = 0
 			e = tb.materialize(ev)
+			ev.Has = has
 		} else {
 			e.t.Threads.Add(1)
 		}
