@@ -17,6 +17,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/alertfmt"
@@ -202,14 +203,21 @@ func (rs *Ruleset) Rules() []*Rule { return rs.rules }
 // Matching returns the ruleset's rule_matching mode.
 func (rs *Ruleset) Matching() Matching { return rs.matching }
 
+var scratchPool = sync.Pool{New: func() any { return new(filter.Scratch) }}
+
 // Evaluate calls fn for the rules ev matches (the first only, with
 // MatchFirst) and returns how many matched. It is safe for concurrent use.
 func (rs *Ruleset) Evaluate(ev fields.Event, fn func(*Rule)) int {
-	return rs.eval(ev, nil, fn)
+	s := scratchPool.Get().(*filter.Scratch)
+	n := rs.eval(ev, s, fn)
+	scratchPool.Put(s)
+	return n
 }
 
 // EvaluateScratch is Evaluate with caller-owned scratch space, for hot
-// loops: with one Scratch per goroutine it does not allocate.
+// loops: with one Scratch per goroutine it does not allocate. The Scratch
+// also carries each field's value from one rule to the next within the
+// event, so a field many rules test is extracted once.
 func (rs *Ruleset) EvaluateScratch(ev fields.Event, s *filter.Scratch, fn func(*Rule)) int {
 	return rs.eval(ev, s, fn)
 }
@@ -231,14 +239,9 @@ func (rs *Ruleset) eval(ev fields.Event, s *filter.Scratch, fn func(*Rule)) int 
 		return 0
 	}
 	n := 0
+	s.BeginEvent()
 	for _, r := range si.byType[t] {
-		var ok bool
-		if s != nil {
-			ok = r.filter.MatchScratch(ev, s)
-		} else {
-			ok = r.filter.Match(ev)
-		}
-		if !ok {
+		if !r.filter.MatchScratch(ev, s) {
 			continue
 		}
 		n++
