@@ -8,16 +8,15 @@ import (
 
 	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
+	"github.com/harrier-security/harrier/sensor/internal/syscallfields"
 )
 
 // Registries returns the field registry of every supported source, by
 // source name. Rules of other sources are skipped with a warning.
-//
-// TODO(lead): add syscallfields.Source: syscallfields.Registry() once the
-// syscall source is merged.
 func Registries() map[string]*fields.Registry {
 	return map[string]*fields.Registry{
-		k8saudit.Source: k8saudit.Registry(),
+		k8saudit.Source:      k8saudit.Registry(),
+		syscallfields.Source: syscallfields.Registry(),
 	}
 }
 
