@@ -240,6 +240,9 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		for _, c := range file.Cases {
+			if c.K8sAudit != nil && c.K8sAudit.File != "" {
+				continue // a fuzzed path could name a device that never ends
+			}
 			_, _ = file.Events(c) // must not panic either
 		}
 	})

@@ -573,6 +573,9 @@ func (b *builder) args(ev *sysevent.Event, fd *sysevent.FD) {
 			b.err = err
 		}
 	}
+	if ev.Type == sysevent.SysCreat && !b.has("evt.arg.flags") {
+		ev.Flags = openFlagValues["O_CREAT"] | openFlagValues["O_WRONLY"] | openFlagValues["O_TRUNC"] // as the capture reports creat
+	}
 	if isOpen(ev.Type) && fd != nil {
 		if ev.Path == "" {
 			ev.Path, ev.Target = fd.Name, fd.Name

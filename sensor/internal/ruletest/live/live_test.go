@@ -287,14 +287,17 @@ func TestRulesFireOnRealActions(t *testing.T) {
 	// itself changes namespaces.
 	script := fmt.Sprintf(`set -e
 mount -t tmpfs harrier /usr/local/bin && echo x > /usr/local/bin/%[1]s
+mv /usr/local/bin/%[1]s /usr/local/bin/moved-%[1]s
 mount -t tmpfs harrier /var/log && echo x > /var/log/%[1]s.log
-mount -t tmpfs harrier /etc && echo x > /etc/%[1]s`, marker)
+mount -t tmpfs harrier /etc && echo x > /etc/%[1]s && mv /etc/%[1]s /etc/moved-%[1]s`, marker)
 	unsharePid := run(t, nil, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
 	wants = append(wants,
 		want{"Namespace Changed by Non-System Program", byPid(unsharePid)},
 		want{"Write Below Binary Directory", has("/usr/local/bin/" + marker)},
 		want{"Log File Cleared", has("/var/log/" + marker + ".log")},
-		want{"Write Below Etc", has("/etc/" + marker)})
+		want{"Write Below Etc", has("/etc/" + marker)},
+		want{"Write Below Binary Directory", has("moved_to=/usr/local/bin/moved-" + marker)},
+		want{"Write Below Etc", has("moved_to=/etc/moved-" + marker)})
 
 	// Shell history emptied.
 	run(t, nil, "sh", "-c", ": > "+filepath.Join(tmp, ".bash_history"))
