@@ -5,10 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/rules"
 )
 
@@ -235,6 +237,64 @@ func TestEveryHarrierRuleHasCases(t *testing.T) {
 		}
 		if nofire[r.Name] == 0 {
 			t.Errorf("rule %q has no near-miss case where it must not fire", r.Name)
+		}
+	}
+}
+
+// TestHarrierOutputFieldsResolve: every field an output prints has a value
+// in at least one of the rule's firing cases, so a responder never gets a
+// field that is always <NA> (a field that exists but does not apply to the
+// rule's events). Container and pod fields are exempt (host-only rules'
+// cases run on the host), as are the gaps listed here on purpose.
+func TestHarrierOutputFieldsResolve(t *testing.T) {
+	expectedGaps := map[string]string{
+		"Kubernetes Anonymous Request Allowed/ka.target.namespace": "the anonymous case creates a namespace, a cluster-scoped object",
+		"Setuid or Setgid Bit Set/fd.name":                         "only fchmod has an fd; the cases use chmod and fchmodat",
+	}
+	rs, _, err := LoadRules(harrierRulesFiles(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := rules.MatchAll
+	rs, err = rs.Select(rules.Selection{Matching: &all, Ops: []rules.SelectOp{{Enable: true, Rule: "*"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolved := map[string]map[string]bool{}
+	tests, _ := filepath.Glob(filepath.Join(repoRoot, "rules", "tests", "*.yaml"))
+	for _, p := range tests {
+		f, err := ParseFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range f.Cases {
+			evs, err := f.Events(c)
+			if err != nil {
+				continue // skipped shared data
+			}
+			for _, ev := range evs {
+				rs.Evaluate(ev, func(r *rules.Rule) {
+					_, vals := r.Output.Render(nil, ev)
+					if resolved[r.Name] == nil {
+						resolved[r.Name] = map[string]bool{}
+					}
+					for field, v := range vals {
+						_, isNull := v.Kind.(*harrierv1.FieldValue_NullValue)
+						resolved[r.Name][field] = resolved[r.Name][field] || !isNull
+					}
+				})
+			}
+		}
+	}
+	for rule, fields := range resolved {
+		for field, ok := range fields {
+			if ok || strings.HasPrefix(field, "container.") || strings.HasPrefix(field, "k8s.") {
+				continue
+			}
+			if _, gap := expectedGaps[rule+"/"+field]; gap {
+				continue
+			}
+			t.Errorf("rule %q: output field %s is <NA> in every firing case", rule, field)
 		}
 	}
 }
