@@ -52,6 +52,8 @@ type Result struct {
 	Unexpected []string `json:"unexpected,omitempty"`
 	// CountDiffs: "rule: want N, got M".
 	CountDiffs []string `json:"count_diffs,omitempty"`
+	// Outputs are the alerts' output strings, "rule: text", in order.
+	Outputs []string `json:"outputs,omitempty"`
 	Reason     string   `json:"reason,omitempty"` // for Skip and Error
 }
 
@@ -151,8 +153,13 @@ func (r *Runner) RunCase(f *File, c *Case) Result {
 		res.Status, res.Reason = Error, err.Error()
 		return res
 	}
+	var buf []byte
 	for _, ev := range evs {
-		rs.Evaluate(ev, func(rule *rules.Rule) { res.Fired[rule.Name]++ })
+		rs.Evaluate(ev, func(rule *rules.Rule) {
+			res.Fired[rule.Name]++
+			buf, _ = rule.Output.Render(buf[:0], ev)
+			res.Outputs = append(res.Outputs, rule.Name+": "+string(buf))
+		})
 	}
 	res.Events = len(evs)
 	for _, name := range c.Fire {
@@ -255,7 +262,8 @@ func (f *File) Events(c *Case) ([]fields.Event, error) {
 }
 
 // Write prints the report: failures with their diff, skips with the
-// reason, passes only when verbose, then a summary line.
+// reason, then a summary line; verbose adds the passing cases and every
+// alert's output.
 func (r *Report) Write(w io.Writer, verbose bool) {
 	for _, res := range r.Results {
 		if res.Status == Pass && !verbose {
@@ -276,6 +284,11 @@ func (r *Report) Write(w io.Writer, verbose bool) {
 				fmt.Fprintf(w, "      # %s\n", d)
 			}
 			fmt.Fprintf(w, "      fired on %d event(s): %s\n", res.Events, firedList(res.Fired))
+		}
+		if verbose {
+			for _, o := range res.Outputs {
+				fmt.Fprintf(w, "      > %s\n", o)
+			}
 		}
 	}
 	p, f, s, e := r.Counts()
