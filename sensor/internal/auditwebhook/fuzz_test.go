@@ -69,3 +69,40 @@ func FuzzWebhookBody(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSplitMatchesDecoder checks the EventList fast path against the
+// general decoder: whenever the fast path accepts a body, the decoder must
+// accept it too and find the same events.
+func FuzzSplitMatchesDecoder(f *testing.F) {
+	for _, seed := range []string{
+		`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"kind":"Event","auditID":"a"},{"auditID":"b","verb":"get"}]}`,
+		`{"kind":"EventList","items":[]}`, `{"kind":"EventList"}`, `{"items":[{"auditID":"a"}],"kind":"EventList","metadata":{}}`,
+		`{"kind":"EventList","items":[{"auditID":"a"}}`, `{"kind":"EventList","items":[{"auditID":"a\"}"}]}`,
+		`{"kind":"EventList","Items":[{"auditID":"x"}],"items":[{"auditID":"a"}]}`,
+		` {"kind" : "EventList" , "items" : [ {"auditID":"a"} , {"auditID":"b"} ] } `,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := splitEventList(body)
+		if !ok {
+			return
+		}
+		var slow []*k8saudit.Event
+		err := k8saudit.DecodeBytes(body, func(ev *k8saudit.Event) error {
+			slow = append(slow, ev)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("fast path accepted a body the decoder refuses (%v): %q", err, body)
+		}
+		if len(fast) != len(slow) {
+			t.Fatalf("fast path found %d events, decoder %d: %q", len(fast), len(slow), body)
+		}
+		for i := range fast {
+			if fast[i].AuditID() != slow[i].AuditID() || !bytes.Equal(bytes.TrimSpace(fast[i].Raw()), bytes.TrimSpace(slow[i].Raw())) {
+				t.Fatalf("event %d differs: %q vs %q", i, fast[i].Raw(), slow[i].Raw())
+			}
+		}
+	})
+}

@@ -283,6 +283,9 @@ func (s *Server) serveAudit(w http.ResponseWriter, r *http.Request) {
 // events or events one after another. An error names the place of the
 // problem; no event is returned then.
 func DecodeBody(body []byte) ([]*k8saudit.Event, error) {
+	if events, ok := splitEventList(body); ok {
+		return events, nil
+	}
 	var events []*k8saudit.Event
 	err := k8saudit.DecodeBytes(body, func(ev *k8saudit.Event) error {
 		events = append(events, ev)

@@ -97,13 +97,11 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	}()
 	d.m = newMetrics(d.reg)
 
+	// Every source's fields are known whether or not the source runs, so
+	// a rules file validates the same everywhere (a typo in a syscall rule
+	// is an error even on a sensor that only serves the audit webhook).
 	d.regs = sources.Registries()
-	if cfg.Sources.Syscall.Enabled {
-		d.regs[syscallfields.Source] = syscallfields.Registry()
-	}
-	if !cfg.Sources.K8sAudit.Enabled {
-		delete(d.regs, k8saudit.Source)
-	}
+	d.regs[syscallfields.Source] = syscallfields.Registry()
 	rs, err := d.loadRules()
 	if err != nil {
 		return nil, err
