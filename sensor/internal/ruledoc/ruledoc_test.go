@@ -82,6 +82,9 @@ func TestRulesDocContent(t *testing.T) {
 		if !strings.Contains(text, "| ["+r.Name+"](#"+slug(r.Name)+") | "+r.Priority.FalcoName()+" |") {
 			t.Errorf("rule %q missing from the summary table with its priority", r.Name)
 		}
+		if len(doc.Tunables(r.Name)) == 0 && r.Name != "Kubernetes Audit Event" {
+			t.Errorf("rule %q has no harrier_allowed_* list or harrier_user_known_* macro to tune it", r.Name)
+		}
 		tacs, techs := mitre(r.Tags)
 		if len(tacs) == 0 && r.Name != "Kubernetes Audit Event" {
 			t.Errorf("rule %q has no MITRE tactic tag", r.Name)
