@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -60,9 +61,17 @@ func (f *File) k8sEvents(spec *K8sAuditSpec) ([]fields.Event, error) {
 	default:
 		docs = []any{deepCopy(jsonable(spec.Event))}
 	}
+	// Edits apply in pointer order, so that a member set whole ("/a") is
+	// in place before edits inside it ("/a/b").
+	ptrs := make([]string, 0, len(spec.Set))
+	for ptr := range spec.Set {
+		ptrs = append(ptrs, ptr)
+	}
+	sort.Strings(ptrs)
 	evs := make([]fields.Event, 0, len(docs))
 	for _, doc := range docs {
-		for ptr, v := range spec.Set {
+		for _, ptr := range ptrs {
+			v := spec.Set[ptr]
 			var err error
 			if doc, err = setPointer(doc, ptr, jsonable(v)); err != nil {
 				return nil, fmt.Errorf("k8s_audit: set %s: %w", ptr, err)

@@ -247,3 +247,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestSetOrder(t *testing.T) {
+	f := &File{templates: map[string]map[string]any{"t": {"kind": "Event", "auditID": "x", "verb": "get"}}}
+	for range 20 { // map order varies between runs; the result must not
+		evs, err := f.k8sEvents(&K8sAuditSpec{Template: "t", Set: map[string]any{
+			"/objectRef":           map[string]any{"resource": "pods"},
+			"/objectRef/namespace": "shop",
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(evs[0].(interface{ Raw() []byte }).Raw()); !strings.Contains(got, `"objectRef":{"namespace":"shop","resource":"pods"}`) {
+			t.Fatalf("event %s", got)
+		}
+	}
+}
