@@ -71,6 +71,13 @@ func scenario() []*sysevent.Event {
 	return evs
 }
 
+// fixedNames resolves every uid to a name derived from it.
+type fixedNames struct{}
+
+func (fixedNames) Names(pid int64, _ *sysevent.Container, c *sysevent.Creds) sysevent.UserNames {
+	return sysevent.UserNames{User: "u" + itoaU(uint64(c.EUID)), Home: "/home/x", Shell: "/bin/sh", Group: "g" + itoaU(uint64(c.EGID)), Login: "l"}
+}
+
 func containers(cgroup string) *sysevent.Container {
 	return &sysevent.Container{ID: "3f1c2d4e5a6b", FullID: "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
 		Type: "docker", Name: "web", Image: "nginx:1.25", ImageRepo: "nginx", ImageTag: "1.25", Privileged: privileged(),
@@ -81,7 +88,7 @@ func containers(cgroup string) *sysevent.Container {
 // field values of every event, and writes the capture.
 func record(t *testing.T) (data []byte, live [][]string) {
 	t.Helper()
-	tb := proctable.New(proctable.Config{Containers: containers})
+	tb := proctable.New(proctable.Config{Containers: containers, Users: fixedNames{}})
 	var buf bytes.Buffer
 	w, err := NewWriter(&buf, Meta{"hostname": "h1", "sensor": "test"})
 	if err != nil {
@@ -230,6 +237,9 @@ func TestReplayMatchesLive(t *testing.T) {
 		{11, "evt.res[]", "ENOENT"},
 		{19, "fd.name[]", "127.0.0.1:41000->127.0.0.1:22"},
 		{21, "user.uid[]", "u0"},
+		{21, "user.name[]", "u0"},
+		{9, "user.name[]", "u1000"},
+		{9, "group.name[]", "g1000"},
 		{21, "thread.cap_effective[]", "CAP_SYS_PTRACE CAP_SYS_ADMIN"},
 		{22, "evt.arg[flags]", "<NA>"},
 		{9, "container.id[]", "3f1c2d4e5a6b"},

@@ -10,6 +10,7 @@ import (
 // ids of the snapshots it refers to.
 type threadRec struct {
 	id, parentID, containerID, imageID uint64
+	std                                [3]uint64 // fd snapshot ids of fds 0, 1, 2 (proc.stdin.*, ...)
 }
 
 func encodeImage(e *enc, id uint64, im *sysevent.Image) {
@@ -60,13 +61,20 @@ func encodeThread(e *enc, r threadRec, t *sysevent.Thread, cwd string, creds sys
 	e.uv(creds.CapEffective)
 	e.uv(creds.CapPermitted)
 	e.uv(creds.CapInheritable)
+	n := &creds.Names
+	for _, s := range [...]string{n.User, n.Home, n.Shell, n.Group, n.Login} {
+		e.str(s)
+	}
 	e.uv(r.imageID)
+	for _, id := range r.std {
+		e.uv(id)
+	}
 }
 
 // decodeThread rebuilds a Thread; resolve maps snapshot ids to the
 // objects already read.
 func decodeThread(d *dec, parentOf func(uint64) (*sysevent.Thread, bool), containerOf func(uint64) (*sysevent.Container, bool),
-	imageOf func(uint64) (*sysevent.Image, bool)) (uint64, *sysevent.Thread) {
+	imageOf func(uint64) (*sysevent.Image, bool), fdOf func(uint64) (*sysevent.FD, bool)) (uint64, *sysevent.Thread) {
 	id := d.uv()
 	parentID := d.uv()
 	containerID := d.uv()
@@ -89,12 +97,24 @@ func decodeThread(d *dec, parentOf func(uint64) (*sysevent.Thread, bool), contai
 		*p = d.u32()
 	}
 	c.CapEffective, c.CapPermitted, c.CapInheritable = d.uv(), d.uv(), d.uv()
+	n := &c.Names
+	n.User, n.Home, n.Shell, n.Group, n.Login = d.str(), d.str(), d.str(), d.str(), d.str()
 	if imageID := d.uv(); imageID != 0 {
 		im, ok := imageOf(imageID)
 		if !ok {
 			d.fail(errUnknownRef("image", imageID))
 		}
 		t.SetImage(im)
+	}
+	for i := 0; i < 3; i++ {
+		if fdID := d.uv(); fdID != 0 {
+			f, ok := fdOf(fdID)
+			if !ok || f.Num != int64(i) {
+				d.fail(errUnknownRef("standard fd", fdID))
+				continue
+			}
+			t.FDs.Set(f)
+		}
 	}
 	t.SetSession(sid, pgid)
 	var parent *sysevent.Thread

@@ -192,7 +192,8 @@ func (r *Reader) Next() (*sysevent.Event, error) {
 			id, t := decodeThread(d,
 				func(id uint64) (*sysevent.Thread, bool) { t, ok := r.threads[id]; return t, ok },
 				func(id uint64) (*sysevent.Container, bool) { c, ok := r.containers[id]; return c, ok },
-				func(id uint64) (*sysevent.Image, bool) { im, ok := r.images[id]; return im, ok })
+				func(id uint64) (*sysevent.Image, bool) { im, ok := r.images[id]; return im, ok },
+				func(id uint64) (*sysevent.FD, bool) { f, ok := r.fds[id]; return f, ok })
 			if d.err == nil {
 				r.threads[id] = t
 			}

@@ -51,6 +51,7 @@ type threadState struct {
 	creds             sysevent.Creds
 	tty               uint32
 	threads, children int32
+	std               [3]*sysevent.FD
 }
 
 type fdState struct {
@@ -171,7 +172,8 @@ func (w *Writer) thread(t *sysevent.Thread, self bool, depth int) uint64 {
 		st.exited != t.ExitTime() || st.ppid != t.PPid()
 	if self && !changed {
 		t.Mu.Lock()
-		changed = st.cwd != t.Cwd || st.creds != t.Creds || st.tty != t.TTY
+		changed = st.cwd != t.Cwd || st.creds != t.Creds || st.tty != t.TTY ||
+			st.std[0] != t.FDs.Get(0) || st.std[1] != t.FDs.Get(1) || st.std[2] != t.FDs.Get(2)
 		t.Mu.Unlock()
 		changed = changed || st.threads != t.Threads.Load() || st.children != t.Children.Load()
 	}
@@ -184,13 +186,19 @@ func (w *Writer) thread(t *sysevent.Thread, self bool, depth int) uint64 {
 	}
 	t.Mu.Lock()
 	cwd, creds, tty := t.Cwd, t.Creds, t.TTY
+	std := [3]*sysevent.FD{t.FDs.Get(0), t.FDs.Get(1), t.FDs.Get(2)}
 	t.Mu.Unlock()
 	*st = threadState{id: w.id(), image: t.Image(), container: ctr, parent: parent, parentID: parentID,
 		sid: t.Sid(), pgid: t.VPgid(), exited: t.ExitTime(), ppid: t.PPid(),
-		cwd: cwd, creds: creds, tty: tty, threads: t.Threads.Load(), children: t.Children.Load()}
-	imageID := w.image(st.image)
+		cwd: cwd, creds: creds, tty: tty, threads: t.Threads.Load(), children: t.Children.Load(), std: std}
+	rec := threadRec{id: st.id, parentID: parentID, containerID: ctrID, imageID: w.image(st.image)}
+	for i, f := range std {
+		if f != nil {
+			rec.std[i] = w.fd(f)
+		}
+	}
 	w.rec.b = w.rec.b[:0]
-	encodeThread(&w.rec, threadRec{id: st.id, parentID: parentID, containerID: ctrID, imageID: imageID}, t, cwd, creds, tty)
+	encodeThread(&w.rec, rec, t, cwd, creds, tty)
 	w.record(recThread)
 	return st.id
 }

@@ -218,7 +218,7 @@ func (tb *Table) applyState(e *entry, ev *sysevent.Event) {
 		sysevent.SysSetresuid, sysevent.SysSetresgid, sysevent.SysSetfsuid, sysevent.SysSetfsgid,
 		sysevent.SysCapset:
 		if ev.Has&sysevent.HasCreds != 0 {
-			c := credsOf(&ev.Proc)
+			c := tb.withNames(t, t.Creds, credsOf(&ev.Proc))
 			if c != t.Creds {
 				t.Mu.Lock()
 				t.Creds = c
@@ -399,7 +399,7 @@ func (tb *Table) exec(ev *sysevent.Event) {
 	}
 	creds := t.Creds
 	if ev.Has&sysevent.HasCreds != 0 {
-		creds = credsOf(p)
+		creds = tb.withNames(t, t.Creds, credsOf(p))
 	}
 	if tb.cfg.ProcRoot != "" {
 		// Through /proc while the process lives (any mount namespace),
@@ -504,7 +504,7 @@ func (tb *Table) newFromEvent(ev *sysevent.Event) *entry {
 		tb.setContainer(e, p.Cgroup)
 	}
 	if ev.Has&sysevent.HasCreds != 0 {
-		t.Creds = credsOf(p)
+		t.Creds = tb.withNames(t, t.Creds, credsOf(p))
 	}
 	if ev.Has&sysevent.HasCwd != 0 && p.Cwd != "" {
 		t.Cwd = withSlash(p.Cwd)
@@ -609,6 +609,20 @@ func (tb *Table) lookupOrLoad(pid int64, depth int) *sysevent.Thread {
 	e := tb.entryFromProc(pr, parent, nil)
 	tb.fromProc.Add(1)
 	return tb.insert(e, false).t
+}
+
+// withNames returns c with its user and group names: old's when the ids
+// are unchanged, else freshly resolved for t's process and container.
+func (tb *Table) withNames(t *sysevent.Thread, old, c sysevent.Creds) sysevent.Creds {
+	if tb.cfg.Users == nil {
+		return c
+	}
+	if old.EUID == c.EUID && old.EGID == c.EGID && old.LoginUID == c.LoginUID && old.Names != (sysevent.UserNames{}) {
+		c.Names = old.Names
+		return c
+	}
+	c.Names = tb.cfg.Users.Names(t.Pid, t.Container(), &c)
+	return c
 }
 
 func credsOf(p *sysevent.ProcInfo) sysevent.Creds {

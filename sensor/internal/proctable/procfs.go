@@ -286,6 +286,7 @@ func (tb *Table) entryFromProc(pr *procInfo, parent *sysevent.Thread, socks *soc
 	}
 	e := &entry{t: t}
 	tb.setContainer(e, pr.cgroup)
+	t.Creds = tb.withNames(t, sysevent.Creds{}, t.Creds)
 	if socks == nil {
 		socks = newSocketIndex(tb.cfg.ProcRoot)
 	}

@@ -51,6 +51,9 @@ type Config struct {
 	// Containers maps the contents of a cgroup file (or a single cgroup
 	// path) to the container; nil means every process is on the host.
 	Containers func(cgroup string) *sysevent.Container
+	// Users names users and groups when credentials are set; nil means
+	// NewUserResolver(ProcRoot) when ProcRoot is set, else no names.
+	Users UserResolver
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -107,6 +110,9 @@ func New(cfg Config) *Table {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Users == nil && cfg.ProcRoot != "" {
+		cfg.Users = NewUserResolver(cfg.ProcRoot)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/harrier-security/harrier/sensor/internal/fields"
+	"github.com/harrier-security/harrier/sensor/internal/proctable"
 	"github.com/harrier-security/harrier/sensor/internal/sysevent"
 )
 
@@ -21,7 +22,7 @@ func TestMain(m *testing.M) {
 	}
 	os.WriteFile(filepath.Join(dir, "passwd"), []byte("root:x:0:0:root:/root:/bin/bash\n# c\nalice:x:1000:1000::/home/alice:/bin/zsh\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "group"), []byte("root:x:0:\nstaff:x:50:\nalice:x:1000:\n"), 0o644)
-	Users = &UserDB{PasswdPath: filepath.Join(dir, "passwd"), GroupPath: filepath.Join(dir, "group"), ReloadEvery: 1 << 62}
+	Users = &proctable.UserDB{PasswdPath: filepath.Join(dir, "passwd"), GroupPath: filepath.Join(dir, "group"), ReloadEvery: 1 << 62}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -151,7 +152,7 @@ func TestProcFields(t *testing.T) {
 	tr.cat.FDs.Set(&sysevent.FD{Num: 1, Type: sysevent.FDIPv4, Name: "10.0.0.1:4444->10.0.0.2:80"})
 	check(t, ev, []fieldCase{
 		{"proc.stdin.type", "pipe"}, {"proc.stdin.name", "pipe:[77]"}, {"proc.stdout.type", "ipv4"},
-		{"proc.stdout.name", "10.0.0.1:4444->10.0.0.2:80"}, {"proc.stderr.type", "<NA>"}, {"proc.fdopencount", "2"},
+		{"proc.stdout.name", "10.0.0.1:4444->10.0.0.2:80"}, {"proc.stderr.type", "<NA>"},
 		{"proc.name", "cat"}, {"proc.exe", "cat"}, {"proc.exepath", "/usr/bin/cat"},
 		{"proc.args", "/etc/shadow -n"}, {"proc.cmdline", "cat /etc/shadow -n"},
 		{"proc.exeline", "cat /etc/shadow -n"}, {"proc.cmdnargs", "2"}, {"proc.cmdlenargs", "13"},
@@ -180,6 +181,10 @@ func TestProcFields(t *testing.T) {
 		{"container.id", "host"}, {"container.name", "host"}, {"container.type", "host"},
 		{"container.image.repository", "<NA>"}, {"container.privileged", "<NA>"}, {"k8s.ns.name", "<NA>"},
 	})
+	// names resolved by the process table win over the host database
+	tr.cat.Creds.Names = sysevent.UserNames{User: "www-data", Home: "/var/www", Shell: "/usr/sbin/nologin", Group: "www", Login: "bob"}
+	check(t, ev, []fieldCase{{"user.name", "www-data"}, {"user.homedir", "/var/www"}, {"user.shell", "/usr/sbin/nologin"},
+		{"group.name", "www"}, {"user.loginname", "bob"}, {"user.uid", "0"}})
 	// a process outside a login session, unknown user
 	tr.bash.Creds = sysevent.Creds{EUID: 4242, EGID: 4242, LoginUID: sysevent.NoLoginUID}
 	ev2 := &sysevent.Event{Type: sysevent.SysRead, Time: t0, TID: 600, PID: 600, Thread: tr.bash}
@@ -192,7 +197,7 @@ func TestProcFields(t *testing.T) {
 	// no thread at all: process fields have no value, evt fields do
 	ev3 := &sysevent.Event{Type: sysevent.SysRead, Time: t0, TID: 9, PID: 9}
 	check(t, ev3, []fieldCase{{"proc.name", "<NA>"}, {"proc.pid", "9"}, {"proc.aname", "<NA>"},
-		{"user.uid", "<NA>"}, {"container.id", "<NA>"}, {"evt.type", "read"}})
+		{"user.uid", "<NA>"}, {"user.name", "<NA>"}, {"user.loginname", "<NA>"}, {"group.name", "<NA>"}, {"container.id", "<NA>"}, {"evt.type", "read"}})
 }
 
 func TestContainerFields(t *testing.T) {
@@ -418,6 +423,40 @@ func BenchmarkExtractCommon(b *testing.B) {
 		for _, ex := range exs {
 			v.Reset()
 			ex(ev, &v)
+		}
+	}
+}
+
+// TestEveryFieldOnSparseEvents: no field panics on events without state
+// (no process, no fd, an empty process, an unknown type).
+func TestEveryFieldOnSparseEvents(t *testing.T) {
+	args := map[string]string{"evt.arg": "flags", "evt.rawarg": "res", "proc.env": "HOME",
+		"k8s.pod.label": "app", "container.label": "x"}
+	empty := &sysevent.Thread{}
+	evs := []*sysevent.Event{
+		{},
+		{Type: sysevent.SysOpenat, Thread: empty},
+		{Type: sysevent.SysConnect, Thread: empty, FDInfo: &sysevent.FD{}},
+		{Type: sysevent.Type(sysevent.NumTypes + 5), Thread: empty},
+		{Type: sysevent.TypeProcExit, Thread: empty, FDInfo: &sysevent.FD{Type: sysevent.FDIPv6}},
+	}
+	for _, d := range Registry().Fields() {
+		for _, arg := range []string{"", args[d.Name], "3"} {
+			ex, err := d.Bind(arg)
+			if err != nil {
+				continue
+			}
+			for i, ev := range evs {
+				func() {
+					defer func() {
+						if r := recover(); r != nil {
+							t.Errorf("%s[%s] panics on sparse event %d: %v", d.Name, arg, i, r)
+						}
+					}()
+					var v fields.Value
+					ex(ev, &v)
+				}()
+			}
 		}
 	}
 }

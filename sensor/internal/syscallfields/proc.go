@@ -181,10 +181,6 @@ func addProcFields(r *fields.Registry) {
 		stdFD("proc.stdout.name", "name of the process's fd 1", 1, func(f *sysevent.FD) string { return f.Name }),
 		stdFD("proc.stderr.type", "type of the process's fd 2", 2, func(f *sysevent.FD) string { return f.Type.String() }),
 		stdFD("proc.stderr.name", "name of the process's fd 2", 2, func(f *sysevent.FD) string { return f.Name }),
-		procUint("proc.fdopencount", "number of open fds", func(t *sysevent.Thread) (uint64, bool) {
-			return uint64(t.FDs.Len()), true
-		}),
-
 		// Threads.
 		intField("thread.tid", "thread id", fields.KindInt, func(ev *sysevent.Event) (int64, bool) {
 			return int64(ev.TID), true

@@ -95,6 +95,17 @@ type Creds struct {
 	UID, GID, EUID, EGID, SUID, SGID, FSUID, FSGID uint32
 	LoginUID                                       uint32 // 0xffffffff when unset
 	CapEffective, CapPermitted, CapInheritable     uint64
+	// Names are EUID, EGID and LoginUID resolved when the credentials
+	// were set, from the process's own /etc/passwd and /etc/group (its
+	// container's for a container process), so that alerts and replays
+	// show the names the process saw. Empty when not resolved.
+	Names UserNames
+}
+
+// UserNames are resolved user and group names (user.name, user.homedir,
+// user.shell, group.name, user.loginname).
+type UserNames struct {
+	User, Home, Shell, Group, Login string
 }
 
 // NoLoginUID is the loginuid of a process started outside a login session.
