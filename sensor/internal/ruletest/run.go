@@ -54,7 +54,7 @@ type Result struct {
 	CountDiffs []string `json:"count_diffs,omitempty"`
 	// Outputs are the alerts' output strings, "rule: text", in order.
 	Outputs []string `json:"outputs,omitempty"`
-	Reason     string   `json:"reason,omitempty"` // for Skip and Error
+	Reason  string   `json:"reason,omitempty"` // for Skip and Error
 }
 
 // WriteJSON prints one JSON object per case, for tools.
