@@ -1,0 +1,328 @@
+// Package e2e runs the harrier-sensor binary as an operator would and checks
+// what reaches a real gRPC router peer.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/harrier-security/harrier/sensor/internal/transport/transporttest"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "harrier-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	_ = os.Chmod(dir, 0o755) // the unprivileged-user test runs it too
+	binary = filepath.Join(dir, "harrier-sensor")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/harrier-sensor")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building harrier-sensor:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	repoRules   = "../../rules"
+	sharedAudit = "../../../shared/testdata/falco/k8s_audit"
+)
+
+// sensor is a running harrier-sensor process.
+type sensor struct {
+	cmd     *exec.Cmd
+	stdout  *lockedBuffer
+	mu      sync.Mutex
+	logs    []map[string]any
+	running chan map[string]any
+	exited  chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startSensor runs the binary with JSON logs and waits for its "running"
+// line, which names the addresses it bound.
+func startSensor(t *testing.T, args ...string) (*sensor, map[string]any) {
+	t.Helper()
+	args = append([]string{"run", "-c", writeConfig(t), "-o", "log.format=json"}, args...)
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "HARRIER_HOSTNAME=e2e-node")
+	s := &sensor{cmd: cmd, stdout: &lockedBuffer{}, running: make(chan map[string]any, 1), exited: make(chan error, 1)}
+	cmd.Stdout = s.stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) != nil {
+				m = map[string]any{"msg": sc.Text()}
+			}
+			s.mu.Lock()
+			s.logs = append(s.logs, m)
+			s.mu.Unlock()
+			if m["msg"] == "harrier-sensor running" {
+				s.running <- m
+			}
+		}
+		s.exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	})
+	select {
+	case m := <-s.running:
+		return s, m
+	case err := <-s.exited:
+		t.Fatalf("harrier-sensor exited at start (%v):\n%s", err, s.logText())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("harrier-sensor did not start:\n%s", s.logText())
+	}
+	return nil, nil
+}
+
+func (s *sensor) logText() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	for _, m := range s.logs {
+		js, _ := json.Marshal(m)
+		b.Write(js)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (s *sensor) stop(t *testing.T) {
+	t.Helper()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.exited:
+		if err != nil {
+			t.Fatalf("harrier-sensor exited with %v after SIGTERM:\n%s", err, s.logText())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("harrier-sensor did not stop on SIGTERM:\n%s", s.logText())
+	}
+}
+
+func writeConfig(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	// The unprivileged-user test reads it too.
+	_ = os.Chmod(dir, 0o755)
+	_ = os.Chmod(filepath.Dir(dir), 0o755)
+	p := filepath.Join(dir, "sensor.yaml")
+	cfg := fmt.Sprintf(`
+rules:
+  files: [%s]
+sources:
+  k8s_audit:
+    listen: 127.0.0.1:0
+metrics:
+  listen: 127.0.0.1:0
+outputs:
+  grpc:
+    spool:
+      dir: %s
+`, repoRules, filepath.Join(dir, "spool"))
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func auditEventList(t *testing.T, file string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(sharedAudit, file))
+	if err != nil {
+		t.Skipf("Falco's audit files are not at %s: %v", sharedAudit, err)
+	}
+	var items [][]byte
+	for _, l := range bytes.Split(data, []byte("\n")) {
+		if l = bytes.TrimSpace(l); len(l) > 0 {
+			items = append(items, l)
+		}
+	}
+	return append(append([]byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[`), bytes.Join(items, []byte(","))...), ']', '}')
+}
+
+func waitForRule(t *testing.T, store *transporttest.Store, rule string, timeout time.Duration) bool {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for _, a := range store.Alerts() {
+			if a.GetRule() == rule {
+				return true
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// TestAuditAlertReachesRouter: the k8s_audit source of the real binary, a
+// curl-like POST, the alert at a gRPC receiver and on stdout.
+func TestAuditAlertReachesRouter(t *testing.T) {
+	body := auditEventList(t, "create_nginx_pod_privileged.json")
+	store := transporttest.NewStore()
+	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Kill()
+	s, running := startSensor(t,
+		"-o", "sources.syscall.enabled=false",
+		"-o", "outputs.grpc.enabled=true",
+		"-o", "outputs.grpc.address="+rcv.Addr,
+		"-o", "outputs.stdout.format=json")
+	hook := running["k8s_audit"].(string)
+	resp, err := http.Post("http://"+hook+"/k8s_audit", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("webhook answered %d", resp.StatusCode)
+	}
+	if !waitForRule(t, store, "Kubernetes Privileged Pod Created", 10*time.Second) {
+		var got []string
+		for _, a := range store.Alerts() {
+			got = append(got, a.GetRule())
+		}
+		t.Fatalf("no privileged-pod alert at the router; got %v\n%s", got, s.logText())
+	}
+	for _, a := range store.Alerts() {
+		if a.GetHostname() != "e2e-node" || a.GetSource() != "k8s_audit" {
+			t.Fatalf("alert metadata: %v", a)
+		}
+	}
+	if !strings.Contains(s.stdout.String(), `"source":"k8s_audit"`) {
+		t.Fatalf("stdout (json) has no alert: %q", s.stdout.String())
+	}
+	metrics := running["metrics"].(string)
+	mresp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if !strings.Contains(string(mb), "harrier_sensor_router_alerts_acked_total") {
+		t.Fatal("metrics endpoint lacks the router metrics")
+	}
+	s.stop(t)
+}
+
+// TestSyscallAlertReachesRouter: the eBPF source of the real binary; a
+// process reads /etc/shadow and the alert reaches the receiver. Needs root.
+func TestSyscallAlertReachesRouter(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the syscall source needs root (CAP_BPF, CAP_PERFMON)")
+	}
+	store := transporttest.NewStore()
+	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Kill()
+	s, _ := startSensor(t,
+		"-o", "sources.k8s_audit.enabled=false",
+		"-o", "outputs.grpc.enabled=true",
+		"-o", "outputs.grpc.address="+rcv.Addr)
+	// The capture is attached once the sensor says it runs.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		_ = exec.Command("cat", "/etc/shadow").Run()
+		if waitForRule(t, store, "Sensitive File Read by Untrusted Program", time.Second) {
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("no syscall alert reached the router\n%s", s.logText())
+	}
+	for _, a := range store.Alerts() {
+		if a.GetRule() == "Sensitive File Read by Untrusted Program" {
+			if a.GetSource() != "syscall" || !strings.Contains(a.GetOutput(), "/etc/shadow") {
+				t.Fatalf("syscall alert: %v", a)
+			}
+		}
+	}
+	s.stop(t)
+}
+
+// TestSyscallSourceSaysWhatIsMissing runs the binary as an unprivileged
+// user: with the syscall source on it must exit non-zero naming the missing
+// privilege; with it off it must run.
+func TestSyscallSourceSaysWhatIsMissing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start the binary as another user")
+	}
+	cfg := writeConfig(t)
+	run := func(extra ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		args := append([]string{"run", "-c", cfg, "-o", "outputs.grpc.enabled=false", "-o", "rules.watch=false"}, extra...)
+		cmd := exec.CommandContext(ctx, binary, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+		t.Fatalf("as nobody with the syscall source on: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "CAP_BPF") || !strings.Contains(out, "sources.syscall.enabled=false") {
+		t.Fatalf("the error does not say what is missing and how to go on:\n%s", out)
+	}
+	// Bad configuration: exit 2 naming the key.
+	out, err = run("-o", "outputs.stdout.format=xml")
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "outputs.stdout.format") {
+		t.Fatalf("bad config: %v\n%s", err, out)
+	}
+}
