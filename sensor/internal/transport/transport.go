@@ -206,6 +206,7 @@ func (c *Client) Close() error { return c.conn.Close() }
 // the spool.
 func (c *Client) Run(ctx context.Context) error {
 	attempt := 0
+	var lastWarn time.Time
 	for {
 		progressed, err := c.session(ctx)
 		c.connected.Store(false)
@@ -219,7 +220,13 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		d := backoff(c.cfg.BackoffMin, c.cfg.BackoffMax, attempt)
 		attempt++
-		c.log.Warn("router stream down; reconnecting", "err", err, "retry_in", d.Round(time.Millisecond))
+		// Warn when the stream goes down and then every 30s while it
+		// stays down; the attempts in between are debug noise.
+		lvl := slog.LevelDebug
+		if progressed || attempt == 1 || time.Since(lastWarn) > 30*time.Second {
+			lvl, lastWarn = slog.LevelWarn, time.Now()
+		}
+		c.log.Log(ctx, lvl, "router stream down; reconnecting", "err", err, "attempt", attempt, "retry_in", d.Round(time.Millisecond), "spooled", c.spool.Len())
 		select {
 		case <-ctx.Done():
 			return nil
