@@ -89,6 +89,9 @@ func TestCRIUnavailable(t *testing.T) {
 	if c.ID != hexID[:12] || c.Image != "" || c.Type != "docker" {
 		t.Fatalf("runtime down: %+v", c)
 	}
+	if again := r.FromCgroup("/docker/" + hexID); again != c {
+		t.Fatal("a container without metadata is not shared before the retry time")
+	}
 }
 
 func TestSplitImage(t *testing.T) {

@@ -19,12 +19,19 @@ type MetadataSource interface {
 
 // Resolver maps cgroups to containers, once per container: every process
 // of a container shares one *sysevent.Container.
+//
+// A metadata lookup happens on the first process seen in a container, on
+// the caller's goroutine, bounded by a short timeout (the runtime answers
+// in milliseconds); when it fails the container is used without metadata
+// and asked about again after RetryAfter, for the processes seen later.
 type Resolver struct {
-	meta    MetadataSource
-	timeout time.Duration
+	meta       MetadataSource
+	timeout    time.Duration
+	RetryAfter time.Duration
 
-	mu   sync.RWMutex
-	byID map[string]*sysevent.Container
+	mu    sync.RWMutex
+	byID  map[string]*sysevent.Container
+	retry map[string]time.Time // containers without metadata: when to ask again
 }
 
 // maxContainers bounds the cache; past it the cache starts over (the
@@ -33,7 +40,8 @@ const maxContainers = 8192
 
 // NewResolver returns a resolver; meta may be nil.
 func NewResolver(meta MetadataSource) *Resolver {
-	return &Resolver{meta: meta, timeout: 2 * time.Second, byID: map[string]*sysevent.Container{}}
+	return &Resolver{meta: meta, timeout: 500 * time.Millisecond, RetryAfter: 30 * time.Second,
+		byID: map[string]*sysevent.Container{}, retry: map[string]time.Time{}}
 }
 
 // FromCgroup takes the contents of /proc/PID/cgroup (or one cgroup path)
@@ -50,10 +58,12 @@ func (r *Resolver) FromCgroup(cgroup string) *sysevent.Container {
 	}
 	r.mu.RLock()
 	c := r.byID[id.Full]
+	retryAt, pending := r.retry[id.Full]
 	r.mu.RUnlock()
-	if c != nil {
+	if c != nil && (!pending || time.Now().Before(retryAt)) {
 		return c
 	}
+	complete := true
 	c = &sysevent.Container{ID: id.Short(), FullID: id.Full, Type: string(id.Runtime)}
 	if r.meta != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
@@ -63,18 +73,26 @@ func (r *Resolver) FromCgroup(cgroup string) *sysevent.Container {
 				m.Type = string(id.Runtime)
 			}
 			c = m
+		} else {
+			complete = false
 		}
 		cancel()
 	}
 	r.mu.Lock()
-	if old := r.byID[id.Full]; old != nil {
-		c = old
-	} else {
-		if len(r.byID) >= maxContainers {
-			r.byID = map[string]*sysevent.Container{}
-		}
-		r.byID[id.Full] = c
+	defer r.mu.Unlock()
+	if old := r.byID[id.Full]; old != nil && !complete {
+		r.retry[id.Full] = time.Now().Add(r.RetryAfter)
+		return old // keep sharing the one the container's processes have
 	}
-	r.mu.Unlock()
+	if len(r.byID) >= maxContainers {
+		r.byID = map[string]*sysevent.Container{}
+		r.retry = map[string]time.Time{}
+	}
+	r.byID[id.Full] = c
+	if complete {
+		delete(r.retry, id.Full)
+	} else {
+		r.retry[id.Full] = time.Now().Add(r.RetryAfter)
+	}
 	return c
 }
