@@ -96,7 +96,8 @@ func (r *Report) OK() bool {
 	return f == 0 && e == 0
 }
 
-// Runner evaluates cases against one loaded ruleset.
+// Runner evaluates cases against one loaded ruleset. It is not safe for
+// concurrent use (it caches derived rulesets).
 type Runner struct {
 	rs     *rules.Ruleset
 	byName map[string]*rules.Rule
