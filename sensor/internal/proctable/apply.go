@@ -69,8 +69,41 @@ func (tb *Table) Apply(ev *sysevent.Event) {
 		e.lastSeen.Store(ev.Time)
 	}
 	t := e.t
+	tb.reparent(t, ev.Time)
 	ev.Thread = t
 	tb.applyState(e, ev)
+}
+
+// reparent moves t to its reaper once its parent has exited, as the kernel
+// did (and as libsinsp reports proc.ppid and proc.pname afterwards): the
+// nearest living ancestor that is a child subreaper, else the init of a
+// pid namespace, else pid 1. Done lazily by t's owner on t's next event.
+func (tb *Table) reparent(t *sysevent.Thread, now int64) {
+	p := t.Parent()
+	if p == nil {
+		return
+	}
+	x := p.ExitTime()
+	if x == 0 || x > now {
+		return
+	}
+	var reaper *sysevent.Thread
+	for cur, i := p.Parent(), 0; cur != nil && i < sysevent.MaxAncestors; cur, i = cur.Parent(), i+1 {
+		if cur.ExitTime() == 0 && (cur.Subreaper.Load() || cur.VPid == 1 || cur.Pid == 1) {
+			reaper = cur
+			break
+		}
+	}
+	if reaper == nil {
+		if e := tb.get(1); e != nil && e.t != t {
+			reaper = e.t
+		}
+	}
+	if reaper == nil {
+		return
+	}
+	t.SetParent(reaper, reaper.Pid)
+	reaper.Children.Add(1)
 }
 
 // applyState handles the fd, cwd and credential changes of ev and sets
@@ -200,6 +233,12 @@ func (tb *Table) applyState(e *entry, ev *sysevent.Event) {
 		f.FinishSocket()
 		tb.setFD(t, &f)
 		ev.FDInfo = &f
+		return
+	case sysevent.SysPrctl:
+		const prSetChildSubreaper = 36
+		if ok && ev.Request == prSetChildSubreaper {
+			t.Subreaper.Store(ev.Args[1] != 0)
+		}
 		return
 	case sysevent.SysChdir, sysevent.SysFchdir:
 		if ev.Type == sysevent.SysFchdir {
@@ -373,6 +412,7 @@ func (tb *Table) exec(ev *sysevent.Event) {
 	}
 	e.lastSeen.Store(ev.Time)
 	t := e.t
+	tb.reparent(t, ev.Time)
 	ev.Thread = t
 
 	p := &ev.Proc

@@ -301,3 +301,37 @@ func TestConcurrentWorkers(t *testing.T) {
 	go tb.Sweep()
 	wg.Wait()
 }
+
+// TestOrphansAreReparented: after its parent exits, a process belongs to
+// the nearest subreaper (or init), as the kernel and libsinsp have it.
+func TestOrphansAreReparented(t *testing.T) {
+	tb, _ := newTestTable()
+	seed(t, tb) // init(1) → bash(100)
+	tb.Apply(forkEv(200, 100, "bash"))
+	tb.Apply(execEv(200, "/usr/bin/launcher", "launcher"))
+	tb.Apply(forkEv(300, 200, "launcher"))
+	tb.Apply(execEv(300, "/usr/sbin/daemon", "daemon"))
+	tb.Apply(&sysevent.Event{Type: sysevent.TypeProcExit, PID: 200, TID: 200, Time: t0 + 50, Proc: sysevent.ProcInfo{GroupDead: true}})
+	ev := &sysevent.Event{Type: sysevent.SysRead, PID: 300, TID: 300, Time: t0 + 60}
+	tb.Apply(ev)
+	if p := ev.Thread.Parent(); p == nil || p.Pid != 1 || ev.Thread.PPid() != 1 {
+		t.Fatalf("orphan's parent = %v (ppid %d), want init", p, ev.Thread.PPid())
+	}
+	// with bash a subreaper, the next orphan goes to bash
+	tb.Apply(&sysevent.Event{Type: sysevent.SysPrctl, PID: 100, TID: 100, Request: 36, Args: [6]uint64{36, 1}})
+	tb.Apply(forkEv(400, 100, "bash"))
+	tb.Apply(forkEv(500, 400, "bash"))
+	tb.Apply(&sysevent.Event{Type: sysevent.TypeProcExit, PID: 400, TID: 400, Time: t0 + 70, Proc: sysevent.ProcInfo{GroupDead: true}})
+	// an event from before the exit (processed late, on another worker)
+	// does not reparent yet
+	early := &sysevent.Event{Type: sysevent.SysRead, PID: 500, TID: 500, Time: t0 + 65}
+	tb.Apply(early)
+	if early.Thread.PPid() != 400 {
+		t.Fatalf("reparented before the parent's exit: ppid %d", early.Thread.PPid())
+	}
+	late := &sysevent.Event{Type: sysevent.SysRead, PID: 500, TID: 500, Time: t0 + 80}
+	tb.Apply(late)
+	if late.Thread.PPid() != 100 || late.Thread.Parent().Image().Comm != "bash" {
+		t.Fatalf("orphan of a subreaper's child: ppid %d", late.Thread.PPid())
+	}
+}

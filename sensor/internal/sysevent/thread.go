@@ -135,6 +135,9 @@ type Thread struct {
 	// Threads counts live threads of the group (for proc.nthreads) and
 	// Children its live child processes (proc.nchilds).
 	Threads, Children atomic.Int32
+	// Subreaper: the process adopts orphaned descendants
+	// (prctl PR_SET_CHILD_SUBREAPER).
+	Subreaper atomic.Bool
 
 	// Mu guards the fields below for writers; the owner may read them
 	// without it (it is their only writer).
