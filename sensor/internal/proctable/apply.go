@@ -715,5 +715,6 @@ func StateTypes() []sysevent.Type {
 		sysevent.SysMemfdCreate, sysevent.SysChdir, sysevent.SysFchdir, sysevent.SysSetuid,
 		sysevent.SysSetgid, sysevent.SysSetreuid, sysevent.SysSetregid, sysevent.SysSetresuid,
 		sysevent.SysSetresgid, sysevent.SysSetfsuid, sysevent.SysSetfsgid, sysevent.SysCapset,
+		sysevent.SysPrctl,
 	}
 }
