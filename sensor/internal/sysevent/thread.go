@@ -7,7 +7,8 @@ import (
 	"sync/atomic"
 )
 
-// Concurrency model (see also package proctable):
+// Concurrency model (see also package proctable). The state types here are
+// written by the process table; field extraction and capture files read them.
 //
 // Events are sharded by thread-group id across evaluation workers, so a
 // process's Thread is written by exactly one goroutine at a time: the worker
@@ -18,7 +19,8 @@ import (
 //   - immutable: the *Image published with an atomic pointer on exec, and
 //     *FD values, which are never changed after publication (a change such
 //     as connect replaces the *FD), or
-//   - atomic: the parent link, ppid, exit time, or
+//   - atomic: the parent link, ppid, session and group, exit time,
+//     container, thread and child counts, or
 //   - guarded by Thread.Mu, which the owner holds while it writes the fd
 //     table, cwd or credentials (readers other than the owner take it too).
 
