@@ -144,11 +144,13 @@ func containerResolver(socket string, stderr io.Writer) (*container.Resolver, fu
 }
 
 func capture(ctx context.Context, path string, d time.Duration, ring int, types []sysevent.Type, resolver *container.Resolver, stderr io.Writer) error {
+	var cancel context.CancelFunc
 	if d > 0 {
-		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
 	}
+	defer cancel()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
@@ -194,7 +196,9 @@ func capture(ctx context.Context, path string, d time.Duration, ring int, types 
 	err = c.Run(ctx, func(ev *sysevent.Event) {
 		tb.Apply(ev)
 		if werr == nil {
-			werr = w.Write(ev)
+			if werr = w.Write(ev); werr != nil {
+				cancel() // e.g. the disk is full: stop rather than drop silently
+			}
 		}
 	})
 	if err == nil {
