@@ -84,7 +84,7 @@ struct scratch {
 struct inflight {
 	__u64 args[6];
 	__u32 id;
-	__u32 pad;
+	__u32 active; /* entered, not yet exited */
 };
 
 struct {
@@ -128,8 +128,8 @@ struct {
 } record_layout SEC(".maps");
 
 /* Syscall exits of interest without a recorded entry that are not the
- * expected ones (a fork child's return, a successful exec): the entry was
- * evicted from pending, or the syscall began before it became of interest. */
+ * expected ones (a fork child's return, a successful exec): the syscall
+ * began before it became of interest, or the entry could not be stored. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -137,10 +137,13 @@ struct {
 	__type(value, __u64);
 } unpaired SEC(".maps");
 
+/* The arguments of the syscall a thread is in, from sys_enter to sys_exit.
+ * Task storage: found from the task without hashing, never evicted, freed
+ * with the task. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 32768);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct inflight);
 } pending SEC(".maps");
 
@@ -593,24 +596,28 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	__u32 tid = pt, pid = pt >> 32;
 	if (pid == self_tgid)
 		return 0;
-	struct inflight v = {};
-	v.id = id;
-	v.args[0] = regs->di;
-	v.args[1] = regs->si;
-	v.args[2] = regs->dx;
-	v.args[3] = regs->r10;
-	v.args[4] = regs->r8;
-	v.args[5] = regs->r9;
 	if (id == NR_exit || id == NR_exit_group) {
 		/* they never return: emit now */
 		struct scratch *s = begin(REC_SYSCALL, id, tid, pid);
 		if (!s)
 			return 0;
-		__builtin_memcpy(s->h.args, v.args, sizeof(v.args));
+		s->h.args[0] = regs->di;
+		__builtin_memset(&s->h.args[1], 0, 5 * sizeof(__u64));
 		submit(s, 0);
 		return 0;
 	}
-	bpf_map_update_elem(&pending, &tid, &v, BPF_ANY);
+	struct inflight *v = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+						  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!v)
+		return 0; /* counted as unpaired at exit */
+	v->id = id;
+	v->args[0] = regs->di;
+	v->args[1] = regs->si;
+	v->args[2] = regs->dx;
+	v->args[3] = regs->r10;
+	v->args[4] = regs->r8;
+	v->args[5] = regs->r9;
+	v->active = 1;
 	return 0;
 }
 
@@ -763,8 +770,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tid = pt;
-	struct inflight *p = bpf_map_lookup_elem(&pending, &tid);
-	if (!p) {
+	struct inflight *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
+	if (!p || !p->active) {
 		int expected = ret == 0 && (nr == NR_clone || nr == NR_clone3 || nr == NR_fork || nr == NR_vfork ||
 					    nr == NR_execve || nr == NR_execveat);
 		if (!expected) {
@@ -776,7 +783,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	}
 	struct inflight v = *p;
-	bpf_map_delete_elem(&pending, &tid);
+	p->active = 0;
 	if (v.id != (__u32)regs->orig_ax)
 		return 0; /* a stale entry (the thread was killed inside a syscall) */
 	struct scratch *s = begin(REC_SYSCALL, v.id, tid, pt >> 32);
@@ -803,12 +810,13 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	if (!s)
 		return 0;
 	__builtin_memset(s->h.args, 0, sizeof(s->h.args));
-	struct inflight *in = bpf_map_lookup_elem(&pending, &old);
-	if (in) {
-		if (in->id == NR_execveat)
-			s->h.type = NR_execveat;
+	/* the task that called execve goes on as p, even when a non-leader
+	 * thread execs and takes the leader's pid */
+	struct inflight *in = bpf_task_storage_get(&pending, p, 0, 0);
+	if (in && in->active && (in->id == NR_execve || in->id == NR_execveat)) {
+		s->h.type = in->id;
 		__builtin_memcpy(s->h.args, in->args, sizeof(in->args));
-		bpf_map_delete_elem(&pending, &old);
+		in->active = 0;
 	}
 	__u32 off = 0;
 	struct proc_info *pi = proc_at(s, off);
@@ -859,8 +867,8 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	__builtin_memset(s->h.args, 0, sizeof(s->h.args));
 	__u32 ptid = BPF_CORE_READ(parent, pid);
-	struct inflight *in = bpf_map_lookup_elem(&pending, &ptid);
-	if (in) {
+	struct inflight *in = bpf_task_storage_get(&pending, parent, 0, 0);
+	if (in && in->active) {
 		__u32 id = in->id;
 		if (id == NR_clone || id == NR_clone3 || id == NR_fork || id == NR_vfork) {
 			s->h.type = id;
@@ -900,7 +908,6 @@ int BPF_PROG(sched_exit, struct task_struct *p)
 	 * the thread group is dead when no live threads remain. */
 	struct signal_struct *sig = BPF_CORE_READ(p, signal);
 	s->h.args[0] = BPF_CORE_READ(sig, live.counter) == 0;
-	bpf_map_delete_elem(&pending, &tid);
 	submit(s, 0);
 	return 0;
 }
