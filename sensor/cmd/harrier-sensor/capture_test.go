@@ -89,3 +89,20 @@ loop:
 		t.Fatalf("no open of /etc/hostname by cat among %d events", n)
 	}
 }
+
+func TestCaptureUsageErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"capture"}, 2, "usage: harrier-sensor capture"},
+		{[]string{"capture", "-w", "x", "extra"}, 2, "usage"},
+		{[]string{"capture", "-w", "x", "-r", "/nonexistent/rules.yaml"}, 1, "nonexistent"},
+	} {
+		var stderr bytes.Buffer
+		if code := dispatch(context.Background(), tt.args, io.Discard, &stderr); code != tt.code || !strings.Contains(stderr.String(), tt.msg) {
+			t.Errorf("%v: code %d, stderr %q", tt.args, code, stderr.String())
+		}
+	}
+}
