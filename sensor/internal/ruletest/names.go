@@ -51,6 +51,12 @@ var socketFamilyValues = map[string]uint64{
 	"AF_PACKET": 17, "AF_CAN": 29, "AF_BLUETOOTH": 31, "AF_ALG": 38, "AF_VSOCK": 40, "AF_XDP": 44,
 }
 
+var bpfCmdValues = map[string]uint64{
+	"BPF_MAP_CREATE": 0, "BPF_MAP_LOOKUP_ELEM": 1, "BPF_MAP_UPDATE_ELEM": 2, "BPF_MAP_DELETE_ELEM": 3,
+	"BPF_PROG_LOAD": 5, "BPF_OBJ_PIN": 6, "BPF_OBJ_GET": 7, "BPF_PROG_ATTACH": 8, "BPF_PROG_DETACH": 9,
+	"BPF_RAW_TRACEPOINT_OPEN": 17, "BPF_BTF_LOAD": 18, "BPF_LINK_CREATE": 28,
+}
+
 var socketTypeValues = map[string]uint64{
 	"SOCK_STREAM": 1, "SOCK_DGRAM": 2, "SOCK_RAW": 3, "SOCK_RDM": 4, "SOCK_SEQPACKET": 5,
 }

@@ -34,7 +34,7 @@ var SyscallKeys = []string{
 
 // evtArgKeys are the evt.arg.NAME names the builder understands.
 var evtArgKeys = []string{
-	"flags", "nstype", "mode", "request", "domain", "type", "target", "name", "path", "filename",
+	"flags", "nstype", "mode", "request", "cmd", "dev", "domain", "type", "target", "name", "path", "filename",
 	"pathname", "linkpath", "oldpath", "newpath", "dir", "fd", "oldfd", "newfd", "pid", "uid", "gid", "uargs",
 }
 
@@ -535,10 +535,19 @@ func (b *builder) args(ev *sysevent.Event, fd *sysevent.FD) {
 		case "request":
 			n, err = parseBits(v, ptraceRequestValues, k)
 			ev.Request = int64(n)
+		case "cmd":
+			n, err = parseBits(v, bpfCmdValues, k)
+			ev.Request = int64(n)
+		case "dev":
+			ev.DevName = b.str(k, "")
 		case "domain":
 			n, err = parseBits(v, socketFamilyValues, k)
 			ev.Sock.Family = uint16(n)
 		case "type":
+			if ev.Type == sysevent.SysMount {
+				ev.FSType = b.str(k, "")
+				break
+			}
 			n, err = parseBits(v, socketTypeValues, k)
 			ev.Sock.Type = uint16(n)
 		case "target":

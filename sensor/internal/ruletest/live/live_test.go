@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
 	"github.com/harrier-security/harrier/sensor/internal/bpfcapture"
@@ -76,6 +78,17 @@ func helper(action string, args []string) int {
 			return fail(err)
 		}
 		unix.Close(fd)
+		return 0
+	case "bpf-load": // load a trivial socket filter program
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+			Type:         ebpf.SocketFilter,
+			Instructions: asm.Instructions{asm.LoadImm(asm.R0, 0, asm.DWord), asm.Return()},
+			License:      "GPL",
+		})
+		if err != nil {
+			return fail(err)
+		}
+		prog.Close()
 		return 0
 	case "connect": // connect to args[0] (host:port) and close
 		c, err := net.Dial("tcp", args[0])
@@ -289,7 +302,8 @@ func TestRulesFireOnRealActions(t *testing.T) {
 mount -t tmpfs harrier /usr/local/bin && echo x > /usr/local/bin/%[1]s
 mv /usr/local/bin/%[1]s /usr/local/bin/moved-%[1]s
 mount -t tmpfs harrier /var/log && echo x > /var/log/%[1]s.log
-mount -t tmpfs harrier /etc && echo x > /etc/%[1]s && mv /etc/%[1]s /etc/moved-%[1]s`, marker)
+mount -t tmpfs harrier /etc && echo x > /etc/%[1]s && mv /etc/%[1]s /etc/moved-%[1]s
+mount -t tmpfs harrier /proc/sys/kernel && echo '|/tmp/%[1]s' > /proc/sys/kernel/core_pattern`, marker)
 	unsharePid := run(t, nil, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
 	wants = append(wants,
 		want{"Namespace Changed by Non-System Program", byPid(unsharePid)},
@@ -297,7 +311,10 @@ mount -t tmpfs harrier /etc && echo x > /etc/%[1]s && mv /etc/%[1]s /etc/moved-%
 		want{"Log File Cleared", has("/var/log/" + marker + ".log")},
 		want{"Write Below Etc", has("/etc/" + marker)},
 		want{"Write Below Binary Directory", has("moved_to=/usr/local/bin/moved-" + marker)},
-		want{"Write Below Etc", has("moved_to=/etc/moved-" + marker)})
+		want{"Write Below Etc", has("moved_to=/etc/moved-" + marker)},
+		want{"Kernel Execution Hook Written", func(a alert) bool {
+			return strings.Contains(a.output, "file=/proc/sys/kernel/core_pattern") && strings.Contains(a.output, "pid="+strconv.FormatInt(unsharePid, 10))
+		}})
 
 	// Shell history emptied.
 	run(t, nil, "sh", "-c", ": > "+filepath.Join(tmp, ".bash_history"))
@@ -350,6 +367,9 @@ mount -t tmpfs harrier /etc && echo x > /etc/%[1]s && mv /etc/%[1]s /etc/moved-%
 	wants = append(wants, want{"Process Attached With Ptrace",
 		byPid(run(t, []string{"HARRIER_LIVE_HELPER=ptrace-attach"}, self(t), strconv.Itoa(sleeper.Process.Pid)))})
 
+	// An eBPF program load.
+	wants = append(wants, want{"BPF Program Loaded", byPid(run(t, []string{"HARRIER_LIVE_HELPER=bpf-load"}, self(t)))})
+
 	// Kernel module load attempt and packet socket.
 	wants = append(wants, want{"Kernel Module Loaded", byPid(run(t, []string{"HARRIER_LIVE_HELPER=finit-module"}, self(t)))})
 	wants = append(wants, want{"Packet Socket Created", byPid(run(t, []string{"HARRIER_LIVE_HELPER=packet-socket"}, self(t)))})
@@ -388,7 +408,11 @@ mount -t tmpfs harrier /etc && echo x > /etc/%[1]s && mv /etc/%[1]s /etc/moved-%
 			t.Errorf("%s: fired on a near miss: %v", w.rule, s.rulesOf(w.match))
 		}
 	}
-	t.Logf("%d rules fired for their actions, %d near misses stayed quiet", len(wants), len(quiet))
+	distinct := map[string]bool{}
+	for _, w := range wants {
+		distinct[w.rule] = true
+	}
+	t.Logf("%d actions raised their alerts (%d distinct rules), %d near misses stayed quiet", len(wants), len(distinct), len(quiet))
 	if t.Failed() || testing.Verbose() {
 		for _, w := range wants {
 			t.Logf("%s", strings.Join(s.rulesOf(func(a alert) bool { return a.rule == w.rule && w.match(a) }), "\n"))
