@@ -430,3 +430,39 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Fatalf("read %d events, wrote %d", n, want)
 	}
 }
+
+// TestResetBoundsMemory: past maxTracked snapshots the writer starts over
+// with a reset record; the reader forgets too and still resolves every
+// event's state.
+func TestResetBoundsMemory(t *testing.T) {
+	old := maxTracked
+	maxTracked = 8
+	defer func() { maxTracked = old }()
+	allNames, allEx = boundFields(t)
+	data, live := record(t)
+	if !bytes.Contains(data, []byte{recReset, 0}) {
+		t.Fatal("no reset record written")
+	}
+	r, err := NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		ev, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if len(r.threads)+len(r.fds)+len(r.images) > 4*maxTracked {
+			t.Fatalf("reader holds %d snapshots", len(r.threads)+len(r.fds)+len(r.images))
+		}
+		got := extractAll(ev)
+		for j := range got {
+			if got[j] != live[i][j] {
+				t.Errorf("event %d field %s: replay %q, live %q", i, allNames[j], got[j], live[i][j])
+			}
+		}
+	}
+}

@@ -35,6 +35,7 @@ const (
 	recContainer = 'C'
 	recThread    = 'T'
 	recImage     = 'I'
+	recReset     = 'R'
 	recFD        = 'F'
 	recEvent     = 'E'
 )

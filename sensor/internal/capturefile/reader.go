@@ -224,6 +224,12 @@ func (r *Reader) Next() (*sysevent.Event, error) {
 				return nil, &Error{Offset: start, Msg: "bad event record", Err: d.err}
 			}
 			return ev, nil
+		case recReset:
+			// The writer forgot its snapshots; so do we (bounded memory).
+			clear(r.threads)
+			clear(r.fds)
+			clear(r.containers)
+			clear(r.images)
 		case recMeta:
 			return nil, &Error{Offset: start, Msg: "second meta record"}
 		default:

@@ -59,9 +59,10 @@ type fdState struct {
 	val sysevent.FD
 }
 
-// maxTracked bounds the writer's memory: past it the maps are dropped and
-// snapshots are written afresh as they are referenced.
-const maxTracked = 1 << 17
+// maxTracked bounds the writer's memory, and with the reset record the
+// reader's: past it both forget every snapshot, and snapshots are written
+// afresh as they are referenced.
+var maxTracked = 1 << 17
 
 // NewWriter writes the file header and meta to w.
 func NewWriter(w io.Writer, meta Meta) (*Writer, error) {
@@ -132,6 +133,8 @@ func (w *Writer) Write(ev *sysevent.Event) error {
 	}
 	if len(w.threads)+len(w.fds)+len(w.images) > maxTracked {
 		w.reset()
+		w.rec.b = w.rec.b[:0]
+		w.record(recReset)
 	}
 	var threadID, fdID uint64
 	if ev.Thread != nil {
