@@ -32,6 +32,9 @@ const ShortIDLen = 12
 type ID struct {
 	Full    string // the 64-hex-digit id; empty for the host
 	Runtime Runtime
+	// PodUID is the Kubernetes pod's uid when the cgroup layout names it
+	// (kubepods/.../pod<uid>/ or kubepods-...-pod<uid>.slice).
+	PodUID string
 }
 
 // Short returns the 12-character id (container.id), or "host".
@@ -103,6 +106,7 @@ func FromCgroupPath(path string) ID {
 			parent = path[ps : start-1]
 		}
 		if id, ok := fromElement(elem, parent, path); ok {
+			id.PodUID = podUID(path[:start])
 			return id
 		}
 		if start == 0 {
@@ -158,4 +162,25 @@ func isHexID(s string) bool {
 		}
 	}
 	return true
+}
+
+// podUID finds the pod uid in the cgroup path above a container:
+// "pod0a1b2c3d-..." (cgroupfs) or "kubepods-besteffort-pod0a1b2c3d_....slice"
+// (systemd, with underscores for dashes).
+func podUID(dir string) string {
+	for dir != "" {
+		i := strings.LastIndexByte(dir, '/')
+		elem := dir[i+1:]
+		dir = dir[:max(i, 0)]
+		elem = strings.TrimSuffix(elem, ".slice")
+		j := strings.LastIndex(elem, "pod")
+		if j < 0 || (j > 0 && elem[j-1] != '-') {
+			continue
+		}
+		uid := strings.ReplaceAll(elem[j+3:], "_", "-")
+		if len(uid) == 36 && strings.Count(uid, "-") == 4 {
+			return uid
+		}
+	}
+	return ""
 }

@@ -7,6 +7,8 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/sysevent"
 )
 
+const podID = "0a1b2c3d-1111-2222-3333-444455556666"
+
 const hexID = "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d"
 
 func TestFromCgroupPath(t *testing.T) {
@@ -17,21 +19,21 @@ func TestFromCgroupPath(t *testing.T) {
 		{"host root", "/", ID{Runtime: RuntimeHost}},
 		{"host user slice", "/user.slice/user-1000.slice/session-3.scope", ID{Runtime: RuntimeHost}},
 		{"host service", "/system.slice/sshd.service", ID{Runtime: RuntimeHost}},
-		{"docker cgroupfs", "/docker/" + hexID, ID{hexID, RuntimeDocker}},
-		{"docker systemd", "/system.slice/docker-" + hexID + ".scope", ID{hexID, RuntimeDocker}},
-		{"docker in docker", "/docker/" + hexID + "/docker/" + hexID[:63] + "e", ID{hexID[:63] + "e", RuntimeDocker}},
-		{"k8s cgroupfs containerd", "/kubepods/besteffort/pod0a1b2c3d-1111-2222-3333-444455556666/" + hexID, ID{hexID, RuntimeCRI}},
-		{"k8s cgroupfs guaranteed", "/kubepods/pod0a1b2c3d-1111-2222-3333-444455556666/" + hexID, ID{hexID, RuntimeCRI}},
-		{"k8s systemd containerd", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0a1b2c3d_1111_2222_3333_444455556666.slice/cri-containerd-" + hexID + ".scope", ID{hexID, RuntimeContainerd}},
-		{"k8s systemd crio", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podabc.slice/crio-" + hexID + ".scope", ID{hexID, RuntimeCRIO}},
+		{"docker cgroupfs", "/docker/" + hexID, ID{hexID, RuntimeDocker, ""}},
+		{"docker systemd", "/system.slice/docker-" + hexID + ".scope", ID{hexID, RuntimeDocker, ""}},
+		{"docker in docker", "/docker/" + hexID + "/docker/" + hexID[:63] + "e", ID{hexID[:63] + "e", RuntimeDocker, ""}},
+		{"k8s cgroupfs containerd", "/kubepods/besteffort/pod0a1b2c3d-1111-2222-3333-444455556666/" + hexID, ID{hexID, RuntimeCRI, podID}},
+		{"k8s cgroupfs guaranteed", "/kubepods/pod0a1b2c3d-1111-2222-3333-444455556666/" + hexID, ID{hexID, RuntimeCRI, podID}},
+		{"k8s systemd containerd", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0a1b2c3d_1111_2222_3333_444455556666.slice/cri-containerd-" + hexID + ".scope", ID{hexID, RuntimeContainerd, podID}},
+		{"k8s systemd crio", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podabc.slice/crio-" + hexID + ".scope", ID{hexID, RuntimeCRIO, ""}},
 		{"k8s systemd crio conmon", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podabc.slice/crio-conmon-" + hexID + ".scope", ID{Runtime: RuntimeHost}},
-		{"k8s systemd docker", "/kubepods.slice/kubepods-pod1.slice/docker-" + hexID + ".scope", ID{hexID, RuntimeDocker}},
-		{"crio cgroupfs", "/kubepods/burstable/podx/crio-" + hexID, ID{hexID, RuntimeCRIO}},
-		{"podman root", "/machine.slice/libpod-" + hexID + ".scope", ID{hexID, RuntimePodman}},
-		{"podman rootless v2 nested", "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + hexID + ".scope/container", ID{hexID, RuntimePodman}},
+		{"k8s systemd docker", "/kubepods.slice/kubepods-pod1.slice/docker-" + hexID + ".scope", ID{hexID, RuntimeDocker, ""}},
+		{"crio cgroupfs", "/kubepods/burstable/podx/crio-" + hexID, ID{hexID, RuntimeCRIO, ""}},
+		{"podman root", "/machine.slice/libpod-" + hexID + ".scope", ID{hexID, RuntimePodman, ""}},
+		{"podman rootless v2 nested", "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + hexID + ".scope/container", ID{hexID, RuntimePodman, ""}},
 		{"podman conmon", "/machine.slice/libpod-conmon-" + hexID + ".scope", ID{Runtime: RuntimeHost}},
-		{"podman cgroupfs", "/libpod_parent/libpod-" + hexID, ID{hexID, RuntimePodman}},
-		{"containerd plain", "/system.slice/containerd.service/default/" + hexID, ID{hexID, RuntimeContainerd}},
+		{"podman cgroupfs", "/libpod_parent/libpod-" + hexID, ID{hexID, RuntimePodman, ""}},
+		{"containerd plain", "/system.slice/containerd.service/default/" + hexID, ID{hexID, RuntimeContainerd, ""}},
 		{"too short", "/docker/" + hexID[:63], ID{Runtime: RuntimeHost}},
 		{"upper hex rejected", "/docker/" + "A" + hexID[1:], ID{Runtime: RuntimeHost}},
 		{"empty", "", ID{Runtime: RuntimeHost}},
@@ -96,6 +98,10 @@ func TestResolver(t *testing.T) {
 	}
 	if a.ID != hexID[:12] || a.FullID != hexID || a.Type != "docker" || a.Image != "nginx:1.25" || a.PodNamespace != "prod" {
 		t.Fatalf("container = %+v", a)
+	}
+	k8s := NewResolver(nil).FromCgroup("/kubepods/besteffort/pod" + podID + "/" + hexID)
+	if k8s.PodUID != podID || k8s.Image != "" {
+		t.Fatalf("pod uid from the cgroup path: %+v", k8s)
 	}
 	plain := NewResolver(nil).FromCgroup("/kubepods/besteffort/podx/crio-" + hexID)
 	if plain.ID != hexID[:12] || plain.Type != "cri-o" || plain.Image != "" {

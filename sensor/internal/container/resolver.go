@@ -64,13 +64,16 @@ func (r *Resolver) FromCgroup(cgroup string) *sysevent.Container {
 		return c
 	}
 	complete := true
-	c = &sysevent.Container{ID: id.Short(), FullID: id.Full, Type: string(id.Runtime)}
+	c = &sysevent.Container{ID: id.Short(), FullID: id.Full, Type: string(id.Runtime), PodUID: id.PodUID}
 	if r.meta != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 		if m, err := r.meta.Lookup(ctx, id); err == nil && m != nil {
 			m.ID, m.FullID = id.Short(), id.Full
 			if m.Type == "" {
 				m.Type = string(id.Runtime)
+			}
+			if m.PodUID == "" {
+				m.PodUID = id.PodUID
 			}
 			c = m
 		} else {
