@@ -127,20 +127,29 @@ func captureTypes(ruleFiles []string) ([]sysevent.Type, error) {
 }
 
 // containerResolver resolves containers with metadata from the CRI
-// socket when there is one.
+// socket and from Docker's state files, when either exists.
 func containerResolver(socket string, stderr io.Writer) (*container.Resolver, func()) {
+	var sources container.Sources
+	closeAll := func() {}
 	if socket == "" {
 		socket = container.FindCRISocket("/")
 	}
-	if socket == "" {
-		return container.NewResolver(nil), func() {}
+	if socket != "" {
+		cri, err := container.DialCRI(socket)
+		if err != nil {
+			fmt.Fprintln(stderr, "harrier-sensor capture: no CRI metadata:", err)
+		} else {
+			sources = append(sources, cri)
+			closeAll = func() { cri.Close() }
+		}
 	}
-	cri, err := container.DialCRI(socket)
-	if err != nil {
-		fmt.Fprintln(stderr, "harrier-sensor capture: no container metadata:", err)
-		return container.NewResolver(nil), func() {}
+	if st, err := os.Stat(container.DefaultDockerRoot + "/containers"); err == nil && st.IsDir() {
+		sources = append(sources, container.DockerFiles{Root: container.DefaultDockerRoot})
 	}
-	return container.NewResolver(cri), func() { cri.Close() }
+	if len(sources) == 0 {
+		return container.NewResolver(nil), closeAll
+	}
+	return container.NewResolver(sources), closeAll
 }
 
 func capture(ctx context.Context, path string, d time.Duration, ring int, types []sysevent.Type, resolver *container.Resolver, stderr io.Writer) error {
