@@ -460,3 +460,36 @@ func TestBadRulesStopStartup(t *testing.T) {
 		}
 	}
 }
+
+// TestAggregationFoldsAFlood: 50 identical events within the window reach
+// the router as the first alert plus one aggregate counting the other 49.
+func TestAggregationFoldsAFlood(t *testing.T) {
+	store := transporttest.NewStore()
+	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Kill()
+	cfg := testConfig(t, rcv.Addr, writeFile(t, "rules.yaml", ruleCreate))
+	cfg.Aggregation = config.Aggregation{Enabled: true, Window: time.Minute, Rules: []config.AggregationRule{
+		{Rule: "Create*", Fields: []string{"ka.verb"}, Window: 500 * time.Millisecond},
+	}}
+	r := start(t, cfg)
+	defer r.stop(t)
+	var lines [][]byte
+	for i := range 50 {
+		lines = append(lines, auditEvent(i))
+	}
+	r.post(t, eventList(lines))
+	if !store.WaitUnique(2, 10*time.Second) {
+		t.Fatalf("router got %d alerts, want 2", store.Unique())
+	}
+	time.Sleep(300 * time.Millisecond)
+	got := store.Alerts()
+	if len(got) != 2 || got[0].GetCount() != 0 || got[1].GetCount() != 49 {
+		t.Fatalf("alerts %d; counts %d/%d, want the first and an aggregate of 49", len(got), got[0].GetCount(), got[len(got)-1].GetCount())
+	}
+	if got[1].GetFirstTime() == nil || got[1].GetLastTime() == nil {
+		t.Fatal("aggregate without first/last time")
+	}
+}

@@ -1,0 +1,121 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/harrier-security/harrier/sensor/internal/transport/transporttest"
+)
+
+// TestSyscallReloadAddsEventTypes needs root and BPF: the running sensor
+// gets a rule on a syscall that no loaded rule asked for; after the reload
+// the kernel passes that syscall and the rule fires, while the rule that ran
+// before keeps firing.
+func TestSyscallReloadAddsEventTypes(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the syscall source needs root")
+	}
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "harrier-marker")
+	openRule := fmt.Sprintf(`
+- rule: Marker opened
+  desc: test
+  condition: evt.type in (open, openat, openat2) and fd.name startswith %s
+  output: "opened %%fd.name by %%proc.name"
+  priority: WARNING
+`, marker)
+	mkdirRule := fmt.Sprintf(`
+- rule: Marker directory made
+  desc: test
+  condition: evt.type in (mkdir, mkdirat) and fs.path.name startswith %s
+  output: "mkdir %%fs.path.name by %%proc.name"
+  priority: WARNING
+`, marker)
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesFile, []byte(openRule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store := transporttest.NewStore()
+	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Kill()
+	cfg := testConfig(t, rcv.Addr, rulesFile)
+	cfg.Sources.Syscall.Enabled = true
+	cfg.Sources.K8sAudit.Enabled = false
+	cfg.Rules.Watch = false
+	cfg.Rules.RuleMatching = "all"
+	d, err := New(cfg, Options{Logger: quiet})
+	if err != nil {
+		t.Skipf("syscall source unavailable here: %v", err)
+	}
+	d.Close()
+	r := start(t, cfg)
+	defer r.stop(t)
+
+	fired := func(rule, needle string) bool {
+		for _, a := range store.Alerts() {
+			if a.GetRule() == rule && strings.Contains(a.GetOutput(), needle) {
+				return true
+			}
+		}
+		return false
+	}
+	// act performs the action again until an alert for any of its
+	// attempts (they share a prefix) arrives.
+	until := func(what string, act func(i int) string, rule string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for i := 0; time.Now().Before(deadline); i++ {
+			p := act(i)
+			if fired(rule, strings.TrimRight(p, "0123456789")) {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		for i, a := range store.Alerts() {
+			if i < 5 {
+				t.Logf("alert: %s: %s", a.GetRule(), a.GetOutput())
+			}
+		}
+		st, _ := r.d.sys.capture.Stats()
+		t.Fatalf("%s: %q never fired (captured %d, drops %d, unpaired %d, evaluated %v, alerts at router %d)", what, rule,
+			st.Events, st.Drops, st.Unpaired, testutil.ToFloat64(r.d.m.evaluatedSyscall), store.Unique())
+	}
+	touch := func(i int) string {
+		p := fmt.Sprintf("%s-f%d", marker, i)
+		_ = exec.Command("touch", p).Run()
+		return p
+	}
+	mkdir := func(i int) string {
+		p := fmt.Sprintf("%s-d%d", marker, i)
+		_ = exec.Command("mkdir", p).Run()
+		return p
+	}
+	until("before reload", touch, "Marker opened")
+	// mkdir is not of interest yet: nothing fires.
+	p := mkdir(1000)
+	time.Sleep(500 * time.Millisecond)
+	if fired("Marker directory made", p) {
+		t.Fatal("a rule that is not loaded fired")
+	}
+	if err := os.WriteFile(rulesFile, []byte(openRule+mkdirRule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if v := testutil.ToFloat64(r.d.m.reloads.WithLabelValues("ok")); v != 1 {
+		t.Fatalf("ok reloads %v", v)
+	}
+	until("after reload", mkdir, "Marker directory made")
+	until("after reload, the old rule", touch, "Marker opened")
+}
