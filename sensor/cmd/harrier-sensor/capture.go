@@ -129,22 +129,9 @@ func captureTypes(ruleFiles []string) ([]sysevent.Type, error) {
 // containerResolver resolves containers with metadata from the CRI
 // socket and from Docker's state files, when either exists.
 func containerResolver(socket string, stderr io.Writer) (*container.Resolver, func()) {
-	var sources container.Sources
-	closeAll := func() {}
-	if socket == "" {
-		socket = container.FindCRISocket("/")
-	}
-	if socket != "" {
-		cri, err := container.DialCRI(socket)
-		if err != nil {
-			fmt.Fprintln(stderr, "harrier-sensor capture: no CRI metadata:", err)
-		} else {
-			sources = append(sources, cri)
-			closeAll = func() { cri.Close() }
-		}
-	}
-	if st, err := os.Stat(container.DefaultDockerRoot + "/containers"); err == nil && st.IsDir() {
-		sources = append(sources, container.DockerFiles{Root: container.DefaultDockerRoot})
+	sources, closeAll, err := container.DiscoverSources(socket)
+	if err != nil {
+		fmt.Fprintln(stderr, "harrier-sensor capture: no CRI metadata:", err)
 	}
 	if len(sources) == 0 {
 		return container.NewResolver(nil), closeAll

@@ -112,3 +112,27 @@ func (s Sources) Lookup(ctx context.Context, id ID) (*sysevent.Container, error)
 	}
 	return nil, errors.Join(errs...)
 }
+
+// DiscoverSources returns the metadata sources this host offers: the CRI
+// runtime at criSocket (probed with FindCRISocket when empty) and Docker's
+// state files, with a func that closes them. A CRI socket that cannot be
+// dialled is reported in err; the other sources are still returned.
+func DiscoverSources(criSocket string) (src Sources, closeAll func(), err error) {
+	closeAll = func() {}
+	if criSocket == "" {
+		criSocket = FindCRISocket("/")
+	}
+	if criSocket != "" {
+		cri, derr := DialCRI(criSocket)
+		if derr != nil {
+			err = derr
+		} else {
+			src = append(src, cri)
+			closeAll = func() { cri.Close() }
+		}
+	}
+	if st, serr := os.Stat(filepath.Join(DefaultDockerRoot, "containers")); serr == nil && st.IsDir() {
+		src = append(src, DockerFiles{Root: DefaultDockerRoot})
+	}
+	return src, closeAll, err
+}
