@@ -217,9 +217,9 @@ func start(t *testing.T) *sensor {
 		if st, err := capt.Stats(); err == nil && st.Drops > 0 {
 			t.Logf("capture dropped %d events", st.Drops)
 		}
-		cancel()
-		capt.Close()
+		cancel() // Run returns on cancellation; close only after it has
 		<-done
+		capt.Close()
 	})
 	return s
 }
