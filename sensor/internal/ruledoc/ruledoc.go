@@ -160,7 +160,8 @@ func (d *Doc) Write(w io.Writer, command string) error {
 	fmt.Fprintf(&b, "%d rules from %s. Every rule names its priority, tags (MITRE ATT&CK tactics and\n", len(all), strings.Join(quoteAll(d.Files), ", "))
 	b.WriteString("techniques), the event types it needs and what it catches. Rules are tuned without editing these\n")
 	b.WriteString("files: extend the `harrier_allowed_*` lists or replace the `harrier_user_known_*` macros listed\n")
-	b.WriteString("under each rule from a file loaded after them (see the header of each rules file).\n\n")
+	b.WriteString("under each rule from a file loaded after them (see the header of each rules file), and check\n")
+	b.WriteString("the result with `harrier-sensor rules test` (docs/rule-tests.md).\n\n")
 
 	for _, file := range d.Files {
 		var rs []*rules.Rule
