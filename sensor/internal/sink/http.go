@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,7 +28,10 @@ type HTTPConfig struct {
 	Queue int
 	// Attempts per alert before it is dropped (default 4), with backoff.
 	Attempts int
-	Logger   *slog.Logger
+	// CloseTimeout bounds how long Close keeps posting what is queued
+	// (default 5s); what is left then is dropped and counted.
+	CloseTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // HTTP POSTs each alert as Falco's JSON, as Falco's http_output does, so
@@ -41,6 +45,7 @@ type HTTP struct {
 	done   chan struct{}
 	mu     sync.RWMutex
 	closed bool
+	abort  atomic.Bool
 	log    *slog.Logger
 
 	posted, dropped prometheus.Counter
@@ -56,6 +61,9 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	}
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 4
+	}
+	if cfg.CloseTimeout <= 0 {
+		cfg.CloseTimeout = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -105,6 +113,10 @@ func (s *HTTP) Send(a *harrierv1.Alert) error {
 func (s *HTTP) run() {
 	defer close(s.done)
 	for a := range s.queue {
+		if s.abort.Load() {
+			s.dropped.Inc()
+			continue
+		}
 		body, err := falcojson.Marshal(a)
 		if err != nil {
 			s.dropped.Inc()
@@ -112,6 +124,9 @@ func (s *HTTP) run() {
 		}
 		var last error
 		for attempt := range s.cfg.Attempts {
+			if attempt > 0 && s.abort.Load() {
+				break
+			}
 			if attempt > 0 {
 				d := 100 * time.Millisecond << attempt
 				time.Sleep(d/2 + rand.N(d/2))
@@ -157,7 +172,8 @@ func (s *HTTP) post(body []byte) error {
 	return nil
 }
 
-// Close posts what is queued (within the timeout of each post) and stops.
+// Close posts what is queued for up to CloseTimeout, drops (and counts)
+// the rest, and stops: a dead receiver must not hold up a shutdown.
 func (s *HTTP) Close() error {
 	s.mu.Lock()
 	if !s.closed {
@@ -165,6 +181,13 @@ func (s *HTTP) Close() error {
 		close(s.queue)
 	}
 	s.mu.Unlock()
+	select {
+	case <-s.done:
+		return nil
+	case <-time.After(s.cfg.CloseTimeout):
+	}
+	left := len(s.queue)
+	s.abort.Store(true)
 	<-s.done
-	return nil
+	return fmt.Errorf("http output: %d queued alerts not posted before the close timeout (%s); dropped", left, s.cfg.CloseTimeout)
 }

@@ -216,3 +216,25 @@ func TestFanoutMinPriorityAndFailureIsolation(t *testing.T) {
 		t.Fatalf("sent counter %v", v)
 	}
 }
+
+func TestHTTPCloseIsBoundedWhenTheReceiverIsDead(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	h := NewHTTP(HTTPConfig{URL: srv.URL, CloseTimeout: 300 * time.Millisecond, Logger: quiet})
+	for i := range 50 {
+		_ = h.Send(alert(string(rune('a'+i)), harrierv1.Priority_PRIORITY_WARNING))
+	}
+	start := time.Now()
+	err := h.Close()
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("Close took %v", el)
+	}
+	if err == nil {
+		t.Fatal("Close did not report the alerts it dropped")
+	}
+	if v := testutil.ToFloat64(h.dropped); v != 50 {
+		t.Fatalf("dropped %v, want all 50 counted", v)
+	}
+}
