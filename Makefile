@@ -79,7 +79,7 @@ run: build ## start the router and the sensor on this host with embedded default
 	@echo "harrier: run is filled in by the sensor and router work"; exit 1
 
 .PHONY: run-sensor
-run-sensor: ## start only the sensor with the quickstart defaults (scripts/run-sensor.sh; router at $$HARRIER_ROUTER_ADDR)
+run-sensor: ## start only the sensor with the quickstart defaults (scripts/run-sensor.sh; router at HARRIER_ROUTER_ADDR)
 	@mkdir -p $(BIN)
 	cd sensor && go build -o $(BIN)/harrier-sensor ./cmd/harrier-sensor
 	@bash scripts/run-sensor.sh
