@@ -86,11 +86,11 @@ func Parse(path string, data []byte) (*File, error) {
 	if err := dec.Decode(&fy); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f := &File{
-		Path:      path,
-		Base:      filepath.Join(filepath.Dir(path), filepath.FromSlash(fy.Base)),
-		templates: fy.Templates,
+	base := filepath.FromSlash(fy.Base)
+	if !filepath.IsAbs(base) {
+		base = filepath.Join(filepath.Dir(path), base)
 	}
+	f := &File{Path: path, Base: base, templates: fy.Templates}
 	for _, r := range fy.Rules {
 		f.Rules = append(f.Rules, f.resolve(r))
 	}

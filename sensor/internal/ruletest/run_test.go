@@ -263,3 +263,15 @@ func TestSetOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestBase(t *testing.T) {
+	for base, want := range map[string]string{"": "dir", "../x": "x", "/abs/root": "/abs/root"} {
+		f, err := Parse(filepath.Join("dir", "t.yaml"), []byte("base: "+base+"\nrules: [r.yaml]\ncases:\n  - name: a\n    syscall: {evt.type: open}\n    fire: [x]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Base != want || f.Rules[0] != filepath.Join(want, "r.yaml") {
+			t.Errorf("base %q: Base %q, rules %v; want %q", base, f.Base, f.Rules, want)
+		}
+	}
+}
