@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+	"gopkg.in/yaml.v3"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 )
@@ -325,6 +326,7 @@ func Load(src Source) (*Config, error) {
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
 			mapstructure.StringToTimeDurationHookFunc(),
 			stringToList,
+			stringToYAML,
 		)
 	})
 	if err != nil {
@@ -361,6 +363,32 @@ func stringToList(from, to reflect.Type, data any) (any, error) {
 		parts[i] = strings.TrimSpace(parts[i])
 	}
 	return parts, nil
+}
+
+// stringToYAML lets structured keys (rules.select, aggregation.rules) be
+// set from the environment or -o as inline YAML/JSON:
+// -o 'rules.select=[{disable: {tag: network}}]'.
+func stringToYAML(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String {
+		return data, nil
+	}
+	switch to.Kind() {
+	case reflect.Slice:
+		if to.Elem().Kind() == reflect.String {
+			return data, nil
+		}
+	case reflect.Struct, reflect.Map:
+	default:
+		return data, nil
+	}
+	if to == reflect.TypeOf(time.Duration(0)) {
+		return data, nil
+	}
+	var v any
+	if err := yaml.Unmarshal([]byte(data.(string)), &v); err != nil {
+		return nil, fmt.Errorf("not valid inline YAML: %w", err)
+	}
+	return v, nil
 }
 
 // keyError names the key a problem is about.

@@ -216,3 +216,23 @@ func TestTokenFile(t *testing.T) {
 		t.Fatalf("token %q", c.Sources.K8sAudit.Token)
 	}
 }
+
+func TestStructuredKeysFromEnvironmentAndFlags(t *testing.T) {
+	c, err := Load(Source{
+		File:      write(t, "{}"),
+		Environ:   []string{`HARRIER_AGGREGATION_RULES=[{rule: "Read*", fields: [proc.name], window: 5s}]`},
+		Overrides: []string{"rules.select=[{disable: {tag: network}}, {enable: {rule: 'Terminal*'}}]"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Rules.Select) != 2 || c.Rules.Select[0].Disable.Tag != "network" || c.Rules.Select[1].Enable.Rule != "Terminal*" {
+		t.Fatalf("rules.select from -o: %+v", c.Rules.Select)
+	}
+	if ar := c.Aggregation.Rules; len(ar) != 1 || ar[0].Rule != "Read*" || ar[0].Window != 5*time.Second || ar[0].Fields[0] != "proc.name" {
+		t.Fatalf("aggregation.rules from the environment: %+v", c.Aggregation.Rules)
+	}
+	if _, err := Load(Source{File: write(t, "{}"), Environ: []string{}, Overrides: []string{"rules.select=[{enable: {rule: x}"}}); err == nil || !strings.Contains(err.Error(), "rules.select") {
+		t.Fatalf("bad inline YAML: %v", err)
+	}
+}

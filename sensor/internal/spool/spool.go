@@ -628,12 +628,16 @@ func (s *Spool) flush(buf []byte) error {
 	a := s.active()
 	if _, err := a.f.WriteAt(buf, a.size); err != nil {
 		// Leave the torn bytes to the repair at the next Open; forget the
-		// records of this write so nothing points at them.
+		// records of this write so nothing points at them, and count them
+		// as dropped: they are lost (disk full, I/O error).
+		var lost [9]uint64
 		for seq, l := range s.recs {
 			if l.seg == a && l.off >= a.size {
+				lost[clampPrio(l.prio)]++
 				s.kill(seq, l)
 			}
 		}
+		s.reportDrops(lost)
 		return fmt.Errorf("spool: write segment %016x: %w", a.id, err)
 	}
 	a.size += int64(len(buf))
