@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"path"
 
@@ -67,7 +68,9 @@ type decoder struct {
 }
 
 func newDecoder(bootOffset int64) *decoder {
-	return &decoder{bootOffset: bootOffset, buf: make([]byte, 0, 8192)}
+	d := &decoder{bootOffset: bootOffset, buf: make([]byte, 0, 8192)}
+	d.strs.seed = maphash.MakeSeed()
+	return d
 }
 
 // decode fills ev (already reset) from one record.
@@ -330,7 +333,11 @@ func cloneFlags(t sysevent.Type, arg0, aux uint64) uint64 {
 func (d *decoder) paths(ev *sysevent.Event) {
 	if p := d.items[itPath]; p != nil {
 		ev.Target = d.str(p)
-		ev.Path = d.abs(d.items[itBase], p)
+		if len(p) > 0 && p[0] == '/' && !needsClean(p) {
+			ev.Path = ev.Target // absolute and clean already: one string
+		} else {
+			ev.Path = d.abs(d.items[itBase], p)
+		}
 	}
 	if p := d.items[itPath2]; p != nil {
 		ev.Path2 = d.abs(d.items[itBase2], p)
@@ -340,6 +347,9 @@ func (d *decoder) paths(ev *sysevent.Event) {
 // abs joins rel with the directory given as components (leaf first) and
 // cleans the result lexically. An absolute rel is only cleaned.
 func (d *decoder) abs(base, rel []byte) string {
+	if len(rel) > 0 && rel[0] == '/' && !needsClean(rel) {
+		return d.strs.bytes(rel) // the common case: nothing to join or clean
+	}
 	b := d.buf[:0]
 	if len(rel) == 0 || rel[0] != '/' {
 		b = appendComponents(b, base)
@@ -358,6 +368,10 @@ func (d *decoder) abs(base, rel []byte) string {
 func needsClean(p []byte) bool {
 	if len(p) > 1 && p[len(p)-1] == '/' {
 		return true
+	}
+	// fast path (vectorised searches): most paths have neither
+	if !bytes.Contains(p, slashSlash) && !bytes.Contains(p, slashDot) {
+		return false
 	}
 	for i := 0; i < len(p); i++ {
 		if p[i] != '/' {
@@ -378,6 +392,8 @@ func needsClean(p []byte) bool {
 	}
 	return false
 }
+
+var slashSlash, slashDot = []byte("//"), []byte("/.")
 
 // components renders a leaf-first NUL-terminated name list as an absolute
 // path, with suffix appended.
@@ -535,18 +551,15 @@ func (d *decoder) sockaddr(p []byte, from sysevent.SockAddr) sysevent.SockAddr {
 // recently: a direct-mapped cache, so that hot paths (the files a workload
 // opens again and again) cost no allocation.
 type interner struct {
-	tab [4096]string
+	seed maphash.Seed
+	tab  [4096]string
 }
 
 func (in *interner) bytes(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	h := uint32(2166136261)
-	for _, c := range b {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	slot := &in.tab[h&(uint32(len(in.tab))-1)]
+	slot := &in.tab[maphash.Bytes(in.seed, b)&uint64(len(in.tab)-1)]
 	if *slot == string(b) {
 		return *slot
 	}

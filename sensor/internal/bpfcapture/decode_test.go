@@ -81,6 +81,11 @@ func TestDecodeJoinsRelativePaths(t *testing.T) {
 		{"tmp\x00", "", "/tmp"}, // AT_EMPTY_PATH
 		{"ignored\x00", "/abs//p/", "/abs/p"},
 		{"b\x00a\x00", "c", "/a/b/c"},
+		{"", "/home/u/.ssh/id_rsa", "/home/u/.ssh/id_rsa"},
+		{"", "/a/./b", "/a/b"},
+		{"", "/a/b/..", "/a"},
+		{"", "/a/..b", "/a/..b"},
+		{"x\x00", ".hidden", "/x/.hidden"},
 	} {
 		r := newRecord(recSyscall, sysevent.SysOpenat, uint64(0xffffff9c)).item(itPath, []byte(tc.rel))
 		if tc.rel == "" || tc.rel[0] != '/' {
