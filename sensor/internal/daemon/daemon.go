@@ -229,6 +229,9 @@ func (g grpcSink) Name() string                  { return "grpc" }
 func (g grpcSink) Send(a *harrierv1.Alert) error { return g.c.Send(a) }
 func (g grpcSink) Close() error                  { return nil }
 
+// SendBatch appends the alerts to the spool in one write.
+func (g grpcSink) SendBatch(as []*harrierv1.Alert) error { return g.c.Send(as...) }
+
 func (d *Daemon) openWebhook() error {
 	ka := d.cfg.Sources.K8sAudit
 	tc, err := ka.TLS.ServerConfig()
@@ -248,12 +251,28 @@ func (d *Daemon) openWebhook() error {
 
 var scratchPool = sync.Pool{New: func() any { return new(filter.Scratch) }}
 
+// evaluateAudit evaluates one webhook batch and hands its alerts to the
+// outputs together (one spool write for the batch).
 func (d *Daemon) evaluateAudit(evs []*k8saudit.Event) {
 	s := scratchPool.Get().(*filter.Scratch)
+	defer scratchPool.Put(s)
+	cur := d.cur.Load()
+	var alerts []*harrierv1.Alert
 	for _, ev := range evs {
-		d.evaluate(ev, s, d.m.evaluatedAudit)
+		cur.rs.EvaluateScratch(ev, s, func(r *rules.Rule) {
+			alerts = append(alerts, cur.builder.Alert(r.AlertRule(), ev))
+			d.m.alerts.WithLabelValues(r.Name, r.Priority.FalcoName()).Inc()
+		})
 	}
-	scratchPool.Put(s)
+	if d.agg != nil {
+		for _, a := range alerts {
+			d.agg.Add(a)
+		}
+	} else {
+		d.fan.SendAll(alerts)
+	}
+	// Counted once their alerts are handed to the outputs.
+	d.m.evaluatedAudit.Add(float64(len(evs)))
 }
 
 // evaluate runs the current ruleset on ev and delivers its alerts.

@@ -183,6 +183,49 @@ func (f *Fanout) Send(a *harrierv1.Alert) {
 	}
 }
 
+// BatchSink is a Sink that takes several alerts at once more cheaply (one
+// spool write for a batch).
+type BatchSink interface {
+	SendBatch(as []*harrierv1.Alert) error
+}
+
+// SendAll hands alerts to every sink, as a batch to the sinks that take
+// batches.
+func (f *Fanout) SendAll(as []*harrierv1.Alert) {
+	if f.min != harrierv1.Priority_PRIORITY_UNSPECIFIED {
+		kept := as[:0:0]
+		for _, a := range as {
+			if a.GetPriority().AtLeast(f.min) {
+				kept = append(kept, a)
+			}
+		}
+		as = kept
+	}
+	if len(as) == 0 {
+		return
+	}
+	for _, s := range f.sinks {
+		b, ok := s.(BatchSink)
+		if !ok {
+			for _, a := range as {
+				if err := s.Send(a); err != nil {
+					f.failed.WithLabelValues(s.Name()).Inc()
+					f.log.Error("output failed to take an alert", "output", s.Name(), "rule", a.GetRule(), "err", err)
+					continue
+				}
+				f.sent.WithLabelValues(s.Name()).Inc()
+			}
+			continue
+		}
+		if err := b.SendBatch(as); err != nil {
+			f.failed.WithLabelValues(s.Name()).Add(float64(len(as)))
+			f.log.Error("output failed to take alerts", "output", s.Name(), "alerts", len(as), "err", err)
+			continue
+		}
+		f.sent.WithLabelValues(s.Name()).Add(float64(len(as)))
+	}
+}
+
 // Reopen reopens the sinks that write files.
 func (f *Fanout) Reopen() {
 	for _, s := range f.sinks {

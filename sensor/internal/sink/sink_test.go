@@ -238,3 +238,38 @@ func TestHTTPCloseIsBoundedWhenTheReceiverIsDead(t *testing.T) {
 		t.Fatalf("dropped %v, want all 50 counted", v)
 	}
 }
+
+type batchRecorder struct {
+	batches [][]*harrierv1.Alert
+}
+
+func (b *batchRecorder) Name() string { return "batch" }
+func (b *batchRecorder) Send(a *harrierv1.Alert) error {
+	return errors.New("Send called on a batch sink")
+}
+func (b *batchRecorder) Close() error { return nil }
+func (b *batchRecorder) SendBatch(as []*harrierv1.Alert) error {
+	b.batches = append(b.batches, as)
+	return nil
+}
+
+func TestFanoutSendAllBatchesAndFilters(t *testing.T) {
+	var buf bytes.Buffer
+	rec := &batchRecorder{}
+	f := NewFanout(harrierv1.Priority_PRIORITY_WARNING, quiet, rec, NewWriter("stdout", &buf, false))
+	f.SendAll([]*harrierv1.Alert{
+		alert("a", harrierv1.Priority_PRIORITY_ERROR),
+		alert("b", harrierv1.Priority_PRIORITY_DEBUG),
+		alert("c", harrierv1.Priority_PRIORITY_WARNING),
+	})
+	if len(rec.batches) != 1 || len(rec.batches[0]) != 2 || rec.batches[0][1].GetId() != "c" {
+		t.Fatalf("batch sink got %v", rec.batches)
+	}
+	if n := strings.Count(buf.String(), "\n"); n != 2 {
+		t.Fatalf("plain sink got %d alerts, want 2", n)
+	}
+	f.SendAll([]*harrierv1.Alert{alert("d", harrierv1.Priority_PRIORITY_DEBUG)})
+	if len(rec.batches) != 1 {
+		t.Fatal("an empty batch after filtering was sent")
+	}
+}
