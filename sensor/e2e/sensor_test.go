@@ -326,3 +326,57 @@ func TestSyscallSourceSaysWhatIsMissing(t *testing.T) {
 		t.Fatalf("bad config: %v\n%s", err, out)
 	}
 }
+
+// TestCheckAndSIGHUP: --check validates and exits 0; SIGHUP reloads the
+// rules of a running sensor (the file watcher is off here).
+func TestCheckAndSIGHUP(t *testing.T) {
+	out, err := exec.Command(binary, "run", "-c", writeConfig(t), "--check", "-o", "sources.syscall.enabled=false", "-o", "sources.k8s_audit.listen=127.0.0.1:0", "-o", "metrics.enabled=false").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "configuration and rules OK") {
+		t.Fatalf("--check: %v\n%s", err, out)
+	}
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	rule := func(name string) string {
+		return fmt.Sprintf("- rule: %s\n  desc: test\n  condition: ka.verb exists\n  output: %s seen %%ka.auditid\n  priority: INFO\n  source: k8s_audit\n", name, name)
+	}
+	if err := os.WriteFile(rules, []byte(rule("First")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, running := startSensor(t, "-o", "sources.syscall.enabled=false", "-o", "rules.watch=false", "-o", "rules.files="+rules)
+	post := func(id string) {
+		ev := fmt.Sprintf(`{"kind":"Event","auditID":%q,"verb":"get","stage":"ResponseComplete"}`, id)
+		resp, err := http.Post("http://"+running["k8s_audit"].(string)+"/k8s_audit", "application/json", strings.NewReader(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	waitStdout := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(s.stdout.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("stdout lacks %q:\n%s\n%s", want, s.stdout.String(), s.logText())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	post("one")
+	waitStdout("First seen one")
+	if err := os.WriteFile(rules, []byte(rule("Second")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.logText(), "rules reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload after SIGHUP:\n%s", s.logText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	post("two")
+	waitStdout("Second seen two")
+	if strings.Contains(s.stdout.String(), "First seen two") {
+		t.Fatal("the replaced rule still fired after SIGHUP")
+	}
+	s.stop(t)
+}
