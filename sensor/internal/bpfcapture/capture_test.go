@@ -3,6 +3,8 @@ package bpfcapture
 import (
 	"context"
 	"os"
+	"os/exec"
+	"strings"
 	"path/filepath"
 	"testing"
 	"time"
@@ -334,5 +336,18 @@ func TestRunStopsOnCancelAndDeliversALoneEvent(t *testing.T) {
 			t.Fatalf("latency %v: Run did not return after cancel", lat)
 		}
 		c.Close()
+	}
+}
+
+func TestOpenExplainsMissingPrivileges(t *testing.T) {
+	requireRoot(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "HARRIER_HELPER=open-unprivileged")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "not root and no CAP_BPF") {
+		t.Errorf("Open as an unprivileged user said %q", out)
 	}
 }

@@ -228,6 +228,14 @@ func helper(action string, args []string) int {
 		// the main thread ends alone; the runtime's other threads live on
 		// until the test kills the process
 		syscall.RawSyscall(unix.SYS_EXIT, 3, 0, 0)
+	case "open-unprivileged":
+		// drop root on this thread only (raw syscall), then try to load
+		runtime.LockOSThread()
+		if _, _, e := syscall.RawSyscall(unix.SYS_SETRESUID, 65534, 65534, 65534); e != 0 {
+			return fail(e)
+		}
+		_, err := Open(Options{RingBytes: 1 << 20})
+		fmt.Println(err)
 	case "closeloop":
 		n, _ := strconv.Atoi(os.Getenv("HARRIER_N"))
 		for i := 0; i < n; i++ {
