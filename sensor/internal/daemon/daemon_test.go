@@ -39,6 +39,12 @@ func sharedPath(t testing.TB, rel string) string {
 // the router at routerAddr through a spool in a temp dir.
 func testConfig(t testing.TB, routerAddr string, rulesFiles ...string) *config.Config {
 	t.Helper()
+	return testConfigWith(t, routerAddr, rulesFiles, nil)
+}
+
+// testConfigWith is testConfig with more -o overrides.
+func testConfigWith(t testing.TB, routerAddr string, rulesFiles, extra []string) *config.Config {
+	t.Helper()
 	overrides := []string{
 		"sources.syscall.enabled=false",
 		"sources.k8s_audit.listen=127.0.0.1:0",
@@ -51,6 +57,7 @@ func testConfig(t testing.TB, routerAddr string, rulesFiles ...string) *config.C
 		"rules.files=" + strings.Join(rulesFiles, ","),
 		"hostname=node-1",
 	}
+	overrides = append(overrides, extra...)
 	cfg, err := config.Load(config.Source{File: writeFile(t, "sensor.yaml", "{}"), Overrides: overrides, Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
