@@ -69,7 +69,7 @@ func inDir(t *testing.T, dir string, f func()) {
 
 func TestFileSyscalls(t *testing.T) {
 	h := startCapture(t, Options{RingBytes: 4 << 20},
-		"open", "openat", "openat2", "creat", "close", "dup", "dup2", "dup3",
+		"open", "openat", "openat2", "creat", "close", "dup", "dup2", "dup3", "fcntl", "close_range",
 		"symlink", "symlinkat", "link", "linkat", "unlink", "unlinkat",
 		"rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir",
 		"chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
@@ -148,7 +148,15 @@ func TestFileSyscalls(t *testing.T) {
 	if ev = h.findType("dup3", self, ""); ev.FD != fd || ev.Ret != 101 || ev.Flags != unix.O_CLOEXEC {
 		t.Errorf("dup3: %+v", ev)
 	}
-	for _, f := range []int64{fd, d1, 100, 101} {
+	fdup := raw(unix.SYS_FCNTL, uintptr(fd), unix.F_DUPFD_CLOEXEC, 200)
+	if ev = h.findType("fcntl", self, ""); ev.FD != fd || ev.Request != unix.F_DUPFD_CLOEXEC || ev.Flags != 200 || ev.Ret != fdup || fdup < 200 {
+		t.Errorf("fcntl: %+v", ev)
+	}
+	raw(unix.SYS_CLOSE_RANGE, 100, 101, 0)
+	if ev = h.findType("close_range", self, ""); ev.FD != 100 || ev.Args[1] != 101 || ev.Ret != 0 {
+		t.Errorf("close_range: %+v", ev)
+	}
+	for _, f := range []int64{fd, d1, fdup} {
 		raw(unix.SYS_CLOSE, uintptr(f))
 	}
 

@@ -190,6 +190,10 @@ func (d *decoder) decode(rec []byte, ev *sysevent.Event) error {
 		}
 	case sysevent.SysDup3:
 		ev.FD, ev.Flags = fd0, a[2]
+	case sysevent.SysFcntl:
+		ev.FD, ev.Request, ev.Flags = fd0, int64(int32(a[1])), a[2]
+	case sysevent.SysCloseRange:
+		ev.FD, ev.Flags = int64(uint32(a[0])), a[2]
 	case sysevent.SysSocket:
 		ev.Sock.Family, ev.Sock.Type, ev.Sock.Proto = uint16(a[0]), uint16(a[1]&0xf), uint16(a[2])
 		ev.Flags = a[1] &^ 0xf
@@ -311,7 +315,7 @@ var Covered = []sysevent.Type{
 	sysevent.SysPtrace, sysevent.SysMemfdCreate, sysevent.SysInitModule, sysevent.SysFinitModule,
 	sysevent.SysMount, sysevent.SysUmount2, sysevent.SysUnshare, sysevent.SysSetns, sysevent.SysChdir,
 	sysevent.SysFchdir, sysevent.SysChroot, sysevent.SysPrctl, sysevent.SysKill, sysevent.SysTkill,
-	sysevent.SysTgkill, sysevent.SysBpf,
+	sysevent.SysTgkill, sysevent.SysBpf, sysevent.SysFcntl, sysevent.SysCloseRange,
 }
 
 // fchmodat2 is newer than the syscall header the name table is built from.

@@ -42,6 +42,9 @@ import (
 //	close             FD
 //	dup, dup2, dup3   FD = oldfd, Ret = new fd (dup2/dup3: Args[1] = newfd),
 //	                  Flags = flags (dup3)
+//	fcntl             FD, Request = cmd, Flags = arg (F_DUPFD/F_DUPFD_CLOEXEC:
+//	                  Ret = the new fd)
+//	close_range       FD = first, Args[1] = last, Flags (CLOSE_RANGE_*)
 //	socket            Sock.Family/Type/Proto = domain/type/protocol, Ret = fd
 //	connect           FD; Sock = the address connected to; Local = the socket's
 //	                  local address (ip sockets, when bound by then)
