@@ -46,6 +46,9 @@ const (
 	maxRecord    = 16 << 20  // larger lengths mean corruption
 	defaultMax   = 256 << 20 // bytes of disk
 	segSuffix    = ".seg"
+	// segMagic starts every segment file: it names the format and its
+	// version, so that a future format is recognised instead of misread.
+	segMagic = "HRSPOOL1"
 	ackLogName   = "acks.log"
 	ackTmpName   = "acks.tmp"
 
@@ -301,7 +304,20 @@ func (s *Spool) replaySegment(id uint64, last bool) error {
 		return fmt.Errorf("spool: read segment %s: %w", path, err)
 	}
 	seg := &segment{id: id, f: f}
-	off := int64(0)
+	switch {
+	case len(data) >= len(segMagic) && string(data[:len(segMagic)]) == segMagic:
+	case len(data) < len(segMagic) && string(data) == segMagic[:len(data)]:
+		// Torn while being created: make it a valid empty segment.
+		if _, err := f.WriteAt([]byte(segMagic), 0); err != nil {
+			f.Close()
+			return fmt.Errorf("spool: repair %s: %w", path, err)
+		}
+		data = []byte(segMagic)
+	default:
+		f.Close()
+		return fmt.Errorf("spool: %s is not a Harrier spool segment of a known format (want header %q); move it away", path, segMagic)
+	}
+	off := int64(len(segMagic))
 	for off < int64(len(data)) {
 		payload, n, ok := parseRecord(data[off:])
 		if !ok || len(payload) < segPrefixLen {
@@ -463,7 +479,7 @@ func syncDir(dir string) {
 
 // rotate starts a new active segment.
 func (s *Spool) rotate() error {
-	if a := s.active(); a != nil && a.size == 0 {
+	if a := s.active(); a != nil && a.size <= int64(len(segMagic)) {
 		return nil
 	}
 	id := s.nextSegID
@@ -475,7 +491,12 @@ func (s *Spool) rotate() error {
 	if a := s.active(); a != nil && s.opts.SyncInterval >= 0 {
 		_ = a.f.Sync()
 	}
-	s.segs = append(s.segs, &segment{id: id, f: f})
+	if _, err := f.Write([]byte(segMagic)); err != nil {
+		f.Close()
+		return fmt.Errorf("spool: new segment: %w", err)
+	}
+	s.diskBytes += int64(len(segMagic))
+	s.segs = append(s.segs, &segment{id: id, f: f, size: int64(len(segMagic))})
 	if s.opts.SyncInterval >= 0 {
 		syncDir(s.dir)
 	}

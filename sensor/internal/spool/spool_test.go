@@ -414,3 +414,14 @@ func TestRangesRoundTrip(t *testing.T) {
 		t.Fatal("truncated ranges decoded")
 	}
 }
+
+func TestForeignSegmentIsRefusedClearly(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "0000000000000001.seg"), []byte("SOMETHING ELSE ENTIRELY"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, Options{Logger: quiet, SyncInterval: -1})
+	if err == nil || !strings.Contains(err.Error(), "not a Harrier spool segment") {
+		t.Fatalf("Open over a foreign segment: %v", err)
+	}
+}
