@@ -270,6 +270,7 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 		`harrier_sensor_router_alerts_acked_total 1`,
 		`harrier_sensor_rules_reloads_total{result="failed"} 0`,
 		`harrier_sensor_output_alerts_total{output="grpc"} 1`,
+		`harrier_sensor_ruleset_info{version="` + r.d.Ruleset().Version() + `"} 1`,
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)

@@ -16,6 +16,7 @@ type metrics struct {
 	alerts                           *prometheus.CounterVec
 	reloads                          *prometheus.CounterVec
 	rulesEnabled                     prometheus.Gauge
+	rulesetInfo                      *prometheus.GaugeVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -32,12 +33,15 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		rulesEnabled: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "harrier_sensor_rules_enabled", Help: "Rules enabled in the ruleset in use.",
 		}),
+		rulesetInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "harrier_sensor_ruleset_info", Help: "1 for the version (content hash) of the ruleset in use.",
+		}, []string{"version"}),
 	}
 	m.evaluatedAudit = m.evaluated.WithLabelValues("k8s_audit")
 	m.evaluatedSyscall = m.evaluated.WithLabelValues("syscall")
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")
-	reg.MustRegister(m.evaluated, m.alerts, m.reloads, m.rulesEnabled,
+	reg.MustRegister(m.evaluated, m.alerts, m.reloads, m.rulesEnabled, m.rulesetInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

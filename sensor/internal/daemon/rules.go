@@ -118,6 +118,8 @@ func (d *Daemon) install(rs *rules.Ruleset) {
 		}
 	}
 	d.m.rulesEnabled.Set(float64(n))
+	d.m.rulesetInfo.Reset()
+	d.m.rulesetInfo.WithLabelValues(rs.Version()).Set(1)
 }
 
 func eventTime(ev fields.Event) time.Time {
