@@ -236,6 +236,22 @@ func helper(action string, args []string) int {
 		}
 		_, err := Open(Options{RingBytes: 1 << 20})
 		fmt.Println(err)
+	case "threadexec":
+		// exec from a thread that is not the group leader: the kernel
+		// gives the new image the leader's pid
+		runtime.LockOSThread() // keep the main goroutine on the main thread
+		errc := make(chan error)
+		go func() {
+			runtime.LockOSThread()
+			if unix.Gettid() == unix.Getpid() {
+				errc <- fmt.Errorf("on the main thread")
+				return
+			}
+			fmt.Println(unix.Gettid())
+			os.Stdout.Sync()
+			errc <- syscall.Exec("/bin/true", []string{"true", "from-a-thread"}, nil)
+		}()
+		return fail(<-errc)
 	case "closeloop":
 		n, _ := strconv.Atoi(os.Getenv("HARRIER_N"))
 		for i := 0; i < n; i++ {

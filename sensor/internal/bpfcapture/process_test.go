@@ -325,3 +325,22 @@ func TestForkVforkClone3AndThreadExit(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A non-leader thread's exec: the event carries the group leader's pid as
+// TID and the calling thread as Proc.OldTID.
+func TestExecFromNonLeaderThread(t *testing.T) {
+	h := startCapture(t, Options{}, "execve")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "HARRIER_HELPER=threadexec")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	pid := cmd.Process.Pid
+	ev := h.find("exec by a thread", func(e *sysevent.Event) bool {
+		return e.Type == sysevent.SysExecve && int(e.PID) == pid && e.Ret == 0 && strings.Join(e.Argv, " ") == "true from-a-thread"
+	})
+	if int(ev.TID) != pid || itoa(int64(ev.Proc.OldTID)) != strings.TrimSpace(string(out)) || int(ev.Proc.OldTID) == pid {
+		t.Errorf("tid %d oldtid %d, helper thread %s, pid %d", ev.TID, ev.Proc.OldTID, out, pid)
+	}
+}
