@@ -80,7 +80,13 @@ func (l *lockedBuffer) String() string {
 // line, which names the addresses it bound.
 func startSensor(t *testing.T, args ...string) (*sensor, map[string]any) {
 	t.Helper()
-	args = append([]string{"run", "-c", writeConfig(t), "-o", "log.format=json"}, args...)
+	return startSensorWith(t, writeConfig(t), args...)
+}
+
+// startSensorWith is startSensor with a given configuration file.
+func startSensorWith(t *testing.T, cfgFile string, args ...string) (*sensor, map[string]any) {
+	t.Helper()
+	args = append([]string{"run", "-c", cfgFile, "-o", "log.format=json"}, args...)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "HARRIER_HOSTNAME=e2e-node")
 	s := &sensor{cmd: cmd, stdout: &lockedBuffer{}, running: make(chan map[string]any, 1), exited: make(chan error, 1)}
@@ -377,6 +383,55 @@ func TestCheckAndSIGHUP(t *testing.T) {
 	waitStdout("Second seen two")
 	if strings.Contains(s.stdout.String(), "First seen two") {
 		t.Fatal("the replaced rule still fired after SIGHUP")
+	}
+	s.stop(t)
+}
+
+// TestRouterDownThenSensorRestart: the router is away while alerts are
+// raised; the sensor is stopped with SIGTERM and started again once the
+// router is back; every alert arrives once.
+func TestRouterDownThenSensorRestart(t *testing.T) {
+	store := transporttest.NewStore()
+	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := rcv.Addr
+	rcv.Kill()
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	_ = os.WriteFile(rules, []byte("- rule: Every event\n  desc: test\n  condition: ka.verb exists\n  output: seen %ka.auditid\n  priority: INFO\n  source: k8s_audit\n"), 0o644)
+	cfg := writeConfig(t)
+	args := []string{"-o", "sources.syscall.enabled=false", "-o", "outputs.grpc.enabled=true", "-o", "outputs.grpc.address=" + addr, "-o", "rules.files=" + rules}
+	s, running := startSensorWith(t, cfg, args...)
+	const n = 300
+	var items []string
+	for i := range n {
+		items = append(items, fmt.Sprintf(`{"kind":"Event","auditID":"e2e-%04d","verb":"get","stage":"ResponseComplete"}`, i))
+	}
+	body := `{"kind":"EventList","items":[` + strings.Join(items, ",") + `]}`
+	resp, err := http.Post("http://"+running["k8s_audit"].(string)+"/k8s_audit", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("webhook: %d", resp.StatusCode)
+	}
+	s.stop(t) // SIGTERM with the router down: the alerts stay in the spool
+	if got := strings.Count(s.stdout.String(), "seen e2e-"); got != n {
+		t.Fatalf("%d of %d alerts raised before exit", got, n)
+	}
+	rcv, err = transporttest.Start(addr, store, transporttest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Kill()
+	s, _ = startSensorWith(t, cfg, args...)
+	if !store.WaitUnique(n, 15*time.Second) {
+		t.Fatalf("router got %d of %d alerts after the restart\n%s", store.Unique(), n, s.logText())
+	}
+	if r := store.Redelivered(); r != 0 {
+		t.Fatalf("%d alerts delivered twice", r)
 	}
 	s.stop(t)
 }
