@@ -239,7 +239,12 @@ func (c *Capture) RunIdle(ctx context.Context, fn func(*sysevent.Event), idle fu
 	defer c.running.Store(false)
 	// Flush wakes a waiting ReadInto without the reader's lock (which
 	// SetDeadline would wait for).
-	stop := context.AfterFunc(ctx, func() { c.rd.Flush() })
+	// The flag stops a reader that never runs out of records.
+	var stopped atomic.Bool
+	stop := context.AfterFunc(ctx, func() {
+		stopped.Store(true)
+		c.rd.Flush()
+	})
 	defer stop()
 	first := true
 
@@ -248,6 +253,9 @@ func (c *Capture) RunIdle(ctx context.Context, fn func(*sysevent.Event), idle fu
 	ev := &sysevent.Event{}
 	var num uint64
 	for {
+		if stopped.Load() {
+			return nil
+		}
 		if empty := c.rd.AvailableBytes() == 0; empty || first {
 			if empty && idle != nil {
 				idle()

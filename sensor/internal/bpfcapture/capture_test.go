@@ -359,3 +359,42 @@ func TestOpenExplainsMissingPrivileges(t *testing.T) {
 		t.Errorf("Open as an unprivileged user said %q", out)
 	}
 }
+
+// Cancellation stops Run even while records keep coming.
+func TestRunStopsUnderLoad(t *testing.T) {
+	requireRoot(t)
+	c, err := Open(Options{IgnorePID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetInterest([]sysevent.Type{sysevent.SysClose}); err != nil {
+		t.Fatal(err)
+	}
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		for {
+			select {
+			case <-quit:
+				return
+			default:
+				unix.Close(-1)
+			}
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var n int
+	go func() { done <- c.Run(ctx, func(*sysevent.Event) { n++ }) }()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil || n == 0 {
+			t.Errorf("Run: %v after %d events", err, n)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Run did not stop under load")
+	}
+}
