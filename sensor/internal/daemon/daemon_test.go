@@ -501,3 +501,40 @@ func TestAggregationFoldsAFlood(t *testing.T) {
 		t.Fatal("aggregate without first/last time")
 	}
 }
+
+func TestRuleSelectionFromConfig(t *testing.T) {
+	rules := writeFile(t, "rules.yaml", ruleAny+"  tags: [noisy]\n"+ruleCreate+"  tags: [important]\n")
+	cases := []struct {
+		name    string
+		extra   []string
+		enabled []string
+	}{
+		{"all", nil, []string{"Any audit event", "Create seen"}},
+		{"by tag", []string{"rules.select=[{disable: {tag: noisy}}]"}, []string{"Create seen"}},
+		{"by name glob", []string{"rules.select=[{disable: {rule: '*'}}, {enable: {rule: 'Any*'}}]"}, []string{"Any audit event"}},
+		{"by priority", []string{"rules.priority=notice"}, []string{"Create seen"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfigWith(t, "127.0.0.1:1", []string{rules}, c.extra)
+			d, err := New(cfg, Options{Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			var got []string
+			for _, r := range d.Ruleset().Rules() {
+				if r.Enabled {
+					got = append(got, r.Name)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(c.enabled, ",") {
+				t.Fatalf("enabled %v, want %v", got, c.enabled)
+			}
+		})
+	}
+	cfg := testConfigWith(t, "127.0.0.1:1", []string{rules}, []string{"rules.select=[{enable: {rule: 'No such rule'}}]"})
+	if _, err := New(cfg, Options{Logger: quiet}); err == nil || !strings.Contains(err.Error(), "rules.select") {
+		t.Fatalf("a selection naming no rule: %v", err)
+	}
+}
