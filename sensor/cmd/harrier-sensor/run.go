@@ -30,7 +30,7 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	file := fs.String("c", "", "configuration file (default "+config.DefaultFile+" when it exists)")
 	var overrides overrideList
 	fs.Var(&overrides, "o", "set a configuration key, e.g. -o outputs.grpc.address=router:7443 (repeatable; wins over the file and HARRIER_* variables)")
-	check := fs.Bool("check", false, "check the configuration and the rules, then exit")
+	check := fs.Bool("check", false, "check the configuration and load the rules, then exit (opens no port, spool or BPF program)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: harrier-sensor run [-c FILE] [-o key=value ...] [--check]")
 		fmt.Fprintln(stderr, "Every key can also be set from the environment: HARRIER_<KEY> with _ for dots (HARRIER_LOG_LEVEL=debug).")
@@ -50,16 +50,20 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	log := newLogger(stderr, cfg.Log)
 	slog.SetDefault(log)
+	if *check {
+		rs, err := daemon.Check(cfg, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "harrier-sensor: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "configuration and rules OK (%d rules, ruleset %s)\n", len(rs.Rules()), rs.Version())
+		return 0
+	}
 	d, err := daemon.New(cfg, daemon.Options{Stdout: stdout, Logger: log})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		fmt.Fprintf(stderr, "harrier-sensor: %v\n", err)
 		return 1
-	}
-	if *check {
-		fmt.Fprintf(stdout, "configuration and rules OK (%d rules, ruleset %s)\n", len(d.Ruleset().Rules()), d.Ruleset().Version())
-		_ = d.Close()
-		return 0
 	}
 	// SIGHUP reloads the rules (and reopens the alert file).
 	hup := make(chan os.Signal, 1)

@@ -423,3 +423,14 @@ func (d *Daemon) Close() error {
 	d.closeAll()
 	return nil
 }
+
+// Check loads and selects the configured rules without opening anything
+// (no listener, spool or BPF program): `run --check`.
+func Check(cfg *config.Config, log *slog.Logger) (*rules.Ruleset, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	d := &Daemon{cfg: cfg, log: log, regs: sources.Registries()}
+	d.regs[syscallfields.Source] = syscallfields.Registry()
+	return d.loadRules()
+}
