@@ -252,7 +252,7 @@ func TestFileSyscalls(t *testing.T) {
 	if ev = h.findType("fchmodat", self, p("a")); ev.Mode != 0o644 || ev.FD != int64(dirfd) {
 		t.Errorf("fchmodat: %+v", ev)
 	}
-	if r := raw(uintptr(fchmodat2), uintptr(dirfd), cstr("a"), 0o600, 0); r != -int64(unix.ENOSYS) {
+	if r := raw(uintptr(sysevent.SysFchmodat2), uintptr(dirfd), cstr("a"), 0o600, 0); r != -int64(unix.ENOSYS) {
 		if ev = h.findType("fchmodat2", self, p("a")); ev.Mode != 0o600 {
 			t.Errorf("fchmodat2: %+v", ev)
 		}

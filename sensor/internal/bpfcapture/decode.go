@@ -238,10 +238,10 @@ func (d *decoder) decode(rec []byte, ev *sysevent.Event) error {
 	case sysevent.SysMkdir, sysevent.SysChmod:
 		d.paths(ev)
 		ev.Mode = uint32(a[1])
-	case sysevent.SysMkdirat, sysevent.SysFchmodat, sysevent.Type(fchmodat2):
+	case sysevent.SysMkdirat, sysevent.SysFchmodat, sysevent.SysFchmodat2:
 		d.paths(ev)
 		ev.FD, ev.Mode = fd0, uint32(a[2])
-		if ev.Type == fchmodat2 {
+		if ev.Type == sysevent.SysFchmodat2 {
 			ev.Flags = a[3]
 		}
 	case sysevent.SysChown, sysevent.SysLchown:
@@ -308,7 +308,7 @@ var Covered = []sysevent.Type{
 	sysevent.SysBind, sysevent.SysListen, sysevent.SysSendto, sysevent.SysSendmsg, sysevent.SysSymlink,
 	sysevent.SysSymlinkat, sysevent.SysLink, sysevent.SysLinkat, sysevent.SysUnlink, sysevent.SysUnlinkat,
 	sysevent.SysRename, sysevent.SysRenameat, sysevent.SysRenameat2, sysevent.SysMkdir, sysevent.SysMkdirat,
-	sysevent.SysRmdir, sysevent.SysChmod, sysevent.SysFchmod, sysevent.SysFchmodat, fchmodat2,
+	sysevent.SysRmdir, sysevent.SysChmod, sysevent.SysFchmod, sysevent.SysFchmodat, sysevent.SysFchmodat2,
 	sysevent.SysChown, sysevent.SysFchown, sysevent.SysLchown, sysevent.SysFchownat, sysevent.SysSetuid,
 	sysevent.SysSetgid, sysevent.SysSetreuid, sysevent.SysSetregid, sysevent.SysSetresuid,
 	sysevent.SysSetresgid, sysevent.SysSetfsuid, sysevent.SysSetfsgid, sysevent.SysCapset,
@@ -317,9 +317,6 @@ var Covered = []sysevent.Type{
 	sysevent.SysFchdir, sysevent.SysChroot, sysevent.SysPrctl, sysevent.SysKill, sysevent.SysTkill,
 	sysevent.SysTgkill, sysevent.SysBpf, sysevent.SysFcntl, sysevent.SysCloseRange,
 }
-
-// fchmodat2 is newer than the syscall header the name table is built from.
-const fchmodat2 sysevent.Type = 452
 
 func cloneFlags(t sysevent.Type, arg0, aux uint64) uint64 {
 	switch t {

@@ -60,9 +60,6 @@ func startCapture(t testing.TB, opts Options, names ...string) *harness {
 	var types []sysevent.Type
 	for _, n := range names {
 		ty, ok := sysevent.TypeByName(n)
-		if !ok && n == "fchmodat2" {
-			ty, ok = fchmodat2, true
-		}
 		if !ok {
 			t.Fatalf("unknown syscall %q", n)
 		}
@@ -124,10 +121,7 @@ func (h *harness) find(desc string, match func(*sysevent.Event) bool) sysevent.E
 // (any path when path is "").
 func (h *harness) findType(name string, pid int, path string) sysevent.Event {
 	h.t.Helper()
-	ty, ok := sysevent.TypeByName(name)
-	if !ok && name == "fchmodat2" {
-		ty = fchmodat2
-	}
+	ty, _ := sysevent.TypeByName(name)
 	return h.find(fmt.Sprintf("%s by %d on %q", name, pid, path), func(e *sysevent.Event) bool {
 		return e.Type == ty && int(e.PID) == pid && (path == "" || e.Path == path)
 	})

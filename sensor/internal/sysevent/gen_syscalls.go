@@ -25,10 +25,6 @@ func main() {
 	}
 	defer f.Close()
 	re := regexp.MustCompile(`^#define __NR_([a-z0-9_]+)\s+([0-9]+)\s*$`)
-	type sc struct {
-		name string
-		nr   int
-	}
 	var all []sc
 	sc2 := bufio.NewScanner(f)
 	for sc2.Scan() {
@@ -44,6 +40,18 @@ func main() {
 	}
 	if len(all) == 0 {
 		log.Fatalf("gen_syscalls: no syscalls found in %s", header)
+	}
+	// Syscalls newer than the build host's header (Debian 12 ships 6.1's),
+	// numbered as in the kernel's common table; the header wins when it has
+	// them.
+	have := map[string]bool{}
+	for _, s := range all {
+		have[s.name] = true
+	}
+	for _, s := range newer {
+		if !have[s.name] {
+			all = append(all, s)
+		}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].nr < all[j].nr })
 	var b bytes.Buffer
@@ -65,6 +73,19 @@ func main() {
 	if err := os.WriteFile("zsyscalls.go", src, 0o644); err != nil {
 		log.Fatalf("gen_syscalls: %v", err)
 	}
+}
+
+var newer = []sc{
+	{"cachestat", 451}, {"fchmodat2", 452}, {"map_shadow_stack", 453}, {"futex_wake", 454},
+	{"futex_wait", 455}, {"futex_requeue", 456}, {"statmount", 457}, {"listmount", 458},
+	{"lsm_get_self_attr", 459}, {"lsm_set_self_attr", 460}, {"lsm_list_modules", 461},
+	{"mseal", 462}, {"setxattrat", 463}, {"getxattrat", 464}, {"listxattrat", 465},
+	{"removexattrat", 466}, {"open_tree_attr", 467}, {"file_getattr", 468}, {"file_setattr", 469},
+}
+
+type sc struct {
+	name string
+	nr   int
 }
 
 // camel turns "rt_sigaction" into "RtSigaction".

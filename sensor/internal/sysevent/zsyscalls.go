@@ -3,7 +3,7 @@
 package sysevent
 
 // maxSyscall is the highest x86_64 syscall number known to the header.
-const maxSyscall = 450
+const maxSyscall = 469
 
 // syscallNames maps x86_64 syscall numbers to names; holes are "".
 var syscallNames = [maxSyscall + 1]string{
@@ -369,6 +369,25 @@ var syscallNames = [maxSyscall + 1]string{
 	448: "process_mrelease",
 	449: "futex_waitv",
 	450: "set_mempolicy_home_node",
+	451: "cachestat",
+	452: "fchmodat2",
+	453: "map_shadow_stack",
+	454: "futex_wake",
+	455: "futex_wait",
+	456: "futex_requeue",
+	457: "statmount",
+	458: "listmount",
+	459: "lsm_get_self_attr",
+	460: "lsm_set_self_attr",
+	461: "lsm_list_modules",
+	462: "mseal",
+	463: "setxattrat",
+	464: "getxattrat",
+	465: "listxattrat",
+	466: "removexattrat",
+	467: "open_tree_attr",
+	468: "file_getattr",
+	469: "file_setattr",
 }
 
 // Syscall numbers used by name in Harrier code.
@@ -735,4 +754,23 @@ const (
 	SysProcessMrelease       Type = 448
 	SysFutexWaitv            Type = 449
 	SysSetMempolicyHomeNode  Type = 450
+	SysCachestat             Type = 451
+	SysFchmodat2             Type = 452
+	SysMapShadowStack        Type = 453
+	SysFutexWake             Type = 454
+	SysFutexWait             Type = 455
+	SysFutexRequeue          Type = 456
+	SysStatmount             Type = 457
+	SysListmount             Type = 458
+	SysLsmGetSelfAttr        Type = 459
+	SysLsmSetSelfAttr        Type = 460
+	SysLsmListModules        Type = 461
+	SysMseal                 Type = 462
+	SysSetxattrat            Type = 463
+	SysGetxattrat            Type = 464
+	SysListxattrat           Type = 465
+	SysRemovexattrat         Type = 466
+	SysOpenTreeAttr          Type = 467
+	SysFileGetattr           Type = 468
+	SysFileSetattr           Type = 469
 )
