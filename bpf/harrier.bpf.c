@@ -137,6 +137,31 @@ struct {
 	__type(value, __u64);
 } unpaired SEC(".maps");
 
+/* 32-bit (ia32 compat) syscalls: their numbers, registers and pointer sizes
+ * differ, so they are not decoded; they are counted, never silently lost. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} compat SEC(".maps");
+
+#define TS_COMPAT 0x0002
+
+static __always_inline int in_compat_syscall(void)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	return t->thread_info.status & TS_COMPAT;
+}
+
+static __always_inline void count(void *map)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(map, &zero);
+	if (n)
+		*n += 1;
+}
+
 /* The arguments of the syscall a thread is in, from sys_enter to sys_exit.
  * Task storage: found from the task without hashing, never evicted, freed
  * with the task. */
@@ -586,6 +611,10 @@ static __always_inline __u32 proc_done(struct scratch *s, __u32 off)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
+	if (in_compat_syscall()) {
+		count(&compat);
+		return 0;
+	}
 	if (id < 0 || id > MAX_SYSCALL)
 		return 0;
 	__u32 key = id;
@@ -774,12 +803,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (!p || !p->active) {
 		int expected = ret == 0 && (nr == NR_clone || nr == NR_clone3 || nr == NR_fork || nr == NR_vfork ||
 					    nr == NR_execve || nr == NR_execveat);
-		if (!expected) {
-			__u32 zero = 0;
-			__u64 *n = bpf_map_lookup_elem(&unpaired, &zero);
-			if (n)
-				*n += 1;
-		}
+		if (!expected && !in_compat_syscall())
+			count(&unpaired);
 		return 0;
 	}
 	struct inflight v = *p;

@@ -310,6 +310,9 @@ type Stats struct {
 	// recorded (evicted from the per-thread table under extreme thread
 	// counts, or begun before SetInterest); their events are lost.
 	Unpaired uint64
+	// Compat counts 32-bit (ia32) syscalls, which are not decoded: their
+	// numbers, registers and pointer sizes differ from x86_64's.
+	Compat uint64
 	// RingBytes is the ring buffer size; Pending the bytes not yet read.
 	RingBytes int
 	Pending   int
@@ -353,6 +356,13 @@ func (c *Capture) Stats() (Stats, error) {
 	}
 	for _, n := range unpaired {
 		s.Unpaired += n
+	}
+	var compat []uint64
+	if err := c.objs.Compat.Lookup(uint32(0), &compat); err != nil {
+		return s, fmt.Errorf("bpfcapture: reading the compat counter: %w", err)
+	}
+	for _, n := range compat {
+		s.Compat += n
 	}
 	return s, nil
 }

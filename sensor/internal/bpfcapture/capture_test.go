@@ -398,3 +398,41 @@ func TestRunStopsUnderLoad(t *testing.T) {
 		t.Fatal("Run did not stop under load")
 	}
 }
+
+// A 32-bit syscall (int 0x80 from a 64-bit program) is counted as compat,
+// not decoded as the x86_64 syscall with the same number.
+func TestCompatSyscallsAreCounted(t *testing.T) {
+	requireRoot(t)
+	cc, err := exec.LookPath("clang")
+	if err != nil {
+		t.Skip("no clang to build the ia32 syscall program")
+	}
+	dir := t.TempDir()
+	src, bin := dir+"/ia32.c", dir+"/ia32"
+	// ia32 syscall 20 is getpid; as x86_64 syscall 20 would be writev
+	prog := "int main(void){long r; __asm__ volatile(\"int $0x80\":\"=a\"(r):\"a\"(20L):\"memory\"); return r > 0 ? 0 : 1;}\n"
+	if err := os.WriteFile(src, []byte(prog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(cc, "-O1", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Skipf("building the ia32 syscall program: %v: %s", err, out)
+	}
+	c, err := Open(Options{RingBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetInterest([]sysevent.Type{sysevent.SysWritev}); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command(bin).Run(); err != nil {
+		t.Skipf("ia32 syscalls unavailable (IA32_EMULATION off?): %v", err)
+	}
+	st, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Compat == 0 {
+		t.Errorf("the ia32 getpid was not counted: %+v", st)
+	}
+}

@@ -16,6 +16,7 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	harrierMapCompat       = "compat"
 	harrierMapDrops        = "drops"
 	harrierMapEvents       = "events"
 	harrierMapInterest     = "interest"
@@ -85,6 +86,7 @@ type harrierProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type harrierMapSpecs struct {
+	Compat       *ebpf.MapSpec `ebpf:"compat"`
 	Drops        *ebpf.MapSpec `ebpf:"drops"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Interest     *ebpf.MapSpec `ebpf:"interest"`
@@ -122,6 +124,7 @@ func (o *harrierObjects) Close() error {
 //
 // It can be passed to loadHarrierObjects or ebpf.CollectionSpec.LoadAndAssign.
 type harrierMaps struct {
+	Compat       *ebpf.Map `ebpf:"compat"`
 	Drops        *ebpf.Map `ebpf:"drops"`
 	Events       *ebpf.Map `ebpf:"events"`
 	Interest     *ebpf.Map `ebpf:"interest"`
@@ -133,6 +136,7 @@ type harrierMaps struct {
 
 func (m *harrierMaps) Close() error {
 	return _HarrierClose(
+		m.Compat,
 		m.Drops,
 		m.Events,
 		m.Interest,

@@ -16,6 +16,8 @@ var (
 		"Events lost in the kernel because the ring buffer was full, by event type.", []string{"type"}, nil)
 	descUnpaired = prometheus.NewDesc("harrier_capture_unpaired_exits_total",
 		"Syscall exits of interest whose entry was not recorded (events lost).", nil, nil)
+	descCompat = prometheus.NewDesc("harrier_capture_compat_syscalls_total",
+		"32-bit (ia32) syscalls seen and not decoded.", nil, nil)
 	descDecodeErrors = prometheus.NewDesc("harrier_capture_decode_errors_total",
 		"Records from the kernel that could not be decoded.", nil, nil)
 	descRingBytes = prometheus.NewDesc("harrier_capture_ring_bytes",
@@ -27,7 +29,7 @@ var (
 type collector struct{ c *Capture }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEvents, descDrops, descUnpaired, descDecodeErrors, descRingBytes, descRingPending} {
+	for _, d := range []*prometheus.Desc{descEvents, descDrops, descUnpaired, descCompat, descDecodeErrors, descRingBytes, descRingPending} {
 		ch <- d
 	}
 }
@@ -43,6 +45,7 @@ func (m collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(n), t.String())
 	}
 	ch <- prometheus.MustNewConstMetric(descUnpaired, prometheus.CounterValue, float64(st.Unpaired))
+	ch <- prometheus.MustNewConstMetric(descCompat, prometheus.CounterValue, float64(st.Compat))
 	ch <- prometheus.MustNewConstMetric(descDecodeErrors, prometheus.CounterValue, float64(st.DecodeErrors))
 	ch <- prometheus.MustNewConstMetric(descRingBytes, prometheus.GaugeValue, float64(st.RingBytes))
 	ch <- prometheus.MustNewConstMetric(descRingPending, prometheus.GaugeValue, float64(st.Pending))
