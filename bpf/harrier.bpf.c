@@ -56,6 +56,7 @@ struct walk {
 
 struct argv_walk {
 	const char *const *argv;
+	__u32 ptr_size; /* 4 for a 32-bit process's argv */
 	__u32 off;
 	__u32 limit;
 	__u8 flags;
@@ -83,8 +84,9 @@ struct scratch {
 
 struct inflight {
 	__u64 args[6];
-	__u32 id;
-	__u32 active; /* entered, not yet exited */
+	__u32 id;     /* x86_64 number, also for a translated ia32 syscall */
+	__u16 active; /* entered, not yet exited */
+	__u16 compat; /* an ia32 syscall: 32-bit pointers in user structs */
 };
 
 struct {
@@ -137,8 +139,9 @@ struct {
 	__type(value, __u64);
 } unpaired SEC(".maps");
 
-/* 32-bit (ia32 compat) syscalls: their numbers, registers and pointer sizes
- * differ, so they are not decoded; they are counted, never silently lost. */
+/* 32-bit (ia32 compat) syscalls that are not translated (ia32_map has no
+ * x86_64 equivalent for them, e.g. socketcall): counted, never silently
+ * lost. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -147,6 +150,28 @@ struct {
 } compat SEC(".maps");
 
 #define TS_COMPAT 0x0002
+
+/* ia32 syscall number -> x86_64 number + 1 (0: none), filled by the loader
+ * from the two syscall tables by name. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SYSCALL + 1);
+	__type(key, __u32);
+	__type(value, __u16);
+} ia32_map SEC(".maps");
+
+/* translate_compat turns an ia32 syscall number into the x86_64 one; -1
+ * when there is none. */
+static __always_inline long translate_compat(long id)
+{
+	if (id < 0 || id > MAX_SYSCALL)
+		return -1;
+	__u32 k = id;
+	__u16 *m = bpf_map_lookup_elem(&ia32_map, &k);
+	if (!m || !*m)
+		return -1;
+	return *m - 1;
+}
 
 static __always_inline int in_compat_syscall(void)
 {
@@ -457,7 +482,17 @@ static long argv_step(__u32 i, void *arg)
 	struct argv_walk *w = &s->loop.aw;
 	const char *a = 0;
 	const char *const *argv = w->argv;
-	if (i >= MAX_ARGS || bpf_probe_read_user(&a, sizeof(a), &argv[i]) || !a)
+	if (i >= MAX_ARGS)
+		return 1;
+	if (w->ptr_size == 4) {
+		__u32 a32 = 0;
+		if (bpf_probe_read_user(&a32, sizeof(a32), (void *)argv + 4 * i))
+			return 1;
+		a = (const char *)(unsigned long)a32;
+	} else if (bpf_probe_read_user(&a, sizeof(a), &argv[i])) {
+		return 1;
+	}
+	if (!a)
 		return 1;
 	__u32 off = w->off;
 	if (off + SHORT_SZ > w->limit || off > HALF - SHORT_SZ) {
@@ -472,12 +507,13 @@ static long argv_step(__u32 i, void *arg)
 }
 
 /* put_uargv appends the strings of a user char *argv[] (failed execve). */
-static __noinline __u32 put_uargv(struct scratch *s, __u32 off, const char *const *argv)
+static __noinline __u32 put_uargv(struct scratch *s, __u32 off, const char *const *argv, __u32 ptr_size)
 {
 	if (!s || !argv || off > HALF - ARGV_SZ - sizeof(struct item))
 		return off;
 	struct argv_walk *w = &s->loop.aw;
 	w->argv = argv;
+	w->ptr_size = ptr_size;
 	w->off = off + sizeof(struct item);
 	w->limit = off + ARGV_SZ;
 	w->flags = 0;
@@ -611,9 +647,13 @@ static __always_inline __u32 proc_done(struct scratch *s, __u32 off)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
-	if (in_compat_syscall()) {
-		count(&compat);
-		return 0;
+	int is_compat = in_compat_syscall();
+	if (is_compat) {
+		id = translate_compat(id);
+		if (id < 0) {
+			count(&compat);
+			return 0;
+		}
 	}
 	if (id < 0 || id > MAX_SYSCALL)
 		return 0;
@@ -630,7 +670,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		struct scratch *s = begin(REC_SYSCALL, id, tid, pid);
 		if (!s)
 			return 0;
-		s->h.args[0] = regs->di;
+		s->h.args[0] = is_compat ? (__u32)regs->bx : regs->di;
 		__builtin_memset(&s->h.args[1], 0, 5 * sizeof(__u64));
 		submit(s, 0);
 		return 0;
@@ -640,19 +680,30 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (!v)
 		return 0; /* counted as unpaired at exit */
 	v->id = id;
-	v->args[0] = regs->di;
-	v->args[1] = regs->si;
-	v->args[2] = regs->dx;
-	v->args[3] = regs->r10;
-	v->args[4] = regs->r8;
-	v->args[5] = regs->r9;
+	v->compat = is_compat;
+	if (is_compat) {
+		/* ia32 passes arguments in ebx, ecx, edx, esi, edi, ebp */
+		v->args[0] = (__u32)regs->bx;
+		v->args[1] = (__u32)regs->cx;
+		v->args[2] = (__u32)regs->dx;
+		v->args[3] = (__u32)regs->si;
+		v->args[4] = (__u32)regs->di;
+		v->args[5] = (__u32)regs->bp;
+	} else {
+		v->args[0] = regs->di;
+		v->args[1] = regs->si;
+		v->args[2] = regs->dx;
+		v->args[3] = regs->r10;
+		v->args[4] = regs->r8;
+		v->args[5] = regs->r9;
+	}
 	v->active = 1;
 	return 0;
 }
 
 /* ---- syscall exit ---- */
 
-static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, long ret)
+static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, long ret, int compat)
 {
 	__u32 off = 0;
 	struct task_struct *t;
@@ -670,7 +721,7 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 	case NR_execve:
 		off = put_rel(s, off, IT_PATH, IT_BASE, AT_FDCWD, (const char *)a[0]);
 		if (id == NR_execve)
-			off = put_uargv(s, off, (const char *const *)a[1]);
+			off = put_uargv(s, off, (const char *const *)a[1], compat ? 4 : 8);
 		break;
 	case NR_openat:
 	case NR_unlinkat:
@@ -681,7 +732,7 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 	case NR_execveat:
 		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)a[0], (const char *)a[1]);
 		if (id == NR_execveat)
-			off = put_uargv(s, off, (const char *const *)a[2]);
+			off = put_uargv(s, off, (const char *const *)a[2], compat ? 4 : 8);
 		break;
 	case NR_openat2: {
 		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)a[0], (const char *)a[1]);
@@ -753,7 +804,15 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 		break;
 	case NR_sendmsg: {
 		struct user_msghdr m = {};
-		bpf_probe_read_user(&m, sizeof(m), (void *)a[1]);
+		if (compat) {
+			/* struct compat_msghdr: a u32 msg_name, then msg_namelen */
+			__u32 m32[2] = {};
+			bpf_probe_read_user(m32, sizeof(m32), (void *)a[1]);
+			m.msg_name = (void *)(unsigned long)m32[0];
+			m.msg_namelen = m32[1];
+		} else {
+			bpf_probe_read_user(&m, sizeof(m), (void *)a[1]);
+		}
 		if (m.msg_name)
 			off = put_sockaddr(s, off, m.msg_name, m.msg_namelen);
 		else
@@ -790,8 +849,11 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
 	/* the array lookup is inlined and cheap: skip the hash lookup for the
 	 * syscalls nobody asked for, i.e. almost all of them */
-	__u64 nr = regs->orig_ax;
-	if (nr > MAX_SYSCALL)
+	long nr = regs->orig_ax;
+	int is_compat = in_compat_syscall();
+	if (is_compat)
+		nr = translate_compat(nr);
+	if (nr < 0 || nr > MAX_SYSCALL)
 		return 0;
 	__u32 key = nr;
 	__u8 *want = bpf_map_lookup_elem(&interest, &key);
@@ -803,20 +865,20 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (!p || !p->active) {
 		int expected = ret == 0 && (nr == NR_clone || nr == NR_clone3 || nr == NR_fork || nr == NR_vfork ||
 					    nr == NR_execve || nr == NR_execveat);
-		if (!expected && !in_compat_syscall())
+		if (!expected)
 			count(&unpaired);
 		return 0;
 	}
 	struct inflight v = *p;
 	p->active = 0;
-	if (v.id != (__u32)regs->orig_ax)
+	if (v.id != (__u32)nr)
 		return 0; /* a stale entry (the thread was killed inside a syscall) */
 	struct scratch *s = begin(REC_SYSCALL, v.id, tid, pt >> 32);
 	if (!s)
 		return 0;
 	__builtin_memcpy(s->h.args, v.args, sizeof(v.args));
 	s->h.ret = ret;
-	__u32 off = exit_args(s, v.id, v.args, ret);
+	__u32 off = exit_args(s, v.id, v.args, ret, v.compat);
 	submit(s, off);
 	return 0;
 }

@@ -118,6 +118,10 @@ func Open(opts Options) (*Capture, error) {
 		}
 		return nil, fmt.Errorf("bpfcapture: loading the programs: %w", err)
 	}
+	if err := c.fillIA32(); err != nil {
+		c.Close()
+		return nil, err
+	}
 	for _, p := range []*ebpf.Program{c.objs.SchedExec, c.objs.SchedFork, c.objs.SchedExit, c.objs.SysExit, c.objs.SysEnter} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})
 		if err != nil {
@@ -133,6 +137,39 @@ func Open(opts Options) (*Capture, error) {
 	}
 	c.bootOffset = bootOffset()
 	return c, nil
+}
+
+// ia32Types maps ia32 syscall numbers to the x86_64 event types with the
+// same meaning, by name: "chown32" is chown, while the 16-bit-uid "chown"
+// of ia32 has no equivalent. Syscalls without one (socketcall, ipc, ...)
+// are counted as compat and not decoded.
+func ia32Types() map[uint16]sysevent.Type {
+	names := map[string]bool{}
+	for _, n := range ia32Names {
+		names[n] = true
+	}
+	out := map[uint16]sysevent.Type{}
+	for nr, n := range ia32Names {
+		if names[n+"32"] {
+			continue // the 16-bit variant
+		}
+		if len(n) > 2 && n[len(n)-2:] == "32" && names[n[:len(n)-2]] {
+			n = n[:len(n)-2]
+		}
+		if t, ok := sysevent.TypeByName(n); ok && t.IsSyscall() && int(nr) <= sysevent.MaxSyscall {
+			out[nr] = t
+		}
+	}
+	return out
+}
+
+func (c *Capture) fillIA32() error {
+	for nr, t := range ia32Types() {
+		if err := c.objs.Ia32Map.Put(uint32(nr), uint16(t)+1); err != nil {
+			return fmt.Errorf("bpfcapture: filling the ia32 syscall map: %w", err)
+		}
+	}
+	return nil
 }
 
 // requirements explains what is missing before the kernel gives a terse
@@ -310,8 +347,9 @@ type Stats struct {
 	// recorded (evicted from the per-thread table under extreme thread
 	// counts, or begun before SetInterest); their events are lost.
 	Unpaired uint64
-	// Compat counts 32-bit (ia32) syscalls, which are not decoded: their
-	// numbers, registers and pointer sizes differ from x86_64's.
+	// Compat counts 32-bit (ia32) syscalls that have no x86_64
+	// equivalent (socketcall, ipc, 16-bit-uid calls, ...) and are not
+	// decoded; the others are translated and decoded like x86_64 ones.
 	Compat uint64
 	// RingBytes is the ring buffer size; Pending the bytes not yet read.
 	RingBytes int

@@ -399,9 +399,37 @@ func TestRunStopsUnderLoad(t *testing.T) {
 	}
 }
 
-// A 32-bit syscall (int 0x80 from a 64-bit program) is counted as compat,
-// not decoded as the x86_64 syscall with the same number.
-func TestCompatSyscallsAreCounted(t *testing.T) {
+// ia32Prog makes 32-bit syscalls (int 0x80) from a 64-bit program built
+// without PIE, so that its static data has 32-bit addresses: open of
+// /etc/hostname, a failing execve with an argv of 32-bit pointers, and a
+// socketcall, which has no x86_64 equivalent.
+const ia32Prog = `
+static char path[] = "/etc/hostname";
+static char missing[] = "/nonexistent/harrier-ia32";
+static char a1[] = "harrier-ia32";
+static char a2[] = "second";
+static unsigned int argv[3];
+static unsigned int sockargs[3] = {2, 1, 0};
+static long sys32(long nr, long a, long b, long c) {
+	long r;
+	__asm__ volatile("int $0x80" : "=a"(r) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+	return r;
+}
+int main(void) {
+	argv[0] = (unsigned int)(unsigned long)a1;
+	argv[1] = (unsigned int)(unsigned long)a2;
+	argv[2] = 0;
+	long fd = sys32(5, (long)path, 0, 0);          /* open */
+	sys32(11, (long)missing, (long)argv, 0);       /* execve */
+	sys32(102, 1, (long)sockargs, 0);              /* socketcall(SYS_SOCKET) */
+	return fd >= 0 ? 0 : 1;
+}
+`
+
+// 32-bit syscalls are translated to their x86_64 types and decoded (with
+// 32-bit argument registers and pointers); those without an equivalent
+// are counted as compat.
+func TestCompatSyscalls(t *testing.T) {
 	requireRoot(t)
 	cc, err := exec.LookPath("clang")
 	if err != nil {
@@ -409,30 +437,49 @@ func TestCompatSyscallsAreCounted(t *testing.T) {
 	}
 	dir := t.TempDir()
 	src, bin := dir+"/ia32.c", dir+"/ia32"
-	// ia32 syscall 20 is getpid; as x86_64 syscall 20 would be writev
-	prog := "int main(void){long r; __asm__ volatile(\"int $0x80\":\"=a\"(r):\"a\"(20L):\"memory\"); return r > 0 ? 0 : 1;}\n"
-	if err := os.WriteFile(src, []byte(prog), 0o644); err != nil {
+	if err := os.WriteFile(src, []byte(ia32Prog), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(cc, "-O1", "-o", bin, src).CombinedOutput(); err != nil {
+	if out, err := exec.Command(cc, "-O1", "-no-pie", "-fno-pic", "-o", bin, src).CombinedOutput(); err != nil {
 		t.Skipf("building the ia32 syscall program: %v: %s", err, out)
 	}
-	c, err := Open(Options{RingBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SetInterest([]sysevent.Type{sysevent.SysWritev}); err != nil {
-		t.Fatal(err)
-	}
-	if err := exec.Command(bin).Run(); err != nil {
+	h := startCapture(t, Options{RingBytes: 1 << 20}, "open", "execve", "socket")
+	cmd := exec.Command(bin)
+	if err := cmd.Run(); err != nil {
 		t.Skipf("ia32 syscalls unavailable (IA32_EMULATION off?): %v", err)
 	}
-	st, err := c.Stats()
+	pid := cmd.Process.Pid
+	if ev := h.findType("open", pid, "/etc/hostname"); ev.Ret < 0 || ev.Flags != 0 {
+		t.Errorf("ia32 open: %+v", ev)
+	}
+	ex := h.find("ia32 execve", func(e *sysevent.Event) bool {
+		return e.Type == sysevent.SysExecve && int(e.PID) == pid && e.Ret < 0
+	})
+	if ex.Path != "/nonexistent/harrier-ia32" || strings.Join(ex.Argv, " ") != "harrier-ia32 second" || ex.Ret != -int64(unix.ENOENT) {
+		t.Errorf("ia32 execve: path %q argv %q ret %d", ex.Path, ex.Argv, ex.Ret)
+	}
+	st, err := h.c.Stats()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Compat == 0 {
-		t.Errorf("the ia32 getpid was not counted: %+v", st)
+		t.Errorf("the ia32 socketcall was not counted: %+v", st)
+	}
+}
+
+func TestIA32Translation(t *testing.T) {
+	m := ia32Types()
+	for nr, want := range map[uint16]sysevent.Type{
+		5: sysevent.SysOpen, 11: sysevent.SysExecve, 295: sysevent.SysOpenat, 212: sysevent.SysChown,
+		213: sysevent.SysSetuid, 362: sysevent.SysConnect, 1: sysevent.SysExit, 252: sysevent.SysExitGroup,
+	} {
+		if got, ok := m[nr]; !ok || got != want {
+			t.Errorf("ia32 %d (%s) -> %v %v, want %v", nr, ia32Names[nr], got, ok, want)
+		}
+	}
+	for _, nr := range []uint16{102, 117, 182, 23} { // socketcall, ipc, 16-bit chown and setuid
+		if got, ok := m[nr]; ok {
+			t.Errorf("ia32 %d (%s) translated to %v", nr, ia32Names[nr], got)
+		}
 	}
 }

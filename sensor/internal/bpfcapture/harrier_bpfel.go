@@ -19,6 +19,7 @@ const (
 	harrierMapCompat       = "compat"
 	harrierMapDrops        = "drops"
 	harrierMapEvents       = "events"
+	harrierMapIa32Map      = "ia32_map"
 	harrierMapInterest     = "interest"
 	harrierMapPending      = "pending"
 	harrierMapRecordLayout = "record_layout"
@@ -89,6 +90,7 @@ type harrierMapSpecs struct {
 	Compat       *ebpf.MapSpec `ebpf:"compat"`
 	Drops        *ebpf.MapSpec `ebpf:"drops"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
+	Ia32Map      *ebpf.MapSpec `ebpf:"ia32_map"`
 	Interest     *ebpf.MapSpec `ebpf:"interest"`
 	Pending      *ebpf.MapSpec `ebpf:"pending"`
 	RecordLayout *ebpf.MapSpec `ebpf:"record_layout"`
@@ -127,6 +129,7 @@ type harrierMaps struct {
 	Compat       *ebpf.Map `ebpf:"compat"`
 	Drops        *ebpf.Map `ebpf:"drops"`
 	Events       *ebpf.Map `ebpf:"events"`
+	Ia32Map      *ebpf.Map `ebpf:"ia32_map"`
 	Interest     *ebpf.Map `ebpf:"interest"`
 	Pending      *ebpf.Map `ebpf:"pending"`
 	RecordLayout *ebpf.Map `ebpf:"record_layout"`
@@ -139,6 +142,7 @@ func (m *harrierMaps) Close() error {
 		m.Compat,
 		m.Drops,
 		m.Events,
+		m.Ia32Map,
 		m.Interest,
 		m.Pending,
 		m.RecordLayout,

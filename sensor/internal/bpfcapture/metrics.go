@@ -17,7 +17,7 @@ var (
 	descUnpaired = prometheus.NewDesc("harrier_capture_unpaired_exits_total",
 		"Syscall exits of interest whose entry was not recorded (events lost).", nil, nil)
 	descCompat = prometheus.NewDesc("harrier_capture_compat_syscalls_total",
-		"32-bit (ia32) syscalls seen and not decoded.", nil, nil)
+		"32-bit (ia32) syscalls without an x86_64 equivalent, seen and not decoded.", nil, nil)
 	descDecodeErrors = prometheus.NewDesc("harrier_capture_decode_errors_total",
 		"Records from the kernel that could not be decoded.", nil, nil)
 	descRingBytes = prometheus.NewDesc("harrier_capture_ring_bytes",
