@@ -89,6 +89,9 @@ import (
 //	tgkill
 //	bpf               Request = cmd
 //
+// 32-bit (ia32) syscalls are translated: they carry the x86_64 Type of the
+// same syscall and their arguments in the same places.
+//
 // Paths are made absolute in the kernel: a relative path is joined with the
 // calling process's working directory, or with the directory its dirfd
 // refers to, each read by walking dentries up to the root of the process's
