@@ -76,11 +76,17 @@ type Options struct {
 	// explicitly (tests). A process crash never loses an appended record;
 	// SyncInterval only bounds what a power loss can take.
 	SyncInterval time.Duration
+	// CacheBytes bounds the memory that keeps freshly appended records
+	// until they are handed out, so that delivery does not read back what
+	// was just written (default 16 MiB; records beyond it are read from the
+	// segment files).
+	CacheBytes int64
 	// Logger receives drops, repairs and compactions (default slog.Default).
 	Logger *slog.Logger
 }
 
 // Entry is one record to append: a serialised alert and its priority.
+// Append keeps Data: the caller must not modify it afterwards.
 type Entry struct {
 	Priority harrierv1.Priority
 	Data     []byte
@@ -133,6 +139,7 @@ type loc struct {
 	n     int64 // record length including its header
 	prio  harrierv1.Priority
 	state state
+	data  []byte // cached payload until handed out, or nil
 }
 
 type segment struct {
@@ -159,6 +166,7 @@ type Spool struct {
 	byPrio    [10]fifo // victim order: oldest first per severity rank
 	liveBytes int64
 	diskBytes int64
+	cached    int64
 	acks      *os.File
 	acksSize  int64
 	ckptSize  int64
@@ -178,6 +186,9 @@ func Open(dir string, opts Options) (*Spool, error) {
 	}
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = min(max(opts.MaxBytes/8, 64<<10), 64<<20)
+	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = 16 << 20
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -530,6 +541,10 @@ func (s *Spool) reclaim() {
 
 // kill forgets a live record.
 func (s *Spool) kill(seq uint64, l *loc) {
+	if l.data != nil {
+		s.cached -= int64(len(l.data))
+		l.data = nil
+	}
 	delete(s.recs, seq)
 	l.seg.live--
 	l.seg.liveBytes -= l.n
@@ -604,7 +619,12 @@ func (s *Spool) Append(entries ...Entry) error {
 		buf = append(buf, byte(clampPrio(e.Priority)))
 		buf = append(buf, e.Data...)
 		binary.LittleEndian.PutUint32(buf[crcAt:], crc32.Checksum(buf[start:], castagnoli))
-		s.recs[seq] = &loc{seg: a, off: off, n: n, prio: e.Priority}
+		l := &loc{seg: a, off: off, n: n, prio: e.Priority}
+		if s.cached+int64(len(e.Data)) <= s.opts.CacheBytes {
+			l.data = e.Data
+			s.cached += int64(len(e.Data))
+		}
+		s.recs[seq] = l
 		a.live++
 		a.liveBytes += n
 		s.liveBytes += n
@@ -767,6 +787,16 @@ func (s *Spool) Next(maxRecords int, maxBytes int) ([]Record, error) {
 			break
 		}
 		heap.Pop(&s.pending)
+		if l.data != nil {
+			// Written moments ago: no need to read it back.
+			data := l.data
+			s.cached -= int64(len(data))
+			l.data = nil
+			l.state = stateOut
+			size += dataLen
+			out = append(out, Record{Seq: seq, Priority: l.prio, Data: data})
+			continue
+		}
 		data := make([]byte, dataLen)
 		if _, err := l.seg.f.ReadAt(data, l.off+headerLen+segPrefixLen); err != nil {
 			// The index and the file disagree: drop the record rather

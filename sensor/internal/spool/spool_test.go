@@ -151,6 +151,9 @@ func TestReleaseAndRewind(t *testing.T) {
 	if !slices.Equal(seqsOf(again), seqsOf(a)) {
 		t.Fatalf("released records came back as %v, want %v", seqsOf(again), seqsOf(a))
 	}
+	if string(again[0].Data) != "alert-000000" || string(again[3].Data) != "alert-000003" {
+		t.Fatalf("released records read back as %q..%q", again[0].Data, again[3].Data)
+	}
 	s.Rewind()
 	all := drain(t, s)
 	if len(all) != 10 {
@@ -423,5 +426,27 @@ func TestForeignSegmentIsRefusedClearly(t *testing.T) {
 	_, err := Open(dir, Options{Logger: quiet, SyncInterval: -1})
 	if err == nil || !strings.Contains(err.Error(), "not a Harrier spool segment") {
 		t.Fatalf("Open over a foreign segment: %v", err)
+	}
+}
+
+// TestCacheAndDiskAgree hands out records partly from the in-memory cache
+// and partly from the segment files (a cache that holds two records).
+func TestCacheAndDiskAgree(t *testing.T) {
+	s := open(t, t.TempDir(), Options{CacheBytes: 24})
+	defer s.Close()
+	for i := range 10 {
+		_ = s.Append(entry(i, harrierv1.Priority_PRIORITY_WARNING))
+	}
+	got := drain(t, s)
+	if len(got) != 10 {
+		t.Fatalf("%d records", len(got))
+	}
+	for i, r := range got {
+		if want := fmt.Sprintf("alert-%06d", i); string(r.Data) != want {
+			t.Fatalf("record %d = %q, want %q", i, r.Data, want)
+		}
+	}
+	if s.cached != 0 {
+		t.Fatalf("cache holds %d bytes after everything was handed out", s.cached)
 	}
 }
