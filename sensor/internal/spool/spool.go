@@ -48,9 +48,9 @@ const (
 	segSuffix    = ".seg"
 	// segMagic starts every segment file: it names the format and its
 	// version, so that a future format is recognised instead of misread.
-	segMagic = "HRSPOOL1"
-	ackLogName   = "acks.log"
-	ackTmpName   = "acks.tmp"
+	segMagic   = "HRSPOOL1"
+	ackLogName = "acks.log"
+	ackTmpName = "acks.tmp"
 
 	ackKindRanges     = 1 // payload: ranges of dead seqs
 	ackKindCheckpoint = 2 // payload: max seq, then ranges of live seqs <= max
