@@ -50,7 +50,8 @@ type Config struct {
 	InsecureToken bool
 	// SensorID goes into every batch.
 	SensorID string
-	// BatchSize and BatchBytes bound a batch (defaults 500 and 4 MiB).
+	// BatchSize and BatchBytes bound a batch (defaults 500 and 1 MiB; gRPC
+	// servers refuse messages over 4 MiB by default).
 	BatchSize  int
 	BatchBytes int
 	// Linger waits this long for a partial batch to fill (default 5ms).
@@ -102,7 +103,7 @@ func New(cfg Config, sp *spool.Spool) (*Client, error) {
 		cfg.BatchSize = 500
 	}
 	if cfg.BatchBytes <= 0 {
-		cfg.BatchBytes = 4 << 20
+		cfg.BatchBytes = 1 << 20
 	}
 	if cfg.Linger == 0 {
 		cfg.Linger = 5 * time.Millisecond
@@ -375,12 +376,27 @@ func (c *Client) session(ctx context.Context) (progressed bool, err error) {
 func (c *Client) fill(ctx context.Context, recvErr chan error, tick *time.Ticker, mu *sync.Mutex, inflight map[uint64]flight) ([]spool.Record, error) {
 	var recs []spool.Record
 	var deadline <-chan time.Time
+	size := 0
 	for {
-		more, err := c.spool.Next(c.cfg.BatchSize-len(recs), c.cfg.BatchBytes)
+		if len(recs) > 0 && size >= c.cfg.BatchBytes {
+			return recs, nil
+		}
+		more, err := c.spool.Next(c.cfg.BatchSize-len(recs), max(c.cfg.BatchBytes-size, 1))
 		if err != nil {
 			return nil, err
 		}
-		recs = append(recs, more...)
+		for _, r := range more {
+			if len(r.Data) > maxAlertBytes {
+				// No router would take it, and resending it forever would
+				// wedge everything behind it.
+				c.log.Error("alert too large to deliver; dropped", "bytes", len(r.Data), "limit", maxAlertBytes)
+				_ = c.spool.Ack([]uint64{r.Seq})
+				c.alertsRejected.Add(1)
+				continue
+			}
+			recs = append(recs, r)
+			size += len(r.Data)
+		}
 		if len(recs) >= c.cfg.BatchSize {
 			return recs, nil
 		}
@@ -432,6 +448,10 @@ func grpcConnectParams(cfg Config) grpc.ConnectParams {
 		MinConnectTimeout: 5 * time.Second,
 	}
 }
+
+// maxAlertBytes is the largest alert sent: a batch of one stays under the
+// 4 MiB message limit that gRPC servers apply by default.
+const maxAlertBytes = 3 << 20
 
 // encodedBatch is an AlertBatch in protobuf wire format.
 type encodedBatch struct{ b []byte }

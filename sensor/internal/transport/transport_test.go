@@ -394,3 +394,34 @@ func cpuTime() time.Duration {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestOversizedAlertDoesNotWedgeDelivery: an alert larger than any router
+// takes is dropped (counted), and those behind it are delivered.
+func TestOversizedAlertDoesNotWedgeDelivery(t *testing.T) {
+	store := transporttest.NewStore()
+	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Kill()
+	s := startSensor(t, t.TempDir(), transport.Config{Addr: rcv.Addr, BatchBytes: 64 << 10})
+	defer s.stop(t)
+	huge := alert(0)
+	huge.Output = strings.Repeat("x", 3<<20+1)
+	_ = s.c.Send(huge)
+	for i := 1; i <= 500; i++ {
+		a := alert(i)
+		a.Output = strings.Repeat("y", 1000) // batches are cut by bytes, not count
+		_ = s.c.Send(a)
+	}
+	if !store.WaitUnique(500, 20*time.Second) {
+		t.Fatalf("receiver has %d of 500 alerts behind an oversized one", store.Unique())
+	}
+	waitSpoolEmpty(t, s.sp)
+	if st := s.c.Stats(); st.AlertsRejected != 1 || store.Has(huge.GetId()) {
+		t.Fatalf("oversized alert: %+v", st)
+	}
+	if st := s.c.Stats(); st.BatchesSent < 8 {
+		t.Fatalf("%d batches for 500 KB of alerts with a 64 KiB batch limit", st.BatchesSent)
+	}
+}
