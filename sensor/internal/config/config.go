@@ -86,6 +86,9 @@ type Syscall struct {
 	RingBufferBytes int `mapstructure:"ring_buffer_bytes"`
 	// Workers evaluating events (0: one per CPU).
 	Workers int `mapstructure:"workers"`
+	// CRISocket is the container runtime's socket for container and pod
+	// metadata ("": probe the usual containerd/CRI-O sockets).
+	CRISocket string `mapstructure:"cri_socket"`
 }
 
 type K8sAudit struct {
@@ -199,6 +202,7 @@ var defaults = map[string]any{
 	"sources.syscall.enabled":           true,
 	"sources.syscall.ring_buffer_bytes": 16 << 20,
 	"sources.syscall.workers":           0,
+	"sources.syscall.cri_socket":        "",
 	"sources.k8s_audit.enabled":         true,
 	"sources.k8s_audit.listen":          ":8765",
 	"sources.k8s_audit.token":           "",

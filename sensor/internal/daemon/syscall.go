@@ -22,11 +22,12 @@ import (
 // rules: the reader goroutine shards events by process over the workers,
 // each of which applies them to the process table and evaluates them.
 type syscallSource struct {
-	d       *Daemon
-	capture *bpfcapture.Capture
-	table   *proctable.Table
-	workers int
-	sharder *dispatch.Sharder
+	d         *Daemon
+	capture   *bpfcapture.Capture
+	table     *proctable.Table
+	workers   int
+	sharder   *dispatch.Sharder
+	closeMeta func()
 }
 
 func openSyscall(d *Daemon) (*syscallSource, error) {
@@ -39,15 +40,25 @@ func openSyscall(d *Daemon) (*syscallSource, error) {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
+	// Container and pod metadata from the CRI runtime and Docker's state
+	// files when the host has them; cgroup-derived ids always.
+	meta, closeMeta, err := container.DiscoverSources(sc.CRISocket)
+	if err != nil {
+		d.log.Warn("no container runtime metadata (container.image, k8s.pod.* will be <NA>)", "err", err)
+	}
 	res := container.NewResolver(nil)
+	if len(meta) > 0 {
+		res = container.NewResolver(meta)
+	}
 	s := &syscallSource{
-		d:       d,
-		capture: c,
-		table:   proctable.New(proctable.Config{ProcRoot: "/proc", Containers: res.FromCgroup, Logger: d.log}),
-		workers: workers,
+		d:         d,
+		capture:   c,
+		table:     proctable.New(proctable.Config{ProcRoot: "/proc", Containers: res.FromCgroup, Logger: d.log}),
+		workers:   workers,
+		closeMeta: closeMeta,
 	}
 	if err := s.setInterest(d.cur.Load().rs); err != nil {
-		c.Close()
+		s.close()
 		return nil, err
 	}
 	return s, nil
@@ -112,7 +123,12 @@ func (s *syscallSource) run(ctx context.Context) error {
 	return err
 }
 
-func (s *syscallSource) close() error { return s.capture.Close() }
+func (s *syscallSource) close() error {
+	if s.closeMeta != nil {
+		s.closeMeta()
+	}
+	return s.capture.Close()
+}
 
 func (s *syscallSource) collectors() []prometheus.Collector {
 	c := s.capture
