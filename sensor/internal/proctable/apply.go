@@ -169,6 +169,14 @@ func (tb *Table) applyState(e *entry, ev *sysevent.Event) {
 		tb.setFD(t, &f)
 		ev.FDInfo = &f
 		return
+	case sysevent.SysFcntl:
+		tb.fcntl(t, ev)
+		return
+	case sysevent.SysCloseRange:
+		if ok {
+			tb.closeRange(t, ev.FD, int64(uint32(ev.Args[1])), ev.Flags)
+		}
+		return
 	case sysevent.SysClose:
 		ev.FDInfo = t.FDs.Get(ev.FD)
 		if ok && ev.FDInfo != nil {
@@ -285,6 +293,60 @@ const (
 	oTmpfileOnly = 0o20000000
 )
 
+// fcntl commands and close_range flags the table follows.
+const (
+	fDupfd            = 0
+	fDupfdCloexec     = 1030
+	closeRangeCloexec = 1 << 2
+)
+
+// fcntl follows F_DUPFD and F_DUPFD_CLOEXEC, which shells use to save
+// and restore fds around redirections: the new fd is a copy of the old.
+func (tb *Table) fcntl(t *sysevent.Thread, ev *sysevent.Event) {
+	old := t.FDs.Get(ev.FD)
+	ev.FDInfo = old
+	if ev.Ret < 0 || old == nil || (ev.Request != fDupfd && ev.Request != fDupfdCloexec) || ev.Ret == ev.FD {
+		return
+	}
+	f := *old
+	f.Num = ev.Ret
+	f.OpenFlags &^= oCloexec
+	if ev.Request == fDupfdCloexec {
+		f.OpenFlags |= oCloexec
+	}
+	tb.setFD(t, &f)
+}
+
+// closeRange applies a successful close_range(first, last, flags): the
+// fds in [first, last] are closed or, with CLOSE_RANGE_CLOEXEC, marked
+// close-on-exec. (CLOSE_RANGE_UNSHARE only changes which table the
+// kernel closes them in; the process's view is the same.)
+func (tb *Table) closeRange(t *sysevent.Thread, first, last int64, flags uint64) {
+	var hit []*sysevent.FD
+	t.FDs.Range(func(f *sysevent.FD) bool {
+		if f.Num >= first && f.Num <= last {
+			hit = append(hit, f)
+		}
+		return true
+	})
+	if len(hit) == 0 {
+		return
+	}
+	t.Mu.Lock()
+	defer t.Mu.Unlock()
+	for _, f := range hit {
+		if flags&closeRangeCloexec != 0 {
+			if f.OpenFlags&oCloexec == 0 {
+				c := *f
+				c.OpenFlags |= oCloexec
+				t.FDs.Set(&c)
+			}
+			continue
+		}
+		t.FDs.Delete(f.Num)
+	}
+}
+
 func (tb *Table) setFD(t *sysevent.Thread, f *sysevent.FD) {
 	t.Mu.Lock()
 	t.FDs.Set(f)
@@ -306,26 +368,36 @@ func socketFD(num int64, family, typ, proto uint16) *sysevent.FD {
 		f.Type = sysevent.FDUnknown
 	}
 	if f.Type == sysevent.FDIPv4 || f.Type == sysevent.FDIPv6 {
-		switch {
-		case typ == sysevent.SockStream:
-			f.L4Proto = sysevent.L4TCP
-		case typ == sysevent.SockDgram && (proto == ipprotoICMP || proto == ipprotoICMPv6):
-			f.L4Proto = sysevent.L4ICMP
-		case typ == sysevent.SockDgram:
-			f.L4Proto = sysevent.L4UDP
-		case typ == sysevent.SockRaw && (proto == ipprotoICMP || proto == ipprotoICMPv6):
-			f.L4Proto = sysevent.L4ICMP
-		case typ == sysevent.SockRaw:
-			f.L4Proto = sysevent.L4Raw
-		}
+		f.L4Proto = l4Of(typ, proto)
 	}
 	return f
+}
+
+// l4Of is an ip socket's transport protocol (fd.l4proto) from its type
+// and protocol. MPTCP sockets (Go's listeners and dialers use MPTCP by
+// default where the kernel has it) are TCP to rules, as in libsinsp: they
+// carry TCP subflows and are SOCK_STREAM.
+func l4Of(typ, proto uint16) sysevent.L4Proto {
+	switch {
+	case typ == sysevent.SockStream, proto == ipprotoTCP, proto == ipprotoMPTCP:
+		return sysevent.L4TCP
+	case (typ == sysevent.SockDgram || typ == sysevent.SockRaw) && (proto == ipprotoICMP || proto == ipprotoICMPv6):
+		return sysevent.L4ICMP
+	case typ == sysevent.SockDgram, proto == ipprotoUDP:
+		return sysevent.L4UDP
+	case typ == sysevent.SockRaw:
+		return sysevent.L4Raw
+	}
+	return sysevent.L4Unknown
 }
 
 const (
 	afNetlink     = 16
 	ipprotoICMP   = 1
+	ipprotoTCP    = 6
+	ipprotoUDP    = 17
 	ipprotoICMPv6 = 58
+	ipprotoMPTCP  = 262
 )
 
 func (tb *Table) connect(t *sysevent.Thread, ev *sysevent.Event) {
@@ -715,6 +787,6 @@ func StateTypes() []sysevent.Type {
 		sysevent.SysMemfdCreate, sysevent.SysChdir, sysevent.SysFchdir, sysevent.SysSetuid,
 		sysevent.SysSetgid, sysevent.SysSetreuid, sysevent.SysSetregid, sysevent.SysSetresuid,
 		sysevent.SysSetresgid, sysevent.SysSetfsuid, sysevent.SysSetfsgid, sysevent.SysCapset,
-		sysevent.SysPrctl,
+		sysevent.SysPrctl, sysevent.SysFcntl, sysevent.SysCloseRange,
 	}
 }

@@ -335,3 +335,112 @@ func TestOrphansAreReparented(t *testing.T) {
 		t.Fatalf("orphan of a subreaper's child: ppid %d", late.Thread.PPid())
 	}
 }
+
+func TestFcntlDupAndCloseRange(t *testing.T) {
+	tb, _ := newTestTable()
+	seed(t, tb)
+	apply := func(ev *sysevent.Event) *sysevent.Event {
+		ev.PID, ev.TID, ev.Num = 100, 100, 3
+		tb.Apply(ev)
+		return ev
+	}
+	fds := func() map[int64]string {
+		out := map[int64]string{}
+		tb.Get(100).FDs.Range(func(f *sysevent.FD) bool { out[f.Num] = f.Name; return true })
+		return out
+	}
+	for i, p := range []string{"/a", "/b", "/c"} {
+		apply(&sysevent.Event{Type: sysevent.SysOpenat, Ret: int64(3 + i), FD: sysevent.AtFDCWD, Path: p, Target: p})
+	}
+	tests := []struct {
+		name    string
+		ev      *sysevent.Event
+		fdinfo  string // the event's fd.name
+		want    map[int64]string
+		cloexec map[int64]bool
+	}{
+		{"F_DUPFD copies without cloexec", &sysevent.Event{Type: sysevent.SysFcntl, FD: 3, Request: fDupfd, Flags: 10, Ret: 10},
+			"/a", map[int64]string{3: "/a", 4: "/b", 5: "/c", 10: "/a"}, map[int64]bool{10: false}},
+		{"F_DUPFD_CLOEXEC copies with cloexec", &sysevent.Event{Type: sysevent.SysFcntl, FD: 4, Request: fDupfdCloexec, Flags: 10, Ret: 11},
+			"/b", map[int64]string{3: "/a", 4: "/b", 5: "/c", 10: "/a", 11: "/b"}, map[int64]bool{11: true}},
+		{"failed F_DUPFD changes nothing", &sysevent.Event{Type: sysevent.SysFcntl, FD: 5, Request: fDupfd, Ret: -24},
+			"/c", map[int64]string{3: "/a", 4: "/b", 5: "/c", 10: "/a", 11: "/b"}, nil},
+		{"F_GETFL is stateless", &sysevent.Event{Type: sysevent.SysFcntl, FD: 5, Request: 3, Ret: 2},
+			"/c", map[int64]string{3: "/a", 4: "/b", 5: "/c", 10: "/a", 11: "/b"}, nil},
+		{"close_range CLOEXEC marks", &sysevent.Event{Type: sysevent.SysCloseRange, FD: 4, Args: [6]uint64{4, 5, closeRangeCloexec}, Flags: closeRangeCloexec},
+			"", map[int64]string{3: "/a", 4: "/b", 5: "/c", 10: "/a", 11: "/b"}, map[int64]bool{3: false, 4: true, 5: true}},
+		{"failed close_range changes nothing", &sysevent.Event{Type: sysevent.SysCloseRange, FD: 3, Args: [6]uint64{3, 3}, Ret: -22},
+			"", map[int64]string{3: "/a", 4: "/b", 5: "/c", 10: "/a", 11: "/b"}, nil},
+		{"close_range closes a range", &sysevent.Event{Type: sysevent.SysCloseRange, FD: 4, Args: [6]uint64{4, 10}},
+			"", map[int64]string{3: "/a", 11: "/b"}, nil},
+		{"close_range to ~0U closes the rest", &sysevent.Event{Type: sysevent.SysCloseRange, FD: 5, Args: [6]uint64{5, 0xffffffff}},
+			"", map[int64]string{3: "/a"}, nil},
+	}
+	for _, tc := range tests {
+		ev := apply(tc.ev)
+		got := ""
+		if ev.FDInfo != nil {
+			got = ev.FDInfo.Name
+		}
+		if got != tc.fdinfo {
+			t.Errorf("%s: event fd = %q, want %q", tc.name, got, tc.fdinfo)
+		}
+		if g := fds(); len(g) != len(tc.want) {
+			t.Errorf("%s: fds = %v, want %v", tc.name, g, tc.want)
+		} else {
+			for n, name := range tc.want {
+				if g[n] != name {
+					t.Errorf("%s: fds = %v, want %v", tc.name, g, tc.want)
+					break
+				}
+			}
+		}
+		for n, want := range tc.cloexec {
+			f := tb.Get(100).FDs.Get(n)
+			if f == nil || (f.OpenFlags&oCloexec != 0) != want {
+				t.Errorf("%s: fd %d cloexec = %+v, want %v", tc.name, n, f, want)
+			}
+		}
+	}
+	// The state types include both, so a capture lets them through.
+	have := map[sysevent.Type]bool{}
+	for _, ty := range StateTypes() {
+		have[ty] = true
+	}
+	if !have[sysevent.SysFcntl] || !have[sysevent.SysCloseRange] {
+		t.Error("StateTypes lacks fcntl or close_range")
+	}
+}
+
+func TestMPTCPSocketsAreTCP(t *testing.T) {
+	tb, _ := newTestTable()
+	seed(t, tb)
+	const ipprotoMPTCP = 262
+	ev := &sysevent.Event{Type: sysevent.SysSocket, PID: 100, TID: 100, Ret: 7,
+		Sock: sysevent.SockAddr{Family: sysevent.AFInet6, Type: sysevent.SockStream, Proto: ipprotoMPTCP}}
+	tb.Apply(ev)
+	if ev.FDInfo == nil || ev.FDInfo.L4Proto != sysevent.L4TCP {
+		t.Fatalf("socket(AF_INET6, SOCK_STREAM, IPPROTO_MPTCP) fd = %+v, want tcp", ev.FDInfo)
+	}
+	// A connect on a socket the table did not see (opened before the
+	// capture) takes the protocol from the kernel's tuple.
+	ev = &sysevent.Event{Type: sysevent.SysConnect, PID: 100, TID: 100, FD: 8, Ret: 0,
+		Sock:  sysevent.SockAddr{Family: sysevent.AFInet, Type: sysevent.SockStream, Proto: ipprotoMPTCP, IP: netip.MustParseAddr("127.0.0.1"), Port: 443},
+		Local: sysevent.SockAddr{Family: sysevent.AFInet, Type: sysevent.SockStream, Proto: ipprotoMPTCP, IP: netip.MustParseAddr("127.0.0.1"), Port: 50000}}
+	tb.Apply(ev)
+	if ev.FDInfo == nil || ev.FDInfo.L4Proto != sysevent.L4TCP {
+		t.Fatalf("connect on an unseen MPTCP socket fd = %+v, want tcp", ev.FDInfo)
+	}
+	if got := l4Of(sysevent.SockStream, ipprotoMPTCP); got != sysevent.L4TCP {
+		t.Errorf("l4Of(SOCK_STREAM, MPTCP) = %v", got)
+	}
+	if got := l4Of(0, ipprotoMPTCP); got != sysevent.L4TCP {
+		t.Errorf("l4Of(unknown type, MPTCP) = %v", got)
+	}
+	if got := l4Of(0, 6); got != sysevent.L4TCP {
+		t.Errorf("l4Of(unknown type, TCP) = %v", got)
+	}
+	if got := l4Of(0, 17); got != sysevent.L4UDP {
+		t.Errorf("l4Of(unknown type, UDP) = %v", got)
+	}
+}
