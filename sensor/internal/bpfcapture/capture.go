@@ -58,7 +58,15 @@ type Capture struct {
 	mu       sync.Mutex // guards interest
 	interest [sysevent.MaxSyscall + 1]bool
 
-	running      atomic.Bool
+	// Run and Close: closed, stopRun and runDone are guarded by mu; Close
+	// cancels a running Run and waits for runDone before it closes the
+	// reader, and takes res (which Stats holds) to close the maps.
+	closed  bool
+	stopRun context.CancelFunc
+	runDone chan struct{}
+	res     sync.Mutex
+	final   *Stats // the counters at Close, under res
+
 	events       atomic.Uint64
 	decodeErrors atomic.Uint64
 	lastErr      atomic.Value // error: the last decode error, for diagnosis
@@ -219,6 +227,9 @@ func bootOffset() int64 {
 func (c *Capture) SetInterest(types []sysevent.Type) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
 	var want [sysevent.MaxSyscall + 1]bool
 	for _, t := range types {
 		if t.IsSyscall() {
@@ -270,10 +281,26 @@ func (c *Capture) Run(ctx context.Context, fn func(*sysevent.Event)) error {
 // has been drained, before waiting for more: a batching consumer (such as
 // dispatch.Sharder.Flush) sends its partial batches then.
 func (c *Capture) RunIdle(ctx context.Context, fn func(*sysevent.Event), idle func()) error {
-	if !c.running.CompareAndSwap(false, true) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if c.runDone != nil {
+		c.mu.Unlock()
 		return errors.New("bpfcapture: Run called twice")
 	}
-	defer c.running.Store(false)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	c.stopRun, c.runDone = cancel, done
+	c.mu.Unlock()
+	defer func() {
+		cancel()
+		c.mu.Lock()
+		c.stopRun, c.runDone = nil, nil
+		c.mu.Unlock()
+		close(done)
+	}()
 	// Flush wakes a waiting ReadInto without the reader's lock (which
 	// SetDeadline would wait for).
 	// The flag stops a reader that never runs out of records.
@@ -356,8 +383,31 @@ type Stats struct {
 	Pending   int
 }
 
-// Stats reads the counters, including the kernel's drop table.
+// ErrClosed is returned by Run, RunIdle and SetInterest after Close.
+var ErrClosed = errors.New("bpfcapture: capture closed")
+
+// Stats reads the counters, including the kernel's drop table. After
+// Close it returns the counters as they were when Close detached the
+// programs.
 func (c *Capture) Stats() (Stats, error) {
+	c.res.Lock()
+	defer c.res.Unlock()
+	if c.final != nil {
+		f := *c.final
+		f.DropsByType = make(map[sysevent.Type]uint64, len(c.final.DropsByType))
+		for k, v := range c.final.DropsByType {
+			f.DropsByType[k] = v
+		}
+		f.DropsByCPU = append([]uint64(nil), c.final.DropsByCPU...)
+		return f, nil
+	}
+	return c.stats()
+}
+
+func (c *Capture) stats() (Stats, error) {
+	if c.rd == nil || c.objs.Drops == nil {
+		return Stats{DropsByType: map[sysevent.Type]uint64{}}, ErrClosed
+	}
 	s := Stats{
 		Events:       c.events.Load(),
 		DecodeErrors: c.decodeErrors.Load(),
@@ -411,8 +461,42 @@ func (c *Capture) LastDecodeError() error {
 	return err
 }
 
-// Close detaches the programs and frees the maps. A running Run returns.
+// Close detaches the programs and frees the maps. A running Run is told
+// to stop and Close waits for it to return (it returns nil) before closing
+// the ring buffer, so Close may be called from any goroutine but fn;
+// afterwards Stats answers with the final counters. Calling Close again
+// does nothing.
 func (c *Capture) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	stop, done := c.stopRun, c.runDone
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+	c.res.Lock()
+	defer c.res.Unlock()
+	var errs []error
+	for _, l := range c.links {
+		errs = append(errs, l.Close())
+	}
+	c.links = nil
+	// The counters once no program runs are complete; keep them.
+	if st, err := c.stats(); err == nil {
+		c.final = &st
+	} else {
+		c.final = &Stats{DropsByType: map[sysevent.Type]uint64{}, Events: c.events.Load(), DecodeErrors: c.decodeErrors.Load()}
+	}
+	errs = append(errs, c.closeResources())
+	return errors.Join(errs...)
+}
+
+func (c *Capture) closeResources() error {
 	var errs []error
 	for _, l := range c.links {
 		errs = append(errs, l.Close())
