@@ -861,6 +861,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tid = pt;
+	if ((__u32)(pt >> 32) == self_tgid)
+		return 0; /* the sensor's own: never stashed, not unpaired */
 	struct inflight *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
 	if (!p || !p->active) {
 		int expected = ret == 0 && (nr == NR_clone || nr == NR_clone3 || nr == NR_fork || nr == NR_vfork ||

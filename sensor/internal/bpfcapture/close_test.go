@@ -126,3 +126,48 @@ func TestCloseWhileRunning(t *testing.T) {
 		}
 	}
 }
+
+// The sensor's own syscalls are ignored on entry and on exit: they are
+// neither delivered nor counted as exits without an entry (Unpaired),
+// which would hide real losses in the counter.
+func TestOwnSyscallsAreNotUnpaired(t *testing.T) {
+	requireRoot(t)
+	c, err := Open(Options{RingBytes: 1 << 20}) // IgnorePID 0: this process
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetInterest([]sysevent.Type{sysevent.SysOpenat, sysevent.SysClose}); err != nil {
+		t.Fatal(err)
+	}
+	var own int
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	self := uint32(os.Getpid())
+	go func() {
+		done <- c.Run(ctx, func(ev *sysevent.Event) {
+			if ev.PID == self {
+				own++
+			}
+		})
+	}()
+	for i := 0; i < 1000; i++ {
+		if fd, err := unix.Open("/dev/null", unix.O_RDONLY, 0); err == nil {
+			unix.Close(fd)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Other processes' syscalls begun before SetInterest may be unpaired;
+	// this process's 2,000 would all be.
+	if own != 0 || st.Unpaired >= 100 {
+		t.Errorf("own events delivered: %d, unpaired: %d; want 0 and (almost) 0", own, st.Unpaired)
+	}
+}
