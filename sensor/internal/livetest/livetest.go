@@ -305,6 +305,9 @@ func ByAncestor(pid int) func(Alert) bool {
 // Memory is the process's resident memory, from /proc/self/status.
 type Memory struct {
 	RSS, PeakRSS uint64 // VmRSS, VmHWM in bytes
+	// RSS by kind: anonymous (the Go heap and stacks), file-backed (the
+	// binary's text), shared (the BPF ring buffer's mapping).
+	Anon, File, Shmem uint64
 }
 
 // ReadMemory reads /proc/self/status.
@@ -332,6 +335,12 @@ func ReadMemory() (Memory, error) {
 			m.RSS = n << 10
 		case "VmHWM":
 			m.PeakRSS = n << 10
+		case "RssAnon":
+			m.Anon = n << 10
+		case "RssFile":
+			m.File = n << 10
+		case "RssShmem":
+			m.Shmem = n << 10
 		}
 	}
 	if m.RSS == 0 {
