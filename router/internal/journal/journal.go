@@ -623,3 +623,10 @@ func (j *Journal) Close() error {
 	j.mu.Unlock()
 	return err
 }
+
+// ReadRecord reads one framed record (as written by EncodeRecord) from r,
+// reusing buf. It returns io.EOF at a clean end and an error for a torn or
+// corrupt record.
+func ReadRecord(r io.Reader, buf []byte) (payload []byte, stamp int64, err error) {
+	return readRecord(r, buf)
+}
