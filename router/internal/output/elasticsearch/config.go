@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/harrier-security/harrier/router/internal/tlsconfig"
 )
 
 // Suffix selects how the event time is appended to the index name.
@@ -42,9 +44,9 @@ type Config struct {
 	APIKey string
 	// CustomHeaders are added to every request (customheaders).
 	CustomHeaders map[string]string
-	// TLS configures HTTPS to the cluster (mutualtls, checkcert and the
-	// certificate paths).
-	TLS TLS
+	// TLS configures https:// addresses: CA bundle, client certificate for
+	// mutual TLS (mutualtls), and checkcert: false as InsecureSkipVerify.
+	TLS tlsconfig.Client
 	// Timeout bounds one bulk request when the caller's context has no
 	// earlier deadline (default 30s).
 	Timeout time.Duration
@@ -53,24 +55,6 @@ type Config struct {
 	SkipTemplate bool
 	// CompressionDisabled turns gzip request bodies off (on by default).
 	CompressionDisabled bool
-}
-
-// TLS configures the client side of TLS. The zero value verifies the
-// server against the system roots.
-type TLS struct {
-	// CACertFile is a PEM bundle of CAs trusted for the server (cacertfile).
-	CACertFile string
-	// ClientCertFile and ClientKeyFile are the PEM client certificate and
-	// key presented for mutual TLS (mutualtls with clientcert/clientkey).
-	ClientCertFile string
-	ClientKeyFile  string
-	// MutualTLS requires ClientCertFile and ClientKeyFile (mutualtls).
-	MutualTLS bool
-	// InsecureSkipVerify is falcosidekick's checkcert: false. Never the
-	// default: a zero Config verifies certificates.
-	InsecureSkipVerify bool
-	// ServerName overrides the name verified in the server certificate.
-	ServerName string
 }
 
 const (
@@ -106,12 +90,6 @@ func (c Config) withDefaults() (Config, error) {
 		c.Suffix = Suffix(strings.ToLower(string(c.Suffix)))
 	default:
 		return c, fmt.Errorf("%s: suffix %q: want daily, monthly, annually or none", c.Name, c.Suffix)
-	}
-	if c.TLS.MutualTLS && (c.TLS.ClientCertFile == "" || c.TLS.ClientKeyFile == "") {
-		return c, fmt.Errorf("%s: mutualtls needs clientcertfile and clientkeyfile", c.Name)
-	}
-	if (c.TLS.ClientCertFile == "") != (c.TLS.ClientKeyFile == "") {
-		return c, fmt.Errorf("%s: clientcertfile and clientkeyfile go together", c.Name)
 	}
 	if c.Timeout < 0 {
 		return c, fmt.Errorf("%s: timeout %v is negative", c.Name, c.Timeout)

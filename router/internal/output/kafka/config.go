@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/harrier-security/harrier/router/internal/tlsconfig"
 )
 
 // Config configures one Kafka output. Field comments name the
@@ -50,9 +52,10 @@ type Config struct {
 	// AllowAutoTopicCreation asks the brokers to create a missing topic
 	// (topiccreation).
 	AllowAutoTopicCreation bool
-	// TLS turns on TLS to the brokers (tls) with optional CA, client
-	// certificate (mutual TLS) and verification settings.
-	TLS TLS
+	// TLS, when set, turns on TLS to the brokers (tls: true) with an
+	// optional CA bundle, client certificate for mutual TLS (mutualtls) and
+	// checkcert: false as InsecureSkipVerify. Nil means plaintext.
+	TLS *tlsconfig.Client
 	// SASL authenticates to the brokers (sasl, username, password).
 	SASL SASL
 }
@@ -64,26 +67,6 @@ type SASL struct {
 	Mechanism string
 	Username  string
 	Password  string
-}
-
-// TLS configures the client side of TLS.
-type TLS struct {
-	// Enabled turns TLS on (falcosidekick's tls: true). Setting any other
-	// field implies it.
-	Enabled bool
-	// CACertFile is a PEM bundle of CAs trusted for the brokers.
-	CACertFile string
-	// ClientCertFile and ClientKeyFile are the PEM client certificate and
-	// key presented for mutual TLS.
-	ClientCertFile string
-	ClientKeyFile  string
-	// MutualTLS requires ClientCertFile and ClientKeyFile (mutualtls).
-	MutualTLS bool
-	// InsecureSkipVerify is falcosidekick's checkcert: false. Never the
-	// default: a zero Config verifies certificates.
-	InsecureSkipVerify bool
-	// ServerName overrides the name verified in broker certificates.
-	ServerName string
 }
 
 const (
@@ -168,12 +151,6 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	default:
 		return c, fmt.Errorf("%s: sasl %q: want plain, scram-sha-256 or scram-sha-512", c.Name, c.SASL.Mechanism)
-	}
-	if c.TLS.MutualTLS && (c.TLS.ClientCertFile == "" || c.TLS.ClientKeyFile == "") {
-		return c, fmt.Errorf("%s: mutualtls needs clientcertfile and clientkeyfile", c.Name)
-	}
-	if (c.TLS.ClientCertFile == "") != (c.TLS.ClientKeyFile == "") {
-		return c, fmt.Errorf("%s: clientcertfile and clientkeyfile go together", c.Name)
 	}
 	return c, nil
 }

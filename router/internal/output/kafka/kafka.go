@@ -7,6 +7,7 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -51,9 +52,11 @@ func New(cfg Config) (*Output, error) {
 		return nil, err
 	}
 	key, _ := keyFunc(cfg.Key) // validated by withDefaults
-	tlsCfg, err := cfg.TLS.config()
-	if err != nil {
-		return nil, fmt.Errorf("%s: tls: %w", cfg.Name, err)
+	var tlsCfg *tls.Config
+	if cfg.TLS != nil {
+		if tlsCfg, err = cfg.TLS.Config(); err != nil {
+			return nil, fmt.Errorf("%s: tls: %w", cfg.Name, err)
+		}
 	}
 	mech, err := cfg.SASL.mechanism()
 	if err != nil {
