@@ -55,7 +55,7 @@ type Client struct {
 	KeyFile  string `mapstructure:"key_file"`
 	// InsecureSkipVerify disables server verification (falcosidekick's
 	// checkcert: false). For tests only.
-	InsecureSkipVerify bool `mapstructure:"insecure_skip_verify"`
+	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
 	ServerName         string `mapstructure:"server_name"`
 }
 
