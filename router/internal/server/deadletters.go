@@ -61,4 +61,3 @@ func (d *deadLetters) Replay(ctx context.Context, req *harrierv1.ReplayDeadLette
 	}
 	return resp, nil
 }
-

@@ -26,7 +26,7 @@ type Options struct {
 	Buffer int
 	// MaxReplay bounds the stored records scanned for a replay (default
 	// 10000).
-	MaxReplay int
+	MaxReplay  int
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 }
