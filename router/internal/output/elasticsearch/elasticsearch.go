@@ -138,7 +138,8 @@ func (o *Output) ensureTemplate(ctx context.Context) error {
 // Deliver indexes the batch with one bulk request (split in halves when
 // the cluster answers 413). Per item, a rejected document (mapping or
 // parse error, any 4xx but 408/429) is Permanent; 408, 429, 5xx, network
-// errors and timeouts are transient.
+// errors and timeouts are transient. A whole request refused with 400 is
+// Permanent; other whole-request failures are transient.
 func (o *Output) Deliver(ctx context.Context, alerts []*harrierv1.Alert) error {
 	if len(alerts) == 0 {
 		return nil
@@ -232,21 +233,28 @@ func (o *Output) bulk(ctx context.Context, body []byte, alerts []*harrierv1.Aler
 	}
 	if res.IsError() {
 		err := fmt.Errorf("%s: bulk request: %s: %s", o.cfg.Name, res.Status(), errorReason(res.Body))
-		if res.StatusCode == http.StatusRequestEntityTooLarge {
+		switch res.StatusCode {
+		case http.StatusRequestEntityTooLarge:
 			// A single document the cluster will never take.
 			return []output.ItemError{{Index: sent[0], Err: output.Permanent(err)}}, nil
+		case http.StatusBadRequest:
+			// The cluster refuses the request itself; resending it cannot help.
+			return nil, output.Permanent(err)
 		}
-		return nil, err // auth, 429, 5xx: retried until an operator or the cluster fixes it
+		// 401/403/404 (credentials, privileges, a wrong path behind a
+		// proxy) are fixed by an operator, 408/429/5xx by the cluster:
+		// transient, so nothing is dead-lettered meanwhile.
+		return nil, err
 	}
 	var br bulkResponse
 	if err := json.NewDecoder(res.Body).Decode(&br); err != nil {
 		return nil, fmt.Errorf("%s: bulk response: %w", o.cfg.Name, err)
 	}
-	if !br.Errors {
-		return nil, nil
-	}
 	if len(br.Items) != len(sent) {
 		return nil, fmt.Errorf("%s: bulk response has %d items for %d documents", o.cfg.Name, len(br.Items), len(sent))
+	}
+	if !br.Errors {
+		return nil, nil
 	}
 	var failed []output.ItemError
 	for i, it := range br.Items {

@@ -47,6 +47,7 @@ type Proxy struct {
 	rejects    map[string]ItemReject // by document _id
 
 	requests atomic.Int64
+	last     atomic.Pointer[http.Header]
 }
 
 // New starts a proxy to target (a base URL) and closes it when tb ends.
@@ -108,8 +109,18 @@ func (p *Proxy) Heal() {
 // Requests is the number of requests the proxy has received.
 func (p *Proxy) Requests() int64 { return p.requests.Load() }
 
+// LastHeader returns the headers of the latest request (nil before any).
+func (p *Proxy) LastHeader() http.Header {
+	if h := p.last.Load(); h != nil {
+		return *h
+	}
+	return nil
+}
+
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
+	h := r.Header.Clone()
+	p.last.Store(&h)
 	p.mu.Lock()
 	delay := p.delay
 	drop := p.dropLeft > 0

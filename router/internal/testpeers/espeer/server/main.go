@@ -227,8 +227,9 @@ func (p *peer) authorize(r *http.Request) error {
 	if p.opts.user == "" && p.opts.apiKey == "" {
 		return nil
 	}
-	auth := r.Header.Get("Authorization")
-	if p.opts.apiKey != "" && auth == "ApiKey "+p.opts.apiKey {
+	// The auth scheme is case-insensitive (the v8 client sends "APIKey").
+	scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if p.opts.apiKey != "" && strings.EqualFold(scheme, "ApiKey") && cred == p.opts.apiKey {
 		return nil
 	}
 	if u, pw, ok := r.BasicAuth(); ok && p.opts.user != "" && u == p.opts.user && pw == p.opts.pass {
