@@ -1,6 +1,7 @@
 package elasticsearch
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -190,4 +191,24 @@ func TestTransientStatus(t *testing.T) {
 			t.Errorf("transientStatus(%d) = %v, want %v", status, !want, want)
 		}
 	}
+}
+
+// BenchmarkEncode is the output's own cost per alert: document and bulk
+// action line, before gzip and the network.
+func BenchmarkEncode(b *testing.B) {
+	o, err := New(Config{HostPort: "http://127.0.0.1:1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := testAlert()
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		buf.Reset()
+		if err := o.appendAction(&buf, a); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "alerts/s")
 }
