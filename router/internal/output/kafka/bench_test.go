@@ -50,4 +50,3 @@ func BenchmarkMessage(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "alerts/s")
 }
-
