@@ -53,8 +53,16 @@ type Config struct {
 	// SkipTemplate leaves the index template alone (it is installed at
 	// start by default), for clusters whose templates are managed elsewhere.
 	SkipTemplate bool
-	// CompressionDisabled turns gzip request bodies off (on by default).
+	// CompressionDisabled turns gzip request bodies off (on by default;
+	// falcosidekick's enablecompression: false).
 	CompressionDisabled bool
+	// Shards and Replicas go into the template's index settings when
+	// positive (numberofshards, numberofreplicas); zero keeps the
+	// cluster's defaults.
+	Shards, Replicas int
+	// Pipeline is an ingest pipeline every document goes through
+	// (pipeline).
+	Pipeline string
 }
 
 const (
@@ -96,6 +104,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Timeout == 0 {
 		c.Timeout = defaultTimeout
+	}
+	if c.Shards < 0 || c.Replicas < 0 {
+		return c, fmt.Errorf("%s: numberofshards and numberofreplicas must not be negative", c.Name)
 	}
 	return c, nil
 }

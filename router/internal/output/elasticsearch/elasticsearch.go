@@ -25,6 +25,7 @@ import (
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/output"
@@ -107,7 +108,7 @@ func (o *Output) InstallTemplate(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
 	defer cancel()
 	name := TemplateName(o.cfg.Index)
-	res, err := o.client.Indices.PutIndexTemplate(name, bytes.NewReader(templateJSON(o.cfg.Index, o.cfg.Suffix)),
+	res, err := o.client.Indices.PutIndexTemplate(name, bytes.NewReader(templateJSON(o.cfg)),
 		o.client.Indices.PutIndexTemplate.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("%s: put index template %s: %w", o.cfg.Name, name, err)
@@ -221,9 +222,14 @@ func (e *errorInfo) String() string {
 func (o *Output) bulk(ctx context.Context, body []byte, alerts []*harrierv1.Alert, sent []int) ([]output.ItemError, error) {
 	rctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
 	defer cancel()
-	res, err := o.client.Bulk(bytes.NewReader(body),
+	opts := []func(*esapi.BulkRequest){
 		o.client.Bulk.WithContext(rctx),
-		o.client.Bulk.WithFilterPath("errors", "items.*.status", "items.*.error"))
+		o.client.Bulk.WithFilterPath("errors", "items.*.status", "items.*.error"),
+	}
+	if o.cfg.Pipeline != "" {
+		opts = append(opts, o.client.Bulk.WithPipeline(o.cfg.Pipeline))
+	}
+	res, err := o.client.Bulk(bytes.NewReader(body), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: bulk request: %w", o.cfg.Name, err)
 	}

@@ -81,7 +81,7 @@ func countIs(t *testing.T, p *espeer.Peer, index string, query any, want int64) 
 func TestDailyIndicesAcrossMidnight(t *testing.T) {
 	peer := espeer.Start(t, espeer.Options{})
 	proxy := faultproxy.New(t, peer.URL)
-	o := newOutput(t, elasticsearch.Config{HostPort: proxy.URL, Index: "falco"})
+	o := newOutput(t, elasticsearch.Config{HostPort: proxy.URL, Index: "falco", Pipeline: "harrier-enrich", Shards: 2, Replicas: 1})
 	ctx := context.Background()
 	// 40 alerts 10 ms apart, straddling midnight UTC in the middle.
 	midnight := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
@@ -91,6 +91,9 @@ func TestDailyIndicesAcrossMidnight(t *testing.T) {
 	}
 	if ce := proxy.LastHeader().Get("Content-Encoding"); ce != "gzip" {
 		t.Errorf("bulk body Content-Encoding %q, want gzip", ce)
+	}
+	if p := proxy.LastURL().Query().Get("pipeline"); p != "harrier-enrich" {
+		t.Errorf("bulk pipeline parameter %q, want harrier-enrich", p)
 	}
 	countIs(t, peer, "falco-2026.11.24", nil, 20)
 	countIs(t, peer, "falco-2026.11.25", nil, 20)
@@ -130,6 +133,10 @@ func TestDailyIndicesAcrossMidnight(t *testing.T) {
 	props := tpl["template"].(map[string]any)["mappings"].(map[string]any)["properties"].(map[string]any)
 	if props["output_fields"].(map[string]any)["type"] != "flattened" {
 		t.Errorf("installed template maps output_fields as %v", props["output_fields"])
+	}
+	settings, _ := tpl["template"].(map[string]any)["settings"].(map[string]any)
+	if settings["number_of_shards"] != 2.0 || settings["number_of_replicas"] != 1.0 {
+		t.Errorf("installed template settings %v, want 2 shards and 1 replica", settings)
 	}
 }
 

@@ -27,13 +27,24 @@ import (
 // works. Values longer than 8191 bytes stay in _source but are not
 // indexed (a keyword term is limited to 32766 bytes).
 func Template(index string, suffix Suffix) map[string]any {
+	return template(index, suffix, 0, 0)
+}
+
+func template(index string, suffix Suffix, shards, replicas int) map[string]any {
 	pattern := index + "-*"
 	if suffix == SuffixNone {
 		pattern = index
 	}
 	kw := map[string]any{"type": "keyword", "ignore_above": 1024}
 	nanos := map[string]any{"type": "date_nanos"}
-	return map[string]any{
+	settings := map[string]any{}
+	if shards > 0 {
+		settings["number_of_shards"] = shards
+	}
+	if replicas > 0 {
+		settings["number_of_replicas"] = replicas
+	}
+	tpl := map[string]any{
 		"index_patterns": []string{pattern},
 		// Above the built-in templates' 100 so ours wins for its pattern.
 		"priority": 200,
@@ -60,13 +71,17 @@ func Template(index string, suffix Suffix) map[string]any {
 		},
 		"_meta": map[string]any{"managed_by": "harrier-router", "description": "Falco-format alerts from Harrier"},
 	}
+	if len(settings) > 0 {
+		tpl["template"].(map[string]any)["settings"] = settings
+	}
+	return tpl
 }
 
 // TemplateName is the name the template for index is installed under.
 func TemplateName(index string) string { return "harrier-" + strings.TrimSuffix(index, "-") }
 
-// templateJSON is Template encoded.
-func templateJSON(index string, suffix Suffix) []byte {
-	b, _ := json.Marshal(Template(index, suffix)) // maps of plain values always encode
+// templateJSON is the template for c encoded.
+func templateJSON(c Config) []byte {
+	b, _ := json.Marshal(template(c.Index, c.Suffix, c.Shards, c.Replicas)) // maps of plain values always encode
 	return b
 }

@@ -47,7 +47,7 @@ type Proxy struct {
 	rejects    map[string]ItemReject // by document _id
 
 	requests atomic.Int64
-	last     atomic.Pointer[http.Header]
+	last     atomic.Pointer[http.Request] // headers and URL of the latest request
 }
 
 // New starts a proxy to target (a base URL) and closes it when tb ends.
@@ -111,16 +111,23 @@ func (p *Proxy) Requests() int64 { return p.requests.Load() }
 
 // LastHeader returns the headers of the latest request (nil before any).
 func (p *Proxy) LastHeader() http.Header {
-	if h := p.last.Load(); h != nil {
-		return *h
+	if r := p.last.Load(); r != nil {
+		return r.Header
+	}
+	return nil
+}
+
+// LastURL returns the URL of the latest request (nil before any).
+func (p *Proxy) LastURL() *url.URL {
+	if r := p.last.Load(); r != nil {
+		return r.URL
 	}
 	return nil
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
-	h := r.Header.Clone()
-	p.last.Store(&h)
+	p.last.Store(&http.Request{Header: r.Header.Clone(), URL: r.URL})
 	p.mu.Lock()
 	delay := p.delay
 	drop := p.dropLeft > 0
