@@ -103,7 +103,12 @@ func (cl *Cluster) Kfake() *kfake.Cluster {
 // ReadAll reads every message topic holds now (from offset 0 to the high
 // watermark of each partition) with kafka-go; fewer than want is an error.
 func ReadAll(ctx context.Context, addr, topic string, want int) ([]kafkago.Message, error) {
-	conn, err := kafkago.DialContext(ctx, "tcp", addr)
+	return ReadAllWith(ctx, &kafkago.Dialer{Timeout: 10 * time.Second}, addr, topic, want)
+}
+
+// ReadAllWith is ReadAll through dialer (for TLS or SASL clusters).
+func ReadAllWith(ctx context.Context, dialer *kafkago.Dialer, addr, topic string, want int) ([]kafkago.Message, error) {
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -121,10 +126,11 @@ func ReadAll(ctx context.Context, addr, topic string, want int) ([]kafkago.Messa
 			MinBytes:  1,
 			MaxBytes:  16 << 20,
 			MaxWait:   50 * time.Millisecond,
+			Dialer:    dialer,
 		})
 		// Read what the partition holds now: up to its high watermark.
 		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		last, err := lastOffset(lctx, addr, topic, p.ID)
+		last, err := lastOffset(lctx, dialer, addr, topic, p.ID)
 		cancel()
 		if err != nil {
 			r.Close()
@@ -146,8 +152,8 @@ func ReadAll(ctx context.Context, addr, topic string, want int) ([]kafkago.Messa
 	return out, nil
 }
 
-func lastOffset(ctx context.Context, addr, topic string, partition int) (int64, error) {
-	conn, err := kafkago.DialLeader(ctx, "tcp", addr, topic, partition)
+func lastOffset(ctx context.Context, dialer *kafkago.Dialer, addr, topic string, partition int) (int64, error) {
+	conn, err := dialer.DialLeader(ctx, "tcp", addr, topic, partition)
 	if err != nil {
 		return 0, err
 	}
