@@ -132,6 +132,24 @@ func (p *Peer) start(tb testing.TB) {
 		tb.Fatalf("espeer: log: %v", err)
 	}
 	cmd := exec.Command(p.bin, args...)
+	// ZincSearch reads its environment in package init, before the peer's
+	// main could set it; give it here (the peer re-executes itself with
+	// the same settings when started by hand). Keep in sync with zincEnv
+	// in server/main.go.
+	cmd.Env = append(os.Environ(),
+		"HARRIER_ESPEER_CHILD=1",
+		"ZINC_DATA_PATH="+p.dataDir,
+		"ZINC_TELEMETRY=false",
+		"ZINC_SENTRY=false",
+		"ZINC_PROFILER=false",
+		"ZINC_PROMETHEUS_ENABLE=false",
+		"ZINC_SWAGGER_ENABLE=false",
+		"ZINC_PLUGIN_ES_VERSION=8.15.0",
+		"ZINC_SHARD_NUM=1",
+		"ZINC_WAL_SYNC_INTERVAL=100ms",
+		"GIN_MODE=release",
+	)
+	cmd.Dir = p.dataDir
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

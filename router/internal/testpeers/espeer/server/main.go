@@ -40,7 +40,10 @@ import (
 
 // Environment ZincSearch reads in its package init, before main runs: the
 // data directory and no telemetry, error reporting or profiling (no
-// traffic may leave the machine). main re-executes itself with these set.
+// traffic may leave the machine). The test launcher (espeer.Start) sets it;
+// started by hand, main re-executes itself with it (the first process's
+// init has then already created ./data in the working directory).
+// Keep in sync with espeer.go.
 func zincEnv(dataDir string) []string {
 	return []string{
 		"ZINC_DATA_PATH=" + dataDir,
