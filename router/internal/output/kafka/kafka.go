@@ -140,8 +140,27 @@ func (o *Output) Deliver(ctx context.Context, alerts []*harrierv1.Alert) error {
 		switch {
 		case err == nil:
 		case errors.As(err, &werrs) && len(werrs) == len(msgs):
+			var tooBig []int // rejected as part of a batch the broker found too large
 			for j, e := range werrs {
-				if e != nil {
+				if e == nil {
+					continue
+				}
+				if sizeError(e) && werrs.Count() > 1 {
+					tooBig = append(tooBig, j)
+					continue
+				}
+				items = append(items, output.ItemError{Index: idx[j], Err: classify(fmt.Errorf("%s: alert %s: write to topic %q: %w", o.cfg.Name, alerts[idx[j]].GetId(), o.cfg.Topic, e))})
+			}
+			// The broker's limit (max.message.bytes) applies to a whole
+			// record batch: an oversized batch says nothing about its
+			// alerts. Write them one by one so only an alert that is too
+			// large on its own fails permanently.
+			for _, j := range tooBig {
+				if e := o.w.WriteMessages(ctx, msgs[j]); e != nil {
+					var we kafkago.WriteErrors
+					if errors.As(e, &we) && len(we) == 1 && we[0] != nil {
+						e = we[0] // WriteErrors does not unwrap
+					}
 					items = append(items, output.ItemError{Index: idx[j], Err: classify(fmt.Errorf("%s: alert %s: write to topic %q: %w", o.cfg.Name, alerts[idx[j]].GetId(), o.cfg.Topic, e))})
 				}
 			}
@@ -199,6 +218,12 @@ func classify(err error) error {
 		}
 	}
 	return err
+}
+
+// sizeError reports whether err is the broker refusing a record batch
+// for its size.
+func sizeError(err error) bool {
+	return errors.Is(err, kafkago.MessageSizeTooLarge) || errors.Is(err, kafkago.RecordListTooLarge)
 }
 
 // keyFunc returns the message-key extractor for spec (see Config.Key).

@@ -314,3 +314,25 @@ func TestSASL(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokerSizeLimit: the broker's max.message.bytes is smaller than the
+// writer's batches. Batches of small alerts are refused as a whole; the
+// output must still deliver each small alert and fail only the alert that
+// is too large on its own, permanently.
+func TestBrokerSizeLimit(t *testing.T) {
+	cl := kafkapeer.Start(t, 1, []string{"falco"}, kfake.BrokerConfigs(map[string]string{"message.max.bytes": "4000"}))
+	o := newOutput(t, kafka.Config{HostPort: cl.Addr(), Topic: "falco"})
+	in := alerts("limit", 30, 1) // ~600 bytes each: 30 of them overflow 4000
+	in[7].Output = strings.Repeat("y", 6000)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := o.Deliver(ctx, in)
+	var pe *output.PartialError
+	if !errors.As(err, &pe) || len(pe.Items) != 1 || pe.Items[0].Index != 7 || !output.IsPermanent(pe.Items[0].Err) {
+		t.Fatalf("Deliver = %v, want a PartialError with only item 7, permanent", err)
+	}
+	msgs, err := kafkapeer.ReadAll(ctx, cl.Addr(), "falco", 29)
+	if err != nil || len(msgs) != 29 {
+		t.Fatalf("topic holds %d messages (%v), want the 29 small alerts", len(msgs), err)
+	}
+}
