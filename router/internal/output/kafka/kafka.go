@@ -67,7 +67,10 @@ func New(cfg Config) (*Output, error) {
 		Dial:        dialer.DialContext,
 		DialTimeout: cfg.Timeout,
 		IdleTimeout: 5 * time.Minute,
-		MetadataTTL: 30 * time.Second,
+		// kafka-go refreshes partition leaders only on this period, not on
+		// NotLeaderForPartition: keep it short so a leader change costs
+		// the pipeline a few seconds of retries, not minutes.
+		MetadataTTL: 5 * time.Second,
 		ClientID:    cfg.ClientID,
 		TLS:         tlsCfg,
 		SASL:        mech,
