@@ -336,3 +336,48 @@ func TestBrokerSizeLimit(t *testing.T) {
 		t.Fatalf("topic holds %d messages (%v), want the 29 small alerts", len(msgs), err)
 	}
 }
+
+// TestLeaderChange moves the partition to another broker: Deliver may fail
+// transiently until the output learns the new leader, then succeeds within
+// seconds (the metadata refresh period), as the pipeline's retries need.
+func TestLeaderChange(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(1, "falco"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o := newOutput(t, kafka.Config{HostPort: strings.Join(c.ListenAddrs(), ","), Topic: "falco", Timeout: 2 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := o.Deliver(ctx, alerts("before", 10, 2)); err != nil {
+		t.Fatalf("Deliver: %v", err)
+	}
+	leader := c.LeaderFor("falco", 0)
+	next := (leader + 1) % 3
+	if err := c.MoveTopicPartition("falco", 0, next); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	batch := alerts("after", 10, 2)
+	for {
+		err := o.Deliver(ctx, batch)
+		if err == nil {
+			break
+		}
+		if output.IsPermanent(err) {
+			t.Fatalf("leader change error is permanent: %v", err)
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("still failing %v after the leader change: %v", time.Since(start), err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("delivered %v after the leader change", time.Since(start).Round(time.Millisecond))
+	msgs, err := kafkapeer.ReadAll(ctx, c.ListenAddrs()[next], "falco", 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) < 20 {
+		t.Fatalf("%d messages, want 20", len(msgs))
+	}
+}
