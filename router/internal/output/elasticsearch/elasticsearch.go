@@ -1,8 +1,13 @@
 // Package elasticsearch is the router's Elasticsearch output. Each alert
 // becomes one document (Falco's JSON plus @timestamp) in <index>-<suffix>,
 // the suffix taken from the alert's event time, with _id = alert id so a
-// redelivered alert overwrites itself instead of duplicating. An index
-// template with explicit mappings is installed before the first write.
+// redelivered alert overwrites itself instead of duplicating. The bulk op
+// is "index", not "create": both leave one document per id, but after a
+// timeout whose request did land, "create" answers the retry with a 409
+// that would have to be told apart from a real conflict, while "index"
+// simply succeeds again. Because the index comes from the event time, a
+// retry lands in the same index whenever it happens. An index template
+// with explicit mappings is installed before the first write.
 //
 // It calls the bulk API directly through github.com/elastic/go-elasticsearch/v8
 // rather than esutil.BulkIndexer: Deliver is one synchronous batch whose
