@@ -120,7 +120,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("journal.segment_bytes", "64MiB")
 	v.SetDefault("journal.max_bytes", "2GiB")
 	v.SetDefault("journal.max_age", "168h")
-	v.SetDefault("subscriptions.buffer", 1024)
+	v.SetDefault("subscriptions.buffer", 4096)
 	v.SetDefault("subscriptions.max_replay", 10000)
 	v.SetDefault("shutdown_timeout", "15s")
 	v.SetDefault("log.level", "info")
@@ -221,7 +221,7 @@ func parse(all map[string]any) (*Config, error) {
 	j.finish()
 
 	s := root.sub("subscriptions")
-	c.Subscriptions.Buffer = s.integer("buffer", 1024)
+	c.Subscriptions.Buffer = s.integer("buffer", 4096)
 	c.Subscriptions.MaxReplay = s.integer("max_replay", 10000)
 	if c.Subscriptions.Buffer < 1 {
 		s.errorf("buffer", "must be at least 1")

@@ -22,7 +22,7 @@ import (
 
 // Options tune a Hub.
 type Options struct {
-	// Buffer is each subscriber's queue length (default 1024).
+	// Buffer is each subscriber's queue length in alerts (default 4096).
 	Buffer int
 	// MaxReplay bounds the stored records scanned for a replay (default
 	// 10000).
@@ -60,7 +60,7 @@ type subscriber struct {
 // NewHub returns a hub; call Run to start tailing the journal.
 func NewHub(j *journal.Journal, opts Options) *Hub {
 	if opts.Buffer <= 0 {
-		opts.Buffer = 1024
+		opts.Buffer = 4096
 	}
 	if opts.MaxReplay <= 0 {
 		opts.MaxReplay = 10000
