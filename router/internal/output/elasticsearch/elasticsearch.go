@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -74,7 +75,7 @@ func New(cfg Config) (*Output, error) {
 		ResponseHeaderTimeout: cfg.Timeout,
 		ForceAttemptHTTP2:     true,
 	}
-	client, err := es.NewClient(es.Config{
+	esCfg := es.Config{
 		Addresses:           cfg.addresses(),
 		Username:            cfg.Username,
 		Password:            cfg.Password,
@@ -86,7 +87,20 @@ func New(cfg Config) (*Output, error) {
 		// The delivery pipeline owns retries (with backoff); the client
 		// retrying too would multiply attempts and hide outages.
 		DisableRetry: true,
-	})
+	}
+	if n := len(esCfg.Addresses); n > 1 {
+		// Except failover: a node that refuses the connection never saw
+		// the request, so trying the next node at once is safe and keeps
+		// one dead node from failing deliveries.
+		esCfg.DisableRetry = false
+		esCfg.MaxRetries = n - 1
+		esCfg.RetryOnStatus = []int{-1} // never: statuses are the pipeline's
+		esCfg.RetryOnError = func(_ *http.Request, err error) bool {
+			var op *net.OpError
+			return errors.As(err, &op) && op.Op == "dial"
+		}
+	}
+	client, err := es.NewClient(esCfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}

@@ -316,3 +316,23 @@ func TestAuthAndCustomHeaders(t *testing.T) {
 	}
 	countIs(t, peer, "auth-2026.11.24", nil, 2)
 }
+
+// TestNodeFailover configures two nodes and stops one: the client fails
+// over to the other on connection errors, so Deliver keeps succeeding.
+func TestNodeFailover(t *testing.T) {
+	a := espeer.Start(t, espeer.Options{})
+	b := espeer.Start(t, espeer.Options{})
+	o := newOutput(t, elasticsearch.Config{HostPort: a.URL + "," + b.URL, Index: "failover", Suffix: elasticsearch.SuffixNone})
+	ctx := context.Background()
+	start := time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
+	if err := o.Deliver(ctx, alertsAt("warm", 2, start, time.Second)); err != nil {
+		t.Fatalf("Deliver: %v", err)
+	}
+	a.Stop()
+	for i := 0; i < 6; i++ {
+		if err := o.Deliver(ctx, alertsAt(fmt.Sprintf("after%d", i), 5, start, time.Second)); err != nil {
+			t.Fatalf("Deliver %d with one node down: %v", i, err)
+		}
+	}
+	countIs(t, b, "failover", map[string]any{"prefix": map[string]any{"_id": "after"}}, 30)
+}
