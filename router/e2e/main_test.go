@@ -339,7 +339,7 @@ outputs:
 	r.kill() // SIGKILL mid-stream
 	killedAt := len(s.ackedIDs())
 	time.Sleep(300 * time.Millisecond)
-	r = startRouter(t, cfg, grpcAddr, httpAddr)
+	startRouter(t, cfg, grpcAddr, httpAddr)
 	eventually(t, 20*time.Second, "the stream to resume", func() bool { return len(s.ackedIDs()) >= killedAt+2000 })
 	cancel()
 	<-done

@@ -221,6 +221,11 @@ func (j *Journal) load() error {
 // scanSegment counts the valid records of a segment and returns the offset
 // just past the last valid one and its stamp.
 func scanSegment(path string) (n uint64, valid int64, stamp int64, err error) {
+	return scanSegmentUpTo(path, ^uint64(0))
+}
+
+// scanSegmentUpTo is scanSegment stopping after limit records.
+func scanSegmentUpTo(path string, limit uint64) (n uint64, valid int64, stamp int64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("journal: %w", err)
@@ -228,7 +233,7 @@ func scanSegment(path string) (n uint64, valid int64, stamp int64, err error) {
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 1<<20)
 	var buf []byte
-	for {
+	for n < limit {
 		var st int64
 		buf, st, err = readRecord(br, buf)
 		if err != nil {
@@ -238,6 +243,7 @@ func scanSegment(path string) (n uint64, valid int64, stamp int64, err error) {
 		valid += int64(headerSize + len(buf))
 		stamp = st
 	}
+	return n, valid, stamp, nil
 }
 
 // errCorrupt marks a record whose header or checksum is wrong.
@@ -467,13 +473,12 @@ func (j *Journal) commit(batch []*appendReq) {
 func (j *Journal) recover() {
 	j.w.Reset(j.f)
 	committed := j.committed.Load()
-	n, valid, _, err := scanSegment(j.active.path)
-	if err == nil {
-		if j.active.base+n > committed {
-			// Should not happen: records beyond committed were never acked.
-			n = committed - j.active.base
+	// Keep exactly the committed records; whatever this group wrote after
+	// them was never acknowledged.
+	if _, valid, _, err := scanSegmentUpTo(j.active.path, committed-j.active.base); err == nil {
+		if err := os.Truncate(j.active.path, valid); err != nil {
+			j.log.Error("journal: cannot truncate after a failed write", "err", err)
 		}
-		_ = os.Truncate(j.active.path, valid)
 		j.active.size.Store(valid)
 	}
 	j.next = committed

@@ -81,7 +81,7 @@ func TestDeliverPartialFailure(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		if a, _ := falcojson.Unmarshal(b); a.GetId() == "bad" {
-			http.Error(w, "mapping conflict", 422)
+			http.Error(w, "mapping conflict", http.StatusUnprocessableEntity)
 		}
 	}))
 	defer srv.Close()
