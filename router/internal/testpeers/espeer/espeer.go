@@ -119,7 +119,7 @@ func (p *Peer) Log() string {
 
 func (p *Peer) start(tb testing.TB) {
 	tb.Helper()
-	args := []string{"-data", p.dataDir, "-addr", p.addr}
+	args := []string{"-data", p.dataDir, "-addr", p.addr, "-exit-on-stdin-eof"}
 	o := p.opts
 	for _, f := range [][2]string{{"-user", o.User}, {"-password", o.Password}, {"-apikey", o.APIKey},
 		{"-require-header", o.RequireHeader}, {"-tls-cert", o.TLSCert}, {"-tls-key", o.TLSKey}, {"-client-ca", o.ClientCA}} {
@@ -153,6 +153,11 @@ func (p *Peer) start(tb testing.TB) {
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		tb.Fatalf("espeer: %v", err)
+	}
+	// Held open for the peer's life: when this process dies, the peer sees
+	// EOF and exits instead of lingering on its port.
+	if _, err := cmd.StdinPipe(); err != nil {
 		tb.Fatalf("espeer: %v", err)
 	}
 	if err := cmd.Start(); err != nil {

@@ -73,6 +73,7 @@ type options struct {
 	tlsCert    string
 	tlsKey     string
 	clientCA   string
+	stdinEOF   bool
 }
 
 func main() {
@@ -86,6 +87,7 @@ func main() {
 	flag.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate")
 	flag.StringVar(&o.tlsKey, "tls-key", "", "key for -tls-cert")
 	flag.StringVar(&o.clientCA, "client-ca", "", "require client certificates signed by this CA")
+	flag.BoolVar(&o.stdinEOF, "exit-on-stdin-eof", false, "stop when stdin closes (the launching test process died)")
 	flag.Parse()
 	if o.dataDir == "" {
 		log.Fatal("espeer: -data is required")
@@ -142,6 +144,14 @@ func run(o options) error {
 	fmt.Printf("listening on %s\n", ln.Addr())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if o.stdinEOF {
+		// A test binary killed by its timeout cannot stop us: its end
+		// closes our stdin instead.
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			stop()
+		}()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
