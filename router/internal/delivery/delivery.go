@@ -337,9 +337,25 @@ type item struct {
 	alert  *harrierv1.Alert
 }
 
+// fetched is one batch read and decoded ahead of delivery.
+type fetched struct {
+	items []item    // alerts that pass the filter
+	last  uint64    // last journal record covered
+	first time.Time // stored time of the first record covered
+}
+
+// run delivers in journal order. A fetcher goroutine reads and decodes the
+// next batches while the current one is being delivered, so decoding and
+// encoding overlap with the output's round trips.
 func (w *worker) run(ctx context.Context) {
 	defer close(w.done)
+	fctx, stopFetch := context.WithCancel(ctx)
+	batches := make(chan fetched, 2)
+	fetcherDone := make(chan struct{})
+	go func() { defer close(fetcherDone); w.fetch(fctx, batches) }()
 	defer func() {
+		stopFetch()
+		<-fetcherDone
 		w.storeCursor(true)
 		w.reader.Close()
 		if err := w.out.Close(); err != nil {
@@ -348,81 +364,116 @@ func (w *worker) run(ctx context.Context) {
 	}()
 	draining := false
 	drain := w.drain
-	m := w.p.m
+	handle := func(f fetched) bool {
+		w.mu.Lock()
+		w.oldest = f.first
+		if w.state == StateIdle {
+			w.state = StateBusy
+		}
+		w.mu.Unlock()
+		if len(f.items) > 0 && !w.deliver(ctx, f.items) {
+			return false // cancelled: the batch is redelivered after restart
+		}
+		w.mu.Lock()
+		w.pos = f.last + 1
+		w.oldest = time.Time{}
+		w.mu.Unlock()
+		w.storeCursor(false)
+		return true
+	}
+	for {
+		select {
+		case f := <-batches:
+			if !handle(f) {
+				return
+			}
+			select {
+			case req := <-w.replay:
+				w.doReplay(req)
+			default:
+			}
+			continue
+		default:
+		}
+		// Nothing fetched: caught up (or the fetcher is between batches).
+		w.mu.Lock()
+		caughtUp := w.pos >= w.p.j.Next()
+		w.mu.Unlock()
+		if caughtUp {
+			w.storeCursor(true)
+			w.setIdle()
+			if draining {
+				return
+			}
+		}
+		select {
+		case f := <-batches:
+			if !handle(f) {
+				return
+			}
+		case <-ctx.Done():
+			return
+		case <-drain:
+			draining = true
+			drain = nil
+		case req := <-w.replay:
+			w.doReplay(req)
+		case <-time.After(100 * time.Millisecond):
+			// re-check caught-up state (draining ends when it is)
+		}
+	}
+}
+
+// fetch reads the journal from the worker's position and sends decoded,
+// filtered batches in order until ctx ends.
+func (w *worker) fetch(ctx context.Context, out chan<- fetched) {
 	for {
 		wait := w.reader.Wait()
-		batch, last, err := w.collect()
+		f, err := w.collect()
 		if err != nil {
 			w.setError(err)
 			w.p.log.Error("journal read failed; retrying", "output", w.name, "err", err)
 			if !sleep(ctx, time.Second) {
 				return
 			}
-			w.reader = w.p.j.NewReader(w.pos)
+			pos := w.reader.Position()
+			w.reader.Close()
+			w.reader = w.p.j.NewReader(pos)
 			continue
 		}
-		if last == 0 { // nothing new
-			w.storeCursor(true)
-			w.setIdle()
-			if draining {
-				return
-			}
+		if f.last == 0 {
 			select {
 			case <-wait:
 			case <-ctx.Done():
 				return
-			case <-drain:
-				draining = true
-				drain = nil
-			case req := <-w.replay:
-				w.doReplay(req)
 			}
 			continue
 		}
-		if len(batch) > 0 {
-			if !w.deliver(ctx, batch) {
-				return // cancelled: the batch is redelivered after restart
-			}
-		}
-		w.mu.Lock()
-		w.pos = last + 1
-		w.oldest = time.Time{}
-		w.mu.Unlock()
-		if sk := w.reader.Skipped(); sk > 0 {
-			m.LostRetention.WithLabelValues(w.name).Add(float64(sk))
-		}
-		w.storeCursor(false)
 		select {
-		case req := <-w.replay:
-			w.doReplay(req)
-		default:
+		case out <- f:
+		case <-ctx.Done():
+			return
 		}
 	}
 }
 
 // collect reads up to BatchSize available records and returns those the
 // filter passes and the last sequence number read (0: none available).
-func (w *worker) collect() ([]item, uint64, error) {
-	var batch []item
-	var last uint64
+func (w *worker) collect() (fetched, error) {
+	var f fetched
 	skippedBefore := w.reader.Skipped()
 	filtered := 0
 	for n := 0; n < w.spec.BatchSize; n++ {
 		e, ok, err := w.reader.TryNext()
 		if err != nil {
-			return nil, 0, err
+			return fetched{}, err
 		}
 		if !ok {
 			break
 		}
-		last = e.Seq
+		f.last = e.Seq
 		if n == 0 {
-			w.mu.Lock()
-			w.oldest = e.Stored
-			if w.state == StateIdle {
-				w.state = StateBusy
-			}
-			w.mu.Unlock()
+			f.first = e.Stored
 		}
 		a := &harrierv1.Alert{}
 		if err := proto.Unmarshal(e.Data, a); err != nil {
@@ -433,15 +484,16 @@ func (w *worker) collect() ([]item, uint64, error) {
 			filtered++
 			continue
 		}
-		batch = append(batch, item{seq: e.Seq, stored: e.Stored, alert: a})
+		f.items = append(f.items, item{seq: e.Seq, stored: e.Stored, alert: a})
 	}
 	if filtered > 0 {
 		w.p.m.Filtered.WithLabelValues(w.name).Add(float64(filtered))
 	}
 	if sk := w.reader.Skipped() - skippedBefore; sk > 0 {
+		w.p.m.LostRetention.WithLabelValues(w.name).Add(float64(sk))
 		w.p.log.Warn("journal retention deleted alerts before this output consumed them", "output", w.name, "alerts", sk)
 	}
-	return batch, last, nil
+	return f, nil
 }
 
 // deliver delivers batch, retrying transient failures until it succeeds or

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -19,9 +20,8 @@ import (
 // a sensor can pipeline without waiting for each ack.
 const maxInFlight = 64
 
-// Stream implements harrierv1.IngestServer.
+// Stream is the Ingest service (register it with Register).
 type Stream struct {
-	harrierv1.UnimplementedIngestServer
 	j   *journal.Journal
 	m   *Metrics
 	log *slog.Logger
@@ -44,9 +44,9 @@ type pendingAck struct {
 	reason   string
 }
 
-// Stream receives batches and acknowledges each once it is durable. Acks
-// are sent in batch order.
-func (s *Stream) Stream(stream harrierv1.Ingest_StreamServer) error {
+// serve receives batches and acknowledges each once it is durable. Acks are
+// sent in batch order; a sensor may pipeline up to maxInFlight batches.
+func (s *Stream) serve(stream grpc.ServerStream) error {
 	ctx := stream.Context()
 	from := "unknown"
 	if p, ok := peer.FromContext(ctx); ok {
@@ -59,23 +59,26 @@ func (s *Stream) Stream(stream harrierv1.Ingest_StreamServer) error {
 	var last uint64
 	var recvErr error
 	for {
-		batch, err := stream.Recv()
-		if err != nil {
+		batch := &rawBatch{}
+		if err := stream.RecvMsg(batch); err != nil {
 			if !errors.Is(err, io.EOF) {
 				recvErr = err
+				if status.Code(err) == codes.Internal {
+					s.log.Error("ingest stream", "err", err, "hint", errNotRaw)
+				}
 			}
 			break
 		}
-		p := pendingAck{seq: batch.GetSequence(), n: len(batch.GetAlerts()), received: time.Now()}
+		p := pendingAck{seq: batch.sequence, n: len(batch.alerts), received: time.Now()}
 		switch {
-		case batch.GetSequence() <= last:
+		case batch.sequence <= last:
 			p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED,
-				fmt.Sprintf("sequence %d is not above the previous %d", batch.GetSequence(), last)
-		case len(batch.GetAlerts()) == 0:
+				fmt.Sprintf("sequence %d is not above the previous %d", batch.sequence, last)
+		case len(batch.alerts) == 0:
 			p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED, errEmpty.Error()
 		default:
-			last = batch.GetSequence()
-			recs, err := encode(batch.GetAlerts(), batch.GetSensorId())
+			last = batch.sequence
+			recs, err := encodeRaw(batch.alerts, batch.sensorID)
 			if err != nil {
 				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED, err.Error()
 				break
@@ -88,7 +91,7 @@ func (s *Stream) Stream(stream harrierv1.Ingest_StreamServer) error {
 			p.done = done
 		}
 		if p.status == harrierv1.AckStatus_ACK_STATUS_REJECTED {
-			s.log.Warn("ingest batch rejected", "peer", from, "sensor", batch.GetSensorId(), "sequence", batch.GetSequence(), "reason", p.reason)
+			s.log.Warn("ingest batch rejected", "peer", from, "sensor", batch.sensorID, "sequence", batch.sequence, "reason", p.reason)
 		}
 		select {
 		case acks <- p:
@@ -106,7 +109,7 @@ func (s *Stream) Stream(stream harrierv1.Ingest_StreamServer) error {
 	return nil
 }
 
-func (s *Stream) sendAcks(stream harrierv1.Ingest_StreamServer, acks <-chan pendingAck) error {
+func (s *Stream) sendAcks(stream grpc.ServerStream, acks <-chan pendingAck) error {
 	var failed error
 	for p := range acks {
 		st, reason := p.status, p.reason
@@ -124,7 +127,7 @@ func (s *Stream) sendAcks(stream harrierv1.Ingest_StreamServer, acks <-chan pend
 		if failed != nil {
 			continue // keep draining so appends complete
 		}
-		if err := stream.Send(&harrierv1.BatchAck{Sequence: p.seq, Status: st, Reason: reason}); err != nil {
+		if err := stream.SendMsg(&harrierv1.BatchAck{Sequence: p.seq, Status: st, Reason: reason}); err != nil {
 			failed = err
 		}
 	}

@@ -126,6 +126,7 @@ func (r *Router) Start() error {
 		grpc.ChainUnaryInterceptor(auth.unary),
 		grpc.ChainStreamInterceptor(auth.stream),
 		grpc.WaitForHandlers(true),
+		grpc.ForceServerCodecV2(ingest.Codec()),
 	}
 	tc, err := cfg.GRPC.TLS.Config()
 	if err != nil {
@@ -135,7 +136,7 @@ func (r *Router) Start() error {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	r.grpcSrv = grpc.NewServer(opts...)
-	harrierv1.RegisterIngestServer(r.grpcSrv, ingest.NewStream(r.j, r.im, r.log))
+	ingest.Register(r.grpcSrv, ingest.NewStream(r.j, r.im, r.log))
 	harrierv1.RegisterSubscriptionServer(r.grpcSrv, r.hub)
 	harrierv1.RegisterDeadLettersServer(r.grpcSrv, &deadLetters{store: r.dead, r: r})
 	if r.grpcLn, err = net.Listen("tcp", cfg.GRPC.Address); err != nil {

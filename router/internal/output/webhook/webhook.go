@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"sync"
 	"time"
 
@@ -103,19 +104,9 @@ func (o *Output) Close() error {
 // Deliver implements output.Output.
 func (o *Output) Deliver(ctx context.Context, alerts []*harrierv1.Alert) error {
 	if o.cfg.Format == FormatNDJSON {
-		var body bytes.Buffer
-		var perm []output.ItemError
-		for i, a := range alerts {
-			b, err := falcojson.Marshal(a)
-			if err != nil {
-				perm = append(perm, output.ItemError{Index: i, Err: output.Permanent(err)})
-				continue
-			}
-			body.Write(b)
-			body.WriteByte('\n')
-		}
-		if body.Len() > 0 {
-			if err := o.post(ctx, body.Bytes(), "application/x-ndjson"); err != nil {
+		body, perm := encodeLines(alerts)
+		if len(body) > 0 {
+			if err := o.post(ctx, body, "application/x-ndjson"); err != nil {
 				return err
 			}
 		}
@@ -197,4 +188,43 @@ func (o *Output) post(ctx context.Context, body []byte, contentType string) erro
 func Transient(status int) bool {
 	return status == http.StatusRequestTimeout || status == http.StatusTooEarly ||
 		status == http.StatusTooManyRequests || status >= 500
+}
+
+// encodeLines renders alerts as Falco JSON lines, in parallel chunks for
+// large batches (JSON encoding is most of a webhook's CPU).
+func encodeLines(alerts []*harrierv1.Alert) ([]byte, []output.ItemError) {
+	chunks := runtime.GOMAXPROCS(0)
+	if len(alerts) < 256 || chunks < 2 {
+		chunks = 1
+	}
+	size := (len(alerts) + chunks - 1) / chunks
+	bufs := make([][]byte, chunks)
+	perms := make([][]output.ItemError, chunks)
+	var wg sync.WaitGroup
+	for c := 0; c < chunks; c++ {
+		lo, hi := c*size, min((c+1)*size, len(alerts))
+		if lo >= hi {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for i := lo; i < hi; i++ {
+				b, err := falcojson.Marshal(alerts[i])
+				if err != nil {
+					perms[c] = append(perms[c], output.ItemError{Index: i, Err: output.Permanent(err)})
+					continue
+				}
+				buf = append(append(buf, b...), '\n')
+			}
+			bufs[c] = buf
+		}()
+	}
+	wg.Wait()
+	var perm []output.ItemError
+	for _, p := range perms {
+		perm = append(perm, p...)
+	}
+	return bytes.Join(bufs, nil), perm
 }
