@@ -28,7 +28,7 @@ import (
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 )
 
-var binary string
+var binary, ctlBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "harrier-e2e")
@@ -36,11 +36,14 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "harrier-router")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/harrier-router")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building harrier-router:", err)
-		os.Exit(1)
+	ctlBinary = filepath.Join(dir, "harrierctl")
+	for out, pkg := range map[string]string{binary: "../cmd/harrier-router", ctlBinary: "../cmd/harrierctl"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building", pkg, err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
