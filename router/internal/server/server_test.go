@@ -568,3 +568,64 @@ func TestReloadAddsRemovesAndRefusesInvalid(t *testing.T) {
 	e.r.Reload(cfg)
 	eventually(t, "a catches up", func() bool { return a.count() == 2 })
 }
+
+func TestFalcoHTTPIngestOverMutualTLS(t *testing.T) {
+	s := newSink(t)
+	dir := t.TempDir()
+	certs, err := testcerts.Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "router.yaml")
+	os.WriteFile(p, []byte(fmt.Sprintf(`
+data_dir: %s/data
+grpc: {address: 127.0.0.1:0}
+http:
+  address: 127.0.0.1:0
+  tls: {cert_file: %s, key_file: %s, client_ca_file: %s}
+  token: http-token-0123456789
+log: {level: error}
+webhook: {address: %s}
+`, dir, certs.ServerCert, certs.ServerKey, certs.CA, s.srv.URL)), 0o600)
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(context.Background())
+	post := func(withCert bool, token string) (int, error) {
+		c := tlsconfig.Client{CAFile: certs.CA}
+		if withCert {
+			c.CertFile, c.KeyFile = certs.ClientCert, certs.ClientKey
+		}
+		tc, _ := c.Config()
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 5 * time.Second}
+		req, _ := http.NewRequest("POST", "https://"+r.HTTPAddr()+"/", strings.NewReader(
+			`{"rule":"r","priority":"Error","output":"o","source":"syscall","time":"2026-11-24T10:00:00.000000000Z","output_fields":{}}`))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if _, err := post(false, "http-token-0123456789"); err == nil {
+		t.Fatal("a client without certificate was accepted")
+	}
+	if code, err := post(true, "wrong"); err != nil || code != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d %v", code, err)
+	}
+	if code, err := post(true, "http-token-0123456789"); err != nil || code != 200 {
+		t.Fatalf("good request: %d %v", code, err)
+	}
+	eventually(t, "delivery", func() bool { return s.count() == 1 })
+}
