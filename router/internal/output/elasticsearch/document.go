@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/harrier-security/harrier/proto/falcojson"
@@ -37,25 +36,43 @@ func Document(a *harrierv1.Alert) (map[string]any, error) {
 // documentJSON renders Document's JSON without a map round trip: the
 // Falco JSON object with "@timestamp" spliced in as its first key.
 func documentJSON(a *harrierv1.Alert) ([]byte, error) {
-	if a.GetTime() == nil {
-		return nil, errors.New("alert has no event time")
-	}
-	falco, err := falcojson.Marshal(a)
+	falco, t, err := falcoJSON(a)
 	if err != nil {
 		return nil, err
 	}
+	var buf bytes.Buffer
+	buf.Grow(len(falco) + 48)
+	writeDocument(&buf, falco, t)
+	return buf.Bytes(), nil
+}
+
+// falcoJSON is a's Falco JSON and event time; an alert without event time
+// has no index to go to and is refused.
+func falcoJSON(a *harrierv1.Alert) ([]byte, time.Time, error) {
+	if a.GetTime() == nil {
+		return nil, time.Time{}, errors.New("alert has no event time")
+	}
+	falco, err := falcojson.Marshal(a)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
 	if len(falco) < 2 || falco[0] != '{' {
-		return nil, fmt.Errorf("falco json is not an object")
+		return nil, time.Time{}, errors.New("falco json is not an object")
 	}
-	ts := a.GetTime().AsTime().UTC().Format(falcojson.TimeFormat)
-	out := make([]byte, 0, len(falco)+len(ts)+20)
-	out = append(out, `{"`+TimestampField+`":"`...)
-	out = append(out, ts...)
-	out = append(out, '"')
+	return falco, a.GetTime().AsTime().UTC(), nil
+}
+
+// writeDocument writes the Falco JSON object falco with "@timestamp" = t
+// spliced in as its first key.
+func writeDocument(buf *bytes.Buffer, falco []byte, t time.Time) {
+	var ts [len(falcojson.TimeFormat) + 8]byte
+	buf.WriteString(`{"` + TimestampField + `":"`)
+	buf.Write(t.AppendFormat(ts[:0], falcojson.TimeFormat))
+	buf.WriteByte('"')
 	if len(falco) > 2 { // not "{}"
-		out = append(out, ',')
+		buf.WriteByte(',')
 	}
-	return append(out, falco[1:]...), nil
+	buf.Write(falco[1:])
 }
 
 // IndexName is the index a's document goes to: index-suffix from the
@@ -75,11 +92,11 @@ func IndexName(index string, suffix Suffix, eventTime time.Time) string {
 }
 
 // documentID is the alert id, or for an alert that lacks one a hash of
-// its document, so redelivery overwrites instead of duplicating either way.
-func documentID(a *harrierv1.Alert, doc []byte) string {
+// its content, so redelivery overwrites instead of duplicating either way.
+func documentID(a *harrierv1.Alert, content []byte) string {
 	if id := a.GetId(); id != "" {
 		return id
 	}
-	sum := sha256.Sum256(doc)
+	sum := sha256.Sum256(content)
 	return hex.EncodeToString(sum[:16])
 }
