@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -54,7 +55,19 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	start := time.Now()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	var src io.Reader = http.MaxBytesReader(w, r.Body, h.maxBody)
+	if r.Header.Get("Content-Encoding") == "gzip" { // Falco's http_output compress_uploads
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			h.bad(w, r, http.StatusBadRequest, fmt.Sprintf("gzip body: %v", err))
+			return
+		}
+		src = io.LimitReader(zr, h.maxBody+1)
+	}
+	body, err := io.ReadAll(src)
+	if err == nil && int64(len(body)) > h.maxBody {
+		err = fmt.Errorf("body exceeds %d bytes", h.maxBody)
+	}
 	if err != nil {
 		h.bad(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("reading body: %v", err))
 		return

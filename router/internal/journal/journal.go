@@ -110,6 +110,12 @@ type Journal struct {
 	opts Options
 	log  *slog.Logger
 
+	// appendMu orders appends against Close: appenders hold it shared
+	// while queueing, Close exclusively while marking the journal closed,
+	// so every queued append is answered before the writer stops.
+	appendMu sync.RWMutex
+	stopping bool
+
 	mu       sync.Mutex
 	segs     []*segment // sorted by base; last is active
 	waitCh   chan struct{}
@@ -367,12 +373,13 @@ func (j *Journal) AppendAsync(recs [][]byte) (<-chan Result, error) {
 		}
 	}
 	req := &appendReq{recs: recs, done: make(chan Result, 1)}
-	select {
-	case j.reqs <- req:
-		return req.done, nil
-	case <-j.stop:
+	j.appendMu.RLock()
+	defer j.appendMu.RUnlock()
+	if j.stopping {
 		return nil, ErrClosed
 	}
+	j.reqs <- req // the writer runs until stopping is set, so this cannot block forever
+	return req.done, nil
 }
 
 func (j *Journal) writer() {
@@ -612,6 +619,9 @@ func (j *Journal) Close() error {
 	}
 	j.closed = true
 	j.mu.Unlock()
+	j.appendMu.Lock()
+	j.stopping = true
+	j.appendMu.Unlock()
 	close(j.stop)
 	<-j.stopped
 	err := j.w.Flush()

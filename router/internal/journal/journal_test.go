@@ -228,3 +228,20 @@ func FuzzDecodeRecords(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendAfterCloseFails(t *testing.T) {
+	j, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, j, 0, 1)
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(context.Background(), [][]byte{[]byte("late")}); err != ErrClosed {
+		t.Fatalf("append after close: %v", err)
+	}
+	if _, err := j.NewReader(2).Next(context.Background()); err != ErrClosed {
+		t.Fatalf("reader at the end after close: %v", err)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/config"
@@ -127,6 +128,10 @@ func (r *Router) Start() error {
 		grpc.ChainStreamInterceptor(auth.stream),
 		grpc.WaitForHandlers(true),
 		grpc.ForceServerCodecV2(ingest.Codec()),
+		// Sensors keep one long-lived stream: allow their keepalive pings
+		// and find dead peers within a minute.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 20 * time.Second}),
 	}
 	tc, err := cfg.GRPC.TLS.Config()
 	if err != nil {
