@@ -464,7 +464,7 @@ func (w *worker) collect() (fetched, error) {
 	skippedBefore := w.reader.Skipped()
 	filtered := 0
 	for n := 0; n < w.spec.BatchSize; n++ {
-		e, ok, err := w.reader.TryNext()
+		e, ok, err := w.reader.TryNextView() // decoded below, before the next read
 		if err != nil {
 			return fetched{}, err
 		}

@@ -78,6 +78,16 @@ func (r *Reader) Wait() <-chan struct{} { return r.j.wait() }
 
 // TryNext returns the next record if one is durable, without blocking.
 func (r *Reader) TryNext() (Entry, bool, error) {
+	e, ok, err := r.TryNextView()
+	if ok {
+		e.Data = append([]byte(nil), e.Data...)
+	}
+	return e, ok, err
+}
+
+// TryNextView is TryNext without copying: Entry.Data is only valid until
+// the reader's next call (decode it at once).
+func (r *Reader) TryNextView() (Entry, bool, error) {
 	if r.next >= r.j.committed.Load() {
 		return Entry{}, false, nil
 	}
@@ -95,9 +105,7 @@ func (r *Reader) TryNext() (Entry, bool, error) {
 		return Entry{}, false, fmt.Errorf("journal: reading record %d in %s: %w", r.next, r.segPath(), err)
 	}
 	r.buf = data
-	out := make([]byte, len(data))
-	copy(out, data)
-	e := Entry{Seq: r.next, Stored: time.Unix(0, stamp), Data: out}
+	e := Entry{Seq: r.next, Stored: time.Unix(0, stamp), Data: data}
 	r.next++
 	return e, true, nil
 }

@@ -90,7 +90,7 @@ func (h *Hub) Run(ctx context.Context) {
 		wait := r.Wait()
 		progressed := false
 		for i := 0; i < 4096; i++ {
-			e, ok, err := r.TryNext()
+			e, ok, err := r.TryNextView() // publish decodes before the next read
 			if err != nil {
 				h.log.Error("subscriptions: journal read failed", "err", err)
 				if !sleep(ctx, time.Second) {
