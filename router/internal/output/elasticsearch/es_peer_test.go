@@ -336,3 +336,33 @@ func TestNodeFailover(t *testing.T) {
 	}
 	countIs(t, b, "failover", map[string]any{"prefix": map[string]any{"_id": "after"}}, 30)
 }
+
+// TestLostAnswerRetryKeepsOneDocument: the cluster indexes the batch but
+// the answer is lost; Deliver reports a transient error, the retry indexes
+// the same ids again, and each alert is still one document.
+func TestLostAnswerRetryKeepsOneDocument(t *testing.T) {
+	peer := espeer.Start(t, espeer.Options{})
+	proxy := faultproxy.New(t, peer.URL)
+	o := newOutput(t, elasticsearch.Config{HostPort: proxy.URL, Index: "lost", Suffix: elasticsearch.SuffixNone})
+	ctx := context.Background()
+	in := alertsAt("lost", 50, time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC), time.Second)
+	if err := o.Deliver(ctx, in[:1]); err != nil { // template and warm-up
+		t.Fatal(err)
+	}
+	proxy.LoseAnswers(1)
+	err := o.Deliver(ctx, in)
+	if err == nil || output.IsPermanent(err) {
+		t.Fatalf("Deliver with a lost answer = %v, want a transient error", err)
+	}
+	countIs(t, peer, "lost", nil, 50) // the cluster did the work
+	if err := o.Deliver(ctx, in); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	time.Sleep(1500 * time.Millisecond) // let a duplicate, if any, become visible
+	countIs(t, peer, "lost", nil, 50)
+	for _, a := range in {
+		if n, err := peer.Count(ctx, "lost", map[string]any{"term": map[string]any{"_id": a.Id}}); err != nil || n != 1 {
+			t.Fatalf("alert %s: %d documents (%v), want 1", a.Id, n, err)
+		}
+	}
+}

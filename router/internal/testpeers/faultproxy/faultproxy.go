@@ -43,6 +43,7 @@ type Proxy struct {
 	failStatus int
 	failLeft   int // requests still to fail; <0: until Heal
 	dropLeft   int
+	lostLeft   int // requests forwarded whose answer is then dropped
 	delay      time.Duration
 	rejects    map[string]ItemReject // by document _id
 
@@ -82,6 +83,15 @@ func (p *Proxy) Drop(n int) {
 	p.dropLeft = n
 }
 
+// LoseAnswers forwards the next n requests but drops the connection
+// instead of returning the upstream's answer: the work is done and the
+// client cannot know (a timeout after the server acted).
+func (p *Proxy) LoseAnswers(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lostLeft = n
+}
+
 // Delay holds every request for d before forwarding it.
 func (p *Proxy) Delay(d time.Duration) {
 	p.mu.Lock()
@@ -102,7 +112,7 @@ func (p *Proxy) Reject(id string, r ItemReject) {
 func (p *Proxy) Heal() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.failLeft, p.dropLeft, p.delay = 0, 0, 0
+	p.failLeft, p.dropLeft, p.lostLeft, p.delay = 0, 0, 0, 0
 	p.rejects = map[string]ItemReject{}
 }
 
@@ -134,8 +144,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if drop {
 		p.dropLeft--
 	}
+	lose := !drop && p.lostLeft > 0
+	if lose {
+		p.lostLeft--
+	}
 	fail := 0
-	if !drop && p.failLeft != 0 {
+	if !drop && !lose && p.failLeft != 0 {
 		fail = p.failStatus
 		if p.failLeft > 0 {
 			p.failLeft--
@@ -156,6 +170,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+	if lose {
+		p.rp.ServeHTTP(httptest.NewRecorder(), r)
+		drop = true
 	}
 	switch {
 	case drop:
