@@ -39,8 +39,9 @@ import (
 
 // Output delivers alerts to Elasticsearch with the bulk API.
 type Output struct {
-	cfg    Config
-	client *es.Client
+	cfg       Config
+	client    *es.Client
+	transport *http.Transport
 
 	mu        sync.Mutex
 	templated bool // the index template is installed
@@ -104,7 +105,7 @@ func New(cfg Config) (*Output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}
-	return &Output{cfg: cfg, client: client}, nil
+	return &Output{cfg: cfg, client: client, transport: transport}, nil
 }
 
 // Name is the configured output name.
@@ -112,9 +113,7 @@ func (o *Output) Name() string { return o.cfg.Name }
 
 // Close releases idle connections.
 func (o *Output) Close() error {
-	if t, ok := o.client.Transport.(interface{ CloseIdleConnections() }); ok {
-		t.CloseIdleConnections()
-	}
+	o.transport.CloseIdleConnections()
 	return nil
 }
 
@@ -186,6 +185,11 @@ func (o *Output) Deliver(ctx context.Context, alerts []*harrierv1.Alert) error {
 	}
 	if len(items) == 0 {
 		return nil
+	}
+	if len(items) == len(alerts) && !slices.ContainsFunc(items, func(it output.ItemError) bool { return output.IsPermanent(it.Err) }) {
+		// Every alert failed transiently (a cluster rejecting all writes):
+		// one error says it.
+		return fmt.Errorf("%s: all %d alerts failed: %w", o.cfg.Name, len(alerts), items[0].Err)
 	}
 	return &output.PartialError{Items: sortItems(items)}
 }

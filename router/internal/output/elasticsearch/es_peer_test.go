@@ -258,6 +258,19 @@ func TestFailureClassification(t *testing.T) {
 		countIs(t, peer, "faults-2026.11.24", map[string]any{"terms": map[string]any{"_id": []string{in[0].Id, in[2].Id}}}, 2)
 	})
 
+	t.Run("every item throttled", func(t *testing.T) {
+		defer proxy.Heal()
+		in := alertsAt("throttled", 3, start, time.Second)
+		for _, a := range in {
+			proxy.Reject(a.Id, faultproxy.ItemReject{Status: 429, Type: "es_rejected_execution_exception", Reason: "queue full"})
+		}
+		err := o.Deliver(ctx, in)
+		var pe *output.PartialError
+		if err == nil || errors.As(err, &pe) || output.IsPermanent(err) {
+			t.Fatalf("Deliver = %v, want one transient whole-batch error", err)
+		}
+	})
+
 	t.Run("413 splits the batch", func(t *testing.T) {
 		defer proxy.Heal()
 		proxy.Fail(http.StatusRequestEntityTooLarge, 1)
