@@ -47,11 +47,17 @@ func parseElasticsearch(b *block, name string, gl globalTLS) any {
 		Timeout:             b.duration("timeout", 30*time.Second),
 		SkipTemplate:        b.boolean("skiptemplate", false),
 		CompressionDisabled: !b.boolean("compression", true),
+		Shards:              b.integer("numberofshards", 0),
+		Replicas:            b.integer("numberofreplicas", 0),
+		Pipeline:            b.str("pipeline", ""),
 	}
-	// Sharding, batching and field flattening are sidekick tunables that
-	// the bulk indexer and the index template decide here.
-	ignoreSidekickKeys(b, "createindextemplate", "numberofshards", "numberofreplicas", "flattenfields",
-		"batching", "enablecompression", "pipeline", "maxconcurrentrequests")
+	// Batching and field flattening are sidekick tunables that the delivery
+	// pipeline and the index template decide here; the template is always
+	// installed unless skiptemplate.
+	ignoreSidekickKeys(b, "createindextemplate", "flattenfields", "batching", "enablecompression", "maxconcurrentrequests")
+	if c.Shards < 0 || c.Replicas < 0 {
+		b.errorf("numberofshards", "numberofshards and numberofreplicas must not be negative")
+	}
 	if c.HostPort == "" {
 		b.errorf("hostport", "is required")
 	}

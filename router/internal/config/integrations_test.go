@@ -20,6 +20,9 @@ elasticsearch:
   apikey: aWQ6a2V5
   checkcert: false
   createindextemplate: true
+  numberofshards: 3
+  numberofreplicas: 1
+  pipeline: geoip
   customheaders: {X-Org: sec}
 kafka:
   hostport: 127.0.0.1:9092,127.0.0.1:9093
@@ -42,7 +45,7 @@ outputs:
 		t.Fatal(err)
 	}
 	es := find(t, c, "elasticsearch").Settings.(elasticsearch.Config)
-	if es.Suffix != "monthly" || es.APIKey != "aWQ6a2V5" || !es.TLS.InsecureSkipVerify || es.CustomHeaders["x-org"] != "sec" {
+	if es.Shards != 3 || es.Replicas != 1 || es.Pipeline != "geoip" || es.Suffix != "monthly" || es.APIKey != "aWQ6a2V5" || !es.TLS.InsecureSkipVerify || es.CustomHeaders["x-org"] != "sec" {
 		t.Fatalf("es: %+v", es)
 	}
 	k := find(t, c, "kafka").Settings.(kafka.Config)
