@@ -178,6 +178,10 @@ func Load(path string) (*Config, error) {
 		if path != "" {
 			where = "config " + path
 		}
+		if msg := err.Error(); strings.Contains(msg, "\n") {
+			// One error per line, indented under the file name.
+			return nil, fmt.Errorf("%s:\n  %s", where, strings.ReplaceAll(msg, "\n", "\n  "))
+		}
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	return cfg, nil
