@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
@@ -76,6 +75,7 @@ type Pipeline struct {
 
 	mu      sync.Mutex
 	workers map[string]*worker
+	decoded *decodedRing
 }
 
 // New returns a pipeline with no outputs; call Apply.
@@ -86,7 +86,8 @@ func New(j *journal.Journal, cursorDir string, dead *deadletter.Store, m *Metric
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Pipeline{j: j, cursorDir: cursorDir, dead: dead, m: m, log: log, workers: map[string]*worker{}}
+	return &Pipeline{j: j, cursorDir: cursorDir, dead: dead, m: m, log: log, workers: map[string]*worker{},
+		decoded: newDecodedRing(4096)}
 }
 
 // Apply makes the running outputs those of specs: new ones start, removed
@@ -475,8 +476,8 @@ func (w *worker) collect() (fetched, error) {
 		if n == 0 {
 			f.first = e.Stored
 		}
-		a := &harrierv1.Alert{}
-		if err := proto.Unmarshal(e.Data, a); err != nil {
+		a, err := w.p.decoded.get(e.Seq, e.Data)
+		if err != nil {
 			w.deadLetter([]item{{seq: e.Seq, alert: &harrierv1.Alert{}}}, fmt.Sprintf("undecodable journal record %d: %v", e.Seq, err))
 			continue
 		}
