@@ -23,7 +23,9 @@ type decodedAlert struct {
 	alert *harrierv1.Alert
 }
 
-func newDecodedRing(n int) *decodedRing { return &decodedRing{slots: make([]atomic.Pointer[decodedAlert], n)} }
+func newDecodedRing(n int) *decodedRing {
+	return &decodedRing{slots: make([]atomic.Pointer[decodedAlert], n)}
+}
 
 // get returns the alert of record seq, decoding data when no other worker
 // has.
