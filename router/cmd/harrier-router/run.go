@@ -29,7 +29,9 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "harrier-router:", err)
 		return 1
 	}
-	log := newLogger(cfg.Log, stderr)
+	level := new(slog.LevelVar)
+	level.Set(parseLevel(cfg.Log.Level))
+	log := newLogger(cfg.Log, level, stderr)
 	slog.SetDefault(log)
 	if cfg.DefaultOutputs {
 		log.Info("no outputs configured: using the embedded defaults (stdout and a JSON-lines file)")
@@ -51,7 +53,11 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *path != "" {
 		go func() {
 			defer close(watchDone)
-			err := config.Watch(wctx, *path, func(c *config.Config) { _ = r.Reload(c) }, r.Rejected)
+			apply := func(c *config.Config) {
+				level.Set(parseLevel(c.Log.Level)) // log.format changes need a restart
+				_ = r.Reload(c)
+			}
+			err := config.Watch(wctx, *path, apply, r.Rejected)
 			if err != nil {
 				log.Error("config file not watched; edits need a restart", "err", err)
 			}
@@ -70,16 +76,19 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return 0
 }
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	switch strings.ToLower(c.Level) {
+func parseLevel(s string) slog.Level {
+	switch strings.ToLower(s) {
 	case "debug":
-		level = slog.LevelDebug
+		return slog.LevelDebug
 	case "warn", "warning":
-		level = slog.LevelWarn
+		return slog.LevelWarn
 	case "error":
-		level = slog.LevelError
+		return slog.LevelError
 	}
+	return slog.LevelInfo
+}
+
+func newLogger(c config.Log, level *slog.LevelVar, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"strings"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -15,12 +16,23 @@ import (
 
 // tokenAuth checks "authorization: Bearer <token>" per service: sensors
 // use the ingest tokens, clients (subscribe, dead letters) the client
-// tokens. An empty token list leaves that service open.
+// tokens. An empty token list leaves that service open. The token sets can
+// be replaced while running (configuration reload: token rotation).
 type tokenAuth struct {
+	sets atomic.Pointer[tokenSets]
+}
+
+type tokenSets struct {
 	ingest, client [][]byte
 }
 
 func newTokenAuth(ingest, client []string) *tokenAuth {
+	a := &tokenAuth{}
+	a.set(ingest, client)
+	return a
+}
+
+func (a *tokenAuth) set(ingest, client []string) {
 	conv := func(ts []string) [][]byte {
 		out := make([][]byte, len(ts))
 		for i, t := range ts {
@@ -28,14 +40,15 @@ func newTokenAuth(ingest, client []string) *tokenAuth {
 		}
 		return out
 	}
-	return &tokenAuth{ingest: conv(ingest), client: conv(client)}
+	a.sets.Store(&tokenSets{ingest: conv(ingest), client: conv(client)})
 }
 
 func (a *tokenAuth) tokensFor(method string) [][]byte {
+	s := a.sets.Load()
 	if strings.HasPrefix(method, "/"+harrierv1.Ingest_ServiceDesc.ServiceName+"/") {
-		return a.ingest
+		return s.ingest
 	}
-	return a.client
+	return s.client
 }
 
 func (a *tokenAuth) check(ctx context.Context, method string) error {

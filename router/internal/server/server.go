@@ -54,6 +54,7 @@ type Router struct {
 
 	hubCancel context.CancelFunc
 	hubDone   chan struct{}
+	auth      *tokenAuth
 
 	mu      sync.Mutex
 	cfg     *config.Config
@@ -121,11 +122,11 @@ func (r *Router) Start() error {
 	r.hubCancel, r.hubDone = cancel, make(chan struct{})
 	go func() { defer close(r.hubDone); r.hub.Run(hubCtx) }()
 
-	auth := newTokenAuth(cfg.GRPC.IngestTokens, cfg.GRPC.ClientTokens)
+	r.auth = newTokenAuth(cfg.GRPC.IngestTokens, cfg.GRPC.ClientTokens)
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.GRPC.MaxRecvBytes),
-		grpc.ChainUnaryInterceptor(auth.unary),
-		grpc.ChainStreamInterceptor(auth.stream),
+		grpc.ChainUnaryInterceptor(r.auth.unary),
+		grpc.ChainStreamInterceptor(r.auth.stream),
 		grpc.WaitForHandlers(true),
 		grpc.ForceServerCodecV2(ingest.Codec()),
 		// Sensors keep one long-lived stream: allow their keepalive pings
@@ -208,15 +209,22 @@ func (r *Router) Journal() *journal.Journal { return r.j }
 
 func (r *Router) pipeline() *delivery.Pipeline { return r.pipe }
 
-// Reload applies a new configuration's outputs. Listener, journal and
-// subscription settings take effect at the next restart (logged).
+// Reload applies a new configuration's outputs and gRPC tokens (rotation:
+// new streams and calls are checked against the new sets). Listener, TLS,
+// journal and subscription settings take effect at the next restart
+// (logged).
 func (r *Router) Reload(cfg *config.Config) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.cfg
+	if r.auth != nil {
+		r.auth.set(cfg.GRPC.IngestTokens, cfg.GRPC.ClientTokens)
+	}
 	if cfg.GRPC.Address != old.GRPC.Address || cfg.HTTP.Address != old.HTTP.Address || cfg.DataDir != old.DataDir ||
-		cfg.Journal != old.Journal || cfg.HTTP.MetricsAddress != old.HTTP.MetricsAddress {
-		r.log.Warn("config reload: listener, data_dir and journal changes take effect at the next restart")
+		cfg.Journal != old.Journal || cfg.HTTP.MetricsAddress != old.HTTP.MetricsAddress ||
+		cfg.GRPC.TLS != old.GRPC.TLS || cfg.HTTP.TLS != old.HTTP.TLS || cfg.HTTP.Token != old.HTTP.Token ||
+		cfg.Subscriptions != old.Subscriptions {
+		r.log.Warn("config reload: listener, TLS, HTTP token, data_dir, journal and subscription changes take effect at the next restart")
 	}
 	err := r.pipe.Apply(cfg.Specs())
 	r.cfg = cfg

@@ -576,10 +576,26 @@ func TestReloadAddsRemovesAndRefusesInvalid(t *testing.T) {
 	if a.count() != 1 {
 		t.Fatalf("removed output a still receives: %d", a.count())
 	}
+	// Token rotation applies to new streams.
+	cfg2 := *cfg
+	cfg2.GRPC.IngestTokens = []string{"rotated-token-0123456789"}
+	e.r.Reload(&cfg2)
+	st, err := harrierv1.NewIngestClient(conn).Stream(ctx) // the old token
+	if err == nil {
+		st.Send(&harrierv1.AlertBatch{Sequence: 1, Alerts: []*harrierv1.Alert{mkAlert(3, harrierv1.Priority_PRIORITY_ERROR, "r", "syscall")}})
+		_, err = st.Recv()
+	}
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("old token after rotation: %v", err)
+	}
+	sendBatches(t, withToken(context.Background(), "rotated-token-0123456789"), conn,
+		[]*harrierv1.Alert{mkAlert(4, harrierv1.Priority_PRIORITY_ERROR, "r", "syscall")})
+	eventually(t, "b gets the alert sent with the rotated token", func() bool { return b.count() == 2 })
+
 	// Re-adding a delivers what it missed while removed.
 	cfg, _ = load(fmt.Sprintf("outputs: {webhook: {a: {address: %s}, b: {address: %s}}}\n", a.srv.URL, b.srv.URL))
 	e.r.Reload(cfg)
-	eventually(t, "a catches up", func() bool { return a.count() == 2 })
+	eventually(t, "a catches up", func() bool { return a.count() == 3 })
 }
 
 func TestFalcoHTTPIngestOverMutualTLS(t *testing.T) {
