@@ -24,8 +24,9 @@ const suffix = ".dlq"
 
 // Store is safe for concurrent use.
 type Store struct {
-	dir string
-	mu  sync.Mutex
+	dir    string
+	mu     sync.Mutex
+	counts map[string]int // stored dead letters per output
 }
 
 // Open opens or creates the store in dir.
@@ -33,7 +34,30 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("dead letters: %w", err)
 	}
-	return &Store{dir: dir}, nil
+	s := &Store{dir: dir, counts: map[string]int{}}
+	outs, err := s.Outputs()
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range outs {
+		ls, err := s.read(o)
+		if err != nil {
+			return nil, err
+		}
+		s.counts[o] = len(ls)
+	}
+	return s, nil
+}
+
+// Counts returns how many dead letters each output has stored.
+func (s *Store) Counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.counts))
+	for k, v := range s.counts {
+		out[k] = v
+	}
+	return out
 }
 
 func (s *Store) path(output string) string { return filepath.Join(s.dir, output+suffix) }
@@ -67,6 +91,7 @@ func (s *Store) Add(output string, letters []*harrierv1.DeadLetter) error {
 	if err != nil {
 		return fmt.Errorf("dead letters %s: %w", output, err)
 	}
+	s.counts[output] += len(letters)
 	return nil
 }
 
@@ -155,6 +180,7 @@ func (s *Store) Replay(output string, deliver func([]*harrierv1.DeadLetter) []*h
 	if err := s.rewrite(output, again); err != nil {
 		return 0, 0, err
 	}
+	s.counts[output] = len(again)
 	return len(letters) - len(again), len(again), nil
 }
 

@@ -42,7 +42,13 @@ func TestAddListReplay(t *testing.T) {
 	if total != 1 || ls[0].GetAlert().GetId() != "2" {
 		t.Fatalf("after replay: %v", ls)
 	}
+	if c := s.Counts(); c["webhook.a"] != 1 || c["file"] != 1 {
+		t.Fatalf("counts %v", c)
+	}
 	s.Replay("webhook.a", func([]*harrierv1.DeadLetter) []*harrierv1.DeadLetter { return nil })
+	if s2, _ := Open(s.dir); s2.Counts()["file"] != 1 || s2.Counts()["webhook.a"] != 0 {
+		t.Fatalf("counts after reopen %v", s2.Counts())
+	}
 	if outs, _ := s.Outputs(); len(outs) != 1 || outs[0] != "file" {
 		t.Fatalf("outputs %v", outs)
 	}

@@ -88,6 +88,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Router, error) {
 		lock.Close()
 		return nil, err
 	}
+	r.reg.MustRegister(&deadLetterCollector{s: r.dead})
 	r.pipe = delivery.New(r.j, filepath.Join(cfg.DataDir, "cursors"), r.dead, delivery.NewMetrics(r.reg), log)
 	r.reg.MustRegister(r.pipe.Collector())
 	r.hub = subscription.NewHub(r.j, subscription.Options{Buffer: cfg.Subscriptions.Buffer, MaxReplay: cfg.Subscriptions.MaxReplay,
@@ -282,11 +283,13 @@ type healthReport struct {
 	Status      string            `json:"status"`
 	Journal     journal.Stats     `json:"journal"`
 	Outputs     []delivery.Health `json:"outputs"`
+	DeadLetters map[string]int    `json:"dead_letters"`
 	Subscribers int               `json:"subscribers"`
 }
 
 func (r *Router) serveHealth(w http.ResponseWriter, _ *http.Request) {
-	rep := healthReport{Status: "ok", Journal: r.j.Stats(), Outputs: r.pipe.Health(), Subscribers: r.hub.Subscribers()}
+	rep := healthReport{Status: "ok", Journal: r.j.Stats(), Outputs: r.pipe.Health(), DeadLetters: r.dead.Counts(),
+		Subscribers: r.hub.Subscribers()}
 	for _, o := range rep.Outputs {
 		if o.State == delivery.StateRetrying {
 			rep.Status = "degraded"
@@ -324,4 +327,17 @@ func (c *journalCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(jRecords, prometheus.GaugeValue, float64(st.Next-st.First))
 	ch <- prometheus.MustNewConstMetric(jDropped, prometheus.CounterValue, float64(st.DroppedRecords))
 	ch <- prometheus.MustNewConstMetric(jSyncs, prometheus.CounterValue, float64(st.Syncs))
+}
+
+type deadLetterCollector struct{ s *deadletter.Store }
+
+var dlStored = prometheus.NewDesc("harrier_router_dead_letters",
+	"Dead letters stored per output (awaiting harrierctl deadletters replay).", []string{"output"}, nil)
+
+func (c *deadLetterCollector) Describe(ch chan<- *prometheus.Desc) { ch <- dlStored }
+
+func (c *deadLetterCollector) Collect(ch chan<- prometheus.Metric) {
+	for out, n := range c.s.Counts() {
+		ch <- prometheus.MustNewConstMetric(dlStored, prometheus.GaugeValue, float64(n), out)
+	}
 }

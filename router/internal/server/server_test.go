@@ -493,6 +493,13 @@ func TestDeadLettersListAndReplayOverGRPC(t *testing.T) {
 	if l := resp.GetDeadLetters()[0]; l.GetOutput() != "webhook.soc" || !strings.Contains(l.GetReason(), "400") {
 		t.Fatalf("dead letter %v", l)
 	}
+	if hr, err := http.Get("http://" + e.r.HTTPAddr() + "/healthz"); err == nil {
+		body, _ := io.ReadAll(hr.Body)
+		hr.Body.Close()
+		if !strings.Contains(string(body), `"webhook.soc": 2`) {
+			t.Fatalf("healthz lacks the dead-letter count: %s", body)
+		}
+	}
 	if _, err := dl.List(context.Background(), &harrierv1.ListDeadLettersRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("list without token: %v", err)
 	}
