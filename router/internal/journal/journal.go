@@ -75,13 +75,13 @@ type Entry struct {
 
 // Stats is a snapshot of the journal's state.
 type Stats struct {
-	First          uint64 // oldest stored sequence number
-	Next           uint64 // sequence number the next record will get
-	Bytes          int64
-	Segments       int
-	DroppedRecords uint64 // records deleted by retention since open
-	DroppedBytes   int64
-	Syncs          uint64
+	First          uint64 `json:"first"` // oldest stored sequence number
+	Next           uint64 `json:"next"`  // sequence number the next record will get
+	Bytes          int64  `json:"bytes"`
+	Segments       int    `json:"segments"`
+	DroppedRecords uint64 `json:"dropped_records"` // records deleted by retention since open
+	DroppedBytes   int64  `json:"dropped_bytes"`
+	Syncs          uint64 `json:"fsyncs"`
 }
 
 type segment struct {

@@ -151,7 +151,7 @@ func (r *Router) Start() error {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/", ingest.NewHTTP(r.j, r.im, r.log, cfg.HTTP.Token, cfg.HTTP.MaxBodyBytes))
+	mux.Handle("/{$}", ingest.NewHTTP(r.j, r.im, r.log, cfg.HTTP.Token, cfg.HTTP.MaxBodyBytes)) // exactly "/", like falcosidekick
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "pong") })
 	obs := http.NewServeMux()
 	obs.HandleFunc("/healthz", r.serveHealth)

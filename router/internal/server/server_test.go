@@ -301,6 +301,11 @@ func TestFalcoHTTPIngest(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
+	if resp, err := http.Post(url+"elsewhere", "application/json", strings.NewReader(falco)); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("POST /elsewhere: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	// Falco's compress_uploads: gzip bodies.
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
