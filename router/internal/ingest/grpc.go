@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -19,6 +20,40 @@ import (
 // maxInFlight bounds the batches of one stream waiting for their fsync, so
 // a sensor can pipeline without waiting for each ack.
 const maxInFlight = 64
+
+// maxInFlightBytes bounds the memory one stream's unacknowledged batches
+// hold (a batch larger than this still passes, alone).
+const maxInFlightBytes = 32 << 20
+
+// byteBudget blocks a stream's receiver while its batches awaiting an fsync
+// hold too much memory.
+type byteBudget struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	used int
+}
+
+func newByteBudget() *byteBudget {
+	b := &byteBudget{}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+func (b *byteBudget) acquire(n int) {
+	b.mu.Lock()
+	for b.used > 0 && b.used+n > maxInFlightBytes {
+		b.cond.Wait()
+	}
+	b.used += n
+	b.mu.Unlock()
+}
+
+func (b *byteBudget) release(n int) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}
 
 // Stream is the Ingest service (register it with Register).
 type Stream struct {
@@ -37,6 +72,7 @@ func NewStream(j *journal.Journal, m *Metrics, log *slog.Logger) *Stream {
 
 type pendingAck struct {
 	seq      uint64
+	bytes    int // held from the budget until acknowledged
 	n        int
 	received time.Time
 	done     <-chan journal.Result
@@ -53,8 +89,9 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 		from = p.Addr.String()
 	}
 	acks := make(chan pendingAck, maxInFlight)
+	budget := newByteBudget()
 	sendErr := make(chan error, 1)
-	go func() { sendErr <- s.sendAcks(stream, acks) }()
+	go func() { sendErr <- s.sendAcks(stream, acks, budget) }()
 
 	var last uint64
 	var recvErr error
@@ -83,8 +120,13 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED, err.Error()
 				break
 			}
+			for _, r := range recs {
+				p.bytes += len(r)
+			}
+			budget.acquire(p.bytes)
 			done, err := s.j.AppendAsync(recs)
 			if err != nil {
+				budget.release(p.bytes)
 				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_RETRY, "router is shutting down"
 				break
 			}
@@ -109,12 +151,13 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 	return nil
 }
 
-func (s *Stream) sendAcks(stream grpc.ServerStream, acks <-chan pendingAck) error {
+func (s *Stream) sendAcks(stream grpc.ServerStream, acks <-chan pendingAck, budget *byteBudget) error {
 	var failed error
 	for p := range acks {
 		st, reason := p.status, p.reason
 		if p.done != nil {
 			res := <-p.done // the journal always answers, even when closing
+			budget.release(p.bytes)
 			if res.Err != nil {
 				st, reason = harrierv1.AckStatus_ACK_STATUS_RETRY, "router storage error; retry later"
 			} else {
