@@ -76,7 +76,7 @@ bench: ## benchmarks (figures are recorded in docs/benchmarks.md)
 
 .PHONY: run
 run: build ## start the router and the sensor on this host with embedded defaults
-	@echo "harrier: run is filled in by the sensor and router work"; exit 1
+	@bash scripts/run.sh
 
 .PHONY: run-sensor
 run-sensor: ## start only the sensor with the quickstart defaults (scripts/run-sensor.sh; router at HARRIER_ROUTER_ADDR)

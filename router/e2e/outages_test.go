@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/harrier-security/harrier/proto/falcojson"
+	"github.com/harrier-security/harrier/router/internal/testpeers/espeer"
+	"github.com/harrier-security/harrier/router/internal/testpeers/kafkapeer"
+)
+
+// During a steady stream, Kafka and then Elasticsearch are taken away and
+// restored: every acknowledged alert reaches both (Elasticsearch exactly
+// once per alert), and the webhook keeps up throughout.
+func TestKafkaAndElasticsearchOutagesLoseNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Kafka and Elasticsearch peers")
+	}
+	dir := t.TempDir()
+	kc := kafkapeer.Start(t, 4, []string{"falco"})
+	es := espeer.Start(t, espeer.Options{})
+	hook := newReceiver(t)
+	cfg := filepath.Join(dir, "router.yaml")
+	grpcAddr, httpAddr := freePort(t), freePort(t)
+	writeConfig(t, cfg, dir+"/data", grpcAddr, httpAddr, fmt.Sprintf(`
+delivery: {backoff: {initial: 50ms, max: 500ms}}
+outputs:
+  webhook:
+    steady: {address: %s, format: ndjson}
+elasticsearch:
+  hostport: http://%s
+  index: falco
+  suffix: daily
+  timeout: 2s
+kafka:
+  hostport: %s
+  topic: falco
+  timeout: 2s
+`, hook.srv.URL, es.Addr(), kc.Addr()))
+	startRouter(t, cfg, grpcAddr, httpAddr)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &sensor{addr: grpcAddr}
+	done := make(chan struct{})
+	go func() { defer close(done); s.run(ctx, 20, "x", 10*time.Millisecond) }()
+	eventually(t, 10*time.Second, "traffic", func() bool { return hook.count() > 200 })
+
+	outage := func(name string, stop, restart func()) {
+		stop()
+		from := len(s.ackedIDs())
+		time.Sleep(2 * time.Second)
+		during := s.ackedIDs()[from:]
+		if len(during) == 0 {
+			t.Fatalf("%s outage: ingest stopped", name)
+		}
+		eventually(t, 3*time.Second, "webhook current during the "+name+" outage", func() bool { return hook.has(during) == 0 })
+		restart()
+	}
+	outage("Kafka", kc.Stop, func() { kc.Restart(t) })
+	time.Sleep(time.Second)
+	outage("Elasticsearch", es.Stop, func() { es.Restart(t) })
+	time.Sleep(time.Second)
+	cancel()
+	<-done
+	acked := s.ackedIDs()
+
+	eventually(t, 60*time.Second, "every acknowledged alert in Kafka", func() bool {
+		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer rcancel()
+		msgs, err := kafkapeer.ReadAll(rctx, kc.Addr(), "falco", len(acked))
+		if err != nil {
+			return false
+		}
+		seen := map[string]bool{}
+		for _, m := range msgs {
+			if a, err := falcojson.Unmarshal(m.Value); err == nil {
+				seen[a.GetId()] = true
+			}
+		}
+		for _, id := range acked {
+			if !seen[id] {
+				return false
+			}
+		}
+		return true
+	})
+	index := "falco-" + time.Now().UTC().Format("2006.01.02")
+	var n int64
+	eventually(t, 60*time.Second, "one Elasticsearch document per acknowledged alert", func() bool {
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ccancel()
+		var err error
+		n, err = es.Count(cctx, index, nil)
+		return err == nil && n == int64(len(acked))
+	})
+	if hook.has(acked) != 0 {
+		t.Fatal("the webhook lost alerts")
+	}
+	t.Logf("%d alerts through a Kafka and an Elasticsearch outage: all in Kafka, %d documents in %s, all at the webhook", len(acked), n, index)
+}

@@ -1,0 +1,34 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRedactedHidesEverySecret(t *testing.T) {
+	p := write(t, `
+grpc: {ingest_tokens: [sensor-token-aaaaaaaaaaaa], client_tokens_file: /run/secrets/clients}
+http: {token: http-token-bbbbbbbbbbbb}
+webhook:
+  address: https://user:hook-pass@hooks.example/x
+  customheaders: {Authorization: Bearer header-secret}
+elasticsearch: {hostport: http://es:9200, username: elastic, password: es-pass-cccc, apikey: key-dddd}
+kafka: {hostport: "k:9092", topic: t, sasl: plain, username: u, password: kafka-pass-eeee}
+`)
+	t.Setenv("HARRIER_ROUTER_OUTPUTS_X", "") // environment is applied too
+	out, err := Redacted(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"sensor-token-aaaaaaaaaaaa", "http-token-bbbbbbbbbbbb", "hook-pass", "header-secret",
+		"es-pass-cccc", "key-dddd", "kafka-pass-eeee"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("config show leaks %q:\n%s", secret, out)
+		}
+	}
+	for _, kept := range []string{"elastic", "/run/secrets/clients", "hooks.example", "REDACTED", "address: :2802"} {
+		if !strings.Contains(string(out), kept) {
+			t.Errorf("config show lacks %q:\n%s", kept, out)
+		}
+	}
+}

@@ -1,0 +1,31 @@
+package delivery
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+)
+
+func TestDecodedRingSharesAndEvicts(t *testing.T) {
+	r := newDecodedRing(4)
+	b1, _ := proto.Marshal(&harrierv1.Alert{Id: "one", Rule: "r"})
+	b5, _ := proto.Marshal(&harrierv1.Alert{Id: "five", Rule: "r"})
+	a, err := r.get(1, b1)
+	if err != nil || a.GetId() != "one" {
+		t.Fatalf("%v %v", a, err)
+	}
+	if again, _ := r.get(1, nil); again != a {
+		t.Fatal("a second worker decoded again instead of sharing")
+	}
+	if five, _ := r.get(5, b5); five.GetId() != "five" { // same slot as 1
+		t.Fatalf("slot collision: %v", five)
+	}
+	if a2, _ := r.get(1, b1); a2 == a || a2.GetId() != "one" {
+		t.Fatal("evicted seq 1 must be decoded afresh")
+	}
+	if _, err := r.get(9, []byte{0xff}); err == nil {
+		t.Fatal("garbage decoded")
+	}
+}

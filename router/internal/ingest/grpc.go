@@ -1,0 +1,190 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/journal"
+)
+
+// maxInFlight bounds the batches of one stream waiting for their fsync, so
+// a sensor can pipeline without waiting for each ack.
+const maxInFlight = 64
+
+// maxInFlightBytes bounds the memory one stream's unacknowledged batches
+// hold (a batch larger than this still passes, alone).
+const maxInFlightBytes = 32 << 20
+
+// byteBudget blocks a stream's receiver while its batches awaiting an fsync
+// hold too much memory.
+type byteBudget struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	used int
+}
+
+func newByteBudget() *byteBudget {
+	b := &byteBudget{}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+func (b *byteBudget) acquire(n int) {
+	b.mu.Lock()
+	for b.used > 0 && b.used+n > maxInFlightBytes {
+		b.cond.Wait()
+	}
+	b.used += n
+	b.mu.Unlock()
+}
+
+func (b *byteBudget) release(n int) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}
+
+// Stream is the Ingest service (register it with Register).
+type Stream struct {
+	j   *journal.Journal
+	m   *Metrics
+	log *slog.Logger
+}
+
+// NewStream returns the gRPC ingest service.
+func NewStream(j *journal.Journal, m *Metrics, log *slog.Logger) *Stream {
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	return &Stream{j: j, m: m, log: logger(log)}
+}
+
+type pendingAck struct {
+	seq      uint64
+	bytes    int // held from the budget until acknowledged
+	n        int
+	received time.Time
+	done     <-chan journal.Result
+	status   harrierv1.AckStatus // when done is nil
+	reason   string
+}
+
+// serve receives batches and acknowledges each once it is durable. Acks are
+// sent in batch order; a sensor may pipeline up to maxInFlight batches.
+func (s *Stream) serve(stream grpc.ServerStream) error {
+	ctx := stream.Context()
+	from := "unknown"
+	if p, ok := peer.FromContext(ctx); ok {
+		from = p.Addr.String()
+	}
+	acks := make(chan pendingAck, maxInFlight)
+	budget := newByteBudget()
+	sendErr := make(chan error, 1)
+	go func() { sendErr <- s.sendAcks(stream, acks, budget) }()
+
+	var last uint64
+	var recvErr error
+	for {
+		batch := &rawBatch{}
+		if err := stream.RecvMsg(batch); err != nil {
+			if !errors.Is(err, io.EOF) {
+				recvErr = err
+				if status.Code(err) == codes.Internal {
+					s.log.Error("ingest stream", "err", err, "hint", errNotRaw)
+				}
+			}
+			break
+		}
+		p := pendingAck{seq: batch.sequence, n: len(batch.alerts), received: time.Now()}
+		switch {
+		case batch.sequence <= last:
+			p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED,
+				fmt.Sprintf("sequence %d is not above the previous %d", batch.sequence, last)
+		case len(batch.alerts) == 0:
+			p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED, errEmpty.Error()
+		default:
+			last = batch.sequence
+			recs, err := encodeRaw(batch.alerts, batch.sensorID)
+			if err != nil {
+				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED, err.Error()
+				break
+			}
+			for _, r := range recs {
+				p.bytes += len(r)
+			}
+			budget.acquire(p.bytes)
+			done, err := s.j.AppendAsync(recs)
+			if err != nil {
+				budget.release(p.bytes)
+				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_RETRY, "router is shutting down"
+				break
+			}
+			p.done = done
+		}
+		if p.status == harrierv1.AckStatus_ACK_STATUS_REJECTED {
+			s.log.Warn("ingest batch rejected", "peer", from, "sensor", batch.sensorID, "sequence", batch.sequence, "reason", p.reason)
+		}
+		select {
+		case acks <- p:
+		case err := <-sendErr:
+			return err
+		}
+	}
+	close(acks)
+	if err := <-sendErr; err != nil {
+		return err
+	}
+	if recvErr != nil && status.Code(recvErr) != codes.Canceled {
+		return recvErr
+	}
+	return nil
+}
+
+func (s *Stream) sendAcks(stream grpc.ServerStream, acks <-chan pendingAck, budget *byteBudget) error {
+	var failed error
+	for p := range acks {
+		st, reason := p.status, p.reason
+		if p.done != nil {
+			res := <-p.done // the journal always answers, even when closing
+			budget.release(p.bytes)
+			if res.Err != nil {
+				st, reason = harrierv1.AckStatus_ACK_STATUS_RETRY, "router storage error; retry later"
+			} else {
+				st = harrierv1.AckStatus_ACK_STATUS_OK
+				s.m.Alerts.WithLabelValues("grpc").Add(float64(p.n))
+				s.m.Duration.WithLabelValues("grpc").Observe(time.Since(p.received).Seconds())
+			}
+		}
+		s.m.Batches.WithLabelValues("grpc", statusLabel(st)).Inc()
+		if failed != nil {
+			continue // keep draining so appends complete
+		}
+		if err := stream.SendMsg(&harrierv1.BatchAck{Sequence: p.seq, Status: st, Reason: reason}); err != nil {
+			failed = err
+		}
+	}
+	return failed
+}
+
+func statusLabel(s harrierv1.AckStatus) string {
+	switch s {
+	case harrierv1.AckStatus_ACK_STATUS_OK:
+		return "ok"
+	case harrierv1.AckStatus_ACK_STATUS_REJECTED:
+		return "rejected"
+	case harrierv1.AckStatus_ACK_STATUS_RETRY:
+		return "retry"
+	}
+	return "unknown"
+}
