@@ -4,7 +4,7 @@
 #   - k8s_audit webhook on 127.0.0.1:8765 (/k8s_audit),
 #   - metrics, /healthz, /readyz on 127.0.0.1:8766,
 #   - alerts printed on stdout and streamed to the router at
-#     $HARRIER_ROUTER_ADDR (default 127.0.0.1:7443) through a spool in
+#     $HARRIER_ROUTER_ADDR (default 127.0.0.1:2802) through a spool in
 #     .harrier/spool (kept across restarts),
 #   - the eBPF syscall source when run as root, otherwise switched off (with
 #     a note: it needs CAP_BPF and CAP_PERFMON).
@@ -25,9 +25,9 @@ args=(
 	-o "rules.files=$root/rules"
 	-o "sources.k8s_audit.listen=${HARRIER_WEBHOOK_LISTEN:-127.0.0.1:8765}"
 	-o "metrics.listen=${HARRIER_METRICS_LISTEN:-127.0.0.1:8766}"
-	-o "outputs.stdout.enabled=true"
+	-o "outputs.stdout.enabled=${HARRIER_SENSOR_STDOUT:-true}"
 	-o "outputs.grpc.enabled=${HARRIER_ROUTER_ENABLED:-true}"
-	-o "outputs.grpc.address=${HARRIER_ROUTER_ADDR:-127.0.0.1:7443}"
+	-o "outputs.grpc.address=${HARRIER_ROUTER_ADDR:-127.0.0.1:2802}"
 	-o "outputs.grpc.spool.dir=$state/spool"
 )
 if [[ $(id -u) -ne 0 ]]; then

@@ -29,7 +29,7 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.SetOutput(stderr)
 	file := fs.String("c", "", "configuration file (default "+config.DefaultFile+" when it exists)")
 	var overrides overrideList
-	fs.Var(&overrides, "o", "set a configuration key, e.g. -o outputs.grpc.address=router:7443 (repeatable; wins over the file and HARRIER_* variables)")
+	fs.Var(&overrides, "o", "set a configuration key, e.g. -o outputs.grpc.address=router:2802 (repeatable; wins over the file and HARRIER_* variables)")
 	check := fs.Bool("check", false, "check the configuration and load the rules, then exit (opens no port, spool or BPF program)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: harrier-sensor run [-c FILE] [-o key=value ...] [--check]")

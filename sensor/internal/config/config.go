@@ -220,7 +220,7 @@ var defaults = map[string]any{
 	"outputs.http.timeout":              "5s",
 	"outputs.http.queue":                10000,
 	"outputs.grpc.enabled":              false,
-	"outputs.grpc.address":              "127.0.0.1:7443",
+	"outputs.grpc.address":              "127.0.0.1:2802",
 	"outputs.grpc.token":                "",
 	"outputs.grpc.token_file":           "",
 	"outputs.grpc.insecure_token":       false,

@@ -28,6 +28,14 @@ func TestFormats(t *testing.T) {
 	if !bytes.Contains(buf.Bytes(), []byte(`"priority":"Error"`)) || !bytes.HasSuffix(buf.Bytes(), []byte("}\n")) {
 		t.Fatalf("json = %q", buf.String())
 	}
+	// Falco's and the sensor's outputs carry the prefix already.
+	buf.Reset()
+	o, _ = New(Config{Name: "stdout", Writer: &buf})
+	a.Output = "01:02:03.000000005: Error shell spawned (user=root)"
+	o.Deliver(context.Background(), []*harrierv1.Alert{a})
+	if want := a.Output + "\n"; buf.String() != want {
+		t.Fatalf("prefixed text = %q, want %q", buf.String(), want)
+	}
 	if _, err := New(Config{Format: "xml"}); err == nil {
 		t.Fatal("bad format accepted")
 	}
