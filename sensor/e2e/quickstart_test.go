@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// freeAddr returns a loopback address nobody listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// routerAlerts reads the alerts in the router's JSON-lines file: rule →
+// source and output.
+func routerAlerts(t *testing.T, path string) map[string][2]string {
+	t.Helper()
+	out := map[string][2]string{}
+	f, err := os.Open(path)
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var a struct{ Rule, Source, Output string }
+		if json.Unmarshal(sc.Bytes(), &a) == nil {
+			out[a.Rule] = [2]string{a.Source, a.Output}
+		}
+	}
+	return out
+}
+
+// TestQuickstartRouterAndSensor is the smoke test of `make run`: the real
+// harrier-router on its embedded defaults and the real harrier-sensor
+// streaming to it; one alert of each source reaches the router's file
+// output (the syscall one only as root).
+func TestQuickstartRouterAndSensor(t *testing.T) {
+	routerBin := filepath.Join(t.TempDir(), "harrier-router")
+	build := exec.Command("go", "build", "-o", routerBin, "./cmd/harrier-router")
+	build.Dir = "../../router"
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building harrier-router: %v\n%s", err, out)
+	}
+	data := t.TempDir()
+	grpcAddr := freeAddr(t)
+	router := exec.Command(routerBin, "run")
+	router.Env = append(os.Environ(),
+		"HARRIER_ROUTER_DATA_DIR="+data,
+		"HARRIER_ROUTER_GRPC_ADDRESS="+grpcAddr,
+		"HARRIER_ROUTER_HTTP_ADDRESS="+freeAddr(t))
+	var routerLog lockedBuffer
+	router.Stdout, router.Stderr = &routerLog, &routerLog
+	if err := router.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = router.Process.Kill()
+		_ = router.Wait()
+	}()
+
+	args := []string{"-o", "outputs.grpc.enabled=true", "-o", "outputs.grpc.address=" + grpcAddr}
+	root := os.Geteuid() == 0
+	if !root {
+		args = append(args, "-o", "sources.syscall.enabled=false")
+	}
+	s, running := startSensor(t, args...)
+	defer s.stop(t)
+
+	body := auditEventList(t, "exec_pod.json")
+	resp, err := http.Post("http://"+running["k8s_audit"].(string)+"/k8s_audit", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("audit webhook answered %d", resp.StatusCode)
+	}
+
+	want := map[string]string{"Kubernetes Exec or Attach Into Pod": "k8s_audit"}
+	if root {
+		want["Sensitive File Read by Untrusted Program"] = "syscall"
+	}
+	file := filepath.Join(data, "alerts.jsonl")
+	deadline := time.Now().Add(30 * time.Second)
+	var got map[string][2]string
+	for {
+		if root {
+			_ = exec.Command("cat", "/etc/shadow").Run()
+		}
+		got = routerAlerts(t, file)
+		missing := []string{}
+		for rule, src := range want {
+			if got[rule][0] != src {
+				missing = append(missing, rule)
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alerts missing at the router: %v (router has %v)\nrouter log:\n%s\nsensor log:\n%s",
+				missing, got, routerLog.String(), s.logText())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if out := got["Kubernetes Exec or Attach Into Pod"][1]; out == "" || !strings.Contains(routerLog.String(), out) {
+		t.Errorf("the router's stdout output did not print the audit alert:\n%s", routerLog.String())
+	}
+}
