@@ -119,7 +119,12 @@ func TestQuickstartRouterAndSensor(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if out := got["Kubernetes Exec or Attach Into Pod"][1]; out == "" || !strings.Contains(routerLog.String(), out) {
+	// The stdout output consumes the journal on its own cursor: give it time.
+	out := got["Kubernetes Exec or Attach Into Pod"][1]
+	for end := time.Now().Add(10 * time.Second); out != "" && !strings.Contains(routerLog.String(), out) && time.Now().Before(end); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out == "" || !strings.Contains(routerLog.String(), out) {
 		t.Errorf("the router's stdout output did not print the audit alert:\n%s", routerLog.String())
 	}
 }
