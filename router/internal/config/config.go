@@ -1,0 +1,404 @@
+// Package config loads the router's YAML configuration (spf13/viper) into a
+// validated Config. Every key can be overridden from the environment as
+// HARRIER_ROUTER_<KEY> with dots as underscores (HARRIER_ROUTER_GRPC_ADDRESS,
+// HARRIER_ROUTER_WEBHOOK_ADDRESS, HARRIER_ROUTER_OUTPUTS_WEBHOOK_SOC_ADDRESS
+// for a key present in the file). falcosidekick's elasticsearch, kafka and
+// webhook blocks are accepted with their meaning; several outputs of one
+// kind are named under outputs.<kind>.<name>. Errors name the key.
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/alertfilter"
+	"github.com/harrier-security/harrier/router/internal/delivery"
+	"github.com/harrier-security/harrier/router/internal/tlsconfig"
+)
+
+// EnvPrefix prefixes every environment override.
+const EnvPrefix = "HARRIER_ROUTER"
+
+// Config is the router's whole configuration.
+type Config struct {
+	// DataDir holds journal/, cursors/ and deadletters/.
+	DataDir         string
+	GRPC            GRPC
+	HTTP            HTTP
+	Journal         Journal
+	Subscriptions   Subscriptions
+	ShutdownTimeout time.Duration
+	Log             Log
+	// Outputs, sorted by name. Never empty: with none configured, the
+	// embedded defaults (stdout and a JSON-lines file) apply.
+	Outputs []Output
+	// DefaultOutputs is true when Outputs are the embedded defaults.
+	DefaultOutputs bool
+}
+
+// GRPC is the sensor and client listener.
+type GRPC struct {
+	Address string
+	TLS     tlsconfig.Server
+	// IngestTokens are the bearer tokens sensors may present (empty: no
+	// token required).
+	IngestTokens []string
+	// ClientTokens are the bearer tokens for Subscribe and DeadLetters
+	// (empty: no token required).
+	ClientTokens []string
+	MaxRecvBytes int
+}
+
+// HTTP is Falco's http_output listener; it also serves /healthz and
+// /metrics unless Metrics.Address moves them.
+type HTTP struct {
+	Address string
+	TLS     tlsconfig.Server
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// POST / (a stock Falco cannot send it; leave empty for Falco).
+	Token string
+	// MetricsAddress serves /metrics and /healthz on a separate plaintext
+	// listener (empty: on the HTTP listener).
+	MetricsAddress string
+	MaxBodyBytes   int64
+}
+
+// Journal bounds the durable log.
+type Journal struct {
+	SegmentBytes int64
+	MaxBytes     int64
+	MaxAge       time.Duration
+}
+
+// Subscriptions tune live subscribers.
+type Subscriptions struct {
+	Buffer    int
+	MaxReplay int
+}
+
+// Log configures slog.
+type Log struct {
+	Level  string // debug, info, warn, error
+	Format string // json or text
+}
+
+// Output is one configured output.
+type Output struct {
+	Kind string // webhook, file, stdout, elasticsearch, kafka
+	Name string // "webhook" (falcosidekick form) or "webhook.soc"
+	// Filter has minimumpriority and the source/rule/tag/hostname lists.
+	Filter    *harrierv1.AlertFilter
+	BatchSize int
+	Backoff   delivery.Backoff
+	// Settings is the kind's typed configuration (webhook.Config, ...).
+	Settings    any
+	Fingerprint string
+}
+
+// Defaults, also documented in the example configuration.
+const (
+	DefaultGRPCAddress = ":2802"
+	DefaultHTTPAddress = ":2801"
+	DefaultDataDir     = "/var/lib/harrier-router"
+)
+
+func setDefaults(v *viper.Viper) {
+	v.SetDefault("data_dir", DefaultDataDir)
+	v.SetDefault("grpc.address", DefaultGRPCAddress)
+	v.SetDefault("grpc.max_recv_bytes", 16<<20)
+	v.SetDefault("http.address", DefaultHTTPAddress)
+	v.SetDefault("http.max_body_bytes", 4<<20)
+	v.SetDefault("journal.segment_bytes", "64MiB")
+	v.SetDefault("journal.max_bytes", "2GiB")
+	v.SetDefault("journal.max_age", "168h")
+	v.SetDefault("subscriptions.buffer", 1024)
+	v.SetDefault("subscriptions.max_replay", 10000)
+	v.SetDefault("shutdown_timeout", "15s")
+	v.SetDefault("log.level", "info")
+	v.SetDefault("log.format", "json")
+	v.SetDefault("delivery.batch_size", 500)
+	v.SetDefault("delivery.backoff.initial", "100ms")
+	v.SetDefault("delivery.backoff.max", "30s")
+	// Keys that have no default but must be settable from the environment.
+	for _, k := range []string{
+		"grpc.tls.cert_file", "grpc.tls.key_file", "grpc.tls.client_ca_file",
+		"grpc.ingest_tokens", "grpc.ingest_tokens_file", "grpc.client_tokens", "grpc.client_tokens_file",
+		"http.tls.cert_file", "http.tls.key_file", "http.tls.client_ca_file", "http.token", "http.token_file",
+		"http.metrics_address",
+		"mutualtlsfilespath", "mutualtlsclient.certfile", "mutualtlsclient.keyfile", "mutualtlsclient.cacertfile",
+		"tlsclient.cacertfile",
+	} {
+		_ = v.BindEnv(k)
+	}
+	// falcosidekick's plain blocks, so WEBHOOK_ADDRESS-style overrides
+	// work as HARRIER_ROUTER_WEBHOOK_ADDRESS.
+	for kind, keys := range sidekickEnvKeys {
+		for _, k := range keys {
+			_ = v.BindEnv(kind + "." + k)
+		}
+	}
+}
+
+var sidekickEnvKeys = map[string][]string{
+	"webhook": {"address", "method", "customheaders", "minimumpriority", "mutualtls", "checkcert", "timeout", "format"},
+	"elasticsearch": {"hostport", "index", "type", "suffix", "minimumpriority", "username", "password", "password_file",
+		"apikey", "apikey_file", "mutualtls", "checkcert", "customheaders"},
+	"kafka": {"hostport", "topic", "minimumpriority", "sasl", "tls", "username", "password", "password_file",
+		"balancer", "partitioner", "clientid", "compression", "requiredacks", "topiccreation", "key", "mutualtls", "checkcert"},
+}
+
+// Load reads and validates the file at path ("" for the embedded defaults
+// plus environment overrides).
+func Load(path string) (*Config, error) {
+	v := viper.New()
+	setDefaults(v)
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	settings := v.AllSettings()
+	cfg, err := parse(settings)
+	if err != nil {
+		where := "config"
+		if path != "" {
+			where = "config " + path
+		}
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return cfg, nil
+}
+
+var outputNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+func parse(all map[string]any) (*Config, error) {
+	var errs []error
+	root := newBlock("", all, &errs)
+	c := &Config{}
+	c.DataDir = root.str("data_dir", DefaultDataDir)
+	c.ShutdownTimeout = root.duration("shutdown_timeout", 15*time.Second)
+
+	g := root.sub("grpc")
+	c.GRPC.Address = g.str("address", DefaultGRPCAddress)
+	c.GRPC.TLS = serverTLS(g.sub("tls"))
+	c.GRPC.IngestTokens = tokens(g, "ingest_tokens")
+	c.GRPC.ClientTokens = tokens(g, "client_tokens")
+	c.GRPC.MaxRecvBytes = int(g.size("max_recv_bytes", 16<<20))
+	g.finish()
+
+	h := root.sub("http")
+	c.HTTP.Address = h.str("address", DefaultHTTPAddress)
+	c.HTTP.TLS = serverTLS(h.sub("tls"))
+	c.HTTP.Token = h.secret("token")
+	c.HTTP.MetricsAddress = h.str("metrics_address", "")
+	c.HTTP.MaxBodyBytes = h.size("max_body_bytes", 4<<20)
+	h.finish()
+
+	j := root.sub("journal")
+	c.Journal.SegmentBytes = j.size("segment_bytes", 64<<20)
+	c.Journal.MaxBytes = j.size("max_bytes", 2<<30)
+	c.Journal.MaxAge = j.duration("max_age", 168*time.Hour)
+	if c.Journal.SegmentBytes < 4096 {
+		j.errorf("segment_bytes", "must be at least 4KiB")
+	}
+	if c.Journal.MaxBytes != 0 && c.Journal.MaxBytes < 2*c.Journal.SegmentBytes {
+		j.errorf("max_bytes", "must be 0 (unbounded) or at least twice journal.segment_bytes")
+	}
+	j.finish()
+
+	s := root.sub("subscriptions")
+	c.Subscriptions.Buffer = s.integer("buffer", 1024)
+	c.Subscriptions.MaxReplay = s.integer("max_replay", 10000)
+	if c.Subscriptions.Buffer < 1 {
+		s.errorf("buffer", "must be at least 1")
+	}
+	s.finish()
+
+	l := root.sub("log")
+	c.Log.Level = strings.ToLower(l.str("level", "info"))
+	c.Log.Format = strings.ToLower(l.str("format", "json"))
+	switch c.Log.Level {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		l.errorf("level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		l.errorf("format", "want json or text, got %q", c.Log.Format)
+	}
+	l.finish()
+
+	d := root.sub("delivery")
+	defs := outputDefaults{batchSize: d.integer("batch_size", 500)}
+	bo := d.sub("backoff")
+	defs.backoff = delivery.Backoff{Initial: bo.duration("initial", 100*time.Millisecond), Max: bo.duration("max", 30*time.Second)}
+	bo.finish()
+	d.finish()
+
+	gl := globalTLS{
+		filesPath: root.str("mutualtlsfilespath", ""),
+	}
+	mc := root.sub("mutualtlsclient")
+	gl.certFile, gl.keyFile, gl.caFile = mc.str("certfile", ""), mc.str("keyfile", ""), mc.str("cacertfile", "")
+	mc.finish()
+	tc := root.sub("tlsclient")
+	gl.tlsCAFile = tc.str("cacertfile", "")
+	tc.finish()
+
+	// Named outputs: outputs.<kind>.<name>.
+	outs := root.sub("outputs")
+	for _, kindName := range sortedKeys(outs.m) {
+		k, ok := kinds[kindName]
+		kb := outs.sub(kindName)
+		if !ok {
+			outs.errorf(kindName, "unknown output kind (want one of %s)", strings.Join(kindNames(), ", "))
+			continue
+		}
+		for _, name := range sortedKeys(kb.m) {
+			if !outputNameRE.MatchString(name) {
+				kb.errorf(name, "output names are lowercase letters, digits, - and _")
+			}
+			ob := kb.sub(name)
+			c.Outputs = append(c.Outputs, parseOutput(k, kindName, kindName+"."+name, ob, defs, gl))
+		}
+		kb.finish()
+	}
+	outs.finish()
+	// falcosidekick's plain form: a top-level block per kind, enabled when
+	// its address/hostport/path is set.
+	for _, kindName := range kindNames() {
+		if !root.has(kindName) {
+			continue
+		}
+		k := kinds[kindName]
+		ob := root.sub(kindName)
+		if !k.enabled(ob) {
+			ob.used = allUsed(ob.m) // a disabled sidekick block may hold anything
+			continue
+		}
+		c.Outputs = append(c.Outputs, parseOutput(k, kindName, kindName, ob, defs, gl))
+	}
+	root.used["delivery"] = true
+	root.finish()
+
+	if len(c.Outputs) == 0 && len(errs) == 0 {
+		c.DefaultOutputs = true
+		c.Outputs = embeddedDefaults(c.DataDir, defs)
+	}
+	sort.Slice(c.Outputs, func(a, b int) bool { return c.Outputs[a].Name < c.Outputs[b].Name })
+	for i := 1; i < len(c.Outputs); i++ {
+		if c.Outputs[i].Name == c.Outputs[i-1].Name {
+			errs = append(errs, fmt.Errorf("%s: output configured twice", c.Outputs[i].Name))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+func allUsed(m map[string]any) map[string]bool {
+	u := map[string]bool{}
+	for k := range m {
+		u[k] = true
+	}
+	return u
+}
+
+type outputDefaults struct {
+	batchSize int
+	backoff   delivery.Backoff
+}
+
+func parseOutput(k kind, kindName, name string, b *block, defs outputDefaults, gl globalTLS) Output {
+	o := Output{Kind: kindName, Name: name, BatchSize: b.integer("batch_size", defs.batchSize)}
+	o.Filter = &harrierv1.AlertFilter{}
+	if p := b.str("minimumpriority", ""); p != "" {
+		pr, err := harrierv1.ParsePriority(p)
+		if err != nil {
+			b.errorf("minimumpriority", "%v", err)
+		}
+		o.Filter.MinPriority = pr
+	}
+	f := b.sub("filter")
+	o.Filter.Sources = f.list("sources")
+	o.Filter.Rules = f.list("rules")
+	o.Filter.Tags = f.list("tags")
+	o.Filter.Hostnames = f.list("hostnames")
+	f.finish()
+	bo := b.sub("backoff")
+	o.Backoff = delivery.Backoff{Initial: bo.duration("initial", defs.backoff.Initial), Max: bo.duration("max", defs.backoff.Max)}
+	bo.finish()
+	if o.BatchSize < 1 {
+		b.errorf("batch_size", "must be at least 1")
+	}
+	o.Settings = k.parse(b, name, gl)
+	b.finish()
+	o.Fingerprint = fingerprint(o)
+	return o
+}
+
+// fingerprint changes whenever anything that shapes the output changes
+// (secrets included, hashed).
+func fingerprint(o Output) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%v|%d|%v|%#v", o.Kind, o.Name, o.Filter.String(), o.BatchSize, o.Backoff, o.Settings)
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+func serverTLS(b *block) tlsconfig.Server {
+	s := tlsconfig.Server{CertFile: b.str("cert_file", ""), KeyFile: b.str("key_file", ""), ClientCAFile: b.str("client_ca_file", "")}
+	if (s.CertFile == "") != (s.KeyFile == "") {
+		b.errorf("cert_file", "cert_file and key_file must be set together")
+	}
+	if s.ClientCAFile != "" && s.CertFile == "" {
+		b.errorf("client_ca_file", "mutual TLS needs cert_file and key_file too")
+	}
+	b.finish()
+	return s
+}
+
+func tokens(b *block, key string) []string {
+	out := b.list(key)
+	if file := b.str(key+"_file", ""); file != "" {
+		fb := newBlock(b.path, map[string]any{key + "_file": file}, b.errs)
+		content := fb.secret(key)
+		for _, line := range strings.Split(content, "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				out = append(out, line)
+			}
+		}
+	}
+	for _, t := range out {
+		if len(t) < 16 {
+			b.errorf(key, "tokens must be at least 16 characters")
+			break
+		}
+	}
+	return out
+}
+
+// Filter compiles the output's filter.
+func (o Output) CompiledFilter() *alertfilter.Filter { return alertfilter.New(o.Filter) }
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,170 @@
+package config
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/output/file"
+	"github.com/harrier-security/harrier/router/internal/output/webhook"
+)
+
+func write(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "router.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func find(t *testing.T, c *Config, name string) Output {
+	t.Helper()
+	for _, o := range c.Outputs {
+		if o.Name == name {
+			return o
+		}
+	}
+	t.Fatalf("no output %q in %v", name, c.Summaries())
+	return Output{}
+}
+
+func TestEmbeddedDefaults(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.DefaultOutputs || len(c.Outputs) != 2 || c.Outputs[0].Name != "file" || c.Outputs[1].Name != "stdout" {
+		t.Fatalf("defaults: %+v", c.Summaries())
+	}
+	if c.GRPC.Address != DefaultGRPCAddress || c.HTTP.Address != ":2801" || c.Journal.MaxBytes != 2<<30 {
+		t.Fatalf("listeners/journal defaults: %+v %+v", c.GRPC, c.Journal)
+	}
+}
+
+func TestSidekickAndNamedOutputs(t *testing.T) {
+	p := write(t, `
+data_dir: /tmp/h
+webhook:
+  address: http://127.0.0.1:9/hook
+  minimumpriority: warning
+  customheaders:
+    X-Team: soc
+  checkcert: false
+outputs:
+  webhook:
+    pager:
+      address: https://pager.example/alerts
+      minimumpriority: critical
+      format: ndjson
+      timeout: 2s
+      filter:
+        sources: [syscall]
+        tags: [container, shell]
+  file:
+    audit:
+      path: /tmp/h/audit.jsonl
+      filter: {rules: ["Terminal shell in container"]}
+`)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Outputs) != 3 || c.DefaultOutputs {
+		t.Fatalf("outputs %+v", c.Summaries())
+	}
+	w := find(t, c, "webhook")
+	ws := w.Settings.(webhook.Config)
+	if ws.Address != "http://127.0.0.1:9/hook" || ws.CustomHeaders["x-team"] != "soc" || !ws.TLS.InsecureSkipVerify ||
+		w.Filter.GetMinPriority() != harrierv1.Priority_PRIORITY_WARNING {
+		t.Fatalf("sidekick webhook: %+v %v", ws, w.Filter)
+	}
+	pg := find(t, c, "webhook.pager")
+	ps := pg.Settings.(webhook.Config)
+	if ps.Format != webhook.FormatNDJSON || ps.Timeout != 2*time.Second || ps.TLS.InsecureSkipVerify ||
+		pg.Filter.GetMinPriority() != harrierv1.Priority_PRIORITY_CRITICAL || len(pg.Filter.GetTags()) != 2 {
+		t.Fatalf("named webhook: %+v %v", ps, pg.Filter)
+	}
+	if fs := find(t, c, "file.audit").Settings.(file.Config); fs.Path != "/tmp/h/audit.jsonl" {
+		t.Fatalf("file: %+v", fs)
+	}
+	if w.Fingerprint == pg.Fingerprint || w.Fingerprint == "" {
+		t.Fatal("fingerprints must differ")
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	tests := []struct{ yaml, want string }{
+		{"webhook:\n  address: http://x\n  minimumpriority: loud\n", "webhook.minimumpriority"},
+		{"outputs:\n  webhook:\n    soc:\n      adress: http://x\n", "outputs.webhook.soc.adress: unknown key"},
+		{"outputs:\n  webhook:\n    soc:\n      address: ftp://x\n", "outputs.webhook.soc.address"},
+		{"outputs:\n  pigeon:\n    a: {x: 1}\n", "outputs.pigeon: unknown output kind"},
+		{"outputs:\n  webhook:\n    Bad Name:\n      address: http://x\n", "outputs.webhook.bad name"},
+		{"journal:\n  max_bytes: lots\n", "journal.max_bytes"},
+		{"grpc:\n  tls:\n    cert_file: /x\n", "grpc.tls.cert_file"},
+		{"grpc:\n  ingest_tokens: [short]\n", "grpc.ingest_tokens"},
+		{"shutdown_timeout: soon\n", "shutdown_timeout"},
+		{"typo_key: 1\n", "typo_key: unknown key"},
+		{"kafka:\n  hostport: 127.0.0.1:9092\n", "kafka.topic: is required"},
+		{"outputs:\n  file:\n    a:\n      sync: true\n", "outputs.file.a.path"},
+	}
+	for _, tt := range tests {
+		_, err := Load(write(t, tt.yaml))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want it to mention %q", tt.yaml, err, tt.want)
+		}
+	}
+}
+
+func TestEnvironmentOverridesAndSecretFiles(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "es-pass")
+	os.WriteFile(secret, []byte("s3cr3t-pass\n"), 0o600)
+	p := write(t, `
+outputs:
+  webhook:
+    soc:
+      address: http://127.0.0.1:1/a
+elasticsearch:
+  hostport: http://127.0.0.1:9200
+  username: elastic
+  password_file: `+secret+`
+`)
+	t.Setenv("HARRIER_ROUTER_GRPC_ADDRESS", "127.0.0.1:9999")
+	t.Setenv("HARRIER_ROUTER_OUTPUTS_WEBHOOK_SOC_ADDRESS", "http://127.0.0.1:2/b")
+	t.Setenv("HARRIER_ROUTER_WEBHOOK_ADDRESS", "http://127.0.0.1:3/c")
+	t.Setenv("HARRIER_ROUTER_WEBHOOK_CUSTOMHEADERS", "Authorization:Bearer abc,X-A:1")
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GRPC.Address != "127.0.0.1:9999" {
+		t.Errorf("grpc.address = %q", c.GRPC.Address)
+	}
+	if a := find(t, c, "webhook.soc").Settings.(webhook.Config).Address; a != "http://127.0.0.1:2/b" {
+		t.Errorf("named override: %q", a)
+	}
+	wh := find(t, c, "webhook").Settings.(webhook.Config)
+	if wh.Address != "http://127.0.0.1:3/c" || wh.CustomHeaders["Authorization"] != "Bearer abc" {
+		t.Errorf("sidekick env webhook: %+v", wh)
+	}
+	es := find(t, c, "elasticsearch")
+	if esPassword(es) != "s3cr3t-pass" {
+		t.Errorf("password_file not read")
+	}
+	// Nothing secret reaches the logs.
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
+	for _, s := range []string{"s3cr3t-pass", "Bearer abc"} {
+		if strings.Contains(buf.String(), s) {
+			t.Errorf("log line leaks %q: %s", s, buf.String())
+		}
+	}
+	if !strings.Contains(buf.String(), "webhook.soc") {
+		t.Errorf("log line lacks outputs: %s", buf.String())
+	}
+}

@@ -1,0 +1,632 @@
+// Package journal is the router's durable log of accepted alerts: append-only
+// segment files of length-prefixed, checksummed records. Appends are group
+// committed (one fsync covers every append queued while the previous fsync
+// ran), and a record becomes visible to readers only once it is on disk, so
+// whatever a reader sees survives a crash.
+//
+// Record layout (little endian):
+//
+//	u32 payload length | u32 CRC-32C of (stamp, payload) | i64 stamp (unix ns) | payload
+//
+// Sequence numbers start at 1 and are implicit: a segment file is named after
+// the sequence number of its first record, and records follow without gaps.
+// At open, the last segment is scanned and a torn or corrupt tail (a crash in
+// the middle of a write) is truncated away.
+//
+// Retention: when the segments exceed Options.MaxBytes, or a sealed segment
+// is older than Options.MaxAge, the oldest sealed segments are deleted even if
+// some reader has not consumed them yet. Ingest is never refused because an
+// output lags; the loss is counted (Stats.DroppedRecords) and logged, and a
+// lagging reader skips forward to the oldest remaining record.
+package journal
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	headerSize = 16
+	// MaxRecordSize bounds one record; a larger length in a header is
+	// treated as corruption.
+	MaxRecordSize = 16 << 20
+	segmentSuffix = ".seg"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("journal closed")
+
+// Options tune a Journal. Zero values pick the defaults.
+type Options struct {
+	// SegmentBytes is the size at which the active segment is sealed and a
+	// new one started (default 64 MiB).
+	SegmentBytes int64
+	// MaxBytes bounds the total size of all segments (0: unbounded).
+	MaxBytes int64
+	// MaxAge deletes sealed segments whose newest record is older (0: keep).
+	MaxAge time.Duration
+	// NoSync skips fsync (tests and benchmarks of the non-durable path only).
+	NoSync bool
+	Logger *slog.Logger
+}
+
+// Entry is one stored record.
+type Entry struct {
+	Seq    uint64
+	Stored time.Time // when the router stored it
+	Data   []byte
+}
+
+// Stats is a snapshot of the journal's state.
+type Stats struct {
+	First          uint64 // oldest stored sequence number
+	Next           uint64 // sequence number the next record will get
+	Bytes          int64
+	Segments       int
+	DroppedRecords uint64 // records deleted by retention since open
+	DroppedBytes   int64
+	Syncs          uint64
+}
+
+type segment struct {
+	base    uint64
+	path    string
+	size    atomic.Int64
+	end     atomic.Uint64 // one past the last seq once sealed; 0 while active
+	lastMod atomic.Int64  // unix ns of the newest record
+}
+
+type appendReq struct {
+	recs [][]byte
+	done chan Result
+}
+
+// Result is the outcome of an append: records got sequence numbers
+// [First, First+n).
+type Result struct {
+	First uint64
+	Err   error
+}
+
+// Journal is safe for concurrent use.
+type Journal struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	segs     []*segment // sorted by base; last is active
+	waitCh   chan struct{}
+	dropped  uint64
+	dropB    int64
+	syncs    uint64
+	closed   bool
+	closeErr error
+
+	committed atomic.Uint64 // records with seq < committed are durable
+
+	// owned by the writer goroutine
+	active  *segment
+	f       *os.File
+	w       *bufio.Writer
+	next    uint64
+	scratch []byte
+
+	reqs    chan *appendReq
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+// Open opens or creates the journal in dir.
+func Open(dir string, opts Options) (*Journal, error) {
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = 64 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	j := &Journal{
+		dir: dir, opts: opts, log: opts.Logger,
+		waitCh:  make(chan struct{}),
+		reqs:    make(chan *appendReq, 1024),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	if err := j.load(); err != nil {
+		return nil, err
+	}
+	j.enforceRetention(time.Now())
+	go j.writer()
+	return j, nil
+}
+
+func segName(base uint64) string { return fmt.Sprintf("%020d%s", base, segmentSuffix) }
+
+func (j *Journal) load() error {
+	names, err := os.ReadDir(j.dir)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	for _, de := range names {
+		n := de.Name()
+		if !strings.HasSuffix(n, segmentSuffix) {
+			continue
+		}
+		base, err := strconv.ParseUint(strings.TrimSuffix(n, segmentSuffix), 10, 64)
+		if err != nil || base == 0 {
+			j.log.Warn("journal: ignoring unexpected file", "file", n)
+			continue
+		}
+		s := &segment{base: base, path: filepath.Join(j.dir, n)}
+		fi, err := de.Info()
+		if err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+		s.size.Store(fi.Size())
+		s.lastMod.Store(fi.ModTime().UnixNano())
+		j.segs = append(j.segs, s)
+	}
+	sort.Slice(j.segs, func(a, b int) bool { return j.segs[a].base < j.segs[b].base })
+	for i := 0; i+1 < len(j.segs); i++ {
+		j.segs[i].end.Store(j.segs[i+1].base)
+	}
+	if len(j.segs) == 0 {
+		return j.createSegment(1)
+	}
+	last := j.segs[len(j.segs)-1]
+	n, valid, stamp, err := scanSegment(last.path)
+	if err != nil {
+		return err
+	}
+	if valid < last.size.Load() {
+		j.log.Warn("journal: truncating torn tail", "segment", last.path, "valid_bytes", valid, "size", last.size.Load())
+		if err := os.Truncate(last.path, valid); err != nil {
+			return fmt.Errorf("journal: truncate torn tail: %w", err)
+		}
+		last.size.Store(valid)
+	}
+	if stamp != 0 {
+		last.lastMod.Store(stamp)
+	}
+	f, err := os.OpenFile(last.path, os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	j.active, j.f = last, f
+	j.w = bufio.NewWriterSize(f, 1<<20)
+	j.next = last.base + n
+	j.committed.Store(j.next)
+	return nil
+}
+
+// scanSegment counts the valid records of a segment and returns the offset
+// just past the last valid one and its stamp.
+func scanSegment(path string) (n uint64, valid int64, stamp int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	var buf []byte
+	for {
+		var st int64
+		buf, st, err = readRecord(br, buf)
+		if err != nil {
+			return n, valid, stamp, nil // io.EOF, torn or corrupt: stop here
+		}
+		n++
+		valid += int64(headerSize + len(buf))
+		stamp = st
+	}
+}
+
+// errCorrupt marks a record whose header or checksum is wrong.
+var errCorrupt = errors.New("corrupt record")
+
+// readRecord reads one record into buf (reused when large enough).
+func readRecord(r io.Reader, buf []byte) ([]byte, int64, error) {
+	var h [headerSize]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			return nil, 0, errCorrupt
+		}
+		return nil, 0, err
+	}
+	n := binary.LittleEndian.Uint32(h[0:4])
+	sum := binary.LittleEndian.Uint32(h[4:8])
+	if n > MaxRecordSize {
+		return nil, 0, errCorrupt
+	}
+	if cap(buf) < int(n) {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, 0, errCorrupt
+	}
+	c := crc32.Update(0, castagnoli, h[8:16])
+	c = crc32.Update(c, castagnoli, buf)
+	if c != sum {
+		return nil, 0, errCorrupt
+	}
+	return buf, int64(binary.LittleEndian.Uint64(h[8:16])), nil
+}
+
+// DecodeRecords splits b into records; it is exposed for fuzzing the framing.
+func DecodeRecords(b []byte) (n int, err error) {
+	r := bufio.NewReader(strings.NewReader(string(b)))
+	var buf []byte
+	for {
+		buf, _, err = readRecord(r, buf)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+}
+
+// EncodeRecord appends the framed record to dst.
+func EncodeRecord(dst []byte, stamp int64, payload []byte) []byte {
+	var h [headerSize]byte
+	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
+	binary.LittleEndian.PutUint64(h[8:16], uint64(stamp))
+	c := crc32.Update(0, castagnoli, h[8:16])
+	c = crc32.Update(c, castagnoli, payload)
+	binary.LittleEndian.PutUint32(h[4:8], c)
+	dst = append(dst, h[:]...)
+	return append(dst, payload...)
+}
+
+// createSegment starts a new active segment whose first record is base.
+// Called at open or by the writer goroutine.
+func (j *Journal) createSegment(base uint64) error {
+	path := filepath.Join(j.dir, segName(base))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := syncDir(j.dir); err != nil && !j.opts.NoSync {
+		f.Close()
+		return fmt.Errorf("journal: %w", err)
+	}
+	s := &segment{base: base, path: path}
+	s.lastMod.Store(time.Now().UnixNano())
+	j.mu.Lock()
+	j.segs = append(j.segs, s)
+	j.mu.Unlock()
+	j.active, j.f = s, f
+	if j.w == nil {
+		j.w = bufio.NewWriterSize(f, 1<<20)
+	} else {
+		j.w.Reset(f)
+	}
+	j.next = base
+	j.committed.Store(base)
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Append stores recs durably and returns the first sequence number given to
+// them. It blocks until the records are on disk.
+func (j *Journal) Append(ctx context.Context, recs [][]byte) (uint64, error) {
+	done, err := j.AppendAsync(recs)
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case r := <-done:
+		return r.First, r.Err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// AppendAsync queues recs and returns a channel that yields the Result once
+// they are durable. Appends are stored in the order they are queued.
+func (j *Journal) AppendAsync(recs [][]byte) (<-chan Result, error) {
+	for _, r := range recs {
+		if len(r) > MaxRecordSize {
+			return nil, fmt.Errorf("journal: record of %d bytes exceeds %d", len(r), MaxRecordSize)
+		}
+	}
+	req := &appendReq{recs: recs, done: make(chan Result, 1)}
+	select {
+	case j.reqs <- req:
+		return req.done, nil
+	case <-j.stop:
+		return nil, ErrClosed
+	}
+}
+
+func (j *Journal) writer() {
+	defer close(j.stopped)
+	batch := make([]*appendReq, 0, 256)
+	ticker := time.NewTicker(time.Minute)
+	defer ticker.Stop()
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-j.reqs:
+			batch = append(batch, r)
+		case <-ticker.C:
+			j.enforceRetention(time.Now())
+			continue
+		case <-j.stop:
+			j.drainOnStop()
+			return
+		}
+		// Group commit: take whatever else is already queued.
+		bytes := 0
+	more:
+		for len(batch) < cap(batch) && bytes < 8<<20 {
+			select {
+			case r := <-j.reqs:
+				batch = append(batch, r)
+				for _, rec := range r.recs {
+					bytes += len(rec)
+				}
+			default:
+				break more
+			}
+		}
+		j.commit(batch)
+	}
+}
+
+func (j *Journal) drainOnStop() {
+	for {
+		select {
+		case r := <-j.reqs:
+			j.commit([]*appendReq{r})
+		default:
+			return
+		}
+	}
+}
+
+func (j *Journal) commit(batch []*appendReq) {
+	now := time.Now().UnixNano()
+	firsts := make([]uint64, len(batch))
+	var err error
+	for i, req := range batch {
+		firsts[i] = j.next
+		for _, rec := range req.recs {
+			if err = j.writeRecord(now, rec); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = j.w.Flush()
+	}
+	if err == nil && !j.opts.NoSync {
+		err = j.f.Sync()
+	}
+	if err != nil {
+		// The state of the file is unknown: refuse this batch, and resync
+		// the writer to what is durable by reopening at the committed end.
+		err = fmt.Errorf("journal: write: %w", err)
+		j.log.Error("journal write failed", "err", err)
+		j.recover()
+		for _, req := range batch {
+			req.done <- Result{Err: err}
+		}
+		return
+	}
+	j.active.lastMod.Store(now)
+	j.mu.Lock()
+	j.syncs++
+	j.committed.Store(j.next)
+	close(j.waitCh)
+	j.waitCh = make(chan struct{})
+	j.mu.Unlock()
+	for i, req := range batch {
+		req.done <- Result{First: firsts[i]}
+	}
+	if j.opts.MaxBytes > 0 {
+		j.enforceRetention(time.Now())
+	}
+}
+
+// recover truncates the active segment back to its committed size after a
+// failed write.
+func (j *Journal) recover() {
+	j.w.Reset(j.f)
+	committed := j.committed.Load()
+	n, valid, _, err := scanSegment(j.active.path)
+	if err == nil {
+		if j.active.base+n > committed {
+			// Should not happen: records beyond committed were never acked.
+			n = committed - j.active.base
+		}
+		_ = os.Truncate(j.active.path, valid)
+		j.active.size.Store(valid)
+	}
+	j.next = committed
+}
+
+func (j *Journal) writeRecord(stamp int64, rec []byte) error {
+	if j.active.size.Load() >= j.opts.SegmentBytes {
+		if err := j.roll(); err != nil {
+			return err
+		}
+	}
+	j.scratch = EncodeRecord(j.scratch[:0], stamp, rec)
+	if _, err := j.w.Write(j.scratch); err != nil {
+		return err
+	}
+	j.active.size.Add(int64(len(j.scratch)))
+	j.next++
+	return nil
+}
+
+// roll seals the active segment (after making it durable) and starts a new
+// one.
+func (j *Journal) roll() error {
+	if err := j.w.Flush(); err != nil {
+		return err
+	}
+	if !j.opts.NoSync {
+		if err := j.f.Sync(); err != nil {
+			return err
+		}
+	}
+	// Records written so far in this group are durable now; publish them so
+	// readers of the sealed segment see its whole content.
+	j.mu.Lock()
+	j.committed.Store(j.next)
+	j.mu.Unlock()
+	if err := j.f.Close(); err != nil {
+		return err
+	}
+	j.active.end.Store(j.next)
+	return j.createSegment(j.next)
+}
+
+// enforceRetention deletes the oldest sealed segments beyond MaxBytes or
+// MaxAge.
+func (j *Journal) enforceRetention(now time.Time) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var total int64
+	for _, s := range j.segs {
+		total += s.size.Load()
+	}
+	for len(j.segs) > 1 {
+		s := j.segs[0]
+		end := s.end.Load()
+		if end == 0 {
+			break
+		}
+		overSize := j.opts.MaxBytes > 0 && total > j.opts.MaxBytes
+		overAge := j.opts.MaxAge > 0 && now.Sub(time.Unix(0, s.lastMod.Load())) > j.opts.MaxAge
+		if !overSize && !overAge {
+			break
+		}
+		if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
+			j.log.Error("journal: cannot delete segment", "segment", s.path, "err", err)
+			break
+		}
+		reason := "max_age"
+		if overSize {
+			reason = "max_bytes"
+		}
+		j.log.Warn("journal: retention deleted a segment", "reason", reason, "segment", filepath.Base(s.path),
+			"records", end-s.base, "bytes", s.size.Load())
+		j.dropped += end - s.base
+		j.dropB += s.size.Load()
+		total -= s.size.Load()
+		j.segs = j.segs[1:]
+	}
+}
+
+// Stats returns a snapshot.
+func (j *Journal) Stats() Stats {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	st := Stats{Next: j.committed.Load(), Segments: len(j.segs), DroppedRecords: j.dropped, DroppedBytes: j.dropB, Syncs: j.syncs}
+	if len(j.segs) > 0 {
+		st.First = j.segs[0].base
+	}
+	for _, s := range j.segs {
+		st.Bytes += s.size.Load()
+	}
+	return st
+}
+
+// Next is the sequence number the next stored record will get; every record
+// below it is durable and readable.
+func (j *Journal) Next() uint64 { return j.committed.Load() }
+
+// First is the oldest sequence number still stored.
+func (j *Journal) First() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.segs[0].base
+}
+
+// wait returns a channel closed at the next commit.
+func (j *Journal) wait() <-chan struct{} {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.waitCh
+}
+
+// segmentFor returns the segment holding seq, or the oldest one when seq
+// has been deleted by retention.
+func (j *Journal) segmentFor(seq uint64) *segment {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	i := sort.Search(len(j.segs), func(i int) bool { return j.segs[i].base > seq })
+	if i == 0 {
+		return j.segs[0]
+	}
+	return j.segs[i-1]
+}
+
+// Close stops the writer after storing what was queued, and closes files.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return j.closeErr
+	}
+	j.closed = true
+	j.mu.Unlock()
+	close(j.stop)
+	<-j.stopped
+	err := j.w.Flush()
+	if err == nil && !j.opts.NoSync {
+		err = j.f.Sync()
+	}
+	if cerr := j.f.Close(); err == nil {
+		err = cerr
+	}
+	j.mu.Lock()
+	j.closeErr = err
+	close(j.waitCh)
+	j.waitCh = make(chan struct{})
+	j.mu.Unlock()
+	return err
+}
+
+// ReadRecord reads one framed record (as written by EncodeRecord) from r,
+// reusing buf. It returns io.EOF at a clean end and an error for a torn or
+// corrupt record.
+func ReadRecord(r io.Reader, buf []byte) (payload []byte, stamp int64, err error) {
+	return readRecord(r, buf)
+}

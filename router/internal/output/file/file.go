@@ -1,0 +1,99 @@
+// Package file appends alerts to a file as Falco JSON lines.
+package file
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/harrier-security/harrier/proto/falcojson"
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/output"
+)
+
+// Config of a file output.
+type Config struct {
+	Name string
+	Path string
+	// Sync fsyncs the file after every batch, so delivered alerts survive
+	// a host crash too (a process crash never loses them either way).
+	Sync bool
+}
+
+// Validate checks cfg without side effects.
+func (c *Config) Validate() error {
+	if c.Path == "" {
+		return errors.New("path is required")
+	}
+	return nil
+}
+
+// Output writes JSON lines.
+type Output struct {
+	cfg Config
+	mu  sync.Mutex
+	f   *os.File
+	w   *bufio.Writer
+}
+
+// New opens (creating as needed) the file for appending.
+func New(cfg Config) (*Output, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o750); err != nil {
+		return nil, fmt.Errorf("path: %w", err)
+	}
+	f, err := os.OpenFile(cfg.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("path: %w", err)
+	}
+	return &Output{cfg: cfg, f: f, w: bufio.NewWriterSize(f, 256<<10)}, nil
+}
+
+// Name implements output.Output.
+func (o *Output) Name() string { return o.cfg.Name }
+
+// Deliver implements output.Output.
+func (o *Output) Deliver(_ context.Context, alerts []*harrierv1.Alert) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var perm []output.ItemError
+	for i, a := range alerts {
+		b, err := falcojson.Marshal(a)
+		if err != nil {
+			perm = append(perm, output.ItemError{Index: i, Err: output.Permanent(err)})
+			continue
+		}
+		o.w.Write(b)
+		o.w.WriteByte('\n')
+	}
+	if err := o.w.Flush(); err != nil {
+		o.w.Reset(o.f) // drop the unwritten rest; the batch is retried whole
+		return fmt.Errorf("file %s: %w", o.cfg.Path, err)
+	}
+	if o.cfg.Sync {
+		if err := o.f.Sync(); err != nil {
+			return fmt.Errorf("file %s: %w", o.cfg.Path, err)
+		}
+	}
+	if len(perm) > 0 {
+		return &output.PartialError{Items: perm}
+	}
+	return nil
+}
+
+// Close implements output.Output.
+func (o *Output) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	err := o.w.Flush()
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,200 @@
+// Package webhook POSTs alerts as Falco JSON to an HTTP endpoint, like
+// falcosidekick's webhook output.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/harrier-security/harrier/proto/falcojson"
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/output"
+	"github.com/harrier-security/harrier/router/internal/tlsconfig"
+)
+
+// Formats of the request body.
+const (
+	// FormatSingle sends one Falco JSON object per request (falcosidekick's
+	// behaviour, what Falco-aware receivers expect).
+	FormatSingle = "single"
+	// FormatNDJSON sends a whole batch per request as JSON lines.
+	FormatNDJSON = "ndjson"
+)
+
+// Config of one webhook.
+type Config struct {
+	Name          string
+	Address       string
+	Method        string            // POST by default
+	CustomHeaders map[string]string // added to every request
+	Timeout       time.Duration     // per request; 10s by default
+	Format        string            // FormatSingle (default) or FormatNDJSON
+	// Parallel bounds concurrent requests of one batch in FormatSingle.
+	Parallel int
+	TLS      tlsconfig.Client
+}
+
+// Output is a webhook.
+type Output struct {
+	cfg    Config
+	client *http.Client
+}
+
+// Validate checks cfg without side effects.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.Address)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("address %q: want an http:// or https:// URL", c.Address)
+	}
+	switch c.Format {
+	case "", FormatSingle, FormatNDJSON:
+	default:
+		return fmt.Errorf("format %q: want %q or %q", c.Format, FormatSingle, FormatNDJSON)
+	}
+	if c.Timeout < 0 {
+		return errors.New("timeout must not be negative")
+	}
+	return nil
+}
+
+// New builds a webhook output.
+func New(cfg Config) (*Output, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Method == "" {
+		cfg.Method = http.MethodPost
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Format == "" {
+		cfg.Format = FormatSingle
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 8
+	}
+	tc, err := cfg.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	tr.MaxIdleConnsPerHost = cfg.Parallel * 2
+	return &Output{cfg: cfg, client: &http.Client{Transport: tr, Timeout: cfg.Timeout}}, nil
+}
+
+// Name implements output.Output.
+func (o *Output) Name() string { return o.cfg.Name }
+
+// Close implements output.Output.
+func (o *Output) Close() error {
+	o.client.CloseIdleConnections()
+	return nil
+}
+
+// Deliver implements output.Output.
+func (o *Output) Deliver(ctx context.Context, alerts []*harrierv1.Alert) error {
+	if o.cfg.Format == FormatNDJSON {
+		var body bytes.Buffer
+		var perm []output.ItemError
+		for i, a := range alerts {
+			b, err := falcojson.Marshal(a)
+			if err != nil {
+				perm = append(perm, output.ItemError{Index: i, Err: output.Permanent(err)})
+				continue
+			}
+			body.Write(b)
+			body.WriteByte('\n')
+		}
+		if body.Len() > 0 {
+			if err := o.post(ctx, body.Bytes(), "application/x-ndjson"); err != nil {
+				return err
+			}
+		}
+		if len(perm) > 0 {
+			return &output.PartialError{Items: perm}
+		}
+		return nil
+	}
+	var (
+		mu    sync.Mutex
+		items []output.ItemError
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, o.cfg.Parallel)
+	)
+	for i, a := range alerts {
+		b, err := falcojson.Marshal(a)
+		if err != nil {
+			items = append(items, output.ItemError{Index: i, Err: output.Permanent(err)})
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int, b []byte) {
+			defer func() { <-sem; wg.Done() }()
+			if err := o.post(ctx, b, "application/json"); err != nil {
+				mu.Lock()
+				items = append(items, output.ItemError{Index: i, Err: err})
+				mu.Unlock()
+			}
+		}(i, b)
+	}
+	wg.Wait()
+	if len(items) == 0 {
+		return nil
+	}
+	if len(items) == len(alerts) && len(alerts) > 0 {
+		allTransient := true
+		for _, it := range items {
+			if output.IsPermanent(it.Err) {
+				allTransient = false
+			}
+		}
+		if allTransient {
+			return items[0].Err // the endpoint is down: retry the batch
+		}
+	}
+	return &output.PartialError{Items: items}
+}
+
+func (o *Output) post(ctx context.Context, body []byte, contentType string) error {
+	req, err := http.NewRequestWithContext(ctx, o.cfg.Method, o.cfg.Address, bytes.NewReader(body))
+	if err != nil {
+		return output.Permanent(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("User-Agent", "harrier-router")
+	for k, v := range o.cfg.CustomHeaders {
+		req.Header.Set(k, v)
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook %s: %w", o.cfg.Name, err) // network error or timeout: transient
+	}
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	err = fmt.Errorf("webhook %s: HTTP %d: %s", o.cfg.Name, resp.StatusCode, bytes.TrimSpace(snippet))
+	if Transient(resp.StatusCode) {
+		return err
+	}
+	return output.Permanent(err)
+}
+
+// Transient reports whether an HTTP status is worth retrying: 408, 425, 429
+// and every 5xx. Other non-2xx statuses mean the receiver refuses the alert.
+func Transient(status int) bool {
+	return status == http.StatusRequestTimeout || status == http.StatusTooEarly ||
+		status == http.StatusTooManyRequests || status >= 500
+}

@@ -1,0 +1,313 @@
+// Package server assembles the router: journal, delivery pipeline,
+// subscription hub, gRPC and HTTP listeners, metrics and health, live
+// configuration reload and graceful shutdown.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/config"
+	"github.com/harrier-security/harrier/router/internal/deadletter"
+	"github.com/harrier-security/harrier/router/internal/delivery"
+	"github.com/harrier-security/harrier/router/internal/ingest"
+	"github.com/harrier-security/harrier/router/internal/journal"
+	"github.com/harrier-security/harrier/router/internal/subscription"
+)
+
+// Router is one running router process.
+type Router struct {
+	log  *slog.Logger
+	reg  *prometheus.Registry
+	lock *os.File
+
+	j    *journal.Journal
+	dead *deadletter.Store
+	pipe *delivery.Pipeline
+	hub  *subscription.Hub
+	im   *ingest.Metrics
+
+	grpcSrv    *grpc.Server
+	httpSrv    *http.Server
+	metricsSrv *http.Server
+	grpcLn     net.Listener
+	httpLn     net.Listener
+	metricsLn  net.Listener
+
+	hubCancel context.CancelFunc
+	hubDone   chan struct{}
+
+	mu      sync.Mutex
+	cfg     *config.Config
+	reloads *prometheus.CounterVec
+}
+
+// New opens the data directory (exclusively) and the journal; Start serves.
+func New(cfg *config.Config, log *slog.Logger) (*Router, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	lock, err := lockDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Router{log: log, reg: prometheus.NewRegistry(), lock: lock, cfg: cfg}
+	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.j, err = journal.Open(filepath.Join(cfg.DataDir, "journal"), journal.Options{
+		SegmentBytes: cfg.Journal.SegmentBytes, MaxBytes: cfg.Journal.MaxBytes, MaxAge: cfg.Journal.MaxAge, Logger: log,
+	})
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	r.reg.MustRegister(&journalCollector{j: r.j})
+	if r.dead, err = deadletter.Open(filepath.Join(cfg.DataDir, "deadletters")); err != nil {
+		r.j.Close()
+		lock.Close()
+		return nil, err
+	}
+	r.pipe = delivery.New(r.j, filepath.Join(cfg.DataDir, "cursors"), r.dead, delivery.NewMetrics(r.reg), log)
+	r.reg.MustRegister(r.pipe.Collector())
+	r.hub = subscription.NewHub(r.j, subscription.Options{Buffer: cfg.Subscriptions.Buffer, MaxReplay: cfg.Subscriptions.MaxReplay,
+		Registerer: r.reg, Logger: log})
+	r.im = ingest.NewMetrics(r.reg)
+	r.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_config_reloads_total",
+		Help: "Configuration reloads, by result (applied, rejected)."}, []string{"result"})
+	r.reg.MustRegister(r.reloads)
+	return r, nil
+}
+
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data_dir %s is in use by another router: %w", dir, err)
+	}
+	return f, nil
+}
+
+// Start applies the outputs and starts the listeners.
+func (r *Router) Start() error {
+	cfg := r.cfg
+	if err := r.pipe.Apply(cfg.Specs()); err != nil {
+		// A broken output must not keep the others (and ingest) down.
+		r.log.Error("some outputs could not start", "err", err)
+	}
+	hubCtx, cancel := context.WithCancel(context.Background())
+	r.hubCancel, r.hubDone = cancel, make(chan struct{})
+	go func() { defer close(r.hubDone); r.hub.Run(hubCtx) }()
+
+	auth := newTokenAuth(cfg.GRPC.IngestTokens, cfg.GRPC.ClientTokens)
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.GRPC.MaxRecvBytes),
+		grpc.ChainUnaryInterceptor(auth.unary),
+		grpc.ChainStreamInterceptor(auth.stream),
+		grpc.WaitForHandlers(true),
+	}
+	tc, err := cfg.GRPC.TLS.Config()
+	if err != nil {
+		return fmt.Errorf("grpc.tls: %w", err)
+	}
+	if tc != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+	}
+	r.grpcSrv = grpc.NewServer(opts...)
+	harrierv1.RegisterIngestServer(r.grpcSrv, ingest.NewStream(r.j, r.im, r.log))
+	harrierv1.RegisterSubscriptionServer(r.grpcSrv, r.hub)
+	harrierv1.RegisterDeadLettersServer(r.grpcSrv, &deadLetters{store: r.dead, r: r})
+	if r.grpcLn, err = net.Listen("tcp", cfg.GRPC.Address); err != nil {
+		return fmt.Errorf("grpc.address: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/", ingest.NewHTTP(r.j, r.im, r.log, cfg.HTTP.Token, cfg.HTTP.MaxBodyBytes))
+	mux.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "pong") })
+	obs := http.NewServeMux()
+	obs.HandleFunc("/healthz", r.serveHealth)
+	obs.Handle("/metrics", promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg}))
+	if cfg.HTTP.MetricsAddress == "" {
+		mux.Handle("/healthz", obs)
+		mux.Handle("/metrics", obs)
+	} else {
+		if r.metricsLn, err = net.Listen("tcp", cfg.HTTP.MetricsAddress); err != nil {
+			return fmt.Errorf("http.metrics_address: %w", err)
+		}
+		r.metricsSrv = &http.Server{Handler: obs, ReadHeaderTimeout: 10 * time.Second}
+		go r.metricsSrv.Serve(r.metricsLn)
+	}
+	htc, err := cfg.HTTP.TLS.Config()
+	if err != nil {
+		return fmt.Errorf("http.tls: %w", err)
+	}
+	r.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, TLSConfig: htc,
+		ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelWarn)}
+	if r.httpLn, err = net.Listen("tcp", cfg.HTTP.Address); err != nil {
+		return fmt.Errorf("http.address: %w", err)
+	}
+	go func() {
+		if err := r.grpcSrv.Serve(r.grpcLn); err != nil {
+			r.log.Error("grpc server", "err", err)
+		}
+	}()
+	go func() {
+		var err error
+		if htc != nil {
+			err = r.httpSrv.ServeTLS(r.httpLn, "", "")
+		} else {
+			err = r.httpSrv.Serve(r.httpLn)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.log.Error("http server", "err", err)
+		}
+	}()
+	r.log.Info("router started", "grpc", r.grpcLn.Addr().String(), "http", r.httpLn.Addr().String(),
+		"journal_next", r.j.Next(), "config", cfg)
+	return nil
+}
+
+// GRPCAddr is the bound gRPC address.
+func (r *Router) GRPCAddr() string { return r.grpcLn.Addr().String() }
+
+// HTTPAddr is the bound HTTP address.
+func (r *Router) HTTPAddr() string { return r.httpLn.Addr().String() }
+
+// Registry exposes the metrics (tests, benchmarks).
+func (r *Router) Registry() *prometheus.Registry { return r.reg }
+
+// Journal exposes the journal (tests, benchmarks).
+func (r *Router) Journal() *journal.Journal { return r.j }
+
+func (r *Router) pipeline() *delivery.Pipeline { return r.pipe }
+
+// Reload applies a new configuration's outputs. Listener, journal and
+// subscription settings take effect at the next restart (logged).
+func (r *Router) Reload(cfg *config.Config) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.cfg
+	if cfg.GRPC.Address != old.GRPC.Address || cfg.HTTP.Address != old.HTTP.Address || cfg.DataDir != old.DataDir ||
+		cfg.Journal != old.Journal || cfg.HTTP.MetricsAddress != old.HTTP.MetricsAddress {
+		r.log.Warn("config reload: listener, data_dir and journal changes take effect at the next restart")
+	}
+	err := r.pipe.Apply(cfg.Specs())
+	r.cfg = cfg
+	if err != nil {
+		r.reloads.WithLabelValues("partial").Inc()
+		r.log.Error("config reload: some outputs could not start; they keep their previous instance", "err", err)
+		return err
+	}
+	r.reloads.WithLabelValues("applied").Inc()
+	r.log.Info("config reloaded", "config", cfg)
+	return nil
+}
+
+// Rejected counts a reload refused by validation.
+func (r *Router) Rejected(err error) {
+	r.reloads.WithLabelValues("rejected").Inc()
+	r.log.Error("config reload refused; the running configuration stays", "err", err)
+}
+
+// Shutdown stops ingest, lets the outputs drain until ctx ends, and closes
+// the journal cleanly.
+func (r *Router) Shutdown(ctx context.Context) error {
+	r.log.Info("router stopping")
+	r.hub.Close()
+	if r.httpSrv != nil {
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_ = r.httpSrv.Shutdown(hctx)
+		cancel()
+	}
+	if r.grpcSrv != nil {
+		done := make(chan struct{})
+		go func() { r.grpcSrv.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			r.grpcSrv.Stop() // sensors keep streams open; acks in flight still complete
+			<-done
+		}
+	}
+	if r.metricsSrv != nil {
+		_ = r.metricsSrv.Close()
+	}
+	if r.hubCancel != nil {
+		r.hubCancel()
+		<-r.hubDone
+	}
+	r.pipe.Stop(ctx)
+	err := r.j.Close()
+	r.lock.Close()
+	r.log.Info("router stopped", "err", err)
+	return err
+}
+
+type healthReport struct {
+	Status      string            `json:"status"`
+	Journal     journal.Stats     `json:"journal"`
+	Outputs     []delivery.Health `json:"outputs"`
+	Subscribers int               `json:"subscribers"`
+}
+
+func (r *Router) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	rep := healthReport{Status: "ok", Journal: r.j.Stats(), Outputs: r.pipe.Health(), Subscribers: r.hub.Subscribers()}
+	for _, o := range rep.Outputs {
+		if o.State == delivery.StateRetrying {
+			rep.Status = "degraded"
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(rep)
+}
+
+type journalCollector struct{ j *journal.Journal }
+
+var (
+	jBytes    = prometheus.NewDesc("harrier_router_journal_bytes", "Bytes stored in journal segments.", nil, nil)
+	jSegments = prometheus.NewDesc("harrier_router_journal_segments", "Journal segment files.", nil, nil)
+	jRecords  = prometheus.NewDesc("harrier_router_journal_records", "Alerts stored in the journal.", nil, nil)
+	jDropped  = prometheus.NewDesc("harrier_router_journal_retention_dropped_total",
+		"Alerts deleted by journal retention (max_bytes/max_age) since start, consumed by every output or not.", nil, nil)
+	jSyncs = prometheus.NewDesc("harrier_router_journal_fsyncs_total", "Group commits (fsyncs) of the journal.", nil, nil)
+)
+
+func (c *journalCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- jBytes
+	ch <- jSegments
+	ch <- jRecords
+	ch <- jDropped
+	ch <- jSyncs
+}
+
+func (c *journalCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.j.Stats()
+	ch <- prometheus.MustNewConstMetric(jBytes, prometheus.GaugeValue, float64(st.Bytes))
+	ch <- prometheus.MustNewConstMetric(jSegments, prometheus.GaugeValue, float64(st.Segments))
+	ch <- prometheus.MustNewConstMetric(jRecords, prometheus.GaugeValue, float64(st.Next-st.First))
+	ch <- prometheus.MustNewConstMetric(jDropped, prometheus.CounterValue, float64(st.DroppedRecords))
+	ch <- prometheus.MustNewConstMetric(jSyncs, prometheus.CounterValue, float64(st.Syncs))
+}
