@@ -321,7 +321,7 @@ func TestChartRefusesBadValues(t *testing.T) {
 		"router.outputs.elasticsearch.enabled needs":   {"--set", "router.outputs.elasticsearch.enabled=true"},
 		"router.outputs.webhooks.soc.address":          {"--set", "router.outputs.webhooks.soc.minimumpriority=error"},
 		"rules.custom.notes.txt: rules file names end": {"--set-string", "rules.custom.notes\\.txt=x"},
-		"no rules":                                     {"--set", "rules.default=false"},
+		"no rules": {"--set", "rules.default=false"},
 	} {
 		_, err := helmTemplate(t, args...)
 		if err == nil || !strings.Contains(err.Error(), want) {
