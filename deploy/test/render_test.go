@@ -10,21 +10,24 @@ import (
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
-	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 )
 
-// strictDecoder decodes any built-in Kubernetes kind, and the Prometheus
-// Operator's ServiceMonitor, rejecting unknown and duplicate fields.
+// strictDecoder decodes the API groups the chart uses (core, apps, and the
+// Prometheus Operator's monitoring.coreos.com), rejecting unknown and
+// duplicate fields, and kinds of any other group. Registering only these
+// groups, rather than client-go's whole scheme, keeps this module's build
+// small; a template using another group adds it here.
 var strictDecoder = func() runtime.Decoder {
 	s := runtime.NewScheme()
-	if err := scheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := monitoringv1.AddToScheme(s); err != nil {
-		panic(err)
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, monitoringv1.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
 	}
 	return serializer.NewCodecFactory(s, serializer.EnableStrict).UniversalDeserializer()
 }()
