@@ -82,15 +82,7 @@ func TestRouterConfigValidates(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds harrier-router; skipped with -short")
 	}
-	routerDir := componentDir(t, "router", "HARRIER_ROUTER_DIR")
-	bin := filepath.Join(t.TempDir(), "harrier-router")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/harrier-router")
-	build.Dir = routerDir
-	// The router builds in the repository's workspace, not in this module.
-	build.Env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "GOWORK=") })
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build harrier-router: %v\n%s", err, out)
-	}
+	bin := buildCommand(t, "router", "harrier-router")
 	configs := map[string][]byte{
 		"deploy/compose/router.yaml": readFile(t, filepath.Join(repoRoot(t), "deploy", "compose", "router.yaml")),
 	}
@@ -149,14 +141,7 @@ func TestSensorConfigChecks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds harrier-sensor; skipped with -short")
 	}
-	sensorDir := componentDir(t, "sensor", "HARRIER_SENSOR_DIR")
-	bin := filepath.Join(t.TempDir(), "harrier-sensor")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/harrier-sensor")
-	build.Dir = sensorDir
-	build.Env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "GOWORK=") })
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build harrier-sensor: %v\n%s", err, out)
-	}
+	bin := buildCommand(t, "sensor", "harrier-sensor")
 	if out, _ := exec.Command(bin, "run", "-h").CombinedOutput(); !strings.Contains(string(out), "-check") {
 		t.Skipf("this checkout's harrier-sensor has no run -check yet:\n%s", out)
 	}
@@ -273,3 +258,45 @@ var testCert = func() func(t *testing.T) certPair {
 		return pair
 	}
 }()
+
+var (
+	buildMu   sync.Mutex
+	buildDir  string
+	buildDone = map[string]string{}
+)
+
+// buildCommand builds component/cmd/name of this checkout (or of
+// HARRIER_<COMPONENT>_DIR) once per test run and returns the binary.
+func buildCommand(t *testing.T, component, name string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if bin, ok := buildDone[name]; ok {
+		return bin
+	}
+	if buildDir == "" {
+		d, err := os.MkdirTemp("", "harrier-deploy-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildDir = d
+	}
+	bin := filepath.Join(buildDir, name)
+	build := exec.Command("go", "build", "-o", bin, "./cmd/"+name)
+	build.Dir = componentDir(t, component, "HARRIER_"+strings.ToUpper(component)+"_DIR")
+	// The components build in the repository's workspace, not in this module.
+	build.Env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "GOWORK=") })
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", name, err, out)
+	}
+	buildDone[name] = bin
+	return bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
