@@ -92,7 +92,9 @@ run: build ## start the router and the sensor on this host with embedded default
 
 .PHONY: test-deploy
 test-deploy: ## packaging checks: Helm chart, docker-compose lab, Kibana objects (offline; nested module deploy/test)
-	cd deploy/test && gofmt -l . | (! grep .) && GOWORK=off go vet ./... && GOWORK=off HELM=$(TOOLS)/helm go test $(TESTFLAGS) ./...
+	@cd deploy/test && out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	cd deploy/test && GOWORK=off go vet ./... && GOWORK=off staticcheck ./...
+	cd deploy/test && GOWORK=off HELM=$(TOOLS)/helm go test $(TESTFLAGS) ./...
 
 .PHONY: helm-lint
 helm-lint: ## helm lint the chart with its default values and with every option on
