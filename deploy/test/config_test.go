@@ -282,7 +282,10 @@ func buildCommand(t *testing.T, component, name string) string {
 		buildDir = d
 	}
 	bin := filepath.Join(buildDir, name)
-	build := exec.Command("go", "build", "-o", bin, "./cmd/"+name)
+	// HARRIER_GO_BUILD_FLAGS (make test-deploy passes $(RACE)) lets the
+	// build reuse the packages the module tests just compiled.
+	args := append([]string{"build"}, strings.Fields(os.Getenv("HARRIER_GO_BUILD_FLAGS"))...)
+	build := exec.Command("go", append(args, "-o", bin, "./cmd/"+name)...)
 	build.Dir = componentDir(t, component, "HARRIER_"+strings.ToUpper(component)+"_DIR")
 	// The components build in the repository's workspace, not in this module.
 	build.Env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "GOWORK=") })
