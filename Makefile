@@ -91,10 +91,12 @@ run: build ## start the router and the sensor on this host with embedded default
 	@echo "harrier: run is filled in by the sensor and router work"; exit 1
 
 .PHONY: test-deploy
+# -count=1: helm and go build run as subprocesses, so go test's result cache
+# would not notice edits to the chart or the daemons.
 test-deploy: ## packaging checks: Helm chart, docker-compose lab, Kibana objects (offline; nested module deploy/test)
 	@cd deploy/test && out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	cd deploy/test && GOWORK=off go vet ./... && GOWORK=off staticcheck ./...
-	cd deploy/test && GOWORK=off HELM=$(TOOLS)/helm HARRIER_GO_BUILD_FLAGS="$(RACE)" go test $(TESTFLAGS) ./...
+	cd deploy/test && GOWORK=off HELM=$(TOOLS)/helm HARRIER_GO_BUILD_FLAGS="$(RACE)" go test -count=1 $(TESTFLAGS) ./...
 
 .PHONY: helm-lint
 helm-lint: ## helm lint the chart with its default values and with every option on
