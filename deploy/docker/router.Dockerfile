@@ -6,10 +6,16 @@ ARG GO_VERSION=1.26
 
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
-ENV CGO_ENABLED=0 GOWORK=off GOFLAGS=-trimpath
+ENV CGO_ENABLED=0 GOFLAGS=-trimpath
+# The build uses the repository's Go workspace (go.work), the module
+# versions CI tests; go.work names all three modules, so the other daemon's
+# go.mod comes along (its sources do not). Module downloads first, so source
+# edits keep this layer cached.
+COPY go.work ./
 COPY proto/go.mod proto/go.sum proto/
+COPY sensor/go.mod sensor/go.sum sensor/
 COPY router/go.mod router/go.sum router/
-RUN --mount=type=cache,target=/go/pkg/mod cd router && go mod download
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY proto/ proto/
 COPY router/ router/
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \

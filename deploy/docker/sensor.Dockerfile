@@ -9,11 +9,16 @@ ARG GO_VERSION=1.26
 
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
-ENV CGO_ENABLED=0 GOWORK=off GOFLAGS=-trimpath
-# Module downloads first, so source edits keep this layer cached.
+ENV CGO_ENABLED=0 GOFLAGS=-trimpath
+# The build uses the repository's Go workspace (go.work), the module
+# versions CI tests; go.work names all three modules, so the other daemon's
+# go.mod comes along (its sources do not). Module downloads first, so source
+# edits keep this layer cached.
+COPY go.work ./
 COPY proto/go.mod proto/go.sum proto/
 COPY sensor/go.mod sensor/go.sum sensor/
-RUN --mount=type=cache,target=/go/pkg/mod cd sensor && go mod download
+COPY router/go.mod router/go.sum router/
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY proto/ proto/
 COPY sensor/ sensor/
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
@@ -26,7 +31,7 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 FROM gcr.io/distroless/static-debian12:latest
 COPY --from=build /out/harrier-sensor /usr/bin/harrier-sensor
 # Harrier's rules, the default of rules.files (/etc/harrier/rules.d).
-COPY rules/k8s_audit.yaml rules/syscall.yaml /etc/harrier/rules.d/
+COPY rules/*.yaml /etc/harrier/rules.d/
 # Audit webhook, metrics/health.
 EXPOSE 8765 8766
 ENTRYPOINT ["/usr/bin/harrier-sensor"]

@@ -65,9 +65,17 @@ func TestComposeBuilds(t *testing.T) {
 			t.Errorf("%s: Dockerfile %s is outside the repository", name, df)
 			continue
 		}
-		for _, src := range copySources(t, df) {
-			if _, err := os.Stat(filepath.Join(s.Build.Context, src)); err != nil {
-				t.Errorf("%s: %s copies %s, which is not in the build context: %v", name, df, src, err)
+		// The build runs in the Go workspace: every module go.work uses
+		// needs its go.mod in the image.
+		srcs := copySources(t, df)
+		for _, mod := range workspaceModules(t) {
+			if !slices.Contains(srcs, mod+"/go.mod") {
+				t.Errorf("%s: %s does not copy %s/go.mod, which go.work uses", name, df, mod)
+			}
+		}
+		for _, src := range srcs {
+			if m, err := filepath.Glob(filepath.Join(s.Build.Context, src)); err != nil || len(m) == 0 {
+				t.Errorf("%s: %s copies %s, which is not in the build context", name, df, src)
 			}
 		}
 	}
@@ -251,4 +259,28 @@ func loadYAML(t *testing.T, path string) map[string]any {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return m
+}
+
+// workspaceModules lists the directories go.work uses.
+func workspaceModules(t *testing.T) []string {
+	t.Helper()
+	var mods []string
+	inUse := false
+	for _, l := range strings.Split(string(readFile(t, filepath.Join(repoRoot(t), "go.work"))), "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(l, "use ("):
+			inUse = true
+		case inUse && l == ")":
+			inUse = false
+		case inUse && l != "":
+			mods = append(mods, strings.TrimPrefix(l, "./"))
+		case strings.HasPrefix(l, "use "):
+			mods = append(mods, strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(l, "use ")), "./"))
+		}
+	}
+	if len(mods) == 0 {
+		t.Fatal("go.work uses no modules")
+	}
+	return mods
 }
