@@ -141,7 +141,7 @@ func TestChartDefaults(t *testing.T) {
 		added = append(added, string(cp))
 	}
 	slices.Sort(added)
-	if want := []string{"BPF", "PERFMON", "SYS_PTRACE", "SYS_RESOURCE"}; !slices.Equal(added, want) {
+	if want := []string{"BPF", "DAC_READ_SEARCH", "PERFMON", "SYS_PTRACE", "SYS_RESOURCE"}; !slices.Equal(added, want) {
 		t.Errorf("sensor capabilities: got %v, want %v", added, want)
 	}
 	if !slices.Contains(sc.Capabilities.Drop, "ALL") {
