@@ -109,8 +109,8 @@ chart-rules: ## copy rules/*.yaml into the chart (Helm reads only files inside t
 	cp rules/*.yaml charts/harrier/rules/
 
 .PHONY: chart-readme
-chart-readme: ## regenerate the values table of charts/harrier/README.md from values.yaml
-	cd deploy/test && GOWORK=off go test -run '^TestChartReadme$$' -update .
+chart-readme: ## regenerate charts/harrier/README.md (values table) and values.schema.json from values.yaml
+	cd deploy/test && GOWORK=off go test -run '^(TestChartReadme|TestChartSchema)$$' -update .
 
 # Container images. IMAGE_TAG defaults to the checkout's short commit.
 IMAGE_REPO ?= ghcr.io/harrier-security
