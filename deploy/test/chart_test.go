@@ -12,6 +12,10 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+	clientcmdv1 "k8s.io/client-go/tools/clientcmd/api/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -375,7 +379,72 @@ func TestChartNotes(t *testing.T) {
 				t.Errorf("NOTES (%v) lack %q:\n%s", tc.args, want, out)
 			}
 		}
+		checkNotesFiles(t, string(out))
 	}
+}
+
+// checkNotesFiles decodes the two files the NOTES tell people to write on
+// their control-plane nodes, strictly: the webhook kubeconfig and the
+// audit policy.
+func checkNotesFiles(t *testing.T, notes string) {
+	t.Helper()
+	var kubeconfig, policy int
+	for _, block := range indentedBlocks(notes, "     ") {
+		switch {
+		case strings.Contains(block, "kind: Config"):
+			kubeconfig++
+			var c clientcmdv1.Config
+			if err := yaml.UnmarshalStrict([]byte(block), &c); err != nil {
+				t.Errorf("NOTES: the webhook kubeconfig does not decode: %v\n%s", err, block)
+				continue
+			}
+			if len(c.Clusters) != 1 || !strings.HasSuffix(c.Clusters[0].Cluster.Server, ":8765/k8s_audit") || c.CurrentContext == "" {
+				t.Errorf("NOTES: webhook kubeconfig %+v", c)
+			}
+		case strings.Contains(block, "kind: Policy"):
+			policy++
+			js, err := yaml.YAMLToJSONStrict([]byte(block))
+			if err == nil {
+				_, _, err = auditDecoder.Decode(js, nil, nil)
+			}
+			if err != nil {
+				t.Errorf("NOTES: the audit policy does not decode strictly: %v\n%s", err, block)
+			}
+		}
+	}
+	if kubeconfig != 1 || policy != 1 {
+		t.Errorf("NOTES: want one kubeconfig and one audit policy, found %d and %d", kubeconfig, policy)
+	}
+}
+
+var auditDecoder = func() runtime.Decoder {
+	s := runtime.NewScheme()
+	if err := auditv1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return serializer.NewCodecFactory(s, serializer.EnableStrict).UniversalDeserializer()
+}()
+
+// indentedBlocks returns the runs of lines indented by at least prefix,
+// with prefix removed.
+func indentedBlocks(text, prefix string) []string {
+	var blocks []string
+	var cur []string
+	flush := func() {
+		if len(cur) > 0 {
+			blocks = append(blocks, strings.Join(cur, "\n")+"\n")
+			cur = nil
+		}
+	}
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			cur = append(cur, strings.TrimPrefix(l, prefix))
+			continue
+		}
+		flush()
+	}
+	flush()
+	return blocks
 }
 
 // charts/harrier/rules is a copy of rules/ (Helm cannot read outside the
