@@ -127,6 +127,9 @@ func TestChartDefaults(t *testing.T) {
 	ms := render(t)
 	ds := one[*appsv1.DaemonSet](t, ms)
 	pod := ds.Spec.Template.Spec
+	if _, ok := ds.Spec.Template.Annotations["checksum/rules"]; ok {
+		t.Error("sensor pods roll on rules changes by default; hot reload should handle them")
+	}
 	if !pod.HostPID {
 		t.Error("sensor: hostPID is off; the process table needs the host's PIDs")
 	}
@@ -246,6 +249,9 @@ func TestChartAllOptions(t *testing.T) {
 	ds := one[*appsv1.DaemonSet](t, ms)
 	if sc := ds.Spec.Template.Spec.Containers[0].SecurityContext; sc.Privileged == nil || !*sc.Privileged {
 		t.Error("sensor.privileged: true did not make the sensor privileged")
+	}
+	if ds.Spec.Template.Annotations["checksum/rules"] == "" {
+		t.Error("rules.rolloutOnChange: true did not put the rules checksum on the sensor pods")
 	}
 	if got := len(find[*monitoringv1.ServiceMonitor](ms)); got != 2 {
 		t.Errorf("want 2 ServiceMonitors (sensor, router), got %d", got)
