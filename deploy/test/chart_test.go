@@ -322,6 +322,22 @@ func TestChartAllOptions(t *testing.T) {
 	}
 }
 
+// A sensor-only release streams to the router it is given.
+func TestChartSensorOnly(t *testing.T) {
+	ms := render(t, "--set", "router.enabled=false", "--set", "sensor.routerAddress=router.example.com:2802")
+	if len(find[*appsv1.Deployment](ms)) != 0 {
+		t.Error("router.enabled=false still renders the router")
+	}
+	grpc := configYAML(t, ms, "harrier-sensor", "sensor.yaml")["outputs"].(map[string]any)["grpc"].(map[string]any)
+	if grpc["enabled"] != true || grpc["address"] != "router.example.com:2802" {
+		t.Errorf("sensor grpc output: %v", grpc)
+	}
+	grpc = configYAML(t, render(t, "--set", "router.enabled=false"), "harrier-sensor", "sensor.yaml")["outputs"].(map[string]any)["grpc"].(map[string]any)
+	if grpc["enabled"] != false {
+		t.Errorf("no router anywhere, yet the sensor streams to one: %v", grpc)
+	}
+}
+
 // Settings that cannot work together fail with a message naming the value.
 func TestChartRefusesBadValues(t *testing.T) {
 	for want, args := range map[string][]string{
