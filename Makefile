@@ -6,6 +6,13 @@ SHELL := /bin/bash
 PROTOC_GEN_GO_VERSION      := v1.36.11
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
 STATICCHECK_VERSION        := v0.8.1
+# helm for the chart checks (make helm-lint, make test-deploy). Built from the
+# Go module proxy; the ldflags give it the version and the Kubernetes
+# version (k8s.io modules v0.37 = Kubernetes 1.37) its release builds carry.
+HELM_VERSION := v3.22.0
+HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37
 
 TOOLS   := $(CURDIR)/.tools
 MODULES := proto sensor router
@@ -31,6 +38,10 @@ tools: ## install the pinned Go tools into .tools/
 	GOBIN=$(TOOLS) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	GOBIN=$(TOOLS) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 	GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@# helm is a large build (about 2 CPU-minutes): skipped when the pinned version is in place.
+	@$(TOOLS)/helm version --template '{{.Version}}' 2>/dev/null | grep -qx '$(HELM_VERSION)' || \
+		{ echo "GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)"; \
+		  GOBIN=$(TOOLS) go install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); }
 
 .PHONY: build
 build: ## build harrier-sensor, harrier-router and harrierctl into bin/
@@ -67,8 +78,9 @@ lint: ## gofmt, go vet and staticcheck on every module
 	@for m in $(MODULES); do (cd $$m && go vet ./... && staticcheck ./...) || exit 1; done
 
 .PHONY: test
-test: setup lint ## lint, then every module's tests (race detector on)
+test: setup lint ## lint, then every module's tests (race detector on), then the packaging checks
 	@for m in $(MODULES); do (cd $$m && go test $(RACE) $(TESTFLAGS) ./...) || exit 1; done
+	@$(MAKE) --no-print-directory test-deploy
 
 .PHONY: bench
 bench: ## benchmarks (figures are recorded in docs/benchmarks.md)
@@ -83,6 +95,41 @@ run-sensor: ## start only the sensor with the quickstart defaults (scripts/run-s
 	@mkdir -p $(BIN)
 	cd sensor && go build -o $(BIN)/harrier-sensor ./cmd/harrier-sensor
 	@bash scripts/run-sensor.sh
+
+.PHONY: test-deploy
+# -count=1: helm and go build run as subprocesses, so go test's result cache
+# would not notice edits to the chart or the daemons.
+test-deploy: ## packaging checks: Helm chart, docker-compose lab, Kibana objects (offline; nested module deploy/test)
+	@cd deploy/test && out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	cd deploy/test && GOWORK=off go vet ./... && GOWORK=off staticcheck ./...
+	cd deploy/test && GOWORK=off HELM=$(TOOLS)/helm HARRIER_GO_BUILD_FLAGS="$(RACE)" go test -count=1 $(TESTFLAGS) ./...
+
+.PHONY: helm-lint
+helm-lint: ## helm lint the chart with its default values and with every option on
+	$(TOOLS)/helm lint --strict charts/harrier
+	$(TOOLS)/helm lint --strict charts/harrier -f charts/harrier/ci/all-options-values.yaml
+
+.PHONY: chart-rules
+chart-rules: ## copy rules/*.yaml into the chart (Helm reads only files inside the chart)
+	rm -f charts/harrier/rules/*.yaml
+	cp rules/*.yaml charts/harrier/rules/
+
+.PHONY: chart-readme
+chart-readme: ## regenerate charts/harrier/README.md (values table) and values.schema.json from values.yaml
+	cd deploy/test && GOWORK=off go test -run '^(TestChartReadme|TestChartSchema)$$' -update .
+
+# Container images. IMAGE_TAG defaults to the checkout's short commit.
+IMAGE_REPO ?= ghcr.io/harrier-security
+IMAGE_TAG  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+
+.PHONY: images
+images: ## build the harrier-sensor and harrier-router images (needs a Docker engine)
+	@if ! docker info >/dev/null 2>&1; then \
+		echo "images: no Docker engine reachable (docker info failed); skipping the image build"; exit 0; fi; \
+	set -e; for c in sensor router; do \
+		echo "docker build -f deploy/docker/$$c.Dockerfile -t $(IMAGE_REPO)/harrier-$$c:$(IMAGE_TAG) ."; \
+		DOCKER_BUILDKIT=1 docker build -f deploy/docker/$$c.Dockerfile -t $(IMAGE_REPO)/harrier-$$c:$(IMAGE_TAG) .; \
+	done
 
 .PHONY: clean
 clean:

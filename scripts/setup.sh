@@ -24,4 +24,6 @@ fi
 
 command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
 command -v go >/dev/null || { echo "setup: Go 1.26 not found (expected /usr/local/go)" >&2; exit 1; }
+# Pinned Go tools into .tools/: protoc plugins, staticcheck, and helm for the
+# chart checks (built from the Go module proxy once; skipped when in place).
 make --no-print-directory tools >/dev/null
