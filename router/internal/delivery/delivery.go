@@ -431,6 +431,15 @@ func (w *worker) fetch(ctx context.Context, out chan<- fetched) {
 	for {
 		wait := w.reader.Wait()
 		f, err := w.collect()
+		if errors.Is(err, journal.ErrCorrupt) {
+			if n := w.reader.SkipSegment(); n > 0 {
+				// A damaged sealed segment: give up on its rest rather than
+				// stall this output forever.
+				w.p.m.LostRetention.WithLabelValues(w.name).Add(float64(n))
+				w.p.log.Error("journal segment damaged; skipping the rest of it", "output", w.name, "alerts", n, "err", err)
+				continue
+			}
+		}
 		if err != nil {
 			w.setError(err)
 			w.p.log.Error("journal read failed; retrying", "output", w.name, "err", err)

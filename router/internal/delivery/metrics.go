@@ -32,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Filtered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_filtered_total",
 			Help: "Alerts skipped by the output's minimumpriority or filters."}, []string{"output"}),
 		LostRetention: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_lost_to_retention_total",
-			Help: "Alerts deleted by journal retention before this output consumed them."}, []string{"output"}),
+			Help: "Alerts this output never consumed: deleted by journal retention first, or in a damaged journal segment."}, []string{"output"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "harrier_router_output_delivery_latency_seconds",
 			Help:    "Time from durable ingest to successful delivery.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}, []string{"output"}),

@@ -252,34 +252,34 @@ func scanSegmentUpTo(path string, limit uint64) (n uint64, valid int64, stamp in
 	return n, valid, stamp, nil
 }
 
-// errCorrupt marks a record whose header or checksum is wrong.
-var errCorrupt = errors.New("corrupt record")
+// ErrCorrupt marks a record whose header or checksum is wrong.
+var ErrCorrupt = errors.New("corrupt record")
 
 // readRecord reads one record into buf (reused when large enough).
 func readRecord(r io.Reader, buf []byte) ([]byte, int64, error) {
 	var h [headerSize]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		if err == io.ErrUnexpectedEOF {
-			return nil, 0, errCorrupt
+			return nil, 0, ErrCorrupt
 		}
 		return nil, 0, err
 	}
 	n := binary.LittleEndian.Uint32(h[0:4])
 	sum := binary.LittleEndian.Uint32(h[4:8])
 	if n > MaxRecordSize {
-		return nil, 0, errCorrupt
+		return nil, 0, ErrCorrupt
 	}
 	if cap(buf) < int(n) {
 		buf = make([]byte, n)
 	}
 	buf = buf[:n]
 	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, 0, errCorrupt
+		return nil, 0, ErrCorrupt
 	}
 	c := crc32.Update(0, castagnoli, h[8:16])
 	c = crc32.Update(c, castagnoli, buf)
 	if c != sum {
-		return nil, 0, errCorrupt
+		return nil, 0, ErrCorrupt
 	}
 	return buf, int64(binary.LittleEndian.Uint64(h[8:16])), nil
 }

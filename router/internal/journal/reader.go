@@ -37,6 +37,23 @@ func (r *Reader) Position() uint64 { return r.next }
 // first.
 func (r *Reader) Skipped() uint64 { return r.skipped }
 
+// SkipSegment moves the reader past the sealed segment holding its
+// position, after a corrupt record there (a damaged disk: record boundaries
+// after it cannot be trusted). It returns the records skipped, 0 when the
+// position is in the active segment.
+func (r *Reader) SkipSegment() uint64 {
+	s := r.j.segmentFor(r.next)
+	end := s.end.Load()
+	if end == 0 || end <= r.next {
+		return 0
+	}
+	n := end - r.next
+	r.Close()
+	r.next = end
+	r.skipped += n
+	return n
+}
+
 // Close releases the open segment file.
 func (r *Reader) Close() error {
 	if r.f != nil {
@@ -158,7 +175,7 @@ func skipRecord(br *bufio.Reader) error {
 	}
 	n := int(uint32(h[0]) | uint32(h[1])<<8 | uint32(h[2])<<16 | uint32(h[3])<<24)
 	if n > MaxRecordSize {
-		return errCorrupt
+		return ErrCorrupt
 	}
 	_, err = br.Discard(headerSize + n)
 	if err == io.EOF {

@@ -7,6 +7,7 @@ package subscription
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -91,6 +92,12 @@ func (h *Hub) Run(ctx context.Context) {
 		progressed := false
 		for i := 0; i < 4096; i++ {
 			e, ok, err := r.TryNextView() // publish decodes before the next read
+			if errors.Is(err, journal.ErrCorrupt) {
+				if n := r.SkipSegment(); n > 0 {
+					h.log.Error("subscriptions: journal segment damaged; skipping the rest of it", "alerts", n, "err", err)
+					continue
+				}
+			}
 			if err != nil {
 				h.log.Error("subscriptions: journal read failed", "err", err)
 				if !sleep(ctx, time.Second) {
