@@ -41,6 +41,8 @@ func TestMain(m *testing.M) {
 func helper(action string, args []string) int {
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, action+":", err); return 1 }
 	switch action {
+	case "mptcp-pair":
+		return mptcpPair()
 	case "openloop":
 		return openloop(args)
 	case "memfd-exec": // run /usr/bin/true from an anonymous memory file
