@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 }
 
 func helper(action string, args []string) int {
+	if code, ok := containerHelpers(action, args); ok {
+		return code
+	}
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, action+":", err); return 1 }
 	switch action {
 	case "mptcp-pair":
