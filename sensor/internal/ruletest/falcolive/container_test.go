@@ -188,11 +188,45 @@ func TestFalcoContainerRulesFireLive(t *testing.T) {
 			}
 			return e.run(t, helper("noop"), nc, "-e", "/bin/sh", "127.0.0.1", "4444")
 		}},
+		{"Terminal shell in container", func(in bool) int {
+			// script gives a terminal; a program named runc (a container
+			// entrypoint to the rule) starts a shell on it.
+			runc := filepath.Join(e.tmp, "bin", "runc")
+			if _, err := os.Lstat(runc); err != nil {
+				if err := os.Symlink(exe, runc); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cmd := fmt.Sprintf("%s=spawn %s 0 sh -c true", helperEnv, runc)
+			if in {
+				return ctr.run(t, e, nil, "script", "-qec", cmd, "/dev/null")
+			}
+			return e.run(t, nil, "script", "-qec", cmd, "/dev/null")
+		}},
+		{"Drop and execute new binary in container", func(in bool) int {
+			// An overlay mount (as container images are) in a private
+			// mount namespace: a binary copied in lands in the upper
+			// layer; the look-alike runs one from the lower layer.
+			root := filepath.Join(e.tmp, fmt.Sprintf("overlay-%v", in))
+			for _, d := range []string{"lower", "upper", "work", "merged"} {
+				_ = os.MkdirAll(filepath.Join(root, d), 0o755)
+			}
+			bin, err := os.ReadFile("/usr/bin/true")
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(t, filepath.Join(root, "lower", "base-true"), string(bin), 0o755)
+			script := fmt.Sprintf(`mount -t overlay overlay -o lowerdir=%[1]s/lower,upperdir=%[1]s/upper,workdir=%[1]s/work %[1]s/merged && cp /usr/bin/true %[1]s/merged/dropped && exec %[1]s/merged/dropped`, root)
+			if !in { // in the container too, but the image's own binary
+				script = fmt.Sprintf(`mount -t overlay overlay -o lowerdir=%[1]s/lower,upperdir=%[1]s/upper,workdir=%[1]s/work %[1]s/merged && exec %[1]s/merged/base-true`, root)
+			}
+			return ctr.run(t, e, nil, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+		}},
 	} {
 		t.Run(strings.ReplaceAll(c.rule, "/", "_"), func(t *testing.T) {
 			host := c.act(false)
 			pid := c.act(true)
-			a, ok := s.Wait(c.rule, livetest.ByPID(pid), waitFor)
+			a, ok := s.Wait(c.rule, livetest.ByAncestor(pid), waitFor)
 			if !ok {
 				if lost := s.Counters().Lost(); lost > 0 {
 					t.Skipf("the capture lost %d events under load", lost)
@@ -203,7 +237,7 @@ func TestFalcoContainerRulesFireLive(t *testing.T) {
 			if !s.WaitExited(int64(host), waitFor) {
 				t.Fatalf("exit of host process %d not seen", host)
 			}
-			if got := s.Find(c.rule, livetest.ByPID(host)); len(got) > 0 {
+			if got := s.Find(c.rule, livetest.ByAncestor(host)); len(got) > 0 {
 				t.Errorf("%q fired on the host: %s", c.rule, got[0].Output())
 			}
 		})
