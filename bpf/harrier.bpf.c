@@ -422,14 +422,6 @@ static __noinline __u32 put_tuple(struct scratch *s, __u32 off, __s64 fd)
 	tp->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	tp->type = BPF_CORE_READ(sk, sk_type);
 	tp->proto = BPF_CORE_READ(sk, sk_protocol);
-	/* An MPTCP socket (Go's listeners use MPTCP by default) is an
-	 * mptcp_sock whose own address fields are not filled for accepted
-	 * connections; its first TCP subflow has the tuple. */
-	if (tp->proto == 262 /* IPPROTO_MPTCP */ && bpf_core_type_exists(struct mptcp_sock)) {
-		struct sock *first = BPF_CORE_READ((struct mptcp_sock *)sk, first);
-		if (first)
-			sk = first;
-	}
 	if (tp->family == AF_INET) {
 		BPF_CORE_READ_INTO(&tp->saddr, sk, __sk_common.skc_rcv_saddr);
 		BPF_CORE_READ_INTO(&tp->daddr, sk, __sk_common.skc_daddr);

@@ -68,7 +68,7 @@ func TestMPTCPSocketsAreTCPLive(t *testing.T) {
 	write(t, rulesFile, `
 - rule: Test tcp connection by mptcp-pair
   desc: connect and accept of a tcp socket by the test helper
-  condition: evt.type in (connect, accept, accept4) and fd.l4proto = tcp and fd.typechar = 4 and proc.name = mptcp-pair
+  condition: evt.type in (connect, accept, accept4) and (evt.rawres >= 0 or evt.res = EINPROGRESS) and fd.l4proto = tcp and fd.typechar = 4 and proc.name = mptcp-pair
   output: tcp %evt.type proto=%fd.l4proto connection=%fd.name
   priority: NOTICE
 `, 0o644)
