@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,17 @@ func containerHelpers(action string, args []string) (int, bool) {
 		return 0, true
 	}
 	return 0, false
+}
+
+// containerCases are the rules TestFalcoContainerRulesFireLive fires.
+var containerCases = []string{
+	"Linux Kernel Module Injection Detected",
+	"Packet socket created in container",
+	"Redirect STDOUT/STDIN to Network Connection in Container",
+	"Detect release_agent File Container Escapes",
+	"Netcat Remote Code Execution in Container",
+	"Terminal shell in container",
+	"Drop and execute new binary in container",
 }
 
 // TestFalcoContainerRulesFireLive fires the stable rules that need a
@@ -224,6 +236,9 @@ func TestFalcoContainerRulesFireLive(t *testing.T) {
 		}},
 	} {
 		t.Run(strings.ReplaceAll(c.rule, "/", "_"), func(t *testing.T) {
+			if !slices.Contains(containerCases, c.rule) {
+				t.Fatalf("%q is missing from containerCases", c.rule)
+			}
 			host := c.act(false)
 			pid := c.act(true)
 			a, ok := s.Wait(c.rule, livetest.ByAncestor(pid), waitFor)
