@@ -305,11 +305,18 @@ func (c *Capture) RunIdle(ctx context.Context, fn func(*sysevent.Event), idle fu
 	// SetDeadline would wait for).
 	// The flag stops a reader that never runs out of records.
 	var stopped atomic.Bool
+	flushed := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(flushed)
 		stopped.Store(true)
 		c.rd.Flush()
 	})
-	defer stop()
+	defer func() {
+		// A Flush under way must end before Close may close the reader.
+		if !stop() {
+			<-flushed
+		}
+	}()
 	first := true
 
 	d := newDecoder(c.bootOffset)

@@ -538,3 +538,51 @@ func TestRuleSelectionFromConfig(t *testing.T) {
 		t.Fatalf("a selection naming no rule: %v", err)
 	}
 }
+
+// TestReloadOnConfigMapSwap updates the rules the way the kubelet updates a
+// mounted ConfigMap: the file name is a symlink through "..data", and only
+// "..data" is swapped to a new timestamped directory.
+func TestReloadOnConfigMapSwap(t *testing.T) {
+	store := transporttest.NewStore()
+	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Kill()
+	dir := t.TempDir()
+	version := func(name, body string) {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "rules.yaml"), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tmp := filepath.Join(dir, "..data_tmp")
+		if err := os.Symlink(name, tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version("..2026_11_24_12_00_00.1", ruleAny)
+	if err := os.Symlink("..data/rules.yaml", filepath.Join(dir, "rules.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	for _, rulesPath := range []string{filepath.Join(dir, "rules.yaml"), dir} {
+		t.Run(filepath.Base(rulesPath), func(t *testing.T) {
+			r := start(t, testConfig(t, rcv.Addr, rulesPath))
+			defer r.stop(t)
+			reloads := func() float64 { return testutil.ToFloat64(r.d.m.reloads.WithLabelValues("ok")) }
+			before := reloads()
+			version("..2026_11_24_12_00_0"+fmt.Sprint(len(rulesPath)%10)+".2", ruleAny+ruleCreate)
+			deadline := time.Now().Add(5 * time.Second)
+			for reloads() <= before {
+				if time.Now().After(deadline) {
+					t.Fatal("a ConfigMap-style swap of ..data did not reload the rules")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}

@@ -168,6 +168,7 @@ func (d *Daemon) watchRules(ctx context.Context) {
 	}
 	defer w.Close()
 	watched := map[string]bool{} // paths that matter
+	dirs := map[string]bool{}    // the directories watched for them
 	for _, p := range d.cfg.Rules.Files {
 		abs, err := filepath.Abs(p)
 		if err != nil {
@@ -178,12 +179,19 @@ func (d *Daemon) watchRules(ctx context.Context) {
 		if st, err := os.Stat(abs); err != nil || !st.IsDir() {
 			dir = filepath.Dir(abs)
 		}
+		dirs[dir] = true
 		if err := w.Add(dir); err != nil {
 			d.log.Warn("cannot watch rules path; reload with SIGHUP", "path", dir, "err", err)
 		}
 	}
 	relevant := func(name string) bool {
 		abs, _ := filepath.Abs(name)
+		// Kubernetes updates a mounted ConfigMap by swapping the "..data"
+		// symlink to a new "..<timestamp>" directory: the rules files keep
+		// their names and only these entries change.
+		if dirs[filepath.Dir(abs)] && strings.HasPrefix(filepath.Base(abs), "..") {
+			return true
+		}
 		if watched[abs] || watched[filepath.Dir(abs)] {
 			ext := filepath.Ext(abs)
 			return watched[abs] || ext == ".yaml" || ext == ".yml"

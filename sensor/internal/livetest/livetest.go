@@ -23,6 +23,7 @@ import (
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/alertfmt"
 	"github.com/harrier-security/harrier/sensor/internal/bpfcapture"
+	"github.com/harrier-security/harrier/sensor/internal/container"
 	"github.com/harrier-security/harrier/sensor/internal/dispatch"
 	"github.com/harrier-security/harrier/sensor/internal/filter"
 	"github.com/harrier-security/harrier/sensor/internal/proctable"
@@ -165,7 +166,9 @@ func Start(opts Options) (*Sensor, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sensor{
 		Capture: capt,
-		Table:   proctable.New(proctable.Config{ProcRoot: "/proc"}),
+		// Container ids from cgroup paths as in the daemon; no runtime
+		// metadata (tests have no CRI socket).
+		Table:   proctable.New(proctable.Config{ProcRoot: "/proc", Containers: container.NewResolver(nil).FromCgroup}),
 		Ruleset: rs,
 		cancel:  cancel,
 		done:    make(chan error, 1),

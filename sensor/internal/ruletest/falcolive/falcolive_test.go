@@ -5,9 +5,12 @@
 // run programs from /dev/shm and memfds, attach with ptrace, make ssh
 // connections and so on. Each stable rule that can fire on a host without
 // containers has one test: its action must raise it for the test's own
-// process, and a benign look-alike must not. Root only (skipped otherwise);
-// network traffic stays on loopback (the ssh test runs in a private network
-// namespace whose only interface is lo).
+// process, and a benign look-alike must not. The rules that need a
+// container fire from a process in a Docker-shaped cgroup
+// (container_test.go); coverage_test.go lists the two that cannot fire
+// here. Root only (skipped otherwise); network traffic stays on loopback
+// (the ssh test runs in a private network namespace whose only interface
+// is lo).
 package falcolive
 
 import (
@@ -39,8 +42,13 @@ func TestMain(m *testing.M) {
 }
 
 func helper(action string, args []string) int {
+	if code, ok := containerHelpers(action, args); ok {
+		return code
+	}
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, action+":", err); return 1 }
 	switch action {
+	case "mptcp-pair":
+		return mptcpPair()
 	case "openloop":
 		return openloop(args)
 	case "memfd-exec": // run /usr/bin/true from an anonymous memory file
