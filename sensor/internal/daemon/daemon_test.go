@@ -331,16 +331,29 @@ func TestHotReloadWhileEventsFlow(t *testing.T) {
 	}
 	reloads := func(result string) float64 { return testutil.ToFloat64(r.d.m.reloads.WithLabelValues(result)) }
 
-	const total = 3000
+	// Events flow until the reload has been seen and 1,000 more were posted
+	// (at least 3,000 in all; bounded in case the reload never comes).
+	total := 0
 	var mu sync.Mutex
 	swappedAt := -1 // index of the first event posted after the reload was seen
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		for i := range total {
+		for i := 0; i < 100_000; i++ {
+			total = i + 1
+			if i >= 3000 && swappedAt >= 0 && i >= swappedAt+1000 {
+				total = i
+				break
+			}
 			if code := r.post(t, auditEvent(i)); code != 200 {
 				t.Errorf("event %d: %d", i, code)
 			}
 			if i == 500 {
+				// 200 means queued, not evaluated: let the first 501 events
+				// be evaluated under the old rules before the file changes,
+				// so the check below (no new-rule alert for them) is sound.
+				for r.evaluated() < 501 {
+					time.Sleep(time.Millisecond)
+				}
 				replace(ruleAny + ruleCreate)
 			}
 			mu.Lock()
