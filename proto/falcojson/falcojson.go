@@ -40,73 +40,7 @@ type wire struct {
 
 // Marshal renders a as one line of Falco JSON (no trailing newline).
 func Marshal(a *harrierv1.Alert) ([]byte, error) {
-	w := wire{
-		UUID:           a.GetId(),
-		Hostname:       a.GetHostname(),
-		Output:         a.GetOutput(),
-		OutputFields:   make(map[string]json.RawMessage, len(a.GetOutputFields())),
-		Priority:       a.GetPriority().FalcoName(),
-		Rule:           a.GetRule(),
-		Source:         a.GetSource(),
-		Tags:           a.GetTags(),
-		Time:           formatTime(a.GetTime()),
-		SensorID:       a.GetSensorId(),
-		RulesetVersion: a.GetRulesetVersion(),
-		Count:          a.GetCount(),
-	}
-	if w.Tags == nil {
-		w.Tags = []string{}
-	}
-	if a.GetFirstTime() != nil {
-		w.FirstTime = formatTime(a.GetFirstTime())
-	}
-	if a.GetLastTime() != nil {
-		w.LastTime = formatTime(a.GetLastTime())
-	}
-	for k, v := range a.GetOutputFields() {
-		raw, err := marshalValue(v)
-		if err != nil {
-			return nil, fmt.Errorf("output field %q: %w", k, err)
-		}
-		w.OutputFields[k] = raw
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // Falco does not escape <, > and &.
-	if err := enc.Encode(&w); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
-}
-
-func formatTime(ts *timestamppb.Timestamp) string {
-	if ts == nil {
-		return time.Unix(0, 0).UTC().Format(TimeFormat)
-	}
-	return ts.AsTime().UTC().Format(TimeFormat)
-}
-
-func marshalValue(v *harrierv1.FieldValue) (json.RawMessage, error) {
-	switch k := v.GetKind().(type) {
-	case *harrierv1.FieldValue_StringValue:
-		return json.Marshal(k.StringValue)
-	case *harrierv1.FieldValue_IntValue:
-		return json.Marshal(k.IntValue)
-	case *harrierv1.FieldValue_UintValue:
-		return json.Marshal(k.UintValue)
-	case *harrierv1.FieldValue_BoolValue:
-		return json.Marshal(k.BoolValue)
-	case *harrierv1.FieldValue_StringList:
-		vals := k.StringList.GetValues()
-		if vals == nil {
-			vals = []string{}
-		}
-		return json.Marshal(vals)
-	case *harrierv1.FieldValue_NullValue, nil:
-		return json.RawMessage("null"), nil
-	default:
-		return nil, fmt.Errorf("unsupported value %T", k)
-	}
+	return AppendMarshal(make([]byte, 0, 512+64*len(a.GetOutputFields())), a)
 }
 
 // Unmarshal parses one Falco JSON alert, as sent by Falco's http_output or
