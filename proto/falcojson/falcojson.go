@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -40,14 +41,14 @@ type wire struct {
 
 // Marshal renders a as one line of Falco JSON (no trailing newline).
 func Marshal(a *harrierv1.Alert) ([]byte, error) {
-	return AppendMarshal(make([]byte, 0, 512+64*len(a.GetOutputFields())), a)
+	return AppendMarshal(make([]byte, 0, 384+len(a.GetOutput())+64*len(a.GetOutputFields())), a)
 }
 
 // Unmarshal parses one Falco JSON alert, as sent by Falco's http_output or
 // written by its json_output. Missing "time" is an error: an alert without
 // its event time cannot be indexed correctly.
 func Unmarshal(data []byte) (*harrierv1.Alert, error) {
-	var w wire
+	var w wireIn
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(&w); err != nil {
@@ -95,7 +96,7 @@ func Unmarshal(data []byte) (*harrierv1.Alert, error) {
 		}
 		sort.Strings(keys) // deterministic error reporting
 		for _, k := range keys {
-			v, err := unmarshalValue(w.OutputFields[k])
+			v, err := fieldValue(w.OutputFields[k])
 			if err != nil {
 				return nil, fmt.Errorf("falco json: output field %q: %w", k, err)
 			}
@@ -119,13 +120,17 @@ func parseTime(key, s string, required bool) (*timestamppb.Timestamp, error) {
 	return timestamppb.New(t), nil
 }
 
-func unmarshalValue(raw json.RawMessage) (*harrierv1.FieldValue, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var x any
-	if err := dec.Decode(&x); err != nil {
-		return nil, err
-	}
+// wireIn is wire with output_fields decoded in the same pass as the rest
+// (the outer field shadows the embedded one), rather than each value
+// through a decoder of its own.
+type wireIn struct {
+	wire
+	OutputFields map[string]any `json:"output_fields"`
+}
+
+// fieldValue converts one decoded output_fields value (numbers as
+// json.Number).
+func fieldValue(x any) (*harrierv1.FieldValue, error) {
 	switch v := x.(type) {
 	case nil:
 		return &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_NullValue{NullValue: structpb.NullValue_NULL_VALUE}}, nil
@@ -137,8 +142,7 @@ func unmarshalValue(raw json.RawMessage) (*harrierv1.FieldValue, error) {
 		if i, err := v.Int64(); err == nil {
 			return &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_IntValue{IntValue: i}}, nil
 		}
-		var u uint64
-		if _, err := fmt.Sscan(v.String(), &u); err == nil {
+		if u, err := strconv.ParseUint(v.String(), 10, 64); err == nil {
 			return &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_UintValue{UintValue: u}}, nil
 		}
 		// Non-integral numbers have no typed slot; keep their text.
