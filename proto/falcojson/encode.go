@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -36,21 +37,23 @@ func AppendMarshal(dst []byte, a *harrierv1.Alert) ([]byte, error) {
 	dst = appendString(dst, a.GetOutput())
 	dst = append(dst, `,"output_fields":{`...)
 	if fields := a.GetOutputFields(); len(fields) > 0 {
-		var keyBuf [32]string // most alerts carry fewer fields; keeps keys off the heap
-		keys := keyBuf[:0]
-		for k := range fields {
-			keys = append(keys, k)
+		// Sort pairs, not keys, to save a map lookup per field; most alerts
+		// carry fewer than 32 fields, which keeps the pairs off the heap.
+		var buf [32]field
+		sorted := buf[:0]
+		for k, v := range fields {
+			sorted = append(sorted, field{k, v})
 		}
-		slices.Sort(keys) // byte order, as encoding/json sorts map keys
-		for i, k := range keys {
+		slices.SortFunc(sorted, func(a, b field) int { return strings.Compare(a.key, b.key) }) // byte order, as encoding/json
+		for i, f := range sorted {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, k)
+			dst = appendString(dst, f.key)
 			dst = append(dst, ':')
 			var ok bool
-			if dst, ok = appendValue(dst, fields[k]); !ok {
-				return dst[:orig], fmt.Errorf("output field %q: unsupported value %T", k, fields[k].GetKind())
+			if dst, ok = appendValue(dst, f.value); !ok {
+				return dst[:orig], fmt.Errorf("output field %q: unsupported value %T", f.key, f.value.GetKind())
 			}
 		}
 	}
@@ -88,6 +91,11 @@ func AppendMarshal(dst []byte, a *harrierv1.Alert) ([]byte, error) {
 		dst = append(dst, '"')
 	}
 	return append(dst, '}'), nil
+}
+
+type field struct {
+	key   string
+	value *harrierv1.FieldValue
 }
 
 // appendValue appends one output_fields value; a nil value or kind is
@@ -173,8 +181,9 @@ const hexDigits = "0123456789abcdef"
 
 // plain marks the ASCII bytes a JSON string holds unescaped: everything
 // printable but '"' and '\\'. HTML characters stay as they are, since Falco
-// does not escape them either.
-var plain = func() (t [utf8.RuneSelf]bool) {
+// does not escape them either. Bytes of multi-byte UTF-8 are not plain
+// (they need decoding); 256 entries spare a bounds check per byte.
+var plain = func() (t [256]bool) {
 	for b := 0x20; b < utf8.RuneSelf; b++ {
 		t[b] = b != '"' && b != '\\'
 	}
@@ -188,11 +197,11 @@ func appendString(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		b := s[i]
+		if plain[b] {
+			i++
+			continue
+		}
 		if b < utf8.RuneSelf {
-			if plain[b] {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '\\', '"':
