@@ -16,8 +16,8 @@ import (
 // AppendMarshal appends a's Falco JSON (one line, no trailing newline) to
 // dst and returns the extended buffer. Outputs encode every alert, so this
 // writes the bytes directly instead of going through encoding/json: no
-// reflection and no intermediate maps, and a caller that reuses dst
-// allocates only for the sorted output_fields keys.
+// reflection and no intermediate maps; a caller that reuses dst allocates
+// nothing (beyond 32 output fields, one slice to sort them).
 //
 // The bytes are what encoding/json produces with SetEscapeHTML(false) for
 // the same object: keys in a fixed order, output_fields keys sorted, strings

@@ -24,7 +24,7 @@ import (
 // AppendMarshal escapes no HTML anywhere (as Falco); with fieldHTML false the
 // reference does the same.
 func referenceMarshal(a *harrierv1.Alert, fieldHTML bool) ([]byte, error) {
-	w := wire{
+	w := referenceWire{
 		UUID:           a.GetId(),
 		Hostname:       a.GetHostname(),
 		Output:         a.GetOutput(),
@@ -55,6 +55,24 @@ func referenceMarshal(a *harrierv1.Alert, fieldHTML bool) ([]byte, error) {
 		w.OutputFields[k] = raw
 	}
 	return encodeNoHTML(&w)
+}
+
+// referenceWire is the struct the previous encoder and decoder used.
+type referenceWire struct {
+	UUID           string                     `json:"uuid,omitempty"`
+	Hostname       string                     `json:"hostname"`
+	Output         string                     `json:"output"`
+	OutputFields   map[string]json.RawMessage `json:"output_fields"`
+	Priority       string                     `json:"priority"`
+	Rule           string                     `json:"rule"`
+	Source         string                     `json:"source"`
+	Tags           []string                   `json:"tags"`
+	Time           string                     `json:"time"`
+	SensorID       string                     `json:"sensor_id,omitempty"`
+	RulesetVersion string                     `json:"ruleset_version,omitempty"`
+	Count          uint32                     `json:"count,omitempty"`
+	FirstTime      string                     `json:"first_time,omitempty"`
+	LastTime       string                     `json:"last_time,omitempty"`
 }
 
 func encodeNoHTML(v any) ([]byte, error) {

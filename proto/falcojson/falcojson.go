@@ -22,24 +22,26 @@ import (
 // TimeFormat is Falco's: RFC 3339, UTC, always nine fractional digits.
 const TimeFormat = "2006-01-02T15:04:05.000000000Z"
 
+// wire is the decoded form; Unmarshal converts each output_fields value.
 type wire struct {
-	UUID           string                     `json:"uuid,omitempty"`
-	Hostname       string                     `json:"hostname"`
-	Output         string                     `json:"output"`
-	OutputFields   map[string]json.RawMessage `json:"output_fields"`
-	Priority       string                     `json:"priority"`
-	Rule           string                     `json:"rule"`
-	Source         string                     `json:"source"`
-	Tags           []string                   `json:"tags"`
-	Time           string                     `json:"time"`
-	SensorID       string                     `json:"sensor_id,omitempty"`
-	RulesetVersion string                     `json:"ruleset_version,omitempty"`
-	Count          uint32                     `json:"count,omitempty"`
-	FirstTime      string                     `json:"first_time,omitempty"`
-	LastTime       string                     `json:"last_time,omitempty"`
+	UUID           string         `json:"uuid,omitempty"`
+	Hostname       string         `json:"hostname"`
+	Output         string         `json:"output"`
+	OutputFields   map[string]any `json:"output_fields"` // numbers as json.Number
+	Priority       string         `json:"priority"`
+	Rule           string         `json:"rule"`
+	Source         string         `json:"source"`
+	Tags           []string       `json:"tags"`
+	Time           string         `json:"time"`
+	SensorID       string         `json:"sensor_id,omitempty"`
+	RulesetVersion string         `json:"ruleset_version,omitempty"`
+	Count          uint32         `json:"count,omitempty"`
+	FirstTime      string         `json:"first_time,omitempty"`
+	LastTime       string         `json:"last_time,omitempty"`
 }
 
-// Marshal renders a as one line of Falco JSON (no trailing newline).
+// Marshal renders a as one line of Falco JSON (no trailing newline) in a
+// new slice; hot loops should use AppendMarshal with a reused buffer.
 func Marshal(a *harrierv1.Alert) ([]byte, error) {
 	return AppendMarshal(make([]byte, 0, 384+len(a.GetOutput())+64*len(a.GetOutputFields())), a)
 }
@@ -48,7 +50,7 @@ func Marshal(a *harrierv1.Alert) ([]byte, error) {
 // written by its json_output. Missing "time" is an error: an alert without
 // its event time cannot be indexed correctly.
 func Unmarshal(data []byte) (*harrierv1.Alert, error) {
-	var w wireIn
+	var w wire
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(&w); err != nil {
@@ -118,14 +120,6 @@ func parseTime(key, s string, required bool) (*timestamppb.Timestamp, error) {
 		return nil, fmt.Errorf("falco json: %q: %w", key, err)
 	}
 	return timestamppb.New(t), nil
-}
-
-// wireIn is wire with output_fields decoded in the same pass as the rest
-// (the outer field shadows the embedded one), rather than each value
-// through a decoder of its own.
-type wireIn struct {
-	wire
-	OutputFields map[string]any `json:"output_fields"`
 }
 
 // fieldValue converts one decoded output_fields value (numbers as

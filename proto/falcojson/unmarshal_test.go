@@ -20,7 +20,7 @@ import (
 // pass (each value went through a json.Decoder of its own), with the
 // uint parsing fix applied; FuzzUnmarshalEquivalence holds Unmarshal to it.
 func referenceUnmarshal(data []byte) (*harrierv1.Alert, error) {
-	var w wire
+	var w referenceWire
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(&w); err != nil {
