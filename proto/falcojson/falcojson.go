@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -21,92 +22,28 @@ import (
 // TimeFormat is Falco's: RFC 3339, UTC, always nine fractional digits.
 const TimeFormat = "2006-01-02T15:04:05.000000000Z"
 
+// wire is the decoded form; Unmarshal converts each output_fields value.
 type wire struct {
-	UUID           string                     `json:"uuid,omitempty"`
-	Hostname       string                     `json:"hostname"`
-	Output         string                     `json:"output"`
-	OutputFields   map[string]json.RawMessage `json:"output_fields"`
-	Priority       string                     `json:"priority"`
-	Rule           string                     `json:"rule"`
-	Source         string                     `json:"source"`
-	Tags           []string                   `json:"tags"`
-	Time           string                     `json:"time"`
-	SensorID       string                     `json:"sensor_id,omitempty"`
-	RulesetVersion string                     `json:"ruleset_version,omitempty"`
-	Count          uint32                     `json:"count,omitempty"`
-	FirstTime      string                     `json:"first_time,omitempty"`
-	LastTime       string                     `json:"last_time,omitempty"`
+	UUID           string         `json:"uuid,omitempty"`
+	Hostname       string         `json:"hostname"`
+	Output         string         `json:"output"`
+	OutputFields   map[string]any `json:"output_fields"` // numbers as json.Number
+	Priority       string         `json:"priority"`
+	Rule           string         `json:"rule"`
+	Source         string         `json:"source"`
+	Tags           []string       `json:"tags"`
+	Time           string         `json:"time"`
+	SensorID       string         `json:"sensor_id,omitempty"`
+	RulesetVersion string         `json:"ruleset_version,omitempty"`
+	Count          uint32         `json:"count,omitempty"`
+	FirstTime      string         `json:"first_time,omitempty"`
+	LastTime       string         `json:"last_time,omitempty"`
 }
 
-// Marshal renders a as one line of Falco JSON (no trailing newline).
+// Marshal renders a as one line of Falco JSON (no trailing newline) in a
+// new slice; hot loops should use AppendMarshal with a reused buffer.
 func Marshal(a *harrierv1.Alert) ([]byte, error) {
-	w := wire{
-		UUID:           a.GetId(),
-		Hostname:       a.GetHostname(),
-		Output:         a.GetOutput(),
-		OutputFields:   make(map[string]json.RawMessage, len(a.GetOutputFields())),
-		Priority:       a.GetPriority().FalcoName(),
-		Rule:           a.GetRule(),
-		Source:         a.GetSource(),
-		Tags:           a.GetTags(),
-		Time:           formatTime(a.GetTime()),
-		SensorID:       a.GetSensorId(),
-		RulesetVersion: a.GetRulesetVersion(),
-		Count:          a.GetCount(),
-	}
-	if w.Tags == nil {
-		w.Tags = []string{}
-	}
-	if a.GetFirstTime() != nil {
-		w.FirstTime = formatTime(a.GetFirstTime())
-	}
-	if a.GetLastTime() != nil {
-		w.LastTime = formatTime(a.GetLastTime())
-	}
-	for k, v := range a.GetOutputFields() {
-		raw, err := marshalValue(v)
-		if err != nil {
-			return nil, fmt.Errorf("output field %q: %w", k, err)
-		}
-		w.OutputFields[k] = raw
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // Falco does not escape <, > and &.
-	if err := enc.Encode(&w); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
-}
-
-func formatTime(ts *timestamppb.Timestamp) string {
-	if ts == nil {
-		return time.Unix(0, 0).UTC().Format(TimeFormat)
-	}
-	return ts.AsTime().UTC().Format(TimeFormat)
-}
-
-func marshalValue(v *harrierv1.FieldValue) (json.RawMessage, error) {
-	switch k := v.GetKind().(type) {
-	case *harrierv1.FieldValue_StringValue:
-		return json.Marshal(k.StringValue)
-	case *harrierv1.FieldValue_IntValue:
-		return json.Marshal(k.IntValue)
-	case *harrierv1.FieldValue_UintValue:
-		return json.Marshal(k.UintValue)
-	case *harrierv1.FieldValue_BoolValue:
-		return json.Marshal(k.BoolValue)
-	case *harrierv1.FieldValue_StringList:
-		vals := k.StringList.GetValues()
-		if vals == nil {
-			vals = []string{}
-		}
-		return json.Marshal(vals)
-	case *harrierv1.FieldValue_NullValue, nil:
-		return json.RawMessage("null"), nil
-	default:
-		return nil, fmt.Errorf("unsupported value %T", k)
-	}
+	return AppendMarshal(make([]byte, 0, 384+len(a.GetOutput())+64*len(a.GetOutputFields())), a)
 }
 
 // Unmarshal parses one Falco JSON alert, as sent by Falco's http_output or
@@ -161,7 +98,7 @@ func Unmarshal(data []byte) (*harrierv1.Alert, error) {
 		}
 		sort.Strings(keys) // deterministic error reporting
 		for _, k := range keys {
-			v, err := unmarshalValue(w.OutputFields[k])
+			v, err := fieldValue(w.OutputFields[k])
 			if err != nil {
 				return nil, fmt.Errorf("falco json: output field %q: %w", k, err)
 			}
@@ -185,13 +122,9 @@ func parseTime(key, s string, required bool) (*timestamppb.Timestamp, error) {
 	return timestamppb.New(t), nil
 }
 
-func unmarshalValue(raw json.RawMessage) (*harrierv1.FieldValue, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var x any
-	if err := dec.Decode(&x); err != nil {
-		return nil, err
-	}
+// fieldValue converts one decoded output_fields value (numbers as
+// json.Number).
+func fieldValue(x any) (*harrierv1.FieldValue, error) {
 	switch v := x.(type) {
 	case nil:
 		return &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_NullValue{NullValue: structpb.NullValue_NULL_VALUE}}, nil
@@ -203,8 +136,7 @@ func unmarshalValue(raw json.RawMessage) (*harrierv1.FieldValue, error) {
 		if i, err := v.Int64(); err == nil {
 			return &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_IntValue{IntValue: i}}, nil
 		}
-		var u uint64
-		if _, err := fmt.Sscan(v.String(), &u); err == nil {
+		if u, err := strconv.ParseUint(v.String(), 10, 64); err == nil {
 			return &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_UintValue{UintValue: u}}, nil
 		}
 		// Non-integral numbers have no typed slot; keep their text.

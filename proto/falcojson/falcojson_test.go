@@ -135,3 +135,33 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+func TestUnmarshalNumbers(t *testing.T) {
+	tests := []struct {
+		in   string
+		want *harrierv1.FieldValue
+	}{
+		{`-5`, &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_IntValue{IntValue: -5}}},
+		{`9223372036854775807`, &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_IntValue{IntValue: 1<<63 - 1}}},
+		{`18446744073709551615`, &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_UintValue{UintValue: 1<<64 - 1}}},
+		// Non-integral numbers keep their text; fmt.Sscan once read 1.5 and 1e5 as 1.
+		{`1.5`, &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_StringValue{StringValue: "1.5"}}},
+		{`1e5`, &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_StringValue{StringValue: "1e5"}}},
+		{`-1.5`, &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_StringValue{StringValue: "-1.5"}}},
+		{`18446744073709551616`, &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_StringValue{StringValue: "18446744073709551616"}}},
+		{`[1,true,null,"s"]`, &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_StringList{StringList: &harrierv1.StringList{Values: []string{"1", "true", "<NA>", "s"}}}}},
+	}
+	for _, tt := range tests {
+		a, err := Unmarshal([]byte(`{"rule":"r","time":"2026-11-24T10:00:00Z","output_fields":{"x":` + tt.in + `}}`))
+		if err != nil {
+			t.Errorf("%s: %v", tt.in, err)
+			continue
+		}
+		if got := a.GetOutputFields()["x"]; !proto.Equal(got, tt.want) {
+			t.Errorf("%s decoded as %v, want %v", tt.in, got, tt.want)
+		}
+	}
+	if _, err := Unmarshal([]byte(`{"rule":"r","time":"2026-11-24T10:00:00Z","output_fields":{"x":1e999}}`)); err == nil || !strings.Contains(err.Error(), `output field "x"`) {
+		t.Errorf("1e999: error = %v, want one naming the field", err)
+	}
+}

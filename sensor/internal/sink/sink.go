@@ -46,19 +46,18 @@ func NewWriter(name string, w io.Writer, json bool) *Writer {
 func (s *Writer) Name() string { return s.name }
 
 func (s *Writer) Send(a *harrierv1.Alert) error {
-	var line []byte
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.json {
-		b, err := falcojson.Marshal(a)
+		// Encode straight into the writer's free space: no buffer per alert.
+		b, err := falcojson.AppendMarshal(s.w.AvailableBuffer(), a)
 		if err != nil {
 			return err
 		}
-		line = b
+		s.w.Write(b)
 	} else {
-		line = []byte(a.GetOutput())
+		s.w.WriteString(a.GetOutput())
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.w.Write(line)
 	s.w.WriteByte('\n')
 	// One line at a time: people and log collectors read this live.
 	return s.w.Flush()
@@ -103,12 +102,12 @@ func (s *File) open() error {
 func (s *File) Name() string { return "file" }
 
 func (s *File) Send(a *harrierv1.Alert) error {
-	b, err := falcojson.Marshal(a)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := falcojson.AppendMarshal(s.w.AvailableBuffer(), a)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.w.Write(b)
 	s.w.WriteByte('\n')
 	// Whole lines only: a reader tailing the file never sees half an alert.

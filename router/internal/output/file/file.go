@@ -64,13 +64,13 @@ func (o *Output) Deliver(_ context.Context, alerts []*harrierv1.Alert) error {
 	defer o.mu.Unlock()
 	var perm []output.ItemError
 	for i, a := range alerts {
-		b, err := falcojson.Marshal(a)
+		// Encode straight into the writer's free space: no buffer per alert.
+		b, err := falcojson.AppendMarshal(o.w.AvailableBuffer(), a)
 		if err != nil {
 			perm = append(perm, output.ItemError{Index: i, Err: output.Permanent(err)})
 			continue
 		}
-		o.w.Write(b)
-		o.w.WriteByte('\n')
+		o.w.Write(append(b, '\n'))
 	}
 	if err := o.w.Flush(); err != nil {
 		o.w.Reset(o.f) // drop the unwritten rest; the batch is retried whole

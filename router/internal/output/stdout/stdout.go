@@ -71,13 +71,12 @@ func (o *Output) Deliver(_ context.Context, alerts []*harrierv1.Alert) error {
 	var perm []output.ItemError
 	for i, a := range alerts {
 		if o.cfg.Format == FormatJSON {
-			b, err := falcojson.Marshal(a)
+			b, err := falcojson.AppendMarshal(o.w.AvailableBuffer(), a)
 			if err != nil {
 				perm = append(perm, output.ItemError{Index: i, Err: output.Permanent(err)})
 				continue
 			}
-			o.w.Write(b)
-			o.w.WriteByte('\n')
+			o.w.Write(append(b, '\n'))
 			continue
 		}
 		if hasFalcoPrefix(a) {

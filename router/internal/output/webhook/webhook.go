@@ -211,12 +211,12 @@ func encodeLines(alerts []*harrierv1.Alert) ([]byte, []output.ItemError) {
 			defer wg.Done()
 			var buf []byte
 			for i := lo; i < hi; i++ {
-				b, err := falcojson.Marshal(alerts[i])
-				if err != nil {
+				var err error
+				if buf, err = falcojson.AppendMarshal(buf, alerts[i]); err != nil {
 					perms[c] = append(perms[c], output.ItemError{Index: i, Err: output.Permanent(err)})
 					continue
 				}
-				buf = append(append(buf, b...), '\n')
+				buf = append(buf, '\n')
 			}
 			bufs[c] = buf
 		}()
