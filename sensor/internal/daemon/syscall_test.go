@@ -86,7 +86,7 @@ func TestSyscallReloadAddsEventTypes(t *testing.T) {
 				t.Logf("alert: %s: %s", a.GetRule(), a.GetOutput())
 			}
 		}
-		st, _ := r.d.sys.capture.Stats()
+		st, _ := r.d.sys.src.Capture.Stats()
 		t.Fatalf("%s: %q never fired (captured %d, drops %d, unpaired %d, evaluated %v, alerts at router %d)", what, rule,
 			st.Events, st.Drops, st.Unpaired, testutil.ToFloat64(r.d.m.evaluatedSyscall), store.Unique())
 	}

@@ -1,7 +1,7 @@
 // Package livetest runs the sensor's syscall pipeline inside a test or
-// benchmark process, as the daemon runs it: bpfcapture → dispatch (one
-// worker per core, sharded by process) → proctable.Apply → rules.Ruleset →
-// alertfmt. End-to-end tests act on the real kernel and wait for the
+// benchmark process with the daemon's own assembly (syscallsource):
+// bpfcapture → dispatch (one worker per core, sharded by process) →
+// proctable.Apply → rules.Ruleset → alertfmt. End-to-end tests act on the real kernel and wait for the
 // alerts of their own processes; benchmarks measure what the whole
 // pipeline costs. It is for tests: it keeps alerts in memory.
 package livetest
@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,12 +23,11 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/alertfmt"
 	"github.com/harrier-security/harrier/sensor/internal/bpfcapture"
 	"github.com/harrier-security/harrier/sensor/internal/container"
-	"github.com/harrier-security/harrier/sensor/internal/dispatch"
 	"github.com/harrier-security/harrier/sensor/internal/filter"
 	"github.com/harrier-security/harrier/sensor/internal/proctable"
 	"github.com/harrier-security/harrier/sensor/internal/rules"
 	"github.com/harrier-security/harrier/sensor/internal/sources"
-	"github.com/harrier-security/harrier/sensor/internal/syscallfields"
+	"github.com/harrier-security/harrier/sensor/internal/syscallsource"
 	"github.com/harrier-security/harrier/sensor/internal/sysevent"
 )
 
@@ -114,34 +112,7 @@ func RepoFile(rel string) (string, error) {
 
 // Interest is the syscalls the kernel must pass for rs: the enabled
 // syscall rules' event types plus the process table's (the daemon's rule).
-func Interest(rs *rules.Ruleset) []sysevent.Type {
-	set := map[sysevent.Type]bool{}
-	for _, t := range proctable.StateTypes() {
-		set[t] = true
-	}
-	for _, r := range rs.Rules() {
-		if !r.Enabled || r.Source != syscallfields.Source {
-			continue
-		}
-		if len(r.EventTypes) == 0 {
-			for t := 0; t <= sysevent.MaxSyscall; t++ {
-				set[sysevent.Type(t)] = true
-			}
-			continue
-		}
-		for _, name := range r.EventTypes {
-			if t, ok := sysevent.TypeByName(name); ok {
-				set[t] = true
-			}
-		}
-	}
-	out := make([]sysevent.Type, 0, len(set))
-	for t := range set {
-		out = append(out, t)
-	}
-	slices.Sort(out)
-	return out
-}
+func Interest(rs *rules.Ruleset) []sysevent.Type { return syscallsource.Interest(rs) }
 
 // Start loads the rules, opens the capture (ignoring this process's own
 // syscalls, as the sensor ignores itself), bootstraps the process table
@@ -151,24 +122,26 @@ func Start(opts Options) (*Sensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("livetest: loading rules: %w", err)
 	}
-	capt, err := bpfcapture.Open(bpfcapture.Options{RingBytes: opts.RingBytes})
+	src, err := syscallsource.Open(syscallsource.Options{
+		RingBytes: opts.RingBytes,
+		Workers:   opts.Workers,
+		// Container ids from cgroup paths as in the daemon; no runtime
+		// metadata (tests have no CRI socket).
+		Table: func() proctable.Config {
+			return proctable.Config{ProcRoot: "/proc", Containers: container.NewResolver(nil).FromCgroup}
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := capt.SetInterest(Interest(rs)); err != nil {
-		capt.Close()
+	if err := src.SetInterest(rs); err != nil {
+		src.Close()
 		return nil, err
-	}
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.NumCPU()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sensor{
-		Capture: capt,
-		// Container ids from cgroup paths as in the daemon; no runtime
-		// metadata (tests have no CRI socket).
-		Table:   proctable.New(proctable.Config{ProcRoot: "/proc", Containers: container.NewResolver(nil).FromCgroup}),
+		Capture: src.Capture,
+		Table:   src.Table,
 		Ruleset: rs,
 		cancel:  cancel,
 		done:    make(chan error, 1),
@@ -177,42 +150,36 @@ func Start(opts Options) (*Sensor, error) {
 	}
 	if err := s.Table.Bootstrap(ctx); err != nil {
 		cancel()
-		capt.Close()
+		src.Close()
 		return nil, fmt.Errorf("livetest: bootstrapping the process table: %w", err)
 	}
-	go s.Table.Run(ctx)
 	host, _ := os.Hostname()
 	builder := &alertfmt.Builder{Hostname: host, SensorID: "livetest", RulesetVersion: rs.Version()}
-	scratch := make([]filter.Scratch, workers)
-	sh := dispatch.New(dispatch.Options{Workers: workers, Batch: 64, Depth: 256}, func(w int, ev *sysevent.Event) {
-		s.Table.Apply(ev)
-		rs.EvaluateScratch(ev, &scratch[w], func(r *rules.Rule) {
-			s.nalerts.Add(1)
-			if !opts.KeepAlerts {
-				return
-			}
-			a := Alert{Rule: r.Name, PID: int64(ev.PID), Alert: builder.Alert(r.AlertRule(), ev)}
-			if ev.Thread != nil {
-				a.PPID = ev.Thread.PPid()
-				for p := ev.Thread.Parent(); p != nil && len(a.Ancestors) < sysevent.MaxAncestors; p = p.Parent() {
-					a.Ancestors = append(a.Ancestors, p.Pid)
-				}
-			}
-			s.mu.Lock()
-			s.alerts = append(s.alerts, a)
-			s.mu.Unlock()
-		})
-		s.evaluated.Add(1)
-		if opts.TrackExits && ev.Type == sysevent.TypeProcExit && ev.Proc.GroupDead {
-			s.mu.Lock()
-			s.exited[int64(ev.PID)] = true
-			s.mu.Unlock()
-		}
-	})
 	go func() {
-		err := capt.RunIdle(ctx, sh.Submit, sh.Flush)
-		sh.Close()
-		s.done <- err
+		s.done <- src.Run(ctx, func(ev *sysevent.Event, scratch *filter.Scratch) {
+			rs.EvaluateScratch(ev, scratch, func(r *rules.Rule) {
+				s.nalerts.Add(1)
+				if !opts.KeepAlerts {
+					return
+				}
+				a := Alert{Rule: r.Name, PID: int64(ev.PID), Alert: builder.Alert(r.AlertRule(), ev)}
+				if ev.Thread != nil {
+					a.PPID = ev.Thread.PPid()
+					for p := ev.Thread.Parent(); p != nil && len(a.Ancestors) < sysevent.MaxAncestors; p = p.Parent() {
+						a.Ancestors = append(a.Ancestors, p.Pid)
+					}
+				}
+				s.mu.Lock()
+				s.alerts = append(s.alerts, a)
+				s.mu.Unlock()
+			})
+			s.evaluated.Add(1)
+			if opts.TrackExits && ev.Type == sysevent.TypeProcExit && ev.Proc.GroupDead {
+				s.mu.Lock()
+				s.exited[int64(ev.PID)] = true
+				s.mu.Unlock()
+			}
+		})
 	}()
 	return s, nil
 }

@@ -28,9 +28,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/harrier-security/harrier/sensor/internal/bpfcapture"
+	"github.com/harrier-security/harrier/sensor/internal/filter"
 	"github.com/harrier-security/harrier/sensor/internal/proctable"
 	"github.com/harrier-security/harrier/sensor/internal/rules"
 	"github.com/harrier-security/harrier/sensor/internal/ruletest"
+	"github.com/harrier-security/harrier/sensor/internal/syscallsource"
 	"github.com/harrier-security/harrier/sensor/internal/sysevent"
 )
 
@@ -168,42 +170,30 @@ func start(t *testing.T) *sensor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	interest := map[sysevent.Type]bool{}
-	for _, ty := range proctable.StateTypes() {
-		interest[ty] = true
-	}
-	for _, r := range rs.Rules() {
-		for _, name := range r.EventTypes {
-			if ty, ok := sysevent.TypeByName(name); ok {
-				interest[ty] = true
-			}
-		}
-	}
-	types := make([]sysevent.Type, 0, len(interest))
-	for ty := range interest {
-		types = append(types, ty)
-	}
-	capt, err := bpfcapture.Open(bpfcapture.Options{})
+	// The sensor's own pipeline (syscallsource): dispatch workers sharded
+	// by process, each applying events to the process table and
+	// evaluating them.
+	src, err := syscallsource.Open(syscallsource.Options{
+		Table: func() proctable.Config { return proctable.Config{ProcRoot: "/proc"} },
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := capt.SetInterest(types); err != nil {
+	capt := src.Capture
+	if err := src.SetInterest(rs); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	table := proctable.New(proctable.Config{ProcRoot: "/proc"})
-	if err := table.Bootstrap(ctx); err != nil {
+	if err := src.Table.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
 	s := &sensor{capt: capt}
 	done := make(chan error, 1)
-	var buf []byte
 	go func() {
-		done <- capt.Run(ctx, func(ev *sysevent.Event) {
-			table.Apply(ev)
-			rs.Evaluate(ev, func(r *rules.Rule) {
-				buf, _ = r.Output.Render(buf[:0], ev)
-				a := alert{rule: r.Name, pid: int64(ev.PID), output: string(buf)}
+		done <- src.Run(ctx, func(ev *sysevent.Event, scratch *filter.Scratch) {
+			rs.EvaluateScratch(ev, scratch, func(r *rules.Rule) {
+				out, _ := r.Output.Render(nil, ev)
+				a := alert{rule: r.Name, pid: int64(ev.PID), output: string(out)}
 				if ev.Thread != nil {
 					a.ppid = ev.Thread.PPid()
 				}
