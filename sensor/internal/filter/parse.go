@@ -113,26 +113,9 @@ func (p *parser) parseOr() (Expr, error) {
 	}
 	defer p.pop()
 	start := p.pos
-	first, err := p.parseAnd()
-	if err != nil {
-		return nil, err
-	}
-	terms := []Expr{first}
-	for {
-		save := p.pos
-		p.blank()
-		if !p.keyword("or") {
-			p.pos = save
-			break
-		}
-		t, err := p.parseAnd()
-		if err != nil {
-			return nil, err
-		}
-		terms = append(terms, t)
-	}
-	if len(terms) == 1 {
-		return first, nil
+	terms, err := p.parseChain("or", p.parseAnd)
+	if err != nil || len(terms) == 1 {
+		return first(terms), err
 	}
 	return &Or{src: &p.src, Offset: start, Terms: terms}, nil
 }
@@ -140,28 +123,39 @@ func (p *parser) parseOr() (Expr, error) {
 func (p *parser) parseAnd() (Expr, error) {
 	p.blank()
 	start := p.pos
-	first, err := p.parseNot()
+	terms, err := p.parseChain("and", p.parseNot)
+	if err != nil || len(terms) == 1 {
+		return first(terms), err
+	}
+	return &And{src: &p.src, Offset: start, Terms: terms}, nil
+}
+
+// parseChain parses term (keyword term)*, the shape of both "or" and "and".
+func (p *parser) parseChain(keyword string, term func() (Expr, error)) ([]Expr, error) {
+	t, err := term()
 	if err != nil {
 		return nil, err
 	}
-	terms := []Expr{first}
+	terms := []Expr{t}
 	for {
 		save := p.pos
 		p.blank()
-		if !p.keyword("and") {
+		if !p.keyword(keyword) {
 			p.pos = save
-			break
+			return terms, nil
 		}
-		t, err := p.parseNot()
-		if err != nil {
+		if t, err = term(); err != nil {
 			return nil, err
 		}
 		terms = append(terms, t)
 	}
-	if len(terms) == 1 {
-		return first, nil
+}
+
+func first(terms []Expr) Expr {
+	if len(terms) == 0 {
+		return nil
 	}
-	return &And{src: &p.src, Offset: start, Terms: terms}, nil
+	return terms[0]
 }
 
 func (p *parser) parseNot() (Expr, error) {
