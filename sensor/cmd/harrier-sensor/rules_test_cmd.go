@@ -5,11 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 
+	"github.com/harrier-security/harrier/sensor/internal/rules"
 	"github.com/harrier-security/harrier/sensor/internal/ruletest"
 )
 
@@ -105,26 +103,13 @@ func runRulesTest(_ context.Context, args []string, stdout, stderr io.Writer) in
 func ruleTestPaths(args []string) ([]string, error) {
 	var out []string
 	for _, a := range args {
-		st, err := os.Stat(a)
+		found, err := rules.ExpandPaths([]string{a})
 		if err != nil {
 			return nil, err
-		}
-		if !st.IsDir() {
-			out = append(out, a)
-			continue
-		}
-		var found []string
-		for _, pat := range []string{"*.yaml", "*.yml"} {
-			m, err := filepath.Glob(filepath.Join(a, pat))
-			if err != nil {
-				return nil, err
-			}
-			found = append(found, m...)
 		}
 		if len(found) == 0 {
 			return nil, fmt.Errorf("%s: no *.yaml test files", a)
 		}
-		sort.Strings(found)
 		out = append(out, found...)
 	}
 	return out, nil

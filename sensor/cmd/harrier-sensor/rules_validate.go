@@ -7,9 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/harrier-security/harrier/sensor/internal/rules"
@@ -26,42 +23,10 @@ type fileList []string
 func (f *fileList) String() string     { return strings.Join(*f, ",") }
 func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
 
-// expandRulesPaths turns files and directories into rules files in order:
-// a directory contributes its *.yaml and *.yml files sorted by name, as
-// Falco reads rules directories.
-func expandRulesPaths(paths []string) ([]string, error) {
-	var out []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, err
-		}
-		if !st.IsDir() {
-			out = append(out, p)
-			continue
-		}
-		entries, err := os.ReadDir(p)
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, e := range entries {
-			if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
-				names = append(names, e.Name())
-			}
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			out = append(out, filepath.Join(p, n))
-		}
-	}
-	return out, nil
-}
-
 // loadRules loads the rules files named by -r flags with the sources of
 // this build.
 func loadRules(paths []string, m rules.Matching) (*rules.Ruleset, rules.Diagnostics, error) {
-	files, err := expandRulesPaths(paths)
+	files, err := rules.ExpandPaths(paths)
 	if err != nil {
 		return nil, nil, err
 	}

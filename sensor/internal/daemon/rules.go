@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -22,30 +21,9 @@ import (
 // rulesFiles expands the configured files and directories (a directory's
 // *.yaml and *.yml, by name) in order.
 func rulesFiles(paths []string) ([]string, error) {
-	var out []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("rules.files: %w", err)
-		}
-		if !st.IsDir() {
-			out = append(out, p)
-			continue
-		}
-		entries, err := os.ReadDir(p)
-		if err != nil {
-			return nil, fmt.Errorf("rules.files: %w", err)
-		}
-		var names []string
-		for _, e := range entries {
-			if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
-				names = append(names, e.Name())
-			}
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			out = append(out, filepath.Join(p, n))
-		}
+	out, err := rules.ExpandPaths(paths)
+	if err != nil {
+		return nil, fmt.Errorf("rules.files: %w", err)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("rules.files: no rules files in %s", strings.Join(paths, ", "))
