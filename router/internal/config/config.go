@@ -156,9 +156,9 @@ var sidekickEnvKeys = map[string][]string{
 		"balancer", "partitioner", "clientid", "compression", "requiredacks", "topiccreation", "key", "mutualtls", "checkcert"},
 }
 
-// Load reads and validates the file at path ("" for the embedded defaults
-// plus environment overrides).
-func Load(path string) (*Config, error) {
+// readSettings reads the file at path ("" for none) over the defaults, with
+// HARRIER_ROUTER_* environment overrides applied.
+func readSettings(path string) (map[string]any, error) {
 	v := viper.New()
 	setDefaults(v)
 	v.SetEnvPrefix(EnvPrefix)
@@ -171,7 +171,16 @@ func Load(path string) (*Config, error) {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
-	settings := v.AllSettings()
+	return v.AllSettings(), nil
+}
+
+// Load reads and validates the file at path ("" for the embedded defaults
+// plus environment overrides).
+func Load(path string) (*Config, error) {
+	settings, err := readSettings(path)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := parse(settings)
 	if err != nil {
 		where := "config"

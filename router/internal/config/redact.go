@@ -1,11 +1,9 @@
 package config
 
 import (
-	"fmt"
 	"net/url"
 	"strings"
 
-	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -14,19 +12,11 @@ import (
 // replaced: passwords, API keys, tokens, custom header values and URL
 // credentials. It is what `harrier-router config show` prints.
 func Redacted(path string) ([]byte, error) {
-	v := viper.New()
-	setDefaults(v)
-	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
-	if path != "" {
-		v.SetConfigFile(path)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			return nil, fmt.Errorf("config %s: %w", path, err)
-		}
+	settings, err := readSettings(path)
+	if err != nil {
+		return nil, err
 	}
-	return yaml.Marshal(redactMap(v.AllSettings()))
+	return yaml.Marshal(redactMap(settings))
 }
 
 func isSecretKey(k string) bool {
