@@ -10,7 +10,7 @@ import (
 
 	"github.com/harrier-security/harrier/sensor/internal/ruledoc"
 	"github.com/harrier-security/harrier/sensor/internal/rules"
-	"github.com/harrier-security/harrier/sensor/internal/ruletest"
+	"github.com/harrier-security/harrier/sensor/internal/sources"
 )
 
 func init() {
@@ -50,7 +50,7 @@ func runRulesDoc(_ context.Context, args []string, stdout, stderr io.Writer) int
 		display[i] = ruledoc.DisplayName(rootAbs, abs)
 		cmd = append(cmd, "-r "+display[i])
 	}
-	doc, err := ruledoc.Load(files, display, rules.Options{Registries: ruletest.Registries()})
+	doc, err := ruledoc.Load(files, display, rules.Options{Registries: sources.Registries()})
 	if err != nil {
 		fmt.Fprintf(stderr, "rules doc: %v\n", err)
 		return 1

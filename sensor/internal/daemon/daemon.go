@@ -37,7 +37,6 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/sink"
 	"github.com/harrier-security/harrier/sensor/internal/sources"
 	"github.com/harrier-security/harrier/sensor/internal/spool"
-	"github.com/harrier-security/harrier/sensor/internal/syscallfields"
 	"github.com/harrier-security/harrier/sensor/internal/transport"
 )
 
@@ -101,7 +100,6 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	// a rules file validates the same everywhere (a typo in a syscall rule
 	// is an error even on a sensor that only serves the audit webhook).
 	d.regs = sources.Registries()
-	d.regs[syscallfields.Source] = syscallfields.Registry()
 	rs, err := d.loadRules()
 	if err != nil {
 		return nil, err
@@ -431,6 +429,5 @@ func Check(cfg *config.Config, log *slog.Logger) (*rules.Ruleset, error) {
 		log = slog.Default()
 	}
 	d := &Daemon{cfg: cfg, log: log, regs: sources.Registries()}
-	d.regs[syscallfields.Source] = syscallfields.Registry()
 	return d.loadRules()
 }

@@ -12,6 +12,7 @@ import (
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/rules"
+	"github.com/harrier-security/harrier/sensor/internal/sources"
 )
 
 // repoRoot is the repository root seen from this package's directory.
@@ -175,7 +176,7 @@ func TestHarrierRulesBesideFalco(t *testing.T) {
 // where Harrier's rules overlap the most telling one fires. Each case of
 // rules/tests named here fires several rules under rule_matching: all.
 func TestHarrierRulesFirstMatch(t *testing.T) {
-	rs, _, err := rules.LoadFiles(harrierRulesFiles(t), rules.Options{Registries: Registries(), Matching: rules.MatchFirst})
+	rs, _, err := rules.LoadFiles(harrierRulesFiles(t), rules.Options{Registries: sources.Registries(), Matching: rules.MatchFirst})
 	if err != nil {
 		t.Fatal(err)
 	}

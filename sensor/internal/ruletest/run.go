@@ -9,18 +9,9 @@ import (
 	"strings"
 
 	"github.com/harrier-security/harrier/sensor/internal/fields"
-	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
 	"github.com/harrier-security/harrier/sensor/internal/rules"
-	"github.com/harrier-security/harrier/sensor/internal/syscallfields"
+	"github.com/harrier-security/harrier/sensor/internal/sources"
 )
-
-// Registries are the event sources rule tests can build events for.
-func Registries() map[string]*fields.Registry {
-	return map[string]*fields.Registry{
-		syscallfields.Source: syscallfields.Registry(),
-		k8saudit.Source:      k8saudit.Registry(),
-	}
-}
 
 // Status is the outcome of one case.
 type Status uint8
@@ -123,7 +114,7 @@ func NewRunner(rs *rules.Ruleset) (*Runner, error) {
 // LoadRules loads rules files for testing; diagnostics are returned so the
 // caller can show warnings.
 func LoadRules(paths []string) (*rules.Ruleset, rules.Diagnostics, error) {
-	return rules.LoadFiles(paths, rules.Options{Registries: Registries(), Matching: rules.MatchAll})
+	return rules.LoadFiles(paths, rules.Options{Registries: sources.Registries(), Matching: rules.MatchAll})
 }
 
 // RunFile runs every case of f.

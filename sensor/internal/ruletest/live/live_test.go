@@ -31,7 +31,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/filter"
 	"github.com/harrier-security/harrier/sensor/internal/proctable"
 	"github.com/harrier-security/harrier/sensor/internal/rules"
-	"github.com/harrier-security/harrier/sensor/internal/ruletest"
+	"github.com/harrier-security/harrier/sensor/internal/sources"
 	"github.com/harrier-security/harrier/sensor/internal/syscallsource"
 	"github.com/harrier-security/harrier/sensor/internal/sysevent"
 )
@@ -166,7 +166,7 @@ func start(t *testing.T) *sensor {
 		t.Skip("needs root: loads BPF programs into the kernel")
 	}
 	rs, _, err := rules.LoadFiles([]string{filepath.Join("..", "..", "..", "..", "rules", "syscall.yaml")},
-		rules.Options{Registries: ruletest.Registries(), Matching: rules.MatchAll})
+		rules.Options{Registries: sources.Registries(), Matching: rules.MatchAll})
 	if err != nil {
 		t.Fatal(err)
 	}
