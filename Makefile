@@ -61,7 +61,7 @@ generate-proto: setup ## regenerate Go code from proto/harrier/v1/*.proto
 
 .PHONY: generate-bpf
 generate-bpf: ## compile bpf/*.bpf.c into the committed Go bindings and objects (clang, bpf2go); syscall names
-	cd sensor && go generate ./internal/bpfcapture/ ./internal/sysevent/
+	cd sensor && go generate ./internal/syscall/bpfcapture/ ./internal/syscall/sysevent/
 
 .PHONY: vmlinux-h
 vmlinux-h: ## regenerate bpf/vmlinux.h from this host's kernel BTF (bpftool); commit it deliberately

@@ -1,5 +1,5 @@
 /* Record layout shared by harrier.bpf.c and the Go decoder
- * (sensor/internal/bpfcapture/decode.go). Little-endian, x86_64.
+ * (sensor/internal/syscall/bpfcapture/decode.go). Little-endian, x86_64.
  *
  * A record is a struct rec_hdr followed by items. An item is a struct item
  * header followed by len bytes; items are not aligned. Strings are not

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harrier-security/harrier/sensor/internal/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
 )
 
 var binary string

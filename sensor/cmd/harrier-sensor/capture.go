@@ -11,14 +11,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/harrier-security/harrier/sensor/internal/bpfcapture"
-	"github.com/harrier-security/harrier/sensor/internal/capturefile"
-	"github.com/harrier-security/harrier/sensor/internal/container"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/bpfcapture"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
 	"github.com/harrier-security/harrier/sensor/internal/fields"
-	"github.com/harrier-security/harrier/sensor/internal/proctable"
-	"github.com/harrier-security/harrier/sensor/internal/rules"
-	"github.com/harrier-security/harrier/sensor/internal/syscallfields"
-	"github.com/harrier-security/harrier/sensor/internal/sysevent"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/proctable"
+	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/syscallfields"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
 func init() {

@@ -15,11 +15,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/harrier-security/harrier/sensor/internal/capturefile"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
 	"github.com/harrier-security/harrier/sensor/internal/fields"
-	"github.com/harrier-security/harrier/sensor/internal/rules"
-	"github.com/harrier-security/harrier/sensor/internal/syscallfields"
-	"github.com/harrier-security/harrier/sensor/internal/sysevent"
+	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/syscallfields"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
 // memfdExecEnv makes the test binary, started by the test below, run a

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harrier-security/harrier/sensor/internal/capturefile"
-	"github.com/harrier-security/harrier/sensor/internal/sysevent"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
 // TestCaptureRecordsLiveEvents runs `capture` for real (eBPF, root) while

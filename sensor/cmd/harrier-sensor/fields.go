@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/harrier-security/harrier/sensor/internal/fields"
-	"github.com/harrier-security/harrier/sensor/internal/sources"
+	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
 )
 
 func init() {

@@ -14,13 +14,13 @@ import (
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 
 	"github.com/harrier-security/harrier/proto/falcojson"
-	"github.com/harrier-security/harrier/sensor/internal/alertfmt"
-	"github.com/harrier-security/harrier/sensor/internal/capturefile"
+	"github.com/harrier-security/harrier/sensor/internal/engine/alertfmt"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
 	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
-	"github.com/harrier-security/harrier/sensor/internal/rules"
-	"github.com/harrier-security/harrier/sensor/internal/sources"
-	"github.com/harrier-security/harrier/sensor/internal/sysevent"
+	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
+	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
 func init() {

@@ -7,8 +7,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/harrier-security/harrier/sensor/internal/rules"
-	"github.com/harrier-security/harrier/sensor/internal/ruletest"
+	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
+	"github.com/harrier-security/harrier/sensor/internal/tools/ruletest"
 )
 
 func init() {

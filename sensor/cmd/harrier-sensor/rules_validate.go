@@ -9,8 +9,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/harrier-security/harrier/sensor/internal/rules"
-	"github.com/harrier-security/harrier/sensor/internal/sources"
+	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
+	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
 )
 
 func init() {

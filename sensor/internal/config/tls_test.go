@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/harrier-security/harrier/sensor/internal/testcerts"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/testcerts"
 )
 
 func TestTLSConfigs(t *testing.T) {

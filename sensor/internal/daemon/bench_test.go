@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harrier-security/harrier/sensor/internal/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
 )
 
 // benignEvent is the bulk of a real cluster's audit stream: reads and

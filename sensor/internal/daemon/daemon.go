@@ -26,18 +26,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
-	"github.com/harrier-security/harrier/sensor/internal/aggregate"
-	"github.com/harrier-security/harrier/sensor/internal/alertfmt"
-	"github.com/harrier-security/harrier/sensor/internal/auditwebhook"
+	"github.com/harrier-security/harrier/sensor/internal/ship/aggregate"
+	"github.com/harrier-security/harrier/sensor/internal/engine/alertfmt"
+	"github.com/harrier-security/harrier/sensor/internal/k8saudit/webhook"
 	"github.com/harrier-security/harrier/sensor/internal/config"
 	"github.com/harrier-security/harrier/sensor/internal/fields"
-	"github.com/harrier-security/harrier/sensor/internal/filter"
+	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
-	"github.com/harrier-security/harrier/sensor/internal/rules"
-	"github.com/harrier-security/harrier/sensor/internal/sink"
-	"github.com/harrier-security/harrier/sensor/internal/sources"
-	"github.com/harrier-security/harrier/sensor/internal/spool"
-	"github.com/harrier-security/harrier/sensor/internal/transport"
+	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
+	"github.com/harrier-security/harrier/sensor/internal/ship/sink"
+	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
+	"github.com/harrier-security/harrier/sensor/internal/ship/spool"
+	"github.com/harrier-security/harrier/sensor/internal/ship/transport"
 )
 
 // Options are what the daemon takes besides its configuration.
@@ -72,7 +72,7 @@ type Daemon struct {
 	sp  *spool.Spool
 	tr  *transport.Client
 
-	hook    *auditwebhook.Server
+	hook    *webhook.Server
 	sys     *syscallSource
 	metLn   net.Listener
 	metSrv  *http.Server
@@ -236,7 +236,7 @@ func (d *Daemon) openWebhook() error {
 	if err != nil {
 		return fmt.Errorf("sources.k8s_audit.tls: %w", err)
 	}
-	d.hook = auditwebhook.New(auditwebhook.Config{
+	d.hook = webhook.New(webhook.Config{
 		Listen: ka.Listen, TLS: tc, Token: ka.Token, MaxBodyBytes: ka.MaxBodyBytes,
 		QueueEvents: ka.QueueEvents, Workers: ka.Workers, Logger: d.log,
 	}, d.evaluateAudit)

@@ -20,7 +20,7 @@ import (
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/config"
-	"github.com/harrier-security/harrier/sensor/internal/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -12,10 +12,10 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
-	"github.com/harrier-security/harrier/sensor/internal/alertfmt"
+	"github.com/harrier-security/harrier/sensor/internal/engine/alertfmt"
 	"github.com/harrier-security/harrier/sensor/internal/fields"
-	"github.com/harrier-security/harrier/sensor/internal/rules"
-	"github.com/harrier-security/harrier/sensor/internal/sysevent"
+	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
 // rulesFiles expands the configured files and directories (a directory's

@@ -6,27 +6,27 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/harrier-security/harrier/sensor/internal/container"
-	"github.com/harrier-security/harrier/sensor/internal/filter"
-	"github.com/harrier-security/harrier/sensor/internal/proctable"
-	"github.com/harrier-security/harrier/sensor/internal/rules"
-	"github.com/harrier-security/harrier/sensor/internal/syscallsource"
-	"github.com/harrier-security/harrier/sensor/internal/sysevent"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
+	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/proctable"
+	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/source"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
 // syscallSource is the eBPF capture feeding the process table and the
-// rules (syscallsource.Source) with the daemon's metadata, evaluation and
+// rules (source.Source) with the daemon's metadata, evaluation and
 // metrics around it.
 type syscallSource struct {
 	d         *Daemon
-	src       *syscallsource.Source
+	src       *source.Source
 	closeMeta func()
 }
 
 func openSyscall(d *Daemon) (*syscallSource, error) {
 	sc := d.cfg.Sources.Syscall
 	var closeMeta func()
-	src, err := syscallsource.Open(syscallsource.Options{
+	src, err := source.Open(source.Options{
 		RingBytes: sc.RingBufferBytes,
 		Workers:   sc.Workers,
 		Table: func() proctable.Config {

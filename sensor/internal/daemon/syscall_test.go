@@ -11,7 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/harrier-security/harrier/sensor/internal/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
 )
 
 // TestSyscallReloadAddsEventTypes needs root and BPF: the running sensor

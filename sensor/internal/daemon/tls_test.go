@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harrier-security/harrier/sensor/internal/testcerts"
-	"github.com/harrier-security/harrier/sensor/internal/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/testcerts"
+	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
 )
 
 // TestTLSEverywhereFromConfig sets TLS up through the configuration keys

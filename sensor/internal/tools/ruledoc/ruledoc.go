@@ -1,0 +1,283 @@
+// Package ruledoc renders rules files as Markdown reference documentation:
+// every rule with its priority, source, tags (MITRE ATT&CK tactics and
+// techniques spelled out), event types, description and the lists and
+// macros that tune it. docs/rules.md is generated with it, so the
+// documentation cannot drift from the rules.
+package ruledoc
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
+)
+
+// TunablePrefixes mark the lists and macros meant for users to extend or
+// replace.
+var TunablePrefixes = []string{"harrier_allowed_", "harrier_user_known_"}
+
+// tactics spells out MITRE ATT&CK tactic tags.
+var tactics = map[string]string{
+	"mitre_reconnaissance":       "Reconnaissance",
+	"mitre_resource_development": "Resource Development",
+	"mitre_initial_access":       "Initial Access",
+	"mitre_execution":            "Execution",
+	"mitre_persistence":          "Persistence",
+	"mitre_privilege_escalation": "Privilege Escalation",
+	"mitre_defense_evasion":      "Defense Evasion",
+	"mitre_credential_access":    "Credential Access",
+	"mitre_discovery":            "Discovery",
+	"mitre_lateral_movement":     "Lateral Movement",
+	"mitre_collection":           "Collection",
+	"mitre_command_and_control":  "Command and Control",
+	"mitre_exfiltration":         "Exfiltration",
+	"mitre_impact":               "Impact",
+}
+
+var techniqueRe = regexp.MustCompile(`^T\d{4}(\.\d{3})?$`)
+
+// Doc is the input of Write: a loaded ruleset and the raw definitions of
+// the files it came from (for the macros and lists each rule uses).
+type Doc struct {
+	Files   []string // rules files in load order, as named in the output
+	Ruleset *rules.Ruleset
+	defs    map[string]definition // macro and list definitions by name (last wins)
+	conds   map[string]string     // rule name -> condition as written (appends joined)
+	fileOf  map[string]string     // rule name -> display file name
+}
+
+type definition struct {
+	kind  string // macro or list
+	text  string // condition or items joined by spaces
+	items []string
+}
+
+// Load reads and compiles the rules files. display names each file in the
+// output (typically its path relative to the repository root); nil uses
+// the paths as given.
+func Load(paths, display []string, opts rules.Options) (*Doc, error) {
+	if display == nil {
+		display = paths
+	}
+	if len(display) != len(paths) {
+		return nil, fmt.Errorf("ruledoc: %d display names for %d files", len(display), len(paths))
+	}
+	rs, _, err := rules.LoadFiles(paths, opts)
+	if err != nil {
+		return nil, err
+	}
+	d := &Doc{Files: display, Ruleset: rs, defs: map[string]definition{},
+		conds: map[string]string{}, fileOf: map[string]string{}}
+	for i, p := range paths {
+		if err := d.readDefs(p, display[i]); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// item is the part of a rules file item ruledoc reads.
+type item struct {
+	Rule      string    `yaml:"rule"`
+	Macro     string    `yaml:"macro"`
+	List      string    `yaml:"list"`
+	Condition string    `yaml:"condition"`
+	Items     yaml.Node `yaml:"items"`
+}
+
+func (d *Doc) readDefs(path, display string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var items []item
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&items); err != nil && err != io.EOF {
+		return fmt.Errorf("ruledoc: %s: %w", path, err)
+	}
+	for _, it := range items {
+		switch {
+		case it.Rule != "":
+			if _, seen := d.fileOf[it.Rule]; !seen {
+				d.fileOf[it.Rule] = display
+			}
+			if it.Condition != "" {
+				d.conds[it.Rule] += " " + it.Condition
+			}
+		case it.Macro != "":
+			d.defs[it.Macro] = definition{kind: "macro", text: it.Condition}
+		case it.List != "":
+			var vals []string
+			_ = it.Items.Decode(&vals)
+			d.defs[it.List] = definition{kind: "list", text: strings.Join(vals, " "), items: vals}
+		}
+	}
+	return nil
+}
+
+var identRe = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
+
+// Tunables returns the tuning lists and macros a rule's condition reaches
+// (through macros and lists), sorted, as "name (list)" / "name (macro)".
+func (d *Doc) Tunables(rule string) []string {
+	seen := map[string]bool{}
+	var out []string
+	var walk func(text string)
+	walk = func(text string) {
+		for _, id := range identRe.FindAllString(text, -1) {
+			def, ok := d.defs[id]
+			if !ok || seen[id] {
+				continue
+			}
+			seen[id] = true
+			for _, p := range TunablePrefixes {
+				if strings.HasPrefix(id, p) {
+					out = append(out, fmt.Sprintf("`%s` (%s)", id, def.kind))
+				}
+			}
+			walk(def.text)
+		}
+	}
+	walk(d.conds[rule])
+	sort.Strings(out)
+	return out
+}
+
+// Write renders the Markdown document. command is the command line that
+// generated it, printed in the header.
+func (d *Doc) Write(w io.Writer, command string) error {
+	var b strings.Builder
+	all := d.Ruleset.Rules()
+	fmt.Fprintf(&b, "# Harrier rules reference\n\n")
+	fmt.Fprintf(&b, "<!-- Generated by `%s`. Do not edit: change the rules files and regenerate. -->\n\n", command)
+	fmt.Fprintf(&b, "%d rules from %s. Every rule names its priority, tags (MITRE ATT&CK tactics and\n", len(all), strings.Join(quoteAll(d.Files), ", "))
+	b.WriteString("techniques), the event types it needs and what it catches. Rules are tuned without editing these\n")
+	b.WriteString("files: extend the `harrier_allowed_*` lists or replace the `harrier_user_known_*` macros listed\n")
+	b.WriteString("under each rule from a file loaded after them (see the header of each rules file), and check\n")
+	b.WriteString("the result with `harrier-sensor rules test` (docs/rule-tests.md).\n\n")
+
+	for _, file := range d.Files {
+		var rs []*rules.Rule
+		for _, r := range all {
+			if d.fileOf[r.Name] == file {
+				rs = append(rs, r)
+			}
+		}
+		enabled := 0
+		for _, r := range rs {
+			if r.Enabled {
+				enabled++
+			}
+		}
+		fmt.Fprintf(&b, "## %s\n\n", file)
+		fmt.Fprintf(&b, "%d rules, %d enabled by default.\n\n", len(rs), enabled)
+		b.WriteString("| Rule | Priority | Source | Enabled | MITRE ATT&CK |\n|---|---|---|---|---|\n")
+		for _, r := range rs {
+			_, techniques := mitre(r.Tags)
+			fmt.Fprintf(&b, "| [%s](#%s) | %s | %s | %s | %s |\n", r.Name, slug(r.Name), r.Priority.FalcoName(),
+				r.Source, yesNo(r.Enabled), strings.Join(techniques, ", "))
+		}
+		b.WriteString("\n")
+		for _, r := range rs {
+			d.writeRule(&b, r)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (d *Doc) writeRule(b *strings.Builder, r *rules.Rule) {
+	fmt.Fprintf(b, "### %s\n\n", r.Name)
+	fmt.Fprintf(b, "%s\n\n", strings.Join(strings.Fields(r.Desc), " "))
+	fmt.Fprintf(b, "- **Priority:** %s; **source:** %s; **enabled by default:** %s\n", r.Priority.FalcoName(), r.Source, yesNo(r.Enabled))
+	tacs, techs := mitre(r.Tags)
+	if len(tacs)+len(techs) > 0 {
+		parts := append([]string{}, tacs...)
+		for _, t := range techs {
+			parts = append(parts, fmt.Sprintf("[%s](https://attack.mitre.org/techniques/%s/)", t, strings.ReplaceAll(t, ".", "/")))
+		}
+		fmt.Fprintf(b, "- **MITRE ATT&CK:** %s\n", strings.Join(parts, ", "))
+	}
+	if other := plainTags(r.Tags); len(other) > 0 {
+		fmt.Fprintf(b, "- **Tags:** %s\n", strings.Join(quoteAll(other), ", "))
+	}
+	if len(r.EventTypes) > 0 {
+		types := append([]string(nil), r.EventTypes...)
+		sort.Strings(types)
+		fmt.Fprintf(b, "- **Event types:** %s\n", strings.Join(quoteAll(types), ", "))
+	}
+	if t := d.Tunables(r.Name); len(t) > 0 {
+		fmt.Fprintf(b, "- **Tune with:** %s\n", strings.Join(t, ", "))
+	}
+	b.WriteString("\n")
+}
+
+// mitre splits tags into tactic names and technique ids, each sorted (so
+// the document does not depend on the order tags are written in).
+func mitre(tags []string) (tacs, techs []string) {
+	defer func() { sort.Strings(tacs); sort.Strings(techs) }()
+	for _, t := range tags {
+		if name, ok := tactics[t]; ok {
+			tacs = append(tacs, name)
+		} else if techniqueRe.MatchString(t) {
+			techs = append(techs, t)
+		}
+	}
+	return tacs, techs
+}
+
+func plainTags(tags []string) []string {
+	var out []string
+	for _, t := range tags {
+		if _, ok := tactics[t]; !ok && !techniqueRe.MatchString(t) {
+			out = append(out, t)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = "`" + v + "`"
+	}
+	return out
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// slug is the anchor GitHub gives a heading.
+func slug(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		case r == ' ':
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
+}
+
+// DisplayName is how a rules file is named in the document: its path
+// relative to root when it lies below it, else its base name.
+func DisplayName(root, path string) string {
+	if rel, err := filepath.Rel(root, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return filepath.ToSlash(rel)
+	}
+	return filepath.Base(path)
+}
