@@ -15,11 +15,11 @@ import (
 
 	"github.com/harrier-security/harrier/proto/falcojson"
 	"github.com/harrier-security/harrier/sensor/internal/engine/alertfmt"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
-	"github.com/harrier-security/harrier/sensor/internal/fields"
-	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
+	"github.com/harrier-security/harrier/sensor/internal/fields"
+	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/harrier-security/harrier/proto/falcojson"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
 )
 
 const sharedFalco = "../../../../shared/testdata/falco"

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harrier-security/harrier/sensor/internal/testkit/testcerts"
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/testcerts"
 )
 
 // TestTLSEverywhereFromConfig sets TLS up through the configuration keys

@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/harrier-security/harrier/sensor/internal/engine/alertfmt"
-	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
+	"github.com/harrier-security/harrier/sensor/internal/fields"
 )
 
 // maxListItems bounds a list after expansion.

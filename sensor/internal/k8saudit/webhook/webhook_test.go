@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harrier-security/harrier/sensor/internal/k8saudit/webhook"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
+	"github.com/harrier-security/harrier/sensor/internal/k8saudit/webhook"
 	"github.com/harrier-security/harrier/sensor/internal/testkit/testcerts"
 )
 

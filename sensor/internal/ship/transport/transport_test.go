@@ -16,9 +16,9 @@ import (
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/ship/spool"
-	"github.com/harrier-security/harrier/sensor/internal/testkit/testcerts"
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport"
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/testcerts"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

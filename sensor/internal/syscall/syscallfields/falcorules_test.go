@@ -4,8 +4,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
+	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/syscallfields"
 )
 

@@ -21,12 +21,12 @@ import (
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/engine/alertfmt"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/bpfcapture"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
 	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/proctable"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/bpfcapture"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/proctable"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/source"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )

@@ -8,9 +8,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
+	"github.com/harrier-security/harrier/sensor/internal/fields"
 )
 
 // Status is the outcome of one case.

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
+	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/syscallfields"
 )
 

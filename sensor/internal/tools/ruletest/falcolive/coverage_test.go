@@ -4,9 +4,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/harrier-security/harrier/sensor/internal/testkit/livetest"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/livetest"
 )
 
 // cannotFire are the stable rules no live test fires here, and why.
