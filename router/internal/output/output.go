@@ -34,8 +34,9 @@ type permanentError struct{ err error }
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
-// Permanent marks err as not worth retrying (a rejected document, a 4xx
-// other than 408/429, an oversized message). Permanent(nil) is nil.
+// Permanent marks err as not worth retrying (a rejected document, an
+// oversized message; over HTTP, what proto/retry classifies as permanent).
+// Permanent(nil) is nil.
 func Permanent(err error) error {
 	if err == nil {
 		return nil

@@ -34,6 +34,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/proto/retry"
 	"github.com/harrier-security/harrier/router/internal/output"
 )
 
@@ -155,10 +156,12 @@ func (o *Output) ensureTemplate(ctx context.Context) error {
 }
 
 // Deliver indexes the batch with one bulk request (split in halves when
-// the cluster answers 413). Per item, a rejected document (mapping or
-// parse error, any 4xx but 408/429) is Permanent; 408, 429, 5xx, network
-// errors and timeouts are transient. A whole request refused with 400 is
-// Permanent; other whole-request failures are transient.
+// the cluster answers 413). Statuses and network errors are classified by
+// the shared rule (proto/retry): a rejected document (mapping or parse
+// error, any 4xx but 408/425/429) is Permanent; 408, 425, 429, 5xx, network
+// errors and timeouts are transient. A whole request refused for
+// credentials, privileges or path (401, 403, 407, 404) is held for the
+// operator (transient); refused otherwise (400, ...) it is Permanent.
 func (o *Output) Deliver(ctx context.Context, alerts []*harrierv1.Alert) error {
 	if len(alerts) == 0 {
 		return nil
@@ -266,7 +269,11 @@ func (o *Output) bulk(ctx context.Context, body []byte, alerts []*harrierv1.Aler
 	}
 	res, err := o.client.Bulk(bytes.NewReader(body), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%s: bulk request: %w", o.cfg.Name, err)
+		err = fmt.Errorf("%s: bulk request: %w", o.cfg.Name, err)
+		if retry.TransientError(err) { // network, TLS or timeout
+			return nil, err
+		}
+		return nil, output.Permanent(err)
 	}
 	defer drain(res.Body)
 	if res.StatusCode == http.StatusRequestEntityTooLarge && len(sent) > 1 {
@@ -274,18 +281,15 @@ func (o *Output) bulk(ctx context.Context, body []byte, alerts []*harrierv1.Aler
 	}
 	if res.IsError() {
 		err := fmt.Errorf("%s: bulk request: %s: %s", o.cfg.Name, res.Status(), errorReason(res.Body))
-		switch res.StatusCode {
-		case http.StatusRequestEntityTooLarge:
+		switch {
+		case res.StatusCode == http.StatusRequestEntityTooLarge:
 			// A single document the cluster will never take.
 			return []output.ItemError{{Index: sent[0], Err: output.Permanent(err)}}, nil
-		case http.StatusBadRequest:
-			// The cluster refuses the request itself; resending it cannot help.
-			return nil, output.Permanent(err)
+		case retry.TransientStatus(res.StatusCode), operatorFixes(res.StatusCode):
+			return nil, err
 		}
-		// 401/403/404 (credentials, privileges, a wrong path behind a
-		// proxy) are fixed by an operator, 408/429/5xx by the cluster:
-		// transient, so nothing is dead-lettered meanwhile.
-		return nil, err
+		// The cluster refuses the request itself; resending it cannot help.
+		return nil, output.Permanent(err)
 	}
 	var br bulkResponse
 	if err := json.NewDecoder(res.Body).Decode(&br); err != nil {
@@ -305,7 +309,7 @@ func (o *Output) bulk(ctx context.Context, body []byte, alerts []*harrierv1.Aler
 			}
 			a := alerts[sent[i]]
 			err := fmt.Errorf("%s: %s alert %s: status %d: %s", o.cfg.Name, op, a.GetId(), r.Status, r.Error)
-			if !transientStatus(r.Status) {
+			if !retry.TransientStatus(r.Status) {
 				err = output.Permanent(err)
 			}
 			failed = append(failed, output.ItemError{Index: sent[i], Err: err})
@@ -331,10 +335,17 @@ func (o *Output) split(ctx context.Context, alerts []*harrierv1.Alert, sent []in
 	return failed, nil
 }
 
-// transientStatus reports whether an item or request status is worth
-// retrying: timeouts, throttling and server-side failures.
-func transientStatus(status int) bool {
-	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500 || status == 0
+// operatorFixes reports whether a refusal of a whole bulk request is the
+// cluster's configuration rather than the alerts': credentials, privileges,
+// or a wrong path behind a proxy. An operator fixes those and delivery
+// resumes, so they are held (retried), not dead-lettered; per document
+// they are permanent, as the shared rule says.
+func operatorFixes(status int) bool {
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusProxyAuthRequired, http.StatusNotFound:
+		return true
+	}
+	return false
 }
 
 // errorReason extracts Elasticsearch's error from a failed response body.

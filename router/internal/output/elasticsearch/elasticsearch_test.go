@@ -12,6 +12,7 @@ import (
 
 	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/proto/retry"
 )
 
 func TestIndexName(t *testing.T) {
@@ -187,8 +188,8 @@ func TestConfigErrors(t *testing.T) {
 
 func TestTransientStatus(t *testing.T) {
 	for status, want := range map[int]bool{400: false, 404: false, 409: false, 408: true, 429: true, 500: true, 503: true} {
-		if transientStatus(status) != want {
-			t.Errorf("transientStatus(%d) = %v, want %v", status, !want, want)
+		if retry.TransientStatus(status) != want {
+			t.Errorf("retry.TransientStatus(%d) = %v, want %v", status, !want, want)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/proto/retry"
 	"github.com/harrier-security/harrier/router/internal/output"
 	"github.com/harrier-security/harrier/router/internal/tlsconfig"
 )
@@ -168,7 +169,11 @@ func (o *Output) post(ctx context.Context, body []byte, contentType string) erro
 	}
 	resp, err := o.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook %s: %w", o.cfg.Name, err) // network error or timeout: transient
+		err = fmt.Errorf("webhook %s: %w", o.cfg.Name, err)
+		if retry.TransientError(err) { // network, TLS or timeout
+			return err
+		}
+		return output.Permanent(err)
 	}
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
@@ -177,17 +182,10 @@ func (o *Output) post(ctx context.Context, body []byte, contentType string) erro
 		return nil
 	}
 	err = fmt.Errorf("webhook %s: HTTP %d: %s", o.cfg.Name, resp.StatusCode, bytes.TrimSpace(snippet))
-	if Transient(resp.StatusCode) {
+	if retry.TransientStatus(resp.StatusCode) {
 		return err
 	}
 	return output.Permanent(err)
-}
-
-// Transient reports whether an HTTP status is worth retrying: 408, 425, 429
-// and every 5xx. Other non-2xx statuses mean the receiver refuses the alert.
-func Transient(status int) bool {
-	return status == http.StatusRequestTimeout || status == http.StatusTooEarly ||
-		status == http.StatusTooManyRequests || status >= 500
 }
 
 // encodeLines renders alerts as Falco JSON lines, in parallel chunks for

@@ -57,7 +57,7 @@ func TestDeliverClassifiesStatuses(t *testing.T) {
 	tests := []struct {
 		status    int
 		permanent bool
-	}{{503, false}, {500, false}, {429, false}, {408, false}, {400, true}, {404, true}, {401, true}}
+	}{{503, false}, {500, false}, {429, false}, {425, false}, {408, false}, {400, true}, {404, true}, {401, true}, {422, true}}
 	for _, tt := range tests {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(tt.status) }))
 		o, _ := New(Config{Name: "w", Address: srv.URL})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/proto/retry"
 )
 
 // HTTPConfig configures an HTTP sink.
@@ -122,7 +123,7 @@ func (s *HTTP) run() {
 			s.dropped.Inc()
 			continue
 		}
-		var last error
+		var last *postError
 		for attempt := range s.cfg.Attempts {
 			if attempt > 0 && s.abort.Load() {
 				break
@@ -132,42 +133,43 @@ func (s *HTTP) run() {
 				time.Sleep(d/2 + rand.N(d/2))
 			}
 			last = s.post(body)
-			if _, perm := last.(permanent); last == nil || perm {
+			if last == nil || !last.transient {
 				break
 			}
 		}
 		if last != nil {
 			s.dropped.Inc()
-			s.log.Error("http output: alert dropped", "id", a.GetId(), "rule", a.GetRule(), "err", last)
+			s.log.Error("http output: alert dropped", "id", a.GetId(), "rule", a.GetRule(), "err", last.err)
 			continue
 		}
 		s.posted.Inc()
 	}
 }
 
-// permanent marks a refusal that resending cannot change (4xx but 429).
-type permanent struct{ error }
+// postError is a failed post, classified by the shared rule (proto/retry):
+// only transient failures are tried again.
+type postError struct {
+	err       error
+	transient bool
+}
 
-func (s *HTTP) post(body []byte) error {
+func (s *HTTP) post(body []byte) *postError {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return &postError{err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "harrier-sensor")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return err
+		return &postError{err: err, transient: retry.TransientError(err)}
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	if resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusTooManyRequests {
-		return permanent{fmt.Errorf("%s answered %s", s.cfg.URL, resp.Status)}
-	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s answered %s", s.cfg.URL, resp.Status)
+		return &postError{err: fmt.Errorf("%s answered %s", s.cfg.URL, resp.Status), transient: retry.TransientStatus(resp.StatusCode)}
 	}
 	return nil
 }

@@ -168,6 +168,35 @@ func TestHTTPPostsFalcoJSONAndRetries(t *testing.T) {
 	}
 }
 
+// The sink retries exactly what the shared rule (proto/retry) calls
+// transient: 408 and 425 as well as 429 and 5xx.
+func TestHTTPRetriesByTheSharedRule(t *testing.T) {
+	for _, tt := range []struct {
+		status int
+		calls  int64 // requests for one alert with Attempts: 2
+	}{{408, 2}, {425, 2}, {429, 2}, {500, 2}, {503, 2}, {400, 1}, {401, 1}, {404, 1}, {422, 1}} {
+		var calls atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			w.WriteHeader(tt.status)
+		}))
+		h := NewHTTP(HTTPConfig{URL: srv.URL, Attempts: 2, Logger: quiet})
+		if err := h.Send(alert("a", harrierv1.Priority_PRIORITY_WARNING)); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Close(); err != nil {
+			t.Fatal(err)
+		}
+		srv.Close()
+		if c := calls.Load(); c != tt.calls {
+			t.Errorf("status %d: %d requests, want %d", tt.status, c, tt.calls)
+		}
+		if v := testutil.ToFloat64(h.dropped); v != 1 {
+			t.Errorf("status %d: dropped counter %v, want 1", tt.status, v)
+		}
+	}
+}
+
 func TestHTTPQueueFullDropsAndCounts(t *testing.T) {
 	block := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block }))
