@@ -84,3 +84,27 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, h.Name)
 	}
 }
+
+// observe counts one Deliver call's outcome: alerts sent (with their
+// ingest-to-delivery latency) and failed.
+func (m *Metrics) observe(name string, pending []item, r result) {
+	if ok := len(pending) - len(r.retry) - len(r.dead); ok > 0 {
+		m.Sent.WithLabelValues(name).Add(float64(ok))
+		lat := m.Latency.WithLabelValues(name)
+		failed := make(map[uint64]bool, len(r.retry)+len(r.dead))
+		for _, it := range r.retry {
+			failed[it.seq] = true
+		}
+		for _, it := range r.dead {
+			failed[it.seq] = true
+		}
+		for _, it := range pending {
+			if !failed[it.seq] {
+				lat.Observe(r.at.Sub(it.stored).Seconds())
+			}
+		}
+	}
+	if n := len(r.retry) + len(r.dead); n > 0 {
+		m.Failed.WithLabelValues(name).Add(float64(n))
+	}
+}

@@ -1,0 +1,16 @@
+package delivery
+
+// filter is the minimumpriority and allow-list stage: it keeps, in place,
+// the items the output's filter passes and counts the others.
+func (w *worker) filter(items []item) []item {
+	kept := items[:0]
+	for _, it := range items {
+		if w.spec.Filter.Match(it.alert) {
+			kept = append(kept, it)
+		}
+	}
+	if n := len(items) - len(kept); n > 0 {
+		w.p.m.Filtered.WithLabelValues(w.name).Add(float64(n))
+	}
+	return kept
+}

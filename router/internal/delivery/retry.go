@@ -1,0 +1,82 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+)
+
+// Backoff is an exponential backoff with full jitter between Initial and Max.
+type Backoff struct {
+	Initial time.Duration
+	Max     time.Duration
+}
+
+// Delay returns the wait before retry attempt n (0-based): a random duration
+// in [d/2, d] where d = min(Max, Initial*2^n).
+func (b Backoff) Delay(n int) time.Duration {
+	d := b.Initial
+	for i := 0; i < n && d < b.Max; i++ {
+		d *= 2
+	}
+	if d > b.Max {
+		d = b.Max
+	}
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (b Backoff) withDefaults() Backoff {
+	if b.Initial <= 0 {
+		b.Initial = 100 * time.Millisecond
+	}
+	if b.Max < b.Initial {
+		b.Max = 30 * time.Second
+	}
+	return b
+}
+
+// deliver delivers batch, retrying transient failures with backoff until
+// it succeeds or ctx ends (false). Permanent failures leave the batch as
+// dead letters (deadletter.go).
+func (w *worker) deliver(ctx context.Context, batch []item) bool {
+	pending := batch
+	for attempt := 0; ; attempt++ {
+		r, ok := w.attempt(ctx, pending)
+		if !ok {
+			return false
+		}
+		if len(r.retry) == 0 {
+			w.mu.Lock()
+			w.lastOK = r.at
+			w.state = StateBusy
+			w.mu.Unlock()
+			return true
+		}
+		w.p.m.Retried.WithLabelValues(w.name).Add(float64(len(r.retry)))
+		w.setError(errors.New(r.reason))
+		delay := w.spec.Backoff.Delay(attempt)
+		if attempt == 0 || attempt%10 == 0 {
+			w.p.log.Warn("delivery failed; retrying", "output", w.name, "alerts", len(r.retry), "attempt", attempt+1,
+				"backoff", delay.Round(time.Millisecond), "err", r.reason)
+		}
+		if !sleep(ctx, delay) {
+			return false
+		}
+		pending = r.retry
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
