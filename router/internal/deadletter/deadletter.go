@@ -6,6 +6,7 @@ package deadletter
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -24,8 +25,11 @@ const suffix = ".dlq"
 
 // Store is safe for concurrent use.
 type Store struct {
-	dir    string
-	mu     sync.Mutex
+	dir string
+	mu  sync.Mutex // serialises file access (held across a replay)
+	// counts has its own lock so that /healthz and /metrics never wait for
+	// a write or a replay in progress.
+	cmu    sync.Mutex
 	counts map[string]int // stored dead letters per output
 }
 
@@ -44,15 +48,15 @@ func Open(dir string) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.counts[o] = len(ls)
+		s.setCount(o, len(ls), false)
 	}
 	return s, nil
 }
 
 // Counts returns how many dead letters each output has stored.
 func (s *Store) Counts() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
 	out := make(map[string]int, len(s.counts))
 	for k, v := range s.counts {
 		out[k] = v
@@ -62,8 +66,18 @@ func (s *Store) Counts() map[string]int {
 
 func (s *Store) path(output string) string { return filepath.Join(s.dir, output+suffix) }
 
-// Add durably stores letters (all of one output).
-func (s *Store) Add(output string, letters []*harrierv1.DeadLetter) error {
+func (s *Store) setCount(output string, n int, add bool) {
+	s.cmu.Lock()
+	if add {
+		n += s.counts[output]
+	}
+	s.counts[output] = n
+	s.cmu.Unlock()
+}
+
+// Add durably stores letters (all of one output). It gives up when ctx
+// ends before the write starts; a write under way is not interrupted.
+func (s *Store) Add(ctx context.Context, output string, letters []*harrierv1.DeadLetter) error {
 	if len(letters) == 0 {
 		return nil
 	}
@@ -77,6 +91,9 @@ func (s *Store) Add(output string, letters []*harrierv1.DeadLetter) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("dead letters %s: %w", output, err)
+	}
 	f, err := os.OpenFile(s.path(output), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("dead letters: %w", err)
@@ -91,7 +108,7 @@ func (s *Store) Add(output string, letters []*harrierv1.DeadLetter) error {
 	if err != nil {
 		return fmt.Errorf("dead letters %s: %w", output, err)
 	}
-	s.counts[output] += len(letters)
+	s.setCount(output, len(letters), true)
 	return nil
 }
 
@@ -180,7 +197,7 @@ func (s *Store) Replay(output string, deliver func([]*harrierv1.DeadLetter) []*h
 	if err := s.rewrite(output, again); err != nil {
 		return 0, 0, err
 	}
-	s.counts[output] = len(again)
+	s.setCount(output, len(again), false)
 	return len(letters) - len(again), len(again), nil
 }
 

@@ -1,6 +1,11 @@
 package deadletter
 
 import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,10 +23,10 @@ func TestAddListReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Add("webhook.a", []*harrierv1.DeadLetter{letter("webhook.a", "1"), letter("webhook.a", "2")}); err != nil {
+	if err := s.Add(context.Background(), "webhook.a", []*harrierv1.DeadLetter{letter("webhook.a", "1"), letter("webhook.a", "2")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Add("file", []*harrierv1.DeadLetter{letter("file", "3")}); err != nil {
+	if err := s.Add(context.Background(), "file", []*harrierv1.DeadLetter{letter("file", "3")}); err != nil {
 		t.Fatal(err)
 	}
 	ls, total, err := s.List("", 2)
@@ -51,5 +56,28 @@ func TestAddListReplay(t *testing.T) {
 	}
 	if outs, _ := s.Outputs(); len(outs) != 1 || outs[0] != "file" {
 		t.Fatalf("outputs %v", outs)
+	}
+}
+
+func TestAddFailsVisiblyAndHonoursContext(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Add(ctx, "a", []*harrierv1.DeadLetter{letter("a", "1")}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Add with a cancelled context: %v", err)
+	}
+	// A store that cannot write (the file is a directory) says so.
+	if err := os.Mkdir(filepath.Join(dir, "b"+suffix), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(context.Background(), "b", []*harrierv1.DeadLetter{letter("b", "1")}); err == nil || !strings.Contains(err.Error(), "dead letters") {
+		t.Fatalf("Add to a broken file: %v", err)
+	}
+	if c := s.Counts(); c["a"] != 0 || c["b"] != 0 {
+		t.Fatalf("counts after failed adds: %v", c)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -43,26 +42,41 @@ type replayRes struct {
 	err        error
 }
 
-func (w *worker) deadLetter(items []item, reason string) {
-	if w.p.dead == nil {
-		return
+// letter is a permanent failure waiting to be stored as a dead letter.
+type letter struct {
+	item
+	reason string
+}
+
+// deadLetter durably stores letters. When the store fails (a failing disk)
+// it says so everywhere an operator looks: an error log, the
+// dead_letter_failures metric and the output's health; the caller keeps
+// the alerts queued and tries again, so nothing is lost and nothing waits
+// past ctx.
+func (w *worker) deadLetter(ctx context.Context, letters []letter) error {
+	if w.p.dead == nil || len(letters) == 0 {
+		return nil
 	}
 	now := timestamppb.Now()
-	letters := make([]*harrierv1.DeadLetter, len(items))
-	for i, it := range items {
-		letters[i] = &harrierv1.DeadLetter{Output: w.name, Alert: it.alert, Reason: reason, Time: now, Seq: it.seq}
+	dls := make([]*harrierv1.DeadLetter, len(letters))
+	for i, l := range letters {
+		dls[i] = &harrierv1.DeadLetter{Output: w.name, Alert: l.alert, Reason: l.reason, Time: now, Seq: l.seq}
 	}
-	w.p.m.DeadLettered.WithLabelValues(w.name).Add(float64(len(items)))
-	w.p.log.Warn("alerts refused permanently; stored as dead letters", "output", w.name, "alerts", len(items), "reason", reason)
-	for {
-		err := w.p.dead.Add(w.name, letters)
-		if err == nil {
-			return
+	if err := w.p.dead.Add(ctx, w.name, dls); err != nil {
+		if ctx.Err() != nil {
+			return err // stopping: the alerts are redelivered after restart
 		}
-		// Never drop: keep trying to store (the disk may come back).
-		w.p.log.Error("cannot store dead letters; retrying", "output", w.name, "err", err)
-		time.Sleep(time.Second)
+		w.p.m.DeadLetterFailures.WithLabelValues(w.name).Inc()
+		w.setDeadLetterError(err)
+		w.p.log.Error("cannot store dead letters; the alerts stay queued and storing is tried again",
+			"output", w.name, "alerts", len(letters), "err", err)
+		return err
 	}
+	w.setDeadLetterError(nil)
+	w.p.m.DeadLettered.WithLabelValues(w.name).Add(float64(len(letters)))
+	w.p.log.Warn("alerts refused permanently; stored as dead letters", "output", w.name, "alerts", len(letters),
+		"reason", letters[0].reason)
+	return nil
 }
 
 // doReplay delivers this output's dead letters with a few attempts.

@@ -10,10 +10,10 @@ import (
 )
 
 // result sorts one Deliver call's alerts: delivered, to retry (transient),
-// or dead-lettered (permanent).
+// or to store as dead letters (permanent).
 type result struct {
 	retry  []item
-	dead   []item
+	dead   []letter
 	reason string    // the last transient failure, for logs and health
 	at     time.Time // when the call returned
 }
@@ -46,16 +46,16 @@ func (w *worker) attempt(ctx context.Context, pending []item) (result, bool) {
 			switch {
 			case !bad:
 			case output.IsPermanent(ferr):
-				w.deadLetter([]item{it}, ferr.Error())
-				r.dead = append(r.dead, it)
+				r.dead = append(r.dead, letter{it, ferr.Error()})
 			default:
 				r.retry = append(r.retry, it)
 				r.reason = ferr.Error()
 			}
 		}
 	case output.IsPermanent(err):
-		r.dead = pending
-		w.deadLetter(pending, err.Error())
+		for _, it := range pending {
+			r.dead = append(r.dead, letter{it, err.Error()})
+		}
 	default:
 		r.retry = pending
 		r.reason = err.Error()

@@ -22,6 +22,10 @@ type Health struct {
 	LastErrorTime            time.Time `json:"last_error_time,omitzero"`
 	LastSuccess              time.Time `json:"last_success,omitzero"`
 	Position                 uint64    `json:"position"`
+	// DeadLetterError is the last failure to store dead letters, cleared
+	// by the next successful store.
+	DeadLetterError     string    `json:"dead_letter_error,omitempty"`
+	DeadLetterErrorTime time.Time `json:"dead_letter_error_time,omitzero"`
 }
 
 // Health reports every running output, sorted by name.
@@ -37,7 +41,7 @@ func (p *Pipeline) Health() []Health {
 	for _, w := range ws {
 		w.mu.Lock()
 		h := Health{Name: w.name, State: w.state, LastError: w.lastErr, LastErrorTime: w.lastErrAt,
-			LastSuccess: w.lastOK, Position: w.pos}
+			LastSuccess: w.lastOK, Position: w.pos, DeadLetterError: w.deadErr, DeadLetterErrorTime: w.deadErrAt}
 		if next > w.pos {
 			h.QueueDepth = next - w.pos
 		}
@@ -61,5 +65,17 @@ func (w *worker) setIdle() {
 	w.mu.Lock()
 	w.state = StateIdle
 	w.oldest = time.Time{}
+	w.mu.Unlock()
+}
+
+// setDeadLetterError records (err != nil) or clears the dead-letter store's
+// failure.
+func (w *worker) setDeadLetterError(err error) {
+	w.mu.Lock()
+	if err != nil {
+		w.deadErr, w.deadErrAt = err.Error(), time.Now()
+	} else {
+		w.deadErr, w.deadErrAt = "", time.Time{}
+	}
 	w.mu.Unlock()
 }

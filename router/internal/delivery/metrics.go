@@ -7,14 +7,16 @@ import (
 // Metrics are the per-output delivery metrics. Register them once per
 // process; every Pipeline built with them shares the series.
 type Metrics struct {
-	Sent          *prometheus.CounterVec
-	Failed        *prometheus.CounterVec
-	Retried       *prometheus.CounterVec
-	DeadLettered  *prometheus.CounterVec
-	Filtered      *prometheus.CounterVec
-	LostRetention *prometheus.CounterVec
-	Latency       *prometheus.HistogramVec
-	BatchSize     *prometheus.HistogramVec
+	Sent         *prometheus.CounterVec
+	Failed       *prometheus.CounterVec
+	Retried      *prometheus.CounterVec
+	DeadLettered *prometheus.CounterVec
+	// DeadLetterFailures counts dead-letter writes that failed.
+	DeadLetterFailures *prometheus.CounterVec
+	Filtered           *prometheus.CounterVec
+	LostRetention      *prometheus.CounterVec
+	Latency            *prometheus.HistogramVec
+	BatchSize          *prometheus.HistogramVec
 }
 
 // NewMetrics creates the metrics and registers them (and the queue gauges of
@@ -29,6 +31,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Alerts scheduled for another delivery attempt after a transient failure."}, []string{"output"}),
 		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_dead_lettered_total",
 			Help: "Alerts refused permanently and stored as dead letters."}, []string{"output"}),
+		DeadLetterFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_dead_letter_failures_total",
+			Help: "Dead-letter writes that failed (a failing disk); the alerts stay queued and the write is tried again."}, []string{"output"}),
 		Filtered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_filtered_total",
 			Help: "Alerts skipped by the output's minimumpriority or filters."}, []string{"output"}),
 		LostRetention: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_lost_to_retention_total",
@@ -40,7 +44,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Alerts per delivery attempt.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}, []string{"output"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Sent, m.Failed, m.Retried, m.DeadLettered, m.Filtered, m.LostRetention, m.Latency, m.BatchSize)
+		reg.MustRegister(m.Sent, m.Failed, m.Retried, m.DeadLettered, m.DeadLetterFailures, m.Filtered, m.LostRetention, m.Latency, m.BatchSize)
 	}
 	return m
 }
@@ -95,8 +99,8 @@ func (m *Metrics) observe(name string, pending []item, r result) {
 		for _, it := range r.retry {
 			failed[it.seq] = true
 		}
-		for _, it := range r.dead {
-			failed[it.seq] = true
+		for _, l := range r.dead {
+			failed[l.seq] = true
 		}
 		for _, it := range pending {
 			if !failed[it.seq] {

@@ -14,11 +14,14 @@ type item struct {
 	seq    uint64
 	stored time.Time
 	alert  *harrierv1.Alert
+	// refused is set for a record that can never be delivered (it does
+	// not decode); the delivery stage stores it as a dead letter.
+	refused string
 }
 
 // fetched is one batch read and decoded ahead of delivery.
 type fetched struct {
-	items []item    // alerts that pass the filter
+	items []item    // alerts that pass the filter, and refused records
 	last  uint64    // last journal record covered
 	first time.Time // stored time of the first record covered
 }
@@ -85,7 +88,8 @@ func (w *worker) collect() (fetched, error) {
 		}
 		a, err := w.p.decoded.get(e.Seq, e.Data)
 		if err != nil {
-			w.deadLetter([]item{{seq: e.Seq, alert: &harrierv1.Alert{}}}, fmt.Sprintf("undecodable journal record %d: %v", e.Seq, err))
+			f.items = append(f.items, item{seq: e.Seq, stored: e.Stored, alert: &harrierv1.Alert{},
+				refused: fmt.Sprintf("undecodable journal record %d: %v", e.Seq, err)})
 			continue
 		}
 		f.items = append(f.items, item{seq: e.Seq, stored: e.Stored, alert: a})

@@ -3,7 +3,9 @@ package delivery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -40,28 +42,54 @@ func (b Backoff) withDefaults() Backoff {
 }
 
 // deliver delivers batch, retrying transient failures with backoff until
-// it succeeds or ctx ends (false). Permanent failures leave the batch as
-// dead letters (deadletter.go).
+// it succeeds or ctx ends (false). Permanent failures, and records that
+// could not be read as alerts, are stored as dead letters; while the
+// store fails, they are held and storing is retried on the same backoff.
 func (w *worker) deliver(ctx context.Context, batch []item) bool {
 	pending := batch
-	for attempt := 0; ; attempt++ {
-		r, ok := w.attempt(ctx, pending)
-		if !ok {
-			return false
+	var unstored []letter
+	if slices.ContainsFunc(batch, func(it item) bool { return it.refused != "" }) {
+		pending = nil
+		for _, it := range batch {
+			if it.refused != "" {
+				unstored = append(unstored, letter{it, it.refused})
+			} else {
+				pending = append(pending, it)
+			}
 		}
-		if len(r.retry) == 0 {
+	}
+	for attempt := 0; ; attempt++ {
+		var r result
+		if len(pending) > 0 {
+			var ok bool
+			if r, ok = w.attempt(ctx, pending); !ok {
+				return false
+			}
+		}
+		unstored = append(unstored, r.dead...)
+		if err := w.deadLetter(ctx, unstored); err != nil {
+			if ctx.Err() != nil {
+				return false
+			}
+			r.reason = fmt.Sprintf("cannot store %d dead letters: %v", len(unstored), err)
+		} else {
+			unstored = nil
+		}
+		if len(r.retry) == 0 && len(unstored) == 0 {
 			w.mu.Lock()
-			w.lastOK = r.at
+			w.lastOK = time.Now()
 			w.state = StateBusy
 			w.mu.Unlock()
 			return true
 		}
-		w.p.m.Retried.WithLabelValues(w.name).Add(float64(len(r.retry)))
 		w.setError(errors.New(r.reason))
 		delay := w.spec.Backoff.Delay(attempt)
-		if attempt == 0 || attempt%10 == 0 {
-			w.p.log.Warn("delivery failed; retrying", "output", w.name, "alerts", len(r.retry), "attempt", attempt+1,
-				"backoff", delay.Round(time.Millisecond), "err", r.reason)
+		if len(r.retry) > 0 {
+			w.p.m.Retried.WithLabelValues(w.name).Add(float64(len(r.retry)))
+			if attempt == 0 || attempt%10 == 0 {
+				w.p.log.Warn("delivery failed; retrying", "output", w.name, "alerts", len(r.retry), "attempt", attempt+1,
+					"backoff", delay.Round(time.Millisecond), "err", r.reason)
+			}
 		}
 		if !sleep(ctx, delay) {
 			return false

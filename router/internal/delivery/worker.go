@@ -31,6 +31,8 @@ type worker struct {
 	lastErrAt time.Time
 	lastOK    time.Time
 	oldest    time.Time // stored time of the oldest record in flight
+	deadErr   string    // the dead-letter store's last failure
+	deadErrAt time.Time
 }
 
 // stop drains until ctx ends, then cancels; it always closes the output.

@@ -293,7 +293,7 @@ func (r *Router) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	rep := healthReport{Status: "ok", Journal: r.j.Stats(), Outputs: r.pipe.Health(), DeadLetters: r.dead.Counts(),
 		Subscribers: r.hub.Subscribers()}
 	for _, o := range rep.Outputs {
-		if o.State == delivery.StateRetrying {
+		if o.State == delivery.StateRetrying || o.DeadLetterError != "" {
 			rep.Status = "degraded"
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -88,6 +89,12 @@ type env struct {
 // "DIR" replaced by the test's directory.
 func start(t *testing.T, outputsYAML string) *env {
 	t.Helper()
+	return startLogged(t, outputsYAML, nil)
+}
+
+// startLogged is start with the router's logs going to log.
+func startLogged(t *testing.T, outputsYAML string, log *slog.Logger) *env {
+	t.Helper()
 	dir := t.TempDir()
 	outputsYAML = strings.ReplaceAll(outputsYAML, "DIR", dir)
 	certs, err := testcerts.Write(dir)
@@ -111,7 +118,7 @@ log: {level: error}
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(cfg, nil)
+	r, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
