@@ -122,7 +122,7 @@ func (d *Daemon) registerMetrics() {
 			func(emit func(float64, ...string)) { emit(float64(agg.Held())) }))
 	}
 	if d.sys != nil {
-		reg.MustRegister(d.sys.collectors()...)
+		reg.MustRegister(d.sys.src.Collectors()...)
 	}
 }
 
