@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/harrier-security/harrier/proto/batchwire"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/journal"
 )
@@ -96,7 +97,7 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 	var last uint64
 	var recvErr error
 	for {
-		batch := &rawBatch{}
+		batch := &batchwire.Batch{}
 		if err := stream.RecvMsg(batch); err != nil {
 			if !errors.Is(err, io.EOF) {
 				recvErr = err
@@ -106,16 +107,16 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 			}
 			break
 		}
-		p := pendingAck{seq: batch.sequence, n: len(batch.alerts), received: time.Now()}
+		p := pendingAck{seq: batch.Sequence, n: len(batch.Alerts), received: time.Now()}
 		switch {
-		case batch.sequence <= last:
+		case batch.Sequence <= last:
 			p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED,
-				fmt.Sprintf("sequence %d is not above the previous %d", batch.sequence, last)
-		case len(batch.alerts) == 0:
+				fmt.Sprintf("sequence %d is not above the previous %d", batch.Sequence, last)
+		case len(batch.Alerts) == 0:
 			p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED, errEmpty.Error()
 		default:
-			last = batch.sequence
-			recs, err := encodeRaw(batch.alerts, batch.sensorID)
+			last = batch.Sequence
+			recs, err := encodeRaw(batch.Alerts, batch.SensorID)
 			if err != nil {
 				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED, err.Error()
 				break
@@ -133,7 +134,7 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 			p.done = done
 		}
 		if p.status == harrierv1.AckStatus_ACK_STATUS_REJECTED {
-			s.log.Warn("ingest batch rejected", "peer", from, "sensor", batch.sensorID, "sequence", batch.sequence, "reason", p.reason)
+			s.log.Warn("ingest batch rejected", "peer", from, "sensor", batch.SensorID, "sequence", batch.Sequence, "reason", p.reason)
 		}
 		select {
 		case acks <- p:

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/harrier-security/harrier/proto/batchwire"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/journal"
 )
@@ -19,15 +20,9 @@ import (
 // The ingest hot path stores each alert's wire bytes as they arrived instead
 // of decoding the batch into messages and encoding every alert again: the
 // journal record IS the sensor's encoding of the Alert. Only the top-level
-// framing and the fields the router needs (id, rule, sensor_id) are read.
+// framing (proto/batchwire) and the fields the router needs (id, rule,
+// sensor_id) are read.
 // Outputs decode the full alert when they deliver it.
-
-// rawBatch is an AlertBatch whose alerts stay encoded.
-type rawBatch struct {
-	sequence uint64
-	sensorID string
-	alerts   [][]byte
-}
 
 // Alert field numbers (proto/harrier/v1/alert.proto).
 const (
@@ -35,43 +30,6 @@ const (
 	fieldAlertRule     = 3
 	fieldAlertSensorID = 10
 )
-
-func (b *rawBatch) parse(buf []byte) error {
-	for len(buf) > 0 {
-		num, typ, n := protowire.ConsumeTag(buf)
-		if n < 0 {
-			return fmt.Errorf("batch: %w", protowire.ParseError(n))
-		}
-		buf = buf[n:]
-		switch {
-		case num == 1 && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(buf)
-			if n < 0 {
-				return fmt.Errorf("batch sequence: %w", protowire.ParseError(n))
-			}
-			b.sequence, buf = v, buf[n:]
-		case num == 2 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(buf)
-			if n < 0 {
-				return fmt.Errorf("batch alert %d: %w", len(b.alerts), protowire.ParseError(n))
-			}
-			b.alerts, buf = append(b.alerts, v), buf[n:]
-		case num == 3 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(buf)
-			if n < 0 {
-				return fmt.Errorf("batch sensor_id: %w", protowire.ParseError(n))
-			}
-			b.sensorID, buf = string(v), buf[n:]
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, buf)
-			if n < 0 {
-				return fmt.Errorf("batch field %d: %w", num, protowire.ParseError(n))
-			}
-			buf = buf[n:]
-		}
-	}
-	return nil
-}
 
 // encodeRaw validates each alert's top-level framing, requires a rule, and
 // appends an id (UUIDv7) and the batch's sensor_id when the alert has none.
@@ -146,8 +104,8 @@ func (c rawCodec) Name() string { return "proto" }
 func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
 
 func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if rb, ok := v.(*rawBatch); ok {
-		return rb.parse(data.Materialize()) // a private copy: records may keep it
+	if rb, ok := v.(*batchwire.Batch); ok {
+		return rb.Parse(data.Materialize()) // a private copy: records may keep it
 	}
 	return c.base.Unmarshal(data, v)
 }
@@ -158,7 +116,7 @@ type rawIngestServer interface {
 }
 
 // ingestDesc replaces harrierv1.Ingest_ServiceDesc: same service and
-// method names on the wire, a handler that receives rawBatch.
+// method names on the wire, a handler that receives batchwire.Batch.
 var ingestDesc = grpc.ServiceDesc{
 	ServiceName: harrierv1.Ingest_ServiceDesc.ServiceName,
 	HandlerType: (*rawIngestServer)(nil),

@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/harrier-security/harrier/proto/batchwire"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 )
 
@@ -16,14 +17,14 @@ func TestRawBatchParseAndEncode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b rawBatch
-	if err := b.parse(wire); err != nil {
+	var b batchwire.Batch
+	if err := b.Parse(wire); err != nil {
 		t.Fatal(err)
 	}
-	if b.sequence != 7 || b.sensorID != "node-9" || len(b.alerts) != 2 {
+	if b.Sequence != 7 || b.SensorID != "node-9" || len(b.Alerts) != 2 {
 		t.Fatalf("parsed %+v", b)
 	}
-	recs, err := encodeRaw(b.alerts, b.sensorID)
+	recs, err := encodeRaw(b.Alerts, b.SensorID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +54,8 @@ func TestRawRejects(t *testing.T) {
 	if _, err := encodeRaw([][]byte{badUTF8}, ""); err == nil {
 		t.Fatal("invalid UTF-8 rule accepted")
 	}
-	var b rawBatch
-	if err := b.parse([]byte{0x12, 0x10, 1}); err == nil {
+	var b batchwire.Batch
+	if err := b.Parse([]byte{0x12, 0x10, 1}); err == nil {
 		t.Fatal("truncated batch accepted")
 	}
 }
@@ -64,11 +65,11 @@ func FuzzRawBatch(f *testing.F) {
 	f.Add(wire)
 	f.Add([]byte{0x12, 0x02, 0x1a, 0x00})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var b rawBatch
-		if b.parse(data) != nil {
+		var b batchwire.Batch
+		if b.Parse(data) != nil {
 			return
 		}
-		recs, err := encodeRaw(b.alerts, "s")
+		recs, err := encodeRaw(b.Alerts, "s")
 		if err != nil {
 			return
 		}

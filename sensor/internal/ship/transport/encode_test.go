@@ -37,3 +37,21 @@ func TestEncodeBatchIsAnAlertBatch(t *testing.T) {
 		}
 	}
 }
+
+// The alert path encodes once: framing a batch copies the spooled bytes
+// into one buffer sized up front (plus the small wrapper), nothing more.
+func TestEncodeBatchAllocatesOneBuffer(t *testing.T) {
+	b, _ := proto.Marshal(&harrierv1.Alert{Id: "a", Rule: "R1", Output: "something happened"})
+	recs := make([]spool.Record, 500)
+	for i := range recs {
+		recs[i] = spool.Record{Seq: uint64(i), Data: b}
+	}
+	var enc *encodedBatch
+	allocs := testing.AllocsPerRun(20, func() { enc = encodeBatch(9, "node-1", recs) })
+	if allocs > 2 {
+		t.Fatalf("encodeBatch made %v allocations, want 2 (buffer and wrapper)", allocs)
+	}
+	if cap(enc.b) < len(enc.b) || len(enc.b) < 500*len(b) {
+		t.Fatalf("encoded %d bytes", len(enc.b))
+	}
+}

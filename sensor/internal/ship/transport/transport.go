@@ -30,9 +30,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/mem"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/harrier-security/harrier/proto/batchwire"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/ship/spool"
 )
@@ -456,26 +456,18 @@ const maxAlertBytes = 3 << 20
 // encodedBatch is an AlertBatch in protobuf wire format.
 type encodedBatch struct{ b []byte }
 
-// encodeBatch writes AlertBatch{sequence, alerts, sensor_id} around the
-// alerts' stored encodings: a repeated message field is the concatenation of
-// its elements, each tagged and length-prefixed.
+// encodeBatch frames AlertBatch{sequence, alerts, sensor_id} around the
+// alerts' spooled encodings (proto/batchwire), in one allocation.
 func encodeBatch(seq uint64, sensorID string, recs []spool.Record) *encodedBatch {
-	n := 16 + len(sensorID)
+	n := batchwire.Overhead + len(sensorID)
 	for _, r := range recs {
-		n += 6 + len(r.Data)
+		n += batchwire.AlertOverhead + len(r.Data)
 	}
-	b := make([]byte, 0, n)
-	b = protowire.AppendTag(b, 1, protowire.VarintType)
-	b = protowire.AppendVarint(b, seq)
+	b := batchwire.AppendSequence(make([]byte, 0, n), seq)
 	for _, r := range recs {
-		b = protowire.AppendTag(b, 2, protowire.BytesType)
-		b = protowire.AppendBytes(b, r.Data)
+		b = batchwire.AppendAlert(b, r.Data)
 	}
-	if sensorID != "" {
-		b = protowire.AppendTag(b, 3, protowire.BytesType)
-		b = protowire.AppendString(b, sensorID)
-	}
-	return &encodedBatch{b: b}
+	return &encodedBatch{b: batchwire.AppendSensorID(b, sensorID)}
 }
 
 // wireCodec sends encodedBatch as is and anything else (acks) as protobuf.
