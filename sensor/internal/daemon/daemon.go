@@ -160,23 +160,43 @@ func (d *Daemon) Ruleset() *rules.Ruleset { return d.cur.Load().rs }
 
 func (d *Daemon) openOutputs(stdout io.Writer) error {
 	o := d.cfg.Outputs
+	format := func(f string) sink.Format {
+		if f != "json" {
+			return sink.TextFormat
+		}
+		return sink.Format{JSON: true, Props: sink.JSONProperties{
+			Output: o.JSON.Output, Message: o.JSON.Message, OutputFields: o.JSON.OutputFields, Tags: o.JSON.Tags,
+		}}
+	}
 	var sinks []sink.Sink
 	if o.Stdout.Enabled {
-		sinks = append(sinks, sink.NewWriter("stdout", stdout, o.Stdout.Format == "json"))
+		sinks = append(sinks, sink.NewFormatWriter("stdout", stdout, format(o.Stdout.Format), o.Buffered))
 	}
 	if o.File.Enabled {
-		f, err := sink.NewFile(o.File.Path)
+		f, err := sink.NewFormatFile(o.File.Path, format(o.File.Format), o.Buffered)
 		if err != nil {
 			return fmt.Errorf("outputs.file: %w", err)
 		}
 		sinks = append(sinks, f)
+	}
+	if o.Syslog.Enabled {
+		sinks = append(sinks, sink.NewSyslog("", "", format(o.Syslog.Format), d.log))
+	}
+	if o.Program.Enabled {
+		sinks = append(sinks, sink.NewProgram(sink.ProgramConfig{
+			Command: o.Program.Program, KeepAlive: o.Program.KeepAlive, Format: format(o.Program.Format), Logger: d.log,
+		}))
 	}
 	if o.HTTP.Enabled {
 		tc, err := o.HTTP.TLS.ClientConfig()
 		if err != nil {
 			return fmt.Errorf("outputs.http.tls: %w", err)
 		}
-		sinks = append(sinks, sink.NewHTTP(sink.HTTPConfig{URL: o.HTTP.URL, Timeout: o.HTTP.Timeout, TLS: tc, Queue: o.HTTP.Queue, Logger: d.log}))
+		hf := format(o.HTTP.Format)
+		sinks = append(sinks, sink.NewHTTP(sink.HTTPConfig{
+			URL: o.HTTP.URL, Timeout: o.HTTP.Timeout, TLS: tc, Queue: o.HTTP.Queue, Logger: d.log,
+			Format: &hf, UserAgent: o.HTTP.UserAgent, Compress: o.HTTP.Compress, NoKeepAlive: !o.HTTP.KeepAlive, Echo: o.HTTP.Echo,
+		}))
 	}
 	if g := o.GRPC; g.Enabled {
 		sp, err := spool.Open(g.Spool.Dir, spool.Options{MaxBytes: g.Spool.MaxBytes, SyncInterval: g.Spool.SyncInterval, Logger: d.log})
@@ -236,9 +256,15 @@ func (d *Daemon) openWebhook() error {
 	if err != nil {
 		return fmt.Errorf("sources.k8s_audit.tls: %w", err)
 	}
+	var extra map[string]http.Handler
+	if ka.Prometheus {
+		// Falco serves /metrics on its webserver.
+		extra = map[string]http.Handler{"/metrics": promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg})}
+	}
 	d.hook = webhook.New(webhook.Config{
 		Listen: ka.Listen, TLS: tc, Token: ka.Token, MaxBodyBytes: ka.MaxBodyBytes,
 		QueueEvents: ka.QueueEvents, Workers: ka.Workers, Logger: d.log,
+		Path: ka.Path, HealthzPath: ka.HealthzPath, Extra: extra,
 	}, d.evaluateAudit)
 	if err := d.hook.Listen(); err != nil {
 		return fmt.Errorf("sources.k8s_audit.listen: %w", err)

@@ -3,6 +3,7 @@ package alertfmt
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,6 +146,12 @@ func TestAlert(t *testing.T) {
 	b.EventTime = func(fields.Event) time.Time { return at }
 	if got := b.Alert(r, untimed{}); !got.GetTime().AsTime().Equal(at) || got.GetOutput()[:18] != "03:04:05.000000006" {
 		t.Errorf("hook time: %v %q", got.GetTime().AsTime(), got.GetOutput())
+	}
+	// Falco's time_format_iso_8601: the UTC time in ISO 8601, whatever
+	// the location.
+	iso := &Builder{ISO8601: true, Location: time.FixedZone("X", 3600), EventTime: b.EventTime}
+	if got := iso.Alert(r, untimed{}).GetOutput(); !strings.HasPrefix(got, "2020-01-02T03:04:05.000000006Z: Notice ") {
+		t.Errorf("ISO 8601 output %q", got)
 	}
 	b.EventTime = nil
 	if got := b.Alert(r, untimed{}); time.Since(got.GetTime().AsTime()) > time.Minute {
