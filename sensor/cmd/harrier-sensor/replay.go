@@ -146,35 +146,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 func replayInput(ctx context.Context, path string, rs *rules.Ruleset, b *alertfmt.Builder, regs map[string]*fields.Registry, out io.Writer) (events, alerts int, err error) {
-	var r io.Reader = os.Stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return 0, 0, err
-		}
-		defer f.Close()
-		r = f
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, _ := br.Peek(512)
-	var format *inputFormat
-	for i := range inputFormats {
-		if inputFormats[i].detect(head) {
-			format = &inputFormats[i]
-			break
-		}
-	}
-	switch {
-	case format == nil:
-		return 0, 0, errors.New("unknown input format (want a Kubernetes audit JSON file or a Harrier capture file)")
-	case regs[format.source] == nil:
-		return 0, 0, fmt.Errorf("%s: this build has no %s source", format.name, format.source)
-	}
-	err = format.read(br, func(ev fields.Event) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		events++
+	events, err = replayEvents(ctx, path, regs, func(ev fields.Event) error {
 		var werr error
 		rs.Evaluate(ev, func(rule *rules.Rule) {
 			js, err := falcojson.Marshal(b.Alert(rule.AlertRule(), ev))
@@ -191,4 +163,41 @@ func replayInput(ctx context.Context, path string, rs *rules.Ruleset, b *alertfm
 		return werr
 	})
 	return events, alerts, err
+}
+
+// replayEvents reads the recorded events of path ("-": stdin), whatever
+// its format, and hands each to emit; it returns how many it read.
+func replayEvents(ctx context.Context, path string, regs map[string]*fields.Registry, emit func(fields.Event) error) (events int, err error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		r = f
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(512)
+	var format *inputFormat
+	for i := range inputFormats {
+		if inputFormats[i].detect(head) {
+			format = &inputFormats[i]
+			break
+		}
+	}
+	switch {
+	case format == nil:
+		return 0, errors.New("unknown input format (want a Kubernetes audit JSON file, a Falco/sysdig .scap capture or a Harrier capture file)")
+	case regs[format.source] == nil:
+		return 0, fmt.Errorf("%s: this build has no %s source", format.name, format.source)
+	}
+	err = format.read(br, func(ev fields.Event) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		events++
+		return emit(ev)
+	})
+	return events, err
 }

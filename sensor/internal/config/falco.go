@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -678,4 +679,81 @@ func cloneDeep(v any) any {
 		return c
 	}
 	return v
+}
+
+// Convert reads a configuration file (typically Falco's falco.yaml, with
+// its config_files) and returns the Harrier configuration that means the
+// same, as YAML: the keys whose value differs from Harrier's defaults.
+// Warnings name the Falco keys Harrier ignores.
+func Convert(file string) ([]byte, []string, error) {
+	// Load first: a file that does not load does not convert.
+	c, err := Load(Source{File: file, Environ: []string{}})
+	if err != nil {
+		return nil, nil, err
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(raw, &m); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", file, err)
+	}
+	harrier, falco, isFalco := splitFile(m)
+	flat := map[string]any{}
+	if isFalco {
+		if err := loadConfigFiles(falco, file); err != nil {
+			return nil, nil, err
+		}
+		out, _, err := translateFalco(falco)
+		if err != nil {
+			return nil, nil, err
+		}
+		maps.Copy(flat, out)
+	}
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
+				walk(prefix+k+".", sub)
+				continue
+			}
+			flat[prefix+k] = v
+		}
+	}
+	walk("", harrier)
+	nested := map[string]any{}
+	for k, v := range flat {
+		if d, ok := defaults[k]; ok && fmt.Sprint(d) == fmt.Sprint(v) {
+			continue
+		}
+		if l, ok := v.([]any); ok && len(l) == 0 {
+			if d, ok := defaults[k]; ok && fmt.Sprint(d) == "[]" {
+				continue
+			}
+		}
+		cur := nested
+		parts := strings.Split(k, ".")
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := cur[p].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				cur[p] = next
+			}
+			cur = next
+		}
+		cur[parts[len(parts)-1]] = v
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Harrier sensor configuration converted from %s.\n", file)
+	if len(nested) == 0 {
+		b.WriteString("{}\n")
+		return []byte(b.String()), c.Warnings, nil
+	}
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(nested); err != nil {
+		return nil, nil, err
+	}
+	return []byte(b.String()), c.Warnings, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -329,6 +330,29 @@ func TestFalcoIgnoredKeysWarnOnce(t *testing.T) {
 		_, err := Load(Source{File: falcoYAML(t), Environ: []string{}, Overrides: []string{bad.o}})
 		if err == nil || !strings.Contains(err.Error(), bad.key) {
 			t.Errorf("-o %s: error %v does not name %s", bad.o, err, bad.key)
+		}
+	}
+}
+
+// TestConvertMeansTheSame: the converted configuration, loaded as
+// Harrier's, is the configuration the falco.yaml loads to.
+func TestConvertMeansTheSame(t *testing.T) {
+	for _, file := range []string{falcoYAML(t), falcoWith(t, "json_output: true\nhttp_output: {enabled: true, url: 'http://r:2801/', compress_uploads: true}\nwebserver: {enabled: true, listen_port: 9765, k8s_audit_endpoint: /audit}\n")} {
+		out, _, err := Convert(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := Load(Source{File: file, Environ: []string{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Load(Source{File: write(t, string(out)), Environ: []string{}})
+		if err != nil {
+			t.Fatalf("converted configuration does not load: %v\n%s", err, out)
+		}
+		got.File, got.Falco, got.Warnings = want.File, want.Falco, want.Warnings
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("converted configuration differs:\n%s\ngot  %+v\nwant %+v", out, got, want)
 		}
 	}
 }

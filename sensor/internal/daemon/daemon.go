@@ -45,6 +45,10 @@ type Options struct {
 	// Stdout receives the stdout output (default os.Stdout).
 	Stdout io.Writer
 	Logger *slog.Logger
+	// Replay, when set, replaces the live sources: it emits recorded
+	// events (Falco's -e capture file) and Run returns once it has and
+	// the alerts are delivered.
+	Replay func(ctx context.Context, emit func(fields.Event) error) error
 }
 
 // active is the ruleset in use with the alert builder stamped with its
@@ -74,6 +78,7 @@ type Daemon struct {
 
 	hook    *webhook.Server
 	sys     *syscallSource
+	replay  func(ctx context.Context, emit func(fields.Event) error) error
 	metLn   net.Listener
 	metSrv  *http.Server
 	ready   atomic.Bool
@@ -88,7 +93,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &Daemon{cfg: cfg, log: opts.Logger, reg: prometheus.NewRegistry()}
+	d := &Daemon{cfg: cfg, log: opts.Logger, reg: prometheus.NewRegistry(), replay: opts.Replay}
 	defer func() {
 		if err != nil {
 			d.closeAll()
@@ -109,12 +114,12 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if err := d.openOutputs(opts.Stdout); err != nil {
 		return nil, err
 	}
-	if cfg.Sources.K8sAudit.Enabled {
+	if cfg.Sources.K8sAudit.Enabled && d.replay == nil {
 		if err := d.openWebhook(); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.Sources.Syscall.Enabled {
+	if cfg.Sources.Syscall.Enabled && d.replay == nil {
 		if d.sys, err = openSyscall(d); err != nil {
 			return nil, err
 		}
@@ -404,7 +409,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		})
 	}
-	if d.cfg.Rules.Watch {
+	replayed := make(chan struct{})
+	if d.replay != nil {
+		srcs.Go(func() {
+			defer close(replayed)
+			s := new(filter.Scratch)
+			err := d.replay(sctx, func(ev fields.Event) error {
+				d.evaluate(ev, s, d.m.evaluated.WithLabelValues(ev.Source()))
+				return sctx.Err()
+			})
+			if err != nil && sctx.Err() == nil {
+				errc <- fmt.Errorf("replay: %w", err)
+			}
+		})
+	}
+	if d.cfg.Rules.Watch && d.replay == nil {
 		srcs.Go(func() { d.watchRules(sctx) })
 	}
 	d.ready.Store(true)
@@ -417,6 +436,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case runErr = <-errc:
 		d.log.Error("a source failed; stopping", "err", runErr)
+	case <-replayed:
+		select {
+		case runErr = <-errc:
+		default:
+			d.log.Info("capture replayed; stopping")
+		}
 	}
 	d.ready.Store(false)
 	d.log.Info("stopping: draining sources")

@@ -33,11 +33,11 @@ type ProgramConfig struct {
 // Program pipes alerts into a shell command, on its own goroutine from a
 // bounded queue so that a slow command never stalls evaluation.
 type Program struct {
-	cfg   ProgramConfig
-	log   *slog.Logger
-	queue chan *harrierv1.Alert
-	done  chan struct{}
-	mu    sync.RWMutex
+	cfg    ProgramConfig
+	log    *slog.Logger
+	queue  chan *harrierv1.Alert
+	done   chan struct{}
+	mu     sync.RWMutex
 	closed bool
 
 	// The kept-alive process.
