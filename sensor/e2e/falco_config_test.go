@@ -157,7 +157,9 @@ func TestFalcoYAMLToRouter(t *testing.T) {
 			}
 		}
 		return true
-	}, func() string { return "router has " + strings.Join(keys(got), ", ") + "\nrouter log:\n" + routerLog.String() + "\nsensor log:\n" + s.logText() })
+	}, func() string {
+		return "router has " + strings.Join(keys(got), ", ") + "\nrouter log:\n" + routerLog.String() + "\nsensor log:\n" + s.logText()
+	})
 
 	// They came in over HTTP, as Falco JSON (the router's HTTP ingest
 	// takes nothing else), and each was posted whole.
