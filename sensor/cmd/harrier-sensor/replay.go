@@ -20,6 +20,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/scapfile"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
@@ -47,6 +48,28 @@ var inputFormats = []inputFormat{
 			}
 			for {
 				ev, err := cr.Next()
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				if err := emit(ev); err != nil {
+					return err
+				}
+			}
+		},
+	},
+	{
+		name: "Falco/sysdig capture (.scap)", source: "syscall",
+		detect: scapfile.IsScap,
+		read: func(r io.Reader, emit func(fields.Event) error) error {
+			sr, err := scapfile.NewReader(r)
+			if err != nil {
+				return err
+			}
+			for {
+				ev, err := sr.Next()
 				if errors.Is(err, io.EOF) {
 					return nil
 				}
@@ -89,7 +112,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	hostname := fs.String("hostname", "", "hostname to put in alerts (default: this host's)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: harrier-sensor replay -r RULES [-r RULES ...] [flags] INPUT ...")
-		fmt.Fprintln(stderr, "INPUT is a Kubernetes audit file (one Event per line, or an EventList) or a Harrier capture file; - reads stdin.")
+		fmt.Fprintln(stderr, "INPUT is a Kubernetes audit file (one Event per line, or an EventList), a Falco/sysdig .scap capture or a Harrier capture file; - reads stdin.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -168,7 +168,11 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		// The capture replaces the live syscall source; the rules stay.
 		overrides = append(overrides, "sources.k8s_audit.enabled=false", "sources.syscall.enabled=true")
 	}
-	cfg, err := config.Load(config.Source{File: f.file, Overrides: overrides, RulesFiles: f.rules})
+	rulesFiles := f.rules
+	if len(f.validate) > 0 && len(rulesFiles) == 0 {
+		rulesFiles = f.validate // -V needs no configured rules
+	}
+	cfg, err := config.Load(config.Source{File: f.file, Overrides: overrides, RulesFiles: rulesFiles})
 	if err != nil {
 		fmt.Fprintf(stderr, "harrier-sensor: %v\n", err)
 		return 2
