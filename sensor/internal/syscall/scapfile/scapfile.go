@@ -117,10 +117,13 @@ func (br *blockReader) next() (*block, error) {
 	if total < 12 || total > MaxBlock {
 		return nil, &Error{Offset: br.off, Block: b.typ, Msg: fmt.Sprintf("bad block length %d", total)}
 	}
-	rest := make([]byte, total-8)
-	if _, err := io.ReadFull(br.r, rest); err != nil {
+	// Read through a limit rather than into a buffer of the announced
+	// size: a corrupt length costs only the bytes that are really there.
+	var buf bytes.Buffer
+	if n, _ := buf.ReadFrom(io.LimitReader(br.r, int64(total-8))); n != int64(total-8) {
 		return nil, &Error{Offset: br.off, Block: b.typ, Msg: fmt.Sprintf("truncated block (want %d bytes)", total)}
 	}
+	rest := buf.Bytes()
 	if tr := binary.LittleEndian.Uint32(rest[len(rest)-4:]); tr != total {
 		return nil, &Error{Offset: br.off, Block: b.typ, Msg: fmt.Sprintf("trailer length %d differs from header length %d", tr, total)}
 	}
