@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"github.com/harrier-security/harrier/proto/falcojson"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 const sharedFalco = "../../../../shared/testdata/falco"
@@ -21,7 +23,7 @@ func shared(t *testing.T, rel string) string {
 	t.Helper()
 	p := filepath.Join(sharedFalco, rel)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared Falco test data not found (%s); it exists only in the Harrier workspace", p)
+		require.Missing(t, fmt.Sprintf("shared Falco test data not found (%s); it exists only in the Harrier workspace", p))
 	}
 	return p
 }

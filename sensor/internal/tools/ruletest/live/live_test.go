@@ -33,6 +33,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/syscall/bpfcapture"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/source"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 // The test binary doubles as the helper that performs actions needing
@@ -161,9 +162,7 @@ func (s *sensor) rulesOf(match func(a alert) bool) []string {
 // rules until the test ends.
 func start(t *testing.T) *sensor {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads BPF programs into the kernel")
-	}
+	require.Root(t, "needs root: loads BPF programs into the kernel")
 	rs, _, err := rules.LoadFiles([]string{filepath.Join("..", "..", "..", "..", "..", "rules", "syscall.yaml")},
 		rules.Options{Registries: sources.Registries(), Matching: rules.MatchAll})
 	if err != nil {
