@@ -448,7 +448,10 @@ func TestCompatSyscalls(t *testing.T) {
 	h := startCapture(t, Options{RingBytes: 1 << 20}, "open", "execve", "socket")
 	cmd := exec.Command(bin)
 	if err := cmd.Run(); err != nil {
-		require.Missing(t, fmt.Sprintf("ia32 syscalls unavailable (IA32_EMULATION off?): %v", err))
+		// Not a missing requirement CI could install: some kernels and
+		// hypervisors refuse int 0x80 (a general protection fault, even
+		// with CONFIG_IA32_EMULATION=y), so this stays a plain skip.
+		t.Skipf("ia32 syscalls unavailable (IA32_EMULATION off, or int 0x80 refused by the hypervisor): %v", err)
 	}
 	pid := cmd.Process.Pid
 	if ev := h.findType("open", pid, "/etc/hostname"); ev.Ret < 0 || ev.Flags != 0 {
