@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,19 +13,7 @@ import (
 	"github.com/harrier-security/harrier/proto/falcojson"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
-	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
-
-const sharedFalco = "../../../../shared/testdata/falco"
-
-func shared(t *testing.T, rel string) string {
-	t.Helper()
-	p := filepath.Join(sharedFalco, rel)
-	if _, err := os.Stat(p); err != nil {
-		require.Missing(t, fmt.Sprintf("shared Falco test data not found (%s); it exists only in the Harrier workspace", p))
-	}
-	return p
-}
 
 func run(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer

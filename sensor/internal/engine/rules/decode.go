@@ -61,6 +61,7 @@ type exceptionItem struct {
 	comps  strOrList
 	values []exValue
 	hasVal bool
+	dup    bool // a second exception of this name in the same item
 }
 
 func (it *item) appendAndOverride(d *diags, allowed map[string]string) (appendFlag bool, override map[string]string, ok bool) {
@@ -71,7 +72,7 @@ func (it *item) appendAndOverride(d *diags, allowed map[string]string) (appendFl
 			return false, nil, false
 		}
 		if appendFlag {
-			d.warnf(it.keyPos("append"), it.ref(), "append: true is deprecated; use override with append for the keys to extend")
+			d.warnc(WarnDeprecatedItem, it.keyPos("append"), it.ref(), "append: true is deprecated; use override with append for the keys to extend")
 		}
 	}
 	kv, has := it.keys["override"]
@@ -87,8 +88,10 @@ func (it *item) appendAndOverride(d *diags, allowed map[string]string) (appendFl
 		return false, nil, false
 	}
 	override = map[string]string{}
+	mentioned := map[string]bool{}
 	for i := 0; i+1 < len(kv.val.Content); i += 2 {
 		k, v := resolve(kv.val.Content[i]), resolve(kv.val.Content[i+1])
+		mentioned[k.Value] = true
 		mode := v.Value
 		if v.Kind != yaml.ScalarNode || (mode != "append" && mode != "replace") {
 			d.errorf(it.file.pos(v), it.ref(), "override for %q must be append or replace", k.Value)
@@ -102,12 +105,16 @@ func (it *item) appendAndOverride(d *diags, allowed map[string]string) (appendFl
 			continue
 		}
 		if !strings.Contains(modes, mode) {
-			d.errorf(it.file.pos(v), it.ref(), "key %q cannot be overridden with %s", k.Value, mode)
+			if mode == "append" {
+				d.errorf(it.file.pos(v), it.ref(), "key %q cannot be appended to, use replace instead", k.Value)
+			} else {
+				d.errorf(it.file.pos(v), it.ref(), "key %q cannot be replaced", k.Value)
+			}
 			ok = false
 			continue
 		}
 		if !it.has(k.Value) {
-			d.errorf(it.file.pos(k), it.ref(), "override of %q but the item has no %q key", k.Value, k.Value)
+			d.errorf(it.file.pos(k), it.ref(), "an %s override for %q was specified but %q is not defined", mode, k.Value, k.Value)
 			ok = false
 			continue
 		}
@@ -118,8 +125,8 @@ func (it *item) appendAndOverride(d *diags, allowed map[string]string) (appendFl
 		if _, overridable := allowed[k]; !overridable {
 			continue
 		}
-		if _, listed := override[k]; !listed {
-			d.errorf(it.file.pos(kv.key), it.ref(), "key %q has no entry under override (say append or replace)", k)
+		if !mentioned[k] {
+			d.errorf(it.file.pos(kv.key), it.ref(), "unexpected key %q: no corresponding entry under override is defined (say append or replace)", k)
 			ok = false
 		}
 	}
@@ -164,6 +171,7 @@ var ruleOverrides = map[string]string{
 	"condition": "append replace", "output": "append replace", "desc": "append replace",
 	"tags": "append replace", "exceptions": "append replace", "priority": "replace",
 	"enabled": "replace", "warn_evttypes": "replace", "skip-if-unknown-filter": "replace",
+	"capture": "replace", "capture_duration": "replace",
 }
 
 func decodeRule(it *item, d *diags) (*ruleItem, bool) {
@@ -288,8 +296,9 @@ func decodeExceptions(it *item, n *yaml.Node, d *diags) ([]*exceptionItem, bool)
 			eok = false
 		}
 		if eok && seen[ex.name] {
-			d.errorf(ex.pos, it.ref(), "exception %q defined twice in the same rule", ex.name)
-			eok = false
+			// Falco warns and keeps both: each adds its own clause.
+			d.warnc(WarnExceptionNotUnique, ex.pos, it.ref(), "multiple definitions of exception %q in the same rule", ex.name)
+			ex.dup = true
 		}
 		seen[ex.name] = true
 		if !eok {

@@ -71,7 +71,7 @@ func readFile(f *srcFile, d *diags) (items []*item) {
 		// yaml.v3 has panicked on hostile input in the past; a bad rules
 		// file must never take the sensor down.
 		if r := recover(); r != nil {
-			d.errorf(Pos{File: f.name, Line: 1, Col: 1}, itemRef{}, "cannot parse YAML: %v", r)
+			d.errorc(ErrYAMLParse, Pos{File: f.name, Line: 1, Col: 1}, itemRef{}, "cannot parse YAML: %v", r)
 			items = nil
 		}
 	}()
@@ -96,7 +96,7 @@ func readFile(f *srcFile, d *diags) (items []*item) {
 					msg = m[2]
 				}
 			}
-			d.errorf(p, itemRef{}, "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+			d.errorc(ErrYAMLParse, p, itemRef{}, "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
 			return items
 		}
 		if len(doc.Content) == 0 {
@@ -176,15 +176,15 @@ func readItem(f *srcFile, n *yaml.Node, d *diags) *item {
 			return nil
 		}
 		it.name = v.Value
-		// Names as Falco's reader accepts them: macros are identifiers
-		// (a bare word in a condition), lists bare strings.
+		// Falco's reader only warns about names a condition cannot spell
+		// (a macro must be an identifier, a list a bare word) and defines
+		// the item anyway: it can still be overridden, and is reported as
+		// unused if nothing refers to it.
 		if it.kind == kindMacro && !macroName.MatchString(it.name) {
-			d.errorf(it.pos, it.ref(), "invalid macro name: it must match %s", macroName)
-			return nil
+			d.warnc(WarnInvalidMacroName, it.pos, it.ref(), "macro has an invalid name: macro names should match %s", macroName)
 		}
 		if it.kind == kindList && !listName.MatchString(it.name) {
-			d.errorf(it.pos, it.ref(), "invalid list name: it must not contain spaces, quotes, parentheses, '=' or ','")
-			return nil
+			d.warnc(WarnInvalidListName, it.pos, it.ref(), "list has an invalid name: list names should match %s (no spaces, quotes, parentheses, '=' or ',')", listName)
 		}
 	}
 	return it
