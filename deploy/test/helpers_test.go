@@ -57,3 +57,15 @@ func readFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// missing skips t because what it needs is absent, except under
+// HARRIER_REQUIRE_ALL=1 (set by CI, where a clean checkout has everything):
+// there it fails, so that CI cannot turn green without running the check.
+// (This module is outside go.work and cannot use the components' testkit.)
+func missing(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("HARRIER_REQUIRE_ALL") == "1" {
+		t.Fatalf("%s (HARRIER_REQUIRE_ALL=1: required)", why)
+	}
+	t.Skip(why)
+}

@@ -76,7 +76,16 @@ func TestHarrierctlSubscribeFiltersAndDeadLetters(t *testing.T) {
 		}
 		close(lines)
 	}()
-	time.Sleep(500 * time.Millisecond) // let the subscription register
+	// Post once the router counts the subscriber (instead of a fixed sleep).
+	eventually(t, 10*time.Second, "the subscription registered", func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "\nharrier_router_subscribers 1\n")
+	})
 	postFalco(t, httpAddr, "quiet rule", "Notice")
 	postFalco(t, httpAddr, "loud rule", "Critical")
 	select {

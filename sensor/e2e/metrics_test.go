@@ -75,7 +75,7 @@ func scrapeNames(t *testing.T, url string) map[string]bool {
 // to it, with syscall capture) and scrapes both /metrics: every metric
 // README.md or docs/ name must be exported by one of them.
 func TestDocumentedMetricsExist(t *testing.T) {
-	require.Root(t, "the sensor's syscall metrics need the BPF capture")
+	require.Root(t, "needs root: the sensor's syscall metrics need the BPF capture")
 	routerBin := filepath.Join(t.TempDir(), "harrier-router")
 	build := exec.Command("go", "build", "-o", routerBin, "./cmd/harrier-router")
 	build.Dir = "../../router"

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 var binary string
@@ -192,7 +193,7 @@ func auditEventList(t *testing.T, file string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(sharedPath(t, filepath.Join("testdata/falco/k8s_audit", file)))
 	if err != nil {
-		t.Skipf("Falco's audit files are not at %s: %v", sharedAudit, err)
+		require.Missing(t, fmt.Sprintf("Falco's audit files are not at %s: %v", sharedAudit, err))
 	}
 	var items [][]byte
 	for _, l := range bytes.Split(data, []byte("\n")) {
@@ -272,9 +273,7 @@ func TestAuditAlertReachesRouter(t *testing.T) {
 // TestSyscallAlertReachesRouter: the eBPF source of the real binary; a
 // process reads /etc/shadow and the alert reaches the receiver. Needs root.
 func TestSyscallAlertReachesRouter(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the syscall source needs root (CAP_BPF, CAP_PERFMON)")
-	}
+	require.Root(t, "the syscall source needs root (CAP_BPF, CAP_PERFMON)")
 	store := transporttest.NewStore()
 	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
 	if err != nil {
@@ -311,9 +310,7 @@ func TestSyscallAlertReachesRouter(t *testing.T) {
 // user: with the syscall source on it must exit non-zero naming the missing
 // privilege; with it off it must run.
 func TestSyscallSourceSaysWhatIsMissing(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to start the binary as another user")
-	}
+	require.Root(t, "needs root to start the binary as another user")
 	cfg := writeConfig(t)
 	run := func(extra ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -1,3 +1,5 @@
+//go:build amd64
+
 package main
 
 import (
@@ -53,7 +55,7 @@ func TestCaptureTypesWithoutRules(t *testing.T) {
 // child issues every syscall in bpfcapture.Covered, and checks that the
 // file holds each of them for that child (or the children it forks).
 func TestCaptureRecordsEveryCoveredSyscall(t *testing.T) {
-	require.Root(t, "capture loads BPF programs")
+	require.Root(t, "needs root: capture loads BPF programs")
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

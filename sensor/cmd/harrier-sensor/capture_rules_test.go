@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/syscallfields"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 // memfdExecEnv makes the test binary, started by the test below, run a
@@ -49,12 +51,10 @@ func init() {
 // evaluates Falco's stable rules, unchanged, over the file: the attacks
 // fire their rules, the benign look-alike fires nothing.
 func TestCaptureThenStableRules(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("capture needs root (eBPF)")
-	}
+	require.Root(t, "capture needs root (eBPF)")
 	const falcoRules = "../../../../shared/testdata/falco/rules/falco_rules.yaml"
 	if _, err := os.Stat(falcoRules); err != nil {
-		t.Skipf("Falco rules not available at %s", falcoRules)
+		require.Missing(t, fmt.Sprintf("Falco rules not available at %s", falcoRules))
 	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "attacks.hcap")

@@ -14,15 +14,14 @@ import (
 
 	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 // TestCaptureRecordsLiveEvents runs `capture` for real (eBPF, root) while
 // child processes read a file, then reads the capture back and checks the
 // event and the process state recorded with it.
 func TestCaptureRecordsLiveEvents(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("capture needs root (eBPF)")
-	}
+	require.Root(t, "capture needs root (eBPF)")
 	file := filepath.Join(t.TempDir(), "live.hcap")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -21,6 +21,7 @@ import (
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/config"
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -30,7 +31,7 @@ const shared = "../../../../shared/testdata/falco"
 func sharedPath(t testing.TB, rel string) string {
 	p := filepath.Join(shared, rel)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("Falco test data not at %s (it lives beside the repository in the development workspace)", p)
+		require.Missing(t, fmt.Sprintf("Falco test data not at %s (it lives beside the repository in the development workspace)", p))
 	}
 	return p
 }
@@ -505,7 +506,14 @@ func TestAggregationFoldsAFlood(t *testing.T) {
 	if !store.WaitUnique(2, 10*time.Second) {
 		t.Fatalf("router got %d alerts, want 2", store.Unique())
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Judge once nothing is held or spooled any more (instead of a fixed
+	// sleep): a third alert would have reached the router by then.
+	for deadline := time.Now().Add(5 * time.Second); r.d.agg.Held() > 0 || r.d.sp.Len() > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("aggregation still holds %d alerts, spool %d", r.d.agg.Held(), r.d.sp.Len())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	got := store.Alerts()
 	if len(got) != 2 || got[0].GetCount() != 0 || got[1].GetCount() != 49 {
 		t.Fatalf("alerts %d; counts %d/%d, want the first and an aggregate of 49", len(got), got[0].GetCount(), got[len(got)-1].GetCount())

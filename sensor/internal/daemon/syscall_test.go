@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 // TestSyscallReloadAddsEventTypes needs root and BPF: the running sensor
@@ -19,9 +20,7 @@ import (
 // the kernel passes that syscall and the rule fires, while the rule that ran
 // before keeps firing.
 func TestSyscallReloadAddsEventTypes(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the syscall source needs root")
-	}
+	require.Root(t, "the syscall source needs root")
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "harrier-marker")
 	openRule := fmt.Sprintf(`
@@ -55,7 +54,7 @@ func TestSyscallReloadAddsEventTypes(t *testing.T) {
 	cfg.Rules.RuleMatching = "all"
 	d, err := New(cfg, Options{Logger: quiet})
 	if err != nil {
-		t.Skipf("syscall source unavailable here: %v", err)
+		require.Missing(t, fmt.Sprintf("syscall source unavailable here: %v", err))
 	}
 	d.Close()
 	r := start(t, cfg)
@@ -103,7 +102,14 @@ func TestSyscallReloadAddsEventTypes(t *testing.T) {
 	until("before reload", touch, "Marker opened")
 	// mkdir is not of interest yet: nothing fires.
 	p := mkdir(1000)
-	time.Sleep(500 * time.Millisecond)
+	// Judge once a later action has been evaluated: a touch made after
+	// the mkdir has raised its alert (instead of a fixed sleep).
+	after := func(i int) string {
+		q := fmt.Sprintf("%s-after-mkdir%d", marker, i)
+		_ = exec.Command("touch", q).Run()
+		return q
+	}
+	until("after the mkdir", after, "Marker opened")
 	if fired("Marker directory made", p) {
 		t.Fatal("a rule that is not loaded fired")
 	}

@@ -20,6 +20,7 @@ import (
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/output"
 	"github.com/harrier-security/harrier/router/internal/output/kafka"
+	"github.com/harrier-security/harrier/router/internal/testkit/require"
 	"github.com/harrier-security/harrier/router/internal/testpeers/kafkapeer"
 )
 
@@ -144,7 +145,7 @@ func TestCompressionCodecs(t *testing.T) {
 func TestKcatReadsTopic(t *testing.T) {
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
-		t.Skip("kcat is not installed (apt-get install kcat; scripts/setup.sh does)")
+		require.Missing(t, "kcat is not installed (apt-get install kcat; scripts/setup.sh does)")
 	}
 	cl := kafkapeer.Start(t, 2, []string{"falco-kcat"})
 	o := newOutput(t, kafka.Config{HostPort: cl.Addr(), Topic: "falco-kcat", Compression: "lz4"})

@@ -1,11 +1,14 @@
 package filter
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 const falcoRulesDir = "../../../../../shared/testdata/falco/rules"
@@ -18,7 +21,7 @@ func TestParseFalcoRulesFiles(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join(falcoRulesDir, name))
 			if os.IsNotExist(err) {
-				t.Skipf("%s absent (expected under /work/shared/testdata/falco/rules)", name)
+				require.Missing(t, fmt.Sprintf("%s absent (expected under /work/shared/testdata/falco/rules)", name))
 			}
 			if err != nil {
 				t.Fatal(err)

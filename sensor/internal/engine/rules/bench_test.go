@@ -10,6 +10,7 @@ import (
 
 	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 // cpuTime is the CPU time this process has used (user + system). On a
@@ -77,7 +78,7 @@ func auditStream(b *testing.B) [][]byte {
 	var detections [][]byte
 	files, _ := filepath.Glob(filepath.Join(sharedFalco, "k8s_audit", "*.json"))
 	if len(files) == 0 {
-		b.Skip("shared Falco audit events not found")
+		require.Missing(b, "shared Falco audit events not found")
 	}
 	for _, f := range files {
 		data, _ := os.ReadFile(f)

@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/engine/alertfmt"
 	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 // Falco's own rules and recorded audit events, shared by the Harrier
@@ -25,7 +27,7 @@ func sharedFile(t testing.TB, rel string) string {
 	t.Helper()
 	p := filepath.Join(sharedFalco, rel)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared Falco test data not found (%s); it exists only in the Harrier workspace", p)
+		require.Missing(t, fmt.Sprintf("shared Falco test data not found (%s); it exists only in the Harrier workspace", p))
 	}
 	return p
 }

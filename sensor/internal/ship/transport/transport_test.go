@@ -206,7 +206,8 @@ func TestRouterKilledMidStream(t *testing.T) {
 	for i := 2500; i < total; i++ {
 		_ = s.c.Send(alert(i))
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Restart the receiver once the client has seen its stream break.
+	poll(5*time.Second, func() bool { return s.c.Stats().Failures >= 1 })
 	rcv, err = transporttest.Start(rcv.Addr, store, transporttest.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +314,8 @@ func TestMutualTLSAndBearerToken(t *testing.T) {
 		s = startSensor(t, t.TempDir(), cfg)
 		defer s.stop(t)
 		_ = s.c.Send(alert(3))
-		time.Sleep(500 * time.Millisecond)
+		// Judge once the handshake has failed (or the deadline passed).
+		poll(5*time.Second, func() bool { return s.c.Stats().Failures > 0 })
 		if store.Has(alert(3).GetId()) || s.c.Stats().Failures == 0 {
 			t.Fatalf("connection without a client certificate was not refused: %+v", s.c.Stats())
 		}
@@ -323,7 +325,8 @@ func TestMutualTLSAndBearerToken(t *testing.T) {
 		s := startSensor(t, t.TempDir(), cfg)
 		defer s.stop(t)
 		_ = s.c.Send(alert(4))
-		time.Sleep(500 * time.Millisecond)
+		// Judge once the handshake has failed (or the deadline passed).
+		poll(5*time.Second, func() bool { return s.c.Stats().Failures > 0 })
 		if store.Has(alert(4).GetId()) {
 			t.Fatal("client certificate from an unrelated CA was accepted")
 		}
@@ -424,4 +427,18 @@ func TestOversizedAlertDoesNotWedgeDelivery(t *testing.T) {
 	if st := s.c.Stats(); st.BatchesSent < 8 {
 		t.Fatalf("%d batches for 500 KB of alerts with a 64 KiB batch limit", st.BatchesSent)
 	}
+}
+
+// poll waits until cond holds or d has passed, and reports whether it
+// held: tests judge at once when the awaited thing happens, instead of
+// after a fixed sleep.
+func poll(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 // The test binary doubles as a helper process: with HARRIER_HELPER set it
@@ -30,9 +31,7 @@ func TestMain(m *testing.M) {
 
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads BPF programs into the kernel")
-	}
+	require.Root(t, "needs root: loads BPF programs into the kernel")
 }
 
 // harness runs a capture of the named syscalls and keeps copies of the

@@ -2,6 +2,7 @@ package proctable
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 // TestBootstrapFromProc loads the real /proc and checks this test process:
@@ -19,7 +21,7 @@ import (
 // sockets it holds (a listener and both ends of a loopback connection).
 func TestBootstrapFromProc(t *testing.T) {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
-		t.Skip("no procfs")
+		require.Missing(t, "no procfs")
 	}
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -118,11 +120,11 @@ func itoa(p uint16) string { return strconv.Itoa(int(p)) }
 // gone from /proc by Sweep and removed after the grace period.
 func TestHealMissedExit(t *testing.T) {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
-		t.Skip("no procfs")
+		require.Missing(t, "no procfs")
 	}
 	cmd := exec.Command("sleep", "30")
 	if err := cmd.Start(); err != nil {
-		t.Skip("cannot start sleep:", err)
+		require.Missing(t, fmt.Sprint("cannot start sleep:", err))
 	}
 	pid := int64(cmd.Process.Pid)
 	clk := &clock{now: time.Now()}
@@ -198,7 +200,7 @@ func TestExeWritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.Chown(p, 1000, 1000); err != nil {
-		t.Skip("cannot chown (not root):", err)
+		require.Missing(t, fmt.Sprint("cannot chown (not root):", err))
 	}
 	for _, tt := range []struct {
 		name string
@@ -256,7 +258,7 @@ func FuzzProcParsers(f *testing.F) {
 
 func TestProcExistsNoticesPidReuse(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("no procfs")
+		require.Missing(t, "no procfs")
 	}
 	tb := New(Config{ProcRoot: "/proc"})
 	me := tb.lookupOrLoad(int64(os.Getpid()), 0)

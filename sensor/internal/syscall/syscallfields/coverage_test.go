@@ -1,11 +1,14 @@
 package syscallfields
 
 import (
+	"fmt"
 	"os"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 const falcoRules = "../../../../../shared/testdata/falco/rules/falco_rules.yaml"
@@ -19,7 +22,7 @@ var fieldRef = regexp.MustCompile(`\b(evt|proc|thread|user|group|fd|container|k8
 func TestFalcoRulesFieldsExist(t *testing.T) {
 	data, err := os.ReadFile(falcoRules)
 	if err != nil {
-		t.Skipf("Falco rules not available at %s: %v", falcoRules, err)
+		require.Missing(t, fmt.Sprintf("Falco rules not available at %s: %v", falcoRules, err))
 	}
 	r := Registry()
 	seen := map[string]bool{}

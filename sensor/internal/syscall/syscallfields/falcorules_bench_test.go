@@ -1,6 +1,7 @@
 package syscallfields_test
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -11,6 +12,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 const (
@@ -21,7 +23,7 @@ const (
 func loadBothFalcoFiles(b *testing.B) *rules.Ruleset {
 	b.Helper()
 	if _, err := os.Stat(falcoSyscallRules); err != nil {
-		b.Skipf("Falco rules not available at %s", falcoSyscallRules)
+		require.Missing(b, fmt.Sprintf("Falco rules not available at %s", falcoSyscallRules))
 	}
 	rs, _, err := rules.LoadFiles([]string{falcoSyscallRules, falcoAuditRules}, rules.Options{Registries: sources.Registries()})
 	if err != nil {

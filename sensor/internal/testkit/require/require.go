@@ -24,11 +24,12 @@ func Missing(t testing.TB, why string) {
 	t.Skip(why)
 }
 
-// Root skips t unless it runs as root; why says what needs it.
+// Root skips t (fails it under HARRIER_REQUIRE_ALL=1) with the message
+// why unless the test runs as root.
 func Root(t testing.TB, why string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		Missing(t, "needs root: "+why)
+		Missing(t, why)
 	}
 }
 

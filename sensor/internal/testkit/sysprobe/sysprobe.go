@@ -1,3 +1,5 @@
+//go:build amd64
+
 // Package sysprobe makes the calling process issue syscalls with
 // arguments that make them fail or change nothing (bad descriptors, nil
 // pointers, pids that do not exist), so that a live test sees the capture

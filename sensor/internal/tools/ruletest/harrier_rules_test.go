@@ -2,6 +2,7 @@ package ruletest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 // repoRoot is the repository root seen from this package's directory.
@@ -124,7 +126,7 @@ func definedNames(t *testing.T, path string) map[string]string {
 func TestHarrierRulesBesideFalco(t *testing.T) {
 	for _, f := range falcoRules {
 		if _, err := os.Stat(f); err != nil {
-			t.Skipf("Falco's rules are not here (%v): run in the Harrier workspace to test against them", err)
+			require.Missing(t, fmt.Sprintf("Falco's rules are not here (%v): run in the Harrier workspace to test against them", err))
 		}
 	}
 	falco := map[string]string{}

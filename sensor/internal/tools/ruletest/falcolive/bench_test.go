@@ -1,6 +1,7 @@
 package falcolive
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,20 +15,19 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/harrier-security/harrier/sensor/internal/testkit/livetest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 // benchRules are the rules a production sensor would load: Falco's stable
 // rules and Harrier's own (syscall and k8s_audit of each).
 func benchRules(b *testing.B) []string {
 	b.Helper()
-	if os.Geteuid() != 0 {
-		b.Skip("needs root: loads BPF programs into the kernel")
-	}
+	require.Root(b, "needs root: loads BPF programs into the kernel")
 	var files []string
 	for _, name := range []string{"falco_rules.yaml", "k8s_audit_rules.yaml"} {
 		p, err := livetest.SharedFalcoRules(name)
 		if err != nil {
-			b.Skipf("Falco's rules are not available: %v", err)
+			require.Missing(b, fmt.Sprintf("Falco's rules are not available: %v", err))
 		}
 		files = append(files, p)
 	}

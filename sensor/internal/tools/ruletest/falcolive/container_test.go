@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/harrier-security/harrier/sensor/internal/testkit/livetest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 // containerCgroup is a cgroup (v2) laid out as Docker lays out its
@@ -39,7 +40,7 @@ func newContainerCgroup(t *testing.T) *containerCgroup {
 		}
 	}
 	if root == "" {
-		t.Skip("no cgroup v2 hierarchy to make a container-like cgroup in")
+		require.Missing(t, "no cgroup v2 hierarchy to make a container-like cgroup in")
 	}
 	var b [32]byte
 	_, _ = rand.Read(b[:])
@@ -48,13 +49,13 @@ func newContainerCgroup(t *testing.T) *containerCgroup {
 	created := false
 	if _, err := os.Stat(parent); errors.Is(err, os.ErrNotExist) {
 		if err := os.Mkdir(parent, 0o755); err != nil {
-			t.Skipf("cannot create %s: %v", parent, err)
+			require.Missing(t, fmt.Sprintf("cannot create %s: %v", parent, err))
 		}
 		created = true
 	}
 	dir := filepath.Join(parent, id)
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Skipf("cannot create %s: %v", dir, err)
+		require.Missing(t, fmt.Sprintf("cannot create %s: %v", dir, err))
 	}
 	t.Cleanup(func() {
 		// The processes have exited; the kernel frees an empty cgroup.
@@ -128,12 +129,10 @@ var containerCases = []string{
 // container, with real actions from a process in a Docker-shaped cgroup;
 // the same actions on the host are the look-alikes that must not fire.
 func TestFalcoContainerRulesFireLive(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads BPF programs into the kernel")
-	}
+	require.Root(t, "needs root: loads BPF programs into the kernel")
 	falcoRules, err := livetest.SharedFalcoRules("falco_rules.yaml")
 	if err != nil {
-		t.Skipf("Falco's rules are not available: %v", err)
+		require.Missing(t, fmt.Sprintf("Falco's rules are not available: %v", err))
 	}
 	ctr := newContainerCgroup(t)
 	s, err := livetest.Start(livetest.Options{RuleFiles: []string{falcoRules}, KeepAlerts: true, TrackExits: true})

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/harrier-security/harrier/sensor/internal/testkit/livetest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 const helperEnv = "HARRIER_FALCOLIVE_HELPER"
@@ -204,12 +205,10 @@ type liveCase struct {
 const waitFor = 30 * time.Second // a loaded 2-core machine can lag seconds behind
 
 func TestFalcoStableRulesFireLive(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads BPF programs into the kernel")
-	}
+	require.Root(t, "needs root: loads BPF programs into the kernel")
 	falcoRules, err := livetest.SharedFalcoRules("falco_rules.yaml")
 	if err != nil {
-		t.Skipf("Falco's rules are not available: %v", err)
+		require.Missing(t, fmt.Sprintf("Falco's rules are not available: %v", err))
 	}
 	s, err := livetest.Start(livetest.Options{RuleFiles: []string{falcoRules}, KeepAlerts: true, TrackExits: true})
 	if err != nil {
@@ -401,7 +400,7 @@ var cases = []liveCase{
 		// also carries 198.51.100.7 (TEST-NET-2) gives one that never
 		// leaves this host. ssh to port 22 there is the look-alike.
 		if _, err := exec.LookPath("ssh"); err != nil {
-			t.Skip("no ssh client")
+			require.Missing(t, "no ssh client")
 		}
 		const addr = "198.51.100.7"
 		ssh := "ssh -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"

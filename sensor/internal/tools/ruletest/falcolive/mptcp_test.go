@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/harrier-security/harrier/sensor/internal/testkit/livetest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 // mptcpPair listens and dials on loopback with MPTCP (Go's default for
@@ -57,11 +58,9 @@ func mptcpPair() int {
 // stable rules' fd.l4proto=tcp conditions, hold for them. A rule file of
 // this test's own checks connect and accept on MPTCP sockets.
 func TestMPTCPSocketsAreTCPLive(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads BPF programs into the kernel")
-	}
+	require.Root(t, "needs root: loads BPF programs into the kernel")
 	if b, err := os.ReadFile("/proc/sys/net/mptcp/enabled"); err != nil || strings.TrimSpace(string(b)) != "1" {
-		t.Skip("MPTCP is not enabled in this kernel (net.mptcp.enabled)")
+		require.Missing(t, "MPTCP is not enabled in this kernel (net.mptcp.enabled)")
 	}
 	dir := t.TempDir()
 	rulesFile := filepath.Join(dir, "mptcp.yaml")

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/syscall/bpfcapture"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/source"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
 // The test binary doubles as the helper that performs actions needing
@@ -123,6 +125,29 @@ type sensor struct {
 	capt   *bpfcapture.Capture
 	mu     sync.Mutex
 	alerts []alert
+	exited map[int64]bool // processes whose exit has been evaluated
+}
+
+// waitExited waits until the exit of every process in pids has been
+// evaluated, or the timeout passes: events of one process are evaluated
+// in order, so every alert they could raise has been raised by then.
+func (s *sensor) waitExited(pids []int64, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		s.mu.Lock()
+		all := true
+		for _, p := range pids {
+			all = all && s.exited[p]
+		}
+		s.mu.Unlock()
+		if all {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // drops is the number of events the capture lost so far.
@@ -161,9 +186,7 @@ func (s *sensor) rulesOf(match func(a alert) bool) []string {
 // rules until the test ends.
 func start(t *testing.T) *sensor {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads BPF programs into the kernel")
-	}
+	require.Root(t, "needs root: loads BPF programs into the kernel")
 	rs, _, err := rules.LoadFiles([]string{filepath.Join("..", "..", "..", "..", "..", "rules", "syscall.yaml")},
 		rules.Options{Registries: sources.Registries(), Matching: rules.MatchAll})
 	if err != nil {
@@ -181,7 +204,7 @@ func start(t *testing.T) *sensor {
 	if err := src.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := &sensor{capt: capt}
+	s := &sensor{capt: capt, exited: map[int64]bool{}}
 	done := make(chan error, 1)
 	go func() {
 		scratch := make([]filter.Scratch, src.Workers())
@@ -196,6 +219,11 @@ func start(t *testing.T) *sensor {
 				s.alerts = append(s.alerts, a)
 				s.mu.Unlock()
 			})
+			if ev.Type == sysevent.TypeProcExit && ev.Proc.GroupDead {
+				s.mu.Lock()
+				s.exited[int64(ev.PID)] = true
+				s.mu.Unlock()
+			}
 		})
 	}()
 	t.Cleanup(func() {
@@ -223,8 +251,17 @@ func run(t *testing.T, env []string, name string, args ...string) int64 {
 	if stderr.Len() > 0 {
 		t.Logf("%s %v: %s", name, args, stderr.String())
 	}
+	ranMu.Lock()
+	ran = append(ran, int64(cmd.Process.Pid))
+	ranMu.Unlock()
 	return int64(cmd.Process.Pid)
 }
+
+// ran are the pids of the processes run started.
+var (
+	ranMu sync.Mutex
+	ran   []int64
+)
 
 func self(t *testing.T) string {
 	exe, err := os.Executable()
@@ -405,7 +442,14 @@ mount -t tmpfs harrier /proc/sys/kernel && echo '|/tmp/%[1]s' > /proc/sys/kernel
 	for _, rule := range missing {
 		t.Errorf("%s: did not fire for its action", rule)
 	}
-	time.Sleep(200 * time.Millisecond) // let stragglers of the quiet actions arrive
+	// Judge the near misses once every action's exit has been evaluated
+	// (instead of a fixed sleep).
+	ranMu.Lock()
+	pids := slices.Clone(ran)
+	ranMu.Unlock()
+	if !s.waitExited(pids, 15*time.Second) {
+		t.Logf("not every action's exit was evaluated within 15s; judging the near misses anyway")
+	}
 	for _, w := range quiet {
 		if s.find(w.rule, w.match) {
 			t.Errorf("%s: fired on a near miss: %v", w.rule, s.rulesOf(w.match))
