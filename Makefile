@@ -6,6 +6,8 @@ SHELL := /bin/bash
 PROTOC_GEN_GO_VERSION      := v1.36.11
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
 STATICCHECK_VERSION        := v0.8.1
+# gotestsum runs `go test -json` for make test and prints the summary.
+GOTESTSUM_VERSION          := v1.13.0
 # helm for the chart checks (make helm-lint, make test-deploy). Built from the
 # Go module proxy; the ldflags give it the version and the Kubernetes
 # version (k8s.io modules v0.37 = Kubernetes 1.37) its release builds carry.
@@ -23,6 +25,10 @@ export PATH := $(TOOLS):$(PATH)
 RACE ?= -race
 # Go test flags added by callers (e.g. TESTFLAGS=-short).
 TESTFLAGS ?=
+# Test output: one line per package, failing tests' output in full, then a
+# summary: counts of tests run, skipped and failed, with every skipped and
+# failed test's name and message. The go test -json stream is kept in .test/.
+GOTESTSUM = $(TOOLS)/gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg
 
 .PHONY: help
 help: ## list the targets
@@ -38,6 +44,7 @@ tools: ## install the pinned Go tools into .tools/
 	GOBIN=$(TOOLS) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	GOBIN=$(TOOLS) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 	GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	GOBIN=$(TOOLS) go install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
 	@# helm is a large build (about 2 CPU-minutes): skipped when the pinned version is in place.
 	@$(TOOLS)/helm version --template '{{.Version}}' 2>/dev/null | grep -qx '$(HELM_VERSION)' || \
 		{ echo "GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)"; \
@@ -78,8 +85,9 @@ lint: ## gofmt, go vet and staticcheck on every module
 	@for m in $(MODULES); do (cd $$m && go vet ./... && staticcheck ./...) || exit 1; done
 
 .PHONY: test
-test: setup lint ## lint, then every module's tests (race detector on), then the packaging checks
-	@for m in $(MODULES); do (cd $$m && go test $(RACE) $(TESTFLAGS) ./...) || exit 1; done
+test: setup lint ## lint, then every module's tests (race detector on), then the packaging checks; prints a pass/fail/skip summary
+	@mkdir -p .test
+	$(GOTESTSUM) --jsonfile .test/modules.json -- $(RACE) $(TESTFLAGS) $(MODULES:%=./%/...)
 	@$(MAKE) --no-print-directory test-deploy
 
 .PHONY: bench
@@ -102,7 +110,9 @@ run-sensor: ## start only the sensor with the quickstart defaults (scripts/run-s
 test-deploy: ## packaging checks: Helm chart, docker-compose lab, Kibana objects (offline; nested module deploy/test)
 	@cd deploy/test && out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	cd deploy/test && GOWORK=off go vet ./... && GOWORK=off staticcheck ./...
-	cd deploy/test && GOWORK=off HELM=$(TOOLS)/helm HARRIER_GO_BUILD_FLAGS="$(RACE)" go test -count=1 $(TESTFLAGS) ./...
+	@mkdir -p .test
+	cd deploy/test && GOWORK=off HELM=$(TOOLS)/helm HARRIER_GO_BUILD_FLAGS="$(RACE)" \
+		$(GOTESTSUM) --jsonfile $(CURDIR)/.test/deploy.json -- -count=1 $(TESTFLAGS) ./...
 
 .PHONY: helm-lint
 helm-lint: ## helm lint the chart with its default values and with every option on
