@@ -86,9 +86,12 @@ type Syscall struct {
 	RingBufferBytes int `mapstructure:"ring_buffer_bytes"`
 	// Workers evaluating events (0: one per CPU).
 	Workers int `mapstructure:"workers"`
-	// CRISocket is the container runtime's socket for container and pod
-	// metadata ("": probe the usual containerd/CRI-O sockets).
-	CRISocket string `mapstructure:"cri_socket"`
+	// CRISockets are the container runtime (CRI) sockets for container
+	// and pod metadata, probed in order: the first that exists is used.
+	CRISockets []string `mapstructure:"cri_sockets"`
+	// DockerRoot is Docker's state directory, read for the metadata of
+	// Docker's containers.
+	DockerRoot string `mapstructure:"docker_root"`
 }
 
 type K8sAudit struct {
@@ -202,39 +205,41 @@ var defaults = map[string]any{
 	"sources.syscall.enabled":           true,
 	"sources.syscall.ring_buffer_bytes": 16 << 20,
 	"sources.syscall.workers":           0,
-	"sources.syscall.cri_socket":        "",
-	"sources.k8s_audit.enabled":         true,
-	"sources.k8s_audit.listen":          ":8765",
-	"sources.k8s_audit.token":           "",
-	"sources.k8s_audit.token_file":      "",
-	"sources.k8s_audit.max_body_bytes":  16 << 20,
-	"sources.k8s_audit.queue_events":    65536,
-	"sources.k8s_audit.workers":         2,
-	"outputs.min_priority":              "debug",
-	"outputs.stdout.enabled":            true,
-	"outputs.stdout.format":             "text",
-	"outputs.file.enabled":              false,
-	"outputs.file.path":                 "/var/log/harrier/alerts.jsonl",
-	"outputs.http.enabled":              false,
-	"outputs.http.url":                  "",
-	"outputs.http.timeout":              "5s",
-	"outputs.http.queue":                10000,
-	"outputs.grpc.enabled":              false,
-	"outputs.grpc.address":              "127.0.0.1:2802",
-	"outputs.grpc.token":                "",
-	"outputs.grpc.token_file":           "",
-	"outputs.grpc.insecure_token":       false,
-	"outputs.grpc.batch_size":           500,
-	"outputs.grpc.window":               8,
-	"outputs.grpc.linger":               "5ms",
-	"outputs.grpc.spool.dir":            "/var/lib/harrier/spool",
-	"outputs.grpc.spool.max_bytes":      256 << 20,
-	"outputs.grpc.spool.sync_interval":  "1s",
-	"aggregation.enabled":               false,
-	"aggregation.window":                "10s",
-	"aggregation.rules":                 []any{},
-	"metrics.enabled":                   true,
-	"metrics.listen":                    "127.0.0.1:8766",
+	"sources.syscall.cri_sockets": []string{"/run/containerd/containerd.sock", "/run/crio/crio.sock",
+		"/run/k3s/containerd/containerd.sock", "/run/cri-dockerd.sock"},
+	"sources.syscall.docker_root":      "/var/lib/docker",
+	"sources.k8s_audit.enabled":        true,
+	"sources.k8s_audit.listen":         ":8765",
+	"sources.k8s_audit.token":          "",
+	"sources.k8s_audit.token_file":     "",
+	"sources.k8s_audit.max_body_bytes": 16 << 20,
+	"sources.k8s_audit.queue_events":   65536,
+	"sources.k8s_audit.workers":        2,
+	"outputs.min_priority":             "debug",
+	"outputs.stdout.enabled":           true,
+	"outputs.stdout.format":            "text",
+	"outputs.file.enabled":             false,
+	"outputs.file.path":                "/var/log/harrier/alerts.jsonl",
+	"outputs.http.enabled":             false,
+	"outputs.http.url":                 "",
+	"outputs.http.timeout":             "5s",
+	"outputs.http.queue":               10000,
+	"outputs.grpc.enabled":             false,
+	"outputs.grpc.address":             "127.0.0.1:2802",
+	"outputs.grpc.token":               "",
+	"outputs.grpc.token_file":          "",
+	"outputs.grpc.insecure_token":      false,
+	"outputs.grpc.batch_size":          500,
+	"outputs.grpc.window":              8,
+	"outputs.grpc.linger":              "5ms",
+	"outputs.grpc.spool.dir":           "/var/lib/harrier/spool",
+	"outputs.grpc.spool.max_bytes":     256 << 20,
+	"outputs.grpc.spool.sync_interval": "1s",
+	"aggregation.enabled":              false,
+	"aggregation.window":               "10s",
+	"aggregation.rules":                []any{},
+	"metrics.enabled":                  true,
+	"metrics.listen":                   "127.0.0.1:8766",
 }
 
 var tlsKeys = []string{"enabled", "cert_file", "key_file", "ca_file", "server_name"}
