@@ -50,12 +50,16 @@ tools: ## install the pinned Go tools into .tools/
 		{ echo "GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)"; \
 		  GOBIN=$(TOOLS) go install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); }
 
+# The version every binary prints (--version): git describe of the checkout.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X github.com/harrier-security/harrier/proto/buildinfo.version=$(VERSION)
+
 .PHONY: build
-build: ## build harrier-sensor, harrier-router and harrierctl into bin/
+build: ## build harrier-sensor, harrier-router and harrierctl into bin/ (version stamped: VERSION)
 	@mkdir -p $(BIN)
-	cd sensor && go build -o $(BIN)/harrier-sensor ./cmd/harrier-sensor
-	cd router && go build -o $(BIN)/harrier-router ./cmd/harrier-router
-	cd router && go build -o $(BIN)/harrierctl ./cmd/harrierctl
+	cd sensor && go build -ldflags '$(LDFLAGS)' -o $(BIN)/harrier-sensor ./cmd/harrier-sensor
+	cd router && go build -ldflags '$(LDFLAGS)' -o $(BIN)/harrier-router ./cmd/harrier-router
+	cd router && go build -ldflags '$(LDFLAGS)' -o $(BIN)/harrierctl ./cmd/harrierctl
 
 .PHONY: generate
 generate: generate-proto generate-bpf ## regenerate all generated code
@@ -101,7 +105,7 @@ run: build ## start the router and the sensor on this host with embedded default
 .PHONY: run-sensor
 run-sensor: ## start only the sensor with the quickstart defaults (scripts/run-sensor.sh; router at HARRIER_ROUTER_ADDR)
 	@mkdir -p $(BIN)
-	cd sensor && go build -o $(BIN)/harrier-sensor ./cmd/harrier-sensor
+	cd sensor && go build -ldflags '$(LDFLAGS)' -o $(BIN)/harrier-sensor ./cmd/harrier-sensor
 	@bash scripts/run-sensor.sh
 
 .PHONY: test-deploy
@@ -138,7 +142,7 @@ images: ## build the harrier-sensor and harrier-router images (needs a Docker en
 		echo "images: no Docker engine reachable (docker info failed); skipping the image build"; exit 0; fi; \
 	set -e; for c in sensor router; do \
 		echo "docker build -f deploy/docker/$$c.Dockerfile -t $(IMAGE_REPO)/harrier-$$c:$(IMAGE_TAG) ."; \
-		DOCKER_BUILDKIT=1 docker build -f deploy/docker/$$c.Dockerfile -t $(IMAGE_REPO)/harrier-$$c:$(IMAGE_TAG) .; \
+		DOCKER_BUILDKIT=1 docker build --build-arg VERSION=$(VERSION) -f deploy/docker/$$c.Dockerfile -t $(IMAGE_REPO)/harrier-$$c:$(IMAGE_TAG) .; \
 	done
 
 .PHONY: clean

@@ -9,6 +9,8 @@ ARG GO_VERSION=1.26
 
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
+# The version the binaries print (make images passes git describe).
+ARG VERSION=devel
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath
 # The build uses the repository's Go workspace (go.work), the module
 # versions CI tests; go.work names all three modules, so the other daemon's
@@ -22,7 +24,7 @@ RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY proto/ proto/
 COPY sensor/ sensor/
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    cd sensor && go build -buildvcs=false -ldflags="-s -w" -o /out/harrier-sensor ./cmd/harrier-sensor
+    cd sensor && go build -buildvcs=false -ldflags="-s -w -X github.com/harrier-security/harrier/proto/buildinfo.version=${VERSION}" -o /out/harrier-sensor ./cmd/harrier-sensor
 
 # distroless/static: CA certificates, tzdata and /etc/passwd, no shell.
 # The sensor runs as root inside the container because loading eBPF

@@ -2,8 +2,11 @@ package deploytest
 
 import (
 	"io/fs"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -58,5 +61,31 @@ func TestNoKnownGapSkips(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMakeBuildStampsVersion: make build stamps every binary with git
+// describe of the checkout, which --version prints.
+func TestMakeBuildStampsVersion(t *testing.T) {
+	root := repoRoot(t)
+	want, err := exec.Command("git", "-C", root, "describe", "--tags", "--always", "--dirty").Output()
+	if err != nil {
+		t.Fatalf("git describe: %v", err)
+	}
+	bin := t.TempDir()
+	build := exec.Command("make", "--no-print-directory", "-C", root, "build", "BIN="+bin)
+	build.Env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "GOWORK=") })
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("make build: %v\n%s", err, out)
+	}
+	for _, name := range []string{"harrier-sensor", "harrier-router", "harrierctl"} {
+		out, err := exec.Command(filepath.Join(bin, name), "--version").CombinedOutput()
+		if err != nil {
+			t.Errorf("%s --version: %v\n%s", name, err, out)
+			continue
+		}
+		if prefix := name + " " + strings.TrimSpace(string(want)) + " "; !strings.HasPrefix(string(out), prefix) {
+			t.Errorf("%s --version = %q, want %q...", name, out, prefix)
+		}
 	}
 }

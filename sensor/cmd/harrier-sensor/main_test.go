@@ -21,3 +21,13 @@ func TestDispatch(t *testing.T) {
 		t.Fatalf("usage: code %d, out %q", code, out.String())
 	}
 }
+
+func TestVersionFlag(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"-version"}, {"version"}} {
+		var out, errb bytes.Buffer
+		if code := dispatch(context.Background(), args, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "harrier-sensor ") ||
+			strings.Contains(out.String(), "(devel)") {
+			t.Errorf("%v: %d %q %q", args, code, out.String(), errb.String())
+		}
+	}
+}
