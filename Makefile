@@ -17,7 +17,7 @@ HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
 	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37
 
 TOOLS   := $(CURDIR)/.tools
-MODULES := proto sensor router
+MODULES := proto sensor router rules
 BIN     := $(CURDIR)/bin
 export PATH := $(TOOLS):$(PATH)
 

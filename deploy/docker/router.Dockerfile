@@ -10,13 +10,14 @@ WORKDIR /src
 ARG VERSION=devel
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath
 # The build uses the repository's Go workspace (go.work), the module
-# versions CI tests; go.work names all three modules, so the other daemon's
-# go.mod comes along (its sources do not). Module downloads first, so source
+# versions CI tests; go.work names all four modules, so the other modules'
+# go.mod files come along (its sources do not). Module downloads first, so source
 # edits keep this layer cached.
 COPY go.work ./
 COPY proto/go.mod proto/go.sum proto/
 COPY sensor/go.mod sensor/go.sum sensor/
 COPY router/go.mod router/go.sum router/
+COPY rules/go.mod rules/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY proto/ proto/
 COPY router/ router/

@@ -51,7 +51,8 @@ type Log struct {
 
 type Rules struct {
 	// Files are rules files and directories (their *.yaml, sorted), loaded
-	// in order; later files change earlier ones.
+	// in order; later files change earlier ones. None: Harrier's default
+	// rules, built into the binary.
 	Files []string `mapstructure:"files"`
 	// RuleMatching is Falco's rule_matching: first or all.
 	RuleMatching string `mapstructure:"rule_matching"`
@@ -197,7 +198,7 @@ var defaults = map[string]any{
 	"sensor_id":                         "",
 	"log.level":                         "info",
 	"log.format":                        "text",
-	"rules.files":                       []string{"/etc/harrier/rules.d"},
+	"rules.files":                       []string{},
 	"rules.rule_matching":               "first",
 	"rules.priority":                    "debug",
 	"rules.select":                      []any{},
@@ -436,9 +437,6 @@ func (c *Config) validate() error {
 	add(oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"))
 	add(oneOf("log.format", c.Log.Format, "text", "json"))
 
-	if len(c.Rules.Files) == 0 {
-		add(bad("rules.files", "no rules files or directories"))
-	}
 	add(oneOf("rules.rule_matching", c.Rules.RuleMatching, "first", "all"))
 	if _, err := harrierv1.ParsePriority(c.Rules.Priority); err != nil {
 		add(bad("rules.priority", "%v", err))
