@@ -36,13 +36,14 @@ func main() {
 
 // dispatch picks the longest registered command name that prefixes args.
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
-		return runVersion(ctx, nil, stdout, stderr)
-	}
 	for n := min(2, len(args)); n >= 1; n-- {
 		if c, ok := commands[strings.Join(args[:n], " ")]; ok {
 			return c.run(ctx, args[n:], stdout, stderr)
 		}
+	}
+	// Falco's command line: harrier-sensor -c falco.yaml -r rules.yaml ...
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" && args[0] != "-help" {
+		return runSensor(ctx, args, stdout, stderr)
 	}
 	if len(args) > 0 && args[0] != "help" && args[0] != "-h" && args[0] != "--help" {
 		fmt.Fprintf(stderr, "harrier-sensor: unknown command %q\n\n", strings.Join(args, " "))
@@ -55,6 +56,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: harrier-sensor COMMAND [flags]   (harrier-sensor --version: the version)")
+	fmt.Fprintln(w, "       harrier-sensor [Falco's flags: -c falco.yaml -r RULES -o key=value -V -L -l RULE --list ...] (as run)")
 	fmt.Fprintln(w, "\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
