@@ -6,6 +6,8 @@ SHELL := /bin/bash
 PROTOC_GEN_GO_VERSION      := v1.36.11
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
 STATICCHECK_VERSION        := v0.8.1
+# gotestsum runs `go test -json` for make test and prints the summary.
+GOTESTSUM_VERSION          := v1.13.0
 # helm for the chart checks (make helm-lint, make test-deploy). Built from the
 # Go module proxy; the ldflags give it the version and the Kubernetes
 # version (k8s.io modules v0.37 = Kubernetes 1.37) its release builds carry.
@@ -15,7 +17,7 @@ HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
 	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37
 
 TOOLS   := $(CURDIR)/.tools
-MODULES := proto sensor router
+MODULES := proto sensor router rules
 BIN     := $(CURDIR)/bin
 export PATH := $(TOOLS):$(PATH)
 
@@ -23,6 +25,10 @@ export PATH := $(TOOLS):$(PATH)
 RACE ?= -race
 # Go test flags added by callers (e.g. TESTFLAGS=-short).
 TESTFLAGS ?=
+# Test output: one line per package, failing tests' output in full, then a
+# summary: counts of tests run, skipped and failed, with every skipped and
+# failed test's name and message. The go test -json stream is kept in .test/.
+GOTESTSUM = $(TOOLS)/gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg
 
 .PHONY: help
 help: ## list the targets
@@ -38,17 +44,22 @@ tools: ## install the pinned Go tools into .tools/
 	GOBIN=$(TOOLS) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	GOBIN=$(TOOLS) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 	GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	GOBIN=$(TOOLS) go install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
 	@# helm is a large build (about 2 CPU-minutes): skipped when the pinned version is in place.
 	@$(TOOLS)/helm version --template '{{.Version}}' 2>/dev/null | grep -qx '$(HELM_VERSION)' || \
 		{ echo "GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)"; \
 		  GOBIN=$(TOOLS) go install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); }
 
+# The version every binary prints (--version): git describe of the checkout.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X github.com/harrier-security/harrier/proto/buildinfo.version=$(VERSION)
+
 .PHONY: build
-build: ## build harrier-sensor, harrier-router and harrierctl into bin/
+build: ## build harrier-sensor, harrier-router and harrierctl into bin/ (version stamped: VERSION)
 	@mkdir -p $(BIN)
-	cd sensor && go build -o $(BIN)/harrier-sensor ./cmd/harrier-sensor
-	cd router && go build -o $(BIN)/harrier-router ./cmd/harrier-router
-	cd router && go build -o $(BIN)/harrierctl ./cmd/harrierctl
+	cd sensor && go build -ldflags '$(LDFLAGS)' -o $(BIN)/harrier-sensor ./cmd/harrier-sensor
+	cd router && go build -ldflags '$(LDFLAGS)' -o $(BIN)/harrier-router ./cmd/harrier-router
+	cd router && go build -ldflags '$(LDFLAGS)' -o $(BIN)/harrierctl ./cmd/harrierctl
 
 .PHONY: generate
 generate: generate-proto generate-bpf ## regenerate all generated code
@@ -78,8 +89,9 @@ lint: ## gofmt, go vet and staticcheck on every module
 	@for m in $(MODULES); do (cd $$m && go vet ./... && staticcheck ./...) || exit 1; done
 
 .PHONY: test
-test: setup lint ## lint, then every module's tests (race detector on), then the packaging checks
-	@for m in $(MODULES); do (cd $$m && go test $(RACE) $(TESTFLAGS) ./...) || exit 1; done
+test: setup lint ## lint, then every module's tests (race detector on), then the packaging checks; prints a pass/fail/skip summary
+	@mkdir -p .test
+	$(GOTESTSUM) --jsonfile .test/modules.json -- $(RACE) $(TESTFLAGS) $(MODULES:%=./%/...)
 	@$(MAKE) --no-print-directory test-deploy
 
 .PHONY: bench
@@ -93,7 +105,7 @@ run: build ## start the router and the sensor on this host with embedded default
 .PHONY: run-sensor
 run-sensor: ## start only the sensor with the quickstart defaults (scripts/run-sensor.sh; router at HARRIER_ROUTER_ADDR)
 	@mkdir -p $(BIN)
-	cd sensor && go build -o $(BIN)/harrier-sensor ./cmd/harrier-sensor
+	cd sensor && go build -ldflags '$(LDFLAGS)' -o $(BIN)/harrier-sensor ./cmd/harrier-sensor
 	@bash scripts/run-sensor.sh
 
 .PHONY: test-deploy
@@ -102,7 +114,9 @@ run-sensor: ## start only the sensor with the quickstart defaults (scripts/run-s
 test-deploy: ## packaging checks: Helm chart, docker-compose lab, Kibana objects (offline; nested module deploy/test)
 	@cd deploy/test && out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	cd deploy/test && GOWORK=off go vet ./... && GOWORK=off staticcheck ./...
-	cd deploy/test && GOWORK=off HELM=$(TOOLS)/helm HARRIER_GO_BUILD_FLAGS="$(RACE)" go test -count=1 $(TESTFLAGS) ./...
+	@mkdir -p .test
+	cd deploy/test && GOWORK=off HELM=$(TOOLS)/helm HARRIER_GO_BUILD_FLAGS="$(RACE)" \
+		$(GOTESTSUM) --jsonfile $(CURDIR)/.test/deploy.json -- -count=1 $(TESTFLAGS) ./...
 
 .PHONY: helm-lint
 helm-lint: ## helm lint the chart with its default values and with every option on
@@ -128,7 +142,7 @@ images: ## build the harrier-sensor and harrier-router images (needs a Docker en
 		echo "images: no Docker engine reachable (docker info failed); skipping the image build"; exit 0; fi; \
 	set -e; for c in sensor router; do \
 		echo "docker build -f deploy/docker/$$c.Dockerfile -t $(IMAGE_REPO)/harrier-$$c:$(IMAGE_TAG) ."; \
-		DOCKER_BUILDKIT=1 docker build -f deploy/docker/$$c.Dockerfile -t $(IMAGE_REPO)/harrier-$$c:$(IMAGE_TAG) .; \
+		DOCKER_BUILDKIT=1 docker build --build-arg VERSION=$(VERSION) -f deploy/docker/$$c.Dockerfile -t $(IMAGE_REPO)/harrier-$$c:$(IMAGE_TAG) .; \
 	done
 
 .PHONY: clean

@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# protoc: proto generation; clang/llvm/libbpf-dev/bpftool: eBPF generation;
+# protoc, libprotobuf-dev (google/protobuf/*.proto, only a Recommends of
+# protoc): proto generation; clang/llvm/libbpf-dev/bpftool: eBPF generation;
 # kcat: an independent Kafka client used by the router's end-to-end tests.
 # openssh-client, iproute2, util-linux (unshare): the live Falco-rule tests.
-pkgs=(make git protobuf-compiler clang llvm libbpf-dev bpftool kcat ca-certificates curl openssh-client iproute2 util-linux)
+pkgs=(make git protobuf-compiler libprotobuf-dev clang llvm libbpf-dev bpftool kcat ca-certificates curl openssh-client iproute2 util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,7 +2,10 @@ module github.com/harrier-security/harrier/sensor
 
 go 1.26.0
 
-require github.com/harrier-security/harrier/proto v0.0.0
+require (
+	github.com/harrier-security/harrier/proto v0.0.0
+	github.com/harrier-security/harrier/rules v0.0.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -43,5 +46,7 @@ require (
 )
 
 replace github.com/harrier-security/harrier/proto => ../proto
+
+replace github.com/harrier-security/harrier/rules => ../rules
 
 tool github.com/cilium/ebpf/cmd/bpf2go

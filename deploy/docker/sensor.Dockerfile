@@ -9,20 +9,25 @@ ARG GO_VERSION=1.26
 
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
+# The version the binaries print (make images passes git describe).
+ARG VERSION=devel
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath
 # The build uses the repository's Go workspace (go.work), the module
-# versions CI tests; go.work names all three modules, so the other daemon's
-# go.mod comes along (its sources do not). Module downloads first, so source
+# versions CI tests; go.work names all four modules, so the other modules'
+# go.mod files come along (its sources do not). Module downloads first, so source
 # edits keep this layer cached.
 COPY go.work ./
 COPY proto/go.mod proto/go.sum proto/
 COPY sensor/go.mod sensor/go.sum sensor/
 COPY router/go.mod router/go.sum router/
+COPY rules/go.mod rules/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY proto/ proto/
 COPY sensor/ sensor/
+# The default rules, embedded in the binary (package rules).
+COPY rules/*.go rules/*.yaml rules/
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    cd sensor && go build -buildvcs=false -ldflags="-s -w" -o /out/harrier-sensor ./cmd/harrier-sensor
+    cd sensor && go build -buildvcs=false -ldflags="-s -w -X github.com/harrier-security/harrier/proto/buildinfo.version=${VERSION}" -o /out/harrier-sensor ./cmd/harrier-sensor
 
 # distroless/static: CA certificates, tzdata and /etc/passwd, no shell.
 # The sensor runs as root inside the container because loading eBPF

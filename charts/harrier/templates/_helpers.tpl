@@ -138,11 +138,30 @@ so rendering offline always yields a fresh token.)
 {{- fail (printf "router.outputs.webhooks.%s.address is required" $name) -}}
 {{- end -}}
 {{- end -}}
+{{- range .Values.sensor.hostMounts.criSockets -}}
+{{- if not (isAbs .) -}}
+{{- fail (printf "sensor.hostMounts.criSockets: %q is not an absolute path" .) -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.sensor.hostMounts.dockerRoot -}}
+{{- if not (isAbs .) -}}
+{{- fail (printf "sensor.hostMounts.dockerRoot: %q is not an absolute path" .) -}}
+{{- end -}}
+{{- end -}}
 {{- range $file, $_ := .Values.rules.custom -}}
 {{- if not (hasSuffix ".yaml" $file) -}}
 {{- fail (printf "rules.custom.%s: rules file names end in .yaml (the sensor loads a directory's *.yaml)" $file) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The node directories holding sensor.hostMounts.criSockets, each once,
+as a JSON array (a socket is replaced when its runtime restarts, so its
+directory is mounted, not the socket file). */}}
+{{- define "harrier.sensor.criSocketDirs" -}}
+{{- $dirs := list -}}
+{{- range .Values.sensor.hostMounts.criSockets }}{{ $dirs = append $dirs (dir .) }}{{ end -}}
+{{- $dirs | uniq | toJson -}}
 {{- end -}}
 
 {{/* Mount points. */}}

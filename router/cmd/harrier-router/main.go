@@ -37,6 +37,9 @@ func main() {
 // dispatch picks the longest registered command name that prefixes args;
 // with no command (or only flags) it runs the router.
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		return runVersion(ctx, nil, stdout, stderr)
+	}
 	for n := min(2, len(args)); n >= 1; n-- {
 		if c, ok := commands[strings.Join(args[:n], " ")]; ok {
 			return c.run(ctx, args[n:], stdout, stderr)
@@ -55,7 +58,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: harrier-router [COMMAND] [flags]   (no command: run)")
+	fmt.Fprintln(w, "usage: harrier-router [COMMAND] [flags]   (no command: run; --version: the version)")
 	fmt.Fprintln(w, "\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {

@@ -35,3 +35,33 @@ func TestConfigCommands(t *testing.T) {
 		t.Fatalf("unknown command: %d", code)
 	}
 }
+
+func TestVersionAndFlags(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"-version"}, {"version"}} {
+		var out, errb bytes.Buffer
+		if code := dispatch(context.Background(), args, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "harrier-router ") ||
+			strings.Contains(out.String(), "(devel)") {
+			t.Errorf("%v: %d %q %q", args, code, out.String(), errb.String())
+		}
+	}
+	// -c is falcosidekick's flag for the configuration file: the router
+	// reads the file it names (here a missing one, so it stops at once).
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	for _, args := range [][]string{{"-c", missing}, {"run", "-c", missing}, {"run", "--config", missing}} {
+		var out, errb bytes.Buffer
+		if code := dispatch(context.Background(), args, &out, &errb); code != 1 || !strings.Contains(errb.String(), missing) {
+			t.Errorf("%v: %d %q", args, code, errb.String())
+		}
+	}
+	// config validate/show take --help as a request for help, not a file.
+	for _, args := range [][]string{{"config", "validate", "--help"}, {"config", "validate", "-h"}, {"config", "show", "--help"}} {
+		var out, errb bytes.Buffer
+		if code := dispatch(context.Background(), args, &out, &errb); code != 0 || !strings.Contains(out.String(), "usage: harrier-router config") {
+			t.Errorf("%v: %d %q %q", args, code, out.String(), errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := dispatch(context.Background(), []string{"config", "validate", "--strict"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "unknown flag --strict") {
+		t.Errorf("unknown flag: %d %q", code, errb.String())
+	}
+}

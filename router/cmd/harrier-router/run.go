@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,7 +22,19 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", os.Getenv(config.EnvPrefix+"_CONFIG"), "configuration file (YAML); env "+config.EnvPrefix+"_CONFIG")
+	fs.StringVar(path, "c", *path, "same as --config (falcosidekick's flag)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: harrier-router [run] [-c|--config FILE]")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "harrier-router run: unexpected argument %q (the configuration file goes after -c)\n", fs.Arg(0))
 		return 2
 	}
 	cfg, err := config.Load(*path)

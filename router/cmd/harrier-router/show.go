@@ -13,8 +13,13 @@ func init() {
 }
 
 func showConfig(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	const usage = "usage: harrier-router config show [FILE]\n" +
+		"Prints the effective configuration (defaults and environment applied), every secret replaced by REDACTED."
+	if code, done := flagsOnly(args, usage, stdout, stderr); done {
+		return code
+	}
 	if len(args) > 1 {
-		fmt.Fprintln(stderr, "usage: harrier-router config show [FILE]")
+		fmt.Fprintln(stderr, usage)
 		return 2
 	}
 	path := ""

@@ -4,16 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime/debug"
+
+	"github.com/harrier-security/harrier/proto/buildinfo"
 )
 
 func init() {
-	register(command{name: "version", summary: "print the version", run: func(_ context.Context, _ []string, stdout, _ io.Writer) int {
-		v := "(devel)"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-			v = bi.Main.Version
-		}
-		fmt.Fprintln(stdout, "harrier-router", v)
-		return 0
-	}})
+	register(command{name: "version", summary: "print the version (also --version)", run: runVersion})
+}
+
+func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) int {
+	fmt.Fprintln(stdout, buildinfo.String("harrier-router"))
+	return 0
 }

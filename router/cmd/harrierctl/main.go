@@ -32,6 +32,9 @@ func main() {
 }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		return runVersion(ctx, nil, stdout, stderr)
+	}
 	for n := min(2, len(args)); n >= 1; n-- {
 		if c, ok := commands[strings.Join(args[:n], " ")]; ok {
 			return c.run(ctx, args[n:], stdout, stderr)

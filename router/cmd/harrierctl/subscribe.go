@@ -106,6 +106,6 @@ func printAlert(w io.Writer, a *harrierv1.Alert, format string) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "%s: %s %s (rule=%q host=%s source=%s)\n", a.GetTime().AsTime().UTC().Format(falcojson.TimeFormat),
-		a.GetPriority().FalcoName(), a.GetOutput(), a.GetRule(), a.GetHostname(), a.GetSource())
+	// The sensor's and Falco's outputs carry "<time>: <Priority> " already.
+	fmt.Fprintf(w, "%s (rule=%q host=%s source=%s)\n", falcojson.TextLine(a), a.GetRule(), a.GetHostname(), a.GetSource())
 }

@@ -278,6 +278,20 @@ func (b *block) finish() {
 	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
+		if hint, ok := sidekickHints[b.key(k)]; ok {
+			b.errorf(k, "unknown key (falcosidekick's; in Harrier: %s)", hint)
+			continue
+		}
 		b.errorf(k, "unknown key")
 	}
+}
+
+// sidekickHints name the Harrier setting for falcosidekick top-level keys
+// that Harrier does not read as they are.
+var sidekickHints = map[string]string{
+	"tlsserver":         "http.tls (cert_file, key_file, client_ca_file) and grpc.tls",
+	"outputfieldformat": "the sensor's rule output; the router keeps each alert's output as received",
+	"customfields":      "the sensor's rule output fields (no router-side fields)",
+	"templatedfields":   "the sensor's rule output fields (no router-side fields)",
+	"bracketreplacer":   "nothing: output field names are kept as Falco writes them",
 }

@@ -12,8 +12,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,6 +144,7 @@ func setDefaults(v *viper.Viper) {
 		"http.metrics_address",
 		"mutualtlsfilespath", "mutualtlsclient.certfile", "mutualtlsclient.keyfile", "mutualtlsclient.cacertfile",
 		"tlsclient.cacertfile",
+		"listenaddress", "listenport", "debug", // falcosidekick's LISTENADDRESS, LISTENPORT, DEBUG
 	} {
 		_ = v.BindEnv(k)
 	}
@@ -202,6 +205,33 @@ func Load(path string) (*Config, error) {
 	return cfg, nil
 }
 
+// sidekickListen applies falcosidekick's listenaddress and listenport, the
+// address of its HTTP server, to http.address (Falco's http_output posts
+// there). An absent listenaddress keeps Harrier's default host, and an
+// http.address set beside them must agree.
+func sidekickListen(root *block, c *Config) {
+	if !root.has("listenaddress") && !root.has("listenport") {
+		return
+	}
+	defHost, defPort, _ := net.SplitHostPort(DefaultHTTPAddress)
+	host := root.str("listenaddress", defHost)
+	port := defPort
+	if root.has("listenport") {
+		p := root.integer("listenport", 0)
+		if p < 1 || p > 65535 {
+			root.errorf("listenport", "want a port number (1-65535), got %d", p)
+			return
+		}
+		port = strconv.Itoa(p)
+	}
+	addr := net.JoinHostPort(host, port)
+	if c.HTTP.Address != DefaultHTTPAddress && c.HTTP.Address != addr {
+		root.errorf("listenaddress", "listenaddress/listenport (falcosidekick's) give %s but http.address is %s: keep one (http.address is Harrier's key)", addr, c.HTTP.Address)
+		return
+	}
+	c.HTTP.Address = addr
+}
+
 var outputNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 func parse(all map[string]any) (*Config, error) {
@@ -247,8 +277,14 @@ func parse(all map[string]any) (*Config, error) {
 	}
 	s.finish()
 
+	sidekickListen(root, c)
+
 	l := root.sub("log")
 	c.Log.Level = strings.ToLower(l.str("level", "info"))
+	// falcosidekick's debug: true means debug logging.
+	if root.boolean("debug", false) {
+		c.Log.Level = "debug"
+	}
 	c.Log.Format = strings.ToLower(l.str("format", "json"))
 	switch c.Log.Level {
 	case "debug", "info", "warn", "warning", "error":

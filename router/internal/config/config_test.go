@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,5 +165,44 @@ elasticsearch:
 	}
 	if !strings.Contains(buf.String(), "webhook.soc") {
 		t.Errorf("log line lacks outputs: %s", buf.String())
+	}
+}
+
+// A falcosidekick configuration's listenaddress, listenport and debug keep
+// their meaning: the address of the HTTP server Falco posts to, and debug
+// logging.
+func TestSidekickListenAndDebug(t *testing.T) {
+	_, defPort, _ := net.SplitHostPort(DefaultHTTPAddress)
+	defHost, _, _ := net.SplitHostPort(DefaultHTTPAddress)
+	for _, tc := range []struct {
+		name, file  string
+		addr, level string
+		err         string
+	}{
+		{"both", "listenaddress: 127.0.0.1\nlistenport: 2901\ndebug: true\n", "127.0.0.1:2901", "debug", ""},
+		{"port only", "listenport: 2902\n", net.JoinHostPort(defHost, "2902"), "info", ""},
+		{"address only", "listenaddress: 10.0.0.5\n", "10.0.0.5:" + defPort, "info", ""},
+		{"all interfaces", "listenaddress: \"\"\nlistenport: 2801\n", ":2801", "info", ""},
+		{"debug false", "debug: false\nlog: {level: warn}\n", DefaultHTTPAddress, "warn", ""},
+		{"agrees with http.address", "listenport: 2903\nhttp: {address: \"" + net.JoinHostPort(defHost, "2903") + "\"}\n", net.JoinHostPort(defHost, "2903"), "info", ""},
+		{"disagrees with http.address", "listenport: 2904\nhttp: {address: \"127.0.0.1:2905\"}\n", "", "", "http.address is 127.0.0.1:2905"},
+		{"bad port", "listenport: 70000\n", "", "", "listenport: want a port number"},
+		{"hint", "customfields: {env: prod}\n", "", "", "customfields: unknown key (falcosidekick's; in Harrier: the sensor's rule output fields"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(write(t, tc.file))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.HTTP.Address != tc.addr || c.Log.Level != tc.level {
+				t.Errorf("http.address %q log.level %q, want %q %q", c.HTTP.Address, c.Log.Level, tc.addr, tc.level)
+			}
+		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/bpfcapture"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/source"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/syscallfields"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
@@ -104,7 +105,7 @@ func capture(ctx context.Context, path string, d time.Duration, ring int, types 
 	// the capture order of every process.
 	src, err := source.Open(source.Options{
 		RingBytes: ring, Workers: 1, Interest: types,
-		RuntimeMetadata: true, CRISocket: criSocket,
+		RuntimeMetadata: true, Runtimes: runtimes(criSocket),
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -159,4 +160,14 @@ func capture(ctx context.Context, path string, d time.Duration, ring int, types 
 		err = f.Sync()
 	}
 	return err
+}
+
+// runtimes is where capture looks for container runtimes: the given CRI
+// socket, or the usual paths.
+func runtimes(criSocket string) container.Paths {
+	p := container.DefaultPaths()
+	if criSocket != "" {
+		p.CRISockets = []string{criSocket}
+	}
+	return p
 }

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/harrier-security/harrier/proto/buildinfo"
 	"github.com/harrier-security/harrier/sensor/internal/config"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
@@ -21,12 +21,8 @@ import (
 // --output-format json, in the JSON shape Falco prints, so that scripts
 // written for falco keep working.
 
-func buildVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
-}
+// buildVersion is the version make build stamps (see package buildinfo).
+func buildVersion() string { return buildinfo.Version() }
 
 // printVersion is --version: Falco's keys where they have a Harrier
 // meaning (the rules engine version is the Falco engine version whose

@@ -55,7 +55,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: harrier-sensor COMMAND [flags]")
+	fmt.Fprintln(w, "usage: harrier-sensor COMMAND [flags]   (harrier-sensor --version: the version)")
 	fmt.Fprintln(w, "       harrier-sensor [Falco's flags: -c falco.yaml -r RULES -o key=value -V -L -l RULE --list ...] (as run)")
 	fmt.Fprintln(w, "\ncommands:")
 	names := make([]string, 0, len(commands))

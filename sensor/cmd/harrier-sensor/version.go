@@ -4,18 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime/debug"
+
+	"github.com/harrier-security/harrier/proto/buildinfo"
 )
 
 func init() {
-	register(command{name: "version", summary: "print the build version", run: runVersion})
+	register(command{name: "version", summary: "print the version (also --version)", run: runVersion})
 }
 
 func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) int {
-	v := "(devel)"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		v = bi.Main.Version
-	}
-	fmt.Fprintln(stdout, "harrier-sensor", v)
+	fmt.Fprintln(stdout, buildinfo.String("harrier-sensor"))
 	return 0
 }

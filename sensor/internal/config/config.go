@@ -61,7 +61,8 @@ type Log struct {
 
 type Rules struct {
 	// Files are rules files and directories (their *.yaml, sorted), loaded
-	// in order; later files change earlier ones.
+	// in order; later files change earlier ones. None: Harrier's default
+	// rules, built into the binary.
 	Files []string `mapstructure:"files"`
 	// RuleMatching is Falco's rule_matching: first or all.
 	RuleMatching string `mapstructure:"rule_matching"`
@@ -112,9 +113,12 @@ type Syscall struct {
 	RingBufferBytes int `mapstructure:"ring_buffer_bytes"`
 	// Workers evaluating events (0: one per CPU).
 	Workers int `mapstructure:"workers"`
-	// CRISocket is the container runtime's socket for container and pod
-	// metadata ("": probe the usual containerd/CRI-O sockets).
-	CRISocket string `mapstructure:"cri_socket"`
+	// CRISockets are the container runtime (CRI) sockets for container
+	// and pod metadata, probed in order: the first that exists is used.
+	CRISockets []string `mapstructure:"cri_sockets"`
+	// DockerRoot is Docker's state directory, read for the metadata of
+	// Docker's containers.
+	DockerRoot string `mapstructure:"docker_root"`
 }
 
 type K8sAudit struct {
@@ -308,7 +312,7 @@ var defaults = map[string]any{
 	"outputs.http.compress":             false,
 	"outputs.http.keep_alive":           true,
 	"outputs.http.echo":                 false,
-	"rules.files":                       []string{"/etc/harrier/rules.d"},
+	"rules.files":                       []string{},
 	"rules.rule_matching":               "first",
 	"rules.priority":                    "debug",
 	"rules.select":                      []any{},
@@ -316,39 +320,41 @@ var defaults = map[string]any{
 	"sources.syscall.enabled":           true,
 	"sources.syscall.ring_buffer_bytes": 16 << 20,
 	"sources.syscall.workers":           0,
-	"sources.syscall.cri_socket":        "",
-	"sources.k8s_audit.enabled":         true,
-	"sources.k8s_audit.listen":          ":8765",
-	"sources.k8s_audit.token":           "",
-	"sources.k8s_audit.token_file":      "",
-	"sources.k8s_audit.max_body_bytes":  16 << 20,
-	"sources.k8s_audit.queue_events":    65536,
-	"sources.k8s_audit.workers":         2,
-	"outputs.min_priority":              "debug",
-	"outputs.stdout.enabled":            true,
-	"outputs.stdout.format":             "text",
-	"outputs.file.enabled":              false,
-	"outputs.file.path":                 "/var/log/harrier/alerts.jsonl",
-	"outputs.http.enabled":              false,
-	"outputs.http.url":                  "",
-	"outputs.http.timeout":              "5s",
-	"outputs.http.queue":                10000,
-	"outputs.grpc.enabled":              false,
-	"outputs.grpc.address":              "127.0.0.1:2802",
-	"outputs.grpc.token":                "",
-	"outputs.grpc.token_file":           "",
-	"outputs.grpc.insecure_token":       false,
-	"outputs.grpc.batch_size":           500,
-	"outputs.grpc.window":               8,
-	"outputs.grpc.linger":               "5ms",
-	"outputs.grpc.spool.dir":            "/var/lib/harrier/spool",
-	"outputs.grpc.spool.max_bytes":      256 << 20,
-	"outputs.grpc.spool.sync_interval":  "1s",
-	"aggregation.enabled":               false,
-	"aggregation.window":                "10s",
-	"aggregation.rules":                 []any{},
-	"metrics.enabled":                   true,
-	"metrics.listen":                    "127.0.0.1:8766",
+	"sources.syscall.cri_sockets": []string{"/run/containerd/containerd.sock", "/run/crio/crio.sock",
+		"/run/k3s/containerd/containerd.sock", "/run/cri-dockerd.sock"},
+	"sources.syscall.docker_root":      "/var/lib/docker",
+	"sources.k8s_audit.enabled":        true,
+	"sources.k8s_audit.listen":         ":8765",
+	"sources.k8s_audit.token":          "",
+	"sources.k8s_audit.token_file":     "",
+	"sources.k8s_audit.max_body_bytes": 16 << 20,
+	"sources.k8s_audit.queue_events":   65536,
+	"sources.k8s_audit.workers":        2,
+	"outputs.min_priority":             "debug",
+	"outputs.stdout.enabled":           true,
+	"outputs.stdout.format":            "text",
+	"outputs.file.enabled":             false,
+	"outputs.file.path":                "/var/log/harrier/alerts.jsonl",
+	"outputs.http.enabled":             false,
+	"outputs.http.url":                 "",
+	"outputs.http.timeout":             "5s",
+	"outputs.http.queue":               10000,
+	"outputs.grpc.enabled":             false,
+	"outputs.grpc.address":             "127.0.0.1:2802",
+	"outputs.grpc.token":               "",
+	"outputs.grpc.token_file":          "",
+	"outputs.grpc.insecure_token":      false,
+	"outputs.grpc.batch_size":          500,
+	"outputs.grpc.window":              8,
+	"outputs.grpc.linger":              "5ms",
+	"outputs.grpc.spool.dir":           "/var/lib/harrier/spool",
+	"outputs.grpc.spool.max_bytes":     256 << 20,
+	"outputs.grpc.spool.sync_interval": "1s",
+	"aggregation.enabled":              false,
+	"aggregation.window":               "10s",
+	"aggregation.rules":                []any{},
+	"metrics.enabled":                  true,
+	"metrics.listen":                   "127.0.0.1:8766",
 }
 
 var tlsKeys = []string{"enabled", "cert_file", "key_file", "ca_file", "server_name", "ca_path", "insecure_skip_verify"}
@@ -677,9 +683,6 @@ func (c *Config) validate() error {
 	add(oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"))
 	add(oneOf("log.format", c.Log.Format, "text", "json"))
 
-	if len(c.Rules.Files) == 0 {
-		add(bad("rules.files", "no rules files or directories"))
-	}
 	add(oneOf("rules.rule_matching", c.Rules.RuleMatching, "first", "all"))
 	if _, err := harrierv1.ParsePriority(c.Rules.Priority); err != nil {
 		add(bad("rules.priority", "%v", err))

@@ -4,11 +4,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
 )
 
 const example = "../../harrier-sensor.example.yaml"
@@ -235,5 +238,25 @@ func TestStructuredKeysFromEnvironmentAndFlags(t *testing.T) {
 	}
 	if _, err := Load(Source{File: write(t, "{}"), Environ: []string{}, Overrides: []string{"rules.select=[{enable: {rule: x}"}}); err == nil || !strings.Contains(err.Error(), "rules.select") {
 		t.Fatalf("bad inline YAML: %v", err)
+	}
+}
+
+// The sensor's defaults are the container runtimes' usual places.
+func TestRuntimePathDefaults(t *testing.T) {
+	c, err := Load(Source{Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := container.DefaultPaths()
+	if got := c.Sources.Syscall; !slices.Equal(got.CRISockets, want.CRISockets) || got.DockerRoot != want.DockerRoot {
+		t.Errorf("defaults: cri_sockets %v docker_root %q, want %v %q", got.CRISockets, got.DockerRoot, want.CRISockets, want.DockerRoot)
+	}
+	c, err = Load(Source{Environ: []string{"HARRIER_SOURCES_SYSCALL_CRI_SOCKETS=/host/run/crio/crio.sock,/host/run/containerd/containerd.sock"},
+		Overrides: []string{"sources.syscall.docker_root="}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Sources.Syscall; !slices.Equal(got.CRISockets, []string{"/host/run/crio/crio.sock", "/host/run/containerd/containerd.sock"}) || got.DockerRoot != "" {
+		t.Errorf("set: cri_sockets %v docker_root %q", got.CRISockets, got.DockerRoot)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	defaultrules "github.com/harrier-security/harrier/rules"
 	"github.com/harrier-security/harrier/sensor/internal/engine/alertfmt"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
 )
@@ -29,18 +30,53 @@ func rulesFiles(paths []string) ([]string, error) {
 	return out, nil
 }
 
+// builtinPrefix names the embedded default rules files in diagnostics.
+const builtinPrefix = "(built-in)/"
+
+// ruleSources reads the configured rules files, or Harrier's default rules
+// built into the binary when none are configured.
+func ruleSources(paths []string) ([]rules.File, error) {
+	if len(paths) == 0 {
+		var out []rules.File
+		for _, f := range defaultrules.Files() {
+			out = append(out, rules.File{Name: builtinPrefix + f.Name, Data: f.Data})
+		}
+		return out, nil
+	}
+	names, err := rulesFiles(paths)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rules.File, 0, len(names))
+	for _, n := range names {
+		data, err := os.ReadFile(n)
+		if err != nil {
+			return nil, fmt.Errorf("rules.files: %w", err)
+		}
+		out = append(out, rules.File{Name: n, Data: data})
+	}
+	return out, nil
+}
+
 // loadRules loads, compiles and selects the configured rules.
 func (d *Daemon) loadRules() (*rules.Ruleset, error) {
 	rc := d.cfg.Rules
-	files, err := rulesFiles(rc.Files)
+	src, err := ruleSources(rc.Files)
 	if err != nil {
 		return nil, err
+	}
+	files := make([]string, len(src))
+	for i, f := range src {
+		files[i] = f.Name
+	}
+	if len(rc.Files) == 0 {
+		d.log.Info("no rules files configured (rules.files): using Harrier's default rules built into this binary", "files", files)
 	}
 	m, err := rules.ParseMatching(rc.RuleMatching)
 	if err != nil {
 		return nil, fmt.Errorf("rules.rule_matching: %w", err)
 	}
-	rs, diags, err := rules.LoadFiles(files, rules.Options{Registries: d.regs, Matching: m})
+	rs, diags, err := rules.Load(src, rules.Options{Registries: d.regs, Matching: m})
 	for _, w := range diags.Warnings() {
 		d.log.Debug("rules warning", "at", w.String())
 	}

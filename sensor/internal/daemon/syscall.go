@@ -7,6 +7,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/source"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
@@ -28,7 +29,7 @@ func openSyscall(d *Daemon) (*syscallSource, error) {
 		// Container and pod metadata from the CRI runtime and Docker's
 		// state files when the host has them; cgroup-derived ids always.
 		RuntimeMetadata: true,
-		CRISocket:       sc.CRISocket,
+		Runtimes:        container.Paths{CRISockets: sc.CRISockets, DockerRoot: sc.DockerRoot},
 		Logger:          d.log,
 	})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/harrier-security/harrier/proto/falcojson"
@@ -79,13 +78,8 @@ func (o *Output) Deliver(_ context.Context, alerts []*harrierv1.Alert) error {
 			o.w.Write(append(b, '\n'))
 			continue
 		}
-		if hasFalcoPrefix(a) {
-			// Falco and the sensor already start output with "<time>: <Priority> ".
-			o.w.WriteString(a.GetOutput())
-			o.w.WriteByte('\n')
-			continue
-		}
-		fmt.Fprintf(o.w, "%s: %s %s\n", a.GetTime().AsTime().UTC().Format(falcojson.TimeFormat), a.GetPriority().FalcoName(), a.GetOutput())
+		o.w.WriteString(falcojson.TextLine(a))
+		o.w.WriteByte('\n')
 	}
 	if err := o.w.Flush(); err != nil {
 		return fmt.Errorf("stdout: %w", err)
@@ -101,16 +95,4 @@ func (o *Output) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.w.Flush()
-}
-
-// hasFalcoPrefix reports whether the alert's output already begins with
-// Falco's "<time>: <Priority> " prefix (its time is at most an ISO 8601
-// timestamp long), so the text line does not repeat it.
-func hasFalcoPrefix(a *harrierv1.Alert) bool {
-	out, name := a.GetOutput(), a.GetPriority().FalcoName()
-	if name == "" {
-		return false
-	}
-	i := strings.Index(out, ": "+name+" ")
-	return i > 0 && i <= len("2006-01-02T15:04:05.000000000+0000")
 }

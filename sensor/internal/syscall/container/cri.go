@@ -14,7 +14,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
-// CRISockets are the container runtime sockets probed by FindCRISocket, in
+// CRISockets are the container runtime sockets probed by default, in
 // order: containerd, CRI-O, k3s's containerd, cri-dockerd.
 var CRISockets = []string{
 	"/run/containerd/containerd.sock",
@@ -23,12 +23,9 @@ var CRISockets = []string{
 	"/run/cri-dockerd.sock",
 }
 
-// FindCRISocket returns the first CRI socket that exists under root
-// ("/" normally; the host's root when the sensor runs in a container with
-// it mounted), or "" when there is none.
-func FindCRISocket(root string) string {
-	for _, s := range CRISockets {
-		p := strings.TrimSuffix(root, "/") + s
+// FirstSocket returns the first of paths that is a socket, or "".
+func FirstSocket(paths []string) string {
+	for _, p := range paths {
 		if st, err := os.Stat(p); err == nil && st.Mode()&os.ModeSocket != 0 {
 			return p
 		}

@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -106,5 +107,56 @@ func TestSplitImage(t *testing.T) {
 		if r, g := splitImage(tt.in); r != tt.repo || g != tt.tag {
 			t.Errorf("splitImage(%q) = %q, %q", tt.in, r, g)
 		}
+	}
+}
+
+// DiscoverSources reads the runtimes where Paths says they are (in a
+// container: where the host's directories are mounted), not at fixed paths.
+func TestDiscoverSourcesAtConfiguredPaths(t *testing.T) {
+	host := t.TempDir()
+	sock := filepath.Join(host, "run", "containerd", "containerd.sock")
+	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	runtimeapi.RegisterRuntimeServiceServer(srv, runtime{})
+	go srv.Serve(ln)
+	defer srv.Stop()
+	docker := filepath.Join(host, "var", "lib", "docker")
+	if err := os.MkdirAll(filepath.Join(docker, "containers"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	src, closeAll, err := DiscoverSources(Paths{
+		CRISockets: []string{filepath.Join(host, "run", "crio", "crio.sock"), sock},
+		DockerRoot: docker,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll()
+	if len(src) != 2 {
+		t.Fatalf("sources: %#v, want the CRI socket and Docker's files", src)
+	}
+	if _, ok := src[0].(*CRI); !ok {
+		t.Errorf("first source %T, want *CRI", src[0])
+	}
+	if d, ok := src[1].(DockerFiles); !ok || d.Root != docker {
+		t.Errorf("second source %#v, want DockerFiles{Root: %s}", src[1], docker)
+	}
+	c := NewResolver(src).FromCgroup("0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-" + hexID + ".scope\n")
+	if c.Name != "nginx" {
+		t.Errorf("container from the configured socket: %+v", c)
+	}
+
+	// Nothing where the paths point: no source, no error.
+	src, closeAll, err = DiscoverSources(Paths{CRISockets: []string{sock + ".missing"}, DockerRoot: filepath.Join(host, "none")})
+	closeAll()
+	if err != nil || len(src) != 0 {
+		t.Errorf("missing paths: %v, %v", src, err)
 	}
 }

@@ -113,16 +113,30 @@ func (s Sources) Lookup(ctx context.Context, id ID) (*sysevent.Container, error)
 	return nil, errors.Join(errs...)
 }
 
+// Paths says where the container runtimes' endpoints are, as the sensor
+// sees them (in a container, the host's directories are mounted elsewhere,
+// e.g. /host/run/containerd).
+type Paths struct {
+	// CRISockets are probed in order; the first socket that exists is
+	// dialled. None: no CRI runtime.
+	CRISockets []string
+	// DockerRoot is Docker's state directory ("": Docker's containers are
+	// not read).
+	DockerRoot string
+}
+
+// DefaultPaths are the runtimes' usual places on a host.
+func DefaultPaths() Paths {
+	return Paths{CRISockets: append([]string(nil), CRISockets...), DockerRoot: DefaultDockerRoot}
+}
+
 // DiscoverSources returns the metadata sources this host offers: the CRI
-// runtime at criSocket (probed with FindCRISocket when empty) and Docker's
-// state files, with a func that closes them. A CRI socket that cannot be
-// dialled is reported in err; the other sources are still returned.
-func DiscoverSources(criSocket string) (src Sources, closeAll func(), err error) {
+// runtime at the first of p.CRISockets that exists and Docker's state files
+// under p.DockerRoot, with a func that closes them. A CRI socket that cannot
+// be dialled is reported in err; the other sources are still returned.
+func DiscoverSources(p Paths) (src Sources, closeAll func(), err error) {
 	closeAll = func() {}
-	if criSocket == "" {
-		criSocket = FindCRISocket("/")
-	}
-	if criSocket != "" {
+	if criSocket := FirstSocket(p.CRISockets); criSocket != "" {
 		cri, derr := DialCRI(criSocket)
 		if derr != nil {
 			err = derr
@@ -131,8 +145,10 @@ func DiscoverSources(criSocket string) (src Sources, closeAll func(), err error)
 			closeAll = func() { cri.Close() }
 		}
 	}
-	if st, serr := os.Stat(filepath.Join(DefaultDockerRoot, "containers")); serr == nil && st.IsDir() {
-		src = append(src, DockerFiles{Root: DefaultDockerRoot})
+	if root := p.DockerRoot; root != "" {
+		if st, serr := os.Stat(filepath.Join(root, "containers")); serr == nil && st.IsDir() {
+			src = append(src, DockerFiles{Root: root})
+		}
 	}
 	return src, closeAll, err
 }

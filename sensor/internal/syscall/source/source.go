@@ -36,8 +36,10 @@ type Options struct {
 	// Docker's state files) for image and pod metadata; without it
 	// containers are known by their cgroup-derived id only.
 	RuntimeMetadata bool
-	CRISocket       string // CRI socket to dial; "": probe the usual paths
-	Logger          *slog.Logger
+	// Runtimes says where the CRI sockets and Docker's state are
+	// (container.DefaultPaths on a host).
+	Runtimes container.Paths
+	Logger   *slog.Logger
 }
 
 // Source is an open capture with its process table. Handling starts with
@@ -78,9 +80,13 @@ func Open(opts Options) (*Source, error) {
 	var meta container.Sources
 	if opts.RuntimeMetadata {
 		var err error
-		meta, s.closeMeta, err = container.DiscoverSources(opts.CRISocket)
-		if err != nil {
+		meta, s.closeMeta, err = container.DiscoverSources(opts.Runtimes)
+		switch {
+		case err != nil:
 			log.Warn("no container runtime metadata (container.image, k8s.pod.* will be <NA>)", "err", err)
+		case len(meta) == 0:
+			log.Info("no container runtime found: containers are known by id only (container.image, k8s.pod.* are <NA>)",
+				"cri_sockets", opts.Runtimes.CRISockets, "docker_root", opts.Runtimes.DockerRoot)
 		}
 	}
 	s.Table = proctable.New(proctable.Config{ProcRoot: "/proc", Containers: container.NewResolver(meta).FromCgroup, Logger: log})
