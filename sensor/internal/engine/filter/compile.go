@@ -250,6 +250,16 @@ func typeTableFor(r *fields.Registry) *typeTable {
 		t.all.set(uint16(i))
 		t.names[name] = append(t.names[name], uint16(i))
 	}
+	for alias, targets := range r.TypeAliases() {
+		if _, real := t.names[alias]; real {
+			continue
+		}
+		ids := []uint16{} // known, possibly matching nothing
+		for _, target := range targets {
+			ids = append(ids, t.names[target]...)
+		}
+		t.names[alias] = ids
+	}
 	typeTables.Store(r, t)
 	return t
 }

@@ -35,6 +35,7 @@ func Registry() *fields.Registry {
 		addUserFields(reg)
 		addFDFields(reg)
 		addContainerFields(reg)
+		addTypeAliases(reg)
 	})
 	return reg
 }

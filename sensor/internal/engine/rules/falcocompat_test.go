@@ -1,0 +1,121 @@
+package rules
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestFalcoLoaderBehaviour holds the loader to Falco's behaviour on points
+// where a stricter or looser reading would reject (or accept) rules files
+// Falco users run. Each case names the Falco behaviour it follows.
+func TestFalcoLoaderBehaviour(t *testing.T) {
+	const rule = "- rule: R\n  desc: d\n  condition: evt.type = open and proc.name = cat\n  output: o\n  priority: INFO\n"
+	tests := []struct {
+		name string
+		// falco says what Falco does (rule_loader_reader.cpp,
+		// rule_loader_collector.cpp, rule_loader_compiler.cpp).
+		falco     string
+		docs      []string
+		wantErr   string   // an error containing this; "" for none
+		wantWarn  []string // codes of warnings that must be present
+		wantCond  string   // the compiled condition of R, when set
+		wantRules int      // rules compiled, when >= 0
+	}{
+		{
+			name:  "macro name with spaces",
+			falco: "reader: LOAD_INVALID_MACRO_NAME warning, the macro is still defined",
+			docs:  []string{"- macro: my macro\n  condition: proc.name = cat\n" + rule},
+			wantWarn: []string{WarnInvalidMacroName, WarnUnusedMacro}, wantRules: 1,
+		},
+		{
+			name:  "list name with spaces",
+			falco: "reader: LOAD_INVALID_LIST_NAME warning, the list is still defined",
+			docs:  []string{"- list: my list\n  items: [cat]\n" + rule},
+			wantWarn: []string{WarnInvalidListName, WarnUnusedList}, wantRules: 1,
+		},
+		{
+			name:  "duplicate exception names",
+			falco: "reader: LOAD_EXCEPTION_NAME_NOT_UNIQUE warning; both exceptions apply",
+			docs: []string{rule + "  exceptions:\n    - name: e\n      fields: proc.name\n      values: [cat]\n" +
+				"    - name: e\n      fields: fd.name\n      values: [/tmp/x]\n"},
+			wantWarn: []string{WarnExceptionNotUnique},
+			wantCond: `(evt.type = open and proc.name = cat) and not (proc.name in (cat)) and not (fd.name in (/tmp/x))`,
+			wantRules: 1,
+		},
+		{
+			name:  "override replace of an undefined macro defines it",
+			falco: "unit test macro_override_replace_before_macro_definition: the first item defines the macro",
+			docs: []string{"- macro: m\n  condition: proc.name = ls\n  override:\n    condition: replace\n" +
+				"- macro: m\n  condition: proc.name = cat\n" + strings.Replace(rule, "proc.name = cat", "m", 1)},
+			wantCond: "evt.type = open and m", wantRules: 1,
+		},
+		{
+			name:  "override replace of an undefined list defines it",
+			falco: "unit test list_override_replace_before_list_definition",
+			docs: []string{"- list: l\n  items: [ls]\n  override:\n    items: replace\n" +
+				strings.Replace(rule, "proc.name = cat", "proc.name in (l)", 1)},
+			wantRules: 1,
+		},
+		{
+			name:    "override append of an undefined macro is an error",
+			falco:   "unit test macro_override_append_before_macro_definition: ERROR_NO_PREVIOUS_MACRO",
+			docs:    []string{"- macro: m\n  condition: or proc.name = ls\n  override:\n    condition: append\n"},
+			wantErr: "no macro of that name",
+		},
+		{
+			name:  "override of capture",
+			falco: "reader: capture and capture_duration are replaceable keys",
+			docs:  []string{rule, "- rule: R\n  capture: true\n  capture_duration: 3000\n  override:\n    capture: replace\n    capture_duration: replace\n"},
+			wantRules: 1,
+		},
+		{
+			name:    "rule redefined under another source",
+			falco:   "collector::define: \"Rule has been re-defined with a different source\" error",
+			docs:    []string{rule, strings.Replace(rule, "evt.type = open and proc.name = cat", "ka.verb = create", 1) + "  source: k8s_audit\n"},
+			wantErr: "re-defined with a different source",
+		},
+		{
+			name:    "exception field checked without values",
+			falco:   "collector validate_exception_info: every exception field must exist, values or not",
+			docs:    []string{rule + "  exceptions:\n    - name: e\n      fields: [proc.name, proc.nosuch]\n"},
+			wantErr: `"proc.nosuch" is not a supported filter field`,
+		},
+		{
+			name:     "rule without event type warns",
+			falco:    "compiler: LOAD_NO_EVTTYPE when a syscall rule matches no or too many event types",
+			docs:     []string{strings.Replace(rule, "evt.type = open and ", "", 1)},
+			wantWarn: []string{WarnNoEvttype}, wantRules: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs, ds, err := Load(files(tt.docs...), Options{Registries: testRegs()})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Falco: %s\nwant error containing %q, got %v", tt.falco, tt.wantErr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Falco: %s\nunexpected error: %v", tt.falco, err)
+			}
+			for _, code := range tt.wantWarn {
+				found := false
+				for _, d := range ds.Warnings() {
+					found = found || d.Code == code
+				}
+				if !found {
+					t.Errorf("Falco: %s\nno %s warning in %v", tt.falco, code, ds)
+				}
+			}
+			if tt.wantRules > 0 && len(rs.Rules()) != tt.wantRules {
+				t.Errorf("compiled %d rules, want %d (%v)", len(rs.Rules()), tt.wantRules, ds)
+			}
+			if tt.wantCond != "" {
+				if r := ruleByName(rs, "R"); r == nil || r.Condition != tt.wantCond {
+					t.Errorf("condition of R = %v, want %q", r, tt.wantCond)
+				}
+			}
+		})
+	}
+}
