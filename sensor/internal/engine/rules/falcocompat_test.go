@@ -22,15 +22,15 @@ func TestFalcoLoaderBehaviour(t *testing.T) {
 		wantRules int      // rules compiled, when >= 0
 	}{
 		{
-			name:  "macro name with spaces",
-			falco: "reader: LOAD_INVALID_MACRO_NAME warning, the macro is still defined",
-			docs:  []string{"- macro: my macro\n  condition: proc.name = cat\n" + rule},
+			name:     "macro name with spaces",
+			falco:    "reader: LOAD_INVALID_MACRO_NAME warning, the macro is still defined",
+			docs:     []string{"- macro: my macro\n  condition: proc.name = cat\n" + rule},
 			wantWarn: []string{WarnInvalidMacroName, WarnUnusedMacro}, wantRules: 1,
 		},
 		{
-			name:  "list name with spaces",
-			falco: "reader: LOAD_INVALID_LIST_NAME warning, the list is still defined",
-			docs:  []string{"- list: my list\n  items: [cat]\n" + rule},
+			name:     "list name with spaces",
+			falco:    "reader: LOAD_INVALID_LIST_NAME warning, the list is still defined",
+			docs:     []string{"- list: my list\n  items: [cat]\n" + rule},
 			wantWarn: []string{WarnInvalidListName, WarnUnusedList}, wantRules: 1,
 		},
 		{
@@ -38,8 +38,8 @@ func TestFalcoLoaderBehaviour(t *testing.T) {
 			falco: "reader: LOAD_EXCEPTION_NAME_NOT_UNIQUE warning; both exceptions apply",
 			docs: []string{rule + "  exceptions:\n    - name: e\n      fields: proc.name\n      values: [cat]\n" +
 				"    - name: e\n      fields: fd.name\n      values: [/tmp/x]\n"},
-			wantWarn: []string{WarnExceptionNotUnique},
-			wantCond: `(evt.type = open and proc.name = cat) and not (proc.name in (cat)) and not (fd.name in (/tmp/x))`,
+			wantWarn:  []string{WarnExceptionNotUnique},
+			wantCond:  `(evt.type = open and proc.name = cat) and not (proc.name in (cat)) and not (fd.name in (/tmp/x))`,
 			wantRules: 1,
 		},
 		{
@@ -63,9 +63,9 @@ func TestFalcoLoaderBehaviour(t *testing.T) {
 			wantErr: "no macro of that name",
 		},
 		{
-			name:  "override of capture",
-			falco: "reader: capture and capture_duration are replaceable keys",
-			docs:  []string{rule, "- rule: R\n  capture: true\n  capture_duration: 3000\n  override:\n    capture: replace\n    capture_duration: replace\n"},
+			name:      "override of capture",
+			falco:     "reader: capture and capture_duration are replaceable keys",
+			docs:      []string{rule, "- rule: R\n  capture: true\n  capture_duration: 3000\n  override:\n    capture: replace\n    capture_duration: replace\n"},
 			wantRules: 1,
 		},
 		{

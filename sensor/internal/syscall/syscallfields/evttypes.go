@@ -7,11 +7,11 @@ import "github.com/harrier-security/harrier/sensor/internal/fields"
 // capture reports, so that evt.type conditions written for Falco select
 // the same syscalls.
 var libsinspTypeNames = map[string][]string{
-	"pread":     {"pread64"},
-	"pwrite":    {"pwrite64"},
-	"prlimit":   {"prlimit64"},
-	"umount":    {"umount2"},
-	"fstatat":   {"newfstatat"},
+	"pread":   {"pread64"},
+	"pwrite":  {"pwrite64"},
+	"prlimit": {"prlimit64"},
+	"umount":  {"umount2"},
+	"fstatat": {"newfstatat"},
 }
 
 // libsinspOnlyTypes are libsinsp event types that are not syscalls and that
