@@ -315,6 +315,20 @@ var validOps = map[string]bool{
 
 func listOp(op string) bool { return op == "in" || op == "intersects" || op == "pmatch" }
 
+// validComp accepts an operator, optionally with a list modifier after it
+// ("startswith anyof"), as the condition language does.
+func validComp(comp string) bool {
+	op, mod, hasMod := strings.Cut(strings.TrimSpace(comp), " ")
+	if !hasMod {
+		return validOps[op]
+	}
+	mod = strings.TrimSpace(mod)
+	return validOps[op] && !listOp(op) && (mod == "oneof" || mod == "anyof" || mod == "allof")
+}
+
+// takesList reports whether a comparison takes a list of values.
+func takesList(comp string) bool { return listOp(comp) || strings.ContainsRune(strings.TrimSpace(comp), ' ') }
+
 // mergeExceptions adds ri's exceptions to r. An exception named like one r
 // has already only adds values (appending); a new one must be complete.
 func (c *collector) mergeExceptions(r *ruleDef, ri *ruleItem, appending bool) bool {
@@ -372,7 +386,7 @@ func (c *collector) checkException(ex *exceptionItem, ri *ruleItem) bool {
 			return false
 		}
 		for _, op := range ex.comps.items {
-			if !validOps[op] {
+			if !validComp(op) {
 				c.d.errorf(ex.pos, ref, "exception %q: %q is not a comparison operator", ex.name, op)
 				return false
 			}

@@ -191,7 +191,7 @@ func exceptionClause(ex *exceptionItem) string {
 					b.WriteString(quoteValue(s.item))
 				}
 				b.WriteString(")")
-			case listOp(op):
+			case takesList(op):
 				// A bare name with a list operator names a list.
 				if strings.HasPrefix(v.item, "(") {
 					b.WriteString(v.item)
@@ -208,14 +208,17 @@ func exceptionClause(ex *exceptionItem) string {
 	return b.String()
 }
 
-// quoteValue quotes a value that would not read back as one token; bare
-// names stay bare so that they can still name lists, as in Falco.
+// quoteValue writes an exception value into the condition as Falco's
+// compiler does (quote_item): a value with a space is quoted, any other is
+// written as is, so that a bare word can name a list and a transformer
+// (tolower(proc.pname), val(fd.name)) compares field to field. Harrier
+// escapes what it quotes, where Falco's text splicing would break.
 func quoteValue(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n(),\"'\\") {
-		return s
-	}
 	if len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0] {
 		return s // already quoted by the author
+	}
+	if s != "" && !strings.ContainsAny(s, " \t\n\r\"'\\") {
+		return s
 	}
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
@@ -399,7 +402,7 @@ func (k *compiler) warnUnused(ruleExprs map[*ruleDef]filter.Expr) {
 					}
 				}
 			case *filter.Check:
-				if x.List {
+				{
 					for _, v := range x.Values {
 						if v != nil && v.Field == nil && !v.Quoted {
 							if l := k.c.lists[v.Text]; l != nil {
@@ -427,7 +430,7 @@ func (k *compiler) warnUnused(ruleExprs map[*ruleDef]filter.Expr) {
 						mm.used = true
 					}
 				}
-				if ch, ok := n.(*filter.Check); ok && ch.List {
+				if ch, ok := n.(*filter.Check); ok {
 					for _, v := range ch.Values {
 						if v != nil && v.Field == nil && !v.Quoted {
 							if l := k.c.lists[v.Text]; l != nil {

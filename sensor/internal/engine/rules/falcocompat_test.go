@@ -119,3 +119,68 @@ func TestFalcoLoaderBehaviour(t *testing.T) {
 		})
 	}
 }
+
+// TestExceptionValuesAsFalcoWritesThem checks that exception values are
+// spliced into the condition as Falco's compiler writes them
+// (build_rule_exception_infos with quote_item/paren_item): a transformer
+// compares field to field, a bare word names a list, a value with a space
+// is one quoted string.
+func TestExceptionValuesAsFalcoWritesThem(t *testing.T) {
+	const head = "- list: admins\n  items: [alice, bob]\n" +
+		"- rule: R\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: INFO\n  exceptions:\n"
+	tests := []struct {
+		name      string
+		exception string
+		ev        *testEvent
+		fires     bool
+	}{
+		{"transformer value compares two fields",
+			"    - name: self\n      fields: [proc.name, fd.name]\n      comps: [=, =]\n      values: [[tolower(user.name), /x]]\n",
+			&testEvent{typ: 0, proc: "root", file: "/x", user: "ROOT"}, false},
+		{"transformer value, other user",
+			"    - name: self\n      fields: [proc.name, fd.name]\n      comps: [=, =]\n      values: [[tolower(user.name), /x]]\n",
+			&testEvent{typ: 0, proc: "cat", file: "/x", user: "ROOT"}, true},
+		{"bare word with a list operator names a list",
+			"    - name: who\n      fields: [user.name, fd.name]\n      comps: [in, =]\n      values: [[admins, /x]]\n",
+			&testEvent{typ: 0, proc: "cat", file: "/x", user: "bob"}, false},
+		{"value with a space is one string",
+			"    - name: spaced\n      fields: fd.name\n      values: [/a b]\n",
+			&testEvent{typ: 0, proc: "cat", file: "/a b", user: "bob"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs, _ := load(t, MatchAll, head+tt.exception)
+			got := len(fired(rs, tt.ev)) > 0
+			if got != tt.fires {
+				t.Errorf("fires = %v, want %v; condition %q", got, tt.fires, ruleByName(rs, "R").Condition)
+			}
+		})
+	}
+}
+
+// TestExceptionCompsWithModifiers: comps take any operator of the condition
+// language (collector validate_exception_info checks them against the
+// parser's operators), including a list modifier after a string operator.
+func TestExceptionCompsWithModifiers(t *testing.T) {
+	doc := "- list: tmpdirs\n  items: [/tmp, /var/tmp]\n" +
+		"- rule: R\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: INFO\n  exceptions:\n" +
+		"    - name: tmp\n      fields: [proc.name, fd.name]\n      comps: [=, startswith anyof]\n      values: [[cat, tmpdirs], [ls, [/home, /root]]]\n"
+	rs, _ := load(t, MatchAll, doc)
+	for _, tt := range []struct {
+		proc, file string
+		fires      bool
+	}{
+		{"cat", "/var/tmp/x", false},
+		{"cat", "/home/x", true},
+		{"ls", "/root/.ssh", false},
+		{"ls", "/etc/passwd", true},
+	} {
+		if got := len(fired(rs, ev("open", tt.proc, tt.file))) > 0; got != tt.fires {
+			t.Errorf("%s %s: fires = %v, want %v (condition %q)", tt.proc, tt.file, got, tt.fires, ruleByName(rs, "R").Condition)
+		}
+	}
+	_, _, err := Load(files(strings.Replace(doc, "startswith anyof", "startswith sometimes", 1)), Options{Registries: testRegs()})
+	if err == nil || !strings.Contains(err.Error(), "not a comparison operator") {
+		t.Errorf("bad modifier: %v", err)
+	}
+}
