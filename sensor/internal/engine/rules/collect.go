@@ -327,7 +327,9 @@ func validComp(comp string) bool {
 }
 
 // takesList reports whether a comparison takes a list of values.
-func takesList(comp string) bool { return listOp(comp) || strings.ContainsRune(strings.TrimSpace(comp), ' ') }
+func takesList(comp string) bool {
+	return listOp(comp) || strings.ContainsRune(strings.TrimSpace(comp), ' ')
+}
 
 // mergeExceptions adds ri's exceptions to r. An exception named like one r
 // has already only adds values (appending); a new one must be complete.
