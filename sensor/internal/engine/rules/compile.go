@@ -129,6 +129,74 @@ func (k *compiler) parseMacros() {
 		}
 		k.macros[m.name] = e
 	}
+	k.checkMacroRefs()
+}
+
+// checkMacroRefs checks every macro, used or not, as Falco's compiler
+// resolves each macro on its own: a reference to an undefined macro and a
+// cycle of macros are errors of the macro, reported once.
+func (k *compiler) checkMacroRefs() {
+	refs := func(name string) []*filter.Ident {
+		var out []*filter.Ident
+		filter.Walk(k.macros[name], func(n filter.Expr) bool {
+			if id, ok := n.(*filter.Ident); ok {
+				out = append(out, id)
+			}
+			return true
+		})
+		return out
+	}
+	for _, m := range k.c.morder {
+		if k.macros[m.name] == nil {
+			continue
+		}
+		for _, id := range refs(m.name) {
+			if _, defined := k.c.macros[id.Name]; !defined {
+				k.d.errorc(ErrCompileCondition, m.cond.posAt(id.Offset), itemRef{kindMacro, m.name}, "undefined macro %q used in macro %q", id.Name, m.name)
+				k.broken[m.name] = true
+			}
+		}
+	}
+	// Cycles, by depth-first search in definition order.
+	const (
+		unvisited = iota
+		onStack
+		done
+	)
+	state := map[string]int{}
+	var stack []string
+	var visit func(name string)
+	visit = func(name string) {
+		state[name] = onStack
+		stack = append(stack, name)
+		for _, id := range refs(name) {
+			if k.macros[id.Name] == nil {
+				continue
+			}
+			switch state[id.Name] {
+			case unvisited:
+				visit(id.Name)
+			case onStack:
+				i := len(stack) - 1
+				for i > 0 && stack[i] != id.Name {
+					i--
+				}
+				cycle := append(append([]string{}, stack[i:]...), id.Name)
+				first := k.c.macros[id.Name]
+				k.d.errorc(ErrCompileCondition, first.cond.posAt(0), itemRef{kindMacro, id.Name}, "macro cycle: %s", strings.Join(cycle, " -> "))
+				for _, n := range cycle {
+					k.broken[n] = true
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[name] = done
+	}
+	for _, m := range k.c.morder {
+		if k.macros[m.name] != nil && state[m.name] == unvisited {
+			visit(m.name)
+		}
+	}
 }
 
 // ruleCondition assembles a rule's full condition: its own (with appends)
@@ -259,22 +327,40 @@ func (k *compiler) compileRule(r *ruleDef, e filter.Expr, cond condText) *Rule {
 		return nil
 	}
 	f, err := filter.Compile(e, filter.Env{Registry: reg, Macros: k.macros, Lists: k.lists})
+	failed := false
 	if err != nil {
-		var um *filter.UndefinedMacroError
-		if errors.As(err, &um) && k.broken[um.Name] {
-			return nil // the macro's own error is reported already
-		}
-		p, msg := locate(err, cond, r.pos, k.c.macros)
-		var uf *filter.UnknownFieldError
-		if errors.As(err, &uf) && r.skipUnknown {
+		errs := filter.AllErrors(err)
+		if r.skipUnknown && allUnknownFields(errs) {
+			p, msg := locate(errs[0], cond, r.pos, k.c.macros)
 			k.d.warnc(WarnUnknownFilter, p, ref, "rule skipped (skip-if-unknown-filter): %s", msg)
 			return nil
 		}
-		k.d.errorc(ErrCompileCondition, p, ref, "%s", msg)
-		return nil
+		// Every error of the condition is reported, except those inside
+		// macros whose own errors are reported already.
+		for _, err := range errs {
+			if k.throughBroken(err) {
+				continue
+			}
+			p, msg := locate(err, cond, r.pos, k.c.macros)
+			k.d.errorc(ErrCompileCondition, p, ref, "%s", msg)
+		}
+		failed = true
 	}
 	outText := k.containerInfo(r, reg, strings.TrimSpace(r.output))
 	out, err := alertfmt.Compile(outText, reg)
+	if err == nil && failed {
+		return nil
+	}
+	if !failed {
+		k.conditionWarnings(r, e)
+	}
+	if err == nil && strings.Contains(outText, deprecatedDir) {
+		p := r.pos
+		if r.outputAt != nil {
+			p = r.outputAt.file.pos(r.outputAt.node)
+		}
+		k.d.warnc(WarnDeprecatedItem, p, ref, "usage of deprecated field '%s' has been detected in the rule output", deprecatedDir)
+	}
 	if err != nil {
 		p := r.pos
 		if r.outputAt != nil {
@@ -316,6 +402,87 @@ func (k *compiler) compileRule(r *ruleDef, e filter.Expr, cond condText) *Rule {
 		k.d.warnc(WarnNoEvttype, r.pos, ref, "rule matches all event types or too many of them (no narrow %s condition): every such event is checked against it, which costs performance", reg.TypeField)
 	}
 	return rule
+}
+
+// deprecatedDir is the field Falco deprecates (every event is an exit
+// event now); its use draws a LOAD_DEPRECATED_ITEM warning.
+const deprecatedDir = "evt.dir"
+
+// conditionWarnings gives Falco's warnings about a compiled condition,
+// macros expanded (filter_warning_resolver): an equality test of a ka.* or
+// jevt.* field against "<NA>", and the deprecated evt.dir.
+func (k *compiler) conditionWarnings(r *ruleDef, e filter.Expr) {
+	var na, dir bool
+	seen := map[string]bool{}
+	var walk func(e filter.Expr)
+	walk = func(e filter.Expr) {
+		filter.Walk(e, func(n filter.Expr) bool {
+			switch x := n.(type) {
+			case *filter.Ident:
+				if !seen[x.Name] {
+					seen[x.Name] = true
+					walk(k.macros[x.Name])
+				}
+			case *filter.Check:
+				if x.Field == nil {
+					return true
+				}
+				name := x.Field.Name
+				dir = dir || name == deprecatedDir
+				unsafe := strings.HasPrefix(name, "ka.") || strings.HasPrefix(name, "jevt.")
+				switch x.Op {
+				case "=", "!=", "in", "intersects", "pmatch":
+				default:
+					unsafe = false
+				}
+				for _, v := range x.Values {
+					na = na || (unsafe && v != nil && v.Field == nil && v.Text == "<NA>")
+				}
+			}
+			return true
+		})
+	}
+	walk(e)
+	ref := itemRef{kindRule, r.name}
+	if na {
+		k.d.warnc(WarnUnsafeNACheck, r.pos, ref, "comparing a field value with <NA> is unsafe and can lead to unpredictable behavior of the rule condition; to check that a field exists, use the exists operator")
+	}
+	if dir {
+		k.d.warnc(WarnDeprecatedItem, r.pos, ref, "usage of deprecated field '%s' has been detected in the rule condition", deprecatedDir)
+	}
+}
+
+func allUnknownFields(errs []error) bool {
+	for _, err := range errs {
+		var uf *filter.UnknownFieldError
+		if !errors.As(err, &uf) {
+			return false
+		}
+	}
+	return len(errs) > 0
+}
+
+// throughBroken reports whether err was found inside (or is the absence
+// of) a macro that failed on its own.
+func (k *compiler) throughBroken(err error) bool {
+	var um *filter.UndefinedMacroError
+	if errors.As(err, &um) && k.broken[um.Name] {
+		return true
+	}
+	var fe *filter.Error
+	if !errors.As(err, &fe) {
+		return false
+	}
+	for msg := fe.Msg; ; {
+		name, rest, ok := macroPrefix(msg)
+		if !ok {
+			return false
+		}
+		if k.broken[name] {
+			return true
+		}
+		msg = rest
+	}
 }
 
 // checkExceptionFields checks that every exception names fields of the

@@ -184,3 +184,76 @@ func TestExceptionCompsWithModifiers(t *testing.T) {
 		t.Errorf("bad modifier: %v", err)
 	}
 }
+
+// TestValidationAsFalco checks the problems Falco's loader finds, each at
+// its file:line:col, all of them in one run.
+func TestValidationAsFalco(t *testing.T) {
+	const r = "- rule: R\n  desc: d\n  condition: %s\n  output: %s\n  priority: INFO\n"
+	rule := func(cond, out string) string {
+		return strings.Replace(strings.Replace(r, "%s", cond, 1), "%s", out, 1)
+	}
+	tests := []struct {
+		name  string
+		falco string // the Falco behaviour followed
+		docs  []string
+		want  []string // diagnostics (String() prefix + "|" + code), all present
+	}{
+		{"every error of a condition",
+			"Harrier reports all (Falco stops at the first error of a file); each at its line:col",
+			[]string{rule("evt.type = open and proc.nosuch = 1 and fd.nosuch = 2", "o")},
+			[]string{`a.yaml:3:34: rule "R": unknown field proc.nosuch|LOAD_ERR_COMPILE_CONDITION`,
+				`a.yaml:3:54: rule "R": unknown field fd.nosuch|LOAD_ERR_COMPILE_CONDITION`}},
+		{"errors of several rules and of the output",
+			"compiler: LOAD_ERR_COMPILE_OUTPUT for a bad output, LOAD_ERR_COMPILE_CONDITION for a bad condition",
+			[]string{rule("evt.type = open and proc.nosuch = 1", "x %fd.nosuch"), strings.Replace(rule("evt.type = opne", "o"), "rule: R", "rule: S", 1)},
+			[]string{`a.yaml:3:34: rule "R": unknown field proc.nosuch|LOAD_ERR_COMPILE_CONDITION`,
+				`a.yaml:4:13: rule "R": |LOAD_ERR_COMPILE_OUTPUT`,
+				`b.yaml:3:25: rule "S": unknown event type "opne"|LOAD_ERR_COMPILE_CONDITION`}},
+		{"macro loop",
+			"filter_macro_resolver: a macro that reaches itself is an error, used or not",
+			[]string{"- macro: a\n  condition: b and proc.name = x\n- macro: b\n  condition: a\n"},
+			[]string{`a.yaml:2:14: macro "a": macro cycle: a -> b -> a|LOAD_ERR_COMPILE_CONDITION`}},
+		{"undefined macro inside an unused macro",
+			"compile_macros_infos resolves every macro: \"Undefined macro 'x' used in filter\"",
+			[]string{"- macro: unused\n  condition: proc.name = y and nosuch\n"},
+			[]string{`a.yaml:2:32: macro "unused": undefined macro "nosuch"|LOAD_ERR_COMPILE_CONDITION`}},
+		{"exception field without values",
+			"collector validate_exception_info: \"'x' is not a supported filter field\"",
+			[]string{rule("evt.type = open", "o") + "  exceptions:\n    - name: e\n      fields: proc.nosuch\n"},
+			[]string{`a.yaml:7:7: rule "R": exception "e": "proc.nosuch" is not a supported filter field|LOAD_ERR_VALIDATE`}},
+		{"<NA> comparison",
+			"filter_warning_resolver: LOAD_UNSAFE_NA_CHECK for ka.*/jevt.* equality with <NA>",
+			[]string{rule("ka.verb = create and ka.target.name in (x, <NA>)", "o") + "  source: k8s_audit\n"},
+			[]string{`a.yaml:1:3: warning: rule "R": comparing a field value with <NA> is unsafe|LOAD_UNSAFE_NA_CHECK`}},
+		{"evt.dir in a macro of the condition",
+			"filter_warning_resolver: deprecated evt.dir (LOAD_DEPRECATED_ITEM), macros expanded",
+			[]string{"- macro: m\n  condition: evt.dir = <\n" + rule("evt.type = open and m", "o")},
+			[]string{`a.yaml:3:3: warning: rule "R": usage of deprecated field 'evt.dir' has been detected in the rule condition|LOAD_DEPRECATED_ITEM`}},
+		{"evt.dir in the output",
+			"compiler check_deprecated_fields_in_output",
+			[]string{rule("evt.type = open", "dir=%evt.dir")},
+			[]string{`a.yaml:4:11: warning: rule "R": usage of deprecated field 'evt.dir' has been detected in the rule output|LOAD_DEPRECATED_ITEM`}},
+		{"%container.info",
+			"compiler: LOAD_DEPRECATED_ITEM warning, the placeholder is replaced",
+			[]string{rule("evt.type = open", "x %container.info")},
+			[]string{`a.yaml:4:11: warning: rule "R": %container.info is deprecated|LOAD_DEPRECATED_ITEM`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			regs := testRegs()
+			// evt.dir, as the syscall source has it.
+			regs["syscall"].MustAdd(strField("evt.dir", func(*testEvent) string { return "<" }))
+			_, ds, _ := Load(files(tt.docs...), Options{Registries: regs})
+			for _, w := range tt.want {
+				prefix, code, _ := strings.Cut(w, "|")
+				found := false
+				for _, d := range ds {
+					found = found || (strings.HasPrefix(d.String(), prefix) && (code == "" || d.Code == code))
+				}
+				if !found {
+					t.Errorf("Falco: %s\nno diagnostic %q [%s] in:\n%v", tt.falco, prefix, code, ds)
+				}
+			}
+		})
+	}
+}

@@ -78,7 +78,7 @@ func companionBase(rels []release, c release) string {
 // (LOAD_NO_EVTTYPE).
 var falcoWarns = map[string]bool{
 	rules.WarnDeprecatedItem: true, rules.WarnUnusedMacro: true,
-	rules.WarnUnusedList: true, rules.WarnNoEvttype: true,
+	rules.WarnUnusedList: true, rules.WarnNoEvttype: true, rules.WarnUnsafeNACheck: true,
 }
 
 // TestEveryReleasedRulesetLoads loads every ruleset Falco has released
