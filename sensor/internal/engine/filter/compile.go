@@ -32,11 +32,11 @@ type compiler struct {
 	// tooLarge is set once the condition exceeds maxChecks: checking
 	// further terms would only repeat that error.
 	tooLarge bool
-	types  *typeTable
-	slots  int // slots used by the check being compiled
-	max    int // most slots used by any check
-	bufs   int
-	ncache int // 1 + the largest field cache id used
+	types    *typeTable
+	slots    int // slots used by the check being compiled
+	max      int // most slots used by any check
+	bufs     int
+	ncache   int // 1 + the largest field cache id used
 }
 
 // Compile type-checks e against env and builds the matcher tree. Errors are
