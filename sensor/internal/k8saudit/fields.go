@@ -26,6 +26,7 @@ func buildRegistry() *fields.Registry {
 	r.MustAdd(containerDefs()...)
 	r.MustAdd(jsonDefs("jevt")...)
 	r.MustAdd(jsonDefs("json")...)
+	r.MustAdd(evtDefs()...)
 	r.MustAdd(
 		fields.Def{Name: "jevt.time", Kind: fields.KindString, Desc: "The event time as HH:MM:SS.nnnnnnnnn (local time, as evt.time)",
 			Bind: noArg(func(e *Event, out *fields.Value) bool {

@@ -81,6 +81,13 @@ func TestFalcoLoaderBehaviour(t *testing.T) {
 			wantErr: `"proc.nosuch" is not a supported filter field`,
 		},
 		{
+			name:  "generic evt fields on the k8s_audit source",
+			falco: "libsinsp's evt.* fields exist for every source, plugin events included",
+			docs: []string{"- rule: A\n  desc: d\n  condition: ka.verb = create and evt.source = k8s_audit and evt.rawtime > 0\n" +
+				"  output: at %evt.time on %evt.hostname user=%ka.user.name\n  priority: INFO\n  source: k8s_audit\n"},
+			wantRules: 1,
+		},
+		{
 			name:     "rule without event type warns",
 			falco:    "compiler: LOAD_NO_EVTTYPE when a syscall rule matches no or too many event types",
 			docs:     []string{strings.Replace(rule, "evt.type = open and ", "", 1)},
