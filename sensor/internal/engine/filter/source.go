@@ -484,7 +484,7 @@ func (c *compiler) bindField(f *FieldRef) (fields.Extract, srcInfo, error) {
 	list := def.List && !(def.Arg == fields.ArgOptional && hasArg)
 	info := srcInfo{kind: def.Kind, list: list, name: f.String(), field: true,
 		key: fmt.Sprintf("%p\x00%s\x00%s", reg, def.Name, arg)}
-	info.ancestor = list && ancestorFields[def.Name]
+	info.ancestor = list && (ancestorFields[def.Name] || def.AnyOf)
 	return ex, info, nil
 }
 
