@@ -101,13 +101,13 @@ const (
 
 // Def describes one field.
 type Def struct {
-	Name    string
-	Kind    Kind
-	List    bool // the field yields a list of values (Value.IsList)
+	Name string
+	Kind Kind
+	List bool // the field yields a list of values (Value.IsList)
 	// AnyOf marks a list field that compares as one value found at any of
 	// several places (libsinsp's fd.ip: either end of a connection):
 	// = and in hold when some element does, != when none does.
-	AnyOf bool
+	AnyOf   bool
 	Arg     ArgMode
 	ArgKind ArgKind
 	// DotArg allows the argument after a dot as well as in brackets:
