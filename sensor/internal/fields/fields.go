@@ -107,7 +107,12 @@ type Def struct {
 	// AnyOf marks a list field that compares as one value found at any of
 	// several places (libsinsp's fd.ip: either end of a connection):
 	// = and in hold when some element does, != when none does.
-	AnyOf   bool
+	AnyOf bool
+	// Watch, when set, is called while a condition is compiled with the
+	// literal values it compares the field with, so that the source can
+	// prepare for them (fd.sip.name: resolve the domain names in the
+	// background). It must not block.
+	Watch   func(values []string)
 	Arg     ArgMode
 	ArgKind ArgKind
 	// DotArg allows the argument after a dot as well as in brackets:

@@ -106,6 +106,13 @@ func (c *compiler) check(n *Check) (matcher, typeSets, error) {
 	if err != nil {
 		return nil, typeSets{}, err
 	}
+	if info.watch != nil {
+		vals := make([]string, len(lits))
+		for i, l := range lits {
+			vals[i] = l.text
+		}
+		info.watch(vals)
+	}
 	if n.Modifier != "" {
 		m, err := c.modifier(n, g, info, lits)
 		return m, c.all(), err

@@ -23,6 +23,7 @@ type srcInfo struct {
 	name     string // field name, for messages
 	field    bool   // a plain field (not transformed)
 	key      string // plain fields: identifies registry, field and argument
+	watch    func([]string)
 }
 
 type fieldSource struct{ ex fields.Extract }
@@ -485,6 +486,7 @@ func (c *compiler) bindField(f *FieldRef) (fields.Extract, srcInfo, error) {
 	info := srcInfo{kind: def.Kind, list: list, name: f.String(), field: true,
 		key: fmt.Sprintf("%p\x00%s\x00%s", reg, def.Name, arg)}
 	info.ancestor = list && (ancestorFields[def.Name] || def.AnyOf)
+	info.watch = def.Watch
 	return ex, info, nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/dispatch"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/proctable"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/syscallfields"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
@@ -131,6 +132,9 @@ type Handler func(w int, ev *sysevent.Event)
 // fails, after the workers have finished what was queued. Run once.
 func (s *Source) Run(ctx context.Context, handle Handler) error {
 	go s.Table.Run(ctx)
+	// The domain names rules compare fd.*ip.name with resolve in the
+	// background while events flow.
+	syscallfields.StartDNS(ctx)
 	// Written before the first Submit: the channel send to a worker orders
 	// it before every handler call.
 	s.handle = handle

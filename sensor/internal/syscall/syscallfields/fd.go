@@ -112,11 +112,11 @@ func addFDFields(r *fields.Registry) {
 		fields.Def{Name: "fd.types", Kind: fields.KindString, List: true, Arg: fields.ArgOptional, ArgKind: fields.ArgIndex,
 			Desc: "types of the fds the event uses; fd.types[0] is the first",
 			Bind: bindFDTypes},
-		// Names from DNS: Harrier does not resolve addresses (no value).
-		noValue("fd.cip.name", "domain name of the client IP (not resolved: no value)"),
-		noValue("fd.sip.name", "domain name of the server IP (not resolved: no value)"),
-		noValue("fd.lip.name", "domain name of the local IP (not resolved: no value)"),
-		noValue("fd.rip.name", "domain name of the remote IP (not resolved: no value)"),
+		// Names from DNS, for the names rules compare them with.
+		dnsName("fd.cip.name", "domain name of the client IP, among the names conditions compare it with", func(f *sysevent.FD) netip.Addr { return f.ClientIP }),
+		dnsName("fd.sip.name", "domain name of the server IP, among the names conditions compare it with", func(f *sysevent.FD) netip.Addr { return f.ServerIP }),
+		dnsName("fd.lip.name", "domain name of the local IP, among the names conditions compare it with", (*sysevent.FD).LocalIP),
+		dnsName("fd.rip.name", "domain name of the remote IP, among the names conditions compare it with", (*sysevent.FD).RemoteIP),
 
 		strField("fs.path.name", "path of the file the event operates on", func(ev *sysevent.Event) (string, bool) {
 			if isTwoPath(ev.Type) {
@@ -319,8 +319,4 @@ func bindFDTypes(arg string) (fields.Extract, error) {
 		out.Kind, out.Str = fields.KindString, f.Type.String()
 		return true
 	}, nil
-}
-
-func noValue(name, desc string) fields.Def {
-	return strField(name, desc, func(*sysevent.Event) (string, bool) { return "", false })
 }
