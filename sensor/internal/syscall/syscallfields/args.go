@@ -90,10 +90,13 @@ var (
 		str:  func(ev *sysevent.Event) (string, bool) { return formatMode(ev.Mode), true },
 		raw:  func(ev *sysevent.Event) (int64, bool) { return int64(ev.Mode), true },
 	}
-	argUID      = num("uid", func(ev *sysevent.Event) int64 { return int64(ev.UID) })
-	argGID      = num("gid", func(ev *sysevent.Event) int64 { return int64(ev.GID) })
-	argOpenFlag = flags("flags", openFlags, func(ev *sysevent.Event) uint64 { return ev.Flags })
-	argTuple    = text("tuple", tuple)
+	// chmod's mode is a flag word in libsinsp (PT_MODE), open's and
+	// mkdir's an octal number.
+	argChmodMode = flags("mode", chmodModes, func(ev *sysevent.Event) uint64 { return uint64(ev.Mode) })
+	argUID       = num("uid", func(ev *sysevent.Event) int64 { return int64(ev.UID) })
+	argGID       = num("gid", func(ev *sysevent.Event) int64 { return int64(ev.GID) })
+	argOpenFlag  = flags("flags", openFlags, func(ev *sysevent.Event) uint64 { return ev.Flags })
+	argTuple     = text("tuple", tuple)
 )
 
 func path(name string) argSpec { return text(name, func(ev *sysevent.Event) string { return ev.Path }) }
@@ -249,9 +252,9 @@ var argSpecs = map[sysevent.Type][]argSpec{
 	sysevent.SysMkdir:    {argRes, path("path"), argMode},
 	sysevent.SysMkdirat:  {argRes, argDirFD, path("path"), argMode},
 	sysevent.SysRmdir:    {argRes, path("path")},
-	sysevent.SysChmod:    {argRes, path("filename"), argMode},
-	sysevent.SysFchmod:   {argRes, argFD, argMode},
-	sysevent.SysFchmodat: {argRes, argDirFD, path("filename"), argMode},
+	sysevent.SysChmod:    {argRes, path("filename"), argChmodMode},
+	sysevent.SysFchmod:   {argRes, argFD, argChmodMode},
+	sysevent.SysFchmodat: {argRes, argDirFD, path("filename"), argChmodMode},
 	sysevent.SysChown:    {argRes, path("path"), argUID, argGID},
 	sysevent.SysLchown:   {argRes, path("path"), argUID, argGID},
 	sysevent.SysFchown:   {argRes, argFD, argUID, argGID},
