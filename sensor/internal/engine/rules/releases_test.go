@@ -40,7 +40,7 @@ func sharedFalcoDir(t *testing.T) string {
 // release is one row of the table in rules-releases/ of the README.
 type release struct{ file, date string }
 
-var releaseRow = regexp.MustCompile("^\\| ([a-z0-9_.-]+\\.yaml) \\| [^|]+ \\| (\\d{4}-\\d{2}-\\d{2}) \\|$")
+var releaseRow = regexp.MustCompile(`^\| ([a-z0-9_.-]+\.yaml) \| [^|]+ \| (\d{4}-\d{2}-\d{2}) \|$`)
 
 func readReleases(t *testing.T, dir string) []release {
 	t.Helper()
