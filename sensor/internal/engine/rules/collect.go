@@ -25,6 +25,10 @@ type macroDef struct {
 	cond condText
 	pos  Pos
 	used bool
+	// index is the place of the macro's first definition among all items,
+	// visibility that of its latest change: a macro sees the macros
+	// defined before its latest change (Falco's collector indexes).
+	index, visibility int
 }
 
 type ruleDef struct {
@@ -45,6 +49,7 @@ type ruleDef struct {
 
 type collector struct {
 	d      *diags
+	cur    int // items collected so far, for macro visibility
 	lists  map[string]*listDef
 	macros map[string]*macroDef
 	rules  map[string]*ruleDef
@@ -58,6 +63,7 @@ func newCollector(d *diags) *collector {
 }
 
 func (c *collector) add(it *item) {
+	c.cur++
 	switch it.kind {
 	case keyEngine:
 		checkEngineVersion(it, c.d)
@@ -108,12 +114,13 @@ func (c *collector) addMacro(mi *macroItem) {
 			return
 		}
 		prev.cond = append(prev.cond, segment{s: " ", at: mi.pos}, seg)
+		prev.visibility = c.cur
 	case mi.override["condition"] == "replace" && prev != nil:
-		prev.cond = condText{seg}
+		prev.cond, prev.visibility = condText{seg}, c.cur
 	case prev != nil:
-		prev.cond, prev.pos = condText{seg}, mi.pos
+		prev.cond, prev.pos, prev.visibility = condText{seg}, mi.pos, c.cur
 	default:
-		m := &macroDef{name: mi.name, cond: condText{seg}, pos: mi.pos}
+		m := &macroDef{name: mi.name, cond: condText{seg}, pos: mi.pos, index: c.cur, visibility: c.cur}
 		c.macros[mi.name] = m
 		c.morder = append(c.morder, m)
 	}

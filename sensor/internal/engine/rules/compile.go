@@ -151,8 +151,10 @@ func (k *compiler) checkMacroRefs() {
 			continue
 		}
 		for _, id := range refs(m.name) {
-			if _, defined := k.c.macros[id.Name]; !defined {
-				k.d.errorc(ErrCompileCondition, m.cond.posAt(id.Offset), itemRef{kindMacro, m.name}, "undefined macro %q used in macro %q", id.Name, m.name)
+			// A macro sees only the macros defined before its latest
+			// definition or change (rules see all), as in Falco.
+			if ref, defined := k.c.macros[id.Name]; !defined || ref.index >= m.visibility {
+				k.d.errorc(ErrCompileCondition, m.cond.posAt(id.Offset), itemRef{kindMacro, m.name}, "undefined macro %q used in macro %q (a macro can use only macros defined before it)", id.Name, m.name)
 				k.broken[m.name] = true
 			}
 		}
@@ -169,9 +171,10 @@ func (k *compiler) checkMacroRefs() {
 	visit = func(name string) {
 		state[name] = onStack
 		stack = append(stack, name)
+		vis := k.c.macros[name].visibility
 		for _, id := range refs(name) {
-			if k.macros[id.Name] == nil {
-				continue
+			if ref := k.c.macros[id.Name]; k.macros[id.Name] == nil || ref.index >= vis {
+				continue // reported as undefined above
 			}
 			switch state[id.Name] {
 			case unvisited:

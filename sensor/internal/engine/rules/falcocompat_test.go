@@ -218,8 +218,12 @@ func TestValidationAsFalco(t *testing.T) {
 				`b.yaml:3:25: rule "S": unknown event type "opne"|LOAD_ERR_COMPILE_CONDITION`}},
 		{"macro loop",
 			"filter_macro_resolver: a macro that reaches itself is an error, used or not",
-			[]string{"- macro: a\n  condition: b and proc.name = x\n- macro: b\n  condition: a\n"},
+			[]string{"- macro: a\n  condition: proc.name = x\n- macro: b\n  condition: a\n- macro: a\n  condition: or b\n  override:\n    condition: append\n"},
 			[]string{`a.yaml:2:14: macro "a": macro cycle: a -> b -> a|LOAD_ERR_COMPILE_CONDITION`}},
+		{"macro used before its definition",
+			"compile_macros_infos: a macro resolves only macros of a lower index than its visibility",
+			[]string{"- macro: a\n  condition: b and proc.name = x\n- macro: b\n  condition: proc.name = y\n"},
+			[]string{`a.yaml:2:14: macro "a": undefined macro "b" used in macro "a"|LOAD_ERR_COMPILE_CONDITION`}},
 		{"undefined macro inside an unused macro",
 			"compile_macros_infos resolves every macro: \"Undefined macro 'x' used in filter\"",
 			[]string{"- macro: unused\n  condition: proc.name = y and nosuch\n"},
@@ -262,5 +266,35 @@ func TestValidationAsFalco(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMacroVisibility: a macro changed (appended, overridden) after
+// another macro's definition sees it (Falco's visibility index); rules see
+// every macro wherever they are defined.
+func TestMacroVisibility(t *testing.T) {
+	rs, ds := load(t, MatchAll, `
+- rule: R
+  desc: d
+  condition: evt.type = open and a
+  output: o
+  priority: INFO
+- macro: a
+  condition: proc.name = cat
+- macro: b
+  condition: fd.name = /x
+- macro: a
+  condition: and b
+  override:
+    condition: append
+`)
+	if len(ds.Errors()) > 0 || len(rs.Rules()) != 1 {
+		t.Fatalf("diagnostics %v", ds)
+	}
+	if got := fired(rs, ev("open", "cat", "/x")); len(got) != 1 {
+		t.Errorf("fired %v, want R", got)
+	}
+	if got := fired(rs, ev("open", "cat", "/y")); len(got) != 0 {
+		t.Errorf("fired %v without b", got)
 	}
 }
