@@ -35,13 +35,18 @@ type Config struct {
 	// Hostname goes into alerts (default: the host's name).
 	Hostname string `mapstructure:"hostname"`
 	// SensorID identifies the sensor to the router (default: Hostname).
-	SensorID    string      `mapstructure:"sensor_id"`
-	Log         Log         `mapstructure:"log"`
-	Rules       Rules       `mapstructure:"rules"`
-	Sources     Sources     `mapstructure:"sources"`
-	Outputs     Outputs     `mapstructure:"outputs"`
-	Aggregation Aggregation `mapstructure:"aggregation"`
-	Metrics     Metrics     `mapstructure:"metrics"`
+	SensorID string `mapstructure:"sensor_id"`
+	// ClusterName names the cluster the sensor runs in; it is stamped on
+	// every alert (the cluster_name field of rules and outputs).
+	ClusterName string `mapstructure:"cluster_name"`
+	// AppendOutput adds text and fields to alerts, as Falco's append_output.
+	AppendOutput []AppendOutput `mapstructure:"append_output"`
+	Log          Log            `mapstructure:"log"`
+	Rules        Rules          `mapstructure:"rules"`
+	Sources      Sources        `mapstructure:"sources"`
+	Outputs      Outputs        `mapstructure:"outputs"`
+	Aggregation  Aggregation    `mapstructure:"aggregation"`
+	Metrics      Metrics        `mapstructure:"metrics"`
 }
 
 type Log struct {
@@ -89,6 +94,66 @@ type Syscall struct {
 	// CRISocket is the container runtime's socket for container and pod
 	// metadata ("": probe the usual containerd/CRI-O sockets).
 	CRISocket string `mapstructure:"cri_socket"`
+	// ContainerWait bounds how long an event of a container whose runtime
+	// has not described it yet waits for that metadata before it is
+	// evaluated with <NA> (0: never wait).
+	ContainerWait time.Duration `mapstructure:"container_wait"`
+}
+
+// AppendOutput is one entry of Falco's append_output: for the alerts its
+// Match selects, text added to the output, fields added to the output
+// fields, and (SuggestedOutput) the fields the sources suggest: container
+// and pod identity for syscall alerts.
+type AppendOutput struct {
+	Match AppendMatch `mapstructure:"match"`
+	// ExtraOutput is appended to the output text (%field syntax).
+	ExtraOutput string `mapstructure:"extra_output"`
+	// ExtraFields are added to the output fields only: a field name
+	// ("evt.hostname") or a one-key map of a name to a format
+	// ({home: "${HOME}"}, {cpu: "%evt.cpu"}).
+	ExtraFields     []any `mapstructure:"extra_fields"`
+	SuggestedOutput bool  `mapstructure:"suggested_output"`
+}
+
+// AppendMatch selects alerts; empty fields match all. Every given
+// condition must hold: the rule's name, the source, all the tags.
+type AppendMatch struct {
+	Rule   string   `mapstructure:"rule"`
+	Source string   `mapstructure:"source"`
+	Tags   []string `mapstructure:"tags"`
+}
+
+// ExtraField is one of AppendOutput's extra fields: a name and the format
+// of its value (for a bare field name, the name and %name).
+type ExtraField struct{ Name, Format string }
+
+// Fields returns the extra fields in order, or an error naming the bad
+// entry.
+func (a AppendOutput) Fields() ([]ExtraField, error) {
+	out := make([]ExtraField, 0, len(a.ExtraFields))
+	for i, f := range a.ExtraFields {
+		switch v := f.(type) {
+		case string:
+			if v == "" {
+				return nil, fmt.Errorf("extra_fields[%d]: empty field name", i)
+			}
+			out = append(out, ExtraField{Name: v, Format: "%" + v})
+		case map[string]any:
+			if len(v) != 1 {
+				return nil, fmt.Errorf("extra_fields[%d]: want one name: format pair, got %d", i, len(v))
+			}
+			for k, val := range v {
+				s, ok := val.(string)
+				if !ok || k == "" {
+					return nil, fmt.Errorf("extra_fields[%d]: %s: want a string format", i, k)
+				}
+				out = append(out, ExtraField{Name: k, Format: s})
+			}
+		default:
+			return nil, fmt.Errorf("extra_fields[%d]: want a field name or a name: format map, got %T", i, f)
+		}
+	}
+	return out, nil
 }
 
 type K8sAudit struct {
@@ -192,6 +257,8 @@ type Metrics struct {
 var defaults = map[string]any{
 	"hostname":                          "",
 	"sensor_id":                         "",
+	"cluster_name":                      "",
+	"append_output":                     []any{map[string]any{"suggested_output": true}},
 	"log.level":                         "info",
 	"log.format":                        "text",
 	"rules.files":                       []string{"/etc/harrier/rules.d"},
@@ -203,6 +270,7 @@ var defaults = map[string]any{
 	"sources.syscall.ring_buffer_bytes": 16 << 20,
 	"sources.syscall.workers":           0,
 	"sources.syscall.cri_socket":        "",
+	"sources.syscall.container_wait":    "300ms",
 	"sources.k8s_audit.enabled":         true,
 	"sources.k8s_audit.listen":          ":8765",
 	"sources.k8s_audit.token":           "",
@@ -459,6 +527,14 @@ func (c *Config) validate() error {
 	}
 	if sc.Workers < 0 {
 		add(bad("sources.syscall.workers", "must not be negative"))
+	}
+	if sc.ContainerWait < 0 || sc.ContainerWait > 10*time.Second {
+		add(bad("sources.syscall.container_wait", "%s is not between 0 and 10s", sc.ContainerWait))
+	}
+	for i, a := range c.AppendOutput {
+		if _, err := a.Fields(); err != nil {
+			add(bad(fmt.Sprintf("append_output[%d]", i), "%v", err))
+		}
 	}
 	ka := &c.Sources.K8sAudit
 	if ka.Enabled {
