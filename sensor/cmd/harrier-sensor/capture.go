@@ -127,16 +127,14 @@ func captureTypes(ruleFiles []string) ([]sysevent.Type, error) {
 }
 
 // containerResolver resolves containers with metadata from the CRI
-// socket and from Docker's state files, when either exists.
+// socket and from Docker's state files, when either exists; the caller
+// runs it.
 func containerResolver(socket string, stderr io.Writer) (*container.Resolver, func()) {
-	sources, closeAll, err := container.DiscoverSources(socket)
+	d, err := container.Discover(socket)
 	if err != nil {
 		fmt.Fprintln(stderr, "harrier-sensor capture: no CRI metadata:", err)
 	}
-	if len(sources) == 0 {
-		return container.NewResolver(nil), closeAll
-	}
-	return container.NewResolver(sources), closeAll
+	return d.Resolver(), d.Close
 }
 
 func capture(ctx context.Context, path string, d time.Duration, ring int, types []sysevent.Type, resolver *container.Resolver, stderr io.Writer) error {
@@ -169,6 +167,7 @@ func capture(ctx context.Context, path string, d time.Duration, ring int, types 
 	if err := c.SetInterest(types); err != nil {
 		return err
 	}
+	go resolver.Run(ctx)
 	tb := proctable.New(proctable.Config{ProcRoot: "/proc", Containers: resolver.FromCgroup})
 	if err := tb.Bootstrap(ctx); err != nil && ctx.Err() == nil {
 		return err

@@ -3,6 +3,7 @@ package daemon
 import (
 	"crypto/tls"
 	"net"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -11,6 +12,10 @@ import (
 )
 
 type metrics struct {
+	// alertMisses counts syscall alerts built before their container's
+	// metadata was known.
+	alertMisses atomic.Uint64
+
 	evaluated                        *prometheus.CounterVec
 	evaluatedAudit, evaluatedSyscall prometheus.Counter
 	alerts                           *prometheus.CounterVec

@@ -288,6 +288,10 @@ type Builder struct {
 	// EventTime returns when an event happened, for sources whose events
 	// do not implement Timed; nil or a zero result means "now".
 	EventTime func(fields.Event) time.Time
+	// ClusterName is stamped on every alert.
+	ClusterName string
+	// Appends are the append_output entries (nil: none).
+	Appends *Appends
 }
 
 // TimePrefixLayout is the time at the start of Falco's output text.
@@ -317,7 +321,16 @@ func (b *Builder) Alert(r *Rule, ev fields.Event) *harrierv1.Alert {
 	var of map[string]*harrierv1.FieldValue
 	if r.Output != nil {
 		buf, of = r.Output.Render(buf, ev)
+		// Falco expands %container.info to nothing (append_output brings
+		// the container fields): it is no output field.
+		delete(of, "container.info")
 	}
+	buf, of = b.Appends.apply(buf, of, r, ev)
+	if of == nil {
+		of = map[string]*harrierv1.FieldValue{}
+	}
+	// Falco's output fields always carry the event time, in ns.
+	of["evt.time"] = &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_UintValue{UintValue: uint64(t.UnixNano())}}
 	id, err := uuid.NewV7()
 	if err != nil { // only when the system's random source fails
 		id = uuid.New()
@@ -334,5 +347,6 @@ func (b *Builder) Alert(r *Rule, ev fields.Event) *harrierv1.Alert {
 		Hostname:       b.Hostname,
 		SensorId:       b.SensorID,
 		RulesetVersion: b.RulesetVersion,
+		ClusterName:    b.ClusterName,
 	}
 }

@@ -11,6 +11,14 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
+// SuggestedOutput are the fields Falco's append_output suggested_output
+// adds to every syscall alert (container_id=%container.id ...): which
+// container, image, pod and namespace the event came from.
+var SuggestedOutput = []string{
+	"container.id", "container.name", "container.image.repository", "container.image.tag",
+	"k8s.pod.name", "k8s.ns.name",
+}
+
 // The container.* and k8s.* fields, as Falco's container plugin names
 // them. Values come from the *sysevent.Container the process table
 // attached to the event's thread; the container package fills it from the
