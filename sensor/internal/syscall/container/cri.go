@@ -147,6 +147,13 @@ func (c *CRI) Watch(ctx context.Context, ev WatchEvents) error {
 // Lookup asks the runtime for the container's status and its pod sandbox.
 func (c *CRI) Lookup(ctx context.Context, id ID) (*sysevent.Container, error) {
 	resp, err := c.rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id.Full, Verbose: true})
+	if status.Code(err) == codes.NotFound {
+		// A pod's sandbox ("pause") container has its own cgroup and
+		// processes, but is a sandbox to the CRI.
+		if sb, serr := c.sandbox(ctx, id); serr == nil {
+			return sb, nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("container: CRI status of %s: %w", id.Short(), err)
 	}
@@ -210,6 +217,23 @@ func (c *CRI) Lookup(ctx context.Context, id ID) (*sysevent.Container, error) {
 	if sb := sandboxOf(ctx, c.rt, full, info); sb != "" {
 		c.addSandbox(ctx, out, sb)
 	}
+	return out, nil
+}
+
+// sandbox describes a pod sandbox container: named after its pod, with
+// the pod's fields.
+func (c *CRI) sandbox(ctx context.Context, id ID) (*sysevent.Container, error) {
+	resp, err := c.rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id.Full})
+	if err != nil {
+		return nil, err
+	}
+	st := resp.GetStatus()
+	out := &sysevent.Container{ID: id.Short(), FullID: id.Full, Type: string(id.Runtime),
+		Name: st.GetMetadata().GetName(), StartTS: st.GetCreatedAt(), Labels: st.GetLabels(), Mounts: []sysevent.Mount{}}
+	if out.Type == "" || out.Type == string(RuntimeCRI) {
+		out.Type = string(RuntimeCRI)
+	}
+	c.addSandbox(ctx, out, id.Full)
 	return out, nil
 }
 
