@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 
@@ -20,7 +19,6 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
 func init() {
@@ -71,14 +69,6 @@ var inputFormats = []inputFormat{
 	},
 }
 
-// eventTime knows the time of every source's events, for alerts.
-func eventTime(ev fields.Event) time.Time {
-	if se, ok := ev.(*sysevent.Event); ok {
-		return time.Unix(0, se.Time)
-	}
-	return time.Time{}
-}
-
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -123,7 +113,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *hostname == "" {
 		*hostname, _ = os.Hostname()
 	}
-	b := &alertfmt.Builder{Hostname: *hostname, RulesetVersion: rs.Version(), EventTime: eventTime}
+	b := &alertfmt.Builder{Hostname: *hostname, RulesetVersion: rs.Version()}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	regs := sources.Registries()

@@ -285,8 +285,8 @@ func (d *Daemon) evaluate(ev fields.Event, s *filter.Scratch, evaluated promethe
 		a := cur.builder.Alert(r.AlertRule(), ev)
 		d.m.alerts.WithLabelValues(r.Name, r.Priority.FalcoName()).Inc()
 		if se, ok := ev.(*sysevent.Event); ok && se.Thread != nil {
-			if c := se.Thread.Placeholder(); c != nil && !c.Resolved() {
-				d.m.alertMisses.Add(1)
+			if c := se.Thread.Placeholder(); c != nil && !c.Resolved() && d.sys != nil {
+				d.sys.src.Containers.MissAlert()
 			}
 		}
 		d.deliver(a)
@@ -331,8 +331,8 @@ func (d *Daemon) openMetrics() error {
 		_, _ = io.WriteString(w, "ready\n")
 		// Container runtimes are details, not readiness: alerts still flow
 		// (with <NA> metadata) while one is down and being retried.
-		if d.sys != nil && d.sys.res != nil {
-			for _, st := range d.sys.res.Status() {
+		if d.sys != nil && d.sys.src.Containers != nil {
+			for _, st := range d.sys.src.Containers.Status() {
 				state := "connected"
 				if !st.Connected {
 					state = "unavailable"

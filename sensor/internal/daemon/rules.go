@@ -14,8 +14,6 @@ import (
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/engine/alertfmt"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
-	"github.com/harrier-security/harrier/sensor/internal/fields"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
 // rulesFiles expands the configured files and directories (a directory's
@@ -87,7 +85,7 @@ func (d *Daemon) loadRules() (*rules.Ruleset, error) {
 
 // install makes rs the ruleset in use.
 func (d *Daemon) install(rs *rules.Ruleset) {
-	b := &alertfmt.Builder{Hostname: d.cfg.Hostname, SensorID: d.cfg.SensorID, RulesetVersion: rs.Version(), EventTime: eventTime,
+	b := &alertfmt.Builder{Hostname: d.cfg.Hostname, SensorID: d.cfg.SensorID, RulesetVersion: rs.Version(),
 		ClusterName: d.cfg.ClusterName, Appends: d.appends}
 	d.cur.Store(&active{rs: rs, builder: b})
 	n := 0
@@ -99,13 +97,6 @@ func (d *Daemon) install(rs *rules.Ruleset) {
 	d.m.rulesEnabled.Set(float64(n))
 	d.m.rulesetInfo.Reset()
 	d.m.rulesetInfo.WithLabelValues(rs.Version()).Set(1)
-}
-
-func eventTime(ev fields.Event) time.Time {
-	if se, ok := ev.(*sysevent.Event); ok {
-		return time.Unix(0, se.Time)
-	}
-	return time.Time{}
 }
 
 // Reload loads the rules again and swaps them in when they load; on error

@@ -263,9 +263,11 @@ func typed(v *fields.Value, ok bool) *harrierv1.FieldValue {
 	return &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_StringValue{StringValue: string(filter.AppendValue(nil, v))}}
 }
 
-// Timed is implemented by events that know when they happened; events that
-// do not are stamped with the time the alert is built.
-type Timed interface{ Time() time.Time }
+// Timed is implemented by events that know when they happened (every
+// source's events do: syscall and audit events); an alert carries that
+// time. Events that do not, or whose time is zero, are stamped with the
+// time the alert is built.
+type Timed interface{ EventTime() time.Time }
 
 // Rule is what an alert needs to know about the rule that fired.
 type Rule struct {
@@ -285,9 +287,6 @@ type Builder struct {
 	// Location for the time prefix of the output text (Falco prints local
 	// time); nil means time.Local.
 	Location *time.Location
-	// EventTime returns when an event happened, for sources whose events
-	// do not implement Timed; nil or a zero result means "now".
-	EventTime func(fields.Event) time.Time
 	// ClusterName is stamped on every alert.
 	ClusterName string
 	// Appends are the append_output entries (nil: none).
@@ -302,9 +301,7 @@ const TimePrefixLayout = "15:04:05.000000000"
 func (b *Builder) Alert(r *Rule, ev fields.Event) *harrierv1.Alert {
 	var t time.Time
 	if te, ok := ev.(Timed); ok {
-		t = te.Time()
-	} else if b.EventTime != nil {
-		t = b.EventTime(ev)
+		t = te.EventTime()
 	}
 	if t.IsZero() {
 		t = time.Now()

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
@@ -70,7 +72,7 @@ type Resolver struct {
 	statusMu sync.Mutex
 	status   map[string]RuntimeStatus
 
-	missTimeout, missLookup, missQueue atomic.Uint64
+	missTimeout, missLookup, missQueue, missAlert atomic.Uint64
 }
 
 type lookupReq struct {
@@ -367,13 +369,35 @@ func (r *Resolver) Wait(c *sysevent.Container, d time.Duration) bool {
 	return false
 }
 
+// MissAlert counts an alert built before its container's metadata was
+// known.
+func (r *Resolver) MissAlert() { r.missAlert.Add(1) }
+
+// Collector exports the misses as harrier_enrichment_misses_total{kind}.
+func (r *Resolver) Collector() prometheus.Collector { return missCollector{r} }
+
+type missCollector struct{ r *Resolver }
+
+var missDesc = prometheus.NewDesc("harrier_enrichment_misses_total",
+	"Container metadata that was not there when needed, by kind: timeout (an event stopped waiting for it), lookup_failed (the runtime did not describe a container), queue_full (lookups backed up), alert (an alert went out without it).",
+	[]string{"kind"}, nil)
+
+func (c missCollector) Describe(ch chan<- *prometheus.Desc) { ch <- missDesc }
+func (c missCollector) Collect(ch chan<- prometheus.Metric) {
+	for k, n := range c.r.Misses() {
+		ch <- prometheus.MustNewConstMetric(missDesc, prometheus.CounterValue, float64(n), k)
+	}
+}
+
 // Misses returns the counts of enrichment misses by kind: timeout (an
 // event went on without waiting long enough), lookup_failed (the runtime
-// did not describe a container), queue_full (lookups backed up).
+// did not describe a container), queue_full (lookups backed up), alert
+// (an alert went out without it).
 func (r *Resolver) Misses() map[string]uint64 {
 	return map[string]uint64{
 		"timeout":       r.missTimeout.Load(),
 		"lookup_failed": r.missLookup.Load(),
 		"queue_full":    r.missQueue.Load(),
+		"alert":         r.missAlert.Load(),
 	}
 }
