@@ -386,8 +386,8 @@ func TestContainerdEnrichment(t *testing.T) {
 	// Falco's "container" event: evt.type=container.
 	extra := `- rule: E2E container started
   desc: a container started while the sensor ran
-  condition: evt.type=container and container.name=mounty
-  output: container started (name=%container.name mounts=%container.mounts)
+  condition: evt.type=container and container.name=mounty and harrier.cluster_name=e2e-cluster
+  output: container started (name=%container.name mounts=%container.mounts cluster=%harrier.cluster_name)
   priority: INFO
   source: syscall
   tags: [e2e]
@@ -477,7 +477,8 @@ func TestContainerdEnrichment(t *testing.T) {
 	if !strings.Contains(mount.Output, "/etc:/host/etc:ro:false") {
 		t.Errorf("Launch Sensitive Mount Container: mounts not in %q", mount.Output)
 	}
-	if !strings.Contains(started.Output, "name=mounty") || !strings.Contains(started.Output, "/etc:/host/etc") {
+	if !strings.Contains(started.Output, "name=mounty") || !strings.Contains(started.Output, "/etc:/host/etc") ||
+		!strings.Contains(started.Output, "cluster=e2e-cluster") {
 		t.Errorf("container event: %q", started.Output)
 	}
 

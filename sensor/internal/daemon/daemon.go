@@ -102,6 +102,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	// a rules file validates the same everywhere (a typo in a syscall rule
 	// is an error even on a sensor that only serves the audit webhook).
 	d.regs = sources.Registries()
+	fields.SetClusterName(cfg.ClusterName)
 	if d.appends, err = compileAppends(cfg, d.regs); err != nil {
 		return nil, err
 	}

@@ -35,6 +35,7 @@ func Registry() *fields.Registry {
 		addUserFields(reg)
 		addFDFields(reg)
 		addContainerFields(reg)
+		reg.MustAdd(fields.SensorDefs()...)
 	})
 	return reg
 }
