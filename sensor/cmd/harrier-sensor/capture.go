@@ -86,12 +86,7 @@ func captureTypes(ruleFiles []string) ([]sysevent.Type, error) {
 }
 
 func capture(ctx context.Context, path string, d time.Duration, ring int, types []sysevent.Type, criSocket string, stderr io.Writer) error {
-	var cancel context.CancelFunc
-	if d > 0 {
-		ctx, cancel = context.WithTimeout(ctx, d)
-	} else {
-		ctx, cancel = context.WithCancel(ctx)
-	}
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -118,6 +113,13 @@ func capture(ctx context.Context, path string, d time.Duration, ring int, types 
 	defer src.Close()
 	if err := src.Bootstrap(ctx); err != nil && ctx.Err() == nil {
 		return err
+	}
+	// The duration counts from here: reading /proc on a busy host can take
+	// seconds, and a capture that spent them bootstrapping would record
+	// nothing.
+	if d > 0 {
+		stop := time.AfterFunc(d, cancel)
+		defer stop.Stop()
 	}
 	// Flush every second, so that an interrupted capture loses at most
 	// that much (the reader reports the cut record by its offset).

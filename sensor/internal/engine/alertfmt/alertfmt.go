@@ -291,10 +291,17 @@ type Builder struct {
 	ClusterName string
 	// Appends are the append_output entries (nil: none).
 	Appends *Appends
+	// ISO8601 starts the output text with the event's UTC time in ISO 8601
+	// (Falco's time_format_iso_8601) instead of the local time of day.
+	ISO8601 bool
 }
 
-// TimePrefixLayout is the time at the start of Falco's output text.
-const TimePrefixLayout = "15:04:05.000000000"
+// TimePrefixLayout is the time at the start of Falco's output text;
+// ISOTimePrefixLayout the same under time_format_iso_8601 (UTC).
+const (
+	TimePrefixLayout    = "15:04:05.000000000"
+	ISOTimePrefixLayout = "2006-01-02T15:04:05.000000000Z"
+)
 
 // Alert builds the alert for rule r matching ev. The output text is
 // Falco's: "HH:MM:SS.nnnnnnnnn: Priority " followed by the rendered output.
@@ -311,7 +318,11 @@ func (b *Builder) Alert(r *Rule, ev fields.Event) *harrierv1.Alert {
 		loc = time.Local
 	}
 	buf := make([]byte, 0, 256)
-	buf = t.In(loc).AppendFormat(buf, TimePrefixLayout)
+	if b.ISO8601 {
+		buf = t.UTC().AppendFormat(buf, ISOTimePrefixLayout)
+	} else {
+		buf = t.In(loc).AppendFormat(buf, TimePrefixLayout)
+	}
 	buf = append(buf, ": "...)
 	buf = append(buf, r.Priority.FalcoName()...)
 	buf = append(buf, ' ')

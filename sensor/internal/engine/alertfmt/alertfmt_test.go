@@ -185,6 +185,12 @@ func TestAlert(t *testing.T) {
 	if got := b.Alert(r, timed{at: at}); !got.GetTime().AsTime().Equal(at) || got.GetOutput()[:18] != "03:04:05.000000006" {
 		t.Errorf("event time: %v %q", got.GetTime().AsTime(), got.GetOutput())
 	}
+	// Falco's time_format_iso_8601: the UTC time in ISO 8601, whatever
+	// the location.
+	iso := &Builder{ISO8601: true, Location: time.FixedZone("X", 3600)}
+	if got := iso.Alert(r, timed{at: at}).GetOutput(); !strings.HasPrefix(got, "2020-01-02T03:04:05.000000006Z: Notice ") {
+		t.Errorf("ISO 8601 output %q", got)
+	}
 	if got := b.Alert(r, untimed{}); time.Since(got.GetTime().AsTime()) > time.Minute {
 		t.Errorf("untimed event got %v", got.GetTime().AsTime())
 	}

@@ -43,14 +43,13 @@ type extraField struct {
 
 // CompileAppends compiles specs against each source's registry; suggested
 // names, per source, the fields suggested_output appends (rendered as
-// container_id=%container.id). An entry for an unknown source, or whose
-// formats do not compile for a source it matches, is an error naming it.
+// container_id=%container.id). An entry whose formats do not compile for
+// the source it names is an error naming it.
 func CompileAppends(specs []AppendSpec, regs map[string]*fields.Registry, suggested map[string][]string) (*Appends, error) {
 	a := &Appends{bySource: map[string][]*appendEntry{}}
 	for i, sp := range specs {
-		if sp.Source != "" && regs[sp.Source] == nil {
-			return nil, fmt.Errorf("append_output[%d]: unknown source %q", i, sp.Source)
-		}
+		// An entry for a source this sensor does not have (a Falco plugin's)
+		// matches no alert.
 		for src, reg := range regs {
 			if sp.Source != "" && sp.Source != src {
 				continue
