@@ -24,6 +24,7 @@ func buildRegistry() *fields.Registry {
 	}
 	r.MustAdd(listDefs()...)
 	r.MustAdd(containerDefs()...)
+	r.MustAdd(fields.SensorDefs()...)
 	r.MustAdd(jsonDefs("jevt")...)
 	r.MustAdd(jsonDefs("json")...)
 	r.MustAdd(evtDefs()...)

@@ -113,26 +113,49 @@ func (s Sources) Lookup(ctx context.Context, id ID) (*sysevent.Container, error)
 	return nil, errors.Join(errs...)
 }
 
-// DiscoverSources returns the metadata sources this host offers: the CRI
-// runtime at criSocket (probed with FindCRISocket when empty) and Docker's
-// state files, with a func that closes them. A CRI socket that cannot be
-// dialled is reported in err; the other sources are still returned.
-func DiscoverSources(criSocket string) (src Sources, closeAll func(), err error) {
-	closeAll = func() {}
+// Discovered are the metadata sources and runtime watchers of a host.
+type Discovered struct {
+	Meta     Sources
+	Watchers []Watcher
+	close    []func() error
+}
+
+// Close closes the runtime connections.
+func (d *Discovered) Close() {
+	for _, c := range d.close {
+		_ = c()
+	}
+}
+
+// Resolver returns a resolver over what was discovered.
+func (d *Discovered) Resolver() *Resolver {
+	if len(d.Meta) == 0 {
+		return NewResolver(nil, d.Watchers...)
+	}
+	return NewResolver(d.Meta, d.Watchers...)
+}
+
+// Discover finds the metadata sources this host offers: the CRI runtime at
+// criSocket (probed with FindCRISocket when empty; a configured socket that
+// does not exist yet is watched until it appears) and Docker's state files.
+func Discover(criSocket string) (*Discovered, error) {
+	d := &Discovered{}
 	if criSocket == "" {
 		criSocket = FindCRISocket("/")
 	}
+	var err error
 	if criSocket != "" {
 		cri, derr := DialCRI(criSocket)
 		if derr != nil {
 			err = derr
 		} else {
-			src = append(src, cri)
-			closeAll = func() { cri.Close() }
+			d.Meta = append(d.Meta, cri)
+			d.Watchers = append(d.Watchers, cri)
+			d.close = append(d.close, cri.Close)
 		}
 	}
 	if st, serr := os.Stat(filepath.Join(DefaultDockerRoot, "containers")); serr == nil && st.IsDir() {
-		src = append(src, DockerFiles{Root: DefaultDockerRoot})
+		d.Meta = append(d.Meta, DockerFiles{Root: DefaultDockerRoot})
 	}
-	return src, closeAll, err
+	return d, err
 }

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -38,7 +39,14 @@ type Options struct {
 	// containers are known by their cgroup-derived id only.
 	RuntimeMetadata bool
 	CRISocket       string // CRI socket to dial; "": probe the usual paths
-	Logger          *slog.Logger
+	// ContainerWait bounds how long an event of a container whose metadata
+	// is being looked up waits for it before it is handled (once per
+	// container; 0: never wait).
+	ContainerWait time.Duration
+	// OnContainerStart, when set, is called with each container that
+	// starts while the source runs, once its metadata is known.
+	OnContainerStart func(c *sysevent.Container)
+	Logger           *slog.Logger
 }
 
 // Source is an open capture with its process table. Handling starts with
@@ -46,8 +54,11 @@ type Options struct {
 type Source struct {
 	Capture *bpfcapture.Capture
 	Table   *proctable.Table
-	workers int
-	log     *slog.Logger
+	// Containers resolves cgroups to containers and their runtime
+	// metadata; Run runs its lookups and runtime watchers.
+	Containers *container.Resolver
+	workers    int
+	log        *slog.Logger
 
 	sh        *dispatch.Sharder
 	handle    Handler // set by Run before the first event is submitted
@@ -76,19 +87,31 @@ func Open(opts Options) (*Source, error) {
 		c.Close()
 		return nil, err
 	}
-	var meta container.Sources
+	s.Containers = container.NewResolver(nil)
 	if opts.RuntimeMetadata {
-		var err error
-		meta, s.closeMeta, err = container.DiscoverSources(opts.CRISocket)
+		d, err := container.Discover(opts.CRISocket)
 		if err != nil {
 			log.Warn("no container runtime metadata (container.image, k8s.pod.* will be <NA>)", "err", err)
 		}
+		s.closeMeta = d.Close
+		s.Containers = d.Resolver()
 	}
-	s.Table = proctable.New(proctable.Config{ProcRoot: "/proc", Containers: container.NewResolver(meta).FromCgroup, Logger: log})
+	s.Containers.SetLogger(log)
+	s.Containers.OnStart = opts.OnContainerStart
+	s.Table = proctable.New(proctable.Config{ProcRoot: "/proc", Containers: s.Containers.FromCgroup, Logger: log})
 	// The workers exist from Open so that their metrics can be registered
 	// before Run; they receive events only once Run has set the handler.
+	wait := opts.ContainerWait
 	s.sh = dispatch.New(dispatch.Options{Workers: workers, Batch: 64, Depth: 256}, func(w int, ev *sysevent.Event) {
 		s.Table.Apply(ev)
+		// An event of a container the runtime has not described yet
+		// waits a bounded time for it, once per container; for the others
+		// this is one atomic load.
+		if th := ev.Thread; th != nil {
+			if c := th.Placeholder(); c != nil && c.Pending() {
+				s.Containers.Wait(c, wait)
+			}
+		}
 		s.handle(w, ev)
 	})
 	return s, nil
@@ -135,6 +158,10 @@ func (s *Source) Run(ctx context.Context, handle Handler) error {
 	// The domain names rules compare fd.*ip.name with resolve in the
 	// background while events flow.
 	syscallfields.StartDNS(ctx)
+	// Lookups outlive ctx until the workers have drained.
+	rctx, stopLookups := context.WithCancel(context.Background())
+	defer stopLookups()
+	go s.Containers.Run(rctx)
 	// Written before the first Submit: the channel send to a worker orders
 	// it before every handler call.
 	s.handle = handle
@@ -144,10 +171,11 @@ func (s *Source) Run(ctx context.Context, handle Handler) error {
 }
 
 // Collectors are the source's metrics, each owned by its component:
-// capture (harrier_capture_*), dispatch (harrier_dispatch_*) and process
-// table (harrier_proctable_*).
+// capture (harrier_capture_*), dispatch (harrier_dispatch_*), process
+// table (harrier_proctable_*) and container metadata
+// (harrier_enrichment_*).
 func (s *Source) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.Capture.Collector(), s.sh.Collector(), s.Table.Collector()}
+	return []prometheus.Collector{s.Capture.Collector(), s.sh.Collector(), s.Table.Collector(), s.Containers.Collector()}
 }
 
 // Close stops the workers, detaches the programs and closes the runtime

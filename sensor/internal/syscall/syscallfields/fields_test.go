@@ -235,7 +235,7 @@ func TestContainerFields(t *testing.T) {
 		{"container.mounts", "/proc:/host/proc:ro:false:rprivate,/var/run/docker.sock:/var/run/docker.sock::true:rprivate"},
 		{"container.mount[0]", "/proc:/host/proc:ro:false:rprivate"}, {"container.mount[7]", "none"},
 		{"container.mount[/etc]", "none"}, {"container.mount.dest[/proc*]", "/host/proc"},
-		{"container.mount.dest[/var/run/docker.sock]", "/var/run/docker.sock"}, {"container.mount.dest[/etc]", "<NA>"},
+		{"container.mount.dest[/var/run/docker.sock]", "/var/run/docker.sock"}, {"container.mount.dest[/etc]", "<NA>"}, {"container.mount.dest[9]", "<NA>"},
 		{"container.mount.source[/host/*]", "/proc"}, {"container.mount.source[1]", "/var/run/docker.sock"},
 		{"container.mount.mode[/proc]", "ro"}, {"container.mount.rdwr[1]", "true"}, {"container.mount.rdwr[/proc]", "false"},
 		{"container.mount.propagation[0]", "rprivate"}, {"container.healthcheck", "<NA>"},

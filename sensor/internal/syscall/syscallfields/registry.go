@@ -36,6 +36,7 @@ func Registry() *fields.Registry {
 		addFDFields(reg)
 		addContainerFields(reg)
 		addTypeAliases(reg)
+		reg.MustAdd(fields.SensorDefs()...)
 	})
 	return reg
 }
