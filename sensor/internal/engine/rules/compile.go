@@ -23,14 +23,12 @@ const maxListItems = 1 << 20
 const maxEventTypes = 100
 
 // containerInfoFmt is the legacy output placeholder Falco still accepts:
-// it warns and writes the container's id and name in its place (what its
-// container plugin adds to every syscall alert).
-const (
-	containerInfoFmt  = "%container.info"
-	containerInfoText = "container_id=%container.id container_name=%container.name"
-)
+// it warns and drops it, since the container's id and name are appended to
+// every syscall alert as suggested output fields (append_output), as
+// Falco's container plugin does.
+const containerInfoFmt = "%container.info"
 
-func (k *compiler) containerInfo(r *ruleDef, reg *fields.Registry, out string) string {
+func (k *compiler) containerInfo(r *ruleDef, out string) string {
 	if !strings.Contains(out, containerInfoFmt) {
 		return out
 	}
@@ -38,12 +36,8 @@ func (k *compiler) containerInfo(r *ruleDef, reg *fields.Registry, out string) s
 	if r.outputAt != nil {
 		p = r.outputAt.file.pos(r.outputAt.node)
 	}
-	k.d.warnc(WarnDeprecatedItem, p, itemRef{kindRule, r.name}, "%s is deprecated and will be dropped by Falco 1.0.0; it is replaced by %q", containerInfoFmt, containerInfoText)
-	repl := containerInfoText
-	if _, _, ok := reg.Lookup("container.id"); !ok {
-		repl = "" // a source without containers
-	}
-	return strings.TrimSpace(strings.ReplaceAll(out, containerInfoFmt, repl))
+	k.d.warnc(WarnDeprecatedItem, p, itemRef{kindRule, r.name}, "%s is deprecated and no longer needed (the container's id and name are appended to alerts as suggested output fields); it is dropped", containerInfoFmt)
+	return strings.TrimSpace(strings.ReplaceAll(out, containerInfoFmt, ""))
 }
 
 type compiler struct {
@@ -349,7 +343,7 @@ func (k *compiler) compileRule(r *ruleDef, e filter.Expr, cond condText) *Rule {
 		}
 		failed = true
 	}
-	outText := k.containerInfo(r, reg, strings.TrimSpace(r.output))
+	outText := k.containerInfo(r, strings.TrimSpace(r.output))
 	out, err := alertfmt.Compile(outText, reg)
 	if err == nil && failed {
 		return nil
