@@ -72,6 +72,10 @@ func AppendMarshal(dst []byte, a *harrierv1.Alert) ([]byte, error) {
 		dst = append(dst, `,"sensor_id":`...)
 		dst = appendString(dst, s)
 	}
+	if s := a.GetClusterName(); s != "" {
+		dst = append(dst, `,"cluster_name":`...)
+		dst = appendString(dst, s)
+	}
 	if s := a.GetRulesetVersion(); s != "" {
 		dst = append(dst, `,"ruleset_version":`...)
 		dst = appendString(dst, s)

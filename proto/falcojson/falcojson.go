@@ -34,6 +34,7 @@ type wire struct {
 	Tags           []string       `json:"tags"`
 	Time           string         `json:"time"`
 	SensorID       string         `json:"sensor_id,omitempty"`
+	ClusterName    string         `json:"cluster_name,omitempty"`
 	RulesetVersion string         `json:"ruleset_version,omitempty"`
 	Count          uint32         `json:"count,omitempty"`
 	FirstTime      string         `json:"first_time,omitempty"`
@@ -70,6 +71,7 @@ func Unmarshal(data []byte) (*harrierv1.Alert, error) {
 		Source:         w.Source,
 		Tags:           w.Tags,
 		SensorId:       w.SensorID,
+		ClusterName:    w.ClusterName,
 		RulesetVersion: w.RulesetVersion,
 		Count:          w.Count,
 	}

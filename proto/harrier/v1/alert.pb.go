@@ -310,9 +310,12 @@ type Alert struct {
 	// Aggregation: when the sensor folds repeated identical alerts, count is
 	// the number folded (>1) and first_time/last_time bound them. Zero count
 	// means a single, unaggregated alert.
-	Count         uint32                 `protobuf:"varint,12,opt,name=count,proto3" json:"count,omitempty"`
-	FirstTime     *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=first_time,json=firstTime,proto3" json:"first_time,omitempty"`
-	LastTime      *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=last_time,json=lastTime,proto3" json:"last_time,omitempty"`
+	Count     uint32                 `protobuf:"varint,12,opt,name=count,proto3" json:"count,omitempty"`
+	FirstTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=first_time,json=firstTime,proto3" json:"first_time,omitempty"`
+	LastTime  *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=last_time,json=lastTime,proto3" json:"last_time,omitempty"`
+	// The cluster the sensor runs in (its cluster_name setting); empty when
+	// not configured.
+	ClusterName   string `protobuf:"bytes,15,opt,name=cluster_name,json=clusterName,proto3" json:"cluster_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -445,6 +448,13 @@ func (x *Alert) GetLastTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Alert) GetClusterName() string {
+	if x != nil {
+		return x.ClusterName
+	}
+	return ""
+}
+
 var File_harrier_v1_alert_proto protoreflect.FileDescriptor
 
 const file_harrier_v1_alert_proto_rawDesc = "" +
@@ -466,7 +476,7 @@ const file_harrier_v1_alert_proto_rawDesc = "" +
 	"\x04kind\"$\n" +
 	"\n" +
 	"StringList\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\xe0\x04\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\x83\x05\n" +
 	"\x05Alert\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
@@ -483,7 +493,8 @@ const file_harrier_v1_alert_proto_rawDesc = "" +
 	"\x05count\x18\f \x01(\rR\x05count\x129\n" +
 	"\n" +
 	"first_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tfirstTime\x127\n" +
-	"\tlast_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\blastTime\x1aW\n" +
+	"\tlast_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\blastTime\x12!\n" +
+	"\fcluster_name\x18\x0f \x01(\tR\vclusterName\x1aW\n" +
 	"\x11OutputFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.harrier.v1.FieldValueR\x05value:\x028\x01*\xd6\x01\n" +

@@ -35,7 +35,10 @@ type Config struct {
 	// Hostname goes into alerts (default: the host's name).
 	Hostname string `mapstructure:"hostname"`
 	// SensorID identifies the sensor to the router (default: Hostname).
-	SensorID    string      `mapstructure:"sensor_id"`
+	SensorID string `mapstructure:"sensor_id"`
+	// ClusterName names the cluster the sensor runs in; it is stamped on
+	// every alert (and is the field harrier.cluster_name).
+	ClusterName string      `mapstructure:"cluster_name"`
 	Log         Log         `mapstructure:"log"`
 	Rules       Rules       `mapstructure:"rules"`
 	Sources     Sources     `mapstructure:"sources"`
@@ -90,6 +93,39 @@ type AppendOutput struct {
 	SuggestedOutput bool  `mapstructure:"suggested_output"`
 }
 
+// ExtraField is one of AppendOutput's extra fields: a name and the format
+// of its value (for a bare field name, the name and %name).
+type ExtraField struct{ Name, Format string }
+
+// Fields returns the extra fields in order, or an error naming the bad
+// entry.
+func (a AppendOutput) Fields() ([]ExtraField, error) {
+	out := make([]ExtraField, 0, len(a.ExtraFields))
+	for i, f := range a.ExtraFields {
+		switch v := f.(type) {
+		case string:
+			if v == "" {
+				return nil, fmt.Errorf("extra_fields[%d]: empty field name", i)
+			}
+			out = append(out, ExtraField{Name: v, Format: "%" + v})
+		case map[string]any:
+			if len(v) != 1 {
+				return nil, fmt.Errorf("extra_fields[%d]: want one name: format pair, got %d", i, len(v))
+			}
+			for k, val := range v {
+				s, ok := val.(string)
+				if !ok || k == "" {
+					return nil, fmt.Errorf("extra_fields[%d]: %s: want a string format", i, k)
+				}
+				out = append(out, ExtraField{Name: k, Format: s})
+			}
+		default:
+			return nil, fmt.Errorf("extra_fields[%d]: want a field name or a name: format map, got %T", i, f)
+		}
+	}
+	return out, nil
+}
+
 // Select is one selection step: exactly one of Enable/Disable, naming a
 // rule (glob) or a tag.
 type Select struct {
@@ -119,6 +155,10 @@ type Syscall struct {
 	// DockerRoot is Docker's state directory, read for the metadata of
 	// Docker's containers.
 	DockerRoot string `mapstructure:"docker_root"`
+	// ContainerWait bounds how long an event of a container whose runtime
+	// has not described it yet waits for that metadata before it is
+	// evaluated with <NA> (0: never wait).
+	ContainerWait time.Duration `mapstructure:"container_wait"`
 }
 
 type K8sAudit struct {
@@ -285,11 +325,12 @@ type Metrics struct {
 var defaults = map[string]any{
 	"hostname":                          "",
 	"sensor_id":                         "",
+	"cluster_name":                      "",
 	"log.level":                         "info",
 	"log.format":                        "text",
 	"log.stderr":                        true,
 	"log.syslog":                        false,
-	"rules.append_output":               []any{},
+	"rules.append_output":               []any{map[string]any{"suggested_output": true}},
 	"sources.k8s_audit.path":            "",
 	"sources.k8s_audit.healthz_path":    "",
 	"sources.k8s_audit.prometheus":      false,
@@ -323,6 +364,7 @@ var defaults = map[string]any{
 	"sources.syscall.cri_sockets": []string{"/run/containerd/containerd.sock", "/run/crio/crio.sock",
 		"/run/k3s/containerd/containerd.sock", "/run/cri-dockerd.sock"},
 	"sources.syscall.docker_root":      "/var/lib/docker",
+	"sources.syscall.container_wait":   "300ms",
 	"sources.k8s_audit.enabled":        true,
 	"sources.k8s_audit.listen":         ":8765",
 	"sources.k8s_audit.token":          "",
@@ -708,6 +750,14 @@ func (c *Config) validate() error {
 	}
 	if sc.Workers < 0 {
 		add(bad("sources.syscall.workers", "must not be negative"))
+	}
+	if sc.ContainerWait < 0 || sc.ContainerWait > 10*time.Second {
+		add(bad("sources.syscall.container_wait", "%s is not between 0 and 10s", sc.ContainerWait))
+	}
+	for i, a := range c.Rules.AppendOutput {
+		if _, err := a.Fields(); err != nil {
+			add(bad(fmt.Sprintf("rules.append_output[%d]", i), "%v", err))
+		}
 	}
 	ka := &c.Sources.K8sAudit
 	if ka.Enabled {

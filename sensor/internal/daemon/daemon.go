@@ -38,6 +38,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/ship/sink"
 	"github.com/harrier-security/harrier/sensor/internal/ship/spool"
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
 // Options are what the daemon takes besides its configuration.
@@ -61,9 +62,10 @@ type active struct {
 // Daemon is a configured sensor. New checks and opens everything that can
 // fail (rules, listeners, the spool, the BPF programs) so that Run only runs.
 type Daemon struct {
-	cfg  *config.Config
-	log  *slog.Logger
-	regs map[string]*fields.Registry
+	cfg     *config.Config
+	log     *slog.Logger
+	regs    map[string]*fields.Registry
+	appends *alertfmt.Appends
 
 	cur      atomic.Pointer[active]
 	reloadMu sync.Mutex
@@ -105,6 +107,10 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	// a rules file validates the same everywhere (a typo in a syscall rule
 	// is an error even on a sensor that only serves the audit webhook).
 	d.regs = sources.Registries()
+	fields.SetClusterName(cfg.ClusterName)
+	if d.appends, err = compileAppends(cfg, d.regs); err != nil {
+		return nil, err
+	}
 	rs, err := d.loadRules()
 	if err != nil {
 		return nil, err
@@ -310,6 +316,11 @@ func (d *Daemon) evaluate(ev fields.Event, s *filter.Scratch, evaluated promethe
 	cur.rs.EvaluateScratch(ev, s, func(r *rules.Rule) {
 		a := cur.builder.Alert(r.AlertRule(), ev)
 		d.m.alerts.WithLabelValues(r.Name, r.Priority.FalcoName()).Inc()
+		if se, ok := ev.(*sysevent.Event); ok && se.Thread != nil {
+			if c := se.Thread.Placeholder(); c != nil && !c.Resolved() && d.sys != nil {
+				d.sys.src.Containers.MissAlert()
+			}
+		}
 		d.deliver(a)
 	})
 	// Counted once its alerts are handed to the outputs.
@@ -350,6 +361,17 @@ func (d *Daemon) openMetrics() error {
 			return
 		}
 		_, _ = io.WriteString(w, "ready\n")
+		// Container runtimes are details, not readiness: alerts still flow
+		// (with <NA> metadata) while one is down and being retried.
+		if d.sys != nil && d.sys.src.Containers != nil {
+			for _, st := range d.sys.src.Containers.Status() {
+				state := "connected"
+				if !st.Connected {
+					state = "unavailable"
+				}
+				fmt.Fprintf(w, "container runtime %s: %s (%s) since %s\n", st.Name, state, st.Detail, st.Since.UTC().Format(time.RFC3339))
+			}
+		}
 	})
 	d.metSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return nil
@@ -465,6 +487,29 @@ func (d *Daemon) Run(ctx context.Context) error {
 	bg.Wait()
 	d.log.Info("stopped")
 	return runErr
+}
+
+// compileAppends compiles the append_output entries for every source.
+func compileAppends(cfg *config.Config, regs map[string]*fields.Registry) (*alertfmt.Appends, error) {
+	specs := make([]alertfmt.AppendSpec, 0, len(cfg.Rules.AppendOutput))
+	for i, a := range cfg.Rules.AppendOutput {
+		xf, err := a.Fields()
+		if err != nil {
+			return nil, fmt.Errorf("rules.append_output[%d]: %w", i, err)
+		}
+		sp := alertfmt.AppendSpec{Rule: a.Match.Rule, Source: a.Match.Source, Tags: a.Match.Tags,
+			ExtraOutput: a.ExtraOutput, Suggested: a.SuggestedOutput}
+		for _, f := range xf {
+			// Falco expands ${VAR} in its configuration.
+			sp.ExtraFields = append(sp.ExtraFields, alertfmt.ExtraField{Name: f.Name, Format: os.Expand(f.Format, os.Getenv)})
+		}
+		specs = append(specs, sp)
+	}
+	a, err := alertfmt.CompileAppends(specs, regs, sources.Suggested())
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // Close releases what New opened, for a daemon that will not Run.

@@ -121,7 +121,8 @@ func (d *Daemon) loadRules() (*rules.Ruleset, error) {
 
 // install makes rs the ruleset in use.
 func (d *Daemon) install(rs *rules.Ruleset) {
-	b := &alertfmt.Builder{Hostname: d.cfg.Hostname, SensorID: d.cfg.SensorID, RulesetVersion: rs.Version(), ISO8601: d.cfg.Outputs.TimeFormatISO8601}
+	b := &alertfmt.Builder{Hostname: d.cfg.Hostname, SensorID: d.cfg.SensorID, RulesetVersion: rs.Version(),
+		ISO8601: d.cfg.Outputs.TimeFormatISO8601, ClusterName: d.cfg.ClusterName, Appends: d.appends}
 	d.cur.Store(&active{rs: rs, builder: b})
 	n := 0
 	for _, r := range rs.Rules() {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
@@ -30,12 +31,29 @@ func openSyscall(d *Daemon) (*syscallSource, error) {
 		// state files when the host has them; cgroup-derived ids always.
 		RuntimeMetadata: true,
 		Runtimes:        container.Paths{CRISockets: sc.CRISockets, DockerRoot: sc.DockerRoot},
+		ContainerWait:   sc.ContainerWait,
 		Logger:          d.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sources.syscall: %w (or set sources.syscall.enabled=false to run without syscall capture)", err)
 	}
-	return &syscallSource{d: d, src: src}, nil
+	s := &syscallSource{d: d, src: src}
+	src.Containers.OnStart = s.containerStarted
+	return s, nil
+}
+
+// containerStarted evaluates Falco's "container" event for a container
+// that started while the sensor runs (rules with evt.type=container).
+func (s *syscallSource) containerStarted(c *sysevent.Container) {
+	th := &sysevent.Thread{}
+	th.SetContainer(c)
+	ev := &sysevent.Event{Type: sysevent.TypeContainer, Time: time.Now().UnixNano(), Thread: th}
+	if c.StartTS > 0 {
+		ev.Time = c.StartTS
+	}
+	sc := scratchPool.Get().(*filter.Scratch)
+	s.d.evaluate(ev, sc, s.d.m.evaluatedSyscall)
+	scratchPool.Put(sc)
 }
 
 func (s *syscallSource) setInterest(rs *rules.Ruleset) error {

@@ -101,9 +101,18 @@ const (
 
 // Def describes one field.
 type Def struct {
-	Name    string
-	Kind    Kind
-	List    bool // the field yields a list of values (Value.IsList)
+	Name string
+	Kind Kind
+	List bool // the field yields a list of values (Value.IsList)
+	// AnyOf marks a list field that compares as one value found at any of
+	// several places (libsinsp's fd.ip: either end of a connection):
+	// = and in hold when some element does, != when none does.
+	AnyOf bool
+	// Watch, when set, is called while a condition is compiled with the
+	// literal values it compares the field with, so that the source can
+	// prepare for them (fd.sip.name: resolve the domain names in the
+	// background). It must not block.
+	Watch   func(values []string)
 	Arg     ArgMode
 	ArgKind ArgKind
 	// DotArg allows the argument after a dot as well as in brackets:
@@ -127,6 +136,7 @@ type Registry struct {
 	fields  map[string]*Def
 	types   []string
 	typeIDs map[string]uint16
+	aliases map[string][]string
 }
 
 // NewRegistry returns an empty registry for source with the given event
@@ -199,6 +209,21 @@ func (r *Registry) Fields() []*Def {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// AliasType makes name another name for the target event types, for
+// conditions written with the names of another event table (libsinsp's
+// "pread" for the kernel's pread64). With no targets, name is a known
+// event type that this source never produces: conditions naming it load
+// and never match it. Call it while building the registry.
+func (r *Registry) AliasType(name string, targets ...string) {
+	if r.aliases == nil {
+		r.aliases = map[string][]string{}
+	}
+	r.aliases[name] = targets
+}
+
+// TypeAliases returns the aliases added with AliasType, by name.
+func (r *Registry) TypeAliases() map[string][]string { return r.aliases }
 
 // EventTypes returns the event type names, indexed by TypeID.
 func (r *Registry) EventTypes() []string { return r.types }

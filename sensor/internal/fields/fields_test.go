@@ -70,3 +70,26 @@ func TestValueResetKeepsCapacity(t *testing.T) {
 		t.Errorf("Reset left %+v", v)
 	}
 }
+
+func TestClusterNameField(t *testing.T) {
+	defs := SensorDefs()
+	if len(defs) != 1 || defs[0].Name != ClusterNameField {
+		t.Fatalf("defs = %+v", defs)
+	}
+	ex, err := defs[0].Bind("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v Value
+	SetClusterName("")
+	if ex(nil, &v) {
+		t.Error("an unset cluster name has a value")
+	}
+	SetClusterName("prod-eu")
+	if !ex(nil, &v) || v.Str != "prod-eu" {
+		t.Errorf("cluster name = %q", v.Str)
+	}
+	if _, err := defs[0].Bind("x"); err == nil {
+		t.Error("an argument was accepted")
+	}
+}

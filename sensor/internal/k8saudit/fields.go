@@ -24,8 +24,10 @@ func buildRegistry() *fields.Registry {
 	}
 	r.MustAdd(listDefs()...)
 	r.MustAdd(containerDefs()...)
+	r.MustAdd(fields.SensorDefs()...)
 	r.MustAdd(jsonDefs("jevt")...)
 	r.MustAdd(jsonDefs("json")...)
+	r.MustAdd(evtDefs()...)
 	r.MustAdd(
 		fields.Def{Name: "jevt.time", Kind: fields.KindString, Desc: "The event time as HH:MM:SS.nnnnnnnnn (local time, as evt.time)",
 			Bind: noArg(func(e *Event, out *fields.Value) bool {

@@ -62,6 +62,7 @@ func template(index string, suffix Suffix, shards, replicas int) map[string]any 
 					"hostname":        kw,
 					"tags":            kw,
 					"sensor_id":       kw,
+					"cluster_name":    kw,
 					"ruleset_version": kw,
 					"output":          map[string]any{"type": "text"},
 					"count":           map[string]any{"type": "long"},

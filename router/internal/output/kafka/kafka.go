@@ -32,6 +32,8 @@ const (
 	HeaderSource   = "source"
 	HeaderUUID     = "uuid"
 	HeaderHostname = "hostname"
+	// HeaderCluster is set when the alert names its cluster.
+	HeaderCluster = "cluster_name"
 )
 
 // Output delivers alerts to one Kafka topic.
@@ -195,17 +197,17 @@ func (o *Output) Message(a *harrierv1.Alert) (kafkago.Message, error) {
 	if err != nil {
 		return kafkago.Message{}, err
 	}
-	return kafkago.Message{
-		Key:   o.key(a),
-		Value: value,
-		Headers: []kafkago.Header{
-			{Key: HeaderRule, Value: []byte(a.GetRule())},
-			{Key: HeaderPriority, Value: []byte(a.GetPriority().FalcoName())},
-			{Key: HeaderSource, Value: []byte(a.GetSource())},
-			{Key: HeaderUUID, Value: []byte(a.GetId())},
-			{Key: HeaderHostname, Value: []byte(a.GetHostname())},
-		},
-	}, nil
+	headers := []kafkago.Header{
+		{Key: HeaderRule, Value: []byte(a.GetRule())},
+		{Key: HeaderPriority, Value: []byte(a.GetPriority().FalcoName())},
+		{Key: HeaderSource, Value: []byte(a.GetSource())},
+		{Key: HeaderUUID, Value: []byte(a.GetId())},
+		{Key: HeaderHostname, Value: []byte(a.GetHostname())},
+	}
+	if c := a.GetClusterName(); c != "" {
+		headers = append(headers, kafkago.Header{Key: HeaderCluster, Value: []byte(c)})
+	}
+	return kafkago.Message{Key: o.key(a), Value: value, Headers: headers}, nil
 }
 
 // classify marks the broker errors tied to one message as permanent.
@@ -264,10 +266,12 @@ func keyFunc(spec string) (func(*harrierv1.Alert) []byte, error) {
 		return str((*harrierv1.Alert).GetId), nil
 	case "sensor_id":
 		return str((*harrierv1.Alert).GetSensorId), nil
+	case "cluster_name":
+		return str((*harrierv1.Alert).GetClusterName), nil
 	case "none":
 		return func(*harrierv1.Alert) []byte { return nil }, nil
 	}
-	return nil, fmt.Errorf("%q: want hostname, rule, priority, source, uuid, sensor_id, none or field:<output field>", spec)
+	return nil, fmt.Errorf("%q: want hostname, rule, priority, source, uuid, sensor_id, cluster_name, none or field:<output field>", spec)
 }
 
 func fieldText(v *harrierv1.FieldValue) string {

@@ -287,6 +287,10 @@ type Builder struct {
 	// Location for the time prefix of the output text (Falco prints local
 	// time); nil means time.Local.
 	Location *time.Location
+	// ClusterName is stamped on every alert.
+	ClusterName string
+	// Appends are the append_output entries (nil: none).
+	Appends *Appends
 	// ISO8601 starts the output text with the event's UTC time in ISO 8601
 	// (Falco's time_format_iso_8601) instead of the local time of day.
 	ISO8601 bool
@@ -325,7 +329,16 @@ func (b *Builder) Alert(r *Rule, ev fields.Event) *harrierv1.Alert {
 	var of map[string]*harrierv1.FieldValue
 	if r.Output != nil {
 		buf, of = r.Output.Render(buf, ev)
+		// Falco expands %container.info to nothing (append_output brings
+		// the container fields): it is no output field.
+		delete(of, "container.info")
 	}
+	buf, of = b.Appends.apply(buf, of, r, ev)
+	if of == nil {
+		of = map[string]*harrierv1.FieldValue{}
+	}
+	// Falco's output fields always carry the event time, in ns.
+	of["evt.time"] = &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_UintValue{UintValue: uint64(t.UnixNano())}}
 	id, err := uuid.NewV7()
 	if err != nil { // only when the system's random source fails
 		id = uuid.New()
@@ -342,5 +355,6 @@ func (b *Builder) Alert(r *Rule, ev fields.Event) *harrierv1.Alert {
 		Hostname:       b.Hostname,
 		SensorId:       b.SensorID,
 		RulesetVersion: b.RulesetVersion,
+		ClusterName:    b.ClusterName,
 	}
 }

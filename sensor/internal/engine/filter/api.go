@@ -1,7 +1,9 @@
 package filter
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/harrier-security/harrier/sensor/internal/fields"
 )
@@ -22,6 +24,57 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Errors is several independent errors found in one condition (the terms
+// of an and/or are all checked), in the order of the text. errors.As sees
+// through it to the first error of a kind.
+type Errors []error
+
+func (e Errors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e Errors) Unwrap() []error { return e }
+
+// maxErrors bounds the errors reported for one condition.
+const maxErrors = 50
+
+// AllErrors returns the errors err holds: the elements of an Errors, or
+// err itself.
+func AllErrors(err error) []error {
+	var errs Errors
+	if errors.As(err, &errs) {
+		return errs
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
+func addErr(errs Errors, err error) Errors {
+	for _, e := range AllErrors(err) {
+		if len(errs) < maxErrors {
+			errs = append(errs, e)
+		}
+	}
+	return errs
+}
+
+// one returns nil, the only error, or all of them.
+func (e Errors) one() error {
+	switch len(e) {
+	case 0:
+		return nil
+	case 1:
+		return e[0]
+	}
+	return e
+}
 
 // UnknownFieldError reports a field that is not in the registry; Compile
 // returns it wrapped in *Error (errors.As finds it). The rules loader uses it

@@ -91,7 +91,10 @@ type Operand struct {
 	Text   string
 	Quoted bool
 	Field  *FieldRef
-	src    *string
+	// Tuple holds the items of a parenthesised transformer argument,
+	// join(",", (proc.name, proc.pname)); nil otherwise.
+	Tuple []*Operand
+	src   *string
 }
 
 func (e *And) Pos() int   { return e.Offset }

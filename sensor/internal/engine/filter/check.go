@@ -106,6 +106,13 @@ func (c *compiler) check(n *Check) (matcher, typeSets, error) {
 	if err != nil {
 		return nil, typeSets{}, err
 	}
+	if info.watch != nil {
+		vals := make([]string, len(lits))
+		for i, l := range lits {
+			vals[i] = l.text
+		}
+		info.watch(vals)
+	}
 	if n.Modifier != "" {
 		m, err := c.modifier(n, g, info, lits)
 		return m, c.all(), err
@@ -149,8 +156,14 @@ func (c *compiler) literals(n *Check) ([]literal, error) {
 		if v.Field != nil {
 			return nil, c.errAt(v.src, v.Offset, "a field cannot be a list item", nil)
 		}
-		if n.List && !v.Quoted {
+		// A bare list name stands for its items wherever it is a whole
+		// word, as Falco substitutes lists into the condition text before
+		// parsing: proc.name = one_item_list is proc.name = item.
+		if !v.Quoted {
 			if items, ok := c.env.Lists[v.Text]; ok {
+				if !n.List && len(items) != 1 {
+					return nil, c.errAt(v.src, v.Offset, fmt.Sprintf("list %s has %d items: outside in (...) a list name must stand for exactly one value", v.Text, len(items)), nil)
+				}
 				for _, it := range items {
 					text := it
 					if len(it) >= 2 && (it[0] == '"' || it[0] == '\'') && it[len(it)-1] == it[0] {

@@ -29,11 +29,14 @@ type compiler struct {
 	env    Env
 	stack  []string // macros being expanded, for cycle detection
 	checks int
-	types  *typeTable
-	slots  int // slots used by the check being compiled
-	max    int // most slots used by any check
-	bufs   int
-	ncache int // 1 + the largest field cache id used
+	// tooLarge is set once the condition exceeds maxChecks: checking
+	// further terms would only repeat that error.
+	tooLarge bool
+	types    *typeTable
+	slots    int // slots used by the check being compiled
+	max      int // most slots used by any check
+	bufs     int
+	ncache   int // 1 + the largest field cache id used
 }
 
 // Compile type-checks e against env and builds the matcher tree. Errors are
@@ -83,14 +86,22 @@ func (c *compiler) expr(e Expr) (matcher, typeSets, error) {
 		}
 		ms := make([]matcher, 0, len(n.Terms))
 		ts := typeSets{pos: c.types.all, neg: c.types.none()}
+		var errs Errors // every term is checked, to report all errors at once
 		for _, t := range n.Terms {
 			m, s, err := c.expr(t)
 			if err != nil {
-				return nil, ts, err
+				errs = addErr(errs, err)
+				if c.tooLarge || len(errs) >= maxErrors {
+					break // the rest cannot be checked in reasonable time
+				}
+				continue
 			}
 			ms = append(ms, m)
 			ts.pos = ts.pos.and(s.pos)
 			ts.neg = ts.neg.or(s.neg)
+		}
+		if len(errs) > 0 {
+			return nil, ts, errs.one()
 		}
 		return &andMatcher{terms: ms}, ts, nil
 	case *Or:
@@ -99,14 +110,22 @@ func (c *compiler) expr(e Expr) (matcher, typeSets, error) {
 		}
 		ms := make([]matcher, 0, len(n.Terms))
 		ts := typeSets{pos: c.types.none(), neg: c.types.all}
+		var errs Errors
 		for _, t := range n.Terms {
 			m, s, err := c.expr(t)
 			if err != nil {
-				return nil, ts, err
+				errs = addErr(errs, err)
+				if c.tooLarge || len(errs) >= maxErrors {
+					break // the rest cannot be checked in reasonable time
+				}
+				continue
 			}
 			ms = append(ms, m)
 			ts.pos = ts.pos.or(s.pos)
 			ts.neg = ts.neg.and(s.neg)
+		}
+		if len(errs) > 0 {
+			return nil, ts, errs.one()
 		}
 		return &orMatcher{terms: ms}, ts, nil
 	case *Not:
@@ -123,6 +142,7 @@ func (c *compiler) expr(e Expr) (matcher, typeSets, error) {
 	case *Check:
 		c.checks++
 		if c.checks > maxChecks {
+			c.tooLarge = true
 			return nil, typeSets{}, c.errAt(n.src, n.Offset, fmt.Sprintf("condition too large: more than %d checks after macro expansion", maxChecks), nil)
 		}
 		c.slots = 0
@@ -152,9 +172,13 @@ func (c *compiler) macro(n *Ident) (matcher, typeSets, error) {
 	m, ts, err := c.expr(body)
 	c.stack = c.stack[:len(c.stack)-1]
 	if err != nil {
-		// Point at the macro reference; the message keeps the location
+		// Point at the macro reference; each message keeps the location
 		// inside the macro body.
-		return nil, ts, c.errAt(n.src, n.Offset, fmt.Sprintf("in macro %q: %s", n.Name, err.Error()), err)
+		var errs Errors
+		for _, e := range AllErrors(err) {
+			errs = append(errs, c.errAt(n.src, n.Offset, fmt.Sprintf("in macro %q: %s", n.Name, e.Error()), e))
+		}
+		return nil, ts, errs.one()
 	}
 	return m, ts, nil
 }
@@ -249,6 +273,16 @@ func typeTableFor(r *fields.Registry) *typeTable {
 		}
 		t.all.set(uint16(i))
 		t.names[name] = append(t.names[name], uint16(i))
+	}
+	for alias, targets := range r.TypeAliases() {
+		if _, real := t.names[alias]; real {
+			continue
+		}
+		ids := []uint16{} // known, possibly matching nothing
+		for _, target := range targets {
+			ids = append(ids, t.names[target]...)
+		}
+		t.names[alias] = ids
 	}
 	typeTables.Store(r, t)
 	return t

@@ -47,6 +47,7 @@ func TestMatch(t *testing.T) {
 			"trusted":   {"nginx", "busybox", "redis"},
 			"opens":     {"open", "openat", "openat2"},
 			"empty":     {},
+			"one_shell": {"bash"},
 		},
 	}
 	tests := []struct {
@@ -97,6 +98,12 @@ func TestMatch(t *testing.T) {
 		{"proc.name in (empty)", false},
 		{"proc.name in ()", false},
 		{"proc.pname in (shells)", false},
+		// Falco substitutes a list name wherever it is a whole word, so a
+		// one-item list stands for its item outside in (...) too
+		// (rule_loader_compiler.cpp resolve_list).
+		{"proc.name = one_shell", true},
+		{"proc.name != one_shell", false},
+		{"proc.name = 'one_shell'", false},
 		{"fd.name in (sensitive)", true},
 		{"fd.name pmatch (/etc)", true},
 		{"fd.name pmatch (/etc/)", true},
@@ -211,6 +218,11 @@ func TestMatch(t *testing.T) {
 		{"concat(proc.name, '@', proc.pname) = bash@sshd", true},
 		{"join(',', proc.argv) = '-c,ls'", true},
 		{"join(' ', proc.aname) contains 'sshd systemd'", true},
+		// join over a parenthesised list of fields and values (libsinsp
+		// transformers: join(sep, (a, b, ...))); list fields add all items.
+		{"join(',', (proc.name, proc.pname)) = 'bash,sshd'", true},
+		{"join('-', (proc.name, x, proc.argv)) = 'bash-x--c-ls'", true},
+		{"join(',', (proc.name, proc.env[NOPE])) = bash", true},
 		{"getopt(proc.argv, 'c:x')[c] = ls", true},
 		{"getopt(proc.argv, 'c:x')[x] exists", false},
 		{"getopt(proc.argv, 'c:x') intersects (c)", true},
@@ -425,7 +437,7 @@ func TestEventTypes(t *testing.T) {
 }
 
 func TestCompileErrors(t *testing.T) {
-	env := Env{Registry: reg, Lists: map[string][]string{"bad_items": {`"unterminated\q"`}}}
+	env := Env{Registry: reg, Lists: map[string][]string{"bad_items": {`"unterminated\q"`}, "shells": {"sh", "bash"}}}
 	tests := []struct {
 		cond      string
 		msg       string
@@ -459,6 +471,8 @@ func TestCompileErrors(t *testing.T) {
 		{"proc.name = val(proc.argv)", "is a list", 1, 13, ""},
 		{"val(proc.name) = x", "only allowed on the right-hand side", 1, 1, ""},
 		{"join(',', proc.name) = x", "needs a list of strings", 1, 1, ""},
+		{"concat((proc.name, proc.pname), x) = y", "only allowed as the second argument of join", 1, 8, ""},
+		{"proc.name = shells", "outside in (...) a list name must stand for exactly one value", 1, 13, ""},
 		{"concat(proc.name) = x", "takes at least 2", 1, 1, ""},
 		{"getopt(proc.argv, 'a')[ab] = x", "one option character", 1, 1, ""},
 		{"proc.pid = anyof (1, 2)", "modifier anyof needs a string field", 1, 10, ""},

@@ -23,6 +23,8 @@ var fuzzSeeds = []string{
 	"evt.type != close and not evt.type in (open)",
 	"fd.ips != 10.0.0.0/8 and fd.nets in (127.0.0.0/8) and ka.images != x and proc.apid != 3",
 	"proc.name = oneof (a, b) or proc.cmdline icontains allof (A, b) or proc.name != allof ()",
+	"join(',', (proc.name, 'x', proc.argv)) = a and concat(join(' ', (proc.pname)), b) != c",
+	"proc.name = shells and fd.ip = 10.0.0.1 and fd.port in (80, 443)",
 }
 
 func FuzzParse(f *testing.F) {

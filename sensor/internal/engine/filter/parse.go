@@ -328,6 +328,9 @@ func (p *parser) parseTransformer(name string) (*FieldRef, error) {
 
 func (p *parser) transformerArg() (*Operand, error) {
 	start := p.pos
+	if p.peek() == '(' {
+		return p.tupleArg()
+	}
 	if name, ok := p.transformerAhead(); ok {
 		f, err := p.parseTransformer(name)
 		if err != nil {
@@ -358,6 +361,33 @@ func (p *parser) transformerArg() (*Operand, error) {
 		return nil, p.errf("expected a field or a value, found %s", p.near())
 	}
 	return &Operand{src: &p.src, Offset: start, Text: s}, nil
+}
+
+// tupleArg parses a parenthesised list of transformer arguments, as
+// join's second argument may be: join(",", (proc.name, proc.pname)).
+func (p *parser) tupleArg() (*Operand, error) {
+	if err := p.push(); err != nil {
+		return nil, err
+	}
+	defer p.pop()
+	op := &Operand{src: &p.src, Offset: p.pos, Tuple: []*Operand{}}
+	p.pos++
+	for {
+		p.blank()
+		a, err := p.transformerArg()
+		if err != nil {
+			return nil, err
+		}
+		op.Tuple = append(op.Tuple, a)
+		p.blank()
+		if p.lit(",") {
+			continue
+		}
+		if p.lit(")") {
+			return op, nil
+		}
+		return nil, p.errf("expected ',' or ')' in a list of arguments, found %s", p.near())
+	}
 }
 
 // Operators, longest first where one is a prefix of another.

@@ -100,6 +100,18 @@ func (o *Operand) String() string {
 	if o.Field != nil {
 		return o.Field.String()
 	}
+	if o.Tuple != nil {
+		var b strings.Builder
+		b.WriteByte('(')
+		for i, t := range o.Tuple {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(t.String())
+		}
+		b.WriteByte(')')
+		return b.String()
+	}
 	if !o.Quoted && isBareValue(o.Text) {
 		return o.Text
 	}

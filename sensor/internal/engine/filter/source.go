@@ -23,6 +23,7 @@ type srcInfo struct {
 	name     string // field name, for messages
 	field    bool   // a plain field (not transformed)
 	key      string // plain fields: identifies registry, field and argument
+	watch    func([]string)
 }
 
 type fieldSource struct{ ex fields.Extract }
@@ -244,6 +245,56 @@ func (t *joinSource) eval(ev fields.Event, s *Scratch, out *fields.Value) bool {
 	return true
 }
 
+// tupleSource gathers the values of several fields (and literals) into one
+// list of strings, for join(sep, (a, b, ...)). Missing values are left out;
+// list-valued fields add all their items.
+type tupleSource struct {
+	items []source
+	slots []int
+}
+
+func (c *compiler) tupleSource(f *FieldRef, a *Operand) (source, error) {
+	t := &tupleSource{}
+	for _, it := range a.Tuple {
+		slot := c.newSlot()
+		switch {
+		case it.Tuple != nil:
+			return nil, c.errAt(it.src, it.Offset, "lists of arguments do not nest", nil)
+		case it.Field == nil:
+			t.items = append(t.items, &litSource{s: it.Text})
+		default:
+			src, _, info, err := c.source(it.Field, false)
+			if err != nil {
+				return nil, err
+			}
+			if info.kind != fields.KindString {
+				return nil, c.errAt(it.src, it.Offset, fmt.Sprintf("%s() needs strings, %s is %s", f.Func, info.name, info.kind), nil)
+			}
+			t.items = append(t.items, src)
+		}
+		t.slots = append(t.slots, slot)
+	}
+	return t, nil
+}
+
+func (t *tupleSource) eval(ev fields.Event, s *Scratch, out *fields.Value) bool {
+	// out is this source's own scratch slot: its list is reused.
+	strs := out.Strs[:0]
+	for i, it := range t.items {
+		v := &s.vals[t.slots[i]]
+		if !it.eval(ev, s, v) {
+			continue
+		}
+		if v.IsList {
+			strs = append(strs, v.Strs...)
+		} else {
+			strs = append(strs, v.Str)
+		}
+	}
+	out.Kind, out.IsList, out.Strs = fields.KindString, true, strs
+	return true
+}
+
 // concatSource concatenates strings; any missing argument makes the
 // result missing.
 type concatSource struct {
@@ -434,7 +485,8 @@ func (c *compiler) bindField(f *FieldRef) (fields.Extract, srcInfo, error) {
 	list := def.List && !(def.Arg == fields.ArgOptional && hasArg)
 	info := srcInfo{kind: def.Kind, list: list, name: f.String(), field: true,
 		key: fmt.Sprintf("%p\x00%s\x00%s", reg, def.Name, arg)}
-	info.ancestor = list && ancestorFields[def.Name]
+	info.ancestor = list && (ancestorFields[def.Name] || def.AnyOf)
+	info.watch = def.Watch
 	return ex, info, nil
 }
 
@@ -462,6 +514,13 @@ func (c *compiler) source(f *FieldRef, rhs bool) (source, fields.Extract, srcInf
 	arg := func(i int, literal bool) (source, srcInfo, int, error) {
 		a := f.Args[i]
 		slot := c.newSlot()
+		if a.Tuple != nil {
+			if f.Func != "join" || i != 1 {
+				return nil, srcInfo{}, 0, c.errAt(a.src, a.Offset, fmt.Sprintf("a list of arguments is only allowed as the second argument of join(), not of %s()", f.Func), nil)
+			}
+			t, err := c.tupleSource(f, a)
+			return t, srcInfo{kind: fields.KindString, list: true, name: a.String()}, slot, err
+		}
 		if a.Field == nil {
 			if !literal {
 				return nil, srcInfo{}, 0, c.errAt(a.src, a.Offset, fmt.Sprintf("%s() needs a field, not the value %q", f.Func, a.Text), nil)

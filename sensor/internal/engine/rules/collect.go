@@ -25,6 +25,10 @@ type macroDef struct {
 	cond condText
 	pos  Pos
 	used bool
+	// index is the place of the macro's first definition among all items,
+	// visibility that of its latest change: a macro sees the macros
+	// defined before its latest change (Falco's collector indexes).
+	index, visibility int
 }
 
 type ruleDef struct {
@@ -45,6 +49,7 @@ type ruleDef struct {
 
 type collector struct {
 	d      *diags
+	cur    int // items collected so far, for macro visibility
 	lists  map[string]*listDef
 	macros map[string]*macroDef
 	rules  map[string]*ruleDef
@@ -58,6 +63,7 @@ func newCollector(d *diags) *collector {
 }
 
 func (c *collector) add(it *item) {
+	c.cur++
 	switch it.kind {
 	case keyEngine:
 		checkEngineVersion(it, c.d)
@@ -108,12 +114,13 @@ func (c *collector) addMacro(mi *macroItem) {
 			return
 		}
 		prev.cond = append(prev.cond, segment{s: " ", at: mi.pos}, seg)
+		prev.visibility = c.cur
 	case mi.override["condition"] == "replace" && prev != nil:
-		prev.cond = condText{seg}
+		prev.cond, prev.visibility = condText{seg}, c.cur
 	case prev != nil:
-		prev.cond, prev.pos = condText{seg}, mi.pos
+		prev.cond, prev.pos, prev.visibility = condText{seg}, mi.pos, c.cur
 	default:
-		m := &macroDef{name: mi.name, cond: condText{seg}, pos: mi.pos}
+		m := &macroDef{name: mi.name, cond: condText{seg}, pos: mi.pos, index: c.cur, visibility: c.cur}
 		c.macros[mi.name] = m
 		c.morder = append(c.morder, m)
 	}
@@ -315,6 +322,22 @@ var validOps = map[string]bool{
 
 func listOp(op string) bool { return op == "in" || op == "intersects" || op == "pmatch" }
 
+// validComp accepts an operator, optionally with a list modifier after it
+// ("startswith anyof"), as the condition language does.
+func validComp(comp string) bool {
+	op, mod, hasMod := strings.Cut(strings.TrimSpace(comp), " ")
+	if !hasMod {
+		return validOps[op]
+	}
+	mod = strings.TrimSpace(mod)
+	return validOps[op] && !listOp(op) && (mod == "oneof" || mod == "anyof" || mod == "allof")
+}
+
+// takesList reports whether a comparison takes a list of values.
+func takesList(comp string) bool {
+	return listOp(comp) || strings.ContainsRune(strings.TrimSpace(comp), ' ')
+}
+
 // mergeExceptions adds ri's exceptions to r. An exception named like one r
 // has already only adds values (appending); a new one must be complete.
 func (c *collector) mergeExceptions(r *ruleDef, ri *ruleItem, appending bool) bool {
@@ -372,7 +395,7 @@ func (c *collector) checkException(ex *exceptionItem, ri *ruleItem) bool {
 			return false
 		}
 		for _, op := range ex.comps.items {
-			if !validOps[op] {
+			if !validComp(op) {
 				c.d.errorf(ex.pos, ref, "exception %q: %q is not a comparison operator", ex.name, op)
 				return false
 			}

@@ -23,14 +23,12 @@ const maxListItems = 1 << 20
 const maxEventTypes = 100
 
 // containerInfoFmt is the legacy output placeholder Falco still accepts:
-// it warns and writes the container's id and name in its place (what its
-// container plugin adds to every syscall alert).
-const (
-	containerInfoFmt  = "%container.info"
-	containerInfoText = "container_id=%container.id container_name=%container.name"
-)
+// it warns and drops it, since the container's id and name are appended to
+// every syscall alert as suggested output fields (append_output), as
+// Falco's container plugin does.
+const containerInfoFmt = "%container.info"
 
-func (k *compiler) containerInfo(r *ruleDef, reg *fields.Registry, out string) string {
+func (k *compiler) containerInfo(r *ruleDef, out string) string {
 	if !strings.Contains(out, containerInfoFmt) {
 		return out
 	}
@@ -38,12 +36,8 @@ func (k *compiler) containerInfo(r *ruleDef, reg *fields.Registry, out string) s
 	if r.outputAt != nil {
 		p = r.outputAt.file.pos(r.outputAt.node)
 	}
-	k.d.warnc(WarnDeprecatedItem, p, itemRef{kindRule, r.name}, "%s is deprecated and will be dropped by Falco 1.0.0; it is replaced by %q", containerInfoFmt, containerInfoText)
-	repl := containerInfoText
-	if _, _, ok := reg.Lookup("container.id"); !ok {
-		repl = "" // a source without containers
-	}
-	return strings.TrimSpace(strings.ReplaceAll(out, containerInfoFmt, repl))
+	k.d.warnc(WarnDeprecatedItem, p, itemRef{kindRule, r.name}, "%s is deprecated and no longer needed (the container's id and name are appended to alerts as suggested output fields); it is dropped", containerInfoFmt)
+	return strings.TrimSpace(strings.ReplaceAll(out, containerInfoFmt, ""))
 }
 
 type compiler struct {
@@ -129,6 +123,77 @@ func (k *compiler) parseMacros() {
 		}
 		k.macros[m.name] = e
 	}
+	k.checkMacroRefs()
+}
+
+// checkMacroRefs checks every macro, used or not, as Falco's compiler
+// resolves each macro on its own: a reference to an undefined macro and a
+// cycle of macros are errors of the macro, reported once.
+func (k *compiler) checkMacroRefs() {
+	refs := func(name string) []*filter.Ident {
+		var out []*filter.Ident
+		filter.Walk(k.macros[name], func(n filter.Expr) bool {
+			if id, ok := n.(*filter.Ident); ok {
+				out = append(out, id)
+			}
+			return true
+		})
+		return out
+	}
+	for _, m := range k.c.morder {
+		if k.macros[m.name] == nil {
+			continue
+		}
+		for _, id := range refs(m.name) {
+			// A macro sees only the macros defined before its latest
+			// definition or change (rules see all), as in Falco.
+			if ref, defined := k.c.macros[id.Name]; !defined || ref.index >= m.visibility {
+				k.d.errorc(ErrCompileCondition, m.cond.posAt(id.Offset), itemRef{kindMacro, m.name}, "undefined macro %q used in macro %q (a macro can use only macros defined before it)", id.Name, m.name)
+				k.broken[m.name] = true
+			}
+		}
+	}
+	// Cycles, by depth-first search in definition order.
+	const (
+		unvisited = iota
+		onStack
+		done
+	)
+	state := map[string]int{}
+	var stack []string
+	var visit func(name string)
+	visit = func(name string) {
+		state[name] = onStack
+		stack = append(stack, name)
+		vis := k.c.macros[name].visibility
+		for _, id := range refs(name) {
+			if ref := k.c.macros[id.Name]; k.macros[id.Name] == nil || ref.index >= vis {
+				continue // reported as undefined above
+			}
+			switch state[id.Name] {
+			case unvisited:
+				visit(id.Name)
+			case onStack:
+				i := len(stack) - 1
+				for i > 0 && stack[i] != id.Name {
+					i--
+				}
+				cycle := append(append([]string{}, stack[i:]...), id.Name)
+				first := k.c.macros[id.Name]
+				k.d.errorc(ErrCompileCondition, first.cond.posAt(0), itemRef{kindMacro, id.Name}, "macro cycle: %s", strings.Join(cycle, " -> "))
+				for _, n := range cycle {
+					k.broken[n] = true
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[name] = done
+	}
+	for _, m := range k.c.morder {
+		if k.macros[m.name] != nil && state[m.name] == unvisited {
+			visit(m.name)
+		}
+	}
 }
 
 // ruleCondition assembles a rule's full condition: its own (with appends)
@@ -191,7 +256,7 @@ func exceptionClause(ex *exceptionItem) string {
 					b.WriteString(quoteValue(s.item))
 				}
 				b.WriteString(")")
-			case listOp(op):
+			case takesList(op):
 				// A bare name with a list operator names a list.
 				if strings.HasPrefix(v.item, "(") {
 					b.WriteString(v.item)
@@ -208,14 +273,17 @@ func exceptionClause(ex *exceptionItem) string {
 	return b.String()
 }
 
-// quoteValue quotes a value that would not read back as one token; bare
-// names stay bare so that they can still name lists, as in Falco.
+// quoteValue writes an exception value into the condition as Falco's
+// compiler does (quote_item): a value with a space is quoted, any other is
+// written as is, so that a bare word can name a list and a transformer
+// (tolower(proc.pname), val(fd.name)) compares field to field. Harrier
+// escapes what it quotes, where Falco's text splicing would break.
 func quoteValue(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n(),\"'\\") {
-		return s
-	}
 	if len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0] {
 		return s // already quoted by the author
+	}
+	if s != "" && !strings.ContainsAny(s, " \t\n\r\"'\\") {
+		return s
 	}
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
@@ -256,22 +324,40 @@ func (k *compiler) compileRule(r *ruleDef, e filter.Expr, cond condText) *Rule {
 		return nil
 	}
 	f, err := filter.Compile(e, filter.Env{Registry: reg, Macros: k.macros, Lists: k.lists})
+	failed := false
 	if err != nil {
-		var um *filter.UndefinedMacroError
-		if errors.As(err, &um) && k.broken[um.Name] {
-			return nil // the macro's own error is reported already
-		}
-		p, msg := locate(err, cond, r.pos, k.c.macros)
-		var uf *filter.UnknownFieldError
-		if errors.As(err, &uf) && r.skipUnknown {
+		errs := filter.AllErrors(err)
+		if r.skipUnknown && allUnknownFields(errs) {
+			p, msg := locate(errs[0], cond, r.pos, k.c.macros)
 			k.d.warnc(WarnUnknownFilter, p, ref, "rule skipped (skip-if-unknown-filter): %s", msg)
 			return nil
 		}
-		k.d.errorc(ErrCompileCondition, p, ref, "%s", msg)
+		// Every error of the condition is reported, except those inside
+		// macros whose own errors are reported already.
+		for _, err := range errs {
+			if k.throughBroken(err) {
+				continue
+			}
+			p, msg := locate(err, cond, r.pos, k.c.macros)
+			k.d.errorc(ErrCompileCondition, p, ref, "%s", msg)
+		}
+		failed = true
+	}
+	outText := k.containerInfo(r, strings.TrimSpace(r.output))
+	out, err := alertfmt.Compile(outText, reg)
+	if err == nil && failed {
 		return nil
 	}
-	outText := k.containerInfo(r, reg, strings.TrimSpace(r.output))
-	out, err := alertfmt.Compile(outText, reg)
+	if !failed {
+		k.conditionWarnings(r, e)
+	}
+	if err == nil && strings.Contains(outText, deprecatedDir) {
+		p := r.pos
+		if r.outputAt != nil {
+			p = r.outputAt.file.pos(r.outputAt.node)
+		}
+		k.d.warnc(WarnDeprecatedItem, p, ref, "usage of deprecated field '%s' has been detected in the rule output", deprecatedDir)
+	}
 	if err != nil {
 		p := r.pos
 		if r.outputAt != nil {
@@ -313,6 +399,87 @@ func (k *compiler) compileRule(r *ruleDef, e filter.Expr, cond condText) *Rule {
 		k.d.warnc(WarnNoEvttype, r.pos, ref, "rule matches all event types or too many of them (no narrow %s condition): every such event is checked against it, which costs performance", reg.TypeField)
 	}
 	return rule
+}
+
+// deprecatedDir is the field Falco deprecates (every event is an exit
+// event now); its use draws a LOAD_DEPRECATED_ITEM warning.
+const deprecatedDir = "evt.dir"
+
+// conditionWarnings gives Falco's warnings about a compiled condition,
+// macros expanded (filter_warning_resolver): an equality test of a ka.* or
+// jevt.* field against "<NA>", and the deprecated evt.dir.
+func (k *compiler) conditionWarnings(r *ruleDef, e filter.Expr) {
+	var na, dir bool
+	seen := map[string]bool{}
+	var walk func(e filter.Expr)
+	walk = func(e filter.Expr) {
+		filter.Walk(e, func(n filter.Expr) bool {
+			switch x := n.(type) {
+			case *filter.Ident:
+				if !seen[x.Name] {
+					seen[x.Name] = true
+					walk(k.macros[x.Name])
+				}
+			case *filter.Check:
+				if x.Field == nil {
+					return true
+				}
+				name := x.Field.Name
+				dir = dir || name == deprecatedDir
+				unsafe := strings.HasPrefix(name, "ka.") || strings.HasPrefix(name, "jevt.")
+				switch x.Op {
+				case "=", "!=", "in", "intersects", "pmatch":
+				default:
+					unsafe = false
+				}
+				for _, v := range x.Values {
+					na = na || (unsafe && v != nil && v.Field == nil && v.Text == "<NA>")
+				}
+			}
+			return true
+		})
+	}
+	walk(e)
+	ref := itemRef{kindRule, r.name}
+	if na {
+		k.d.warnc(WarnUnsafeNACheck, r.pos, ref, "comparing a field value with <NA> is unsafe and can lead to unpredictable behavior of the rule condition; to check that a field exists, use the exists operator")
+	}
+	if dir {
+		k.d.warnc(WarnDeprecatedItem, r.pos, ref, "usage of deprecated field '%s' has been detected in the rule condition", deprecatedDir)
+	}
+}
+
+func allUnknownFields(errs []error) bool {
+	for _, err := range errs {
+		var uf *filter.UnknownFieldError
+		if !errors.As(err, &uf) {
+			return false
+		}
+	}
+	return len(errs) > 0
+}
+
+// throughBroken reports whether err was found inside (or is the absence
+// of) a macro that failed on its own.
+func (k *compiler) throughBroken(err error) bool {
+	var um *filter.UndefinedMacroError
+	if errors.As(err, &um) && k.broken[um.Name] {
+		return true
+	}
+	var fe *filter.Error
+	if !errors.As(err, &fe) {
+		return false
+	}
+	for msg := fe.Msg; ; {
+		name, rest, ok := macroPrefix(msg)
+		if !ok {
+			return false
+		}
+		if k.broken[name] {
+			return true
+		}
+		msg = rest
+	}
 }
 
 // checkExceptionFields checks that every exception names fields of the
@@ -399,7 +566,7 @@ func (k *compiler) warnUnused(ruleExprs map[*ruleDef]filter.Expr) {
 					}
 				}
 			case *filter.Check:
-				if x.List {
+				{
 					for _, v := range x.Values {
 						if v != nil && v.Field == nil && !v.Quoted {
 							if l := k.c.lists[v.Text]; l != nil {
@@ -427,7 +594,7 @@ func (k *compiler) warnUnused(ruleExprs map[*ruleDef]filter.Expr) {
 						mm.used = true
 					}
 				}
-				if ch, ok := n.(*filter.Check); ok && ch.List {
+				if ch, ok := n.(*filter.Check); ok {
 					for _, v := range ch.Values {
 						if v != nil && v.Field == nil && !v.Quoted {
 							if l := k.c.lists[v.Text]; l != nil {

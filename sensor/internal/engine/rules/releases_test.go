@@ -78,7 +78,7 @@ func companionBase(rels []release, c release) string {
 // (LOAD_NO_EVTTYPE).
 var falcoWarns = map[string]bool{
 	rules.WarnDeprecatedItem: true, rules.WarnUnusedMacro: true,
-	rules.WarnUnusedList: true, rules.WarnNoEvttype: true,
+	rules.WarnUnusedList: true, rules.WarnNoEvttype: true, rules.WarnUnsafeNACheck: true,
 }
 
 // TestEveryReleasedRulesetLoads loads every ruleset Falco has released
@@ -127,6 +127,50 @@ func TestEveryReleasedRulesetLoads(t *testing.T) {
 				t.Errorf("%s: none of its rules compiled", rel.file)
 			}
 			t.Logf("%d rules (%d from %s), warnings by code: %v", len(rs.Rules()), own, rel.file, codes)
+		})
+	}
+}
+
+// TestSyscallEventTypeNames checks conditions written with libsinsp's
+// event names and Falco's event-type warning against the real syscall
+// registry.
+func TestSyscallEventTypeNames(t *testing.T) {
+	tests := []struct {
+		cond     string
+		types    []string // the event types the rule is indexed under
+		evttypes bool     // LOAD_NO_EVTTYPE expected (compiler: none or > 100 types)
+	}{
+		// libsinsp names its events pread, pwrite, prlimit, umount where
+		// the kernel says pread64, pwrite64, prlimit64, umount2.
+		{"evt.type in (pread, pwrite)", []string{"pread64", "pwrite64"}, false},
+		{"evt.type = prlimit", []string{"prlimit64"}, false},
+		{"evt.type = umount", []string{"umount2"}, false},
+		// libsinsp events Harrier never produces load and match nothing.
+		{"evt.type = signaldeliver", nil, false},
+		{"evt.type = container", []string{"container"}, false},
+		{"evt.type != open", nil, true},
+		{"proc.name = cat", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cond, func(t *testing.T) {
+			doc := "- rule: R\n  desc: d\n  condition: " + tt.cond + "\n  output: o\n  priority: INFO\n"
+			rs, ds, err := rules.Load([]rules.File{{Name: "a.yaml", Data: []byte(doc)}}, rules.Options{Registries: sources.Registries()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			warned := false
+			for _, d := range ds.Warnings() {
+				warned = warned || d.Code == rules.WarnNoEvttype
+			}
+			if warned != tt.evttypes {
+				t.Errorf("LOAD_NO_EVTTYPE warning = %v, want %v (%v)", warned, tt.evttypes, ds)
+			}
+			if tt.evttypes {
+				return
+			}
+			if got := rs.Rules()[0].EventTypes; strings.Join(got, ",") != strings.Join(tt.types, ",") {
+				t.Errorf("event types %v, want %v", got, tt.types)
+			}
 		})
 	}
 }

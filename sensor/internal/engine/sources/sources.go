@@ -20,6 +20,12 @@ func Registries() map[string]*fields.Registry {
 	}
 }
 
+// Suggested returns, by source, the fields append_output's
+// suggested_output appends to alerts.
+func Suggested() map[string][]string {
+	return map[string][]string{syscallfields.Source: syscallfields.SuggestedOutput}
+}
+
 // Names returns the supported source names, sorted.
 func Names() []string {
 	regs := Registries()

@@ -190,6 +190,17 @@ func (d *decoder) decode(rec []byte, ev *sysevent.Event) error {
 		}
 	case sysevent.SysDup3:
 		ev.FD, ev.Flags = fd0, a[2]
+	case sysevent.SysRead, sysevent.SysWrite, sysevent.SysPread64, sysevent.SysPwrite64,
+		sysevent.SysReadv, sysevent.SysWritev, sysevent.SysFstat, sysevent.SysShutdown,
+		sysevent.SysSendfile:
+		// The fd the call works on (sendfile: out_fd), so that fd.*
+		// describes it as libsinsp's fd argument does.
+		ev.FD = fd0
+	case sysevent.SysIoctl:
+		ev.FD, ev.Request = fd0, int64(uint32(a[1]))
+	case sysevent.SysRecvfrom, sysevent.SysRecvmsg:
+		ev.FD = fd0
+		d.tuple(ev, true)
 	case sysevent.SysFcntl:
 		ev.FD, ev.Request, ev.Flags = fd0, int64(int32(a[1])), a[2]
 	case sysevent.SysCloseRange:

@@ -2,7 +2,9 @@ package container
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
@@ -78,10 +80,10 @@ func FuzzFromCgroupFile(f *testing.F) {
 	})
 }
 
-type fakeRuntime struct{ calls int }
+type fakeRuntime struct{ calls atomic.Int32 }
 
 func (f *fakeRuntime) Lookup(_ context.Context, id ID) (*sysevent.Container, error) {
-	f.calls++
+	f.calls.Add(1)
 	return &sysevent.Container{Name: "web", Image: "nginx:1.25", ImageRepo: "nginx", PodNamespace: "prod"}, nil
 }
 
@@ -91,10 +93,10 @@ func TestResolver(t *testing.T) {
 	if c := r.FromCgroup("0::/user.slice\n"); c != sysevent.Host {
 		t.Fatalf("host cgroup gave %+v", c)
 	}
-	a := r.FromCgroup("0::/system.slice/docker-" + hexID + ".scope\n")
-	b := r.FromCgroup("/docker/" + hexID)
-	if a != b || rt.calls != 1 {
-		t.Fatalf("container not shared (%p %p) or looked up %d times", a, b, rt.calls)
+	a := resolveNow(t, r, "0::/system.slice/docker-"+hexID+".scope\n")
+	b := r.FromCgroup("/docker/" + hexID).Current()
+	if a != b || rt.calls.Load() != 1 {
+		t.Fatalf("container not shared (%p %p) or looked up %d times", a, b, rt.calls.Load())
 	}
 	if a.ID != hexID[:12] || a.FullID != hexID || a.Type != "docker" || a.Image != "nginx:1.25" || a.PodNamespace != "prod" {
 		t.Fatalf("container = %+v", a)
@@ -104,7 +106,21 @@ func TestResolver(t *testing.T) {
 		t.Fatalf("pod uid from the cgroup path: %+v", k8s)
 	}
 	plain := NewResolver(nil).FromCgroup("/kubepods/besteffort/podx/crio-" + hexID)
-	if plain.ID != hexID[:12] || plain.Type != "cri-o" || plain.Image != "" {
+	if plain.ID != hexID[:12] || plain.Type != "cri-o" || plain.Image != "" || plain.Pending() {
 		t.Fatalf("without metadata = %+v", plain)
 	}
+}
+
+// resolveNow runs r until the container of cgroup is resolved and returns
+// its complete description.
+func resolveNow(t *testing.T, r *Resolver, cgroup string) *sysevent.Container {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go r.Run(ctx)
+	c := r.FromCgroup(cgroup)
+	if !r.Wait(c, 10*time.Second) {
+		t.Fatalf("%s: not resolved", cgroup)
+	}
+	return c.Current()
 }

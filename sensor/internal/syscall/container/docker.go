@@ -130,25 +130,49 @@ func DefaultPaths() Paths {
 	return Paths{CRISockets: append([]string(nil), CRISockets...), DockerRoot: DefaultDockerRoot}
 }
 
-// DiscoverSources returns the metadata sources this host offers: the CRI
-// runtime at the first of p.CRISockets that exists and Docker's state files
-// under p.DockerRoot, with a func that closes them. A CRI socket that cannot
-// be dialled is reported in err; the other sources are still returned.
-func DiscoverSources(p Paths) (src Sources, closeAll func(), err error) {
-	closeAll = func() {}
+// Discovered are the metadata sources and runtime watchers of a host.
+type Discovered struct {
+	Meta     Sources
+	Watchers []Watcher
+	close    []func() error
+}
+
+// Close closes the runtime connections.
+func (d *Discovered) Close() {
+	for _, c := range d.close {
+		_ = c()
+	}
+}
+
+// Resolver returns a resolver over what was discovered.
+func (d *Discovered) Resolver() *Resolver {
+	if len(d.Meta) == 0 {
+		return NewResolver(nil, d.Watchers...)
+	}
+	return NewResolver(d.Meta, d.Watchers...)
+}
+
+// Discover finds the metadata sources this host offers: the CRI runtime at
+// the first of p.CRISockets that exists and Docker's state files under
+// p.DockerRoot. A CRI socket that cannot be dialled is reported in err; the
+// other sources are still returned.
+func Discover(p Paths) (*Discovered, error) {
+	d := &Discovered{}
+	var err error
 	if criSocket := FirstSocket(p.CRISockets); criSocket != "" {
 		cri, derr := DialCRI(criSocket)
 		if derr != nil {
 			err = derr
 		} else {
-			src = append(src, cri)
-			closeAll = func() { cri.Close() }
+			d.Meta = append(d.Meta, cri)
+			d.Watchers = append(d.Watchers, cri)
+			d.close = append(d.close, cri.Close)
 		}
 	}
 	if root := p.DockerRoot; root != "" {
 		if st, serr := os.Stat(filepath.Join(root, "containers")); serr == nil && st.IsDir() {
-			src = append(src, DockerFiles{Root: root})
+			d.Meta = append(d.Meta, DockerFiles{Root: root})
 		}
 	}
-	return src, closeAll, err
+	return d, err
 }

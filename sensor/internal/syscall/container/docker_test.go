@@ -23,7 +23,7 @@ func TestDockerFiles(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "hostconfig.json"), []byte(`{"Privileged":true}`), 0o600)
 
 	r := NewResolver(DockerFiles{Root: root})
-	c := r.FromCgroup("0::/system.slice/docker-" + hexID + ".scope\n")
+	c := resolveNow(t, r, "0::/system.slice/docker-"+hexID+".scope\n")
 	want := time.Date(2024, 1, 2, 3, 4, 5, 123456789, time.UTC).UnixNano()
 	if c.Name != "web" || c.Image != "docker.io/library/nginx:1.25" || c.ImageRepo != "docker.io/library/nginx" ||
 		c.ImageTag != "1.25" || c.ImageID != "sha256:feed" || c.StartTS != want || c.Privileged == nil || !*c.Privileged ||

@@ -548,7 +548,27 @@ func (tb *Table) exec(ev *sysevent.Event) {
 	if ev.Has&sysevent.HasProc != 0 {
 		t.SetSession(int64(p.Sid), int64(p.Pgid))
 		tb.setContainer(e, p.Cgroup)
+		tb.realParent(t, int64(p.PPID))
 	}
+}
+
+// realParent corrects t's parent to the one the kernel reports at exec.
+// Reparenting is guessed from the subreapers the table saw become one; a
+// subreaper that did so before the sensor started (a container shim
+// adopting an exec'd process) is only known from the kernel's answer.
+func (tb *Table) realParent(t *sysevent.Thread, ppid int64) {
+	if ppid <= 0 || ppid == t.PPid() {
+		return
+	}
+	np := tb.lookupOrLoad(ppid, 0)
+	if np == nil || np == t {
+		return
+	}
+	if old := t.Parent(); old != nil && old.ExitTime() == 0 {
+		old.Children.Add(-1)
+	}
+	t.SetParent(np, ppid)
+	np.Children.Add(1)
 }
 
 // forkChild creates the process (or counts the thread) announced by the

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/dispatch"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/proctable"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/syscallfields"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
@@ -39,7 +41,14 @@ type Options struct {
 	// Runtimes says where the CRI sockets and Docker's state are
 	// (container.DefaultPaths on a host).
 	Runtimes container.Paths
-	Logger   *slog.Logger
+	// ContainerWait bounds how long an event of a container whose metadata
+	// is being looked up waits for it before it is handled (once per
+	// container; 0: never wait).
+	ContainerWait time.Duration
+	// OnContainerStart, when set, is called with each container that
+	// starts while the source runs, once its metadata is known.
+	OnContainerStart func(c *sysevent.Container)
+	Logger           *slog.Logger
 }
 
 // Source is an open capture with its process table. Handling starts with
@@ -47,8 +56,11 @@ type Options struct {
 type Source struct {
 	Capture *bpfcapture.Capture
 	Table   *proctable.Table
-	workers int
-	log     *slog.Logger
+	// Containers resolves cgroups to containers and their runtime
+	// metadata; Run runs its lookups and runtime watchers.
+	Containers *container.Resolver
+	workers    int
+	log        *slog.Logger
 
 	sh        *dispatch.Sharder
 	handle    Handler // set by Run before the first event is submitted
@@ -77,23 +89,35 @@ func Open(opts Options) (*Source, error) {
 		c.Close()
 		return nil, err
 	}
-	var meta container.Sources
+	s.Containers = container.NewResolver(nil)
 	if opts.RuntimeMetadata {
-		var err error
-		meta, s.closeMeta, err = container.DiscoverSources(opts.Runtimes)
+		d, err := container.Discover(opts.Runtimes)
 		switch {
 		case err != nil:
 			log.Warn("no container runtime metadata (container.image, k8s.pod.* will be <NA>)", "err", err)
-		case len(meta) == 0:
+		case len(d.Meta) == 0 && len(d.Watchers) == 0:
 			log.Info("no container runtime found: containers are known by id only (container.image, k8s.pod.* are <NA>)",
 				"cri_sockets", opts.Runtimes.CRISockets, "docker_root", opts.Runtimes.DockerRoot)
 		}
+		s.closeMeta = d.Close
+		s.Containers = d.Resolver()
 	}
-	s.Table = proctable.New(proctable.Config{ProcRoot: "/proc", Containers: container.NewResolver(meta).FromCgroup, Logger: log})
+	s.Containers.SetLogger(log)
+	s.Containers.OnStart = opts.OnContainerStart
+	s.Table = proctable.New(proctable.Config{ProcRoot: "/proc", Containers: s.Containers.FromCgroup, Logger: log})
 	// The workers exist from Open so that their metrics can be registered
 	// before Run; they receive events only once Run has set the handler.
+	wait := opts.ContainerWait
 	s.sh = dispatch.New(dispatch.Options{Workers: workers, Batch: 64, Depth: 256}, func(w int, ev *sysevent.Event) {
 		s.Table.Apply(ev)
+		// An event of a container the runtime has not described yet
+		// waits a bounded time for it, once per container; for the others
+		// this is one atomic load.
+		if th := ev.Thread; th != nil {
+			if c := th.Placeholder(); c != nil && c.Pending() {
+				s.Containers.Wait(c, wait)
+			}
+		}
 		s.handle(w, ev)
 	})
 	return s, nil
@@ -137,6 +161,13 @@ type Handler func(w int, ev *sysevent.Event)
 // fails, after the workers have finished what was queued. Run once.
 func (s *Source) Run(ctx context.Context, handle Handler) error {
 	go s.Table.Run(ctx)
+	// The domain names rules compare fd.*ip.name with resolve in the
+	// background while events flow.
+	syscallfields.StartDNS(ctx)
+	// Lookups outlive ctx until the workers have drained.
+	rctx, stopLookups := context.WithCancel(context.Background())
+	defer stopLookups()
+	go s.Containers.Run(rctx)
 	// Written before the first Submit: the channel send to a worker orders
 	// it before every handler call.
 	s.handle = handle
@@ -146,10 +177,11 @@ func (s *Source) Run(ctx context.Context, handle Handler) error {
 }
 
 // Collectors are the source's metrics, each owned by its component:
-// capture (harrier_capture_*), dispatch (harrier_dispatch_*) and process
-// table (harrier_proctable_*).
+// capture (harrier_capture_*), dispatch (harrier_dispatch_*), process
+// table (harrier_proctable_*) and container metadata
+// (harrier_enrichment_*).
 func (s *Source) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.Capture.Collector(), s.sh.Collector(), s.Table.Collector()}
+	return []prometheus.Collector{s.Capture.Collector(), s.sh.Collector(), s.Table.Collector(), s.Containers.Collector()}
 }
 
 // Close stops the workers, detaches the programs and closes the runtime

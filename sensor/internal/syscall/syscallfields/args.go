@@ -90,16 +90,22 @@ var (
 		str:  func(ev *sysevent.Event) (string, bool) { return formatMode(ev.Mode), true },
 		raw:  func(ev *sysevent.Event) (int64, bool) { return int64(ev.Mode), true },
 	}
-	argUID      = num("uid", func(ev *sysevent.Event) int64 { return int64(ev.UID) })
-	argGID      = num("gid", func(ev *sysevent.Event) int64 { return int64(ev.GID) })
-	argOpenFlag = flags("flags", openFlags, func(ev *sysevent.Event) uint64 { return ev.Flags })
-	argTuple    = text("tuple", tuple)
+	// chmod's mode is a flag word in libsinsp (PT_MODE), open's and
+	// mkdir's an octal number.
+	argChmodMode = flags("mode", chmodModes, func(ev *sysevent.Event) uint64 { return uint64(ev.Mode) })
+	argUID       = num("uid", func(ev *sysevent.Event) int64 { return int64(ev.UID) })
+	argGID       = num("gid", func(ev *sysevent.Event) int64 { return int64(ev.GID) })
+	argOpenFlag  = flags("flags", openFlags, func(ev *sysevent.Event) uint64 { return ev.Flags })
+	argTuple     = text("tuple", tuple)
 )
 
 func path(name string) argSpec { return text(name, func(ev *sysevent.Event) string { return ev.Path }) }
 func path2(name string) argSpec {
 	return text(name, func(ev *sysevent.Event) string { return ev.Path2 })
 }
+
+var outFD = func() argSpec { s := argFD; s.name = "out_fd"; return s }()
+
 func dirfd(name string) argSpec { s := argDirFD; s.name = name; return s }
 func rawArg(name string, i int) argSpec {
 	return num(name, func(ev *sysevent.Event) int64 { return int64(ev.Args[i]) })
@@ -232,8 +238,21 @@ var argSpecs = map[sysevent.Type][]argSpec{
 	sysevent.SysBind:    {argRes, text("addr", func(ev *sysevent.Event) string { return ev.Sock.String() }), argFD},
 	sysevent.SysListen:  {argRes, argFD, rawArg("backlog", 1)},
 	sysevent.SysSendto:  {argRes, argFD, argTuple},
-	sysevent.SysSendmsg: {argRes, argFD, argTuple},
-	sysevent.SysSymlink: {argRes, text("target", func(ev *sysevent.Event) string { return ev.Target }), path("linkpath")},
+	// I/O on an fd: libsinsp's fd argument (the fd the call works on).
+	sysevent.SysRead:     {argRes, argFD, rawArg("size", 2)},
+	sysevent.SysWrite:    {argRes, argFD, rawArg("size", 2)},
+	sysevent.SysPread64:  {argRes, argFD, rawArg("size", 2), rawArg("pos", 3)},
+	sysevent.SysPwrite64: {argRes, argFD, rawArg("size", 2), rawArg("pos", 3)},
+	sysevent.SysReadv:    {argRes, argFD},
+	sysevent.SysWritev:   {argRes, argFD},
+	sysevent.SysRecvfrom: {argRes, argFD, rawArg("size", 2), argTuple},
+	sysevent.SysRecvmsg:  {argRes, argFD, argTuple},
+	sysevent.SysFstat:    {argRes, argFD},
+	sysevent.SysShutdown: {argRes, argFD, rawArg("how", 1)},
+	sysevent.SysIoctl:    {argRes, argFD, num("request", func(ev *sysevent.Event) int64 { return ev.Request }), rawArg("argument", 2)},
+	sysevent.SysSendfile: {argRes, outFD, num("in_fd", func(ev *sysevent.Event) int64 { return int64(int32(ev.Args[1])) }), rawArg("size", 3)},
+	sysevent.SysSendmsg:  {argRes, argFD, argTuple},
+	sysevent.SysSymlink:  {argRes, text("target", func(ev *sysevent.Event) string { return ev.Target }), path("linkpath")},
 	sysevent.SysSymlinkat: {argRes, text("target", func(ev *sysevent.Event) string { return ev.Target }),
 		dirfd("linkdirfd"), path("linkpath")},
 	sysevent.SysLink: {argRes, path("oldpath"), path2("newpath")},
@@ -249,9 +268,9 @@ var argSpecs = map[sysevent.Type][]argSpec{
 	sysevent.SysMkdir:    {argRes, path("path"), argMode},
 	sysevent.SysMkdirat:  {argRes, argDirFD, path("path"), argMode},
 	sysevent.SysRmdir:    {argRes, path("path")},
-	sysevent.SysChmod:    {argRes, path("filename"), argMode},
-	sysevent.SysFchmod:   {argRes, argFD, argMode},
-	sysevent.SysFchmodat: {argRes, argDirFD, path("filename"), argMode},
+	sysevent.SysChmod:    {argRes, path("filename"), argChmodMode},
+	sysevent.SysFchmod:   {argRes, argFD, argChmodMode},
+	sysevent.SysFchmodat: {argRes, argDirFD, path("filename"), argChmodMode},
 	sysevent.SysChown:    {argRes, path("path"), argUID, argGID},
 	sysevent.SysLchown:   {argRes, path("path"), argUID, argGID},
 	sysevent.SysFchown:   {argRes, argFD, argUID, argGID},

@@ -11,6 +11,14 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
+// SuggestedOutput are the fields Falco's append_output suggested_output
+// adds to every syscall alert (container_id=%container.id ...): which
+// container, image, pod and namespace the event came from.
+var SuggestedOutput = []string{
+	"container.id", "container.name", "container.image.repository", "container.image.tag",
+	"k8s.pod.name", "k8s.ns.name",
+}
+
 // The container.* and k8s.* fields, as Falco's container plugin names
 // them. Values come from the *sysevent.Container the process table
 // attached to the event's thread; the container package fills it from the
@@ -156,7 +164,7 @@ func labelsField(name, desc string, g func(*sysevent.Container) map[string]strin
 // index or a glob matched against the mount's source (its destination for
 // byDest, i.e. container.mount.source[dest]); the first match wins. The
 // plain container.mount field reads "none" when no mount matches, as in
-// Falco; the others have no value.
+// Falco; the others read "<NA>".
 func mountField(name, desc string, byDest bool, g func(*sysevent.Mount) string) fields.Def {
 	none := name == "container.mount"
 	return fields.Def{Name: name, Kind: fields.KindString, Arg: fields.ArgRequired, Desc: desc,
@@ -171,17 +179,21 @@ func mountField(name, desc string, byDest bool, g func(*sysevent.Mount) string) 
 				return nil, fmt.Errorf("bad mount path glob %q: %w", arg, err)
 			}
 			return strExtract(func(ev *sysevent.Event) (string, bool) {
-				c := ctr(ev)
-				if c == nil || c.Mounts == nil {
-					return "", false
+				var m *sysevent.Mount
+				if c := ctr(ev); c != nil {
+					m = findMount(c.Mounts, idx, arg, byDest)
 				}
-				if m := findMount(c.Mounts, idx, arg, byDest); m != nil {
+				switch {
+				case m != nil:
 					return g(m), true
-				}
-				if none {
+				case none:
 					return "none", true
 				}
-				return "", false
+				// Falco's rules test a missing mount with
+				// `not container.mount.dest[/proc*] in ("<NA>","N/A")`, which
+				// only works when "no such mount" is that text, not a
+				// missing value (which "not ... in" would turn into true).
+				return "<NA>", true
 			}), nil
 		}}
 }

@@ -115,6 +115,15 @@ func addEvtFields(r *fields.Registry) {
 		fields.Def{Name: "evt.arg", Kind: fields.KindString, Arg: fields.ArgRequired, DotArg: true,
 			Desc: "one argument by name (evt.arg.flags) or position (evt.arg[0]), formatted as libsinsp does",
 			Bind: bindArg(false)},
+		// The capture records no I/O payloads yet: evt.buffer and
+		// evt.buflen exist so that rules using them load (as Falco loads
+		// them) and have no value, like libsinsp's fields on events
+		// without a buffer.
+		fields.Def{Name: "evt.buffer", Kind: fields.KindBytes, Desc: "the binary data buffer of I/O events (read, write, send, recv families); not captured by Harrier yet",
+			Bind: noArg(func(fields.Event, *fields.Value) bool { return false })},
+		uintField("evt.buflen", "length of the binary data buffer of I/O events; not captured by Harrier yet", fields.KindUint, func(*sysevent.Event) (uint64, bool) {
+			return 0, false
+		}),
 		fields.Def{Name: "evt.rawarg", Kind: fields.KindInt, Arg: fields.ArgRequired, DotArg: true,
 			Desc: "one numeric argument by name, unformatted (evt.rawarg.res)",
 			Bind: bindArg(true)},

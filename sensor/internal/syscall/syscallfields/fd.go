@@ -106,17 +106,17 @@ func addFDFields(r *fields.Registry) {
 		// connection (= and in: either; !=: neither). The condition engine
 		// has no either-end comparison, so these read the peer (remote)
 		// end, or the local end of a socket with no peer (bound, listening).
-		fdIP("fd.ip", "IP of the peer (the local IP when there is no peer)", peerIP),
-		fdNet("fd.net", "IP of the peer (the local IP when there is no peer), matched against networks", peerIP),
-		fdPort("fd.port", "port of the peer (the local port when there is no peer)", peerPort),
+		eitherEnd("fd.ip", fields.KindIP, "IP of either end of the connection: = and in match the client or the server IP, != neither"),
+		eitherEnd("fd.net", fields.KindIPNet, "IP of either end of the connection, matched against networks: = and in match the client or the server, != neither"),
+		eitherEnd("fd.port", fields.KindPort, "port of either end of the connection: = and in match the client or the server port, != neither"),
 		fields.Def{Name: "fd.types", Kind: fields.KindString, List: true, Arg: fields.ArgOptional, ArgKind: fields.ArgIndex,
 			Desc: "types of the fds the event uses; fd.types[0] is the first",
 			Bind: bindFDTypes},
-		// Names from DNS: Harrier does not resolve addresses (no value).
-		noValue("fd.cip.name", "domain name of the client IP (not resolved: no value)"),
-		noValue("fd.sip.name", "domain name of the server IP (not resolved: no value)"),
-		noValue("fd.lip.name", "domain name of the local IP (not resolved: no value)"),
-		noValue("fd.rip.name", "domain name of the remote IP (not resolved: no value)"),
+		// Names from DNS, for the names rules compare them with.
+		dnsName("fd.cip.name", "domain name of the client IP, among the names conditions compare it with", func(f *sysevent.FD) netip.Addr { return f.ClientIP }),
+		dnsName("fd.sip.name", "domain name of the server IP, among the names conditions compare it with", func(f *sysevent.FD) netip.Addr { return f.ServerIP }),
+		dnsName("fd.lip.name", "domain name of the local IP, among the names conditions compare it with", (*sysevent.FD).LocalIP),
+		dnsName("fd.rip.name", "domain name of the remote IP, among the names conditions compare it with", (*sysevent.FD).RemoteIP),
 
 		strField("fs.path.name", "path of the file the event operates on", func(ev *sysevent.Event) (string, bool) {
 			if isTwoPath(ev.Type) {
@@ -239,6 +239,47 @@ func fdPort(name, desc string, g func(*sysevent.FD) uint16) fields.Def {
 	})}
 }
 
+// eitherEnd builds fd.ip, fd.net and fd.port as libsinsp compares them:
+// a check holds when it holds for the client or the server end (for !=,
+// for neither), so they are lists of both ends compared with AnyOf. A
+// socket without a connection tuple (bound, listening) has its local end.
+func eitherEnd(name string, kind fields.Kind, desc string) fields.Def {
+	return fields.Def{Name: name, Kind: kind, List: true, AnyOf: true, Desc: desc, Bind: noArg(func(e fields.Event, out *fields.Value) bool {
+		f := socketFD(e)
+		if f == nil {
+			return false
+		}
+		out.Kind, out.IsList = kind, true
+		out.Strs, out.Ints = out.Strs[:0], out.Ints[:0]
+		if kind == fields.KindPort {
+			if f.ClientIP.IsValid() {
+				out.Ints = append(out.Ints, int64(f.ClientPort))
+			}
+			if f.ServerIP.IsValid() {
+				out.Ints = append(out.Ints, int64(f.ServerPort))
+			}
+			if len(out.Ints) == 0 {
+				out.Ints = append(out.Ints, int64(peerPort(f)))
+			}
+			return true
+		}
+		if f.ClientAddr != "" {
+			out.Strs = append(out.Strs, f.ClientAddr)
+		}
+		if f.ServerAddr != "" {
+			out.Strs = append(out.Strs, f.ServerAddr)
+		}
+		if len(out.Strs) == 0 {
+			ip := peerIP(f)
+			if !ip.IsValid() {
+				return false
+			}
+			out.Strs = append(out.Strs, ip.String())
+		}
+		return true
+	})}
+}
+
 // peerIP is the remote end's address, or the local one when unset.
 func peerIP(f *sysevent.FD) netip.Addr {
 	if ip := f.RemoteIP(); ip.IsValid() {
@@ -278,8 +319,4 @@ func bindFDTypes(arg string) (fields.Extract, error) {
 		out.Kind, out.Str = fields.KindString, f.Type.String()
 		return true
 	}, nil
-}
-
-func noValue(name, desc string) fields.Def {
-	return strField(name, desc, func(*sysevent.Event) (string, bool) { return "", false })
 }

@@ -235,7 +235,7 @@ func TestContainerFields(t *testing.T) {
 		{"container.mounts", "/proc:/host/proc:ro:false:rprivate,/var/run/docker.sock:/var/run/docker.sock::true:rprivate"},
 		{"container.mount[0]", "/proc:/host/proc:ro:false:rprivate"}, {"container.mount[7]", "none"},
 		{"container.mount[/etc]", "none"}, {"container.mount.dest[/proc*]", "/host/proc"},
-		{"container.mount.dest[/var/run/docker.sock]", "/var/run/docker.sock"}, {"container.mount.dest[/etc]", "<NA>"},
+		{"container.mount.dest[/var/run/docker.sock]", "/var/run/docker.sock"}, {"container.mount.dest[/etc]", "<NA>"}, {"container.mount.dest[9]", "<NA>"},
 		{"container.mount.source[/host/*]", "/proc"}, {"container.mount.source[1]", "/var/run/docker.sock"},
 		{"container.mount.mode[/proc]", "ro"}, {"container.mount.rdwr[1]", "true"}, {"container.mount.rdwr[/proc]", "false"},
 		{"container.mount.propagation[0]", "rprivate"}, {"container.healthcheck", "<NA>"},
@@ -378,7 +378,7 @@ func TestFDFields(t *testing.T) {
 		{"fd.l4proto", "tcp"}, {"fd.sockfamily", "ip"}, {"fd.connected", "true"}, {"fd.is_server", "false"},
 		{"fd.cip", "10.0.0.5"}, {"fd.sip", "192.168.1.9"}, {"fd.lip", "10.0.0.5"}, {"fd.rip", "192.168.1.9"},
 		{"fd.cport", "40000"}, {"fd.sport", "2222"}, {"fd.lport", "40000"}, {"fd.rport", "2222"},
-		{"fd.ip", "192.168.1.9"}, {"fd.port", "2222"}, {"fd.net", "192.168.1.9/32"},
+		{"fd.ip", "[10.0.0.5 192.168.1.9]"}, {"fd.port", "[40000 2222]"}, {"fd.net", "[10.0.0.5 192.168.1.9]"},
 		{"fd.snet", "192.168.1.9/32"}, {"fd.cnet", "10.0.0.5/32"}, {"fd.name_changed", "true"},
 		{"fd.sip.name", "<NA>"}, {"fd.directory", "<NA>"}, {"evt.arg.tuple", "10.0.0.5:40000->192.168.1.9:2222"},
 	})
@@ -387,12 +387,12 @@ func TestFDFields(t *testing.T) {
 	srv.FinishSocket()
 	acc := &sysevent.Event{Type: sysevent.SysAccept4, Ret: 5, Thread: tr.cat, FDInfo: srv}
 	check(t, acc, []fieldCase{{"fd.name", "::1:50000->::1:22"}, {"fd.typechar", "6"}, {"fd.is_server", "true"},
-		{"fd.lport", "22"}, {"fd.rport", "50000"}, {"fd.lip", "::1"}, {"fd.port", "50000"}})
+		{"fd.lport", "22"}, {"fd.rport", "50000"}, {"fd.lip", "::1"}, {"fd.port", "[50000 22]"}})
 	listener := &sysevent.FD{Num: 7, Type: sysevent.FDIPv4, L4Proto: sysevent.L4TCP, IsServer: true, Listening: true,
 		ServerIP: netip.MustParseAddr("0.0.0.0"), ServerPort: 8080}
 	listener.FinishSocket()
 	check(t, &sysevent.Event{Type: sysevent.SysListen, Thread: tr.cat, FDInfo: listener}, []fieldCase{
-		{"fd.name", "0.0.0.0:8080"}, {"fd.ip", "0.0.0.0"}, {"fd.port", "8080"}, {"fd.cip", "<NA>"}})
+		{"fd.name", "0.0.0.0:8080"}, {"fd.ip", "[0.0.0.0]"}, {"fd.port", "[8080]"}, {"fd.cip", "<NA>"}})
 	unix := &sysevent.FD{Num: 6, Type: sysevent.FDUnix, UnixPath: "/run/docker.sock"}
 	unix.FinishSocket()
 	check(t, &sysevent.Event{Type: sysevent.SysConnect, Thread: tr.cat, FDInfo: unix}, []fieldCase{

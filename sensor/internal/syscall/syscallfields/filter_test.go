@@ -1,6 +1,7 @@
 package syscallfields_test
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
@@ -57,6 +58,58 @@ func TestConditionsOverFields(t *testing.T) {
 		}
 		if got := f.Match(ev); got != tt.want {
 			t.Errorf("%s = %v, want %v", tt.cond, got, tt.want)
+		}
+	}
+}
+
+// TestEitherEndFields: libsinsp compares fd.ip, fd.net and fd.port with
+// either end of the connection (sinsp_filter_check_fd compare_ip/port: =
+// and in hold for the client or the server, != for neither).
+func TestEitherEndFields(t *testing.T) {
+	th := &sysevent.Thread{Pid: 30}
+	th.SetImage(sysevent.NewImage("curl", "curl", "/usr/bin/curl", nil))
+	conn := &sysevent.FD{Num: 4, Type: sysevent.FDIPv4, L4Proto: sysevent.L4TCP, Connected: true,
+		ClientIP: netip.MustParseAddr("10.0.0.5"), ClientPort: 40000, ServerIP: netip.MustParseAddr("192.168.1.9"), ServerPort: 443}
+	conn.FinishSocket()
+	ev := &sysevent.Event{Type: sysevent.SysConnect, FD: 4, Thread: th, FDInfo: conn}
+	listener := &sysevent.FD{Num: 7, Type: sysevent.FDIPv4, L4Proto: sysevent.L4TCP, IsServer: true, Listening: true,
+		ServerIP: netip.MustParseAddr("0.0.0.0"), ServerPort: 8080}
+	listener.FinishSocket()
+	lev := &sysevent.Event{Type: sysevent.SysListen, Thread: th, FDInfo: listener}
+	env := filter.Env{Registry: syscallfields.Registry()}
+	for _, tt := range []struct {
+		ev   *sysevent.Event
+		cond string
+		want bool
+	}{
+		{ev, "fd.ip = 10.0.0.5", true},    // the client end
+		{ev, "fd.ip = 192.168.1.9", true}, // the server end
+		{ev, "fd.ip = 1.2.3.4", false},
+		{ev, "fd.ip != 10.0.0.5", false}, // != holds for neither end
+		{ev, "fd.ip != 1.2.3.4", true},
+		{ev, "fd.ip in (1.2.3.4, 192.168.1.9)", true},
+		{ev, "fd.net = 10.0.0.0/8", true},
+		{ev, "fd.net = 192.168.0.0/16", true},
+		{ev, "fd.net != 192.168.0.0/16", false},
+		{ev, "fd.net in (172.16.0.0/12)", false},
+		{ev, "fd.port = 443", true},
+		{ev, "fd.port = 40000", true},
+		{ev, "fd.port in (22, 443)", true},
+		{ev, "fd.port != 443", false},
+		{ev, "fd.port > 1024", true},
+		{lev, "fd.ip = 0.0.0.0 and fd.port = 8080", true},
+		{lev, "fd.port = 0", false},
+	} {
+		e, err := filter.Parse(tt.cond)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.cond, err)
+		}
+		f, err := filter.Compile(e, env)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.cond, err)
+		}
+		if got := f.Match(tt.ev); got != tt.want {
+			t.Errorf("%s on %s = %v, want %v", tt.cond, tt.ev.FDInfo.Name, got, tt.want)
 		}
 	}
 }

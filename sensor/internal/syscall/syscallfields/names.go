@@ -153,6 +153,16 @@ var mountFlags = &flagSet{bits: []flagBit{
 	{1 << 24, "STRICTATIME"}, {1 << 25, "LAZYTIME"},
 }}
 
+// chmodModes renders the mode of chmod, fchmod and fchmodat as libsinsp
+// does (its chmod_mode flag table, lowest bit first): 04755 is
+// "S_IXOTH|S_IROTH|S_IXGRP|S_IRGRP|S_IXUSR|S_IWUSR|S_IRUSR|S_ISUID".
+var chmodModes = &flagSet{bits: []flagBit{
+	{0o1, "S_IXOTH"}, {0o2, "S_IWOTH"}, {0o4, "S_IROTH"},
+	{0o10, "S_IXGRP"}, {0o20, "S_IWGRP"}, {0o40, "S_IRGRP"},
+	{0o100, "S_IXUSR"}, {0o200, "S_IWUSR"}, {0o400, "S_IRUSR"},
+	{0o1000, "S_ISVTX"}, {0o2000, "S_ISGID"}, {0o4000, "S_ISUID"},
+}}
+
 var umountFlags = &flagSet{bits: []flagBit{{1, "FORCE"}, {2, "DETACH"}, {4, "EXPIRE"}, {8, "NOFOLLOW"}}}
 
 var unlinkatFlags = &flagSet{bits: []flagBit{{0x200, "AT_REMOVEDIR"}}}

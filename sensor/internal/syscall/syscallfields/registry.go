@@ -35,6 +35,8 @@ func Registry() *fields.Registry {
 		addUserFields(reg)
 		addFDFields(reg)
 		addContainerFields(reg)
+		addTypeAliases(reg)
+		reg.MustAdd(fields.SensorDefs()...)
 	})
 	return reg
 }

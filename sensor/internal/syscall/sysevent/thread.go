@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Concurrency model (see also package proctable). The state types here are
@@ -179,6 +180,9 @@ func (t *Thread) SetImage(im *Image) { t.image.Store(im) }
 // known).
 func (t *Thread) Container() *Container {
 	if c := t.container.Load(); c != nil {
+		if full := c.full.Load(); full != nil {
+			return full
+		}
 		return c
 	}
 	return Host
@@ -218,7 +222,90 @@ type Container struct {
 	PodSandboxID                  string // full id of the pod sandbox
 	PodLabels                     map[string]string
 	Labels                        map[string]string
+
+	// A container first seen in a cgroup, before its runtime answered, is
+	// published pending: it carries only its id and type, and Resolve
+	// links the complete description to it later, so that every process
+	// already holding it sees the metadata without being visited.
+	full  atomic.Pointer[Container]
+	state atomic.Uint32 // containerComplete (zero value), containerPending, containerGaveUp
+	done  chan struct{} // closed by Resolve; nil unless pending
 }
+
+const (
+	containerComplete uint32 = iota
+	containerPending
+	containerWaitOver // still unresolved, but nobody waits for it any more
+)
+
+// NewPendingContainer marks c, which carries only its identity, as
+// waiting for its runtime's metadata (see Resolve).
+func NewPendingContainer(c *Container) *Container {
+	c.done = make(chan struct{})
+	c.state.Store(containerPending)
+	return c
+}
+
+// Pending reports whether events of this container should wait for its
+// metadata: it was published pending, Resolve was not called yet, and no
+// wait gave up on it. It is one atomic load.
+func (c *Container) Pending() bool { return c.state.Load() == containerPending }
+
+// Resolved reports whether the container's metadata is known.
+func (c *Container) Resolved() bool { return c.done == nil || c.full.Load() != nil }
+
+// Resolve completes a pending container with full (nil when the runtime
+// does not know it: the container stays as it is, and waiters stop
+// waiting). Later calls do nothing.
+func (c *Container) Resolve(full *Container) {
+	if c.done == nil {
+		return
+	}
+	if full != nil {
+		c.full.CompareAndSwap(nil, full)
+	}
+	for {
+		st := c.state.Load()
+		if st == containerComplete {
+			return
+		}
+		if c.state.CompareAndSwap(st, containerComplete) {
+			close(c.done)
+			return
+		}
+	}
+}
+
+// Wait blocks until the container is resolved or d passes, and reports
+// whether its metadata is known. A wait that times out marks the container
+// so that later events do not wait for it again.
+func (c *Container) Wait(d time.Duration) bool {
+	if c.done == nil {
+		return true
+	}
+	if c.state.Load() == containerPending {
+		t := time.NewTimer(d)
+		select {
+		case <-c.done:
+		case <-t.C:
+			c.state.CompareAndSwap(containerPending, containerWaitOver)
+		}
+		t.Stop()
+	}
+	return c.full.Load() != nil
+}
+
+// Current returns the complete description once known, else c.
+func (c *Container) Current() *Container {
+	if full := c.full.Load(); full != nil {
+		return full
+	}
+	return c
+}
+
+// Placeholder returns the container a thread was published with, pending
+// or not (Container follows it to the complete description).
+func (t *Thread) Placeholder() *Container { return t.container.Load() }
 
 // Mount is one mount of a container, as container.mount* report it.
 type Mount struct {

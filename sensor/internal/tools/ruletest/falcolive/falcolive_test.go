@@ -50,6 +50,8 @@ func helper(action string, args []string) int {
 	switch action {
 	case "mptcp-pair":
 		return mptcpPair()
+	case "sockio":
+		return sockIO()
 	case "openloop":
 		return openloop(args)
 	case "memfd-exec": // run /usr/bin/true from an anonymous memory file
