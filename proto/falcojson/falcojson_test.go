@@ -165,3 +165,23 @@ func TestUnmarshalNumbers(t *testing.T) {
 		t.Errorf("1e999: error = %v, want one naming the field", err)
 	}
 }
+
+func TestClusterNameRoundTrip(t *testing.T) {
+	a := &harrierv1.Alert{Rule: "r", Source: "syscall", Output: "o", ClusterName: "prod-eu",
+		Time: timestamppb.New(time.Unix(1_700_000_000, 5).UTC())}
+	b, err := Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"cluster_name":"prod-eu"`) {
+		t.Fatalf("no cluster_name in %s", b)
+	}
+	back, err := Unmarshal(b)
+	if err != nil || back.GetClusterName() != "prod-eu" {
+		t.Fatalf("round trip: %v, %v", back, err)
+	}
+	a.ClusterName = ""
+	if b, _ := Marshal(a); strings.Contains(string(b), "cluster_name") {
+		t.Errorf("empty cluster_name encoded: %s", b)
+	}
+}
