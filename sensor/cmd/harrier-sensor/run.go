@@ -59,7 +59,7 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stdout, "configuration and rules OK (%d rules, ruleset %s)\n", len(rs.Rules()), rs.Version())
 		return 0
 	}
-	d, err := daemon.New(cfg, daemon.Options{Stdout: stdout, Logger: log})
+	d, err := daemon.New(cfg, daemon.Options{Stdout: stdout, Logger: log, Version: buildVersion()})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		fmt.Fprintf(stderr, "harrier-sensor: %v\n", err)

@@ -35,6 +35,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit/webhook"
 	"github.com/harrier-security/harrier/sensor/internal/ship/aggregate"
+	"github.com/harrier-security/harrier/sensor/internal/ship/control"
 	"github.com/harrier-security/harrier/sensor/internal/ship/sink"
 	"github.com/harrier-security/harrier/sensor/internal/ship/spool"
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport"
@@ -45,6 +46,8 @@ type Options struct {
 	// Stdout receives the stdout output (default os.Stdout).
 	Stdout io.Writer
 	Logger *slog.Logger
+	// Version is the build's version, reported to the router.
+	Version string
 }
 
 // active is the ruleset in use with the alert builder stamped with its
@@ -63,6 +66,8 @@ type Daemon struct {
 
 	cur      atomic.Pointer[active]
 	reloadMu sync.Mutex
+	central  centralState
+	version  string
 
 	reg *prometheus.Registry
 	m   *metrics
@@ -88,7 +93,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &Daemon{cfg: cfg, log: opts.Logger, reg: prometheus.NewRegistry()}
+	d := &Daemon{cfg: cfg, log: opts.Logger, reg: prometheus.NewRegistry(), version: opts.Version}
 	defer func() {
 		if err != nil {
 			d.closeAll()
@@ -336,6 +341,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopDelivery()
 	if d.tr != nil {
 		bg.Go(func() { _ = d.tr.Run(dctx) })
+		// The control stream shares the alert stream's connection.
+		bg.Go(func() {
+			control.Run(dctx, d.tr.Conn(), control.Config{Interval: d.cfg.Outputs.GRPC.ReportInterval, Logger: d.log}, d)
+		})
 	}
 	if d.metSrv != nil {
 		bg.Go(func() {

@@ -31,18 +31,56 @@ func rulesFiles(paths []string) ([]string, error) {
 	return out, nil
 }
 
-// loadRules loads, compiles and selects the configured rules.
+// loadRules loads, compiles and selects the rules in effect: the cached
+// central ruleset when the sensor opted in and has one, else the
+// configured files.
 func (d *Daemon) loadRules() (*rules.Ruleset, error) {
 	rc := d.cfg.Rules
-	files, err := rulesFiles(rc.Files)
+	if rc.Central {
+		c, err := readCache(rc.CentralCache)
+		switch {
+		case err != nil:
+			d.log.Error("central ruleset cache unreadable; using the local rules files", "err", err)
+		case c != nil:
+			rs, err := d.compileCentral(c)
+			if err == nil {
+				d.central.mu.Lock()
+				if d.central.revision != c.GetRevision() {
+					d.central.revision, d.central.since = c.GetRevision(), time.Now()
+				}
+				d.central.mu.Unlock()
+				return rs, nil
+			}
+			d.log.Error("cached central ruleset does not load; using the local rules files", "err", err)
+		}
+		d.central.mu.Lock()
+		d.central.revision = 0
+		d.central.mu.Unlock()
+	}
+	paths, err := rulesFiles(rc.Files)
 	if err != nil {
 		return nil, err
 	}
+	files := make([]rules.File, 0, len(paths))
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("rules: %w", err)
+		}
+		files = append(files, rules.File{Name: p, Data: data})
+	}
+	return d.compile(files, strings.Join(paths, ", "))
+}
+
+// compile compiles rules files and applies the configured selection; what
+// names them in logs.
+func (d *Daemon) compile(files []rules.File, what string) (*rules.Ruleset, error) {
+	rc := d.cfg.Rules
 	m, err := rules.ParseMatching(rc.RuleMatching)
 	if err != nil {
 		return nil, fmt.Errorf("rules.rule_matching: %w", err)
 	}
-	rs, diags, err := rules.LoadFiles(files, rules.Options{Registries: d.regs, Matching: m})
+	rs, diags, err := rules.Load(files, rules.Options{Registries: d.regs, Matching: m})
 	for _, w := range diags.Warnings() {
 		d.log.Debug("rules warning", "at", w.String())
 	}
@@ -80,7 +118,7 @@ func (d *Daemon) loadRules() (*rules.Ruleset, error) {
 		}
 	}
 	if enabled == 0 {
-		d.log.Warn("no rule is enabled; the sensor will raise no alerts", "files", files)
+		d.log.Warn("no rule is enabled; the sensor will raise no alerts", "files", what)
 	}
 	return rs, nil
 }
