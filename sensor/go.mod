@@ -35,6 +35,7 @@ require (
 
 require (
 	github.com/cilium/ebpf v0.22.0
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/google/uuid v1.6.0
 	github.com/prometheus/client_model v0.6.3
 	golang.org/x/sys v0.48.0

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 
+	sdnotify "github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/harrier-security/harrier/sensor/internal/config"
 	"github.com/harrier-security/harrier/sensor/internal/daemon"
 )
@@ -59,7 +61,12 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stdout, "configuration and rules OK (%d rules, ruleset %s)\n", len(rs.Rules()), rs.Version())
 		return 0
 	}
-	d, err := daemon.New(cfg, daemon.Options{Stdout: stdout, Logger: log, Version: buildVersion()})
+	d, err := daemon.New(cfg, daemon.Options{Stdout: stdout, Logger: log, Version: buildVersion(),
+		// Under systemd (Type=notify) `systemctl start` returns once the
+		// sensor captures; elsewhere NOTIFY_SOCKET is unset and these do nothing.
+		Ready:    func() { notify(log, sdnotify.SdNotifyReady) },
+		Stopping: func() { notify(log, sdnotify.SdNotifyStopping) },
+	})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		fmt.Fprintf(stderr, "harrier-sensor: %v\n", err)
@@ -76,7 +83,9 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 				return
 			case <-hup:
 				log.Info("SIGHUP: reloading rules")
+				notify(log, sdnotify.SdNotifyReloading)
 				_ = d.Reload()
+				notify(log, sdnotify.SdNotifyReady)
 			}
 		}
 	}()
@@ -95,4 +104,11 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// notify sends a state to systemd's notification socket, when there is one.
+func notify(log *slog.Logger, state string) {
+	if _, err := sdnotify.SdNotify(false, state); err != nil {
+		log.Warn("systemd notify", "state", state, "err", err)
+	}
 }

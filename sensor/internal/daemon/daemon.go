@@ -48,6 +48,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is the build's version, reported to the router.
 	Version string
+	// Ready is called once every source is capturing (systemd's
+	// READY=1), Stopping when shutdown begins.
+	Ready, Stopping func()
 }
 
 // active is the ruleset in use with the alert builder stamped with its
@@ -68,6 +71,7 @@ type Daemon struct {
 	reloadMu sync.Mutex
 	central  centralState
 	version  string
+	opts     Options
 
 	reg *prometheus.Registry
 	m   *metrics
@@ -93,7 +97,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &Daemon{cfg: cfg, log: opts.Logger, reg: prometheus.NewRegistry(), version: opts.Version}
+	d := &Daemon{cfg: cfg, log: opts.Logger, reg: prometheus.NewRegistry(), version: opts.Version, opts: opts}
 	defer func() {
 		if err != nil {
 			d.closeAll()
@@ -391,6 +395,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		srcs.Go(func() { d.watchRules(sctx) })
 	}
 	d.ready.Store(true)
+	if d.opts.Ready != nil {
+		d.opts.Ready()
+	}
 	d.log.Info("harrier-sensor running",
 		"sensor_id", d.cfg.SensorID, "rules", len(d.Ruleset().Rules()), "ruleset", d.Ruleset().Version(),
 		"syscall", d.sys != nil, "k8s_audit", d.WebhookAddr(), "metrics", d.MetricsAddr(), "router", d.cfg.Outputs.GRPC.Enabled)
@@ -402,6 +409,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Error("a source failed; stopping", "err", runErr)
 	}
 	d.ready.Store(false)
+	if d.opts.Stopping != nil {
+		d.opts.Stopping()
+	}
 	d.log.Info("stopping: draining sources")
 	stopSources()
 	srcs.Wait()
