@@ -86,7 +86,13 @@ func startSensor(t *testing.T, args ...string) (*sensor, map[string]any) {
 // startSensorWith is startSensor with a given configuration file.
 func startSensorWith(t *testing.T, cfgFile string, args ...string) (*sensor, map[string]any) {
 	t.Helper()
-	args = append([]string{"run", "-c", cfgFile, "-o", "log.format=json"}, args...)
+	return startSensorArgs(t, append([]string{"run", "-c", cfgFile, "-o", "log.format=json"}, args...)...)
+}
+
+// startSensorArgs runs the binary with exactly args (which should ask for
+// JSON logs) and waits for its "running" line.
+func startSensorArgs(t *testing.T, args ...string) (*sensor, map[string]any) {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "HARRIER_HOSTNAME=e2e-node")
 	s := &sensor{cmd: cmd, stdout: &lockedBuffer{}, running: make(chan map[string]any, 1), exited: make(chan error, 1)}
@@ -184,7 +190,7 @@ outputs:
 
 func auditEventList(t *testing.T, file string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(sharedAudit, file))
+	data, err := os.ReadFile(sharedPath(t, filepath.Join("testdata/falco/k8s_audit", file)))
 	if err != nil {
 		t.Skipf("Falco's audit files are not at %s: %v", sharedAudit, err)
 	}

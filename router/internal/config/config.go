@@ -21,8 +21,6 @@ import (
 	"github.com/spf13/viper"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
-	"github.com/harrier-security/harrier/router/internal/alertfilter"
-	"github.com/harrier-security/harrier/router/internal/delivery"
 	"github.com/harrier-security/harrier/router/internal/tlsconfig"
 )
 
@@ -103,10 +101,18 @@ type Output struct {
 	// Filter has minimumpriority and the source/rule/tag/hostname lists.
 	Filter    *harrierv1.AlertFilter
 	BatchSize int
-	Backoff   delivery.Backoff
-	// Settings is the kind's typed configuration (webhook.Config, ...).
+	Backoff   Backoff
+	// Settings is the kind's own configuration: one of Webhook, File,
+	// Stdout, Elasticsearch or Kafka (a value, not a pointer).
 	Settings    any
 	Fingerprint string
+}
+
+// Backoff is the retry backoff of an output: exponential with jitter from
+// Initial up to Max.
+type Backoff struct {
+	Initial time.Duration
+	Max     time.Duration
 }
 
 // Defaults, also documented in the example configuration.
@@ -270,7 +276,7 @@ func parse(all map[string]any) (*Config, error) {
 	d := root.sub("delivery")
 	defs := outputDefaults{batchSize: d.integer("batch_size", 500)}
 	bo := d.sub("backoff")
-	defs.backoff = delivery.Backoff{Initial: bo.duration("initial", 100*time.Millisecond), Max: bo.duration("max", 30*time.Second)}
+	defs.backoff = Backoff{Initial: bo.duration("initial", 100*time.Millisecond), Max: bo.duration("max", 30*time.Second)}
 	bo.finish()
 	d.finish()
 
@@ -346,7 +352,7 @@ func allUsed(m map[string]any) map[string]bool {
 
 type outputDefaults struct {
 	batchSize int
-	backoff   delivery.Backoff
+	backoff   Backoff
 }
 
 func parseOutput(k kind, kindName, name string, b *block, defs outputDefaults, gl globalTLS) Output {
@@ -366,7 +372,7 @@ func parseOutput(k kind, kindName, name string, b *block, defs outputDefaults, g
 	o.Filter.Hostnames = f.list("hostnames")
 	f.finish()
 	bo := b.sub("backoff")
-	o.Backoff = delivery.Backoff{Initial: bo.duration("initial", defs.backoff.Initial), Max: bo.duration("max", defs.backoff.Max)}
+	o.Backoff = Backoff{Initial: bo.duration("initial", defs.backoff.Initial), Max: bo.duration("max", defs.backoff.Max)}
 	bo.finish()
 	if o.BatchSize < 1 {
 		b.errorf("batch_size", "must be at least 1")
@@ -416,9 +422,6 @@ func tokens(b *block, key string) []string {
 	}
 	return out
 }
-
-// Filter compiles the output's filter.
-func (o Output) CompiledFilter() *alertfilter.Filter { return alertfilter.New(o.Filter) }
 
 func sortedKeys(m map[string]any) []string {
 	keys := make([]string, 0, len(m))

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
-	"github.com/harrier-security/harrier/router/internal/output/file"
-	"github.com/harrier-security/harrier/router/internal/output/webhook"
 )
 
 func write(t *testing.T, content string) string {
@@ -79,18 +77,18 @@ outputs:
 		t.Fatalf("outputs %+v", c.Summaries())
 	}
 	w := find(t, c, "webhook")
-	ws := w.Settings.(webhook.Config)
+	ws := w.Settings.(Webhook)
 	if ws.Address != "http://127.0.0.1:9/hook" || ws.CustomHeaders["x-team"] != "soc" || !ws.TLS.InsecureSkipVerify ||
 		w.Filter.GetMinPriority() != harrierv1.Priority_PRIORITY_WARNING {
 		t.Fatalf("sidekick webhook: %+v %v", ws, w.Filter)
 	}
 	pg := find(t, c, "webhook.pager")
-	ps := pg.Settings.(webhook.Config)
-	if ps.Format != webhook.FormatNDJSON || ps.Timeout != 2*time.Second || ps.TLS.InsecureSkipVerify ||
+	ps := pg.Settings.(Webhook)
+	if ps.Format != WebhookNDJSON || ps.Timeout != 2*time.Second || ps.TLS.InsecureSkipVerify ||
 		pg.Filter.GetMinPriority() != harrierv1.Priority_PRIORITY_CRITICAL || len(pg.Filter.GetTags()) != 2 {
 		t.Fatalf("named webhook: %+v %v", ps, pg.Filter)
 	}
-	if fs := find(t, c, "file.audit").Settings.(file.Config); fs.Path != "/tmp/h/audit.jsonl" {
+	if fs := find(t, c, "file.audit").Settings.(File); fs.Path != "/tmp/h/audit.jsonl" {
 		t.Fatalf("file: %+v", fs)
 	}
 	if w.Fingerprint == pg.Fingerprint || w.Fingerprint == "" {
@@ -146,10 +144,10 @@ elasticsearch:
 	if c.GRPC.Address != "127.0.0.1:9999" {
 		t.Errorf("grpc.address = %q", c.GRPC.Address)
 	}
-	if a := find(t, c, "webhook.soc").Settings.(webhook.Config).Address; a != "http://127.0.0.1:2/b" {
+	if a := find(t, c, "webhook.soc").Settings.(Webhook).Address; a != "http://127.0.0.1:2/b" {
 		t.Errorf("named override: %q", a)
 	}
-	wh := find(t, c, "webhook").Settings.(webhook.Config)
+	wh := find(t, c, "webhook").Settings.(Webhook)
 	if wh.Address != "http://127.0.0.1:3/c" || wh.CustomHeaders["Authorization"] != "Bearer abc" {
 		t.Errorf("sidekick env webhook: %+v", wh)
 	}

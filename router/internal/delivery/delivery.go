@@ -188,6 +188,7 @@ func (p *Pipeline) start(s Spec, out output.Output) (*worker, error) {
 		reader: p.j.NewReader(pos), cancel: cancel, done: make(chan struct{}),
 		drain: make(chan struct{}), replay: make(chan replayReq), state: StateIdle,
 	}
+	p.m.zero(name)
 	go w.run(ctx)
 	return w, nil
 }

@@ -45,6 +45,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// zero creates output's counter series at 0, so that /metrics lists each
+// of them (an alert rule on an increase needs the series before the first
+// event).
+func (m *Metrics) zero(output string) {
+	for _, v := range []*prometheus.CounterVec{m.Sent, m.Failed, m.Retried, m.DeadLettered, m.Filtered, m.LostRetention} {
+		v.WithLabelValues(output)
+	}
+}
+
 // queueCollector reports queue depth, oldest undelivered age and state per
 // output at scrape time.
 type queueCollector struct {

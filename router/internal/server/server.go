@@ -31,6 +31,7 @@ import (
 	"github.com/harrier-security/harrier/router/internal/fleet"
 	"github.com/harrier-security/harrier/router/internal/ingest"
 	"github.com/harrier-security/harrier/router/internal/journal"
+	"github.com/harrier-security/harrier/router/internal/outputs"
 	"github.com/harrier-security/harrier/router/internal/subscription"
 )
 
@@ -40,12 +41,13 @@ type Router struct {
 	reg  *prometheus.Registry
 	lock *os.File
 
-	j    *journal.Journal
-	dead *deadletter.Store
-	pipe *delivery.Pipeline
-	hub  *subscription.Hub
-	im   *ingest.Metrics
-	fl   *fleet.Service
+	j       *journal.Journal
+	dead    *deadletter.Store
+	pipe    *delivery.Pipeline
+	outputs outputs.Factory
+	hub     *subscription.Hub
+	im      *ingest.Metrics
+	fl      *fleet.Service
 
 	grpcSrv    *grpc.Server
 	httpSrv    *http.Server
@@ -122,7 +124,7 @@ func lockDir(dir string) (*os.File, error) {
 // Start applies the outputs and starts the listeners.
 func (r *Router) Start() error {
 	cfg := r.cfg
-	if err := r.pipe.Apply(cfg.Specs()); err != nil {
+	if err := r.pipe.Apply(r.outputs.Specs(cfg.Outputs)); err != nil {
 		// A broken output must not keep the others (and ingest) down.
 		r.log.Error("some outputs could not start", "err", err)
 	}
@@ -236,7 +238,7 @@ func (r *Router) Reload(cfg *config.Config) error {
 		cfg.Subscriptions != old.Subscriptions {
 		r.log.Warn("config reload: listener, TLS, HTTP token, data_dir, journal and subscription changes take effect at the next restart")
 	}
-	err := r.pipe.Apply(cfg.Specs())
+	err := r.pipe.Apply(r.outputs.Specs(cfg.Outputs))
 	r.cfg = cfg
 	if err != nil {
 		r.reloads.WithLabelValues("partial").Inc()

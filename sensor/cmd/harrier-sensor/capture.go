@@ -6,36 +6,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
+	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
 	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/bpfcapture"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/proctable"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/source"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/syscallfields"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
 func init() {
 	register(command{name: "capture", summary: "record live syscall events with their process state to a capture file", run: runCapture})
-}
-
-// captureSyscalls are the syscalls recorded when no rules narrow the set:
-// everything the sensor decodes.
-var captureSyscalls = []string{
-	"execve", "execveat", "clone", "clone3", "fork", "vfork", "exit", "exit_group",
-	"open", "openat", "openat2", "creat", "close", "dup", "dup2", "dup3", "socket", "connect",
-	"accept", "accept4", "bind", "listen", "sendto", "sendmsg", "symlink", "symlinkat", "link",
-	"linkat", "unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat",
-	"rmdir", "chmod", "fchmod", "fchmodat", "chown", "lchown", "fchown", "fchownat", "setuid",
-	"setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid", "capset",
-	"ptrace", "memfd_create", "init_module", "finit_module", "mount", "umount2", "unshare",
-	"setns", "chdir", "fchdir", "chroot", "prctl", "kill", "tkill", "tgkill", "bpf",
 }
 
 type stringList []string
@@ -68,84 +55,38 @@ func runCapture(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "harrier-sensor capture:", err)
 		return 1
 	}
-	resolver, closeCRI := containerResolver(*criSocket, stderr)
-	defer closeCRI()
-	if err := capture(ctx, *out, *duration, *ringMB<<20, types, resolver, stderr); err != nil {
+	if err := capture(ctx, *out, *duration, *ringMB<<20, types, *criSocket, stderr); err != nil {
 		fmt.Fprintln(stderr, "harrier-sensor capture:", err)
 		return 1
 	}
 	return 0
 }
 
-// captureTypes is the in-kernel filter: the rules' event types (all
-// decoded syscalls without rules) plus the state-keeping ones.
+// captureTypes is the in-kernel filter: the rules' event types (the daemon's
+// rule, sources.SyscallInterest), or every syscall the capture decodes
+// (bpfcapture.Covered) without rules. The source adds the state-keeping
+// ones.
 func captureTypes(ruleFiles []string) ([]sysevent.Type, error) {
-	set := map[sysevent.Type]bool{}
-	for _, t := range proctable.StateTypes() {
-		set[t] = true
-	}
-	addNames := func(names []string) {
-		for _, n := range names {
-			if t, ok := sysevent.TypeByName(n); ok {
-				set[t] = true
-			}
-		}
-	}
 	if len(ruleFiles) == 0 {
-		addNames(captureSyscalls)
-	} else {
-		rs, diags, err := rules.LoadFiles(ruleFiles, rules.Options{
-			Registries: map[string]*fields.Registry{syscallfields.Source: syscallfields.Registry()},
-		})
-		if err != nil {
-			var le *rules.LoadError
-			if errors.As(err, &le) {
-				for _, d := range le.Diagnostics.Errors() {
-					err = fmt.Errorf("%w\n%s", err, d)
-				}
-			}
-			return nil, err
-		}
-		_ = diags
-		for _, r := range rs.Rules() {
-			if !r.Enabled || r.Source != syscallfields.Source {
-				continue
-			}
-			if len(r.EventTypes) == 0 {
-				addNames(captureSyscalls)
-				continue
-			}
-			addNames(r.EventTypes)
-		}
+		return bpfcapture.Covered, nil
 	}
-	out := make([]sysevent.Type, 0, len(set))
-	for t := range set {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out, nil
-}
-
-// containerResolver resolves containers with metadata from the CRI
-// socket and from Docker's state files, when either exists.
-func containerResolver(socket string, stderr io.Writer) (*container.Resolver, func()) {
-	sources, closeAll, err := container.DiscoverSources(socket)
+	rs, _, err := rules.LoadFiles(ruleFiles, rules.Options{
+		Registries: map[string]*fields.Registry{syscallfields.Source: syscallfields.Registry()},
+	})
 	if err != nil {
-		fmt.Fprintln(stderr, "harrier-sensor capture: no CRI metadata:", err)
+		var le *rules.LoadError
+		if errors.As(err, &le) {
+			for _, d := range le.Diagnostics.Errors() {
+				err = fmt.Errorf("%w\n%s", err, d)
+			}
+		}
+		return nil, err
 	}
-	if len(sources) == 0 {
-		return container.NewResolver(nil), closeAll
-	}
-	return container.NewResolver(sources), closeAll
+	return sources.SyscallInterest(rs), nil
 }
 
-func capture(ctx context.Context, path string, d time.Duration, ring int, types []sysevent.Type, resolver *container.Resolver, stderr io.Writer) error {
-	var cancel context.CancelFunc
-	if d > 0 {
-		ctx, cancel = context.WithTimeout(ctx, d)
-	} else {
-		ctx, cancel = context.WithCancel(ctx)
-	}
+func capture(ctx context.Context, path string, d time.Duration, ring int, types []sysevent.Type, criSocket string, stderr io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -159,21 +100,27 @@ func capture(ctx context.Context, path string, d time.Duration, ring int, types 
 	if err != nil {
 		return err
 	}
-	// Open the capture before reading /proc, so that no process born in
-	// between is missed.
-	c, err := bpfcapture.Open(bpfcapture.Options{RingBytes: ring})
+	// The sensor's syscall source with one worker, so that the file keeps
+	// the capture order of every process.
+	src, err := source.Open(source.Options{
+		RingBytes: ring, Workers: 1, Interest: types,
+		RuntimeMetadata: true, CRISocket: criSocket,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if err := c.SetInterest(types); err != nil {
+	defer src.Close()
+	if err := src.Bootstrap(ctx); err != nil && ctx.Err() == nil {
 		return err
 	}
-	tb := proctable.New(proctable.Config{ProcRoot: "/proc", Containers: resolver.FromCgroup})
-	if err := tb.Bootstrap(ctx); err != nil && ctx.Err() == nil {
-		return err
+	// The duration counts from here: reading /proc on a busy host can take
+	// seconds, and a capture that spent them bootstrapping would record
+	// nothing.
+	if d > 0 {
+		stop := time.AfterFunc(d, cancel)
+		defer stop.Stop()
 	}
-	go tb.Run(ctx)
 	// Flush every second, so that an interrupted capture loses at most
 	// that much (the reader reports the cut record by its offset).
 	go func() {
@@ -189,8 +136,7 @@ func capture(ctx context.Context, path string, d time.Duration, ring int, types 
 		}
 	}()
 	var werr error
-	err = c.Run(ctx, func(ev *sysevent.Event) {
-		tb.Apply(ev)
+	err = src.Run(ctx, func(_ int, ev *sysevent.Event) {
 		if werr == nil {
 			if werr = w.Write(ev); werr != nil {
 				cancel() // e.g. the disk is full: stop rather than drop silently
@@ -203,7 +149,7 @@ func capture(ctx context.Context, path string, d time.Duration, ring int, types 
 	if ferr := w.Close(); err == nil {
 		err = ferr
 	}
-	st, serr := c.Stats()
+	st, serr := src.Capture.Stats()
 	fmt.Fprintf(stderr, "captured %d events to %s (%d dropped in the kernel, %d undecodable)\n",
 		w.Count(), path, st.Drops, st.DecodeErrors)
 	if err == nil {

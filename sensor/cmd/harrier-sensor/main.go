@@ -41,6 +41,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return c.run(ctx, args[n:], stdout, stderr)
 		}
 	}
+	// Falco's command line: harrier-sensor -c falco.yaml -r rules.yaml ...
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" && args[0] != "-help" {
+		return runSensor(ctx, args, stdout, stderr)
+	}
 	if len(args) > 0 && args[0] != "help" && args[0] != "-h" && args[0] != "--help" {
 		fmt.Fprintf(stderr, "harrier-sensor: unknown command %q\n\n", strings.Join(args, " "))
 		usage(stderr)
@@ -52,6 +56,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: harrier-sensor COMMAND [flags]")
+	fmt.Fprintln(w, "       harrier-sensor [Falco's flags: -c falco.yaml -r RULES -o key=value -V -L -l RULE --list ...] (as run)")
 	fmt.Fprintln(w, "\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {

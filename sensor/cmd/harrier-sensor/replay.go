@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 
@@ -20,7 +19,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/scapfile"
 )
 
 func init() {
@@ -60,6 +59,28 @@ var inputFormats = []inputFormat{
 		},
 	},
 	{
+		name: "Falco/sysdig capture (.scap)", source: "syscall",
+		detect: scapfile.IsScap,
+		read: func(r io.Reader, emit func(fields.Event) error) error {
+			sr, err := scapfile.NewReader(r)
+			if err != nil {
+				return err
+			}
+			for {
+				ev, err := sr.Next()
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				if err := emit(ev); err != nil {
+					return err
+				}
+			}
+		},
+	},
+	{
 		name: "Kubernetes audit events (JSON)", source: k8saudit.Source,
 		detect: func(head []byte) bool {
 			head = bytes.TrimLeft(head, " \t\r\n")
@@ -69,14 +90,6 @@ var inputFormats = []inputFormat{
 			return k8saudit.Decode(r, func(e *k8saudit.Event) error { return emit(e) })
 		},
 	},
-}
-
-// eventTime knows the time of every source's events, for alerts.
-func eventTime(ev fields.Event) time.Time {
-	if se, ok := ev.(*sysevent.Event); ok {
-		return time.Unix(0, se.Time)
-	}
-	return time.Time{}
 }
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -89,7 +102,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	hostname := fs.String("hostname", "", "hostname to put in alerts (default: this host's)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: harrier-sensor replay -r RULES [-r RULES ...] [flags] INPUT ...")
-		fmt.Fprintln(stderr, "INPUT is a Kubernetes audit file (one Event per line, or an EventList) or a Harrier capture file; - reads stdin.")
+		fmt.Fprintln(stderr, "INPUT is a Kubernetes audit file (one Event per line, or an EventList), a Falco/sysdig .scap capture or a Harrier capture file; - reads stdin.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -123,7 +136,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *hostname == "" {
 		*hostname, _ = os.Hostname()
 	}
-	b := &alertfmt.Builder{Hostname: *hostname, RulesetVersion: rs.Version(), EventTime: eventTime}
+	b := &alertfmt.Builder{Hostname: *hostname, RulesetVersion: rs.Version()}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	regs := sources.Registries()
@@ -146,35 +159,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 func replayInput(ctx context.Context, path string, rs *rules.Ruleset, b *alertfmt.Builder, regs map[string]*fields.Registry, out io.Writer) (events, alerts int, err error) {
-	var r io.Reader = os.Stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return 0, 0, err
-		}
-		defer f.Close()
-		r = f
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, _ := br.Peek(512)
-	var format *inputFormat
-	for i := range inputFormats {
-		if inputFormats[i].detect(head) {
-			format = &inputFormats[i]
-			break
-		}
-	}
-	switch {
-	case format == nil:
-		return 0, 0, errors.New("unknown input format (want a Kubernetes audit JSON file or a Harrier capture file)")
-	case regs[format.source] == nil:
-		return 0, 0, fmt.Errorf("%s: this build has no %s source", format.name, format.source)
-	}
-	err = format.read(br, func(ev fields.Event) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		events++
+	events, err = replayEvents(ctx, path, regs, func(ev fields.Event) error {
 		var werr error
 		rs.Evaluate(ev, func(rule *rules.Rule) {
 			js, err := falcojson.Marshal(b.Alert(rule.AlertRule(), ev))
@@ -191,4 +176,41 @@ func replayInput(ctx context.Context, path string, rs *rules.Ruleset, b *alertfm
 		return werr
 	})
 	return events, alerts, err
+}
+
+// replayEvents reads the recorded events of path ("-": stdin), whatever
+// its format, and hands each to emit; it returns how many it read.
+func replayEvents(ctx context.Context, path string, regs map[string]*fields.Registry, emit func(fields.Event) error) (events int, err error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		r = f
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(512)
+	var format *inputFormat
+	for i := range inputFormats {
+		if inputFormats[i].detect(head) {
+			format = &inputFormats[i]
+			break
+		}
+	}
+	switch {
+	case format == nil:
+		return 0, errors.New("unknown input format (want a Kubernetes audit JSON file, a Falco/sysdig .scap capture or a Harrier capture file)")
+	case regs[format.source] == nil:
+		return 0, fmt.Errorf("%s: this build has no %s source", format.name, format.source)
+	}
+	err = format.read(br, func(ev fields.Event) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		events++
+		return emit(ev)
+	})
+	return events, err
 }

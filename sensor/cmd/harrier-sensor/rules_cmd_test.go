@@ -15,17 +15,6 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
 )
 
-const sharedFalco = "../../../../shared/testdata/falco"
-
-func shared(t *testing.T, rel string) string {
-	t.Helper()
-	p := filepath.Join(sharedFalco, rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared Falco test data not found (%s); it exists only in the Harrier workspace", p)
-	}
-	return p
-}
-
 func run(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	code = dispatch(context.Background(), args, &out, &errb)

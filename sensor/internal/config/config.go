@@ -42,11 +42,21 @@ type Config struct {
 	Outputs     Outputs     `mapstructure:"outputs"`
 	Aggregation Aggregation `mapstructure:"aggregation"`
 	Metrics     Metrics     `mapstructure:"metrics"`
+
+	// File is the file read ("" for none); Falco says whether it was a
+	// falco.yaml. Warnings name the Falco keys Harrier ignores, for the
+	// caller to log once each.
+	File     string   `mapstructure:"-"`
+	Falco    bool     `mapstructure:"-"`
+	Warnings []string `mapstructure:"-"`
 }
 
 type Log struct {
 	Level  string `mapstructure:"level"`  // debug, info, warn, error
 	Format string `mapstructure:"format"` // text, json
+	// Stderr and Syslog say where logs go (Falco's log_stderr, log_syslog).
+	Stderr bool `mapstructure:"stderr"`
+	Syslog bool `mapstructure:"syslog"`
 }
 
 type Rules struct {
@@ -68,6 +78,22 @@ type Rules struct {
 	// CentralCache keeps the last central ruleset applied, so a restart
 	// runs it even while the router is unreachable.
 	CentralCache string `mapstructure:"central_cache"`
+	// AppendOutput is Falco's append_output: text and fields added to the
+	// output of the rules each entry matches.
+	AppendOutput []AppendOutput `mapstructure:"append_output"`
+}
+
+// AppendOutput is one append_output entry, with Falco's keys.
+type AppendOutput struct {
+	Match struct {
+		Source string   `mapstructure:"source"`
+		Tags   []string `mapstructure:"tags"`
+		Rule   string   `mapstructure:"rule"`
+	} `mapstructure:"match"`
+	ExtraOutput string `mapstructure:"extra_output"`
+	// ExtraFields are field names, or one-key maps name: format.
+	ExtraFields     []any `mapstructure:"extra_fields"`
+	SuggestedOutput bool  `mapstructure:"suggested_output"`
 }
 
 // Select is one selection step: exactly one of Enable/Disable, naming a
@@ -108,6 +134,14 @@ type K8sAudit struct {
 	MaxBodyBytes int64  `mapstructure:"max_body_bytes"`
 	QueueEvents  int    `mapstructure:"queue_events"`
 	Workers      int    `mapstructure:"workers"`
+	// Path is the audit endpoint ("": Falco's /k8s_audit and /k8s-audit).
+	Path string `mapstructure:"path"`
+	// HealthzPath answers {"status": "ok"} on this listener ("": none), as
+	// Falco's webserver.k8s_healthz_endpoint.
+	HealthzPath string `mapstructure:"healthz_path"`
+	// Prometheus serves /metrics on this listener too (Falco's
+	// webserver.prometheus_metrics_enabled).
+	Prometheus bool `mapstructure:"prometheus"`
 }
 
 // TLS is a TLS endpoint (server or client side).
@@ -120,15 +154,40 @@ type TLS struct {
 	// the server's certificate must chain to (default: the system's).
 	CAFile     string `mapstructure:"ca_file"`
 	ServerName string `mapstructure:"server_name"`
+	// CAPath is a directory of CA certificates (client side; Falco's
+	// http_output.ca_path), added to CAFile's.
+	CAPath string `mapstructure:"ca_path"`
+	// InsecureSkipVerify accepts any server certificate (client side;
+	// Falco's http_output.insecure). For tests only.
+	InsecureSkipVerify bool `mapstructure:"insecure_skip_verify"`
 }
 
 type Outputs struct {
-	Stdout Stdout `mapstructure:"stdout"`
-	File   File   `mapstructure:"file"`
-	HTTP   HTTP   `mapstructure:"http"`
-	GRPC   GRPC   `mapstructure:"grpc"`
+	Stdout  Stdout  `mapstructure:"stdout"`
+	File    File    `mapstructure:"file"`
+	Syslog  Syslog  `mapstructure:"syslog"`
+	Program Program `mapstructure:"program"`
+	HTTP    HTTP    `mapstructure:"http"`
+	GRPC    GRPC    `mapstructure:"grpc"`
 	// MinPriority drops less severe alerts from every output.
 	MinPriority string `mapstructure:"min_priority"`
+	// Buffered lets stdout and the file hold alerts in a buffer instead of
+	// writing each at once (Falco's buffered_outputs).
+	Buffered bool `mapstructure:"buffered"`
+	// TimeFormatISO8601 starts the text output with an ISO 8601 UTC time
+	// instead of the local time of day (Falco's time_format_iso_8601).
+	TimeFormatISO8601 bool `mapstructure:"time_format_iso8601"`
+	// JSON chooses the properties of the JSON alerts (Falco's
+	// json_include_*_property).
+	JSON JSONProperties `mapstructure:"json"`
+}
+
+// JSONProperties are Falco's json_include_*_property switches.
+type JSONProperties struct {
+	Output       bool `mapstructure:"output"`
+	Message      bool `mapstructure:"message"`
+	OutputFields bool `mapstructure:"output_fields"`
+	Tags         bool `mapstructure:"tags"`
 }
 
 type Stdout struct {
@@ -139,6 +198,26 @@ type Stdout struct {
 type File struct {
 	Enabled bool   `mapstructure:"enabled"`
 	Path    string `mapstructure:"path"`
+	Format  string `mapstructure:"format"` // json (one alert per line) or text
+	// KeepAlive is Falco's file_output.keep_alive; Harrier always keeps the
+	// file open and reopens it on SIGHUP, so it is accepted only.
+	KeepAlive bool `mapstructure:"keep_alive"`
+}
+
+// Syslog sends alerts to the local syslog (facility user, severity from
+// the rule's priority), as Falco's syslog_output.
+type Syslog struct {
+	Enabled bool   `mapstructure:"enabled"`
+	Format  string `mapstructure:"format"` // text or json
+}
+
+// Program pipes alerts to a shell command, as Falco's program_output: one
+// command per alert, or one kept running (KeepAlive) reading lines.
+type Program struct {
+	Enabled   bool   `mapstructure:"enabled"`
+	Program   string `mapstructure:"program"`
+	KeepAlive bool   `mapstructure:"keep_alive"`
+	Format    string `mapstructure:"format"` // text or json
 }
 
 type HTTP struct {
@@ -149,6 +228,16 @@ type HTTP struct {
 	// Queue bounds the alerts waiting to be POSTed; beyond, they are
 	// dropped from this output (and counted), never blocking the others.
 	Queue int `mapstructure:"queue"`
+	// Format is json (Falco's JSON, application/json) or text (the output
+	// line, text/plain), as Falco's http_output under json_output.
+	Format    string `mapstructure:"format"`
+	UserAgent string `mapstructure:"user_agent"`
+	// Compress gzips request bodies (Falco's compress_uploads).
+	Compress bool `mapstructure:"compress"`
+	// KeepAlive reuses connections between posts.
+	KeepAlive bool `mapstructure:"keep_alive"`
+	// Echo logs the receiver's answers (Falco's http_output.echo).
+	Echo bool `mapstructure:"echo"`
 }
 
 type GRPC struct {
@@ -204,6 +293,31 @@ var defaults = map[string]any{
 	"sensor_id":                         "",
 	"log.level":                         "info",
 	"log.format":                        "text",
+	"log.stderr":                        true,
+	"log.syslog":                        false,
+	"rules.append_output":               []any{},
+	"sources.k8s_audit.path":            "",
+	"sources.k8s_audit.healthz_path":    "",
+	"sources.k8s_audit.prometheus":      false,
+	"outputs.buffered":                  false,
+	"outputs.time_format_iso8601":       false,
+	"outputs.json.output":               true,
+	"outputs.json.message":              false,
+	"outputs.json.output_fields":        true,
+	"outputs.json.tags":                 true,
+	"outputs.file.format":               "json",
+	"outputs.file.keep_alive":           false,
+	"outputs.syslog.enabled":            false,
+	"outputs.syslog.format":             "text",
+	"outputs.program.enabled":           false,
+	"outputs.program.program":           "",
+	"outputs.program.keep_alive":        false,
+	"outputs.program.format":            "text",
+	"outputs.http.format":               "json",
+	"outputs.http.user_agent":           "harrier-sensor",
+	"outputs.http.compress":             false,
+	"outputs.http.keep_alive":           true,
+	"outputs.http.echo":                 false,
 	"rules.files":                       []string{"/etc/harrier/rules.d"},
 	"rules.rule_matching":               "first",
 	"rules.priority":                    "debug",
@@ -250,12 +364,12 @@ var defaults = map[string]any{
 	"metrics.listen":                    "127.0.0.1:8766",
 }
 
-var tlsKeys = []string{"enabled", "cert_file", "key_file", "ca_file", "server_name"}
+var tlsKeys = []string{"enabled", "cert_file", "key_file", "ca_file", "server_name", "ca_path", "insecure_skip_verify"}
 
 func init() {
 	for _, p := range []string{"sources.k8s_audit.tls", "outputs.http.tls", "outputs.grpc.tls", "metrics.tls"} {
 		for _, k := range tlsKeys {
-			if k == "enabled" {
+			if k == "enabled" || k == "insecure_skip_verify" {
 				defaults[p+"."+k] = false
 			} else {
 				defaults[p+"."+k] = ""
@@ -276,38 +390,66 @@ func Keys() []string {
 
 // Source says where to read the configuration from.
 type Source struct {
-	// File is the YAML file; "" means DefaultFile when it exists.
+	// File is the YAML file (Harrier's or Falco's falco.yaml); "" means
+	// DefaultFile, else FalcoDefaultFile, when one exists.
 	File string
-	// Overrides are -o key=value settings, applied last in order.
+	// Overrides are -o key=value settings (Harrier's keys or Falco's),
+	// applied last in order.
 	Overrides []string
+	// RulesFiles, when set, replace the rules files (Falco's -r).
+	RulesFiles []string
 	// Environ is the environment (default os.Environ()).
 	Environ []string
 }
 
-// Load reads, merges and validates the configuration.
+// Load reads, merges and validates the configuration. Layers, weakest
+// first: defaults, the file (Falco's keys translated, then Harrier's), the
+// environment, -o in order, -r.
 func Load(src Source) (*Config, error) {
 	v := viper.New()
 	for k, d := range defaults {
 		v.SetDefault(k, d)
 	}
-	v.SetConfigType("yaml")
 	file := src.File
 	if file == "" {
-		if _, err := os.Stat(DefaultFile); err == nil {
-			file = DefaultFile
+		for _, f := range []string{DefaultFile, FalcoDefaultFile} {
+			if _, err := os.Stat(f); err == nil {
+				file = f
+				break
+			}
 		}
 	}
+	var harrierPart, falcoPart map[string]any
+	isFalco := false
 	if file != "" {
-		f, err := os.Open(file)
+		raw, err := os.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
-		err = v.ReadConfig(f)
-		f.Close()
-		if err != nil {
+		var m map[string]any
+		if err := yaml.Unmarshal(raw, &m); err != nil {
 			return nil, fmt.Errorf("config: %s: %w", file, err)
 		}
+		harrierPart, falcoPart, isFalco = splitFile(m)
+		if isFalco {
+			if err := loadConfigFiles(falcoPart, file); err != nil {
+				return nil, fmt.Errorf("config %s: %w", file, err)
+			}
+		}
 	}
+	if falcoPart == nil {
+		falcoPart = map[string]any{}
+	}
+	tr := &falcoLayers{all: falcoPart, file: file, isFalco: isFalco}
+	if isFalco {
+		out, _, err := translateFalco(falcoPart)
+		if err != nil {
+			return nil, fmt.Errorf("config %s: %w", file, err)
+		}
+		setAll(v, out)
+	}
+	setLeaves(v, "", harrierPart)
+
 	// Environment: every known key, HARRIER_ + upper-case path with _.
 	env := src.Environ
 	if env == nil {
@@ -319,9 +461,23 @@ func Load(src Source) (*Config, error) {
 			envMap[k] = val
 		}
 	}
+	envName := func(k string) string {
+		return EnvPrefix + "_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(k))
+	}
+	var falcoEnv []string
+	for _, k := range falcoLeafKeys() {
+		if _, harrier := defaults[k]; harrier {
+			continue // the name is Harrier's key's
+		}
+		if val, ok := envMap[envName(k)]; ok {
+			falcoEnv = append(falcoEnv, k+"="+val)
+		}
+	}
+	if err := tr.apply(v, falcoEnv, "environment"); err != nil {
+		return nil, err
+	}
 	for _, k := range Keys() {
-		name := EnvPrefix + "_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(k))
-		if val, ok := envMap[name]; ok {
+		if val, ok := envMap[envName(k)]; ok {
 			v.Set(k, val)
 		}
 	}
@@ -331,10 +487,22 @@ func Load(src Source) (*Config, error) {
 		if !ok || k == "" {
 			return nil, fmt.Errorf("config: -o %q: want key=value", o)
 		}
+		top, _, _ := strings.Cut(k, ".")
+		if isFalcoKey(k) || (isFalco && !slices.Contains(harrierTop, top)) {
+			// On a falco.yaml an unknown key is Falco's: a warning, as
+			// Falco's schema check gives.
+			if err := tr.apply(v, []string{k + "=" + val}, "-o"); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if _, known := defaults[k]; !known {
-			return nil, fmt.Errorf("config: -o %s: unknown key (see harrier-sensor.example.yaml)", k)
+			return nil, fmt.Errorf("config: -o %s: unknown key (neither Harrier's, see harrier-sensor.example.yaml, nor Falco's)", k)
 		}
 		v.Set(k, val)
+	}
+	if len(src.RulesFiles) > 0 {
+		v.Set("rules.files", src.RulesFiles)
 	}
 	var c Config
 	err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) {
@@ -355,7 +523,85 @@ func Load(src Source) (*Config, error) {
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("config%s: %w", inFile(file), err)
 	}
+	c.File, c.Falco = file, isFalco
+	c.Warnings = tr.warnings()
 	return &c, nil
+}
+
+// falcoLayers keeps Falco's keys as they accumulate over the layers, so
+// that a later layer's Falco key is translated with everything before it
+// (json_output changes every output's format).
+type falcoLayers struct {
+	all     map[string]any
+	file    string
+	isFalco bool
+}
+
+// apply sets Falco key=value pairs on top of what came before and puts on
+// v the Harrier keys whose translation changed.
+func (l *falcoLayers) apply(v *viper.Viper, kvs []string, where string) error {
+	if len(kvs) == 0 {
+		return nil
+	}
+	before, _, err := translateFalco(cloneDeep(l.all).(map[string]any))
+	if err != nil {
+		return fmt.Errorf("config%s: %w", inFile(l.file), err)
+	}
+	for _, kv := range kvs {
+		k, val, _ := strings.Cut(kv, "=")
+		if err := setFalcoOption(l.all, k, val); err != nil {
+			return fmt.Errorf("config: %s %w", where, err)
+		}
+	}
+	after, _, err := translateFalco(cloneDeep(l.all).(map[string]any))
+	if err != nil {
+		return fmt.Errorf("config: %s: %w", where, err)
+	}
+	for k, a := range after {
+		if b, ok := before[k]; !ok || !reflect.DeepEqual(a, b) {
+			v.Set(k, a)
+		}
+	}
+	return nil
+}
+
+// warnings are the Falco keys Harrier ignores, each once: all of a Falco
+// file's, or those an override added to a Harrier file.
+func (l *falcoLayers) warnings() []string {
+	_, w, _ := translateFalco(cloneDeep(l.all).(map[string]any))
+	if l.isFalco {
+		return w
+	}
+	_, base, _ := translateFalco(map[string]any{})
+	var out []string
+	for _, x := range w {
+		if !slices.Contains(base, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func setAll(v *viper.Viper, flat map[string]any) {
+	for k, x := range flat {
+		v.Set(k, x)
+	}
+}
+
+// setLeaves sets every leaf of a nested map (lists are leaves) on v, so
+// that unknown keys still reach Unmarshal and fail there, named.
+func setLeaves(v *viper.Viper, prefix string, m map[string]any) {
+	for k, x := range m {
+		key := prefix + k
+		if sub, ok := x.(map[string]any); ok && len(sub) > 0 {
+			setLeaves(v, key+".", sub)
+			continue
+		}
+		if x == nil {
+			continue
+		}
+		v.Set(key, x)
+	}
 }
 
 func inFile(f string) string {
@@ -501,8 +747,20 @@ func (c *Config) validate() error {
 	if o.Stdout.Enabled {
 		add(oneOf("outputs.stdout.format", o.Stdout.Format, "text", "json"))
 	}
-	if o.File.Enabled && o.File.Path == "" {
-		add(bad("outputs.file.path", "required when outputs.file.enabled"))
+	if o.File.Enabled {
+		if o.File.Path == "" {
+			add(bad("outputs.file.path", "required when outputs.file.enabled"))
+		}
+		add(oneOf("outputs.file.format", o.File.Format, "text", "json"))
+	}
+	if o.Syslog.Enabled {
+		add(oneOf("outputs.syslog.format", o.Syslog.Format, "text", "json"))
+	}
+	if o.Program.Enabled {
+		if strings.TrimSpace(o.Program.Program) == "" {
+			add(bad("outputs.program.program", "required when outputs.program.enabled"))
+		}
+		add(oneOf("outputs.program.format", o.Program.Format, "text", "json"))
 	}
 	if o.HTTP.Enabled {
 		if u, err := url.Parse(o.HTTP.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -515,6 +773,7 @@ func (c *Config) validate() error {
 			add(bad("outputs.http.queue", "must be positive"))
 		}
 		add(checkTLS("outputs.http.tls", o.HTTP.TLS, false))
+		add(oneOf("outputs.http.format", o.HTTP.Format, "text", "json"))
 	}
 	g := &o.GRPC
 	if g.Enabled {
@@ -552,7 +811,7 @@ func (c *Config) validate() error {
 			add(bad("rules.central_cache", "required with rules.central"))
 		}
 	}
-	if !o.Stdout.Enabled && !o.File.Enabled && !o.HTTP.Enabled && !g.Enabled {
+	if !o.Stdout.Enabled && !o.File.Enabled && !o.HTTP.Enabled && !g.Enabled && !o.Syslog.Enabled && !o.Program.Enabled {
 		add(bad("outputs", "every output is disabled; alerts would go nowhere"))
 	}
 
@@ -590,10 +849,13 @@ func checkTLS(key string, t TLS, server bool) error {
 	if server && (t.CertFile == "" || t.KeyFile == "") {
 		return bad(key, "cert_file and key_file are required when enabled")
 	}
+	if server && (t.CAPath != "" || t.InsecureSkipVerify) {
+		return bad(key, "ca_path and insecure_skip_verify are client settings")
+	}
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		return bad(key, "give both cert_file and key_file, or neither")
 	}
-	for _, f := range []struct{ k, p string }{{"cert_file", t.CertFile}, {"key_file", t.KeyFile}, {"ca_file", t.CAFile}} {
+	for _, f := range []struct{ k, p string }{{"cert_file", t.CertFile}, {"key_file", t.KeyFile}, {"ca_file", t.CAFile}, {"ca_path", t.CAPath}} {
 		if f.p == "" {
 			continue
 		}

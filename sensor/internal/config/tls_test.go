@@ -36,3 +36,57 @@ func TestTLSConfigs(t *testing.T) {
 		t.Fatal("a key that does not match the certificate was accepted")
 	}
 }
+
+// TestFalcoSingleFileCertificate: Falco's webserver.ssl_certificate is one
+// PEM holding the key and the certificate; as both cert_file and key_file
+// it makes a working server configuration.
+func TestFalcoSingleFileCertificate(t *testing.T) {
+	s := testcerts.New(t)
+	cert, _ := os.ReadFile(s.ServerCert)
+	key, _ := os.ReadFile(s.ServerKey)
+	pem := filepath.Join(t.TempDir(), "falco.pem")
+	if err := os.WriteFile(pem, append(append(key, '\n'), cert...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(Source{File: write(t, "webserver: {enabled: true, ssl_enabled: true, ssl_certificate: "+pem+"}\n"), Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := c.Sources.K8sAudit.TLS.ServerConfig()
+	if err != nil || tc == nil || len(tc.Certificates) != 1 {
+		t.Fatalf("server TLS from Falco's single PEM: %v", err)
+	}
+}
+
+// TestCAPathTrustsItsCertificates: Falco's http_output.ca_path, a
+// directory of CA files, verifies a real TLS server signed by one of them.
+func TestCAPathTrustsItsCertificates(t *testing.T) {
+	s := testcerts.New(t)
+	dir := t.TempDir()
+	ca, _ := os.ReadFile(s.CAFile)
+	_ = os.WriteFile(filepath.Join(dir, "one.pem"), ca, 0o600)
+	_ = os.WriteFile(filepath.Join(dir, "README"), []byte("not a certificate"), 0o600)
+	cc, err := TLS{Enabled: true, CAPath: dir, ServerName: "localhost"}.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", s.ServerTLS(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			_ = c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	conn, err := tls.Dial("tcp", ln.Addr().String(), cc)
+	if err != nil {
+		t.Fatalf("handshake with the CA from ca_path: %v", err)
+	}
+	conn.Close()
+	if _, err := (TLS{Enabled: true, CAPath: "/nonexistent"}).ClientConfig(); err == nil {
+		t.Error("a missing ca_path was accepted")
+	}
+}

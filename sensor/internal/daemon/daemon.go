@@ -51,6 +51,10 @@ type Options struct {
 	// Ready is called once every source is capturing (systemd's
 	// READY=1), Stopping when shutdown begins.
 	Ready, Stopping func()
+	// Replay, when set, replaces the live sources: it emits recorded
+	// events (Falco's -e capture file) and Run returns once it has and
+	// the alerts are delivered.
+	Replay func(ctx context.Context, emit func(fields.Event) error) error
 }
 
 // active is the ruleset in use with the alert builder stamped with its
@@ -83,6 +87,7 @@ type Daemon struct {
 
 	hook    *webhook.Server
 	sys     *syscallSource
+	replay  func(ctx context.Context, emit func(fields.Event) error) error
 	metLn   net.Listener
 	metSrv  *http.Server
 	ready   atomic.Bool
@@ -97,7 +102,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &Daemon{cfg: cfg, log: opts.Logger, reg: prometheus.NewRegistry(), version: opts.Version, opts: opts}
+	d := &Daemon{cfg: cfg, log: opts.Logger, reg: prometheus.NewRegistry(), version: opts.Version, opts: opts, replay: opts.Replay}
 	defer func() {
 		if err != nil {
 			d.closeAll()
@@ -118,12 +123,12 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if err := d.openOutputs(opts.Stdout); err != nil {
 		return nil, err
 	}
-	if cfg.Sources.K8sAudit.Enabled {
+	if cfg.Sources.K8sAudit.Enabled && d.replay == nil {
 		if err := d.openWebhook(); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.Sources.Syscall.Enabled {
+	if cfg.Sources.Syscall.Enabled && d.replay == nil {
 		if d.sys, err = openSyscall(d); err != nil {
 			return nil, err
 		}
@@ -169,23 +174,43 @@ func (d *Daemon) Ruleset() *rules.Ruleset { return d.cur.Load().rs }
 
 func (d *Daemon) openOutputs(stdout io.Writer) error {
 	o := d.cfg.Outputs
+	format := func(f string) sink.Format {
+		if f != "json" {
+			return sink.TextFormat
+		}
+		return sink.Format{JSON: true, Props: sink.JSONProperties{
+			Output: o.JSON.Output, Message: o.JSON.Message, OutputFields: o.JSON.OutputFields, Tags: o.JSON.Tags,
+		}}
+	}
 	var sinks []sink.Sink
 	if o.Stdout.Enabled {
-		sinks = append(sinks, sink.NewWriter("stdout", stdout, o.Stdout.Format == "json"))
+		sinks = append(sinks, sink.NewFormatWriter("stdout", stdout, format(o.Stdout.Format), o.Buffered))
 	}
 	if o.File.Enabled {
-		f, err := sink.NewFile(o.File.Path)
+		f, err := sink.NewFormatFile(o.File.Path, format(o.File.Format), o.Buffered)
 		if err != nil {
 			return fmt.Errorf("outputs.file: %w", err)
 		}
 		sinks = append(sinks, f)
+	}
+	if o.Syslog.Enabled {
+		sinks = append(sinks, sink.NewSyslog("", "", format(o.Syslog.Format), d.log))
+	}
+	if o.Program.Enabled {
+		sinks = append(sinks, sink.NewProgram(sink.ProgramConfig{
+			Command: o.Program.Program, KeepAlive: o.Program.KeepAlive, Format: format(o.Program.Format), Logger: d.log,
+		}))
 	}
 	if o.HTTP.Enabled {
 		tc, err := o.HTTP.TLS.ClientConfig()
 		if err != nil {
 			return fmt.Errorf("outputs.http.tls: %w", err)
 		}
-		sinks = append(sinks, sink.NewHTTP(sink.HTTPConfig{URL: o.HTTP.URL, Timeout: o.HTTP.Timeout, TLS: tc, Queue: o.HTTP.Queue, Logger: d.log}))
+		hf := format(o.HTTP.Format)
+		sinks = append(sinks, sink.NewHTTP(sink.HTTPConfig{
+			URL: o.HTTP.URL, Timeout: o.HTTP.Timeout, TLS: tc, Queue: o.HTTP.Queue, Logger: d.log,
+			Format: &hf, UserAgent: o.HTTP.UserAgent, Compress: o.HTTP.Compress, NoKeepAlive: !o.HTTP.KeepAlive, Echo: o.HTTP.Echo,
+		}))
 	}
 	if g := o.GRPC; g.Enabled {
 		sp, err := spool.Open(g.Spool.Dir, spool.Options{MaxBytes: g.Spool.MaxBytes, SyncInterval: g.Spool.SyncInterval, Logger: d.log})
@@ -245,9 +270,15 @@ func (d *Daemon) openWebhook() error {
 	if err != nil {
 		return fmt.Errorf("sources.k8s_audit.tls: %w", err)
 	}
+	var extra map[string]http.Handler
+	if ka.Prometheus {
+		// Falco serves /metrics on its webserver.
+		extra = map[string]http.Handler{"/metrics": promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg})}
+	}
 	d.hook = webhook.New(webhook.Config{
 		Listen: ka.Listen, TLS: tc, Token: ka.Token, MaxBodyBytes: ka.MaxBodyBytes,
 		QueueEvents: ka.QueueEvents, Workers: ka.Workers, Logger: d.log,
+		Path: ka.Path, HealthzPath: ka.HealthzPath, Extra: extra,
 	}, d.evaluateAudit)
 	if err := d.hook.Listen(); err != nil {
 		return fmt.Errorf("sources.k8s_audit.listen: %w", err)
@@ -391,7 +422,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		})
 	}
-	if d.cfg.Rules.Watch {
+	replayed := make(chan struct{})
+	if d.replay != nil {
+		srcs.Go(func() {
+			defer close(replayed)
+			s := new(filter.Scratch)
+			err := d.replay(sctx, func(ev fields.Event) error {
+				d.evaluate(ev, s, d.m.evaluated.WithLabelValues(ev.Source()))
+				return sctx.Err()
+			})
+			if err != nil && sctx.Err() == nil {
+				errc <- fmt.Errorf("replay: %w", err)
+			}
+		})
+	}
+	if d.cfg.Rules.Watch && d.replay == nil {
 		srcs.Go(func() { d.watchRules(sctx) })
 	}
 	d.ready.Store(true)
@@ -407,6 +452,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case runErr = <-errc:
 		d.log.Error("a source failed; stopping", "err", runErr)
+	case <-replayed:
+		select {
+		case runErr = <-errc:
+		default:
+			d.log.Info("capture replayed; stopping")
+		}
 	}
 	d.ready.Store(false)
 	if d.opts.Stopping != nil {

@@ -6,8 +6,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 )
 
 type metrics struct {
@@ -46,83 +44,25 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	return m
 }
 
-// funcCollector reads a metric family from the daemon's parts at scrape
-// time, so their hot paths keep plain counters.
-type funcCollector struct {
-	desc *prometheus.Desc
-	typ  prometheus.ValueType
-	fn   func(emit func(v float64, labels ...string))
-}
-
-func newFunc(name, help string, typ prometheus.ValueType, labels []string, fn func(emit func(v float64, labels ...string))) funcCollector {
-	return funcCollector{desc: prometheus.NewDesc(name, help, labels, nil), typ: typ, fn: fn}
-}
-
-func (c funcCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c funcCollector) Collect(ch chan<- prometheus.Metric) {
-	c.fn(func(v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(c.desc, c.typ, v, labels...)
-	})
-}
-
+// registerMetrics registers the metrics each component owns; the daemon
+// derives none of its own from them.
 func (d *Daemon) registerMetrics() {
 	reg := d.reg
 	reg.MustRegister(d.fan.Collectors()...)
 	if d.hook != nil {
 		reg.MustRegister(d.hook.Collectors()...)
 	}
-	if sp := d.sp; sp != nil {
-		reg.MustRegister(
-			newFunc("harrier_sensor_spool_alerts", "Alerts in the spool, not yet acknowledged by the router.", prometheus.GaugeValue, nil,
-				func(emit func(float64, ...string)) { emit(float64(sp.Len())) }),
-			newFunc("harrier_sensor_spool_bytes", "Disk used by the spool's segment files.", prometheus.GaugeValue, nil,
-				func(emit func(float64, ...string)) { emit(float64(sp.Stats().DiskBytes)) }),
-			newFunc("harrier_sensor_spool_dropped_total", "Alerts dropped because the spool was full, by priority.", prometheus.CounterValue, []string{"priority"},
-				func(emit func(float64, ...string)) {
-					st := sp.Stats()
-					for p := harrierv1.Priority_PRIORITY_EMERGENCY; p <= harrierv1.Priority_PRIORITY_DEBUG; p++ {
-						emit(float64(st.Dropped[p]), p.FalcoName())
-					}
-				}),
-			newFunc("harrier_sensor_spool_corrupt_records_total", "Spool records skipped for a bad checksum.", prometheus.CounterValue, nil,
-				func(emit func(float64, ...string)) { emit(float64(sp.Stats().Corrupt)) }),
-		)
+	if d.sp != nil {
+		reg.MustRegister(d.sp.Collector())
 	}
-	if tr := d.tr; tr != nil {
-		reg.MustRegister(
-			newFunc("harrier_sensor_router_connected", "1 when the stream to the router is up.", prometheus.GaugeValue, nil,
-				func(emit func(float64, ...string)) {
-					v := 0.0
-					if tr.Connected() {
-						v = 1
-					}
-					emit(v)
-				}),
-			newFunc("harrier_sensor_router_streams_total", "Streams to the router, by result (opened, failed).", prometheus.CounterValue, []string{"result"},
-				func(emit func(float64, ...string)) {
-					st := tr.Stats()
-					emit(float64(st.Connects), "opened")
-					emit(float64(st.Failures), "failed")
-				}),
-			newFunc("harrier_sensor_router_batches_total", "Alert batches by outcome (sent, ok, retry, rejected).", prometheus.CounterValue, []string{"status"},
-				func(emit func(float64, ...string)) {
-					st := tr.Stats()
-					emit(float64(st.BatchesSent), "sent")
-					emit(float64(st.BatchesAcked), "ok")
-					emit(float64(st.BatchesRetry), "retry")
-					emit(float64(st.BatchesReject), "rejected")
-				}),
-			newFunc("harrier_sensor_router_alerts_acked_total", "Alerts acknowledged by the router.", prometheus.CounterValue, nil,
-				func(emit func(float64, ...string)) { emit(float64(tr.Stats().AlertsAcked)) }),
-		)
+	if d.tr != nil {
+		reg.MustRegister(d.tr.Collector())
 	}
 	if d.agg != nil {
-		agg := d.agg
-		reg.MustRegister(newFunc("harrier_sensor_aggregation_held_alerts", "Repeated alerts held in open aggregation windows.", prometheus.GaugeValue, nil,
-			func(emit func(float64, ...string)) { emit(float64(agg.Held())) }))
+		reg.MustRegister(d.agg.Collector())
 	}
 	if d.sys != nil {
-		reg.MustRegister(d.sys.collectors()...)
+		reg.MustRegister(d.sys.src.Collectors()...)
 	}
 }
 

@@ -14,8 +14,6 @@ import (
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/engine/alertfmt"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
-	"github.com/harrier-security/harrier/sensor/internal/fields"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
 // rulesFiles expands the configured files and directories (a directory's
@@ -125,7 +123,7 @@ func (d *Daemon) compile(files []rules.File, what string) (*rules.Ruleset, error
 
 // install makes rs the ruleset in use.
 func (d *Daemon) install(rs *rules.Ruleset) {
-	b := &alertfmt.Builder{Hostname: d.cfg.Hostname, SensorID: d.cfg.SensorID, RulesetVersion: rs.Version(), EventTime: eventTime}
+	b := &alertfmt.Builder{Hostname: d.cfg.Hostname, SensorID: d.cfg.SensorID, RulesetVersion: rs.Version(), ISO8601: d.cfg.Outputs.TimeFormatISO8601}
 	d.cur.Store(&active{rs: rs, builder: b})
 	n := 0
 	for _, r := range rs.Rules() {
@@ -136,13 +134,6 @@ func (d *Daemon) install(rs *rules.Ruleset) {
 	d.m.rulesEnabled.Set(float64(n))
 	d.m.rulesetInfo.Reset()
 	d.m.rulesetInfo.WithLabelValues(rs.Version()).Set(1)
-}
-
-func eventTime(ev fields.Event) time.Time {
-	if se, ok := ev.(*sysevent.Event); ok {
-		return time.Unix(0, se.Time)
-	}
-	return time.Time{}
 }
 
 // Reload loads the rules again and swaps them in when they load; on error

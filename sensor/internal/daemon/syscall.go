@@ -4,59 +4,41 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/proctable"
+	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/source"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
-// syscallSource is the eBPF capture feeding the process table and the
-// rules (source.Source) with the daemon's metadata, evaluation and
-// metrics around it.
+// syscallSource is the eBPF syscall source (source.Source) with the
+// daemon's evaluation around it: the daemon turns the ruleset into the
+// interest set and owns each worker's scratch space.
 type syscallSource struct {
-	d         *Daemon
-	src       *source.Source
-	closeMeta func()
+	d   *Daemon
+	src *source.Source
 }
 
 func openSyscall(d *Daemon) (*syscallSource, error) {
 	sc := d.cfg.Sources.Syscall
-	var closeMeta func()
 	src, err := source.Open(source.Options{
 		RingBytes: sc.RingBufferBytes,
 		Workers:   sc.Workers,
-		Table: func() proctable.Config {
-			// Container and pod metadata from the CRI runtime and Docker's
-			// state files when the host has them; cgroup-derived ids always.
-			meta, cm, err := container.DiscoverSources(sc.CRISocket)
-			if err != nil {
-				d.log.Warn("no container runtime metadata (container.image, k8s.pod.* will be <NA>)", "err", err)
-			}
-			closeMeta = cm
-			res := container.NewResolver(nil)
-			if len(meta) > 0 {
-				res = container.NewResolver(meta)
-			}
-			return proctable.Config{ProcRoot: "/proc", Containers: res.FromCgroup, Logger: d.log}
-		},
+		Interest:  sources.SyscallInterest(d.cur.Load().rs),
+		// Container and pod metadata from the CRI runtime and Docker's
+		// state files when the host has them; cgroup-derived ids always.
+		RuntimeMetadata: true,
+		CRISocket:       sc.CRISocket,
+		Logger:          d.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sources.syscall: %w (or set sources.syscall.enabled=false to run without syscall capture)", err)
 	}
-	s := &syscallSource{d: d, src: src, closeMeta: closeMeta}
-	if err := s.setInterest(d.cur.Load().rs); err != nil {
-		s.close()
-		return nil, err
-	}
-	return s, nil
+	return &syscallSource{d: d, src: src}, nil
 }
 
 func (s *syscallSource) setInterest(rs *rules.Ruleset) error {
-	if err := s.src.SetInterest(rs); err != nil {
+	if err := s.src.SetInterest(sources.SyscallInterest(rs)); err != nil {
 		return fmt.Errorf("sources.syscall: %w", err)
 	}
 	return nil
@@ -65,11 +47,12 @@ func (s *syscallSource) setInterest(rs *rules.Ruleset) error {
 // run bootstraps the process table and evaluates events until ctx ends;
 // then it lets the workers finish what is queued.
 func (s *syscallSource) run(ctx context.Context) error {
-	if err := s.src.Table.Bootstrap(ctx); err != nil {
+	if err := s.src.Bootstrap(ctx); err != nil {
 		s.d.log.Warn("process table bootstrap from /proc incomplete", "err", err)
 	}
-	err := s.src.Run(ctx, func(ev *sysevent.Event, scratch *filter.Scratch) {
-		s.d.evaluate(ev, scratch, s.d.m.evaluatedSyscall)
+	scratch := make([]filter.Scratch, s.src.Workers())
+	err := s.src.Run(ctx, func(w int, ev *sysevent.Event) {
+		s.d.evaluate(ev, &scratch[w], s.d.m.evaluatedSyscall)
 	})
 	if ctx.Err() != nil {
 		return nil
@@ -77,41 +60,4 @@ func (s *syscallSource) run(ctx context.Context) error {
 	return err
 }
 
-func (s *syscallSource) close() error {
-	if s.closeMeta != nil {
-		s.closeMeta()
-	}
-	return s.src.Close()
-}
-
-func (s *syscallSource) collectors() []prometheus.Collector {
-	c := s.src.Capture
-	return []prometheus.Collector{
-		newFunc("harrier_sensor_events_captured_total", "Syscall events read from the kernel.", prometheus.CounterValue, nil,
-			func(emit func(float64, ...string)) {
-				if st, err := c.Stats(); err == nil {
-					emit(float64(st.Events))
-				}
-			}),
-		newFunc("harrier_sensor_events_dropped_total", "Syscall events lost, by kind (ring buffer full per event type, decode errors, unpaired exits).", prometheus.CounterValue, []string{"kind"},
-			func(emit func(float64, ...string)) {
-				st, err := c.Stats()
-				if err != nil {
-					return
-				}
-				emit(float64(st.DecodeErrors), "decode_error")
-				emit(float64(st.Unpaired), "unpaired")
-				// One series per event type (summing them gives the total).
-				var typed uint64
-				for t, n := range st.DropsByType {
-					typed += n
-					emit(float64(n), "ringbuf_full:"+t.String())
-				}
-				if st.Drops > typed {
-					emit(float64(st.Drops-typed), "ringbuf_full:other")
-				}
-			}),
-		newFunc("harrier_sensor_processes", "Processes in the process table (live and recently exited).", prometheus.GaugeValue, nil,
-			func(emit func(float64, ...string)) { emit(float64(s.src.Table.Len())) }),
-	}
-}
+func (s *syscallSource) close() error { return s.src.Close() }

@@ -43,6 +43,9 @@ func (*Event) TypeID() uint16 { return 0 }
 // else requestReceivedTimestamp; the zero time when none parses.
 func (e *Event) Time() time.Time { return e.time }
 
+// EventTime is Time: alerts carry it (alertfmt.Timed).
+func (e *Event) EventTime() time.Time { return e.time }
+
 // Raw returns the event's JSON text. The caller must not modify it.
 func (e *Event) Raw() []byte { return e.raw }
 

@@ -263,9 +263,11 @@ func typed(v *fields.Value, ok bool) *harrierv1.FieldValue {
 	return &harrierv1.FieldValue{Kind: &harrierv1.FieldValue_StringValue{StringValue: string(filter.AppendValue(nil, v))}}
 }
 
-// Timed is implemented by events that know when they happened; events that
-// do not are stamped with the time the alert is built.
-type Timed interface{ Time() time.Time }
+// Timed is implemented by events that know when they happened (every
+// source's events do: syscall and audit events); an alert carries that
+// time. Events that do not, or whose time is zero, are stamped with the
+// time the alert is built.
+type Timed interface{ EventTime() time.Time }
 
 // Rule is what an alert needs to know about the rule that fired.
 type Rule struct {
@@ -285,22 +287,24 @@ type Builder struct {
 	// Location for the time prefix of the output text (Falco prints local
 	// time); nil means time.Local.
 	Location *time.Location
-	// EventTime returns when an event happened, for sources whose events
-	// do not implement Timed; nil or a zero result means "now".
-	EventTime func(fields.Event) time.Time
+	// ISO8601 starts the output text with the event's UTC time in ISO 8601
+	// (Falco's time_format_iso_8601) instead of the local time of day.
+	ISO8601 bool
 }
 
-// TimePrefixLayout is the time at the start of Falco's output text.
-const TimePrefixLayout = "15:04:05.000000000"
+// TimePrefixLayout is the time at the start of Falco's output text;
+// ISOTimePrefixLayout the same under time_format_iso_8601 (UTC).
+const (
+	TimePrefixLayout    = "15:04:05.000000000"
+	ISOTimePrefixLayout = "2006-01-02T15:04:05.000000000Z"
+)
 
 // Alert builds the alert for rule r matching ev. The output text is
 // Falco's: "HH:MM:SS.nnnnnnnnn: Priority " followed by the rendered output.
 func (b *Builder) Alert(r *Rule, ev fields.Event) *harrierv1.Alert {
 	var t time.Time
 	if te, ok := ev.(Timed); ok {
-		t = te.Time()
-	} else if b.EventTime != nil {
-		t = b.EventTime(ev)
+		t = te.EventTime()
 	}
 	if t.IsZero() {
 		t = time.Now()
@@ -310,7 +314,11 @@ func (b *Builder) Alert(r *Rule, ev fields.Event) *harrierv1.Alert {
 		loc = time.Local
 	}
 	buf := make([]byte, 0, 256)
-	buf = t.In(loc).AppendFormat(buf, TimePrefixLayout)
+	if b.ISO8601 {
+		buf = t.UTC().AppendFormat(buf, ISOTimePrefixLayout)
+	} else {
+		buf = t.In(loc).AppendFormat(buf, TimePrefixLayout)
+	}
 	buf = append(buf, ": "...)
 	buf = append(buf, r.Priority.FalcoName()...)
 	buf = append(buf, ' ')

@@ -3,6 +3,7 @@ package alertfmt
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
 	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
 const auditEvent = `{"kind":"Event","auditID":"id-1","stage":"ResponseComplete","verb":"create",
@@ -113,6 +115,44 @@ type untimed struct{}
 func (untimed) Source() string { return k8saudit.Source }
 func (untimed) TypeID() uint16 { return 0 }
 
+// timed is an audit-source event that knows its time.
+type timed struct {
+	untimed
+	at time.Time
+}
+
+func (e timed) EventTime() time.Time { return e.at }
+
+// TestEverySourceIsTimed: the events of every source carry their own time
+// into alerts, whoever builds them (daemon, replay, live tests), with no
+// hook to forget.
+func TestEverySourceIsTimed(t *testing.T) {
+	at := time.Date(2021, 6, 7, 8, 9, 10, 11, time.UTC)
+	audit, err := k8saudit.ParseEvent([]byte(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a1","stageTimestamp":"2021-06-07T08:09:10.000000011Z","verb":"get"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Builder{Location: time.UTC}
+	r := &Rule{Name: "r", Priority: harrierv1.Priority_PRIORITY_NOTICE}
+	for _, tc := range []struct {
+		name string
+		ev   fields.Event
+	}{
+		{"syscall", &sysevent.Event{Type: sysevent.SysOpenat, Time: at.UnixNano()}},
+		{"k8s_audit", audit},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, ok := tc.ev.(Timed); !ok {
+				t.Fatalf("%T does not carry its time (alertfmt.Timed)", tc.ev)
+			}
+			a := b.Alert(r, tc.ev)
+			if !a.GetTime().AsTime().Equal(at) || !strings.HasPrefix(a.GetOutput(), "08:09:10.000000011: ") {
+				t.Errorf("alert time %v, output %q; want the event's time %v", a.GetTime().AsTime(), a.GetOutput(), at)
+			}
+		})
+	}
+}
+
 func TestAlert(t *testing.T) {
 	f, err := Compile("Exec into %ka.target.name (user=%ka.user.name)", k8saudit.Registry())
 	if err != nil {
@@ -140,13 +180,17 @@ func TestAlert(t *testing.T) {
 	if a.GetTags()[0] != "k8s" {
 		t.Error("alert shares the rule's tags slice")
 	}
-	// Events without a time use the hook, then the current time.
+	// Events carry their time; those without one get the current time.
 	at := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC)
-	b.EventTime = func(fields.Event) time.Time { return at }
-	if got := b.Alert(r, untimed{}); !got.GetTime().AsTime().Equal(at) || got.GetOutput()[:18] != "03:04:05.000000006" {
-		t.Errorf("hook time: %v %q", got.GetTime().AsTime(), got.GetOutput())
+	if got := b.Alert(r, timed{at: at}); !got.GetTime().AsTime().Equal(at) || got.GetOutput()[:18] != "03:04:05.000000006" {
+		t.Errorf("event time: %v %q", got.GetTime().AsTime(), got.GetOutput())
 	}
-	b.EventTime = nil
+	// Falco's time_format_iso_8601: the UTC time in ISO 8601, whatever
+	// the location.
+	iso := &Builder{ISO8601: true, Location: time.FixedZone("X", 3600)}
+	if got := iso.Alert(r, timed{at: at}).GetOutput(); !strings.HasPrefix(got, "2020-01-02T03:04:05.000000006Z: Notice ") {
+		t.Errorf("ISO 8601 output %q", got)
+	}
 	if got := b.Alert(r, untimed{}); time.Since(got.GetTime().AsTime()) > time.Minute {
 		t.Errorf("untimed event got %v", got.GetTime().AsTime())
 	}

@@ -87,11 +87,7 @@ func (c *collector) addList(li *listItem) {
 			return
 		}
 		prev.items = append(prev.items, li.items...)
-	case li.override["items"] == "replace":
-		if prev == nil {
-			c.d.errorf(li.pos, li.ref(), "list has override but no list of that name is defined before it")
-			return
-		}
+	case li.override["items"] == "replace" && prev != nil:
 		prev.items = li.items
 	case prev != nil:
 		prev.items, prev.pos = li.items, li.pos
@@ -112,11 +108,7 @@ func (c *collector) addMacro(mi *macroItem) {
 			return
 		}
 		prev.cond = append(prev.cond, segment{s: " ", at: mi.pos}, seg)
-	case mi.override["condition"] == "replace":
-		if prev == nil {
-			c.d.errorf(mi.pos, mi.ref(), "macro has override but no macro of that name is defined before it")
-			return
-		}
+	case mi.override["condition"] == "replace" && prev != nil:
 		prev.cond = condText{seg}
 	case prev != nil:
 		prev.cond, prev.pos = condText{seg}, mi.pos
@@ -142,7 +134,7 @@ func (c *collector) addRule(ri *ruleItem) {
 			}
 			return
 		}
-		c.d.warnf(ri.keyPos("enabled"), ri.ref(), "an item with only enabled is deprecated; use override: {enabled: replace}")
+		c.d.warnc(WarnDeprecatedItem, ri.keyPos("enabled"), ri.ref(), "an item with only enabled is deprecated; use override: {enabled: replace}")
 		if prev == nil {
 			c.d.errorf(ri.pos, ri.ref(), "rule has only enabled but no rule of that name is defined before it")
 			return
@@ -154,6 +146,12 @@ func (c *collector) addRule(ri *ruleItem) {
 			return
 		}
 		if prev != nil {
+			if prev.source != r.source {
+				// Falco refuses this: the rule would silently move to
+				// another event stream.
+				c.d.errorf(ri.pos, ri.ref(), "rule has been re-defined with a different source (%q, first defined at %s with source %q)", r.source, prev.pos, prev.source)
+				return
+			}
 			*prev = *r // a redefinition keeps the rule's place in the order
 			return
 		}
@@ -321,15 +319,16 @@ func listOp(op string) bool { return op == "in" || op == "intersects" || op == "
 // has already only adds values (appending); a new one must be complete.
 func (c *collector) mergeExceptions(r *ruleDef, ri *ruleItem, appending bool) bool {
 	for _, ex := range ri.exceptions {
-		idx := slices.IndexFunc(r.exceptions, func(e *exceptionItem) bool { return e.name == ex.name })
+		idx := -1
+		if appending {
+			idx = slices.IndexFunc(r.exceptions, func(e *exceptionItem) bool { return e.name == ex.name })
+		}
+		// A definition keeps exceptions of the same name side by side
+		// (the reader warned); an append adds values to the first.
 		if idx >= 0 {
-			if !appending {
-				c.d.errorf(ex.pos, ri.ref(), "exception %q defined twice", ex.name)
-				return false
-			}
 			prevEx := r.exceptions[idx]
 			if !ex.hasVal {
-				c.d.warnf(ex.pos, ri.ref(), "appending to exception %q with no values", ex.name)
+				c.d.warnc(WarnAppendNoValues, ex.pos, ri.ref(), "overriding/appending exception %q with no values", ex.name)
 			}
 			if ex.fields.set || ex.comps.set {
 				c.d.errorf(ex.pos, ri.ref(), "exception %q exists already: an append may only add values, not fields or comps", ex.name)

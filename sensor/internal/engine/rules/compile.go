@@ -18,6 +18,34 @@ import (
 // maxListItems bounds a list after expansion.
 const maxListItems = 1 << 20
 
+// maxEventTypes is how many event types a rule may match before Falco
+// warns that it matches too many.
+const maxEventTypes = 100
+
+// containerInfoFmt is the legacy output placeholder Falco still accepts:
+// it warns and writes the container's id and name in its place (what its
+// container plugin adds to every syscall alert).
+const (
+	containerInfoFmt  = "%container.info"
+	containerInfoText = "container_id=%container.id container_name=%container.name"
+)
+
+func (k *compiler) containerInfo(r *ruleDef, reg *fields.Registry, out string) string {
+	if !strings.Contains(out, containerInfoFmt) {
+		return out
+	}
+	p := r.pos
+	if r.outputAt != nil {
+		p = r.outputAt.file.pos(r.outputAt.node)
+	}
+	k.d.warnc(WarnDeprecatedItem, p, itemRef{kindRule, r.name}, "%s is deprecated and will be dropped by Falco 1.0.0; it is replaced by %q", containerInfoFmt, containerInfoText)
+	repl := containerInfoText
+	if _, _, ok := reg.Lookup("container.id"); !ok {
+		repl = "" // a source without containers
+	}
+	return strings.TrimSpace(strings.ReplaceAll(out, containerInfoFmt, repl))
+}
+
 type compiler struct {
 	c      *collector
 	d      *diags
@@ -95,7 +123,7 @@ func (k *compiler) parseMacros() {
 		e, err := filter.Parse(src)
 		if err != nil {
 			p, msg := locate(err, m.cond, m.pos, nil)
-			k.d.errorf(p, itemRef{kindMacro, m.name}, "%s", msg)
+			k.d.errorc(ErrCompileCondition, p, itemRef{kindMacro, m.name}, "%s", msg)
 			k.broken[m.name] = true
 			continue
 		}
@@ -204,14 +232,14 @@ func (k *compiler) parseRule(r *ruleDef) (filter.Expr, condText, bool) {
 		// assembled condition they could surface at the added parentheses.
 		if _, err := filter.Parse(r.cond.String()); err != nil {
 			p, msg := locate(err, r.cond, r.pos, nil)
-			k.d.errorf(p, ref, "%s", msg)
+			k.d.errorc(ErrCompileCondition, p, ref, "%s", msg)
 			return nil, nil, false
 		}
 	}
 	e, err := filter.Parse(cond.String())
 	if err != nil {
 		p, msg := locate(err, cond, r.pos, nil)
-		k.d.errorf(p, ref, "%s", msg)
+		k.d.errorc(ErrCompileCondition, p, ref, "%s", msg)
 		return nil, nil, false
 	}
 	return e, cond, true
@@ -221,7 +249,10 @@ func (k *compiler) compileRule(r *ruleDef, e filter.Expr, cond condText) *Rule {
 	ref := itemRef{kindRule, r.name}
 	reg := k.regs[r.source]
 	if reg == nil {
-		k.d.warnf(r.pos, ref, "unknown source %q, rule skipped", r.source)
+		k.d.warnc(WarnUnknownSource, r.pos, ref, "unknown source %q, rule skipped", r.source)
+		return nil
+	}
+	if !k.checkExceptionFields(r, reg) {
 		return nil
 	}
 	f, err := filter.Compile(e, filter.Env{Registry: reg, Macros: k.macros, Lists: k.lists})
@@ -233,13 +264,13 @@ func (k *compiler) compileRule(r *ruleDef, e filter.Expr, cond condText) *Rule {
 		p, msg := locate(err, cond, r.pos, k.c.macros)
 		var uf *filter.UnknownFieldError
 		if errors.As(err, &uf) && r.skipUnknown {
-			k.d.warnf(p, ref, "rule skipped (skip-if-unknown-filter): %s", msg)
+			k.d.warnc(WarnUnknownFilter, p, ref, "rule skipped (skip-if-unknown-filter): %s", msg)
 			return nil
 		}
-		k.d.errorf(p, ref, "%s", msg)
+		k.d.errorc(ErrCompileCondition, p, ref, "%s", msg)
 		return nil
 	}
-	outText := strings.TrimSpace(r.output)
+	outText := k.containerInfo(r, reg, strings.TrimSpace(r.output))
 	out, err := alertfmt.Compile(outText, reg)
 	if err != nil {
 		p := r.pos
@@ -253,10 +284,10 @@ func (k *compiler) compileRule(r *ruleDef, e filter.Expr, cond condText) *Rule {
 		}
 		var uf *filter.UnknownFieldError
 		if errors.As(err, &uf) && r.skipUnknown {
-			k.d.warnf(p, ref, "rule skipped (skip-if-unknown-filter): %v", err)
+			k.d.warnc(WarnUnknownFilter, p, ref, "rule skipped (skip-if-unknown-filter): %v", err)
 			return nil
 		}
-		k.d.errorf(p, ref, "%v", err)
+		k.d.errorc(ErrCompileOutput, p, ref, "%v", err)
 		return nil
 	}
 	ids, anyType := f.EventTypes()
@@ -275,10 +306,37 @@ func (k *compiler) compileRule(r *ruleDef, e filter.Expr, cond condText) *Rule {
 		}
 		sort.Strings(rule.EventTypes)
 		rule.EventTypes = dedupe(rule.EventTypes)
-	} else if reg.TypeField != "" && r.warnEvttypes {
-		k.d.warnf(r.pos, ref, "rule matches all event types (no %s condition): every event is checked against it, which costs performance", reg.TypeField)
+	}
+	// Falco warns when a rule of an event-typed source matches no
+	// specific type or more than 100 of them.
+	if reg.TypeField != "" && r.warnEvttypes && (anyType || len(ids) > maxEventTypes) {
+		k.d.warnc(WarnNoEvttype, r.pos, ref, "rule matches all event types or too many of them (no narrow %s condition): every such event is checked against it, which costs performance", reg.TypeField)
 	}
 	return rule
+}
+
+// checkExceptionFields checks that every exception names fields of the
+// rule's source, as Falco's collector does even for exceptions without
+// values (which add nothing to the condition).
+func (k *compiler) checkExceptionFields(r *ruleDef, reg *fields.Registry) bool {
+	ok := true
+	for _, ex := range r.exceptions {
+		names := ex.fields.items
+		if !ex.fields.isList {
+			names = []string{ex.fields.item}
+		}
+		for _, name := range names {
+			e, err := filter.Parse(name + " exists")
+			if err == nil {
+				_, err = filter.Compile(e, filter.Env{Registry: reg})
+			}
+			if err != nil {
+				k.d.errorf(ex.pos, itemRef{kindRule, r.name}, "exception %q: %q is not a supported filter field", ex.name, name)
+				ok = false
+			}
+		}
+	}
+	return ok
 }
 
 // locate maps a filter error to the file: through the chain of macros it
@@ -384,12 +442,12 @@ func (k *compiler) warnUnused(ruleExprs map[*ruleDef]filter.Expr) {
 	}
 	for _, m := range k.c.morder {
 		if !m.used && !k.broken[m.name] {
-			k.d.warnf(m.pos, itemRef{kindMacro, m.name}, "macro not referenced by any rule or macro")
+			k.d.warnc(WarnUnusedMacro, m.pos, itemRef{kindMacro, m.name}, "macro not referenced by any rule or macro")
 		}
 	}
 	for _, l := range k.c.lorder {
 		if !l.used {
-			k.d.warnf(l.pos, itemRef{kindList, l.name}, "list not referenced by any rule, macro or list")
+			k.d.warnc(WarnUnusedList, l.pos, itemRef{kindList, l.name}, "list not referenced by any rule, macro or list")
 		}
 	}
 }

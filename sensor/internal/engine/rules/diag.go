@@ -18,9 +18,13 @@ func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.
 type Diagnostic struct {
 	Pos
 	Warning bool
-	Kind    string // "rule", "macro", "list" or "" for file-level problems
-	Name    string
-	Msg     string
+	// Code classifies the problem with the names Falco's loader uses
+	// (LOAD_ERR_* for errors, LOAD_* for warnings), so tools that read
+	// Falco's validation output can read Harrier's.
+	Code string
+	Kind string // "rule", "macro", "list" or "" for file-level problems
+	Name string
+	Msg  string
 }
 
 // String renders d as FILE:LINE:COL: [warning: ]rule "NAME": message.
@@ -83,14 +87,48 @@ type itemRef struct{ kind, name string }
 // diags collects diagnostics during a load.
 type diags struct{ list Diagnostics }
 
-func (d *diags) add(warn bool, p Pos, it itemRef, format string, args ...any) {
-	d.list = append(d.list, Diagnostic{Pos: p, Warning: warn, Kind: it.kind, Name: it.name, Msg: fmt.Sprintf(format, args...)})
+// Falco's load result codes (falco::load_result), used as Diagnostic.Code.
+const (
+	ErrYAMLParse        = "LOAD_ERR_YAML_PARSE"
+	ErrYAMLValidate     = "LOAD_ERR_YAML_VALIDATE"
+	ErrCompileCondition = "LOAD_ERR_COMPILE_CONDITION"
+	ErrCompileOutput    = "LOAD_ERR_COMPILE_OUTPUT"
+	ErrValidate         = "LOAD_ERR_VALIDATE"
+
+	WarnUnknownSource      = "LOAD_UNKNOWN_SOURCE"
+	WarnUnsafeNACheck      = "LOAD_UNSAFE_NA_CHECK"
+	WarnNoEvttype          = "LOAD_NO_EVTTYPE"
+	WarnUnknownFilter      = "LOAD_UNKNOWN_FILTER"
+	WarnUnusedMacro        = "LOAD_UNUSED_MACRO"
+	WarnUnusedList         = "LOAD_UNUSED_LIST"
+	WarnUnknownItem        = "LOAD_UNKNOWN_ITEM"
+	WarnDeprecatedItem     = "LOAD_DEPRECATED_ITEM"
+	WarnAppendNoValues     = "LOAD_APPEND_NO_VALUES"
+	WarnExceptionNotUnique = "LOAD_EXCEPTION_NAME_NOT_UNIQUE"
+	WarnInvalidMacroName   = "LOAD_INVALID_MACRO_NAME"
+	WarnInvalidListName    = "LOAD_INVALID_LIST_NAME"
+	WarnCompileCondition   = "LOAD_COMPILE_CONDITION"
+)
+
+func (d *diags) add(warn bool, code string, p Pos, it itemRef, format string, args ...any) {
+	d.list = append(d.list, Diagnostic{Pos: p, Warning: warn, Code: code, Kind: it.kind, Name: it.name, Msg: fmt.Sprintf(format, args...)})
 }
 
+// errorf reports a validation error (LOAD_ERR_VALIDATE); errorc names the code.
 func (d *diags) errorf(p Pos, it itemRef, format string, args ...any) {
-	d.add(false, p, it, format, args...)
+	d.add(false, ErrValidate, p, it, format, args...)
 }
 
+func (d *diags) errorc(code string, p Pos, it itemRef, format string, args ...any) {
+	d.add(false, code, p, it, format, args...)
+}
+
+// warnf reports a warning about an item Harrier ignores (LOAD_UNKNOWN_ITEM);
+// warnc names the code.
 func (d *diags) warnf(p Pos, it itemRef, format string, args ...any) {
-	d.add(true, p, it, format, args...)
+	d.add(true, WarnUnknownItem, p, it, format, args...)
+}
+
+func (d *diags) warnc(code string, p Pos, it itemRef, format string, args ...any) {
+	d.add(true, code, p, it, format, args...)
 }

@@ -225,7 +225,7 @@ func readFile(f *srcFile, d *diags) (items []*item) {
 		// yaml.v3 has panicked on hostile input in the past; a bad rules
 		// file must never take the sensor down.
 		if r := recover(); r != nil {
-			d.errorf(Pos{File: f.name, Line: 1, Col: 1}, itemRef{}, "cannot parse YAML: %v", r)
+			d.errorc(ErrYAMLParse, Pos{File: f.name, Line: 1, Col: 1}, itemRef{}, "cannot parse YAML: %v", r)
 			items = nil
 		}
 	}()
@@ -250,7 +250,7 @@ func readFile(f *srcFile, d *diags) (items []*item) {
 					msg = m[2]
 				}
 			}
-			d.errorf(p, itemRef{}, "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+			d.errorc(ErrYAMLParse, p, itemRef{}, "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
 			return items
 		}
 		if len(doc.Content) == 0 {
@@ -330,15 +330,15 @@ func readItem(f *srcFile, n *yaml.Node, d *diags) *item {
 			return nil
 		}
 		it.name = v.Value
-		// Names as Falco's reader accepts them: macros are identifiers
-		// (a bare word in a condition), lists bare strings.
+		// Falco's reader only warns about names a condition cannot spell
+		// (a macro must be an identifier, a list a bare word) and defines
+		// the item anyway: it can still be overridden, and is reported as
+		// unused if nothing refers to it.
 		if it.kind == kindMacro && !macroName.MatchString(it.name) {
-			d.errorf(it.pos, it.ref(), "invalid macro name: it must match %s", macroName)
-			return nil
+			d.warnc(WarnInvalidMacroName, it.pos, it.ref(), "macro has an invalid name: macro names should match %s", macroName)
 		}
 		if it.kind == kindList && !listName.MatchString(it.name) {
-			d.errorf(it.pos, it.ref(), "invalid list name: it must not contain spaces, quotes, parentheses, '=' or ','")
-			return nil
+			d.warnc(WarnInvalidListName, it.pos, it.ref(), "list has an invalid name: list names should match %s (no spaces, quotes, parentheses, '=' or ',')", listName)
 		}
 	}
 	return it
@@ -466,6 +466,7 @@ type exceptionItem struct {
 	comps  strOrList
 	values []exValue
 	hasVal bool
+	dup    bool // a second exception of this name in the same item
 }
 
 var knownKeys = map[string]map[string]bool{
@@ -493,7 +494,7 @@ func (it *item) appendAndOverride(d *diags, allowed map[string]string) (appendFl
 			return false, nil, false
 		}
 		if appendFlag {
-			d.warnf(it.keyPos("append"), it.ref(), "append: true is deprecated; use override with append for the keys to extend")
+			d.warnc(WarnDeprecatedItem, it.keyPos("append"), it.ref(), "append: true is deprecated; use override with append for the keys to extend")
 		}
 	}
 	kv, has := it.keys["override"]
@@ -509,8 +510,10 @@ func (it *item) appendAndOverride(d *diags, allowed map[string]string) (appendFl
 		return false, nil, false
 	}
 	override = map[string]string{}
+	mentioned := map[string]bool{}
 	for i := 0; i+1 < len(kv.val.Content); i += 2 {
 		k, v := resolve(kv.val.Content[i]), resolve(kv.val.Content[i+1])
+		mentioned[k.Value] = true
 		mode := v.Value
 		if v.Kind != yaml.ScalarNode || (mode != "append" && mode != "replace") {
 			d.errorf(it.file.pos(v), it.ref(), "override for %q must be append or replace", k.Value)
@@ -524,12 +527,16 @@ func (it *item) appendAndOverride(d *diags, allowed map[string]string) (appendFl
 			continue
 		}
 		if !strings.Contains(modes, mode) {
-			d.errorf(it.file.pos(v), it.ref(), "key %q cannot be overridden with %s", k.Value, mode)
+			if mode == "append" {
+				d.errorf(it.file.pos(v), it.ref(), "key %q cannot be appended to, use replace instead", k.Value)
+			} else {
+				d.errorf(it.file.pos(v), it.ref(), "key %q cannot be replaced", k.Value)
+			}
 			ok = false
 			continue
 		}
 		if !it.has(k.Value) {
-			d.errorf(it.file.pos(k), it.ref(), "override of %q but the item has no %q key", k.Value, k.Value)
+			d.errorf(it.file.pos(k), it.ref(), "an %s override for %q was specified but %q is not defined", mode, k.Value, k.Value)
 			ok = false
 			continue
 		}
@@ -540,8 +547,8 @@ func (it *item) appendAndOverride(d *diags, allowed map[string]string) (appendFl
 		if _, overridable := allowed[k]; !overridable {
 			continue
 		}
-		if _, listed := override[k]; !listed {
-			d.errorf(it.file.pos(kv.key), it.ref(), "key %q has no entry under override (say append or replace)", k)
+		if !mentioned[k] {
+			d.errorf(it.file.pos(kv.key), it.ref(), "unexpected key %q: no corresponding entry under override is defined (say append or replace)", k)
 			ok = false
 		}
 	}
@@ -586,6 +593,7 @@ var ruleOverrides = map[string]string{
 	"condition": "append replace", "output": "append replace", "desc": "append replace",
 	"tags": "append replace", "exceptions": "append replace", "priority": "replace",
 	"enabled": "replace", "warn_evttypes": "replace", "skip-if-unknown-filter": "replace",
+	"capture": "replace", "capture_duration": "replace",
 }
 
 func decodeRule(it *item, d *diags) (*ruleItem, bool) {
@@ -710,8 +718,9 @@ func decodeExceptions(it *item, n *yaml.Node, d *diags) ([]*exceptionItem, bool)
 			eok = false
 		}
 		if eok && seen[ex.name] {
-			d.errorf(ex.pos, it.ref(), "exception %q defined twice in the same rule", ex.name)
-			eok = false
+			// Falco warns and keeps both: each adds its own clause.
+			d.warnc(WarnExceptionNotUnique, ex.pos, it.ref(), "multiple definitions of exception %q in the same rule", ex.name)
+			ex.dup = true
 		}
 		seen[ex.name] = true
 		if !eok {

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,14 @@ type Config struct {
 	// RetryAfter is the delay suggested with 503 (default 1s).
 	RetryAfter time.Duration
 	Logger     *slog.Logger
+	// Path is the audit endpoint ("": both of Paths), Falco's
+	// webserver.k8s_audit_endpoint.
+	Path string
+	// HealthzPath, when set, answers {"status": "ok"} there, as Falco's
+	// webserver.k8s_healthz_endpoint.
+	HealthzPath string
+	// Extra handlers served on the same listener (e.g. /metrics).
+	Extra map[string]http.Handler
 }
 
 // Handler evaluates a batch of events taken from the queue.
@@ -73,6 +82,7 @@ type Server struct {
 	ln      net.Listener
 	srv     *http.Server
 	mux     *http.ServeMux
+	paths   []string
 	workers sync.WaitGroup
 
 	requests *prometheus.CounterVec
@@ -121,9 +131,25 @@ func New(cfg Config, handle Handler) *Server {
 		Help: "Kubernetes audit events queued for evaluation.",
 	}, func() float64 { return float64(s.queued.Load()) })
 	s.mux = http.NewServeMux()
-	for _, p := range Paths {
+	paths := Paths
+	if cfg.Path != "" {
+		paths = []string{cfg.Path}
+	}
+	for _, p := range paths {
 		s.mux.HandleFunc(p, s.serveAudit)
 	}
+	if cfg.HealthzPath != "" && !slices.Contains(paths, cfg.HealthzPath) {
+		s.mux.HandleFunc(cfg.HealthzPath, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"status": "ok"}`)
+		})
+	}
+	for p, h := range cfg.Extra {
+		if !slices.Contains(paths, p) && p != cfg.HealthzPath {
+			s.mux.Handle(p, h)
+		}
+	}
+	s.paths = paths
 	return s
 }
 
@@ -193,7 +219,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
-	s.log.Info("k8s audit webhook listening", "addr", s.Addr(), "tls", s.cfg.TLS != nil, "paths", Paths)
+	s.log.Info("k8s audit webhook listening", "addr", s.Addr(), "tls", s.cfg.TLS != nil, "paths", s.paths)
 	var err error
 	select {
 	case <-ctx.Done():

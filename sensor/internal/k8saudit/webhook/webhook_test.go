@@ -451,3 +451,31 @@ func Example() {
 	<-done
 	// Output: a-1
 }
+
+// TestFalcoWebserverPaths: Falco's webserver.k8s_audit_endpoint replaces
+// the default paths, k8s_healthz_endpoint answers {"status": "ok"}, and
+// extra handlers (Falco's /metrics) share the listener.
+func TestFalcoWebserverPaths(t *testing.T) {
+	srv := start(t, webhook.Config{
+		Path: "/audit", HealthzPath: "/healthz",
+		Extra: map[string]http.Handler{"/metrics": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("m 1\n")) })},
+	}, nil)
+	if code, _, body := post(t, nil, srv.url+"/audit", []byte(`{"kind":"Event","auditID":"x","verb":"get"}`)); code != 200 {
+		t.Fatalf("configured endpoint: %d %s", code, body)
+	}
+	srv.col.waitFor(t, 1)
+	if code, _, _ := post(t, nil, srv.url+"/k8s_audit", []byte(`{"kind":"Event","auditID":"y"}`)); code != http.StatusNotFound {
+		t.Errorf("default path answered %d once another endpoint is configured, want 404", code)
+	}
+	for path, want := range map[string]string{"/healthz": `{"status": "ok"}`, "/metrics": "m 1\n"} {
+		resp, err := http.Get(srv.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != want {
+			t.Errorf("%s: %d %q, want %q", path, resp.StatusCode, b, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 )
 
@@ -32,9 +32,23 @@ type HTTPConfig struct {
 	// (default 5s); what is left then is dropped and counted.
 	CloseTimeout time.Duration
 	Logger       *slog.Logger
+	// Format of the body (default Falco's JSON; text posts the alert line
+	// as text/plain, as Falco does without json_output).
+	Format *Format
+	// UserAgent (default "harrier-sensor").
+	UserAgent string
+	// Compress gzips bodies (Content-Encoding: gzip; Falco's
+	// compress_uploads).
+	Compress bool
+	// NoKeepAlive opens a connection per post (Falco's http_output
+	// keep_alive: false).
+	NoKeepAlive bool
+	// Echo logs the receiver's answer bodies (Falco's http_output.echo).
+	Echo bool
 }
 
-// HTTP POSTs each alert as Falco's JSON, as Falco's http_output does, so
+// HTTP POSTs each alert as Falco's JSON (or its text line), as Falco's
+// http_output does, so
 // falcosidekick or any webhook can take it. Posting happens on its own
 // goroutine from a bounded queue: a slow or absent receiver costs this
 // output its alerts (counted, logged), never the sensor its evaluation.
@@ -68,8 +82,15 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Format == nil {
+		cfg.Format = &JSONFormat
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "harrier-sensor"
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = cfg.TLS
+	tr.DisableKeepAlives = cfg.NoKeepAlive
 	s := &HTTP{
 		cfg:    cfg,
 		client: &http.Client{Transport: tr, Timeout: cfg.Timeout},
@@ -117,10 +138,17 @@ func (s *HTTP) run() {
 			s.dropped.Inc()
 			continue
 		}
-		body, err := falcojson.Marshal(a)
+		body, err := s.cfg.Format.Append(nil, a)
 		if err != nil {
 			s.dropped.Inc()
 			continue
+		}
+		if s.cfg.Compress {
+			var zb bytes.Buffer
+			zw := gzip.NewWriter(&zb)
+			zw.Write(body)
+			zw.Close()
+			body = zb.Bytes()
 		}
 		var last error
 		for attempt := range s.cfg.Attempts {
@@ -155,11 +183,18 @@ func (s *HTTP) post(body []byte) error {
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "harrier-sensor")
+	req.Header.Set("Content-Type", s.cfg.Format.ContentType())
+	req.Header.Set("User-Agent", s.cfg.UserAgent)
+	if s.cfg.Compress {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return err
+	}
+	if s.cfg.Echo {
+		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		s.log.Info("http output: receiver answered", "status", resp.Status, "body", string(answer))
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()

@@ -16,9 +16,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 )
+
+// ErrUnavailable is a failure the sink has already logged (once per
+// outage): the fan-out counts it without logging each alert.
+var ErrUnavailable = errors.New("output unavailable")
 
 // Sink is one alert output. Send must not block for long: slow outputs
 // queue internally and drop (counted) rather than stall evaluation.
@@ -32,15 +35,26 @@ type Sink interface {
 // Writer prints alerts to an io.Writer (stdout): Falco's text line (the
 // alert's output, which starts with the time and priority) or Falco's JSON.
 type Writer struct {
-	name string
-	json bool
-	mu   sync.Mutex
-	w    *bufio.Writer
+	name     string
+	format   Format
+	buffered bool
+	mu       sync.Mutex
+	w        *bufio.Writer
 }
 
 // NewWriter returns a writer sink; json selects Falco's JSON format.
 func NewWriter(name string, w io.Writer, json bool) *Writer {
-	return &Writer{name: name, json: json, w: bufio.NewWriterSize(w, 32<<10)}
+	f := TextFormat
+	if json {
+		f = JSONFormat
+	}
+	return NewFormatWriter(name, w, f, false)
+}
+
+// NewFormatWriter returns a writer sink in format f. Buffered (Falco's
+// buffered_outputs) writes when the buffer fills instead of each line.
+func NewFormatWriter(name string, w io.Writer, f Format, buffered bool) *Writer {
+	return &Writer{name: name, format: f, buffered: buffered, w: bufio.NewWriterSize(w, 32<<10)}
 }
 
 func (s *Writer) Name() string { return s.name }
@@ -48,17 +62,16 @@ func (s *Writer) Name() string { return s.name }
 func (s *Writer) Send(a *harrierv1.Alert) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.json {
-		// Encode straight into the writer's free space: no buffer per alert.
-		b, err := falcojson.AppendMarshal(s.w.AvailableBuffer(), a)
-		if err != nil {
-			return err
-		}
-		s.w.Write(b)
-	} else {
-		s.w.WriteString(a.GetOutput())
+	// Encode straight into the writer's free space: no buffer per alert.
+	b, err := s.format.Append(s.w.AvailableBuffer(), a)
+	if err != nil {
+		return err
 	}
+	s.w.Write(b)
 	s.w.WriteByte('\n')
+	if s.buffered {
+		return nil
+	}
 	// One line at a time: people and log collectors read this live.
 	return s.w.Flush()
 }
@@ -69,18 +82,24 @@ func (s *Writer) Close() error {
 	return s.w.Flush()
 }
 
-// File appends alerts as Falco JSON lines. Reopen (on SIGHUP) follows a
-// log rotation.
+// File appends alerts as Falco JSON lines (or Falco's text lines).
+// Reopen (on SIGHUP) follows a log rotation.
 type File struct {
-	path string
-	mu   sync.Mutex
-	f    *os.File
-	w    *bufio.Writer
+	path     string
+	format   Format
+	buffered bool
+	mu       sync.Mutex
+	f        *os.File
+	w        *bufio.Writer
 }
 
-// NewFile opens (creating) path for appending.
-func NewFile(path string) (*File, error) {
-	s := &File{path: path}
+// NewFile opens (creating) path for appending Falco JSON lines.
+func NewFile(path string) (*File, error) { return NewFormatFile(path, JSONFormat, false) }
+
+// NewFormatFile opens (creating) path for appending alerts in format f;
+// buffered writes when the buffer fills instead of each line.
+func NewFormatFile(path string, f Format, buffered bool) (*File, error) {
+	s := &File{path: path, format: f, buffered: buffered}
 	if err := s.open(); err != nil {
 		return nil, err
 	}
@@ -104,12 +123,15 @@ func (s *File) Name() string { return "file" }
 func (s *File) Send(a *harrierv1.Alert) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, err := falcojson.AppendMarshal(s.w.AvailableBuffer(), a)
+	b, err := s.format.Append(s.w.AvailableBuffer(), a)
 	if err != nil {
 		return err
 	}
 	s.w.Write(b)
 	s.w.WriteByte('\n')
+	if s.buffered {
+		return nil
+	}
 	// Whole lines only: a reader tailing the file never sees half an alert.
 	return s.w.Flush()
 }
@@ -175,7 +197,9 @@ func (f *Fanout) Send(a *harrierv1.Alert) {
 	for _, s := range f.sinks {
 		if err := s.Send(a); err != nil {
 			f.failed.WithLabelValues(s.Name()).Inc()
-			f.log.Error("output failed to take an alert", "output", s.Name(), "rule", a.GetRule(), "err", err)
+			if !errors.Is(err, ErrUnavailable) {
+				f.log.Error("output failed to take an alert", "output", s.Name(), "rule", a.GetRule(), "err", err)
+			}
 			continue
 		}
 		f.sent.WithLabelValues(s.Name()).Inc()
@@ -209,7 +233,9 @@ func (f *Fanout) SendAll(as []*harrierv1.Alert) {
 			for _, a := range as {
 				if err := s.Send(a); err != nil {
 					f.failed.WithLabelValues(s.Name()).Inc()
-					f.log.Error("output failed to take an alert", "output", s.Name(), "rule", a.GetRule(), "err", err)
+					if !errors.Is(err, ErrUnavailable) {
+						f.log.Error("output failed to take an alert", "output", s.Name(), "rule", a.GetRule(), "err", err)
+					}
 					continue
 				}
 				f.sent.WithLabelValues(s.Name()).Inc()

@@ -1,45 +1,67 @@
 // Package source assembles the sensor's syscall event source:
 // bpfcapture → dispatch (workers sharded by process) → proctable.Apply →
-// a caller's evaluation. The daemon and the live test harness both run it,
-// so what the tests exercise is the pipeline the sensor runs.
+// the caller's handler. The daemon, `harrier-sensor capture`, the live
+// tests and the benchmarks all open it with Open, so what the tests
+// exercise is the pipeline the sensor runs.
+//
+// The source knows nothing of rules: its user says which syscalls it
+// wants (an interest set), and the source adds those its process table
+// needs.
 package source
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 
-	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
-	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/harrier-security/harrier/sensor/internal/syscall/bpfcapture"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/dispatch"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/proctable"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/syscallfields"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
 // Options configure Open.
 type Options struct {
 	RingBytes int // capture ring buffer size; 0: bpfcapture's default
-	Workers   int // evaluation workers; 0 or less: one per core
-	// Table configures the process table the events are applied to. Open
-	// calls it only once the capture is open, so that a host that cannot
-	// capture is not probed for what the table needs (container runtimes).
-	// nil: the zero Config (no /proc reads, every process on the host).
-	Table func() proctable.Config
+	Workers   int // handler workers; 0 or less: one per core
+	// Interest is the syscalls the caller wants; the process table's own
+	// are always added. Change it later with SetInterest.
+	Interest []sysevent.Type
+	// RuntimeMetadata asks the container runtimes (the CRI socket,
+	// Docker's state files) for image and pod metadata; without it
+	// containers are known by their cgroup-derived id only.
+	RuntimeMetadata bool
+	CRISocket       string // CRI socket to dial; "": probe the usual paths
+	Logger          *slog.Logger
 }
 
-// Source is an open capture with its process table. Evaluation starts
-// with Run.
+// Source is an open capture with its process table. Handling starts with
+// Run.
 type Source struct {
 	Capture *bpfcapture.Capture
 	Table   *proctable.Table
 	workers int
+	log     *slog.Logger
+
+	sh        *dispatch.Sharder
+	handle    Handler // set by Run before the first event is submitted
+	closeMeta func()
 }
 
-// Open loads the capture programs and creates the process table. The
-// capture passes only the lifecycle events until SetInterest.
+// Open loads the capture programs, sets the interest set and creates the
+// process table. The capture is opened before the container runtimes are
+// probed and before anything reads /proc, so that a host that cannot
+// capture is not probed and no process born in between is missed.
 func Open(opts Options) (*Source, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
 	c, err := bpfcapture.Open(bpfcapture.Options{RingBytes: opts.RingBytes})
 	if err != nil {
 		return nil, err
@@ -48,67 +70,86 @@ func Open(opts Options) (*Source, error) {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
-	var cfg proctable.Config
-	if opts.Table != nil {
-		cfg = opts.Table()
+	s := &Source{Capture: c, workers: workers, log: log, closeMeta: func() {}}
+	if err := s.SetInterest(opts.Interest); err != nil {
+		c.Close()
+		return nil, err
 	}
-	return &Source{Capture: c, Table: proctable.New(cfg), workers: workers}, nil
+	var meta container.Sources
+	if opts.RuntimeMetadata {
+		var err error
+		meta, s.closeMeta, err = container.DiscoverSources(opts.CRISocket)
+		if err != nil {
+			log.Warn("no container runtime metadata (container.image, k8s.pod.* will be <NA>)", "err", err)
+		}
+	}
+	s.Table = proctable.New(proctable.Config{ProcRoot: "/proc", Containers: container.NewResolver(meta).FromCgroup, Logger: log})
+	// The workers exist from Open so that their metrics can be registered
+	// before Run; they receive events only once Run has set the handler.
+	s.sh = dispatch.New(dispatch.Options{Workers: workers, Batch: 64, Depth: 256}, func(w int, ev *sysevent.Event) {
+		s.Table.Apply(ev)
+		s.handle(w, ev)
+	})
+	return s, nil
 }
 
-// Interest is the syscalls the kernel must pass for rs: those its enabled
-// syscall rules can match, plus those the process table needs.
-func Interest(rs *rules.Ruleset) []sysevent.Type {
-	set := map[sysevent.Type]bool{}
-	for _, t := range proctable.StateTypes() {
-		set[t] = true
+// Workers is the number of handler workers Run starts; worker indexes
+// passed to the handler are below it.
+func (s *Source) Workers() int { return s.workers }
+
+// SetInterest makes the kernel pass the given syscalls plus those the
+// process table needs.
+func (s *Source) SetInterest(types []sysevent.Type) error {
+	if err := s.Capture.SetInterest(WithState(types)); err != nil {
+		return fmt.Errorf("setting the syscalls of interest: %w", err)
 	}
-	for _, r := range rs.Rules() {
-		if !r.Enabled || r.Source != syscallfields.Source {
-			continue
-		}
-		if len(r.EventTypes) == 0 {
-			// The rule can match any event type: every syscall.
-			for t := 0; t <= sysevent.MaxSyscall; t++ {
-				set[sysevent.Type(t)] = true
-			}
-			continue
-		}
-		for _, name := range r.EventTypes {
-			if t, ok := sysevent.TypeByName(name); ok {
-				set[t] = true
-			}
-		}
-	}
-	out := make([]sysevent.Type, 0, len(set))
-	for t := range set {
-		out = append(out, t)
-	}
+	return nil
+}
+
+// WithState is types plus the syscalls the process table needs, sorted
+// and without duplicates.
+func WithState(types []sysevent.Type) []sysevent.Type {
+	out := append(slices.Clone(types), proctable.StateTypes()...)
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
-// SetInterest makes the kernel pass the syscalls rs needs (Interest).
-func (s *Source) SetInterest(rs *rules.Ruleset) error {
-	return s.Capture.SetInterest(Interest(rs))
-}
+// Bootstrap reads the processes already running from /proc. Call it after
+// Open and before Run; how a partial failure counts is the caller's
+// choice.
+func (s *Source) Bootstrap(ctx context.Context) error { return s.Table.Bootstrap(ctx) }
+
+// Handler handles one event on worker w (0 ≤ w < Workers()): events of
+// one process reach the same worker in capture order, so per-worker
+// scratch space needs no lock. The event is recycled when the handler
+// returns (see dispatch.Handler).
+type Handler func(w int, ev *sysevent.Event)
 
 // Run sweeps the process table and shards the captured events by process
 // over the workers, each of which applies an event to the process table
-// and then hands it to evaluate with that worker's scratch space; events
-// of one process are evaluated in order. Run returns when ctx ends or the
-// capture fails, after the workers have finished what was queued. The
-// caller bootstraps the table before (how a failure counts is its choice).
-func (s *Source) Run(ctx context.Context, evaluate func(ev *sysevent.Event, scratch *filter.Scratch)) error {
+// and then hands it to handle. Run returns when ctx ends or the capture
+// fails, after the workers have finished what was queued. Run once.
+func (s *Source) Run(ctx context.Context, handle Handler) error {
 	go s.Table.Run(ctx)
-	scratch := make([]filter.Scratch, s.workers)
-	sh := dispatch.New(dispatch.Options{Workers: s.workers, Batch: 64, Depth: 256}, func(w int, ev *sysevent.Event) {
-		s.Table.Apply(ev)
-		evaluate(ev, &scratch[w])
-	})
-	err := s.Capture.RunIdle(ctx, sh.Submit, sh.Flush)
-	sh.Close()
+	// Written before the first Submit: the channel send to a worker orders
+	// it before every handler call.
+	s.handle = handle
+	err := s.Capture.RunIdle(ctx, s.sh.Submit, s.sh.Flush)
+	s.sh.Close()
 	return err
 }
 
-// Close detaches the programs; call it after Run has returned.
-func (s *Source) Close() error { return s.Capture.Close() }
+// Collectors are the source's metrics, each owned by its component:
+// capture (harrier_capture_*), dispatch (harrier_dispatch_*) and process
+// table (harrier_proctable_*).
+func (s *Source) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{s.Capture.Collector(), s.sh.Collector(), s.Table.Collector()}
+}
+
+// Close stops the workers, detaches the programs and closes the runtime
+// connections; call it after Run has returned (or without Run).
+func (s *Source) Close() error {
+	s.sh.Close()
+	s.closeMeta()
+	return s.Capture.Close()
+}

@@ -211,7 +211,60 @@ func TestContainerFields(t *testing.T) {
 		{"container.duration", "60000000000"}, {"k8s.pod.name", "web-0"}, {"k8s.ns.name", "prod"},
 		{"k8s.pod.uid", "uid-1"}, {"k8s.pod.label[app]", "web"}, {"k8s.pod.label.tier", "front"},
 		{"k8s.pod.labels", "app:web, tier:front"}, {"k8s.pod.label[none]", "<NA>"},
+		{"container.image.digest", "<NA>"}, {"container.mounts", "<NA>"}, {"container.mount.dest[/proc*]", "<NA>"},
+		{"container.host_pid", "<NA>"}, {"container.info", ""},
 	})
+
+	yes, no := true, false
+	full := &sysevent.Container{ID: "0123456789ab", FullID: "0123456789abcdef", Type: "containerd",
+		ImageDigest: "sha256:aa", HostNetwork: &yes, HostPID: &no, IP: "10.1.2.3", CNIJSON: `{"ips":[]}`,
+		PodSandboxID: "fedcba9876543210", Labels: map[string]string{"io.kubernetes.container.name": "app"},
+		Mounts: []sysevent.Mount{
+			{Source: "/proc", Dest: "/host/proc", Mode: "ro", Propagation: "rprivate"},
+			{Source: "/var/run/docker.sock", Dest: "/var/run/docker.sock", RW: true, Propagation: "rprivate"},
+		}}
+	th := &sysevent.Thread{}
+	th.SetContainer(full)
+	ev2 := &sysevent.Event{Type: sysevent.TypeContainer, Time: t0, Thread: th}
+	check(t, ev2, []fieldCase{
+		{"evt.type", "container"},
+		{"container.image.digest", "sha256:aa"}, {"container.host_network", "true"}, {"container.host_pid", "false"},
+		{"container.host_ipc", "<NA>"}, {"container.ip", "10.1.2.3"}, {"k8s.pod.ip", "10.1.2.3"},
+		{"k8s.pod.cni.json", `{"ips":[]}`}, {"k8s.pod.sandbox_id", "fedcba987654"},
+		{"k8s.pod.full_sandbox_id", "fedcba9876543210"}, {"container.labels", "io.kubernetes.container.name:app"},
+		{"container.mounts", "/proc:/host/proc:ro:false:rprivate,/var/run/docker.sock:/var/run/docker.sock::true:rprivate"},
+		{"container.mount[0]", "/proc:/host/proc:ro:false:rprivate"}, {"container.mount[7]", "none"},
+		{"container.mount[/etc]", "none"}, {"container.mount.dest[/proc*]", "/host/proc"},
+		{"container.mount.dest[/var/run/docker.sock]", "/var/run/docker.sock"}, {"container.mount.dest[/etc]", "<NA>"},
+		{"container.mount.source[/host/*]", "/proc"}, {"container.mount.source[1]", "/var/run/docker.sock"},
+		{"container.mount.mode[/proc]", "ro"}, {"container.mount.rdwr[1]", "true"}, {"container.mount.rdwr[/proc]", "false"},
+		{"container.mount.propagation[0]", "rprivate"}, {"container.healthcheck", "<NA>"},
+	})
+}
+
+// TestContainerFieldArgs: bad mount arguments are load errors.
+func TestContainerFieldArgs(t *testing.T) {
+	for _, name := range []string{"container.mount[-1]", "container.mount.dest[[a]", "container.mount.dest"} {
+		def, arg, ok := Registry().Lookup(name)
+		if !ok {
+			if i := strings.IndexByte(name, '['); i > 0 {
+				def, _, ok = Registry().Lookup(name[:i])
+				arg = strings.TrimSuffix(name[i+1:], "]")
+			}
+		}
+		if !ok {
+			t.Fatalf("%s: not registered", name)
+		}
+		if def.Arg != fields.ArgRequired {
+			t.Errorf("%s: argument not required", name)
+		}
+		if arg == "" {
+			continue
+		}
+		if _, err := def.Bind(arg); err == nil {
+			t.Errorf("%s: bound without error", name)
+		}
+	}
 }
 
 func TestEvtFields(t *testing.T) {

@@ -9,6 +9,7 @@ package sysevent
 import (
 	"net/netip"
 	"strconv"
+	"time"
 )
 
 // Event is one decoded syscall (or one of Harrier's non-syscall events, see
@@ -145,6 +146,15 @@ type Event struct {
 	// FDInfo is the file or socket the event concerns (the fd argument, or
 	// the fd returned), set by the process table.
 	FDInfo *FD
+}
+
+// EventTime is Time as a time.Time (the zero time when unset): alerts
+// carry it (alertfmt.Timed).
+func (e *Event) EventTime() time.Time {
+	if e.Time == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, e.Time)
 }
 
 // Source is the event source name for fields.Event.

@@ -202,9 +202,30 @@ type Container struct {
 	Privileged *bool // nil when unknown
 	StartTS    int64 // ns since the epoch; 0 when unknown
 
+	ImageDigest string // sha256:... of the image manifest, when the runtime knows it
+
+	// Namespaces shared with the host; nil when unknown.
+	HostNetwork, HostPID, HostIPC *bool
+	Mounts                        []Mount
+	IP                            string // the container's (its pod's) primary IP
+	CNIJSON                       string // the CNI result as JSON, when the runtime reports it
+
+	// Docker health checks and Kubernetes probes, as the command line the
+	// runtime runs; empty when none.
+	Healthcheck, LivenessProbe, ReadinessProbe string
+
 	PodName, PodNamespace, PodUID string
+	PodSandboxID                  string // full id of the pod sandbox
 	PodLabels                     map[string]string
 	Labels                        map[string]string
+}
+
+// Mount is one mount of a container, as container.mount* report it.
+type Mount struct {
+	Source, Dest string
+	Mode         string // the runtime's mode/options text (e.g. "ro", "z"); may be empty
+	RW           bool
+	Propagation  string // private, rprivate, shared, rshared, slave, rslave
 }
 
 // Host is the container of processes that run on the host.

@@ -20,6 +20,10 @@ const (
 	// TypeProcExit is a thread's exit (sched_process_exit): Ret is the exit
 	// code as wait(2) reports it; Proc carries the last state of the thread.
 	TypeProcExit Type = FirstHarrierType + iota
+	// TypeContainer is a container that started (Falco's async "container"
+	// event): Thread is a thread of the container's first process, whose
+	// Container carries the runtime's metadata.
+	TypeContainer
 	lastType
 )
 
@@ -30,7 +34,8 @@ const NumTypes = int(lastType)
 const MaxSyscall = int(FirstHarrierType) - 1
 
 var harrierNames = [...]string{
-	TypeProcExit - FirstHarrierType: "procexit",
+	TypeProcExit - FirstHarrierType:  "procexit",
+	TypeContainer - FirstHarrierType: "container",
 }
 
 // Names is the event type name table indexed by Type, with "" for unused

@@ -25,7 +25,6 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/bpfcapture"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/proctable"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/source"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
@@ -61,6 +60,7 @@ type Sensor struct {
 	Table   *proctable.Table
 	Ruleset *rules.Ruleset
 
+	src    *source.Source
 	cancel context.CancelFunc
 	done   chan error
 	opts   Options
@@ -112,7 +112,7 @@ func RepoFile(rel string) (string, error) {
 
 // Interest is the syscalls the kernel must pass for rs: the enabled
 // syscall rules' event types plus the process table's (the daemon's rule).
-func Interest(rs *rules.Ruleset) []sysevent.Type { return source.Interest(rs) }
+func Interest(rs *rules.Ruleset) []sysevent.Type { return sources.SyscallInterest(rs) }
 
 // Start loads the rules, opens the capture (ignoring this process's own
 // syscalls, as the sensor ignores itself), bootstraps the process table
@@ -122,20 +122,10 @@ func Start(opts Options) (*Sensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("livetest: loading rules: %w", err)
 	}
-	src, err := source.Open(source.Options{
-		RingBytes: opts.RingBytes,
-		Workers:   opts.Workers,
-		// Container ids from cgroup paths as in the daemon; no runtime
-		// metadata (tests have no CRI socket).
-		Table: func() proctable.Config {
-			return proctable.Config{ProcRoot: "/proc", Containers: container.NewResolver(nil).FromCgroup}
-		},
-	})
+	// Container ids from cgroup paths as in the daemon; no runtime
+	// metadata (tests have no CRI socket).
+	src, err := source.Open(source.Options{RingBytes: opts.RingBytes, Workers: opts.Workers, Interest: Interest(rs)})
 	if err != nil {
-		return nil, err
-	}
-	if err := src.SetInterest(rs); err != nil {
-		src.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -143,12 +133,13 @@ func Start(opts Options) (*Sensor, error) {
 		Capture: src.Capture,
 		Table:   src.Table,
 		Ruleset: rs,
+		src:     src,
 		cancel:  cancel,
 		done:    make(chan error, 1),
 		opts:    opts,
 		exited:  map[int64]bool{},
 	}
-	if err := s.Table.Bootstrap(ctx); err != nil {
+	if err := src.Bootstrap(ctx); err != nil {
 		cancel()
 		src.Close()
 		return nil, fmt.Errorf("livetest: bootstrapping the process table: %w", err)
@@ -156,8 +147,9 @@ func Start(opts Options) (*Sensor, error) {
 	host, _ := os.Hostname()
 	builder := &alertfmt.Builder{Hostname: host, SensorID: "livetest", RulesetVersion: rs.Version()}
 	go func() {
-		s.done <- src.Run(ctx, func(ev *sysevent.Event, scratch *filter.Scratch) {
-			rs.EvaluateScratch(ev, scratch, func(r *rules.Rule) {
+		scratch := make([]filter.Scratch, src.Workers())
+		s.done <- src.Run(ctx, func(w int, ev *sysevent.Event) {
+			rs.EvaluateScratch(ev, &scratch[w], func(r *rules.Rule) {
 				s.nalerts.Add(1)
 				if !opts.KeepAlerts {
 					return
@@ -193,7 +185,7 @@ func (s *Sensor) Stop() error {
 	s.cancel()
 	s.cancel = nil
 	err := <-s.done
-	return errors.Join(err, s.Capture.Close())
+	return errors.Join(err, s.src.Close())
 }
 
 // Counters are what the pipeline did so far.

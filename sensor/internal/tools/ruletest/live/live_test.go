@@ -31,7 +31,6 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/bpfcapture"
-	"github.com/harrier-security/harrier/sensor/internal/syscall/proctable"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/source"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
@@ -173,25 +172,21 @@ func start(t *testing.T) *sensor {
 	// The sensor's own pipeline (syscall/source): dispatch workers sharded
 	// by process, each applying events to the process table and
 	// evaluating them.
-	src, err := source.Open(source.Options{
-		Table: func() proctable.Config { return proctable.Config{ProcRoot: "/proc"} },
-	})
+	src, err := source.Open(source.Options{Interest: sources.SyscallInterest(rs)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	capt := src.Capture
-	if err := src.SetInterest(rs); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := src.Table.Bootstrap(ctx); err != nil {
+	if err := src.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
 	s := &sensor{capt: capt}
 	done := make(chan error, 1)
 	go func() {
-		done <- src.Run(ctx, func(ev *sysevent.Event, scratch *filter.Scratch) {
-			rs.EvaluateScratch(ev, scratch, func(r *rules.Rule) {
+		scratch := make([]filter.Scratch, src.Workers())
+		done <- src.Run(ctx, func(w int, ev *sysevent.Event) {
+			rs.EvaluateScratch(ev, &scratch[w], func(r *rules.Rule) {
 				out, _ := r.Output.Render(nil, ev)
 				a := alert{rule: r.Name, pid: int64(ev.PID), output: string(out)}
 				if ev.Thread != nil {
@@ -209,7 +204,7 @@ func start(t *testing.T) *sensor {
 		}
 		cancel() // Run returns on cancellation; close only after it has
 		<-done
-		capt.Close()
+		src.Close()
 	})
 	return s
 }

@@ -2,12 +2,9 @@ package config
 
 import (
 	"testing"
-
-	"github.com/harrier-security/harrier/router/internal/output/elasticsearch"
-	"github.com/harrier-security/harrier/router/internal/output/kafka"
 )
 
-func esPassword(o Output) string { return o.Settings.(elasticsearch.Config).Password }
+func esPassword(o Output) string { return o.Settings.(Elasticsearch).Password }
 
 func TestSidekickElasticsearchAndKafkaBlocks(t *testing.T) {
 	p := write(t, `
@@ -44,15 +41,15 @@ outputs:
 	if err != nil {
 		t.Fatal(err)
 	}
-	es := find(t, c, "elasticsearch").Settings.(elasticsearch.Config)
+	es := find(t, c, "elasticsearch").Settings.(Elasticsearch)
 	if es.Shards != 3 || es.Replicas != 1 || es.Pipeline != "geoip" || es.Suffix != "monthly" || es.APIKey != "aWQ6a2V5" || !es.TLS.InsecureSkipVerify || es.CustomHeaders["x-org"] != "sec" {
 		t.Fatalf("es: %+v", es)
 	}
-	k := find(t, c, "kafka").Settings.(kafka.Config)
+	k := find(t, c, "kafka").Settings.(Kafka)
 	if k.SASL.Mechanism != "SCRAM_SHA512" || k.TLS == nil || k.Compression != "gzip" || k.Balancer != "crc32" || !k.AllowAutoTopicCreation {
 		t.Fatalf("kafka: %+v", k)
 	}
-	if a := find(t, c, "kafka.audit").Settings.(kafka.Config); a.Key != "field:k8s.ns.name" || a.TLS != nil {
+	if a := find(t, c, "kafka.audit").Settings.(Kafka); a.Key != "field:k8s.ns.name" || a.TLS != nil {
 		t.Fatalf("kafka.audit: %+v", a)
 	}
 }
