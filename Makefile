@@ -108,6 +108,22 @@ run-sensor: ## start only the sensor with the quickstart defaults (scripts/run-s
 	cd sensor && go build -ldflags '$(LDFLAGS)' -o $(BIN)/harrier-sensor ./cmd/harrier-sensor
 	@bash scripts/run-sensor.sh
 
+.PHONY: packages
+# Package version (Debian/RPM syntax); DIST receives the packages.
+PKG_VERSION ?= 0.1.0
+DIST        ?= $(CURDIR)/dist
+PKG_LDFLAGS := -s -w -X github.com/harrier-security/harrier/proto/buildinfo.version=$(PKG_VERSION)
+packages: ## .deb and .rpm of harrier-sensor, harrier-router and harrierctl into dist/ (nfpm as a library; offline)
+	@mkdir -p $(DIST)/bin
+	cd sensor && CGO_ENABLED=0 go build -trimpath -ldflags '$(PKG_LDFLAGS)' -o $(DIST)/bin/harrier-sensor ./cmd/harrier-sensor
+	cd router && CGO_ENABLED=0 go build -trimpath -ldflags '$(PKG_LDFLAGS)' -o $(DIST)/bin/harrier-router ./cmd/harrier-router
+	cd router && CGO_ENABLED=0 go build -trimpath -ldflags '$(PKG_LDFLAGS)' -o $(DIST)/bin/harrierctl ./cmd/harrierctl
+	cd deploy/packaging && GOWORK=off go run . -version $(PKG_VERSION) -bin $(DIST)/bin -out $(DIST) -root $(CURDIR)
+
+.PHONY: test-packages
+test-packages: ## install, upgrade and purge the .deb packages on this host (root; deploy/packaging)
+	cd deploy/packaging && GOWORK=off go vet ./... && GOWORK=off go test -count=1 -timeout 30m $(TESTFLAGS) ./...
+
 .PHONY: test-deploy
 # -count=1: helm and go build run as subprocesses, so go test's result cache
 # would not notice edits to the chart or the daemons.

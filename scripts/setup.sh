@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # protoc): proto generation; clang/llvm/libbpf-dev/bpftool: eBPF generation;
 # kcat: an independent Kafka client used by the router's end-to-end tests.
 # openssh-client, iproute2, util-linux (unshare): the live Falco-rule tests.
+# rpm: the packaging test (rpm -qlp).
 # containerd, runc, busybox-static: the container-metadata end-to-end test.
-pkgs=(make git protobuf-compiler libprotobuf-dev clang llvm libbpf-dev bpftool kcat ca-certificates curl openssh-client iproute2 util-linux containerd runc busybox-static)
+pkgs=(make git protobuf-compiler libprotobuf-dev clang llvm libbpf-dev bpftool kcat ca-certificates curl openssh-client iproute2 util-linux containerd runc busybox-static rpm)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

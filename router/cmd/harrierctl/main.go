@@ -1,5 +1,6 @@
 // Command harrierctl is the client of the router: it subscribes to the live
-// alert stream and manages dead letters. Each subcommand lives in its own
+// alert stream, manages dead letters, rolls rules out to the sensor fleet and
+// lists the sensors. Each subcommand lives in its own
 // file and registers itself in commands.
 package main
 

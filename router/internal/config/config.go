@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,6 +56,10 @@ type GRPC struct {
 	// ClientTokens are the bearer tokens for Subscribe and DeadLetters
 	// (empty: no token required).
 	ClientTokens []string
+	// AdminTokens are the bearer tokens that may push and roll back the
+	// fleet's rules (empty: pushes are refused). They must differ from the
+	// ingest tokens: a sensor's credential never changes the fleet's rules.
+	AdminTokens  []string
 	MaxRecvBytes int
 }
 
@@ -140,6 +145,7 @@ func setDefaults(v *viper.Viper) {
 	for _, k := range []string{
 		"grpc.tls.cert_file", "grpc.tls.key_file", "grpc.tls.client_ca_file",
 		"grpc.ingest_tokens", "grpc.ingest_tokens_file", "grpc.client_tokens", "grpc.client_tokens_file",
+		"grpc.admin_tokens", "grpc.admin_tokens_file",
 		"http.tls.cert_file", "http.tls.key_file", "http.tls.client_ca_file", "http.token", "http.token_file",
 		"http.metrics_address",
 		"mutualtlsfilespath", "mutualtlsclient.certfile", "mutualtlsclient.keyfile", "mutualtlsclient.cacertfile",
@@ -246,6 +252,13 @@ func parse(all map[string]any) (*Config, error) {
 	c.GRPC.TLS = serverTLS(g.sub("tls"))
 	c.GRPC.IngestTokens = tokens(g, "ingest_tokens")
 	c.GRPC.ClientTokens = tokens(g, "client_tokens")
+	c.GRPC.AdminTokens = tokens(g, "admin_tokens")
+	for _, a := range c.GRPC.AdminTokens {
+		if slices.Contains(c.GRPC.IngestTokens, a) {
+			g.errorf("admin_tokens", "an admin token must not also be an ingest token")
+			break
+		}
+	}
 	c.GRPC.MaxRecvBytes = int(g.size("max_recv_bytes", 16<<20))
 	g.finish()
 

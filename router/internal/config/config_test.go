@@ -107,6 +107,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"journal:\n  max_bytes: lots\n", "journal.max_bytes"},
 		{"grpc:\n  tls:\n    cert_file: /x\n", "grpc.tls.cert_file"},
 		{"grpc:\n  ingest_tokens: [short]\n", "grpc.ingest_tokens"},
+		{"grpc:\n  ingest_tokens: [same-token-0123456789]\n  admin_tokens: [same-token-0123456789]\n", "grpc.admin_tokens: an admin token must not also be an ingest token"},
 		{"shutdown_timeout: soon\n", "shutdown_timeout"},
 		{"typo_key: 1\n", "typo_key: unknown key"},
 		{"kafka:\n  hostport: 127.0.0.1:9092\n", "kafka.topic: is required"},

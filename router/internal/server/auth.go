@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/subtle"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -15,24 +16,27 @@ import (
 )
 
 // tokenAuth checks "authorization: Bearer <token>" per service: sensors
-// use the ingest tokens, clients (subscribe, dead letters) the client
-// tokens. An empty token list leaves that service open. The token sets can
+// use the ingest tokens (alert stream and fleet control stream), clients
+// (subscribe, dead letters, fleet views) the client or admin tokens, and
+// rules pushes and rollbacks the admin tokens only. An empty ingest or
+// client list leaves those services open; an empty admin list refuses
+// pushes (the fleet's rules are never open to change). The token sets can
 // be replaced while running (configuration reload: token rotation).
 type tokenAuth struct {
 	sets atomic.Pointer[tokenSets]
 }
 
 type tokenSets struct {
-	ingest, client [][]byte
+	ingest, client, admin [][]byte
 }
 
-func newTokenAuth(ingest, client []string) *tokenAuth {
+func newTokenAuth(ingest, client, admin []string) *tokenAuth {
 	a := &tokenAuth{}
-	a.set(ingest, client)
+	a.set(ingest, client, admin)
 	return a
 }
 
-func (a *tokenAuth) set(ingest, client []string) {
+func (a *tokenAuth) set(ingest, client, admin []string) {
 	conv := func(ts []string) [][]byte {
 		out := make([][]byte, len(ts))
 		for i, t := range ts {
@@ -40,21 +44,36 @@ func (a *tokenAuth) set(ingest, client []string) {
 		}
 		return out
 	}
-	a.sets.Store(&tokenSets{ingest: conv(ingest), client: conv(client)})
+	a.sets.Store(&tokenSets{ingest: conv(ingest), client: conv(client), admin: conv(admin)})
 }
 
-func (a *tokenAuth) tokensFor(method string) [][]byte {
+// tokensFor returns the tokens accepted for method and whether an empty
+// list means open (false: refuse everyone).
+func (a *tokenAuth) tokensFor(method string) ([][]byte, bool) {
 	s := a.sets.Load()
-	if strings.HasPrefix(method, "/"+harrierv1.Ingest_ServiceDesc.ServiceName+"/") {
-		return s.ingest
+	switch method {
+	case harrierv1.FleetAdmin_PushRules_FullMethodName, harrierv1.FleetAdmin_RollbackRules_FullMethodName:
+		return s.admin, false
+	case harrierv1.FleetAdmin_RulesStatus_FullMethodName, harrierv1.FleetAdmin_ListSensors_FullMethodName:
+		if len(s.client) == 0 {
+			return nil, true
+		}
+		return append(slices.Clip(s.client), s.admin...), true
 	}
-	return s.client
+	if strings.HasPrefix(method, "/"+harrierv1.Ingest_ServiceDesc.ServiceName+"/") ||
+		strings.HasPrefix(method, "/"+harrierv1.Fleet_ServiceDesc.ServiceName+"/") {
+		return s.ingest, true
+	}
+	return s.client, true
 }
 
 func (a *tokenAuth) check(ctx context.Context, method string) error {
-	want := a.tokensFor(method)
+	want, openWhenEmpty := a.tokensFor(method)
 	if len(want) == 0 {
-		return nil
+		if openWhenEmpty {
+			return nil
+		}
+		return status.Error(codes.PermissionDenied, "rules pushes are disabled: the router has no grpc.admin_tokens")
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	for _, v := range md.Get("authorization") {

@@ -28,6 +28,7 @@ import (
 	"github.com/harrier-security/harrier/router/internal/config"
 	"github.com/harrier-security/harrier/router/internal/deadletter"
 	"github.com/harrier-security/harrier/router/internal/delivery"
+	"github.com/harrier-security/harrier/router/internal/fleet"
 	"github.com/harrier-security/harrier/router/internal/ingest"
 	"github.com/harrier-security/harrier/router/internal/journal"
 	"github.com/harrier-security/harrier/router/internal/outputs"
@@ -46,6 +47,7 @@ type Router struct {
 	outputs outputs.Factory
 	hub     *subscription.Hub
 	im      *ingest.Metrics
+	fl      *fleet.Service
 
 	grpcSrv    *grpc.Server
 	httpSrv    *http.Server
@@ -96,6 +98,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Router, error) {
 	r.hub = subscription.NewHub(r.j, subscription.Options{Buffer: cfg.Subscriptions.Buffer, MaxReplay: cfg.Subscriptions.MaxReplay,
 		Registerer: r.reg, Logger: log})
 	r.im = ingest.NewMetrics(r.reg)
+	if r.fl, err = fleet.New(filepath.Join(cfg.DataDir, "rulesets"), log); err != nil {
+		r.j.Close()
+		lock.Close()
+		return nil, err
+	}
 	r.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_config_reloads_total",
 		Help: "Configuration reloads, by result (applied, rejected)."}, []string{"result"})
 	r.reg.MustRegister(r.reloads)
@@ -125,7 +132,7 @@ func (r *Router) Start() error {
 	r.hubCancel, r.hubDone = cancel, make(chan struct{})
 	go func() { defer close(r.hubDone); r.hub.Run(hubCtx) }()
 
-	r.auth = newTokenAuth(cfg.GRPC.IngestTokens, cfg.GRPC.ClientTokens)
+	r.auth = newTokenAuth(cfg.GRPC.IngestTokens, cfg.GRPC.ClientTokens, cfg.GRPC.AdminTokens)
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.GRPC.MaxRecvBytes),
 		grpc.ChainUnaryInterceptor(r.auth.unary),
@@ -148,6 +155,8 @@ func (r *Router) Start() error {
 	ingest.Register(r.grpcSrv, ingest.NewStream(r.j, r.im, r.log))
 	harrierv1.RegisterSubscriptionServer(r.grpcSrv, r.hub)
 	harrierv1.RegisterDeadLettersServer(r.grpcSrv, &deadLetters{store: r.dead, r: r})
+	harrierv1.RegisterFleetServer(r.grpcSrv, r.fl.ControlServer())
+	harrierv1.RegisterFleetAdminServer(r.grpcSrv, r.fl.AdminServer())
 	if r.grpcLn, err = net.Listen("tcp", cfg.GRPC.Address); err != nil {
 		return fmt.Errorf("grpc.address: %w", err)
 	}
@@ -221,7 +230,7 @@ func (r *Router) Reload(cfg *config.Config) error {
 	defer r.mu.Unlock()
 	old := r.cfg
 	if r.auth != nil {
-		r.auth.set(cfg.GRPC.IngestTokens, cfg.GRPC.ClientTokens)
+		r.auth.set(cfg.GRPC.IngestTokens, cfg.GRPC.ClientTokens, cfg.GRPC.AdminTokens)
 	}
 	if cfg.GRPC.Address != old.GRPC.Address || cfg.HTTP.Address != old.HTTP.Address || cfg.DataDir != old.DataDir ||
 		cfg.Journal != old.Journal || cfg.HTTP.MetricsAddress != old.HTTP.MetricsAddress ||

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	sdnotify "github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/harrier-security/harrier/sensor/internal/config"
 	"github.com/harrier-security/harrier/sensor/internal/daemon"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
@@ -219,7 +221,12 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		defer os.Remove(f.pidfile)
 	}
-	opts := daemon.Options{Stdout: stdout, Logger: log}
+	opts := daemon.Options{Stdout: stdout, Logger: log, Version: buildVersion(),
+		// Under systemd (Type=notify) `systemctl start` returns once the
+		// sensor captures; elsewhere NOTIFY_SOCKET is unset and these do nothing.
+		Ready:    func() { notify(log, sdnotify.SdNotifyReady) },
+		Stopping: func() { notify(log, sdnotify.SdNotifyStopping) },
+	}
 	if f.capture != "" {
 		path := f.capture
 		opts.Replay = func(ctx context.Context, emit func(fields.Event) error) error {
@@ -249,7 +256,9 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 				return
 			case <-hup:
 				log.Info("SIGHUP: reloading rules")
+				notify(log, sdnotify.SdNotifyReloading)
 				_ = d.Reload()
+				notify(log, sdnotify.SdNotifyReady)
 			}
 		}
 	}()
@@ -285,4 +294,11 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(out, opts))
 	}
 	return slog.New(slog.NewTextHandler(out, opts))
+}
+
+// notify sends a state to systemd's notification socket, when there is one.
+func notify(log *slog.Logger, state string) {
+	if _, err := sdnotify.SdNotify(false, state); err != nil {
+		log.Warn("systemd notify", "state", state, "err", err)
+	}
 }

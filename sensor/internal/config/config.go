@@ -75,6 +75,13 @@ type Rules struct {
 	Select []Select `mapstructure:"select"`
 	// Watch reloads the rules when a file changes (SIGHUP always does).
 	Watch bool `mapstructure:"watch"`
+	// Central opts in to the fleet ruleset the router sends (harrierctl
+	// rules push): once one arrived it replaces Files. Off, the sensor keeps
+	// its local rules whatever the router holds.
+	Central bool `mapstructure:"central"`
+	// CentralCache keeps the last central ruleset applied, so a restart
+	// runs it even while the router is unreachable.
+	CentralCache string `mapstructure:"central_cache"`
 	// AppendOutput is Falco's append_output: text and fields added to the
 	// output of the rules each entry matches.
 	AppendOutput []AppendOutput `mapstructure:"append_output"`
@@ -291,6 +298,9 @@ type GRPC struct {
 	Window        int           `mapstructure:"window"`
 	Linger        time.Duration `mapstructure:"linger"`
 	Spool         Spool         `mapstructure:"spool"`
+	// ReportInterval is how often the sensor reports its state on the
+	// fleet control stream (harrierctl sensors).
+	ReportInterval time.Duration `mapstructure:"report_interval"`
 }
 
 type Spool struct {
@@ -358,6 +368,8 @@ var defaults = map[string]any{
 	"rules.priority":                    "debug",
 	"rules.select":                      []any{},
 	"rules.watch":                       true,
+	"rules.central":                     false,
+	"rules.central_cache":               "/var/lib/harrier/central-rules.pb",
 	"sources.syscall.enabled":           true,
 	"sources.syscall.ring_buffer_bytes": 16 << 20,
 	"sources.syscall.workers":           0,
@@ -390,6 +402,7 @@ var defaults = map[string]any{
 	"outputs.grpc.window":              8,
 	"outputs.grpc.linger":              "5ms",
 	"outputs.grpc.spool.dir":           "/var/lib/harrier/spool",
+	"outputs.grpc.report_interval":     "10s",
 	"outputs.grpc.spool.max_bytes":     256 << 20,
 	"outputs.grpc.spool.sync_interval": "1s",
 	"aggregation.enabled":              false,
@@ -833,11 +846,22 @@ func (c *Config) validate() error {
 		if g.Window <= 0 {
 			add(bad("outputs.grpc.window", "must be positive"))
 		}
+		if g.ReportInterval < 100*time.Millisecond {
+			add(bad("outputs.grpc.report_interval", "%s is below 100ms", g.ReportInterval))
+		}
 		if g.Spool.Dir == "" {
 			add(bad("outputs.grpc.spool.dir", "required"))
 		}
 		if g.Spool.MaxBytes < 1<<20 {
 			add(bad("outputs.grpc.spool.max_bytes", "%d is less than 1 MiB", g.Spool.MaxBytes))
+		}
+	}
+	if c.Rules.Central {
+		if !g.Enabled {
+			add(bad("rules.central", "the central ruleset comes from the router: enable outputs.grpc"))
+		}
+		if c.Rules.CentralCache == "" {
+			add(bad("rules.central_cache", "required with rules.central"))
 		}
 	}
 	if !o.Stdout.Enabled && !o.File.Enabled && !o.HTTP.Enabled && !g.Enabled && !o.Syslog.Enabled && !o.Program.Enabled {

@@ -35,6 +35,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit/webhook"
 	"github.com/harrier-security/harrier/sensor/internal/ship/aggregate"
+	"github.com/harrier-security/harrier/sensor/internal/ship/control"
 	"github.com/harrier-security/harrier/sensor/internal/ship/sink"
 	"github.com/harrier-security/harrier/sensor/internal/ship/spool"
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport"
@@ -46,6 +47,11 @@ type Options struct {
 	// Stdout receives the stdout output (default os.Stdout).
 	Stdout io.Writer
 	Logger *slog.Logger
+	// Version is the build's version, reported to the router.
+	Version string
+	// Ready is called once every source is capturing (systemd's
+	// READY=1), Stopping when shutdown begins.
+	Ready, Stopping func()
 	// Replay, when set, replaces the live sources: it emits recorded
 	// events (Falco's -e capture file) and Run returns once it has and
 	// the alerts are delivered.
@@ -69,6 +75,9 @@ type Daemon struct {
 
 	cur      atomic.Pointer[active]
 	reloadMu sync.Mutex
+	central  centralState
+	version  string
+	opts     Options
 
 	reg *prometheus.Registry
 	m   *metrics
@@ -95,7 +104,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &Daemon{cfg: cfg, log: opts.Logger, reg: prometheus.NewRegistry(), replay: opts.Replay}
+	d := &Daemon{cfg: cfg, log: opts.Logger, reg: prometheus.NewRegistry(), version: opts.Version, opts: opts, replay: opts.Replay}
 	defer func() {
 		if err != nil {
 			d.closeAll()
@@ -389,6 +398,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopDelivery()
 	if d.tr != nil {
 		bg.Go(func() { _ = d.tr.Run(dctx) })
+		// The control stream shares the alert stream's connection.
+		bg.Go(func() {
+			control.Run(dctx, d.tr.Conn(), control.Config{Interval: d.cfg.Outputs.GRPC.ReportInterval, Logger: d.log}, d)
+		})
 	}
 	if d.metSrv != nil {
 		bg.Go(func() {
@@ -449,6 +462,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		srcs.Go(func() { d.watchRules(sctx) })
 	}
 	d.ready.Store(true)
+	if d.opts.Ready != nil {
+		d.opts.Ready()
+	}
 	d.log.Info("harrier-sensor running",
 		"sensor_id", d.cfg.SensorID, "rules", len(d.Ruleset().Rules()), "ruleset", d.Ruleset().Version(),
 		"syscall", d.sys != nil, "k8s_audit", d.WebhookAddr(), "metrics", d.MetricsAddr(), "router", d.cfg.Outputs.GRPC.Enabled)
@@ -466,6 +482,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	d.ready.Store(false)
+	if d.opts.Stopping != nil {
+		d.opts.Stopping()
+	}
 	d.log.Info("stopping: draining sources")
 	stopSources()
 	srcs.Wait()

@@ -58,25 +58,55 @@ func ruleSources(paths []string) ([]rules.File, error) {
 	return out, nil
 }
 
-// loadRules loads, compiles and selects the configured rules.
+// loadRules loads, compiles and selects the rules in effect: the cached
+// central ruleset when the sensor opted in and has one, else the
+// configured files (Harrier's built-in rules when none are configured).
 func (d *Daemon) loadRules() (*rules.Ruleset, error) {
 	rc := d.cfg.Rules
+	if rc.Central {
+		c, err := readCache(rc.CentralCache)
+		switch {
+		case err != nil:
+			d.log.Error("central ruleset cache unreadable; using the local rules files", "err", err)
+		case c != nil:
+			rs, err := d.compileCentral(c)
+			if err == nil {
+				d.central.mu.Lock()
+				if d.central.revision != c.GetRevision() {
+					d.central.revision, d.central.since = c.GetRevision(), time.Now()
+				}
+				d.central.mu.Unlock()
+				return rs, nil
+			}
+			d.log.Error("cached central ruleset does not load; using the local rules files", "err", err)
+		}
+		d.central.mu.Lock()
+		d.central.revision = 0
+		d.central.mu.Unlock()
+	}
 	src, err := ruleSources(rc.Files)
 	if err != nil {
 		return nil, err
 	}
-	files := make([]string, len(src))
+	names := make([]string, len(src))
 	for i, f := range src {
-		files[i] = f.Name
+		names[i] = f.Name
 	}
 	if len(rc.Files) == 0 {
-		d.log.Info("no rules files configured (rules.files): using Harrier's default rules built into this binary", "files", files)
+		d.log.Info("no rules files configured (rules.files): using Harrier's default rules built into this binary", "files", names)
 	}
+	return d.compile(src, strings.Join(names, ", "))
+}
+
+// compile compiles rules files and applies the configured selection; what
+// names them in logs.
+func (d *Daemon) compile(files []rules.File, what string) (*rules.Ruleset, error) {
+	rc := d.cfg.Rules
 	m, err := rules.ParseMatching(rc.RuleMatching)
 	if err != nil {
 		return nil, fmt.Errorf("rules.rule_matching: %w", err)
 	}
-	rs, diags, err := rules.Load(src, rules.Options{Registries: d.regs, Matching: m})
+	rs, diags, err := rules.Load(files, rules.Options{Registries: d.regs, Matching: m})
 	for _, w := range diags.Warnings() {
 		d.log.Debug("rules warning", "at", w.String())
 	}
@@ -114,7 +144,7 @@ func (d *Daemon) loadRules() (*rules.Ruleset, error) {
 		}
 	}
 	if enabled == 0 {
-		d.log.Warn("no rule is enabled; the sensor will raise no alerts", "files", files)
+		d.log.Warn("no rule is enabled; the sensor will raise no alerts", "files", what)
 	}
 	return rs, nil
 }

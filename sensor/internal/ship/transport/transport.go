@@ -200,6 +200,10 @@ func (c *Client) Stats() Stats {
 // Connected reports whether a stream to the router is up.
 func (c *Client) Connected() bool { return c.connected.Load() }
 
+// Conn is the connection to the router, for other streams that share it
+// (the fleet control stream); it carries the same TLS and token.
+func (c *Client) Conn() grpc.ClientConnInterface { return c.conn }
+
 // Close releases the connection. Call it after Run returned.
 func (c *Client) Close() error { return c.conn.Close() }
 
