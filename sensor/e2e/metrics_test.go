@@ -97,7 +97,10 @@ func TestDocumentedMetricsExist(t *testing.T) {
 		_ = router.Process.Kill()
 		_ = router.Wait()
 	}()
-	s, running := startSensor(t, "-o", "outputs.grpc.enabled=true", "-o", "outputs.grpc.address="+grpcAddr)
+	s, running := startSensor(t, "-o", "outputs.grpc.enabled=true", "-o", "outputs.grpc.address="+grpcAddr,
+		// The http output too (to the router's Falco JSON ingest), so that its
+		// metrics exist.
+		"-o", "outputs.http.enabled=true", "-o", "outputs.http.url=http://"+httpAddr+"/")
 	defer s.stop(t)
 
 	sensorURL := "http://" + running["metrics"].(string) + "/metrics"

@@ -150,6 +150,9 @@ func startRouter(t *testing.T, dir string) *fleetRouter {
 	t.Helper()
 	r := &fleetRouter{grpc: freePort(t), http: freePort(t), alerts: filepath.Join(dir, "alerts.jsonl")}
 	cfg := filepath.Join(dir, "router.yaml")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, `data_dir: %s
 grpc:
   address: %q

@@ -34,6 +34,8 @@ var stages = []struct {
 	{"internal/tools/", stage{4, ""}},
 	{"internal/testkit/", stage{4, ""}},
 	{"internal/layout", stage{4, ""}},
+	// The rules validation the router's fleet push calls (exported API).
+	{"rulecheck", stage{4, ""}},
 	{"internal/config", stage{5, ""}},
 	{"internal/daemon", stage{5, ""}},
 	{"cmd/", stage{6, ""}},

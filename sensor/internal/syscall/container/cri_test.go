@@ -218,10 +218,12 @@ func TestDiscoverSourcesAtConfiguredPaths(t *testing.T) {
 		t.Errorf("second source %#v, want DockerFiles{Root: %s}", src[1], docker)
 	}
 	r := NewResolver(src)
-	c := r.FromCgroup("0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-" + hexID + ".scope\n")
-	if c.Pending() {
-		r.Wait(c, 10*time.Second)
-	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	pending := r.FromCgroup("0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-" + hexID + ".scope\n")
+	r.Wait(pending, 10*time.Second)
+	c := pending.Current()
 	if c.Name != "nginx" {
 		t.Errorf("container from the configured socket: %+v", c)
 	}
