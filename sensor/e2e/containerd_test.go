@@ -399,7 +399,7 @@ func TestContainerdEnrichment(t *testing.T) {
 		"-o", "rules.files="+strings.Join([]string{falcoRules, rulesDir}, ","),
 		"-o", "rules.rule_matching=all",
 		"-o", "cluster_name=e2e-cluster",
-		"-o", "sources.syscall.cri_sockets[0]="+ctd.sock,
+		"-o", "sources.syscall.cri_sockets="+ctd.sock,
 		"-o", "sources.syscall.container_wait=2s",
 		"-o", "outputs.grpc.enabled=true", "-o", "outputs.grpc.address="+grpcAddr)
 	defer s.stop(t)

@@ -76,11 +76,17 @@ func ruleFiles(args []string) ([]*harrierv1.RuleFile, error) {
 	return out, nil
 }
 
+// currentUser names who pushes, for the router's audit log: $USER as the
+// shell has it (a shared admin account names the person who logged in),
+// else the account. The token's fingerprint is logged beside it.
 func currentUser() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
 	if u, err := user.Current(); err == nil {
 		return u.Username
 	}
-	return os.Getenv("USER")
+	return ""
 }
 
 // rpcError prints a gRPC error's message (the router's diagnostics) as is.

@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 	}
 	routerBin, ctlBin, sensorBin = filepath.Join(dir, "harrier-router"), filepath.Join(dir, "harrierctl"), filepath.Join(dir, "harrier-sensor")
 	for out, pkg := range map[string]string{routerBin: "../../cmd/harrier-router", ctlBin: "../../cmd/harrierctl", sensorBin: "../../../sensor/cmd/harrier-sensor"} {
-		build := exec.Command("go", "build", "-ldflags", "-X main.version=9.9.9-e2e", "-o", out, pkg)
+		build := exec.Command("go", "build", "-ldflags", "-X github.com/harrier-security/harrier/proto/buildinfo.version=9.9.9-e2e", "-o", out, pkg)
 		build.Stdout, build.Stderr = os.Stdout, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "building", pkg, err)
