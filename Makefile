@@ -93,6 +93,9 @@ test: setup lint ## lint, then every module's tests (race detector on), then the
 	@mkdir -p .test
 	$(GOTESTSUM) --jsonfile .test/modules.json -- $(RACE) $(TESTFLAGS) $(MODULES:%=./%/...)
 	@$(MAKE) --no-print-directory test-deploy
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory test-packages; \
+	  elif [ "$$HARRIER_REQUIRE_ALL" = 1 ]; then echo "test-packages needs root (HARRIER_REQUIRE_ALL=1)"; exit 1; \
+	  else echo "SKIP test-packages: needs root (dpkg -i)"; fi
 
 .PHONY: bench
 bench: ## benchmarks (figures are recorded in docs/benchmarks.md)

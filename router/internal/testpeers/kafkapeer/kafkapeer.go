@@ -128,21 +128,34 @@ func ReadAllWith(ctx context.Context, dialer *kafkago.Dialer, addr, topic string
 			MaxWait:   50 * time.Millisecond,
 			Dialer:    dialer,
 		})
-		// Read what the partition holds now: up to its high watermark.
+		// Read what the partition holds now: from its log start to its high
+		// watermark. Offsets may have gaps (a batch the broker dropped when
+		// it stopped mid-write), so stop at the watermark, not after a count.
 		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		last, err := lastOffset(lctx, dialer, addr, topic, p.ID)
+		first, last, err := offsets(lctx, dialer, addr, topic, p.ID)
 		cancel()
 		if err != nil {
 			r.Close()
 			return out, err
 		}
-		for off := int64(0); off < last; off++ {
+		if last <= first {
+			r.Close()
+			continue
+		}
+		if err := r.SetOffset(first); err != nil {
+			r.Close()
+			return out, fmt.Errorf("partition %d: %w", p.ID, err)
+		}
+		for {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
 				r.Close()
-				return out, fmt.Errorf("partition %d offset %d: %w", p.ID, off, err)
+				return out, fmt.Errorf("partition %d after %d messages: %w", p.ID, len(out), err)
 			}
 			out = append(out, m)
+			if m.Offset >= last-1 {
+				break
+			}
 		}
 		r.Close()
 	}
@@ -152,13 +165,13 @@ func ReadAllWith(ctx context.Context, dialer *kafkago.Dialer, addr, topic string
 	return out, nil
 }
 
-func lastOffset(ctx context.Context, dialer *kafkago.Dialer, addr, topic string, partition int) (int64, error) {
+func offsets(ctx context.Context, dialer *kafkago.Dialer, addr, topic string, partition int) (first, last int64, err error) {
 	conn, err := dialer.DialLeader(ctx, "tcp", addr, topic, partition)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer conn.Close()
-	return conn.ReadLastOffset()
+	return conn.ReadOffsets()
 }
 
 func freePort() (int, error) {
