@@ -95,7 +95,7 @@ func Open(opts Options) (*Source, error) {
 		switch {
 		case err != nil:
 			log.Warn("no container runtime metadata (container.image, k8s.pod.* will be <NA>)", "err", err)
-		case len(d.Meta) == 0 && len(d.Watchers) == 0:
+		case len(d.Meta) == 0: // the CRI runtime, when found, is among the sources
 			log.Info("no container runtime found: containers are known by id only (container.image, k8s.pod.* are <NA>)",
 				"cri_sockets", opts.Runtimes.CRISockets, "docker_root", opts.Runtimes.DockerRoot)
 		}
