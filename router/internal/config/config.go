@@ -37,6 +37,7 @@ type Config struct {
 	HTTP            HTTP
 	Journal         Journal
 	Subscriptions   Subscriptions
+	Console         Console
 	ShutdownTimeout time.Duration
 	Log             Log
 	// Outputs, sorted by name. Never empty: with none configured, the
@@ -291,6 +292,7 @@ func parse(all map[string]any) (*Config, error) {
 	s.finish()
 
 	sidekickListen(root, c)
+	parseConsole(root, c)
 
 	l := root.sub("log")
 	c.Log.Level = strings.ToLower(l.str("level", "info"))

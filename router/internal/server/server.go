@@ -26,6 +26,7 @@ import (
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/config"
+	"github.com/harrier-security/harrier/router/internal/console/index"
 	"github.com/harrier-security/harrier/router/internal/deadletter"
 	"github.com/harrier-security/harrier/router/internal/delivery"
 	"github.com/harrier-security/harrier/router/internal/fleet"
@@ -59,6 +60,9 @@ type Router struct {
 	hubCancel context.CancelFunc
 	hubDone   chan struct{}
 	auth      *tokenAuth
+
+	consoleStop  context.CancelFunc
+	consoleIndex *index.Index
 
 	mu      sync.Mutex
 	cfg     *config.Config
@@ -163,6 +167,9 @@ func (r *Router) Start() error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/{$}", ingest.NewHTTP(r.j, r.im, r.log, cfg.HTTP.Token, cfg.HTTP.MaxBodyBytes)) // exactly "/", like falcosidekick
+	if err := r.startConsole(mux); err != nil {
+		return err
+	}
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "pong") })
 	obs := http.NewServeMux()
 	obs.HandleFunc("/healthz", r.serveHealth)
@@ -282,6 +289,9 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	if r.hubCancel != nil {
 		r.hubCancel()
 		<-r.hubDone
+	}
+	if r.consoleStop != nil {
+		r.consoleStop()
 	}
 	r.pipe.Stop(ctx)
 	err := r.j.Close()

@@ -1,0 +1,63 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"path/filepath"
+
+	"github.com/harrier-security/harrier/router/internal/console"
+	"github.com/harrier-security/harrier/router/internal/console/auth"
+	"github.com/harrier-security/harrier/router/internal/console/index"
+)
+
+// startConsole mounts the console at /ui and starts its indexer, which
+// reads the journal on its own (ingest never waits for it).
+func (r *Router) startConsole(mux *http.ServeMux) error {
+	cfg := r.cfg.Console
+	if !cfg.Enabled {
+		return nil
+	}
+	idx := index.New(index.Options{MaxAlerts: cfg.MaxAlerts, MaxAge: cfg.MaxAge, IncidentFields: cfg.IncidentFields, Logger: r.log})
+	users := make([]auth.User, 0, len(cfg.Users))
+	for _, u := range cfg.Users {
+		users = append(users, auth.User{Name: u.Name, Hash: u.PasswordHash, Role: u.Role})
+	}
+	open := len(users) == 0 && isLoopback(r.cfg.HTTP.Address)
+	if len(users) == 0 && !open {
+		r.log.Warn("console: no console.users configured and http.address is not loopback: the console refuses every sign-in")
+	}
+	tlsOn := r.cfg.HTTP.TLS.Enabled()
+	if !tlsOn && !isLoopback(r.cfg.HTTP.Address) && len(users) > 0 {
+		r.log.Warn("console: http.tls is off on a non-loopback address: console passwords and sessions travel in clear text")
+	}
+	g := auth.New(auth.Options{Users: users, Open: open, TTL: cfg.SessionTTL, InsecureCookies: !tlsOn, Logger: r.log})
+	c, err := console.New(console.Deps{Index: idx, Guard: g, DeadLetters: &deadLetters{store: r.dead, r: r},
+		Fleet: r.fl.AdminServer(), StateDir: filepath.Join(r.cfg.DataDir, "console"), Logger: r.log})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.consoleStop = cancel
+	go func() { _ = idx.Run(ctx, r.j) }()
+	r.consoleIndex = idx
+	mux.Handle("/ui/", c)
+	mux.Handle("/ui", http.RedirectHandler("/ui/", http.StatusFound))
+	r.log.Info("console at /ui", "open_access", open, "users", len(users))
+	return nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ConsoleIndex exposes the console's index (tests, benchmarks); nil when off.
+func (r *Router) ConsoleIndex() *index.Index { return r.consoleIndex }
