@@ -74,7 +74,7 @@ func New(d Deps) (*Console, error) {
 	}
 	g := d.Guard
 	m := http.NewServeMux()
-	m.Handle("GET /ui/", web.Handler("/ui/"))
+	m.Handle("/ui/", web.Handler("/ui/"))
 	m.HandleFunc("GET /ui/api/me", g.Me)
 	m.HandleFunc("POST /ui/api/login", g.Login)
 	m.HandleFunc("POST /ui/api/logout", g.Logout)
