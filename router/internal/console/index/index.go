@@ -151,6 +151,9 @@ func (x *Index) Run(ctx context.Context, j *journal.Journal) error {
 		a := &harrierv1.Alert{}
 		if err := proto.Unmarshal(e.Data, a); err != nil {
 			x.log.Warn("console index: undecodable record skipped", "seq", e.Seq, "err", err)
+			x.mu.Lock()
+			x.next = max(x.next, e.Seq+1)
+			x.mu.Unlock()
 			continue
 		}
 		x.Add(e.Seq, a, slices.Clone(e.Data))
