@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 
@@ -106,6 +107,10 @@ type Index struct {
 	sens  map[string]*SensorSeen
 	next  uint64 // next journal position to read
 
+	// arena packs the docs' search text side by side, so a free-text scan
+	// reads memory in order instead of chasing a million small strings.
+	arena []byte
+
 	subMu sync.Mutex
 	subs  map[chan *harrierv1.Alert]struct{}
 }
@@ -181,9 +186,8 @@ func (x *Index) Add(seq uint64, a *harrierv1.Alert, raw []byte) {
 		sb.WriteByte('\n')
 		sb.WriteString(strings.ToLower(k + "=" + FieldString(a.GetOutputFields()[k])))
 	}
-	d.text = sb.String()
-
 	x.mu.Lock()
+	d.text = x.intern(sb.String())
 	vals := facetValues(a)
 	for f := 0; f < FTag; f++ {
 		d.facets[f] = x.dicts[f].id(vals[f])
@@ -208,6 +212,20 @@ func (x *Index) Add(seq uint64, a *harrierv1.Alert, raw []byte) {
 		}
 	}
 	x.subMu.Unlock()
+}
+
+// intern copies s into the arena; called with mu held. Arena chunks are
+// never written again once full and are freed with their last doc.
+func (x *Index) intern(s string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	if cap(x.arena)-len(x.arena) < len(s) {
+		x.arena = make([]byte, 0, max(1<<20, len(s)))
+	}
+	off := len(x.arena)
+	x.arena = append(x.arena, s...)
+	return unsafe.String(&x.arena[off], len(s))
 }
 
 func facetValues(a *harrierv1.Alert) [nFacets - 1]string {
