@@ -10,8 +10,9 @@
 //
 // Sequence numbers start at 1 and are implicit: a segment file is named after
 // the sequence number of its first record, and records follow without gaps.
-// At open, the last segment is scanned and a torn or corrupt tail (a crash in
-// the middle of a write) is truncated away.
+// At open, the last segment is scanned: a torn tail (a crash in the middle of
+// a write) is truncated away, damage (a bad record followed by valid ones) is
+// skipped and counted as lost; see recover.go.
 //
 // Retention: when the segments exceed Options.MaxBytes, or a sealed segment
 // is older than Options.MaxAge, the oldest sealed segments are deleted even if
@@ -82,6 +83,17 @@ type Stats struct {
 	DroppedRecords uint64 `json:"dropped_records"` // records deleted by retention since open
 	DroppedBytes   int64  `json:"dropped_bytes"`
 	Syncs          uint64 `json:"fsyncs"`
+	// DamagedRecords counts bad records skipped since open (found at open
+	// or by a reader): alerts lost to a damaged disk.
+	DamagedRecords uint64 `json:"damaged_records"`
+	// MissingRecords counts sequence numbers skipped with nothing stored:
+	// segments that end below the high-water mark, cursors ahead of the
+	// journal.
+	MissingRecords uint64 `json:"missing_records"`
+	// WriteError is the last failed commit (a full or failing disk), empty
+	// once a commit succeeds again; appends are refused meanwhile.
+	WriteError     string    `json:"write_error,omitempty"`
+	WriteErrorTime time.Time `json:"write_error_time,omitzero"`
 }
 
 type segment struct {
@@ -90,6 +102,9 @@ type segment struct {
 	size    atomic.Int64
 	end     atomic.Uint64 // one past the last seq once sealed; 0 while active
 	lastMod atomic.Int64  // unix ns of the newest record
+
+	idxMu sync.Mutex
+	idx   *segIndex // layout, once computed for a damaged or short sealed segment
 }
 
 type appendReq struct {
@@ -124,6 +139,10 @@ type Journal struct {
 	syncs    uint64
 	closed   bool
 	closeErr error
+	damaged  uint64 // bad records skipped (found at open or by readers)
+	missing  uint64 // sequence numbers skipped with nothing stored (below the high-water mark, cursors ahead)
+	writeErr string // the last failed commit's error, cleared by the next good one
+	writeAt  time.Time
 
 	committed atomic.Uint64 // records with seq < committed are durable
 
@@ -133,6 +152,10 @@ type Journal struct {
 	w       *bufio.Writer
 	next    uint64
 	scratch []byte
+	hwm       *os.File
+	hwmStored uint64
+
+	ctl     chan func() // work run on the writer goroutine (Advance)
 
 	reqs    chan *appendReq
 	stop    chan struct{}
@@ -154,10 +177,15 @@ func Open(dir string, opts Options) (*Journal, error) {
 		dir: dir, opts: opts, log: opts.Logger,
 		waitCh:  make(chan struct{}),
 		reqs:    make(chan *appendReq, 1024),
+		ctl:     make(chan func()),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
 	if err := j.load(); err != nil {
+		return nil, err
+	}
+	if err := j.openHWM(); err != nil {
+		j.f.Close()
 		return nil, err
 	}
 	j.enforceRetention(time.Now())
@@ -195,23 +223,22 @@ func (j *Journal) load() error {
 	for i := 0; i+1 < len(j.segs); i++ {
 		j.segs[i].end.Store(j.segs[i+1].base)
 	}
+	hwm := j.loadHWM()
 	if len(j.segs) == 0 {
-		return j.createSegment(1)
+		base := max(hwm, 1)
+		if base > 1 {
+			j.log.Error("journal: no segments left below the high-water mark (deleted?); starting after it",
+				"dir", j.dir, "next", base)
+		}
+		return j.createSegment(base)
 	}
 	last := j.segs[len(j.segs)-1]
-	n, valid, stamp, err := scanSegment(last.path)
+	next, active, err := j.recoverActive(last, hwm)
 	if err != nil {
 		return err
 	}
-	if valid < last.size.Load() {
-		j.log.Warn("journal: truncating torn tail", "segment", last.path, "valid_bytes", valid, "size", last.size.Load())
-		if err := os.Truncate(last.path, valid); err != nil {
-			return fmt.Errorf("journal: truncate torn tail: %w", err)
-		}
-		last.size.Store(valid)
-	}
-	if stamp != 0 {
-		last.lastMod.Store(stamp)
+	if !active {
+		return j.createSegment(next)
 	}
 	f, err := os.OpenFile(last.path, os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
@@ -219,18 +246,13 @@ func (j *Journal) load() error {
 	}
 	j.active, j.f = last, f
 	j.w = bufio.NewWriterSize(f, 1<<20)
-	j.next = last.base + n
+	j.next = next
 	j.committed.Store(j.next)
 	return nil
 }
 
-// scanSegment counts the valid records of a segment and returns the offset
-// just past the last valid one and its stamp.
-func scanSegment(path string) (n uint64, valid int64, stamp int64, err error) {
-	return scanSegmentUpTo(path, ^uint64(0))
-}
-
-// scanSegmentUpTo is scanSegment stopping after limit records.
+// scanSegmentUpTo counts up to limit valid records of a segment and returns
+// the offset just past the last one and its stamp.
 func scanSegmentUpTo(path string, limit uint64) (n uint64, valid int64, stamp int64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -395,6 +417,9 @@ func (j *Journal) writer() {
 		case <-ticker.C:
 			j.enforceRetention(time.Now())
 			continue
+		case fn := <-j.ctl:
+			fn()
+			continue
 		case <-j.stop:
 			j.drainOnStop()
 			return
@@ -414,6 +439,9 @@ func (j *Journal) writer() {
 			}
 		}
 		j.commit(batch)
+		if err := j.storeHWM(false); err != nil {
+			j.log.Error("journal: cannot store the high-water mark", "err", err)
+		}
 	}
 }
 
@@ -454,6 +482,7 @@ func (j *Journal) commit(batch []*appendReq) {
 		// the writer to what is durable by reopening at the committed end.
 		err = fmt.Errorf("journal: write: %w", err)
 		j.log.Error("journal write failed", "err", err)
+		j.setWriteError(err)
 		j.recover()
 		for _, req := range batch {
 			req.done <- Result{Err: err}
@@ -463,6 +492,7 @@ func (j *Journal) commit(batch []*appendReq) {
 	j.active.lastMod.Store(now)
 	j.mu.Lock()
 	j.syncs++
+	j.writeErr = ""
 	j.committed.Store(j.next)
 	close(j.waitCh)
 	j.waitCh = make(chan struct{})
@@ -526,7 +556,10 @@ func (j *Journal) roll() error {
 		return err
 	}
 	j.active.end.Store(j.next)
-	return j.createSegment(j.next)
+	if err := j.createSegment(j.next); err != nil {
+		return err
+	}
+	return j.storeHWM(true)
 }
 
 // enforceRetention deletes the oldest sealed segments beyond MaxBytes or
@@ -570,7 +603,11 @@ func (j *Journal) enforceRetention(now time.Time) {
 func (j *Journal) Stats() Stats {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	st := Stats{Next: j.committed.Load(), Segments: len(j.segs), DroppedRecords: j.dropped, DroppedBytes: j.dropB, Syncs: j.syncs}
+	st := Stats{Next: j.committed.Load(), Segments: len(j.segs), DroppedRecords: j.dropped, DroppedBytes: j.dropB, Syncs: j.syncs,
+		DamagedRecords: j.damaged, MissingRecords: j.missing, WriteError: j.writeErr}
+	if j.writeErr != "" {
+		st.WriteErrorTime = j.writeAt
+	}
 	if len(j.segs) > 0 {
 		st.First = j.segs[0].base
 	}
@@ -631,6 +668,12 @@ func (j *Journal) Close() error {
 	if cerr := j.f.Close(); err == nil {
 		err = cerr
 	}
+	if herr := j.storeHWM(true); err == nil {
+		err = herr
+	}
+	if cerr := j.hwm.Close(); err == nil {
+		err = cerr
+	}
 	j.mu.Lock()
 	j.closeErr = err
 	close(j.waitCh)
@@ -644,4 +687,10 @@ func (j *Journal) Close() error {
 // corrupt record.
 func ReadRecord(r io.Reader, buf []byte) (payload []byte, stamp int64, err error) {
 	return readRecord(r, buf)
+}
+
+func (j *Journal) setWriteError(err error) {
+	j.mu.Lock()
+	j.writeErr, j.writeAt = err.Error(), time.Now()
+	j.mu.Unlock()
 }
