@@ -147,15 +147,15 @@ type Journal struct {
 	committed atomic.Uint64 // records with seq < committed are durable
 
 	// owned by the writer goroutine
-	active  *segment
-	f       *os.File
-	w       *bufio.Writer
-	next    uint64
-	scratch []byte
+	active    *segment
+	f         *os.File
+	w         *bufio.Writer
+	next      uint64
+	scratch   []byte
 	hwm       *os.File
 	hwmStored uint64
 
-	ctl     chan func() // work run on the writer goroutine (Advance)
+	ctl chan func() // work run on the writer goroutine (Advance)
 
 	reqs    chan *appendReq
 	stop    chan struct{}

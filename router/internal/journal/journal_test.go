@@ -245,4 +245,3 @@ func TestAppendAfterCloseFails(t *testing.T) {
 		t.Fatalf("reader at the end after close: %v", err)
 	}
 }
-
