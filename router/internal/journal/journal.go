@@ -147,12 +147,13 @@ type Journal struct {
 	committed atomic.Uint64 // records with seq < committed are durable
 
 	// owned by the writer goroutine
-	active    *segment
-	f         *os.File
-	w         *bufio.Writer
-	next      uint64
-	scratch   []byte
-	hwm       *os.File
+	active  *segment
+	f       *os.File
+	w       *bufio.Writer
+	next    uint64
+	scratch []byte
+
+	hwm       *os.File // high-water mark file (recover.go)
 	hwmStored uint64
 
 	ctl chan func() // work run on the writer goroutine (Advance)
