@@ -17,13 +17,14 @@ type Metrics struct {
 	DeadLetterFailures *prometheus.CounterVec
 	Filtered           *prometheus.CounterVec
 	LostRetention      *prometheus.CounterVec
+	Latency            *prometheus.HistogramVec
+	BatchSize          *prometheus.HistogramVec
+
 	// Lost counts alerts an output never consumed, by reason: deleted
 	// (retention, or segments removed), damaged, missing.
 	Lost *prometheus.CounterVec
 	// CursorRepairs counts cursors found ahead of the journal at start.
 	CursorRepairs *prometheus.CounterVec
-	Latency            *prometheus.HistogramVec
-	BatchSize          *prometheus.HistogramVec
 }
 
 // NewMetrics creates the metrics and registers them (and the queue gauges of

@@ -2,7 +2,7 @@ package delivery
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"time"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
