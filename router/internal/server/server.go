@@ -306,6 +306,9 @@ func (r *Router) serveHealth(w http.ResponseWriter, _ *http.Request) {
 			rep.Status = "degraded"
 		}
 	}
+	if rep.Journal.WriteError != "" {
+		rep.Status = "degraded" // a full or failing disk: ingest is refused
+	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -321,6 +324,11 @@ var (
 	jDropped  = prometheus.NewDesc("harrier_router_journal_retention_dropped_total",
 		"Alerts deleted by journal retention (max_bytes/max_age) since start, consumed by every output or not.", nil, nil)
 	jSyncs = prometheus.NewDesc("harrier_router_journal_fsyncs_total", "Group commits (fsyncs) of the journal.", nil, nil)
+	jLost  = prometheus.NewDesc("harrier_router_journal_lost_records_total",
+		"Alerts the journal lost since start, by reason: damaged (bad records skipped), missing (sequence numbers with no record: a lost tail below the high-water mark, a cursor ahead).",
+		[]string{"reason"}, nil)
+	jWritable = prometheus.NewDesc("harrier_router_journal_writable",
+		"0 while the journal's last commit failed (disk full or failing; ingest is refused), 1 otherwise.", nil, nil)
 )
 
 func (c *journalCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -329,6 +337,8 @@ func (c *journalCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- jRecords
 	ch <- jDropped
 	ch <- jSyncs
+	ch <- jLost
+	ch <- jWritable
 }
 
 func (c *journalCollector) Collect(ch chan<- prometheus.Metric) {
@@ -338,6 +348,13 @@ func (c *journalCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(jRecords, prometheus.GaugeValue, float64(st.Next-st.First))
 	ch <- prometheus.MustNewConstMetric(jDropped, prometheus.CounterValue, float64(st.DroppedRecords))
 	ch <- prometheus.MustNewConstMetric(jSyncs, prometheus.CounterValue, float64(st.Syncs))
+	ch <- prometheus.MustNewConstMetric(jLost, prometheus.CounterValue, float64(st.DamagedRecords), journal.LossDamaged)
+	ch <- prometheus.MustNewConstMetric(jLost, prometheus.CounterValue, float64(st.MissingRecords), journal.LossMissing)
+	writable := 1.0
+	if st.WriteError != "" {
+		writable = 0
+	}
+	ch <- prometheus.MustNewConstMetric(jWritable, prometheus.GaugeValue, writable)
 }
 
 type deadLetterCollector struct{ s *deadletter.Store }
