@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/testkit/require"
 )
 
@@ -168,4 +169,25 @@ func TestSIGKILLAtRandomPoints(t *testing.T) {
 		t.Fatalf("%d acknowledged: %d delivered, %d lost", len(acked), delivered, lost)
 	}
 	t.Logf("%d acknowledged through 3 SIGKILLs, all delivered", len(acked))
+}
+
+// TestInvalidAlertRefusedAlone sends a batch with one invalid alert (no
+// rule): it becomes a dead letter of output "ingest", the rest is stored,
+// acknowledged and delivered (finding 7).
+func TestInvalidAlertRefusedAlone(t *testing.T) {
+	e := newEnv(t, "", "")
+	e.start()
+	s := &sensor{addr: e.grpcAddr, prefix: "v"}
+	s.corrupt = func(b []*harrierv1.Alert) { b[3].Rule = "" }
+	s.send(t, 1, 300)
+	s.corrupt = nil
+	s.send(t, 1, 50)
+	acked := s.ackedIDs()
+	eventually(t, 20*time.Second, "the valid alerts delivered", func() bool { return e.hook.delivered(acked) == len(acked)-1 })
+	if got := e.metric("harrier_router_ingest_invalid_alerts_total"); got != 1 {
+		t.Fatalf("invalid alerts counted: %v", got)
+	}
+	if h := e.get("/healthz"); !strings.Contains(h, `"ingest": 1`) {
+		t.Fatalf("no dead letter for output ingest in /healthz:\n%s", h)
+	}
 }

@@ -286,6 +286,8 @@ type sensor struct {
 	acked  []string
 	next   int
 	retry  int // batches answered RETRY
+	// corrupt, when set, edits each new batch before it is sent.
+	corrupt func([]*harrierv1.Alert)
 }
 
 func (s *sensor) ackedIDs() []string {
@@ -331,6 +333,9 @@ func (s *sensor) run(ctx context.Context, n, batches int, pause time.Duration) {
 		for ctx.Err() == nil && (batches == 0 || done < batches) {
 			if pending == nil {
 				pending = s.batch(n)
+				if s.corrupt != nil {
+					s.corrupt(pending)
+				}
 			}
 			seq++
 			if err = stream.Send(&harrierv1.AlertBatch{Sequence: seq, Alerts: pending, SensorId: "node-1"}); err != nil {

@@ -21,6 +21,8 @@ type Metrics struct {
 	Alerts   *prometheus.CounterVec   // by transport
 	Batches  *prometheus.CounterVec   // by transport, status
 	Duration *prometheus.HistogramVec // time to durable store, by transport
+	Invalid  *prometheus.CounterVec   // alerts refused alone (dead-lettered), by transport
+	TooLarge *prometheus.CounterVec   // messages over the receive limit, by transport
 }
 
 // NewMetrics creates and registers (when reg is non-nil) the metrics.
@@ -34,8 +36,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time from receiving a batch to its durable storage.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)},
 			[]string{"transport"}),
 	}
+	m.Invalid = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_ingest_invalid_alerts_total",
+		Help: "Invalid alerts refused alone from an otherwise stored batch, kept as dead letters of output \"ingest\"."}, []string{"transport"})
+	m.TooLarge = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_ingest_too_large_total",
+		Help: "Messages refused for exceeding the receive limit (grpc.max_recv_bytes)."}, []string{"transport"})
 	if reg != nil {
-		reg.MustRegister(m.Alerts, m.Batches, m.Duration)
+		reg.MustRegister(m.Alerts, m.Batches, m.Duration, m.Invalid, m.TooLarge)
 	}
 	return m
 }

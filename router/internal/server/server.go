@@ -152,7 +152,9 @@ func (r *Router) Start() error {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	r.grpcSrv = grpc.NewServer(opts...)
-	ingest.Register(r.grpcSrv, ingest.NewStream(r.j, r.im, r.log))
+	is := ingest.NewStream(r.j, r.im, r.log)
+	is.SetDeadLetters(r.dead)
+	ingest.Register(r.grpcSrv, is)
 	harrierv1.RegisterSubscriptionServer(r.grpcSrv, r.hub)
 	harrierv1.RegisterDeadLettersServer(r.grpcSrv, &deadLetters{store: r.dead, r: r})
 	harrierv1.RegisterFleetServer(r.grpcSrv, r.fl.ControlServer())
