@@ -91,11 +91,32 @@ delivery: {batch_size: 200, backoff: {initial: 20ms, max: 200ms}}
 outputs:
   webhook:
     soc: {address: %s, format: ndjson}
-`, e.dataDir, e.grpcAddr, e.httpAddr, journal, e.hook.srv.URL)
+  file:
+    archive: {path: %s}
+`, e.dataDir, e.grpcAddr, e.httpAddr, journal, e.hook.srv.URL, e.filePath())
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// filePath is the file output's (output "file.archive"), outside the data
+// directory.
+func (e *env) filePath() string { return filepath.Join(e.dir, "alerts.jsonl") }
+
+// fileIDs counts each alert id in the file output.
+func (e *env) fileIDs() map[string]int {
+	ids := map[string]int{}
+	b, _ := os.ReadFile(e.filePath())
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		if a, err := falcojson.Unmarshal(line); err == nil {
+			ids[a.GetId()]++
+		}
+	}
+	return ids
 }
 
 // router is one harrier-router process.

@@ -108,7 +108,14 @@ type Output struct {
 	// Stdout, Elasticsearch or Kafka (a value, not a pointer).
 	Settings    any
 	Fingerprint string
+	// DedupWindow is how long a file, webhook or stdout output remembers
+	// delivered alert ids to skip redeliveries (key dedupwindow, default
+	// 10m; 0 turns it off). Other kinds deduplicate at the sink, or not.
+	DedupWindow time.Duration
 }
+
+// DefaultDedupWindow is the default dedupwindow.
+const DefaultDedupWindow = 10 * time.Minute
 
 // Backoff is the retry backoff of an output: exponential with jitter from
 // Initial up to Max.
@@ -413,6 +420,12 @@ func parseOutput(k kind, kindName, name string, b *block, defs outputDefaults, g
 	if o.BatchSize < 1 {
 		b.errorf("batch_size", "must be at least 1")
 	}
+	switch kindName {
+	case "webhook", "file", "stdout":
+		if o.DedupWindow = b.duration("dedupwindow", DefaultDedupWindow); o.DedupWindow < 0 {
+			b.errorf("dedupwindow", "must not be negative")
+		}
+	}
 	o.Settings = k.parse(b, name, gl)
 	b.finish()
 	o.Fingerprint = fingerprint(o)
@@ -423,7 +436,7 @@ func parseOutput(k kind, kindName, name string, b *block, defs outputDefaults, g
 // (secrets included, hashed).
 func fingerprint(o Output) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%v|%d|%v|%#v", o.Kind, o.Name, o.Filter.String(), o.BatchSize, o.Backoff, o.Settings)
+	fmt.Fprintf(h, "%s|%s|%v|%d|%v|%#v|%v", o.Kind, o.Name, o.Filter.String(), o.BatchSize, o.Backoff, o.Settings, o.DedupWindow)
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
