@@ -71,7 +71,7 @@ type Options struct {
 	// waits for its fsync to start (default DefaultSyncInterval). An
 	// AckFsync append in the queue starts the fsync at once.
 	SyncInterval time.Duration
-	Logger *slog.Logger
+	Logger       *slog.Logger
 }
 
 // Entry is one stored record.
