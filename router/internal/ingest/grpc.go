@@ -18,8 +18,8 @@ import (
 	"github.com/harrier-security/harrier/router/internal/journal"
 )
 
-// maxInFlight bounds the batches of one stream waiting for their fsync, so
-// a sensor can pipeline without waiting for each ack.
+// maxInFlight bounds the batches of one stream waiting for their ack, so a
+// sensor can pipeline without waiting for each one.
 const maxInFlight = 64
 
 // maxInFlightBytes bounds the memory one stream's unacknowledged batches
@@ -61,14 +61,23 @@ type Stream struct {
 	j   *journal.Journal
 	m   *Metrics
 	log *slog.Logger
+	ack journal.Ack
 }
 
-// NewStream returns the gRPC ingest service.
+// NewStream returns the gRPC ingest service. Batches are acknowledged once
+// fsynced until WithAck says otherwise.
 func NewStream(j *journal.Journal, m *Metrics, log *slog.Logger) *Stream {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	return &Stream{j: j, m: m, log: logger(log)}
+	return &Stream{j: j, m: m, log: logger(log), ack: journal.AckFsync}
+}
+
+// WithAck sets when a batch is acknowledged OK (journal.AckWritten or
+// journal.AckFsync).
+func (s *Stream) WithAck(a journal.Ack) *Stream {
+	s.ack = a
+	return s
 }
 
 type pendingAck struct {
@@ -81,7 +90,8 @@ type pendingAck struct {
 	reason   string
 }
 
-// serve receives batches and acknowledges each once it is durable. Acks are
+// serve receives batches and acknowledges each once stored as the ack policy
+// says. Acks are
 // sent in batch order; a sensor may pipeline up to maxInFlight batches.
 func (s *Stream) serve(stream grpc.ServerStream) error {
 	ctx := stream.Context()
@@ -125,7 +135,7 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 				p.bytes += len(r)
 			}
 			budget.acquire(p.bytes)
-			done, err := s.j.AppendAsync(recs)
+			done, err := s.j.AppendAsyncAck(recs, s.ack)
 			if err != nil {
 				budget.release(p.bytes)
 				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_RETRY, "router is shutting down"

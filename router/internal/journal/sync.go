@@ -201,3 +201,9 @@ func (j *Journal) publish(to uint64, synced bool) {
 	close(j.waitCh)
 	j.waitCh = make(chan struct{})
 }
+
+// Written is the sequence number the next record will get once written:
+// every record below it is in the segment files (acknowledged AckWritten or
+// about to be), readable by a journal opened after a process crash. Records
+// between Next and Written await their fsync.
+func (j *Journal) Written() uint64 { return j.written.Load() }
