@@ -66,17 +66,21 @@ func TestAckWrittenIsFsyncedWithinTheInterval(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer j.Close()
-			for i := range 5 {
-				if _, err := j.AppendAck(context.Background(), [][]byte{[]byte(fmt.Sprint(i))}, AckWritten); err != nil {
-					t.Fatal(err)
+			// Several windows: each one's writes get their fsync.
+			for round := range 4 {
+				for i := range 5 {
+					if _, err := j.AppendAck(context.Background(), [][]byte{[]byte(fmt.Sprint(i))}, AckWritten); err != nil {
+						t.Fatal(err)
+					}
 				}
-			}
-			deadline := time.Now().Add(10 * time.Second)
-			for j.Next() != 6 {
-				if time.Now().After(deadline) {
-					t.Fatalf("records not fsynced within 10s (window %v): %+v", interval, j.Stats())
+				want := uint64(5*round + 6)
+				deadline := time.Now().Add(10 * time.Second)
+				for j.Next() != want {
+					if time.Now().After(deadline) {
+						t.Fatalf("round %d: records not fsynced within 10s (window %v): %+v", round, interval, j.Stats())
+					}
+					time.Sleep(time.Millisecond)
 				}
-				time.Sleep(time.Millisecond)
 			}
 			if j.Stats().Syncs == 0 {
 				t.Fatal("visible without an fsync")

@@ -494,14 +494,16 @@ func (j *Journal) commit(batch []*appendReq) {
 	if j.opts.NoSync {
 		j.publish(j.next, false)
 	}
+	urgent := false
 	for i, req := range batch {
 		if req.ack == AckWritten || j.opts.NoSync {
 			req.done <- Result{First: firsts[i]}
 			continue
 		}
 		j.sy.wait(req, firsts[i])
+		urgent = true
 	}
-	j.sy.kick()
+	j.sy.kick(urgent)
 	if j.opts.MaxBytes > 0 {
 		j.enforceRetention(time.Now())
 	}

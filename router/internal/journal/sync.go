@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -56,6 +57,11 @@ type syncer struct {
 	waiters []syncWaiter // AckFsync appends in write order
 	urgent  bool         // a waiter arrived since the last fsync began
 
+	// open is set while unsynced written records have a window running:
+	// the writer then needs no kick (one wake-up per window, not per
+	// append).
+	open atomic.Bool
+
 	kickCh chan struct{}
 	stopCh chan struct{}
 	done   chan struct{}
@@ -81,8 +87,12 @@ func (s *syncer) wait(req *appendReq, first uint64) {
 	s.mu.Unlock()
 }
 
-// kick tells the syncer that something was written.
-func (s *syncer) kick() {
+// kick tells the syncer that something was written; urgent when an
+// AckFsync append waits.
+func (s *syncer) kick(urgent bool) {
+	if !urgent && !s.open.CompareAndSwap(false, true) {
+		return // a window is running: its fsync covers this write
+	}
 	select {
 	case s.kickCh <- struct{}{}:
 	default:
@@ -140,7 +150,15 @@ func (j *Journal) syncLoop() {
 		}
 		urgent := s.takeUrgent()
 		if !urgent && j.written.Load() <= j.committed.Load() {
-			continue
+			if armed {
+				continue
+			}
+			// Idle: the next write must kick. Look again in case one
+			// slipped in while the flag was still set.
+			s.open.Store(false)
+			if j.written.Load() <= j.committed.Load() {
+				continue
+			}
 		}
 		if urgent || fire {
 			if armed {
@@ -165,6 +183,8 @@ func (j *Journal) syncLoop() {
 // syncOnce fsyncs what is written, publishes it to readers and answers the
 // AckFsync appends it covers.
 func (j *Journal) syncOnce() error {
+	// Writes after this point open the next window.
+	j.sy.open.Store(false)
 	j.sy.fileMu.Lock()
 	target := j.written.Load()
 	var err error
