@@ -172,3 +172,34 @@ func TestHTTPGzipAndHTTP2(t *testing.T) {
 		t.Fatalf("stored %v", got)
 	}
 }
+
+// BenchmarkHTTPOneAlertPerRequest is Falco's http_output against the
+// handler: one keep-alive connection, one alert per request, each answer
+// awaited. Profile it with -cpuprofile.
+func BenchmarkHTTPOneAlertPerRequest(b *testing.B) {
+	for _, ack := range []journal.Ack{journal.AckWritten, journal.AckFsync} {
+		b.Run("ack="+ack.String(), func(b *testing.B) {
+			j, err := journal.Open(b.TempDir(), journal.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer j.Close()
+			srv := httptest.NewServer(NewHTTP(j, nil, nil, "", 0).WithAck(ack))
+			defer srv.Close()
+			client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+			body := []byte(falcoAlert("bench"))
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := client.Post(srv.URL, "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Fatal(resp.Status)
+				}
+			}
+		})
+	}
+}
