@@ -21,8 +21,8 @@ import (
 	"github.com/harrier-security/harrier/router/internal/journal"
 )
 
-// maxInFlight bounds the batches of one stream waiting for their fsync, so
-// a sensor can pipeline without waiting for each ack.
+// maxInFlight bounds the batches of one stream waiting for their ack, so a
+// sensor can pipeline without waiting for each one.
 const maxInFlight = 64
 
 // maxInFlightBytes bounds the memory one stream's unacknowledged batches
@@ -65,6 +65,7 @@ type Stream struct {
 	m    *Metrics
 	log  *slog.Logger
 	dead DeadLetters
+	ack  journal.Ack
 }
 
 // DeadLetters stores alerts refused at ingest (the dead-letter store; an
@@ -82,12 +83,20 @@ const IngestOutput = "ingest"
 // whole batch is rejected.
 func (s *Stream) SetDeadLetters(d DeadLetters) { s.dead = d }
 
-// NewStream returns the gRPC ingest service.
+// NewStream returns the gRPC ingest service. Batches are acknowledged once
+// fsynced until WithAck says otherwise.
 func NewStream(j *journal.Journal, m *Metrics, log *slog.Logger) *Stream {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	return &Stream{j: j, m: m, log: logger(log)}
+	return &Stream{j: j, m: m, log: logger(log), ack: journal.AckFsync}
+}
+
+// WithAck sets when a batch is acknowledged OK (journal.AckWritten or
+// journal.AckFsync).
+func (s *Stream) WithAck(a journal.Ack) *Stream {
+	s.ack = a
+	return s
 }
 
 type pendingAck struct {
@@ -100,7 +109,8 @@ type pendingAck struct {
 	reason   string
 }
 
-// serve receives batches and acknowledges each once it is durable. Acks are
+// serve receives batches and acknowledges each once stored as the ack policy
+// says. Acks are
 // sent in batch order; a sensor may pipeline up to maxInFlight batches.
 func (s *Stream) serve(stream grpc.ServerStream) error {
 	ctx := stream.Context()
@@ -154,7 +164,7 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 				p.bytes += len(r)
 			}
 			budget.acquire(p.bytes)
-			done, err := s.j.AppendAsync(recs)
+			done, err := s.j.AppendAsyncAck(recs, s.ack)
 			if err != nil {
 				budget.release(p.bytes)
 				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_RETRY, "router is shutting down"

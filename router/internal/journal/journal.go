@@ -1,8 +1,12 @@
 // Package journal is the router's durable log of accepted alerts: append-only
 // segment files of length-prefixed, checksummed records. Appends are group
-// committed (one fsync covers every append queued while the previous fsync
-// ran), and a record becomes visible to readers only once it is on disk, so
-// whatever a reader sees survives a crash.
+// committed: one write covers every append queued while the previous one
+// ran, and a separate syncer goroutine fsyncs (sync.go). Each append says
+// when it is answered (Ack): once written to the file (AckWritten: in the
+// kernel's page cache, so it survives the router process dying; fsynced
+// within Options.SyncInterval) or once fsynced (AckFsync). Either way a
+// record becomes visible to readers only once it is on disk, so whatever a
+// reader sees (and an output delivers) survives a crash.
 //
 // Record layout (little endian):
 //
@@ -64,7 +68,11 @@ type Options struct {
 	MaxAge time.Duration
 	// NoSync skips fsync (tests and benchmarks of the non-durable path only).
 	NoSync bool
-	Logger *slog.Logger
+	// SyncInterval bounds how long a record acknowledged with AckWritten
+	// waits for its fsync to start (default DefaultSyncInterval). An
+	// AckFsync append in the queue starts the fsync at once.
+	SyncInterval time.Duration
+	Logger       *slog.Logger
 }
 
 // Entry is one stored record.
@@ -109,7 +117,9 @@ type segment struct {
 
 type appendReq struct {
 	recs [][]byte
+	ack  Ack
 	done chan Result
+	end  uint64 // one past its last record, set by the writer
 }
 
 // Result is the outcome of an append: records got sequence numbers
@@ -145,6 +155,8 @@ type Journal struct {
 	writeAt  time.Time
 
 	committed atomic.Uint64 // records with seq < committed are durable
+	written   atomic.Uint64 // records with seq < written are in the file (page cache)
+	sy        syncer
 
 	// owned by the writer goroutine
 	active  *segment
@@ -171,6 +183,9 @@ func Open(dir string, opts Options) (*Journal, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = DefaultSyncInterval
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
@@ -190,7 +205,9 @@ func Open(dir string, opts Options) (*Journal, error) {
 		return nil, err
 	}
 	j.enforceRetention(time.Now())
+	j.sy.init()
 	go j.writer()
+	go j.syncLoop()
 	return j, nil
 }
 
@@ -249,6 +266,7 @@ func (j *Journal) load() error {
 	j.w = bufio.NewWriterSize(f, 1<<20)
 	j.next = next
 	j.committed.Store(j.next)
+	j.written.Store(j.next)
 	return nil
 }
 
@@ -360,6 +378,7 @@ func (j *Journal) createSegment(base uint64) error {
 	}
 	j.next = base
 	j.committed.Store(base)
+	j.written.Store(base)
 	return nil
 }
 
@@ -373,9 +392,14 @@ func syncDir(dir string) error {
 }
 
 // Append stores recs durably and returns the first sequence number given to
-// them. It blocks until the records are on disk.
+// them. It blocks until the records are on disk (AckFsync).
 func (j *Journal) Append(ctx context.Context, recs [][]byte) (uint64, error) {
-	done, err := j.AppendAsync(recs)
+	return j.AppendAck(ctx, recs, AckFsync)
+}
+
+// AppendAck is Append answered when ack says.
+func (j *Journal) AppendAck(ctx context.Context, recs [][]byte, ack Ack) (uint64, error) {
+	done, err := j.AppendAsyncAck(recs, ack)
 	if err != nil {
 		return 0, err
 	}
@@ -390,12 +414,17 @@ func (j *Journal) Append(ctx context.Context, recs [][]byte) (uint64, error) {
 // AppendAsync queues recs and returns a channel that yields the Result once
 // they are durable. Appends are stored in the order they are queued.
 func (j *Journal) AppendAsync(recs [][]byte) (<-chan Result, error) {
+	return j.AppendAsyncAck(recs, AckFsync)
+}
+
+// AppendAsyncAck is AppendAsync answered when ack says.
+func (j *Journal) AppendAsyncAck(recs [][]byte, ack Ack) (<-chan Result, error) {
 	for _, r := range recs {
 		if len(r) > MaxRecordSize {
 			return nil, fmt.Errorf("journal: record of %d bytes exceeds %d", len(r), MaxRecordSize)
 		}
 	}
-	req := &appendReq{recs: recs, done: make(chan Result, 1)}
+	req := &appendReq{recs: recs, ack: ack, done: make(chan Result, 1)}
 	j.appendMu.RLock()
 	defer j.appendMu.RUnlock()
 	if j.stopping {
@@ -471,16 +500,14 @@ func (j *Journal) commit(batch []*appendReq) {
 		if err != nil {
 			break
 		}
+		req.end = j.next
 	}
 	if err == nil {
 		err = j.w.Flush()
 	}
-	if err == nil && !j.opts.NoSync {
-		err = j.f.Sync()
-	}
 	if err != nil {
 		// The state of the file is unknown: refuse this batch, and resync
-		// the writer to what is durable by reopening at the committed end.
+		// the writer to what was written (and acknowledged) before it.
 		err = fmt.Errorf("journal: write: %w", err)
 		j.log.Error("journal write failed", "err", err)
 		j.setWriteError(err)
@@ -491,16 +518,22 @@ func (j *Journal) commit(batch []*appendReq) {
 		return
 	}
 	j.active.lastMod.Store(now)
-	j.mu.Lock()
-	j.syncs++
-	j.writeErr = ""
-	j.committed.Store(j.next)
-	close(j.waitCh)
-	j.waitCh = make(chan struct{})
-	j.mu.Unlock()
-	for i, req := range batch {
-		req.done <- Result{First: firsts[i]}
+	// The batch is in the page cache: AckWritten appends are answered now,
+	// AckFsync ones by the syncer once an fsync covers them.
+	j.written.Store(j.next)
+	if j.opts.NoSync {
+		j.publish(j.next, false)
 	}
+	urgent := false
+	for i, req := range batch {
+		if req.ack == AckWritten || j.opts.NoSync {
+			req.done <- Result{First: firsts[i]}
+			continue
+		}
+		j.sy.wait(req, firsts[i])
+		urgent = true
+	}
+	j.sy.kick(urgent)
 	if j.opts.MaxBytes > 0 {
 		j.enforceRetention(time.Now())
 	}
@@ -510,9 +543,9 @@ func (j *Journal) commit(batch []*appendReq) {
 // failed write.
 func (j *Journal) recover() {
 	j.w.Reset(j.f)
-	committed := j.committed.Load()
-	// Keep exactly the committed records; whatever this group wrote after
-	// them was never acknowledged.
+	committed := j.written.Load()
+	// Keep exactly the records written by earlier groups (some may be
+	// acknowledged already); whatever this group wrote after them was not.
 	if _, valid, _, err := scanSegmentUpTo(j.active.path, committed-j.active.base); err == nil {
 		if err := os.Truncate(j.active.path, valid); err != nil {
 			j.log.Error("journal: cannot truncate after a failed write", "err", err)
@@ -543,6 +576,9 @@ func (j *Journal) roll() error {
 	if err := j.w.Flush(); err != nil {
 		return err
 	}
+	// The syncer must not fsync the file being closed.
+	j.sy.fileMu.Lock()
+	defer j.sy.fileMu.Unlock()
 	if !j.opts.NoSync {
 		if err := j.f.Sync(); err != nil {
 			return err
@@ -550,9 +586,8 @@ func (j *Journal) roll() error {
 	}
 	// Records written so far in this group are durable now; publish them so
 	// readers of the sealed segment see its whole content.
-	j.mu.Lock()
-	j.committed.Store(j.next)
-	j.mu.Unlock()
+	j.written.Store(j.next)
+	j.publish(j.next, !j.opts.NoSync)
 	if err := j.f.Close(); err != nil {
 		return err
 	}
@@ -663,8 +698,10 @@ func (j *Journal) Close() error {
 	close(j.stop)
 	<-j.stopped
 	err := j.w.Flush()
-	if err == nil && !j.opts.NoSync {
-		err = j.f.Sync()
+	// The syncer's last round fsyncs what the writer wrote and answers every
+	// AckFsync append still waiting.
+	if serr := j.sy.stop(); err == nil {
+		err = serr
 	}
 	if cerr := j.f.Close(); err == nil {
 		err = cerr

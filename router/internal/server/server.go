@@ -80,7 +80,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Router, error) {
 	r := &Router{log: log, reg: prometheus.NewRegistry(), lock: lock, cfg: cfg}
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.j, err = journal.Open(filepath.Join(cfg.DataDir, "journal"), journal.Options{
-		SegmentBytes: cfg.Journal.SegmentBytes, MaxBytes: cfg.Journal.MaxBytes, MaxAge: cfg.Journal.MaxAge, Logger: log,
+		SegmentBytes: cfg.Journal.SegmentBytes, MaxBytes: cfg.Journal.MaxBytes, MaxAge: cfg.Journal.MaxAge,
+		SyncInterval: cfg.Journal.FsyncInterval, Logger: log,
 	})
 	if err != nil {
 		lock.Close()
@@ -152,7 +153,11 @@ func (r *Router) Start() error {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	r.grpcSrv = grpc.NewServer(opts...)
-	is := ingest.NewStream(r.j, r.im, r.log)
+	grpcAck, err := journal.ParseAck(cfg.GRPC.Ack)
+	if err != nil {
+		return fmt.Errorf("grpc.ack: %w", err)
+	}
+	is := ingest.NewStream(r.j, r.im, r.log).WithAck(grpcAck)
 	is.SetDeadLetters(r.dead)
 	ingest.Register(r.grpcSrv, is)
 	harrierv1.RegisterSubscriptionServer(r.grpcSrv, r.hub)
@@ -163,8 +168,12 @@ func (r *Router) Start() error {
 		return fmt.Errorf("grpc.address: %w", err)
 	}
 
+	httpAck, err := journal.ParseAck(cfg.HTTP.Ack)
+	if err != nil {
+		return fmt.Errorf("http.ack: %w", err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/{$}", ingest.NewHTTP(r.j, r.im, r.log, cfg.HTTP.Token, cfg.HTTP.MaxBodyBytes)) // exactly "/", like falcosidekick
+	mux.Handle("/{$}", ingest.NewHTTP(r.j, r.im, r.log, cfg.HTTP.Token, cfg.HTTP.MaxBodyBytes).WithAck(httpAck)) // exactly "/", like falcosidekick
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "pong") })
 	obs := http.NewServeMux()
 	obs.HandleFunc("/healthz", r.serveHealth)
@@ -184,6 +193,7 @@ func (r *Router) Start() error {
 		return fmt.Errorf("http.tls: %w", err)
 	}
 	r.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, TLSConfig: htc,
+		IdleTimeout: 2 * time.Minute, Protocols: httpProtocols(),
 		ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelWarn)}
 	if r.httpLn, err = net.Listen("tcp", cfg.HTTP.Address); err != nil {
 		return fmt.Errorf("http.address: %w", err)
@@ -207,6 +217,17 @@ func (r *Router) Start() error {
 	r.log.Info("router started", "grpc", r.grpcLn.Addr().String(), "http", r.httpLn.Addr().String(),
 		"journal_next", r.j.Next(), "config", cfg)
 	return nil
+}
+
+// httpProtocols are what the HTTP listener speaks: HTTP/1.1 with keep-alive
+// (Falco's http_output), HTTP/2 over TLS (ALPN h2) and, on a plaintext
+// listener, HTTP/2 with prior knowledge (h2c) for clients that multiplex.
+func httpProtocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	p.SetUnencryptedHTTP2(true)
+	return &p
 }
 
 // GRPCAddr is the bound gRPC address.
@@ -237,8 +258,8 @@ func (r *Router) Reload(cfg *config.Config) error {
 	if cfg.GRPC.Address != old.GRPC.Address || cfg.HTTP.Address != old.HTTP.Address || cfg.DataDir != old.DataDir ||
 		cfg.Journal != old.Journal || cfg.HTTP.MetricsAddress != old.HTTP.MetricsAddress ||
 		cfg.GRPC.TLS != old.GRPC.TLS || cfg.HTTP.TLS != old.HTTP.TLS || cfg.HTTP.Token != old.HTTP.Token ||
-		cfg.Subscriptions != old.Subscriptions {
-		r.log.Warn("config reload: listener, TLS, HTTP token, data_dir, journal and subscription changes take effect at the next restart")
+		cfg.Subscriptions != old.Subscriptions || cfg.HTTP.Ack != old.HTTP.Ack || cfg.GRPC.Ack != old.GRPC.Ack {
+		r.log.Warn("config reload: listener, TLS, HTTP token, ack, data_dir, journal and subscription changes take effect at the next restart")
 	}
 	err := r.pipe.Apply(r.outputs.Specs(cfg.Outputs))
 	r.cfg = cfg
