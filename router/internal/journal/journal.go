@@ -270,27 +270,26 @@ func (j *Journal) load() error {
 	return nil
 }
 
-// scanSegmentUpTo counts up to limit valid records of a segment and returns
-// the offset just past the last one and its stamp.
+// scanSegmentUpTo counts up to limit records of a segment (damaged ones
+// included, see scan) and returns the offset just past the last one and the
+// stamp of the last valid one.
 func scanSegmentUpTo(path string, limit uint64) (n uint64, valid int64, stamp int64, err error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("journal: %w", err)
 	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	var buf []byte
-	for n < limit {
-		var st int64
-		buf, st, err = readRecord(br, buf)
-		if err != nil {
-			return n, valid, stamp, nil // io.EOF, torn or corrupt: stop here
-		}
-		n++
-		valid += int64(headerSize + len(buf))
-		stamp = st
+	x := scan(data, -1)
+	n = min(limit, uint64(len(x.offs)))
+	if n == 0 {
+		return 0, 0, 0, nil
 	}
-	return n, valid, stamp, nil
+	for i := int(n) - 1; i >= 0; i-- {
+		if o := x.offs[i]; o >= 0 {
+			stamp = int64(binary.LittleEndian.Uint64(data[o+8:]))
+			break
+		}
+	}
+	return n, x.endOf(data, int(n)-1), stamp, nil
 }
 
 // ErrCorrupt marks a record whose header or checksum is wrong.

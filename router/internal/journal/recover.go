@@ -125,6 +125,20 @@ type segIndex struct {
 	valid int
 }
 
+// endOf returns the offset just past position i of data's layout: the end
+// of its record, or for a damaged one where the next valid record starts.
+func (x *segIndex) endOf(data []byte, i int) int64 {
+	if o := x.offs[i]; o >= 0 {
+		return o + headerSize + int64(binary.LittleEndian.Uint32(data[o:o+4]))
+	}
+	for _, o := range x.offs[i+1:] {
+		if o >= 0 {
+			return o
+		}
+	}
+	return x.tail
+}
+
 // damaged reports bad records followed by valid ones.
 func (x *segIndex) damaged() bool { return len(x.gaps) > 0 }
 

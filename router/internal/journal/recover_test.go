@@ -270,3 +270,25 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+func TestFailedWriteKeepsCommittedRecordsAfterDamage(t *testing.T) {
+	dir := t.TempDir()
+	j, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	appendN(t, j, 0, 10)
+	seg := filepath.Join(dir, segName(1))
+	flip(t, seg, recordOffset(t, seg, 3)+headerSize) // damage while running
+	size := j.active.size.Load()
+	// What a failed group commit leaves: a partial record after the
+	// committed ones. recover must cut that, not the records after seq 4.
+	f, _ := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write(EncodeRecord(nil, minStamp, []byte("unacknowledged"))[:12])
+	f.Close()
+	j.recover()
+	if fi, _ := os.Stat(seg); fi.Size() != size {
+		t.Fatalf("after recover the segment holds %d bytes, want the committed %d", fi.Size(), size)
+	}
+}
