@@ -21,7 +21,7 @@ func TestAckWrittenAnswersBeforeFsyncAndSurvivesAProcessCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if st := j.Stats(); st.Next != 1 || st.Syncs != 0 {
+	if st := j.Stats(); st.Next != 1 || st.Syncs != 0 || st.Unsynced != 10 {
 		t.Fatalf("after 10 written appends with an hour's window: %+v, want nothing fsynced or visible yet", st)
 	}
 	if got := readAll(t, j, 1); len(got) != 0 {

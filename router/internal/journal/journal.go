@@ -90,6 +90,10 @@ type Stats struct {
 	DroppedRecords uint64 `json:"dropped_records"` // records deleted by retention since open
 	DroppedBytes   int64  `json:"dropped_bytes"`
 	Syncs          uint64 `json:"fsyncs"`
+	// Unsynced counts records written (acknowledged with AckWritten) but
+	// not yet fsynced: what a power loss now could take.
+	Unsynced   uint64 `json:"unsynced"`
+	SyncErrors uint64 `json:"fsync_errors"`
 }
 
 type segment struct {
@@ -606,7 +610,11 @@ func (j *Journal) enforceRetention(now time.Time) {
 func (j *Journal) Stats() Stats {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	st := Stats{Next: j.committed.Load(), Segments: len(j.segs), DroppedRecords: j.dropped, DroppedBytes: j.dropB, Syncs: j.syncs}
+	st := Stats{Next: j.committed.Load(), Segments: len(j.segs), DroppedRecords: j.dropped, DroppedBytes: j.dropB, Syncs: j.syncs,
+		SyncErrors: j.sy.errors.Load()}
+	if w := j.written.Load(); w > st.Next {
+		st.Unsynced = w - st.Next
+	}
 	if len(j.segs) > 0 {
 		st.First = j.segs[0].base
 	}

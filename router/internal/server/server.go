@@ -341,7 +341,10 @@ var (
 	jRecords  = prometheus.NewDesc("harrier_router_journal_records", "Alerts stored in the journal.", nil, nil)
 	jDropped  = prometheus.NewDesc("harrier_router_journal_retention_dropped_total",
 		"Alerts deleted by journal retention (max_bytes/max_age) since start, consumed by every output or not.", nil, nil)
-	jSyncs = prometheus.NewDesc("harrier_router_journal_fsyncs_total", "Group commits (fsyncs) of the journal.", nil, nil)
+	jSyncs    = prometheus.NewDesc("harrier_router_journal_fsyncs_total", "Group commits (fsyncs) of the journal.", nil, nil)
+	jUnsynced = prometheus.NewDesc("harrier_router_journal_unsynced_records",
+		"Alerts acknowledged (ack: written) and not yet fsynced: what a power loss now could take.", nil, nil)
+	jSyncErrors = prometheus.NewDesc("harrier_router_journal_fsync_errors_total", "Failed journal fsyncs.", nil, nil)
 )
 
 func (c *journalCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -350,6 +353,8 @@ func (c *journalCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- jRecords
 	ch <- jDropped
 	ch <- jSyncs
+	ch <- jUnsynced
+	ch <- jSyncErrors
 }
 
 func (c *journalCollector) Collect(ch chan<- prometheus.Metric) {
@@ -359,6 +364,8 @@ func (c *journalCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(jRecords, prometheus.GaugeValue, float64(st.Next-st.First))
 	ch <- prometheus.MustNewConstMetric(jDropped, prometheus.CounterValue, float64(st.DroppedRecords))
 	ch <- prometheus.MustNewConstMetric(jSyncs, prometheus.CounterValue, float64(st.Syncs))
+	ch <- prometheus.MustNewConstMetric(jUnsynced, prometheus.GaugeValue, float64(st.Unsynced))
+	ch <- prometheus.MustNewConstMetric(jSyncErrors, prometheus.CounterValue, float64(st.SyncErrors))
 }
 
 type deadLetterCollector struct{ s *deadletter.Store }
