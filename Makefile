@@ -87,6 +87,9 @@ check-generated: generate ## fail when committed generated code is stale
 lint: ## gofmt, go vet and staticcheck on every module
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@for m in $(MODULES); do (cd $$m && go vet ./... && staticcheck ./...) || exit 1; done
+	@# bench/ (make bench-router) is a module of its own outside go.work.
+	@out=$$(gofmt -l bench); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@cd bench && GOWORK=off go vet ./... && GOWORK=off staticcheck ./...
 
 .PHONY: test
 test: setup lint ## lint, then every module's tests (race detector on), then the packaging checks; prints a pass/fail/skip summary

@@ -102,6 +102,10 @@ type Stats struct {
 	// once a commit succeeds again; appends are refused meanwhile.
 	WriteError     string    `json:"write_error,omitempty"`
 	WriteErrorTime time.Time `json:"write_error_time,omitzero"`
+	// Unsynced counts records written (acknowledged with AckWritten) but
+	// not yet fsynced: what a power loss now could take.
+	Unsynced   uint64 `json:"unsynced"`
+	SyncErrors uint64 `json:"fsync_errors"`
 }
 
 type segment struct {
@@ -639,9 +643,13 @@ func (j *Journal) Stats() Stats {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	st := Stats{Next: j.committed.Load(), Segments: len(j.segs), DroppedRecords: j.dropped, DroppedBytes: j.dropB, Syncs: j.syncs,
-		DamagedRecords: j.damaged, MissingRecords: j.missing, WriteError: j.writeErr}
+		DamagedRecords: j.damaged, MissingRecords: j.missing, WriteError: j.writeErr,
+		SyncErrors: j.sy.errors.Load()}
 	if j.writeErr != "" {
 		st.WriteErrorTime = j.writeAt
+	}
+	if w := j.written.Load(); w > st.Next {
+		st.Unsynced = w - st.Next
 	}
 	if len(j.segs) > 0 {
 		st.First = j.segs[0].base

@@ -62,6 +62,8 @@ type syncer struct {
 	// append).
 	open atomic.Bool
 
+	errors atomic.Uint64 // failed fsyncs
+
 	kickCh chan struct{}
 	stopCh chan struct{}
 	done   chan struct{}
@@ -197,6 +199,7 @@ func (j *Journal) syncOnce() error {
 		// Records AckWritten already answered stay in the page cache (a
 		// later fsync may still store them); AckFsync appends are refused
 		// and their senders retry.
+		j.sy.errors.Add(1)
 		err = fmt.Errorf("journal: fsync: %w", err)
 		j.setWriteError(err)
 		j.log.Error("journal fsync failed; appends waiting for it are refused", "err", err)

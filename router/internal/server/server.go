@@ -352,6 +352,9 @@ var (
 		[]string{"reason"}, nil)
 	jWritable = prometheus.NewDesc("harrier_router_journal_writable",
 		"0 while the journal's last commit failed (disk full or failing; ingest is refused), 1 otherwise.", nil, nil)
+	jUnsynced = prometheus.NewDesc("harrier_router_journal_unsynced_records",
+		"Alerts acknowledged (ack: written) and not yet fsynced: what a power loss now could take.", nil, nil)
+	jSyncErrors = prometheus.NewDesc("harrier_router_journal_fsync_errors_total", "Failed journal fsyncs.", nil, nil)
 )
 
 func (c *journalCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -362,6 +365,8 @@ func (c *journalCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- jSyncs
 	ch <- jLost
 	ch <- jWritable
+	ch <- jUnsynced
+	ch <- jSyncErrors
 }
 
 func (c *journalCollector) Collect(ch chan<- prometheus.Metric) {
@@ -378,6 +383,8 @@ func (c *journalCollector) Collect(ch chan<- prometheus.Metric) {
 		writable = 0
 	}
 	ch <- prometheus.MustNewConstMetric(jWritable, prometheus.GaugeValue, writable)
+	ch <- prometheus.MustNewConstMetric(jUnsynced, prometheus.GaugeValue, float64(st.Unsynced))
+	ch <- prometheus.MustNewConstMetric(jSyncErrors, prometheus.CounterValue, float64(st.SyncErrors))
 }
 
 type deadLetterCollector struct{ s *deadletter.Store }
