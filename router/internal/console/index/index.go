@@ -148,9 +148,14 @@ func (x *Index) Run(ctx context.Context, j *journal.Journal) error {
 			if errors.Is(err, journal.ErrClosed) {
 				return nil
 			}
-			// A record lost to retention or corruption: skip it, keep going.
+			// The reader already steps over damaged records; what is
+			// left is an I/O error: retry later, the console lags meanwhile.
 			x.log.Warn("console index: journal read", "err", err)
-			r.SkipSegment()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
 			continue
 		}
 		a := &harrierv1.Alert{}
