@@ -1,9 +1,9 @@
 package index
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"hash/fnv"
 	"sort"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -36,13 +36,13 @@ type SensorSeen struct {
 
 // IncidentKey is the identity of an alert's incident.
 func IncidentKey(rule string, fields []string, vals map[string]string) string {
-	h := sha256.New()
+	h := fnv.New64a()
 	h.Write([]byte(rule))
 	for _, f := range fields {
 		h.Write([]byte{0})
 		h.Write([]byte(f + "=" + vals[f]))
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8])
+	return strconv.FormatUint(h.Sum64(), 16)
 }
 
 func (x *Index) addIncident(a *harrierv1.Alert, t time.Time) {

@@ -139,6 +139,7 @@ func New(opts Options) *Index {
 func (x *Index) Run(ctx context.Context, j *journal.Journal) error {
 	r := j.NewReader(j.First())
 	defer r.Close()
+	n, chunk := 0, time.Now()
 	for {
 		e, err := r.Next(ctx)
 		if err != nil {
@@ -157,6 +158,19 @@ func (x *Index) Run(ctx context.Context, j *journal.Journal) error {
 			case <-time.After(time.Second):
 			}
 			continue
+		}
+		// Under a burst (the index far behind the journal), pace: work a
+		// chunk, then rest four times as long, so ingest keeps the CPU it needs
+		// and the index catches up when the burst ends.
+		if n++; n%512 == 0 {
+			if j.Next()-e.Seq > 2048 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(4 * time.Since(chunk)):
+				}
+			}
+			chunk = time.Now()
 		}
 		a := &harrierv1.Alert{}
 		if err := proto.Unmarshal(e.Data, a); err != nil {
