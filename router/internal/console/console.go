@@ -32,7 +32,10 @@ type Deps struct {
 	Fleet       harrierv1.FleetAdminServer
 	// StateDir keeps incident states (acknowledged, resolved, muted).
 	StateDir string
-	Logger   *slog.Logger
+	// Done ends the live streams (router shutdown), which would otherwise
+	// hold the HTTP server's graceful shutdown open.
+	Done   <-chan struct{}
+	Logger *slog.Logger
 	Now      func() time.Time
 }
 
@@ -237,6 +240,8 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 		auth.Error(w, http.StatusInternalServerError, "streaming unsupported")
 		return
 	}
+	// A stream outlives any write timeout the listener sets for requests.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	ch, cancel := c.d.Index.Subscribe(256)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -249,6 +254,8 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-c.d.Done:
 			return
 		case <-ping.C:
 			fmt.Fprint(w, ": ping\n\n")

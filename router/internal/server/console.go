@@ -32,12 +32,13 @@ func (r *Router) startConsole(mux *http.ServeMux) error {
 		r.log.Warn("console: http.tls is off on a non-loopback address: console passwords and sessions travel in clear text")
 	}
 	g := auth.New(auth.Options{Users: users, Open: open, TTL: cfg.SessionTTL, InsecureCookies: !tlsOn, Logger: r.log})
+	ctx, cancel := context.WithCancel(context.Background())
 	c, err := console.New(console.Deps{Index: idx, Guard: g, DeadLetters: &deadLetters{store: r.dead, r: r},
-		Fleet: r.fl.AdminServer(), StateDir: filepath.Join(r.cfg.DataDir, "console"), Logger: r.log})
+		Fleet: r.fl.AdminServer(), StateDir: filepath.Join(r.cfg.DataDir, "console"), Done: ctx.Done(), Logger: r.log})
 	if err != nil {
+		cancel()
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	r.consoleStop = cancel
 	go func() { _ = idx.Run(ctx, r.j) }()
 	r.consoleIndex = idx

@@ -291,6 +291,9 @@ func (r *Router) Rejected(err error) {
 func (r *Router) Shutdown(ctx context.Context) error {
 	r.log.Info("router stopping")
 	r.hub.Close()
+	if r.consoleStop != nil {
+		r.consoleStop() // ends live console streams and the indexer
+	}
 	if r.httpSrv != nil {
 		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_ = r.httpSrv.Shutdown(hctx)
@@ -312,9 +315,6 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	if r.hubCancel != nil {
 		r.hubCancel()
 		<-r.hubDone
-	}
-	if r.consoleStop != nil {
-		r.consoleStop()
 	}
 	r.pipe.Stop(ctx)
 	err := r.j.Close()

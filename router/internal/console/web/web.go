@@ -17,6 +17,11 @@ func Handler(prefix string) http.Handler {
 	sub, _ := fs.Sub(files, "static")
 	assets := http.StripPrefix(prefix, http.FileServer(http.FS(sub)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "the console page is read with GET", http.StatusMethodNotAllowed)
+			return
+		}
 		p := r.URL.Path[len(prefix):]
 		if p == "app.js" || p == "app.css" || p == "favicon.svg" {
 			w.Header().Set("Cache-Control", "no-cache")
