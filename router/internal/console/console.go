@@ -36,7 +36,7 @@ type Deps struct {
 	// hold the HTTP server's graceful shutdown open.
 	Done   <-chan struct{}
 	Logger *slog.Logger
-	Now      func() time.Time
+	Now    func() time.Time
 }
 
 // Console is the /ui handler.
