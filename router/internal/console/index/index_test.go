@@ -222,3 +222,34 @@ func BenchmarkSearch1M(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds())/1000, "p95-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 }
+
+// TestSearchParallelHalves covers the two-goroutine scan of a large index:
+// order, totals and counts must be those of one scan.
+func TestSearchParallelHalves(t *testing.T) {
+	const n = 1000
+	defer func(m int) { parallelMin = m }(parallelMin)
+	parallelMin = 100
+	x := New(Options{MaxAlerts: n})
+	for i := 0; i < n; i++ {
+		rule := "common"
+		if i < 10 || i >= n-3 {
+			rule = "rare"
+		}
+		x.Add(uint64(i+1), mk(i, rule, 3, "ns", "h"), nil)
+	}
+	r := x.Search(Query{Facets: map[int][]string{FRule: {"rare"}}, Limit: 5})
+	if got := seqs(r); r.Total != 13 || !slices.Equal(got, []uint64{n, n - 1, n - 2, 10, 9}) {
+		t.Fatalf("rare: total %d, hits %v", r.Total, got)
+	}
+	r = x.Search(Query{Limit: 2})
+	if r.Total != n || r.Counts["rule"][0] != (Count{"common", n - 13}) || !slices.Equal(seqs(r), []uint64{n, n - 1}) {
+		t.Fatalf("all: total %d counts %v hits %v", r.Total, r.Counts["rule"], seqs(r))
+	}
+	sum := 0
+	for _, b := range r.Timeline {
+		sum += b.ByPriority["Critical"]
+	}
+	if sum != n {
+		t.Fatalf("timeline holds %d", sum)
+	}
+}

@@ -3,6 +3,7 @@ package index
 import (
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
@@ -167,53 +168,91 @@ func (x *Index) Search(q Query) Result {
 	defer x.mu.RUnlock()
 	m := x.compile(q)
 	res := Result{Indexed: len(x.docs), Counts: map[string][]Count{}}
-	var counts [nFacets][]int
-	for f := range counts {
-		counts[f] = make([]int, len(x.dicts[f].vals))
-	}
 	// Timeline range: the query's, else the index's.
-	lo, hi := m.from, m.to
+	tlo, thi := m.from, m.to
 	if len(x.docs) > 0 {
-		lo = max(lo, x.docs[0].time)
-		hi = min(hi, x.docs[len(x.docs)-1].time)
+		tlo = max(tlo, x.docs[0].time)
+		thi = min(thi, x.docs[len(x.docs)-1].time)
 	}
-	if hi <= lo {
-		hi = lo + int64(time.Minute)
+	if thi <= tlo {
+		thi = tlo + int64(time.Minute)
 	}
-	step := (hi - lo) / int64(nb)
+	step := (thi - tlo) / int64(nb)
 	if step <= 0 {
 		step = 1
 	}
-	prios := make([][9]int, nb)
-	var hits []int
-	if !m.none {
-		for i := len(x.docs) - 1; i >= 0; i-- {
+	// Two halves scanned in parallel (the machine's cores), merged after:
+	// the newer half's hits come first.
+	type part struct {
+		total  int
+		hits   []int
+		counts [nFacets][]int
+		prios  [][9]int
+	}
+	scan := func(lo, hi int, pt *part) {
+		for f := range pt.counts {
+			pt.counts[f] = make([]int, len(x.dicts[f].vals))
+		}
+		pt.prios = make([][9]int, nb)
+		if m.none {
+			return
+		}
+		for i := hi - 1; i >= lo; i-- {
 			d := &x.docs[i]
 			if !m.match(d) {
 				continue
 			}
-			res.Total++
-			if len(hits) < q.Limit {
-				hits = append(hits, i)
+			pt.total++
+			if len(pt.hits) < q.Limit {
+				pt.hits = append(pt.hits, i)
 			}
 			for f := 0; f < FTag; f++ {
-				counts[f][d.facets[f]]++
+				pt.counts[f][d.facets[f]]++
 			}
 			for _, t := range d.tags {
-				counts[FTag][t]++
+				pt.counts[FTag][t]++
 			}
-			b := (d.time - lo) / step
-			if b >= int64(nb) {
-				b = int64(nb) - 1
-			}
-			if b < 0 {
-				b = 0
-			}
+			b := (d.time - tlo) / step
+			b = max(0, min(b, int64(nb)-1))
 			if p := int(d.prio); p >= 0 && p < 9 {
-				prios[b][p]++
+				pt.prios[b][p]++
 			}
 		}
 	}
+	var parts [2]part
+	mid := len(x.docs) / 2
+	if len(x.docs) < parallelMin {
+		mid = 0 // not worth a goroutine
+	}
+	var wg sync.WaitGroup
+	if mid > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); scan(0, mid, &parts[1]) }()
+	} else {
+		scan(0, 0, &parts[1])
+	}
+	scan(mid, len(x.docs), &parts[0])
+	wg.Wait()
+	var counts [nFacets][]int
+	prios := parts[0].prios
+	hits := parts[0].hits
+	for f := range counts {
+		counts[f] = parts[0].counts[f]
+		for id, n := range parts[1].counts[f] {
+			counts[f][id] += n
+		}
+	}
+	for b := range prios {
+		for p := range prios[b] {
+			prios[b][p] += parts[1].prios[b][p]
+		}
+	}
+	for _, i := range parts[1].hits {
+		if len(hits) < q.Limit {
+			hits = append(hits, i)
+		}
+	}
+	res.Total = parts[0].total + parts[1].total
 	for f := range counts {
 		var cs []Count
 		for id, n := range counts[f] {
@@ -233,7 +272,7 @@ func (x *Index) Search(q Query) Result {
 		res.Counts[FacetNames[f]] = cs
 	}
 	for b := range prios {
-		bk := Bucket{Start: time.Unix(0, lo+int64(b)*step).UTC(), ByPriority: map[string]int{}}
+		bk := Bucket{Start: time.Unix(0, tlo+int64(b)*step).UTC(), ByPriority: map[string]int{}}
 		for p, n := range prios[b] {
 			if n > 0 {
 				bk.ByPriority[PriorityName(harrierv1.Priority(p))] = n
@@ -247,3 +286,6 @@ func (x *Index) Search(q Query) Result {
 	}
 	return res
 }
+
+// parallelMin is the index size from which a search uses two goroutines.
+var parallelMin = 50_000
