@@ -244,6 +244,11 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 	}
 	g.shot(rob, "search")
+	// A phone: the page fits the width (no horizontal scrolling).
+	run(t, rob, "phone viewport", chromedp.EmulateViewport(390, 844))
+	poll(t, rob, "fits a phone", `document.documentElement.scrollWidth <= window.innerWidth + 1`, func(b bool) bool { return b })
+	g.shot(rob, "search-phone")
+	run(t, rob, "desktop viewport", chromedp.EmulateViewport(1100, 700))
 	run(t, rob, "search by namespace (form)", chromedp.Navigate(g.base+"?view=search"),
 		chromedp.WaitVisible(`#filters input[name=namespace]`),
 		chromedp.SendKeys(`#filters input[name=namespace]`, "payments"),
