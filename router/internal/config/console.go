@@ -46,7 +46,7 @@ func parseConsole(root *block, c *Config) {
 		u := users.sub(name)
 		cu := ConsoleUser{Name: name, PasswordHash: u.secret("password_hash"), Role: strings.ToLower(u.str("role", "viewer"))}
 		if !strings.HasPrefix(cu.PasswordHash, "$2") {
-			u.errorf("password_hash", "want a bcrypt hash (harrierctl console hash-password, or htpasswd -nbB); plain passwords are refused")
+			u.errorf("password_hash", "want a bcrypt hash (htpasswd -nbBC 10 USER PASSWORD | cut -d: -f2); plain passwords are refused")
 		}
 		if cu.Role != "viewer" && cu.Role != "responder" {
 			u.errorf("role", "want viewer or responder, got %q", cu.Role)
