@@ -26,7 +26,7 @@ import (
 // alternating rounds in one run, and reports on/off: the index reads the
 // journal on its own, so ingest should not notice it.
 func BenchmarkIngestConsoleIndex(b *testing.B) {
-	const perRound = 40_000
+	const perRound = 200_000
 	var off, on time.Duration
 	for i := 0; b.Loop(); i++ {
 		for _, enabled := range []bool{i%2 == 0, i%2 != 0} {
