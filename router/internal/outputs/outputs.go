@@ -69,6 +69,9 @@ func (f Factory) Build(o config.Output) (output.Output, error) {
 			SASL: kafka.SASL{Mechanism: s.SASL.Mechanism, Username: s.SASL.Username, Password: s.SASL.Password},
 		}))
 	}
+	if out, ok, err := buildIntegration(o.Settings); ok {
+		return out, err
+	}
 	return nil, fmt.Errorf("output %s: unknown kind %q (settings %T)", o.Name, o.Kind, o.Settings)
 }
 

@@ -1,0 +1,144 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/tlsconfig"
+)
+
+// Settings of the alerting, chat, log and storage outputs (issue 18), with
+// falcosidekick's key names where it has the output. Their entries in kinds
+// are in integrationKinds, merged into kinds at init.
+
+// Alertmanager is a Prometheus Alertmanager output (falcosidekick's
+// alertmanager block).
+type Alertmanager struct {
+	Name             string
+	HostPort         string
+	Endpoint         string
+	ExpiresAfter     time.Duration
+	ExtraLabels      map[string]string
+	ExtraAnnotations map[string]string
+	SeverityMap      map[string]string
+	LabelFields      []string
+	CustomHeaders    map[string]string
+	Timeout          time.Duration
+	TLS              tlsconfig.Client
+}
+
+// Syslog is an RFC 5424 syslog output (falcosidekick's syslog block).
+type Syslog struct {
+	Name     string
+	Host     string
+	Port     int
+	Protocol string // udp, tcp or tls
+	Format   string // json or text
+	Facility string
+	AppName  string
+	Timeout  time.Duration
+	TLS      tlsconfig.Client
+}
+
+var integrationKinds = map[string]kind{
+	"syslog": {
+		enabled: func(b *block) bool { return b.str("host", "") != "" },
+		parse:   parseSyslog,
+		target:  func(s any) string { x := s.(Syslog); return fmt.Sprintf("%s://%s:%d", x.Protocol, x.Host, x.Port) },
+	},
+	"alertmanager": {
+		enabled: func(b *block) bool { return b.str("hostport", "") != "" },
+		parse:   parseAlertmanager,
+		target:  func(s any) string { return redactURL(s.(Alertmanager).HostPort) },
+	},
+}
+
+func init() {
+	for k, v := range integrationKinds {
+		kinds[k] = v
+	}
+}
+
+// httpURL reports a key that must hold an http(s) URL.
+func httpURL(b *block, key, v string, required bool) {
+	if v == "" && !required {
+		return
+	}
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		b.errorf(key, "%q: want an http:// or https:// URL", redactURL(v))
+	}
+}
+
+func parseAlertmanager(b *block, name string, gl globalTLS) any {
+	c := Alertmanager{
+		Name:             name,
+		HostPort:         b.str("hostport", ""),
+		Endpoint:         b.str("endpoint", "/api/v2/alerts"),
+		ExtraLabels:      b.strmap("extralabels"),
+		ExtraAnnotations: b.strmap("extraannotations"),
+		SeverityMap:      b.strmap("customseveritymap"),
+		LabelFields:      b.list("labelfields"),
+		CustomHeaders:    b.strmap("customheaders"),
+		Timeout:          b.duration("timeout", 10*time.Second),
+		TLS:              clientTLS(b, gl),
+	}
+	// falcosidekick gives expiresafter in seconds; a duration string works too.
+	if v, ok := b.get("expiresafter"); ok {
+		switch x := v.(type) {
+		case int:
+			c.ExpiresAfter = time.Duration(x) * time.Second
+		default:
+			c.ExpiresAfter = b.duration("expiresafter", 0)
+		}
+		if c.ExpiresAfter < 0 {
+			b.errorf("expiresafter", "must not be negative")
+		}
+	}
+	// Dropping events by priority is the filter's job here (minimumpriority).
+	ignoreSidekickKeys(b, "dropeventdefaultpriority", "dropeventthresholds")
+	httpURL(b, "hostport", c.HostPort, true)
+	if c.Endpoint == "/api/v1/alerts" {
+		b.errorf("endpoint", "the alerts API v1 left Alertmanager in 0.27; use /api/v2/alerts")
+	}
+	for k := range c.SeverityMap {
+		if _, err := harrierv1.ParsePriority(k); err != nil {
+			b.errorf("customseveritymap", "%q is not a Falco priority", k)
+		}
+	}
+	return c
+}
+
+func parseSyslog(b *block, name string, gl globalTLS) any {
+	c := Syslog{
+		Name:     name,
+		Host:     b.str("host", ""),
+		Port:     b.integer("port", 514),
+		Protocol: b.str("protocol", "udp"),
+		Format:   b.str("format", "json"),
+		Facility: b.str("facility", "local0"),
+		AppName:  b.str("appname", "harrier"),
+		Timeout:  b.duration("timeout", 10*time.Second),
+		TLS:      clientTLS(b, gl),
+	}
+	if c.Host == "" {
+		b.errorf("host", "is required")
+	}
+	if c.Port <= 0 || c.Port > 65535 {
+		b.errorf("port", "%d: want 1-65535", c.Port)
+	}
+	switch c.Protocol {
+	case "udp", "tcp", "tls":
+	default:
+		b.errorf("protocol", "%q: want udp, tcp or tls", c.Protocol)
+	}
+	switch c.Format {
+	case "json", "text":
+	case "cef":
+		b.errorf("format", "cef is not supported; use json or text")
+	default:
+		b.errorf("format", "%q: want json or text", c.Format)
+	}
+	return c
+}

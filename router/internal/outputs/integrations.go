@@ -1,0 +1,29 @@
+package outputs
+
+import (
+	"github.com/harrier-security/harrier/router/internal/config"
+	"github.com/harrier-security/harrier/router/internal/output"
+	"github.com/harrier-security/harrier/router/internal/output/alertmanager"
+	"github.com/harrier-security/harrier/router/internal/output/syslog"
+)
+
+// buildIntegration constructs the alerting, chat, log and storage outputs
+// (issue 18); ok is false for other kinds.
+func buildIntegration(settings any) (o output.Output, ok bool, err error) {
+	switch s := settings.(type) {
+	case config.Alertmanager:
+		o, err = built(alertmanager.New(alertmanager.Config{
+			Name: s.Name, HostPort: s.HostPort, Endpoint: s.Endpoint, ExpiresAfter: s.ExpiresAfter,
+			ExtraLabels: s.ExtraLabels, ExtraAnnotations: s.ExtraAnnotations, SeverityMap: s.SeverityMap,
+			LabelFields: s.LabelFields, CustomHeaders: s.CustomHeaders, Timeout: s.Timeout, TLS: s.TLS,
+		}))
+	case config.Syslog:
+		o, err = built(syslog.New(syslog.Config{
+			Name: s.Name, Host: s.Host, Port: s.Port, Protocol: s.Protocol, Format: s.Format,
+			Facility: s.Facility, AppName: s.AppName, Timeout: s.Timeout, TLS: s.TLS,
+		}))
+	default:
+		return nil, false, nil
+	}
+	return o, true, err
+}
