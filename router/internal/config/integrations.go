@@ -42,7 +42,90 @@ type Syslog struct {
 	TLS      tlsconfig.Client
 }
 
+// Chat is a chat webhook output: falcosidekick's slack, mattermost, teams
+// and googlechat blocks (Flavour names which).
+type Chat struct {
+	Name       string
+	Flavour    string
+	WebhookURL string
+	Format     string // all, text or fields (outputformat)
+	Channel    string
+	Username   string
+	Icon       string
+	Footer     string
+	Timeout    time.Duration
+	TLS        tlsconfig.Client
+}
+
+// Loki is a Grafana Loki output (falcosidekick's loki block).
+type Loki struct {
+	Name          string
+	HostPort      string
+	Endpoint      string
+	Tenant        string
+	User          string
+	APIKey        string
+	LabelFields   []string // extralabels: output fields as stream labels
+	Format        string
+	CustomHeaders map[string]string
+	Timeout       time.Duration
+	TLS           tlsconfig.Client
+}
+
+// Splunk is a Splunk HTTP Event Collector output.
+type Splunk struct {
+	Name          string
+	HostPort      string
+	Endpoint      string
+	Token         string
+	Index         string
+	Source        string
+	SourceType    string
+	Channel       string
+	CustomHeaders map[string]string
+	Timeout       time.Duration
+	TLS           tlsconfig.Client
+}
+
+// PagerDuty is a PagerDuty Events API v2 output (falcosidekick's
+// pagerduty block).
+type PagerDuty struct {
+	Name       string
+	RoutingKey string
+	Region     string
+	URL        string
+	Timeout    time.Duration
+	TLS        tlsconfig.Client
+}
+
+func chatKind(flavour string) kind {
+	return kind{
+		enabled: func(b *block) bool { return b.str("webhookurl", "") != "" },
+		parse:   func(b *block, name string, gl globalTLS) any { return parseChat(b, name, flavour, gl) },
+		target:  func(s any) string { return flavour + " webhook" }, // the URL is the secret
+	}
+}
+
 var integrationKinds = map[string]kind{
+	"slack":      chatKind("slack"),
+	"mattermost": chatKind("mattermost"),
+	"teams":      chatKind("teams"),
+	"googlechat": chatKind("googlechat"),
+	"loki": {
+		enabled: func(b *block) bool { return b.str("hostport", "") != "" },
+		parse:   parseLoki,
+		target:  func(s any) string { return redactURL(s.(Loki).HostPort) },
+	},
+	"splunk": {
+		enabled: func(b *block) bool { return b.str("hostport", "") != "" },
+		parse:   parseSplunk,
+		target:  func(s any) string { return redactURL(s.(Splunk).HostPort) },
+	},
+	"pagerduty": {
+		enabled: func(b *block) bool { return b.str("routingkey", "") != "" },
+		parse:   parsePagerDuty,
+		target:  func(s any) string { return "pagerduty region " + s.(PagerDuty).Region },
+	},
 	"syslog": {
 		enabled: func(b *block) bool { return b.str("host", "") != "" },
 		parse:   parseSyslog,
@@ -140,5 +223,96 @@ func parseSyslog(b *block, name string, gl globalTLS) any {
 	default:
 		b.errorf("format", "%q: want json or text", c.Format)
 	}
+	return c
+}
+
+func parseChat(b *block, name, flavour string, gl globalTLS) any {
+	c := Chat{
+		Name:       name,
+		Flavour:    flavour,
+		WebhookURL: b.secret("webhookurl"),
+		Format:     b.str("outputformat", "all"),
+		Timeout:    b.duration("timeout", 10*time.Second),
+		TLS:        clientTLS(b, gl),
+	}
+	if flavour == "slack" || flavour == "mattermost" {
+		c.Username, c.Icon, c.Footer = b.str("username", "Harrier"), b.str("icon", ""), b.str("footer", "")
+	}
+	if flavour == "slack" {
+		c.Channel = b.str("channel", "")
+	}
+	if flavour == "teams" {
+		ignoreSidekickKeys(b, "activityimage") // Adaptive Cards have no activity image
+	}
+	httpURL(b, "webhookurl", c.WebhookURL, true)
+	switch c.Format {
+	case "all", "text", "fields":
+	default:
+		b.errorf("outputformat", "%q: want all, text or fields", c.Format)
+	}
+	return c
+}
+
+func parseLoki(b *block, name string, gl globalTLS) any {
+	c := Loki{
+		Name:          name,
+		HostPort:      b.str("hostport", ""),
+		Endpoint:      b.str("endpoint", "/loki/api/v1/push"),
+		Tenant:        b.str("tenant", ""),
+		User:          b.str("user", ""),
+		APIKey:        b.secret("apikey"),
+		LabelFields:   b.list("extralabels"),
+		Format:        b.str("format", "json"),
+		CustomHeaders: b.strmap("customheaders"),
+		Timeout:       b.duration("timeout", 10*time.Second),
+		TLS:           clientTLS(b, gl),
+	}
+	httpURL(b, "hostport", c.HostPort, true)
+	if c.Format != "json" && c.Format != "text" {
+		b.errorf("format", "%q: want json or text", c.Format)
+	}
+	if c.APIKey != "" && c.User == "" {
+		b.errorf("apikey", "needs user (basic auth)")
+	}
+	return c
+}
+
+func parseSplunk(b *block, name string, gl globalTLS) any {
+	c := Splunk{
+		Name:          name,
+		HostPort:      b.str("hostport", ""),
+		Endpoint:      b.str("endpoint", "/services/collector/event"),
+		Token:         b.secret("token"),
+		Index:         b.str("index", ""),
+		Source:        b.str("source", "harrier"),
+		SourceType:    b.str("sourcetype", "falco"),
+		Channel:       b.str("channel", ""),
+		CustomHeaders: b.strmap("customheaders"),
+		Timeout:       b.duration("timeout", 10*time.Second),
+		TLS:           clientTLS(b, gl),
+	}
+	httpURL(b, "hostport", c.HostPort, true)
+	if c.Token == "" {
+		b.errorf("token", "is required (the HEC token)")
+	}
+	return c
+}
+
+func parsePagerDuty(b *block, name string, gl globalTLS) any {
+	c := PagerDuty{
+		Name:       name,
+		RoutingKey: b.secret("routingkey"),
+		Region:     b.str("region", "us"),
+		URL:        b.str("url", ""),
+		Timeout:    b.duration("timeout", 10*time.Second),
+		TLS:        clientTLS(b, gl),
+	}
+	if len(c.RoutingKey) != 32 {
+		b.errorf("routingkey", "want the 32-character integration key of an Events API v2 integration")
+	}
+	if c.Region != "us" && c.Region != "eu" {
+		b.errorf("region", "%q: want us or eu", c.Region)
+	}
+	httpURL(b, "url", c.URL, false)
 	return c
 }

@@ -58,3 +58,43 @@ func TestIntegrationErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestChatAndIncidentBlocks(t *testing.T) {
+	c, err := Load(write(t, `
+slack: {webhookurl: "https://hooks.slack.example/services/T/B/X", channel: "#sec", outputformat: text, icon: ":shield:"}
+teams: {webhookurl: "https://teams.example/x", activityimage: "https://img"}
+loki: {hostport: "http://loki:3100", tenant: t1, user: "42", apikey: k, extralabels: "k8s.ns.name,container.name"}
+splunk: {hostport: "https://splunk:8088", token: abc, index: sec}
+pagerduty: {routingkey: "0123456789abcdef0123456789abcdef"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := find(t, c, "slack").Settings.(Chat); s.Flavour != "slack" || s.Channel != "#sec" || s.Format != "text" || s.Icon != ":shield:" {
+		t.Fatalf("slack %+v", s)
+	}
+	if s := find(t, c, "teams").Settings.(Chat); s.Flavour != "teams" || s.Format != "all" {
+		t.Fatalf("teams %+v", s)
+	}
+	if l := find(t, c, "loki").Settings.(Loki); l.Tenant != "t1" || len(l.LabelFields) != 2 || l.Endpoint != "/loki/api/v1/push" {
+		t.Fatalf("loki %+v", l)
+	}
+	if s := find(t, c, "splunk").Settings.(Splunk); s.Token != "abc" || s.SourceType != "falco" {
+		t.Fatalf("splunk %+v", s)
+	}
+	if p := find(t, c, "pagerduty").Settings.(PagerDuty); p.Region != "us" {
+		t.Fatalf("pagerduty %+v", p)
+	}
+	for _, bad := range []struct{ yaml, want string }{
+		{"slack: {webhookurl: hooks.slack.com}", "slack.webhookurl"},
+		{"slack: {webhookurl: 'https://x', outputformat: html}", "slack.outputformat"},
+		{"loki: {hostport: 'http://l', apikey: k}", "loki.apikey"},
+		{"splunk: {hostport: 'https://s'}", "splunk.token"},
+		{"pagerduty: {routingkey: short}", "pagerduty.routingkey"},
+		{"pagerduty: {routingkey: '0123456789abcdef0123456789abcdef', region: ap}", "pagerduty.region"},
+	} {
+		if _, err := Load(write(t, bad.yaml)); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: err = %v, want it to name %s", bad.yaml, err, bad.want)
+		}
+	}
+}

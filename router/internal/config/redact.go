@@ -24,7 +24,7 @@ func isSecretKey(k string) bool {
 	if strings.HasSuffix(k, "_file") {
 		return false // a path, not the secret
 	}
-	for _, s := range []string{"password", "apikey", "token", "secret"} {
+	for _, s := range []string{"password", "apikey", "token", "secret", "webhookurl", "routingkey"} {
 		if strings.Contains(k, s) {
 			return true
 		}

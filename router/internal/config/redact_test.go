@@ -14,6 +14,9 @@ webhook:
   customheaders: {Authorization: Bearer header-secret}
 elasticsearch: {hostport: http://es:9200, username: elastic, password: es-pass-cccc, apikey: key-dddd}
 kafka: {hostport: "k:9092", topic: t, sasl: plain, username: u, password: kafka-pass-eeee}
+slack: {webhookurl: "https://hooks.example/services/T/B/slack-hook-ffff"}
+pagerduty: {routingkey: pd-routing-key-gggggggggggggggggg}
+splunk: {hostport: "https://s:8088", token: hec-token-hhhh}
 `)
 	t.Setenv("HARRIER_ROUTER_OUTPUTS_X", "") // environment is applied too
 	out, err := Redacted(p)
@@ -21,7 +24,7 @@ kafka: {hostport: "k:9092", topic: t, sasl: plain, username: u, password: kafka-
 		t.Fatal(err)
 	}
 	for _, secret := range []string{"sensor-token-aaaaaaaaaaaa", "http-token-bbbbbbbbbbbb", "hook-pass", "header-secret",
-		"es-pass-cccc", "key-dddd", "kafka-pass-eeee"} {
+		"es-pass-cccc", "key-dddd", "kafka-pass-eeee", "slack-hook-ffff", "pd-routing-key-gggg", "hec-token-hhhh"} {
 		if strings.Contains(string(out), secret) {
 			t.Errorf("config show leaks %q:\n%s", secret, out)
 		}

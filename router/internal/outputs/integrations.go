@@ -4,6 +4,10 @@ import (
 	"github.com/harrier-security/harrier/router/internal/config"
 	"github.com/harrier-security/harrier/router/internal/output"
 	"github.com/harrier-security/harrier/router/internal/output/alertmanager"
+	"github.com/harrier-security/harrier/router/internal/output/loki"
+	"github.com/harrier-security/harrier/router/internal/output/pagerduty"
+	"github.com/harrier-security/harrier/router/internal/output/slack"
+	"github.com/harrier-security/harrier/router/internal/output/splunk"
 	"github.com/harrier-security/harrier/router/internal/output/syslog"
 )
 
@@ -21,6 +25,25 @@ func buildIntegration(settings any) (o output.Output, ok bool, err error) {
 		o, err = built(syslog.New(syslog.Config{
 			Name: s.Name, Host: s.Host, Port: s.Port, Protocol: s.Protocol, Format: s.Format,
 			Facility: s.Facility, AppName: s.AppName, Timeout: s.Timeout, TLS: s.TLS,
+		}))
+	case config.Chat:
+		o, err = built(slack.New(slack.Config{
+			Name: s.Name, WebhookURL: s.WebhookURL, Flavour: s.Flavour, Format: s.Format, Channel: s.Channel,
+			Username: s.Username, Icon: s.Icon, Footer: s.Footer, Timeout: s.Timeout, TLS: s.TLS,
+		}))
+	case config.Loki:
+		o, err = built(loki.New(loki.Config{
+			Name: s.Name, HostPort: s.HostPort, Endpoint: s.Endpoint, Tenant: s.Tenant, User: s.User, APIKey: s.APIKey,
+			LabelFields: s.LabelFields, Format: s.Format, CustomHeaders: s.CustomHeaders, Timeout: s.Timeout, TLS: s.TLS,
+		}))
+	case config.Splunk:
+		o, err = built(splunk.New(splunk.Config{
+			Name: s.Name, HostPort: s.HostPort, Endpoint: s.Endpoint, Token: s.Token, Index: s.Index, Source: s.Source,
+			SourceType: s.SourceType, Channel: s.Channel, CustomHeaders: s.CustomHeaders, Timeout: s.Timeout, TLS: s.TLS,
+		}))
+	case config.PagerDuty:
+		o, err = built(pagerduty.New(pagerduty.Config{
+			Name: s.Name, RoutingKey: s.RoutingKey, Region: s.Region, URL: s.URL, Timeout: s.Timeout, TLS: s.TLS,
 		}))
 	default:
 		return nil, false, nil

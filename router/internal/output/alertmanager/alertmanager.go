@@ -87,7 +87,7 @@ func New(cfg Config) (*Output, error) {
 	if cfg.Endpoint == "" {
 		cfg.Endpoint = DefaultEndpoint
 	}
-	c, err := httpout.New("alertmanager "+cfg.Name, cfg.Timeout, cfg.TLS)
+	c, err := httpout.New(cfg.Name, cfg.Timeout, cfg.TLS)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +168,7 @@ func (o *Output) convert(a *harrierv1.Alert, now time.Time) Alert {
 	}
 	for _, f := range o.cfg.LabelFields {
 		if v, ok := a.GetOutputFields()[f]; ok {
-			labels[LabelName(f)] = message.FieldString(v)
+			labels[message.LabelName(f)] = message.FieldString(v)
 		}
 	}
 	for k, v := range o.cfg.ExtraLabels {
@@ -204,17 +204,4 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-var (
-	validLabel   = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-	invalidChars = regexp.MustCompile(`[^a-zA-Z0-9_]`)
-)
-
-// LabelName turns an output field name into a Prometheus label name
-// ("k8s.ns.name" -> "k8s_ns_name", "proc.aname[2]" -> "proc_aname_2_").
-func LabelName(field string) string {
-	s := invalidChars.ReplaceAllString(field, "_")
-	if s == "" || (s[0] >= '0' && s[0] <= '9') {
-		s = "_" + s
-	}
-	return s
-}
+var validLabel = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)

@@ -74,14 +74,6 @@ func TestConvert(t *testing.T) {
 	}
 }
 
-func TestLabelName(t *testing.T) {
-	for in, want := range map[string]string{"k8s.ns.name": "k8s_ns_name", "proc.aname[2]": "proc_aname_2_", "9x": "_9x", "ok_1": "ok_1"} {
-		if got := LabelName(in); got != want {
-			t.Errorf("LabelName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestValidate(t *testing.T) {
 	for _, c := range []Config{
 		{HostPort: "alertmanager:9093"},

@@ -8,6 +8,7 @@ package httpout
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/proto/retry"
 	"github.com/harrier-security/harrier/router/internal/output"
 	"github.com/harrier-security/harrier/router/internal/tlsconfig"
@@ -173,4 +175,42 @@ func ValidURL(s string) error {
 		return fmt.Errorf("%q: want an http:// or https:// URL", RedactURLs(s))
 	}
 	return nil
+}
+
+// EachAlert sends alerts one by one with send (chat and incident APIs take
+// one alert per request), in order, stopping at ctx's end. When every alert
+// failed transiently the peer is down: the batch's first error, so the
+// whole batch is retried; otherwise a *output.PartialError for the failed
+// ones.
+func EachAlert(ctx context.Context, alerts []*harrierv1.Alert, send func(context.Context, *harrierv1.Alert) error) error {
+	var items []output.ItemError
+	transient := 0
+	for i, a := range alerts {
+		err := ctx.Err()
+		if err == nil {
+			err = send(ctx, a)
+		}
+		if err != nil {
+			items = append(items, output.ItemError{Index: i, Err: err})
+			if !output.IsPermanent(err) {
+				transient++
+			}
+		}
+	}
+	switch {
+	case len(items) == 0:
+		return nil
+	case transient == len(alerts):
+		return items[0].Err
+	}
+	return &output.PartialError{Items: items}
+}
+
+// Transient strips output.Permanent from err (its peer's answer is kept).
+func Transient(err error) error {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se
+	}
+	return errors.Unwrap(err)
 }

@@ -4,6 +4,7 @@
 package message
 
 import (
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,4 +64,17 @@ func FieldString(v *harrierv1.FieldValue) string {
 		return strings.Join(x.StringList.GetValues(), ",")
 	}
 	return "<NA>"
+}
+
+var invalidLabelChars = regexp.MustCompile(`[^a-zA-Z0-9_]`)
+
+// LabelName turns an output field name into a Prometheus-style label name
+// (Alertmanager, Loki): "k8s.ns.name" -> "k8s_ns_name",
+// "proc.aname[2]" -> "proc_aname_2_".
+func LabelName(field string) string {
+	s := invalidLabelChars.ReplaceAllString(field, "_")
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		s = "_" + s
+	}
+	return s
 }
