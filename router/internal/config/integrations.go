@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"net/url"
 	"time"
 
@@ -98,6 +99,18 @@ type PagerDuty struct {
 	TLS        tlsconfig.Client
 }
 
+// OTLP is an OpenTelemetry logs output (OTLP over gRPC or HTTP/protobuf).
+type OTLP struct {
+	Name        string
+	Endpoint    string
+	Protocol    string // grpc or http/protobuf
+	Insecure    bool
+	Headers     map[string]string
+	ServiceName string
+	Timeout     time.Duration
+	TLS         tlsconfig.Client
+}
+
 func chatKind(flavour string) kind {
 	return kind{
 		enabled: func(b *block) bool { return b.str("webhookurl", "") != "" },
@@ -120,6 +133,11 @@ var integrationKinds = map[string]kind{
 		enabled: func(b *block) bool { return b.str("hostport", "") != "" },
 		parse:   parseSplunk,
 		target:  func(s any) string { return redactURL(s.(Splunk).HostPort) },
+	},
+	"otlp": {
+		enabled: func(b *block) bool { return b.str("endpoint", "") != "" },
+		parse:   parseOTLP,
+		target:  func(s any) string { x := s.(OTLP); return x.Protocol + " " + redactURL(x.Endpoint) },
 	},
 	"pagerduty": {
 		enabled: func(b *block) bool { return b.str("routingkey", "") != "" },
@@ -314,5 +332,29 @@ func parsePagerDuty(b *block, name string, gl globalTLS) any {
 		b.errorf("region", "%q: want us or eu", c.Region)
 	}
 	httpURL(b, "url", c.URL, false)
+	return c
+}
+
+func parseOTLP(b *block, name string, gl globalTLS) any {
+	c := OTLP{
+		Name:        name,
+		Endpoint:    b.str("endpoint", ""),
+		Protocol:    b.str("protocol", "grpc"),
+		Insecure:    b.boolean("insecure", false),
+		Headers:     b.strmap("headers"),
+		ServiceName: b.str("servicename", "harrier"),
+		Timeout:     b.duration("timeout", 10*time.Second),
+		TLS:         clientTLS(b, gl),
+	}
+	switch c.Protocol {
+	case "grpc":
+		if c.Endpoint == "" || strings.Contains(c.Endpoint, "://") {
+			b.errorf("endpoint", "%q: want host:port for grpc", c.Endpoint)
+		}
+	case "http/protobuf":
+		httpURL(b, "endpoint", c.Endpoint, true)
+	default:
+		b.errorf("protocol", "%q: want grpc or http/protobuf", c.Protocol)
+	}
 	return c
 }

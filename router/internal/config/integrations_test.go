@@ -66,6 +66,7 @@ teams: {webhookurl: "https://teams.example/x", activityimage: "https://img"}
 loki: {hostport: "http://loki:3100", tenant: t1, user: "42", apikey: k, extralabels: "k8s.ns.name,container.name"}
 splunk: {hostport: "https://splunk:8088", token: abc, index: sec}
 pagerduty: {routingkey: "0123456789abcdef0123456789abcdef"}
+otlp: {endpoint: "collector:4317", insecure: true, headers: {authorization: "Bearer x"}}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +86,13 @@ pagerduty: {routingkey: "0123456789abcdef0123456789abcdef"}
 	if p := find(t, c, "pagerduty").Settings.(PagerDuty); p.Region != "us" {
 		t.Fatalf("pagerduty %+v", p)
 	}
+	if o := find(t, c, "otlp").Settings.(OTLP); o.Protocol != "grpc" || !o.Insecure || o.Headers["authorization"] != "Bearer x" {
+		t.Fatalf("otlp %+v", o)
+	}
 	for _, bad := range []struct{ yaml, want string }{
+		{"otlp: {endpoint: 'http://c:4317'}", "otlp.endpoint"},
+		{"otlp: {endpoint: 'c:4318', protocol: http/protobuf}", "otlp.endpoint"},
+		{"otlp: {endpoint: 'c:4318', protocol: http/json}", "otlp.protocol"},
 		{"slack: {webhookurl: hooks.slack.com}", "slack.webhookurl"},
 		{"slack: {webhookurl: 'https://x', outputformat: html}", "slack.outputformat"},
 		{"loki: {hostport: 'http://l', apikey: k}", "loki.apikey"},

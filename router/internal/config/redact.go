@@ -38,7 +38,7 @@ func redactMap(m map[string]any) map[string]any {
 		switch {
 		case isSecretKey(k):
 			out[k] = redactValue(v)
-		case strings.EqualFold(k, "customheaders"):
+		case strings.EqualFold(k, "customheaders"), strings.EqualFold(k, "headers"):
 			if hm, ok := v.(map[string]any); ok {
 				r := make(map[string]any, len(hm))
 				for hk := range hm {

@@ -17,6 +17,7 @@ kafka: {hostport: "k:9092", topic: t, sasl: plain, username: u, password: kafka-
 slack: {webhookurl: "https://hooks.example/services/T/B/slack-hook-ffff"}
 pagerduty: {routingkey: pd-routing-key-gggggggggggggggggg}
 splunk: {hostport: "https://s:8088", token: hec-token-hhhh}
+otlp: {endpoint: "c:4317", headers: {authorization: "Bearer otlp-iiii"}}
 `)
 	t.Setenv("HARRIER_ROUTER_OUTPUTS_X", "") // environment is applied too
 	out, err := Redacted(p)
@@ -24,7 +25,7 @@ splunk: {hostport: "https://s:8088", token: hec-token-hhhh}
 		t.Fatal(err)
 	}
 	for _, secret := range []string{"sensor-token-aaaaaaaaaaaa", "http-token-bbbbbbbbbbbb", "hook-pass", "header-secret",
-		"es-pass-cccc", "key-dddd", "kafka-pass-eeee", "slack-hook-ffff", "pd-routing-key-gggg", "hec-token-hhhh"} {
+		"es-pass-cccc", "key-dddd", "kafka-pass-eeee", "slack-hook-ffff", "pd-routing-key-gggg", "hec-token-hhhh", "otlp-iiii"} {
 		if strings.Contains(string(out), secret) {
 			t.Errorf("config show leaks %q:\n%s", secret, out)
 		}

@@ -5,6 +5,7 @@ import (
 	"github.com/harrier-security/harrier/router/internal/output"
 	"github.com/harrier-security/harrier/router/internal/output/alertmanager"
 	"github.com/harrier-security/harrier/router/internal/output/loki"
+	"github.com/harrier-security/harrier/router/internal/output/otlp"
 	"github.com/harrier-security/harrier/router/internal/output/pagerduty"
 	"github.com/harrier-security/harrier/router/internal/output/slack"
 	"github.com/harrier-security/harrier/router/internal/output/splunk"
@@ -44,6 +45,11 @@ func buildIntegration(settings any) (o output.Output, ok bool, err error) {
 	case config.PagerDuty:
 		o, err = built(pagerduty.New(pagerduty.Config{
 			Name: s.Name, RoutingKey: s.RoutingKey, Region: s.Region, URL: s.URL, Timeout: s.Timeout, TLS: s.TLS,
+		}))
+	case config.OTLP:
+		o, err = built(otlp.New(otlp.Config{
+			Name: s.Name, Endpoint: s.Endpoint, Protocol: s.Protocol, Insecure: s.Insecure, Headers: s.Headers,
+			ServiceName: s.ServiceName, Timeout: s.Timeout, TLS: s.TLS,
 		}))
 	default:
 		return nil, false, nil
