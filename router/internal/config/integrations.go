@@ -2,8 +2,8 @@ package config
 
 import (
 	"fmt"
-	"strings"
 	"net/url"
+	"strings"
 	"time"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
@@ -111,6 +111,16 @@ type OTLP struct {
 	TLS         tlsconfig.Client
 }
 
+// S3 is an S3 (or S3-compatible) output writing batched NDJSON objects.
+type S3 struct {
+	Name                                       string
+	Bucket, Prefix, Endpoint, Region           string
+	PathStyle, Gzip                            bool
+	AccessKeyID, SecretAccessKey, SessionToken string
+	Timeout                                    time.Duration
+	TLS                                        tlsconfig.Client
+}
+
 func chatKind(flavour string) kind {
 	return kind{
 		enabled: func(b *block) bool { return b.str("webhookurl", "") != "" },
@@ -138,6 +148,11 @@ var integrationKinds = map[string]kind{
 		enabled: func(b *block) bool { return b.str("endpoint", "") != "" },
 		parse:   parseOTLP,
 		target:  func(s any) string { x := s.(OTLP); return x.Protocol + " " + redactURL(x.Endpoint) },
+	},
+	"s3": {
+		enabled: func(b *block) bool { return b.str("bucket", "") != "" },
+		parse:   parseS3,
+		target:  func(s any) string { x := s.(S3); return "s3://" + x.Bucket + "/" + x.Prefix },
 	},
 	"pagerduty": {
 		enabled: func(b *block) bool { return b.str("routingkey", "") != "" },
@@ -355,6 +370,34 @@ func parseOTLP(b *block, name string, gl globalTLS) any {
 		httpURL(b, "endpoint", c.Endpoint, true)
 	default:
 		b.errorf("protocol", "%q: want grpc or http/protobuf", c.Protocol)
+	}
+	return c
+}
+
+func parseS3(b *block, name string, gl globalTLS) any {
+	c := S3{
+		Name:            name,
+		Bucket:          b.str("bucket", ""),
+		Prefix:          b.str("prefix", "falco"),
+		Endpoint:        b.str("endpoint", ""),
+		Region:          b.str("region", ""),
+		PathStyle:       b.boolean("pathstyle", false),
+		Gzip:            b.str("compression", "gzip") == "gzip",
+		AccessKeyID:     b.str("accesskeyid", ""),
+		SecretAccessKey: b.secret("secretaccesskey"),
+		SessionToken:    b.secret("sessiontoken"),
+		Timeout:         b.duration("timeout", 30*time.Second),
+		TLS:             clientTLS(b, gl),
+	}
+	if v := b.str("compression", "gzip"); v != "gzip" && v != "none" {
+		b.errorf("compression", "%q: want gzip or none", v)
+	}
+	if c.Bucket == "" {
+		b.errorf("bucket", "is required")
+	}
+	httpURL(b, "endpoint", c.Endpoint, false)
+	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
+		b.errorf("accesskeyid", "accesskeyid and secretaccesskey must be set together")
 	}
 	return c
 }

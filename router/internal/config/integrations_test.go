@@ -67,6 +67,7 @@ loki: {hostport: "http://loki:3100", tenant: t1, user: "42", apikey: k, extralab
 splunk: {hostport: "https://splunk:8088", token: abc, index: sec}
 pagerduty: {routingkey: "0123456789abcdef0123456789abcdef"}
 otlp: {endpoint: "collector:4317", insecure: true, headers: {authorization: "Bearer x"}}
+s3: {bucket: alerts, endpoint: "http://minio:9000", pathstyle: true, accesskeyid: a, secretaccesskey: s}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +90,12 @@ otlp: {endpoint: "collector:4317", insecure: true, headers: {authorization: "Bea
 	if o := find(t, c, "otlp").Settings.(OTLP); o.Protocol != "grpc" || !o.Insecure || o.Headers["authorization"] != "Bearer x" {
 		t.Fatalf("otlp %+v", o)
 	}
+	if s := find(t, c, "s3").Settings.(S3); !s.Gzip || !s.PathStyle || s.Prefix != "falco" || s.SecretAccessKey != "s" {
+		t.Fatalf("s3 %+v", s)
+	}
 	for _, bad := range []struct{ yaml, want string }{
+		{"s3: {bucket: b, compression: zstd}", "s3.compression"},
+		{"s3: {bucket: b, accesskeyid: a}", "s3.accesskeyid"},
 		{"otlp: {endpoint: 'http://c:4317'}", "otlp.endpoint"},
 		{"otlp: {endpoint: 'c:4318', protocol: http/protobuf}", "otlp.endpoint"},
 		{"otlp: {endpoint: 'c:4318', protocol: http/json}", "otlp.protocol"},

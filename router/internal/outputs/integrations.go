@@ -7,6 +7,7 @@ import (
 	"github.com/harrier-security/harrier/router/internal/output/loki"
 	"github.com/harrier-security/harrier/router/internal/output/otlp"
 	"github.com/harrier-security/harrier/router/internal/output/pagerduty"
+	"github.com/harrier-security/harrier/router/internal/output/s3"
 	"github.com/harrier-security/harrier/router/internal/output/slack"
 	"github.com/harrier-security/harrier/router/internal/output/splunk"
 	"github.com/harrier-security/harrier/router/internal/output/syslog"
@@ -50,6 +51,12 @@ func buildIntegration(settings any) (o output.Output, ok bool, err error) {
 		o, err = built(otlp.New(otlp.Config{
 			Name: s.Name, Endpoint: s.Endpoint, Protocol: s.Protocol, Insecure: s.Insecure, Headers: s.Headers,
 			ServiceName: s.ServiceName, Timeout: s.Timeout, TLS: s.TLS,
+		}))
+	case config.S3:
+		o, err = built(s3.New(s3.Config{
+			Name: s.Name, Bucket: s.Bucket, Prefix: s.Prefix, Endpoint: s.Endpoint, Region: s.Region, PathStyle: s.PathStyle,
+			AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey, SessionToken: s.SessionToken, Gzip: s.Gzip,
+			Timeout: s.Timeout, TLS: s.TLS,
 		}))
 	default:
 		return nil, false, nil

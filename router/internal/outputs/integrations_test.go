@@ -20,12 +20,13 @@ outputs:
   loki: {lk: {hostport: "http://127.0.0.1:3100", tenant: a}}
   splunk: {sp: {hostport: "https://127.0.0.1:8088", token: t}}
   otlp: {ot: {endpoint: "127.0.0.1:4317", insecure: true}}
+  s3: {b: {bucket: alerts, endpoint: "http://127.0.0.1:9000", pathstyle: true, region: us-east-1}}
   pagerduty: {pd: {routingkey: "0123456789abcdef0123456789abcdef", region: eu}}
 `)
 	want := map[string]string{
 		"alertmanager.am": "*alertmanager.Output", "syslog.s": "*syslog.Output", "slack.sl": "*slack.Output",
 		"mattermost.mm": "*slack.Output", "teams.tm": "*slack.Output", "googlechat.gc": "*slack.Output",
-		"loki.lk": "*loki.Output", "splunk.sp": "*splunk.Output", "pagerduty.pd": "*pagerduty.Output", "otlp.ot": "*otlp.Output",
+		"loki.lk": "*loki.Output", "splunk.sp": "*splunk.Output", "pagerduty.pd": "*pagerduty.Output", "otlp.ot": "*otlp.Output", "s3.b": "*s3.Output",
 	}
 	specs := Factory{}.Specs(c.Outputs)
 	if len(specs) != len(want) {
