@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -82,7 +81,6 @@ type Output struct {
 	url  string
 	http *httpout.Client
 
-	mu   sync.Mutex
 	conn *grpc.ClientConn
 	grpc collogs.LogsServiceClient
 }

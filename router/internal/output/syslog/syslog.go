@@ -81,7 +81,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("format %q: want json or text", c.Format)
 	}
 	if _, ok := facilities[c.Facility]; c.Facility != "" && !ok {
-		return fmt.Errorf("facility %q: want one of kern, user, daemon, auth, local0..local7, ...", c.Facility)
+		return fmt.Errorf("facility %q: want a syslog facility name such as kern, user, daemon, auth or local0 to local7", c.Facility)
 	}
 	if !printASCII(c.AppName, 48) {
 		return fmt.Errorf("appname %q: want at most 48 printable ASCII characters", c.AppName)
