@@ -30,7 +30,7 @@ func TestDefaultsLoadWithoutFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Sources.K8sAudit.Listen != ":8765" || c.Rules.RuleMatching != "first" || !c.Outputs.Stdout.Enabled {
+	if c.Sources.K8sAudit.Listen != "127.0.0.1:8765" || c.Rules.RuleMatching != "first" || !c.Outputs.Stdout.Enabled {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	if c.Outputs.GRPC.Spool.SyncInterval != time.Second || c.Outputs.GRPC.Linger != 5*time.Millisecond {

@@ -3,11 +3,17 @@
 // backend POSTs (audit.k8s.io/v1 EventList batches, or single Events) and
 // queues the decoded events for evaluation.
 //
-// A request is answered 200 only once all of its events are queued; a body
-// that does not decode is refused whole (400, with the place of the error),
-// so a retry never duplicates part of a batch. When the queue is full the
-// answer is 503 with Retry-After, which kube-apiserver's webhook backend
-// retries: events are never dropped silently.
+// By default a request is answered 200 only once its events are evaluated
+// and the handler has made their alerts durable (the daemon's spool,
+// fsynced by group commit): kube-apiserver never resends a batch it saw
+// acknowledged, so an acknowledgement must survive a crash. With
+// Config.AckQueued the answer comes once the events are queued in memory
+// (faster, but a crash loses what was queued). A body that does not decode
+// is refused whole (400, with the place of the error), so a retry never
+// duplicates part of a batch. When the queue is full, or the handler could
+// not make the alerts durable, the answer is 503 with Retry-After, which
+// kube-apiserver's webhook backend retries: events are never dropped
+// silently.
 package webhook
 
 import (
@@ -56,6 +62,10 @@ type Config struct {
 	QueueEvents int
 	// Workers evaluate queued batches concurrently (default 1).
 	Workers int
+	// AckQueued answers 200 once the events are queued for evaluation
+	// instead of once the handler returned for them (see the package
+	// comment).
+	AckQueued bool
 	// RetryAfter is the delay suggested with 503 (default 1s).
 	RetryAfter time.Duration
 	Logger     *slog.Logger
@@ -69,15 +79,24 @@ type Config struct {
 	Extra map[string]http.Handler
 }
 
-// Handler evaluates a batch of events taken from the queue.
-type Handler func(events []*k8saudit.Event)
+// Handler evaluates a batch of events taken from the queue. An error means
+// the batch's alerts could not be made durable: the request that brought
+// it is answered 503 (kube-apiserver sends it again).
+type Handler func(events []*k8saudit.Event) error
+
+// job is a queued batch; done (nil with AckQueued) receives the handler's
+// verdict.
+type job struct {
+	events []*k8saudit.Event
+	done   chan error
+}
 
 // Server is the audit webhook. Create it with New, then Listen and Serve.
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	handle  Handler
-	queue   chan []*k8saudit.Event
+	queue   chan job
 	queued  atomic.Int64 // events reserved in the queue
 	ln      net.Listener
 	srv     *http.Server
@@ -116,7 +135,7 @@ func New(cfg Config, handle Handler) *Server {
 		handle: handle,
 		// Every queued batch holds at least one event, so this many slots
 		// can never block a sender that reserved its events.
-		queue: make(chan []*k8saudit.Event, cfg.QueueEvents),
+		queue: make(chan job, cfg.QueueEvents),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "harrier_sensor_webhook_requests_total",
 			Help: "Kubernetes audit webhook requests by HTTP status code.",
@@ -238,9 +257,15 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 func (s *Server) work() {
-	for batch := range s.queue {
-		s.handle(batch)
-		s.queued.Add(-int64(len(batch)))
+	for j := range s.queue {
+		err := s.handle(j.events)
+		if err != nil && j.done == nil {
+			s.log.Error("audit events acknowledged before evaluation could not be made durable", "events", len(j.events), "err", err)
+		}
+		s.queued.Add(-int64(len(j.events)))
+		if j.done != nil {
+			j.done <- err
+		}
 	}
 }
 
@@ -296,13 +321,30 @@ func (s *Server) serveAudit(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("batch of %d events is over the queue size of %d", len(events), s.cfg.QueueEvents))
 		return
 	}
-	if !s.enqueue(events) {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(s.cfg.RetryAfter.Round(time.Second)/time.Second))))
-		s.reply(w, http.StatusServiceUnavailable, "evaluation queue full; retry later")
+	j := job{events: events}
+	if !s.cfg.AckQueued {
+		j.done = make(chan error, 1)
+	}
+	if !s.enqueue(j) {
+		s.retryLater(w, "evaluation queue full; retry later")
 		return
+	}
+	if j.done != nil {
+		// The worker always answers: the queue is drained before Serve
+		// returns, and Serve waits for this handler first.
+		if err := <-j.done; err != nil {
+			s.log.Warn("audit events not acknowledged: their alerts could not be stored", "events", len(events), "err", err)
+			s.retryLater(w, "alerts could not be stored; retry later")
+			return
+		}
 	}
 	s.events.Add(float64(len(events)))
 	s.reply(w, http.StatusOK, "")
+}
+
+func (s *Server) retryLater(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(s.cfg.RetryAfter.Round(time.Second)/time.Second))))
+	s.reply(w, http.StatusServiceUnavailable, msg)
 }
 
 // DecodeBody decodes a webhook body: an EventList, an Event, a JSON array of
@@ -334,8 +376,8 @@ func trimSpace(b []byte) []byte {
 }
 
 // enqueue reserves room for all events or for none.
-func (s *Server) enqueue(events []*k8saudit.Event) bool {
-	n := int64(len(events))
+func (s *Server) enqueue(j job) bool {
+	n := int64(len(j.events))
 	for {
 		cur := s.queued.Load()
 		if cur+n > int64(s.cfg.QueueEvents) {
@@ -345,7 +387,7 @@ func (s *Server) enqueue(events []*k8saudit.Event) bool {
 			break
 		}
 	}
-	s.queue <- events
+	s.queue <- j
 	return true
 }
 
