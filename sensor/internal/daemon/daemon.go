@@ -284,6 +284,7 @@ func (d *Daemon) openWebhook() error {
 	d.hook = webhook.New(webhook.Config{
 		Listen: ka.Listen, TLS: tc, Token: ka.Token, MaxBodyBytes: ka.MaxBodyBytes,
 		QueueEvents: ka.QueueEvents, Workers: ka.Workers, Logger: d.log, AckQueued: ka.Ack == "queued",
+		MaxConcurrent: ka.MaxConcurrentRequests, MaxInflightBytes: ka.MaxInflightBytes,
 		Path: ka.Path, HealthzPath: ka.HealthzPath, Extra: extra,
 	}, d.evaluateAudit)
 	if err := d.hook.Listen(); err != nil {

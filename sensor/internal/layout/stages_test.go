@@ -40,6 +40,7 @@ var stages = []struct {
 	{"internal/daemon", stage{5, ""}},
 	{"cmd/", stage{6, ""}},
 	{"e2e", stage{6, ""}},
+	{"faulttest", stage{6, ""}},
 }
 
 func stageOf(rel string) (stage, bool) {

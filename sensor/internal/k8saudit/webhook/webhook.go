@@ -34,6 +34,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/harrier-security/harrier/proto/httplimit"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
 )
 
@@ -45,6 +46,8 @@ const (
 	DefaultListen       = ":8765"
 	DefaultMaxBodyBytes = 16 << 20
 	DefaultQueueEvents  = 65536
+	DefaultConcurrent   = 16
+	DefaultInflight     = 64 << 20
 )
 
 // Config configures a Server.
@@ -66,6 +69,12 @@ type Config struct {
 	// instead of once the handler returned for them (see the package
 	// comment).
 	AckQueued bool
+	// MaxConcurrent and MaxInflightBytes bound the requests handled at
+	// once and their body bytes (defaults 16 and 64 MiB), so that memory
+	// stays bounded whatever arrives; beyond them the answer is 503 with
+	// Retry-After before the body is read.
+	MaxConcurrent    int
+	MaxInflightBytes int64
 	// RetryAfter is the delay suggested with 503 (default 1s).
 	RetryAfter time.Duration
 	Logger     *slog.Logger
@@ -101,6 +110,8 @@ type Server struct {
 	ln      net.Listener
 	srv     *http.Server
 	mux     *http.ServeMux
+	limit   *httplimit.Limiter
+	handler http.Handler // mux behind limit
 	paths   []string
 	workers sync.WaitGroup
 
@@ -125,6 +136,12 @@ func New(cfg Config, handle Handler) *Server {
 	}
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = time.Second
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = DefaultConcurrent
+	}
+	if cfg.MaxInflightBytes <= 0 {
+		cfg.MaxInflightBytes = max(DefaultInflight, cfg.MaxBodyBytes)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -169,16 +186,28 @@ func New(cfg Config, handle Handler) *Server {
 		}
 	}
 	s.paths = paths
+	exempt := []string{}
+	if cfg.HealthzPath != "" {
+		exempt = append(exempt, cfg.HealthzPath)
+	}
+	for p := range cfg.Extra {
+		exempt = append(exempt, p)
+	}
+	s.limit = httplimit.New(httplimit.Config{
+		Listener: "k8s_audit", MaxConcurrent: cfg.MaxConcurrent, MaxInflightBytes: cfg.MaxInflightBytes,
+		MaxBodyBytes: cfg.MaxBodyBytes, RetryAfter: cfg.RetryAfter, Exempt: exempt,
+	})
+	s.handler = s.limit.Wrap(s.mux)
 	return s
 }
 
 // Collectors returns the webhook's Prometheus metrics.
 func (s *Server) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.requests, s.events, s.depth}
+	return append([]prometheus.Collector{s.requests, s.events, s.depth}, s.limit.Collectors()...)
 }
 
 // ServeHTTP serves the webhook paths (for embedding in another mux).
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Listen binds the listening socket, so that errors (port in use) surface
 // before Serve and Addr is known.
@@ -225,7 +254,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}
 	s.srv = &http.Server{
-		Handler:           s.mux,
+		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
