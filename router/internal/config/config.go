@@ -75,6 +75,11 @@ type HTTP struct {
 	// listener (empty: on the HTTP listener).
 	MetricsAddress string
 	MaxBodyBytes   int64
+	// MaxConcurrentRequests and MaxInflightBytes bound the requests (and
+	// their body bytes) the listener handles at once; beyond them the
+	// answer is 503 with Retry-After (memory stays bounded).
+	MaxConcurrentRequests int
+	MaxInflightBytes      int64
 }
 
 // Journal bounds the durable log.
@@ -268,6 +273,14 @@ func parse(all map[string]any) (*Config, error) {
 	c.HTTP.Token = h.secret("token")
 	c.HTTP.MetricsAddress = h.str("metrics_address", "")
 	c.HTTP.MaxBodyBytes = h.size("max_body_bytes", 4<<20)
+	c.HTTP.MaxConcurrentRequests = h.integer("max_concurrent_requests", 64)
+	c.HTTP.MaxInflightBytes = h.size("max_inflight_bytes", 32<<20)
+	if c.HTTP.MaxConcurrentRequests < 1 {
+		h.errorf("max_concurrent_requests", "must be at least 1")
+	}
+	if c.HTTP.MaxInflightBytes < c.HTTP.MaxBodyBytes {
+		h.errorf("max_inflight_bytes", "%d is less than http.max_body_bytes (%d): a largest request could never be taken", c.HTTP.MaxInflightBytes, c.HTTP.MaxBodyBytes)
+	}
 	h.finish()
 
 	j := root.sub("journal")

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/proto/httplimit"
 	"github.com/harrier-security/harrier/router/internal/config"
 	"github.com/harrier-security/harrier/router/internal/deadletter"
 	"github.com/harrier-security/harrier/router/internal/delivery"
@@ -181,7 +182,17 @@ func (r *Router) Start() error {
 	if err != nil {
 		return fmt.Errorf("http.tls: %w", err)
 	}
-	r.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, TLSConfig: htc,
+	// Bounded memory whatever arrives: the ingest handler reads whole
+	// bodies, so the listener bounds how many it holds at once. Health and
+	// metrics stay exempt so that probes answer while it is busy.
+	lim := httplimit.New(httplimit.Config{Listener: "http", MaxConcurrent: cfg.HTTP.MaxConcurrentRequests,
+		MaxInflightBytes: cfg.HTTP.MaxInflightBytes, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Exempt: []string{"/healthz", "/metrics", "/ping"}})
+	for _, c := range lim.Collectors() {
+		if err := r.reg.Register(c); err != nil {
+			return fmt.Errorf("http limits: %w", err)
+		}
+	}
+	r.httpSrv = &http.Server{Handler: lim.Wrap(mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, TLSConfig: htc,
 		ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelWarn)}
 	if r.httpLn, err = net.Listen("tcp", cfg.HTTP.Address); err != nil {
 		return fmt.Errorf("http.address: %w", err)
