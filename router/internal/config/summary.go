@@ -40,6 +40,16 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
+// Secrets are the literal tokens of the configuration, for log redaction
+// (redact.Handler) of forms no pattern recognises.
+func (c *Config) Secrets() []string {
+	out := append(append(append([]string{}, c.GRPC.IngestTokens...), c.GRPC.ClientTokens...), c.GRPC.AdminTokens...)
+	if c.HTTP.Token != "" {
+		out = append(out, c.HTTP.Token)
+	}
+	return out
+}
+
 // LogValue makes slog print the summary, never the settings themselves.
 func (c *Config) LogValue() slog.Value {
 	attrs := []slog.Attr{

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/proto/httplimit"
+	"github.com/harrier-security/harrier/proto/redact"
 	"github.com/harrier-security/harrier/router/internal/config"
 	"github.com/harrier-security/harrier/router/internal/deadletter"
 	"github.com/harrier-security/harrier/router/internal/delivery"
@@ -301,6 +303,12 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	return err
 }
 
+func (r *Router) secrets() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cfg.Secrets()
+}
+
 type healthReport struct {
 	Status      string            `json:"status"`
 	Journal     journal.Stats     `json:"journal"`
@@ -318,9 +326,10 @@ func (r *Router) serveHealth(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(rep)
+	// /healthz is unauthenticated: errors of outputs (URLs with tokens)
+	// pass redact's rule first.
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	_, _ = io.WriteString(w, redact.Secrets(redact.String(string(b)), r.secrets())+"\n")
 }
 
 type journalCollector struct{ j *journal.Journal }
