@@ -44,6 +44,10 @@ type Config struct {
 	Outputs []Output
 	// DefaultOutputs is true when Outputs are the embedded defaults.
 	DefaultOutputs bool
+	// InsecureAllowPlaintextTokens lets tokens travel over a plaintext
+	// listener that is not on loopback (refused otherwise: anyone on the
+	// path could read and replay them).
+	InsecureAllowPlaintextTokens bool
 }
 
 // GRPC is the sensor and client listener.
@@ -124,8 +128,10 @@ type Backoff struct {
 
 // Defaults, also documented in the example configuration.
 const (
-	DefaultGRPCAddress = ":2802"
-	DefaultHTTPAddress = ":2801"
+	// Loopback by default: a router reachable from other hosts is a
+	// decision, taken with TLS and tokens (the chart and packages do).
+	DefaultGRPCAddress = "127.0.0.1:2802"
+	DefaultHTTPAddress = "127.0.0.1:2801"
 	DefaultDataDir     = "/var/lib/harrier-router"
 )
 
@@ -243,6 +249,21 @@ func sidekickListen(root *block, c *Config) {
 	c.HTTP.Address = addr
 }
 
+// IsLoopback reports whether a listen address binds loopback only
+// ("localhost", 127.0.0.0/8, ::1); ":port" and "0.0.0.0" bind every
+// interface.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 var outputNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 func parse(all map[string]any) (*Config, error) {
@@ -304,6 +325,15 @@ func parse(all map[string]any) (*Config, error) {
 	s.finish()
 
 	sidekickListen(root, c)
+	c.InsecureAllowPlaintextTokens = root.boolean("insecure_allow_plaintext_tokens", false)
+	if !c.InsecureAllowPlaintextTokens {
+		if len(c.GRPC.IngestTokens)+len(c.GRPC.ClientTokens)+len(c.GRPC.AdminTokens) > 0 && !c.GRPC.TLS.Enabled() && !IsLoopback(c.GRPC.Address) {
+			g.errorf("address", "tokens are configured but %s is plaintext and not on loopback: set grpc.tls, listen on loopback, or set insecure_allow_plaintext_tokens: true", c.GRPC.Address)
+		}
+		if c.HTTP.Token != "" && !c.HTTP.TLS.Enabled() && !IsLoopback(c.HTTP.Address) {
+			h.errorf("address", "http.token is set but %s is plaintext and not on loopback: set http.tls, listen on loopback, or set insecure_allow_plaintext_tokens: true", c.HTTP.Address)
+		}
+	}
 
 	l := root.sub("log")
 	c.Log.Level = strings.ToLower(l.str("level", "info"))

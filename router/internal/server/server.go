@@ -215,6 +215,14 @@ func (r *Router) Start() error {
 			r.log.Error("http server", "err", err)
 		}
 	}()
+	if cfg.InsecureAllowPlaintextTokens {
+		if !cfg.GRPC.TLS.Enabled() && !config.IsLoopback(cfg.GRPC.Address) || cfg.HTTP.Token != "" && !cfg.HTTP.TLS.Enabled() && !config.IsLoopback(cfg.HTTP.Address) {
+			r.log.Warn("tokens travel in plaintext on a listener reachable from other hosts (insecure_allow_plaintext_tokens): anyone on the path can read and replay them")
+		}
+	}
+	if !cfg.GRPC.TLS.Enabled() && !config.IsLoopback(cfg.GRPC.Address) && len(cfg.GRPC.IngestTokens)+len(cfg.GRPC.ClientTokens) == 0 {
+		r.log.Warn("the gRPC listener is reachable from other hosts without TLS or tokens: anyone can send alerts and subscribe", "address", cfg.GRPC.Address)
+	}
 	r.log.Info("router started", "grpc", r.grpcLn.Addr().String(), "http", r.httpLn.Addr().String(),
 		"journal_next", r.j.Next(), "config", cfg)
 	return nil
