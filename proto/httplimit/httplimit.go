@@ -80,7 +80,7 @@ func New(cfg Config) *Limiter {
 		cfg.Status = http.StatusServiceUnavailable
 	}
 	labels := prometheus.Labels{"listener": cfg.Listener}
-	return &Limiter{
+	l := &Limiter{
 		cfg: cfg,
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name:        "harrier_http_limited_total",
@@ -93,6 +93,13 @@ func New(cfg Config) *Limiter {
 			ConstLabels: labels,
 		}, []string{"unit"}),
 	}
+	// Every series exists from the start, so dashboards see zeros.
+	for _, b := range []string{"requests", "bytes", "body"} {
+		l.refused.WithLabelValues(b)
+	}
+	l.inflight.WithLabelValues("requests")
+	l.inflight.WithLabelValues("bytes")
+	return l
 }
 
 // Config is the configuration in effect (defaults filled in).
