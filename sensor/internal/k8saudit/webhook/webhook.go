@@ -102,11 +102,15 @@ type job struct {
 
 // Server is the audit webhook. Create it with New, then Listen and Serve.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	handle  Handler
-	queue   chan job
-	queued  atomic.Int64 // events reserved in the queue
+	cfg    Config
+	log    *slog.Logger
+	handle Handler
+	queue  chan job
+	queued atomic.Int64 // events reserved in the queue
+	// qmu guards closing the queue against a late request (one still
+	// running when Shutdown gave up waiting) sending on it.
+	qmu     sync.RWMutex
+	qclosed bool
 	ln      net.Listener
 	srv     *http.Server
 	mux     *http.ServeMux
@@ -277,7 +281,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		<-errc
 	case err = <-errc:
 	}
+	s.qmu.Lock()
+	s.qclosed = true
 	close(s.queue)
+	s.qmu.Unlock()
 	s.workers.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -406,6 +413,11 @@ func trimSpace(b []byte) []byte {
 
 // enqueue reserves room for all events or for none.
 func (s *Server) enqueue(j job) bool {
+	s.qmu.RLock()
+	defer s.qmu.RUnlock()
+	if s.qclosed {
+		return false
+	}
 	n := int64(len(j.events))
 	for {
 		cur := s.queued.Load()
