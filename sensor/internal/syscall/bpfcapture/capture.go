@@ -55,8 +55,12 @@ type Capture struct {
 	bootOffset int64         // wall clock minus CLOCK_BOOTTIME, ns
 	latency    time.Duration // poll period while the ring is below the wakeup mark; <0: none
 
-	mu       sync.Mutex // guards interest
+	mu       sync.Mutex // guards interest and the prefilter's entries
 	interest [sysevent.MaxSyscall + 1]bool
+
+	prefilter map[sysevent.Type]bool // types with a prefilter row
+	pfPaths   []pfKey
+	pfComms   []commKey
 
 	// Run and Close: closed, stopRun and runDone are guarded by mu; Close
 	// cancels a running Run and waits for runDone before it closes the
@@ -385,6 +389,10 @@ type Stats struct {
 	// equivalent (socketcall, ipc, 16-bit-uid calls, ...) and are not
 	// decoded; the others are translated and decoded like x86_64 ones.
 	Compat uint64
+	// Filtered counts the events the kernel prefilter (SetPrefilter) kept
+	// in the kernel because no rule could match them, by event type.
+	Filtered       uint64
+	FilteredByType map[sysevent.Type]uint64
 	// RingBytes is the ring buffer size; Pending the bytes not yet read.
 	RingBytes int
 	Pending   int
@@ -406,6 +414,10 @@ func (c *Capture) Stats() (Stats, error) {
 			f.DropsByType[k] = v
 		}
 		f.DropsByCPU = append([]uint64(nil), c.final.DropsByCPU...)
+		f.FilteredByType = make(map[sysevent.Type]uint64, len(c.final.FilteredByType))
+		for k, v := range c.final.FilteredByType {
+			f.FilteredByType[k] = v
+		}
 		return f, nil
 	}
 	return c.stats()
@@ -413,14 +425,15 @@ func (c *Capture) Stats() (Stats, error) {
 
 func (c *Capture) stats() (Stats, error) {
 	if c.rd == nil || c.objs.Drops == nil {
-		return Stats{DropsByType: map[sysevent.Type]uint64{}}, ErrClosed
+		return Stats{DropsByType: map[sysevent.Type]uint64{}, FilteredByType: map[sysevent.Type]uint64{}}, ErrClosed
 	}
 	s := Stats{
-		Events:       c.events.Load(),
-		DecodeErrors: c.decodeErrors.Load(),
-		DropsByType:  map[sysevent.Type]uint64{},
-		RingBytes:    c.rd.BufferSize(),
-		Pending:      c.rd.AvailableBytes(),
+		Events:         c.events.Load(),
+		DecodeErrors:   c.decodeErrors.Load(),
+		DropsByType:    map[sysevent.Type]uint64{},
+		FilteredByType: map[sysevent.Type]uint64{},
+		RingBytes:      c.rd.BufferSize(),
+		Pending:        c.rd.AvailableBytes(),
 	}
 	var (
 		key     uint32
@@ -458,6 +471,9 @@ func (c *Capture) stats() (Stats, error) {
 	}
 	for _, n := range compat {
 		s.Compat += n
+	}
+	if err := c.filteredStats(&s); err != nil {
+		return s, err
 	}
 	return s, nil
 }
@@ -497,7 +513,7 @@ func (c *Capture) Close() error {
 	if st, err := c.stats(); err == nil {
 		c.final = &st
 	} else {
-		c.final = &Stats{DropsByType: map[sysevent.Type]uint64{}, Events: c.events.Load(), DecodeErrors: c.decodeErrors.Load()}
+		c.final = &Stats{DropsByType: map[sysevent.Type]uint64{}, FilteredByType: map[sysevent.Type]uint64{}, Events: c.events.Load(), DecodeErrors: c.decodeErrors.Load()}
 	}
 	errs = append(errs, c.closeResources())
 	return errors.Join(errs...)
