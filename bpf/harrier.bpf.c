@@ -739,6 +739,9 @@ static __always_inline __u32 proc_done(struct scratch *s, __u32 off)
 
 /* ---- kernel prefilter ---- */
 
+/* A path the kernel compares must be absolute and need no normalising:
+ * no "//", no "./" (which covers "/./" and "/../"), no trailing '/' or '.'.
+ * kfilter.CleanAbs is the same in Go. */
 static long clean_step(__u32 i, void *arg)
 {
 	struct scratch *s = this_scratch();
@@ -749,26 +752,16 @@ static long clean_step(__u32 i, void *arg)
 		return 1;
 	__u8 *d = &s->pfkey.data[2];
 	__u32 j = i & 0xff;
-	if (d[j] != '/')
-		return 0;
-	__u8 n1 = d[(j + 1) & 0xff], n2, n3;
-	if (n1 == '/' || (n1 == 0 && i > 0)) {
+	__u8 c = d[j], n1 = d[(j + 1) & 0xff];
+	if ((c == '/' || c == '.') && (n1 == '/' || (n1 == 0 && i > 0))) {
 		w->bad = 1;
 		return 1;
 	}
-	if (n1 != '.')
-		return 0;
-	n2 = d[(j + 2) & 0xff];
-	if (n2 == '/' || n2 == 0) {
+	if (c == '.' && n1 == 0) {
 		w->bad = 1;
 		return 1;
 	}
-	if (n2 != '.')
-		return 0;
-	n3 = d[(j + 3) & 0xff];
-	if (n3 == '/' || n3 == 0)
-		w->bad = 1;
-	return w->bad ? 1 : 0;
+	return 0;
 }
 
 static __always_inline int creates_fd(__u32 id)

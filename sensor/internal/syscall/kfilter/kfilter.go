@@ -314,36 +314,21 @@ type Facts struct {
 	FDMarked bool
 }
 
-// CleanAbs reports whether the kernel may compare raw as the path rules
-// see: absolute, no "//", "." or ".." element, no trailing slash, and short
-// enough. Other paths are unknown to the prefilter and pass.
+// CleanAbs reports whether the kernel compares raw as the path rules see:
+// absolute, short enough, and with nothing normalising could change: no
+// "//", no "./" (which covers "/./" and "/../"), no trailing '/' or '.'.
+// Other paths are unknown to the prefilter and pass; a path term without
+// entries (Exact and Prefix empty, not nil) therefore passes exactly the
+// paths that are not clean (a rule on "../" in fd.nameraw).
 func CleanAbs(raw string) bool {
 	if len(raw) == 0 || raw[0] != '/' || len(raw) > MaxPath {
 		return false
 	}
-	for i := 0; i < len(raw); i++ {
-		if raw[i] != '/' {
-			continue
-		}
-		var n1, n2, n3 byte
-		if i+1 < len(raw) {
-			n1 = raw[i+1]
-		}
-		if i+2 < len(raw) {
-			n2 = raw[i+2]
-		}
-		if i+3 < len(raw) {
-			n3 = raw[i+3]
-		}
-		if n1 == '/' || (n1 == 0 && i > 0) {
-			return false
-		}
-		if n1 == '.' && (n2 == '/' || n2 == 0) {
-			return false
-		}
-		if n1 == '.' && n2 == '.' && (n3 == '/' || n3 == 0) {
-			return false
-		}
+	if strings.Contains(raw, "//") || strings.Contains(raw, "./") {
+		return false
+	}
+	if len(raw) > 1 && (raw[len(raw)-1] == '/' || raw[len(raw)-1] == '.') {
+		return false
 	}
 	return true
 }
