@@ -22,6 +22,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/syscall/bpfcapture"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/dispatch"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/kfilter"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/proctable"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/syscallfields"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
@@ -132,6 +133,19 @@ func (s *Source) Workers() int { return s.workers }
 func (s *Source) SetInterest(types []sysevent.Type) error {
 	if err := s.Capture.SetInterest(WithState(types)); err != nil {
 		return fmt.Errorf("setting the syscalls of interest: %w", err)
+	}
+	return nil
+}
+
+// SetPrefilter loads the kernel prefilter (nil: none): events of
+// interest that no rule can match and no state needs stay in the kernel.
+func (s *Source) SetPrefilter(spec *kfilter.Spec) error {
+	pf, err := spec.Compile()
+	if err != nil {
+		return fmt.Errorf("compiling the kernel prefilter: %w", err)
+	}
+	if err := s.Capture.SetPrefilter(pf); err != nil {
+		return fmt.Errorf("loading the kernel prefilter: %w", err)
 	}
 	return nil
 }
