@@ -101,6 +101,10 @@ test: setup lint ## lint, then every module's tests (race detector on), then the
 bench: ## benchmarks (figures are recorded in docs/benchmarks.md)
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
 
+.PHONY: bench-overhead
+bench-overhead: ## sensor overhead on this host (root): workloads without the sensor, with it, with it but no kernel prefilter, alternated in one run
+	cd sensor && go test -run '^$$' -bench OverheadWithRules -benchtime 1x ./internal/tools/ruletest/falcolive/
+
 .PHONY: run
 run: build ## start the router and the sensor on this host with embedded defaults
 	@bash scripts/run.sh
