@@ -70,12 +70,13 @@ struct cgroup_walk {
 
 /* The kernel prefilter (sensor/internal/syscall/kfilter): per syscall a row
  * of term masks; an event passes when one term's constraints all hold. */
-#define NUM_PREDS 5
+#define NUM_PREDS 6
 #define P_SUCCESS 1
 #define P_FAILURE 2
 #define P_OPEN_READ 4
 #define P_OPEN_WRITE 8
 #define P_OPEN_CREATE 16
+#define P_OPEN_TRUNC 32
 #define PF_DATA 256
 #define MAX_FD 1024
 
@@ -875,6 +876,8 @@ static __noinline int pf_pass(struct pf_type *ft, __u32 id, __u64 *a, long ret, 
 			preds |= P_OPEN_WRITE;
 		if (flags & (0100 | 020000000))
 			preds |= P_OPEN_CREATE;
+		if (flags & 01000)
+			preds |= P_OPEN_TRUNC;
 	}
 	for (int p = 0; p < NUM_PREDS; p++)
 		if (!(preds & (1 << p)))

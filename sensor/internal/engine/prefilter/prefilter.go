@@ -369,6 +369,18 @@ func (d *deriver) pred(c *filter.Check, op string, neg bool) (kfilter.Pred, bool
 			return kfilter.PredOpenWrite, true
 		}
 		return kfilter.PredOpenCreate, true
+	case "evt.arg.flags":
+		// The flags' names: O_TRUNC and O_CREAT name one bit each.
+		if !kfilter.IsOpen(d.t) || neg || op != "contains" {
+			return 0, false
+		}
+		switch v {
+		case "O_TRUNC":
+			return kfilter.PredOpenTrunc, true
+		case "O_CREAT":
+			return kfilter.PredOpenCreate, true
+		}
+		return 0, false
 	case "evt.res":
 		switch {
 		case op == "=" && v == "SUCCESS":

@@ -29,10 +29,11 @@ const (
 	PredOpenRead                    // open family: flags allow reading (access mode ≠ O_WRONLY)
 	PredOpenWrite                   // open family: flags allow writing (access mode ≠ O_RDONLY)
 	PredOpenCreate                  // open family: O_CREAT or O_TMPFILE
+	PredOpenTrunc                   // open family: O_TRUNC
 )
 
 // NumPreds is the number of predicates.
-const NumPreds = 5
+const NumPreds = 6
 
 // Open flags, as syscallfields reads them (evt.is_open_*).
 const (
@@ -40,6 +41,7 @@ const (
 	oWronly  = 0o1
 	oCreat   = 0o100
 	oTmpfile = 0o20000000
+	oTrunc   = 0o1000
 )
 
 // MaxTerms bounds the terms of one type: they are bits of a 64-bit mask.
@@ -350,6 +352,9 @@ func (f Facts) Preds() Pred {
 		}
 		if f.Flags&(oCreat|oTmpfile) != 0 {
 			p |= PredOpenCreate
+		}
+		if f.Flags&oTrunc != 0 {
+			p |= PredOpenTrunc
 		}
 	}
 	return p
