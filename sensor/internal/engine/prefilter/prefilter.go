@@ -521,18 +521,6 @@ func isPathField(t sysevent.Type, field string) bool {
 	return field == "fs.path.name" || field == "evt.abspath"
 }
 
-// socketOnly types act on sockets, never on a file an open returned.
-func socketOnly(t sysevent.Type) bool {
-	switch t {
-	case sysevent.SysConnect, sysevent.SysAccept, sysevent.SysAccept4, sysevent.SysBind, sysevent.SysListen,
-		sysevent.SysSendto, sysevent.SysSendmsg, sysevent.SysRecvfrom, sysevent.SysRecvmsg, sysevent.SysSocket,
-		sysevent.SysShutdown, sysevent.SysGetsockopt, sysevent.SysSetsockopt, sysevent.SysSocketpair,
-		sysevent.SysGetpeername, sysevent.SysGetsockname:
-		return true
-	}
-	return false
-}
-
 // fdConsumer reports whether t acts on an fd that an open may have
 // returned.
 func fdConsumer(t sysevent.Type) bool {
@@ -653,9 +641,6 @@ func Derive(rs *rules.Ruleset) *kfilter.Spec {
 			fd := &deriver{env: env, t: t, mode: fdMode}
 			n := fdPaths(fd.nec(e, false))
 			if n.isTrue() {
-				if debugOpenAll != nil {
-					debugOpenAll(r.Name, t)
-				}
 				openAll = true
 				fdDropOK[t] = false
 				continue
@@ -690,8 +675,6 @@ func Derive(rs *rules.Ruleset) *kfilter.Spec {
 	}
 	return spec
 }
-
-var debugOpenAll func(rule string, t sysevent.Type)
 
 // fdPaths keeps the path constraints of an fd-mode derivation: a term
 // without one is true.
