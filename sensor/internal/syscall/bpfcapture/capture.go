@@ -285,6 +285,18 @@ func (c *Capture) Run(ctx context.Context, fn func(*sysevent.Event)) error {
 // has been drained, before waiting for more: a batching consumer (such as
 // dispatch.Sharder.Flush) sends its partial batches then.
 func (c *Capture) RunIdle(ctx context.Context, fn func(*sysevent.Event), idle func()) error {
+	return c.run(ctx, nil, fn, idle)
+}
+
+// RunOwned is RunIdle for a consumer that takes each event over: get
+// returns an empty (zero or Reset) event that the next record is decoded
+// into, and fn owns it from then on, so nothing is copied on the way
+// (dispatch.Sharder's Get and SubmitOwned).
+func (c *Capture) RunOwned(ctx context.Context, get func() *sysevent.Event, fn func(*sysevent.Event), idle func()) error {
+	return c.run(ctx, get, fn, idle)
+}
+
+func (c *Capture) run(ctx context.Context, get func() *sysevent.Event, fn func(*sysevent.Event), idle func()) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -325,7 +337,10 @@ func (c *Capture) RunIdle(ctx context.Context, fn func(*sysevent.Event), idle fu
 
 	d := newDecoder(c.bootOffset)
 	var rec ringbuf.Record
-	ev := &sysevent.Event{}
+	var ev *sysevent.Event
+	if get == nil {
+		ev = &sysevent.Event{}
+	}
 	var num uint64
 	for {
 		if stopped.Load() {
@@ -359,16 +374,26 @@ func (c *Capture) RunIdle(ctx context.Context, fn func(*sysevent.Event), idle fu
 			}
 			return fmt.Errorf("bpfcapture: reading the ring buffer: %w", err)
 		}
-		ev.Reset()
+		if get == nil {
+			ev.Reset()
+		} else if ev == nil {
+			ev = get()
+		}
 		if err := d.decode(rec.RawSample, ev); err != nil {
 			c.decodeErrors.Add(1)
 			c.lastErr.Store(err)
+			if get != nil {
+				ev.Reset() // kept for the next record
+			}
 			continue
 		}
 		num++
 		ev.Num = num
 		c.events.Add(1)
 		fn(ev)
+		if get != nil {
+			ev = nil // fn owns it
+		}
 	}
 }
 

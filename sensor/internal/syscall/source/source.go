@@ -185,7 +185,9 @@ func (s *Source) Run(ctx context.Context, handle Handler) error {
 	// Written before the first Submit: the channel send to a worker orders
 	// it before every handler call.
 	s.handle = handle
-	err := s.Capture.RunIdle(ctx, s.sh.Submit, s.sh.Flush)
+	// Records are decoded straight into the workers' pooled events: no
+	// per-event copy of the event struct on the way.
+	err := s.Capture.RunOwned(ctx, s.sh.Get, s.sh.SubmitOwned, s.sh.Flush)
 	s.sh.Close()
 	return err
 }
