@@ -2,6 +2,7 @@ package bpfcapture
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -118,4 +119,45 @@ func TestPrefilterKernel(t *testing.T) {
 	h.find("open after the filter was removed", func(ev *sysevent.Event) bool {
 		return ev.Type == sysevent.SysOpenat && int(ev.PID) == pid && ev.Target == p
 	})
+}
+
+// TestPrefilterProcessName checks the per-process name the kernel keeps
+// from exec: a term on proc.name lets the opens of "cat" out and keeps
+// those of "head" (both started after the capture), the same file.
+func TestPrefilterProcessName(t *testing.T) {
+	h := startCapture(t, Options{}, "openat", "close")
+	f := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(f, []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := &kfilter.Spec{Types: map[sysevent.Type]kfilter.TypeFilter{
+		sysevent.SysOpenat: {Terms: []kfilter.Term{{Comms: []string{"cat"}}}},
+		sysevent.SysClose:  {All: true, DropMarkedFD: true},
+	}}
+	pf, err := spec.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.SetPrefilter(pf); err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string) int {
+		cmd := exec.Command(name, f)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", name, err, out)
+		}
+		return cmd.Process.Pid
+	}
+	headPID := run("head")
+	catPID := run("cat")
+	h.find("cat's open", func(ev *sysevent.Event) bool {
+		return ev.Type == sysevent.SysOpenat && int(ev.PID) == catPID && ev.Path == f
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range h.evs {
+		if int(ev.PID) == headPID && ev.Type == sysevent.SysOpenat {
+			t.Fatalf("head's open of %s left the kernel", ev.Path)
+		}
+	}
 }
