@@ -1,6 +1,7 @@
 package prefilter
 
 import (
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -174,11 +175,14 @@ func TestPrefilterNeverDropsAMatch(t *testing.T) {
 	flagSets := []uint64{0, 0o1 | 0o100, 0o2, 0o1 | 0o1000}
 	rets := []int64{3, -2}
 	total := 0
+	// Released rulesets repeat most rules: a rule (by its condition) already checked against
+	// the same filter of a type is not generated for again.
+	seen := map[string]bool{}
 	defer func() {
 		// Some rulesets' filtered rules need more than a path, a name,
 		// flags and a result to match (a parent, a container...); across
 		// all of them the generator must have produced matches.
-		if total < 1000 {
+		if total < 500 { // 691 when written
 			t.Errorf("only %d generated events matched a rule in all rulesets: the generator tests too little", total)
 		}
 	}()
@@ -201,6 +205,11 @@ func TestPrefilterNeverDropsAMatch(t *testing.T) {
 					if !ok || pf.Types[ty] == nil {
 						continue
 					}
+					key := fmt.Sprintf("%s\x00%s\x00%+v", r.Condition, ty, spec.Types[ty])
+					if seen[key] {
+						continue
+					}
+					seen[key] = true
 					rulesChecked++
 					check := func(p, comm string) {
 						for _, fl := range flagSets {
