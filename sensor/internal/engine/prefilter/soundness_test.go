@@ -148,9 +148,12 @@ func commVariants(lits []string) []string {
 	return out
 }
 
-func event(t sysevent.Type, p, comm string, flags uint64, ret int64) (*sysevent.Event, kfilter.Facts) {
+func event(t sysevent.Type, p, comm, parent string, flags uint64, ret int64) (*sysevent.Event, kfilter.Facts) {
 	th := &sysevent.Thread{Pid: 4242, VPid: 4242}
 	th.SetImage(sysevent.NewImage(comm, comm, "/usr/bin/"+comm, []string{"-x"}))
+	pt := &sysevent.Thread{Pid: 4241, VPid: 4241}
+	pt.SetImage(sysevent.NewImage(parent, parent, "/usr/bin/"+parent, nil))
+	th.SetParent(pt, 4241)
 	ev := &sysevent.Event{Type: t, PID: 4242, TID: 4242, Ret: ret, Path: p, Target: p, Flags: flags, Thread: th, FD: sysevent.AtFDCWD}
 	if kfilter.IsOpen(t) {
 		num := ret
@@ -212,9 +215,10 @@ func TestPrefilterNeverDropsAMatch(t *testing.T) {
 					seen[key] = true
 					rulesChecked++
 					check := func(p, comm string) {
+						parent := comms[len(p)%len(comms)]
 						for _, fl := range flagSets {
 							for _, ret := range rets {
-								ev, facts := event(ty, p, comm, fl, ret)
+								ev, facts := event(ty, p, comm, parent, fl, ret)
 								if !r.Match(ev) {
 									continue
 								}
