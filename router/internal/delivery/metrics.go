@@ -14,9 +14,13 @@ type Metrics struct {
 	// DeadLetterFailures counts dead-letter writes that failed.
 	DeadLetterFailures *prometheus.CounterVec
 	Filtered           *prometheus.CounterVec
-	LostRetention      *prometheus.CounterVec
-	Latency            *prometheus.HistogramVec
-	BatchSize          *prometheus.HistogramVec
+	// Throttled counts alerts held back by the output's throttle;
+	// Summaries the follow-up alerts that report them.
+	Throttled     *prometheus.CounterVec
+	Summaries     *prometheus.CounterVec
+	LostRetention *prometheus.CounterVec
+	Latency       *prometheus.HistogramVec
+	BatchSize     *prometheus.HistogramVec
 }
 
 // NewMetrics creates the metrics and registers them (and the queue gauges of
@@ -35,6 +39,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Dead-letter writes that failed (a failing disk); the alerts stay queued and the write is tried again."}, []string{"output"}),
 		Filtered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_filtered_total",
 			Help: "Alerts skipped by the output's minimumpriority or filters."}, []string{"output"}),
+		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_throttled_total",
+			Help: "Alerts held back by the output's throttle (each is counted in a summary alert)."}, []string{"output"}),
+		Summaries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_throttle_summaries_total",
+			Help: "Summary alerts the output's throttle sent for the alerts it held back."}, []string{"output"}),
 		LostRetention: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_lost_to_retention_total",
 			Help: "Alerts this output never consumed: deleted by journal retention first, or in a damaged journal segment."}, []string{"output"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "harrier_router_output_delivery_latency_seconds",
@@ -44,7 +52,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Alerts per delivery attempt.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}, []string{"output"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Sent, m.Failed, m.Retried, m.DeadLettered, m.DeadLetterFailures, m.Filtered, m.LostRetention, m.Latency, m.BatchSize)
+		reg.MustRegister(m.Sent, m.Failed, m.Retried, m.DeadLettered, m.DeadLetterFailures, m.Filtered, m.Throttled, m.Summaries, m.LostRetention, m.Latency, m.BatchSize)
 	}
 	return m
 }
@@ -53,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // of them (an alert rule on an increase needs the series before the first
 // event).
 func (m *Metrics) zero(output string) {
-	for _, v := range []*prometheus.CounterVec{m.Sent, m.Failed, m.Retried, m.DeadLettered, m.DeadLetterFailures, m.Filtered, m.LostRetention} {
+	for _, v := range []*prometheus.CounterVec{m.Sent, m.Failed, m.Retried, m.DeadLettered, m.DeadLetterFailures, m.Filtered, m.Throttled, m.Summaries, m.LostRetention} {
 		v.WithLabelValues(output)
 	}
 }

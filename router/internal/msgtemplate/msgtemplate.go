@@ -27,8 +27,8 @@ type Template struct {
 // any output field ({{field "k8s.ns.name"}}).
 type Data struct {
 	ID, Rule, Priority, Source, Output, Hostname, SensorID, ClusterName string
-	Tags                                                              []string
-	Time                                                              time.Time
+	Tags                                                                []string
+	Time                                                                time.Time
 	// Count is how many alerts this one stands for (1, or more for a
 	// sensor aggregate or a router throttle summary).
 	Count  int

@@ -8,6 +8,7 @@ package outputs
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/harrier-security/harrier/router/internal/alertfilter"
 	"github.com/harrier-security/harrier/router/internal/config"
@@ -27,13 +28,28 @@ type Factory struct {
 }
 
 // Specs turns the configured outputs into delivery specs, in order.
+// A condition that does not compile (config checks them at load, so only
+// for a caller that skipped config) fails the output's Build, which
+// Apply reports naming the output, keeping its running instance.
 func (f Factory) Specs(outs []config.Output) []delivery.Spec {
 	specs := make([]delivery.Spec, 0, len(outs))
 	for _, o := range outs {
+		var cond *alertfilter.Condition
+		var condErr error
+		if strings.TrimSpace(o.Condition) != "" {
+			cond, condErr = alertfilter.CompileCondition(o.Condition)
+		}
 		specs = append(specs, delivery.Spec{
-			Name:        o.Name,
-			Build:       func() (output.Output, error) { return f.Build(o) },
+			Name: o.Name,
+			Build: func() (output.Output, error) {
+				if condErr != nil {
+					return nil, fmt.Errorf("condition: %w", condErr)
+				}
+				return f.Build(o)
+			},
 			Filter:      alertfilter.New(o.Filter),
+			Condition:   cond,
+			Throttle:    delivery.Throttle{Rate: o.Throttle.Rate, Window: o.Throttle.Window, Fields: o.Throttle.Fields},
 			BatchSize:   o.BatchSize,
 			Backoff:     delivery.Backoff{Initial: o.Backoff.Initial, Max: o.Backoff.Max},
 			Fingerprint: o.Fingerprint,
