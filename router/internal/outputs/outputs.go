@@ -13,6 +13,7 @@ import (
 	"github.com/harrier-security/harrier/router/internal/alertfilter"
 	"github.com/harrier-security/harrier/router/internal/config"
 	"github.com/harrier-security/harrier/router/internal/delivery"
+	"github.com/harrier-security/harrier/router/internal/msgtemplate"
 	"github.com/harrier-security/harrier/router/internal/output"
 	"github.com/harrier-security/harrier/router/internal/output/elasticsearch"
 	"github.com/harrier-security/harrier/router/internal/output/file"
@@ -62,9 +63,13 @@ func (f Factory) Specs(outs []config.Output) []delivery.Spec {
 func (f Factory) Build(o config.Output) (output.Output, error) {
 	switch s := o.Settings.(type) {
 	case config.Webhook:
+		tpl, err := Template(o)
+		if err != nil {
+			return nil, err
+		}
 		return built(webhook.New(webhook.Config{
 			Name: s.Name, Address: s.Address, Method: s.Method, CustomHeaders: s.CustomHeaders,
-			Timeout: s.Timeout, Format: s.Format, Parallel: s.Parallel, TLS: s.TLS,
+			Timeout: s.Timeout, Format: s.Format, Parallel: s.Parallel, TLS: s.TLS, Template: tpl,
 		}))
 	case config.File:
 		return built(file.New(file.Config{Name: s.Name, Path: s.Path, Sync: s.Sync}))
@@ -86,6 +91,19 @@ func (f Factory) Build(o config.Output) (output.Output, error) {
 		}))
 	}
 	return nil, fmt.Errorf("output %s: unknown kind %q (settings %T)", o.Name, o.Kind, o.Settings)
+}
+
+// Template is o's message template (nil when none is set), for the
+// outputs that write a human message.
+func Template(o config.Output) (*msgtemplate.Template, error) {
+	if o.Template == "" {
+		return nil, nil
+	}
+	t, err := msgtemplate.Parse(o.Template)
+	if err != nil {
+		return nil, fmt.Errorf("template: %w", err)
+	}
+	return t, nil
 }
 
 // built keeps a failed constructor's typed nil out of the interface.
