@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
@@ -254,8 +255,17 @@ func eachField(e filter.Expr, fn func(*filter.FieldRef)) {
 // Match reports whether ev satisfies the condition; ev is passed to the
 // schema's Get functions as it is.
 func (c *Condition) Match(ev any) bool {
-	return c.f.Match(&event{x: ev})
+	e := events.Get().(*event)
+	e.x = ev
+	ok := c.f.Match(e)
+	e.x = nil
+	events.Put(e)
+	return ok
 }
+
+// events recycles the wrappers: routing runs on every alert of every
+// output, and a wrapper per call would be its only allocation.
+var events = sync.Pool{New: func() any { return new(event) }}
 
 // KnownField describes a field of the sensor's event sources (syscall,
 // k8s_audit): its kind and whether it is a list, so that a caller can type
