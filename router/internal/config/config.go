@@ -184,9 +184,9 @@ func setDefaults(v *viper.Viper) {
 
 var sidekickEnvKeys = map[string][]string{
 	"webhook": {"condition", "template", "address", "method", "customheaders", "minimumpriority", "mutualtls", "checkcert", "timeout", "format"},
-	"elasticsearch": {"condition", "template", "hostport", "index", "type", "suffix", "minimumpriority", "username", "password", "password_file",
+	"elasticsearch": {"condition", "template", "format", "hostport", "index", "type", "suffix", "minimumpriority", "username", "password", "password_file",
 		"apikey", "apikey_file", "mutualtls", "checkcert", "customheaders"},
-	"kafka": {"condition", "template", "hostport", "topic", "minimumpriority", "sasl", "tls", "username", "password", "password_file",
+	"kafka": {"condition", "template", "format", "hostport", "topic", "minimumpriority", "sasl", "tls", "username", "password", "password_file",
 		"balancer", "partitioner", "clientid", "compression", "requiredacks", "topiccreation", "key", "mutualtls", "checkcert"},
 }
 

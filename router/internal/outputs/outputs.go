@@ -80,14 +80,15 @@ func (f Factory) Build(o config.Output) (output.Output, error) {
 			Name: s.Name, HostPort: s.HostPort, Index: s.Index, Type: s.Type, Suffix: elasticsearch.Suffix(s.Suffix),
 			Username: s.Username, Password: s.Password, APIKey: s.APIKey, CustomHeaders: s.CustomHeaders,
 			TLS: s.TLS, Timeout: s.Timeout, SkipTemplate: s.SkipTemplate, CompressionDisabled: s.CompressionDisabled,
-			Shards: s.Shards, Replicas: s.Replicas, Pipeline: s.Pipeline,
+			Shards: s.Shards, Replicas: s.Replicas, Pipeline: s.Pipeline, Format: s.Format,
 		}))
 	case config.Kafka:
 		return built(kafka.New(kafka.Config{
 			Name: s.Name, HostPort: s.HostPort, Topic: s.Topic, Key: s.Key, RequiredAcks: s.RequiredAcks,
 			Compression: s.Compression, Balancer: s.Balancer, BatchBytes: s.BatchBytes, BatchTimeout: s.BatchTimeout,
 			Timeout: s.Timeout, ClientID: s.ClientID, AllowAutoTopicCreation: s.AllowAutoTopicCreation, TLS: s.TLS,
-			SASL: kafka.SASL{Mechanism: s.SASL.Mechanism, Username: s.SASL.Username, Password: s.SASL.Password},
+			SASL:   kafka.SASL{Mechanism: s.SASL.Mechanism, Username: s.SASL.Username, Password: s.SASL.Password},
+			Format: s.Format,
 		}))
 	}
 	return nil, fmt.Errorf("output %s: unknown kind %q (settings %T)", o.Name, o.Kind, o.Settings)
