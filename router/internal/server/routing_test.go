@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/config"
 )
@@ -97,5 +100,42 @@ func TestConditionRoutingAndLiveEditRefusal(t *testing.T) {
 	eventually(t, "the new condition routes", func() bool { return has(shell, "id-000007") })
 	if has(shell, "id-000008") {
 		t.Fatal("the old condition still applies after the edit")
+	}
+}
+
+// A subscriber's condition selects like an output's; a bad one is refused
+// with its position.
+func TestSubscriptionCondition(t *testing.T) {
+	e := start(t, "")
+	conn := e.dial(t, true)
+	cctx, cancel := context.WithCancel(withToken(context.Background(), clientToken))
+	defer cancel()
+	client := harrierv1.NewSubscriptionClient(conn)
+	bad, err := client.Subscribe(cctx, &harrierv1.SubscribeRequest{Filter: &harrierv1.AlertFilter{Condition: "tags in (shell"}})
+	if err == nil {
+		_, err = bad.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "1:9: ") {
+		t.Fatalf("bad condition: %v", err)
+	}
+	st, err := client.Subscribe(cctx, &harrierv1.SubscribeRequest{Filter: &harrierv1.AlertFilter{
+		Sources: []string{"syscall"}, Condition: `tags in (shell) and rule startswith Terminal`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "1 subscriber", func() bool { return e.r.hub.Subscribers() == 1 })
+	warn := harrierv1.Priority_PRIORITY_WARNING
+	sendBatches(t, withToken(context.Background(), sensorToken), conn, []*harrierv1.Alert{
+		mkAlert(1, warn, "Write below etc", "syscall", "shell"),
+		mkAlert(2, warn, "Terminal shell", "k8s_audit", "shell"),
+		mkAlert(3, warn, "Terminal shell", "syscall", "network"),
+		mkAlert(4, warn, "Terminal shell", "syscall", "shell"),
+	})
+	m, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.GetAlert().GetId(); got != "id-000004" {
+		t.Fatalf("subscriber got %s (%v), want only id-000004", got, m)
 	}
 }
