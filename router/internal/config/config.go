@@ -63,6 +63,8 @@ type GRPC struct {
 	// ingest tokens: a sensor's credential never changes the fleet's rules.
 	AdminTokens  []string
 	MaxRecvBytes int
+	// Ack is when an Ingest batch is acknowledged: AckWritten or AckFsync.
+	Ack string
 }
 
 // HTTP is Falco's http_output listener; it also serves /healthz and
@@ -77,13 +79,31 @@ type HTTP struct {
 	// listener (empty: on the HTTP listener).
 	MetricsAddress string
 	MaxBodyBytes   int64
+	// Ack is when POST / is answered 200: AckWritten or AckFsync.
+	Ack string
 }
+
+// Acknowledgement policies of the ingest listeners (journal.Ack).
+const (
+	// AckWritten answers once the alerts are written to the journal file
+	// (survives a router crash); the journal fsyncs within
+	// Journal.FsyncInterval.
+	AckWritten = "written"
+	// AckFsync answers once the alerts are fsynced (survives power loss).
+	AckFsync = "fsync"
+	// DefaultAck is what a security pipeline should have: a sender is never
+	// slowed to fsync speed, which is what makes Falco drop alerts.
+	DefaultAck = AckWritten
+)
 
 // Journal bounds the durable log.
 type Journal struct {
 	SegmentBytes int64
 	MaxBytes     int64
 	MaxAge       time.Duration
+	// FsyncInterval bounds how long alerts acknowledged "written" wait for
+	// their fsync.
+	FsyncInterval time.Duration
 }
 
 // Subscriptions tune live subscribers.
@@ -118,6 +138,10 @@ type Output struct {
 	// Stdout, Elasticsearch or Kafka (a value, not a pointer).
 	Settings    any
 	Fingerprint string
+	// DedupWindow is how long a file, webhook or stdout output remembers
+	// delivered alert ids to skip redeliveries (key dedupwindow, default
+	// 10m; 0 turns it off). Other kinds deduplicate at the sink, or not.
+	DedupWindow time.Duration
 }
 
 // Throttle is an output's flood control: at most Rate alerts per Window for
@@ -128,6 +152,9 @@ type Throttle struct {
 	Window time.Duration
 	Fields []string
 }
+
+// DefaultDedupWindow is the default dedupwindow.
+const DefaultDedupWindow = 10 * time.Minute
 
 // Backoff is the retry backoff of an output: exponential with jitter from
 // Initial up to Max.
@@ -147,6 +174,9 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("data_dir", DefaultDataDir)
 	v.SetDefault("grpc.address", DefaultGRPCAddress)
 	v.SetDefault("grpc.max_recv_bytes", 16<<20)
+	v.SetDefault("grpc.ack", DefaultAck)
+	v.SetDefault("http.ack", DefaultAck)
+	v.SetDefault("journal.fsync_interval", "50ms")
 	v.SetDefault("http.address", DefaultHTTPAddress)
 	v.SetDefault("http.max_body_bytes", 4<<20)
 	v.SetDefault("journal.segment_bytes", "64MiB")
@@ -279,6 +309,7 @@ func parse(all map[string]any) (*Config, error) {
 		}
 	}
 	c.GRPC.MaxRecvBytes = int(g.size("max_recv_bytes", 16<<20))
+	c.GRPC.Ack = ackPolicy(g)
 	g.finish()
 
 	h := root.sub("http")
@@ -287,12 +318,17 @@ func parse(all map[string]any) (*Config, error) {
 	c.HTTP.Token = h.secret("token")
 	c.HTTP.MetricsAddress = h.str("metrics_address", "")
 	c.HTTP.MaxBodyBytes = h.size("max_body_bytes", 4<<20)
+	c.HTTP.Ack = ackPolicy(h)
 	h.finish()
 
 	j := root.sub("journal")
 	c.Journal.SegmentBytes = j.size("segment_bytes", 64<<20)
 	c.Journal.MaxBytes = j.size("max_bytes", 2<<30)
 	c.Journal.MaxAge = j.duration("max_age", 168*time.Hour)
+	c.Journal.FsyncInterval = j.duration("fsync_interval", 50*time.Millisecond)
+	if c.Journal.FsyncInterval <= 0 || c.Journal.FsyncInterval > 10*time.Second {
+		j.errorf("fsync_interval", "want a duration above 0 and at most 10s, got %v", c.Journal.FsyncInterval)
+	}
 	if c.Journal.SegmentBytes < 4096 {
 		j.errorf("segment_bytes", "must be at least 4KiB")
 	}
@@ -397,6 +433,15 @@ func parse(all map[string]any) (*Config, error) {
 	return c, nil
 }
 
+// ackPolicy reads a listener's ack key.
+func ackPolicy(b *block) string {
+	a := strings.ToLower(b.str("ack", DefaultAck))
+	if a != AckWritten && a != AckFsync {
+		b.errorf("ack", "want %s or %s, got %q", AckWritten, AckFsync, a)
+	}
+	return a
+}
+
 func allUsed(m map[string]any) map[string]bool {
 	u := map[string]bool{}
 	for k := range m {
@@ -455,6 +500,12 @@ func parseOutput(k kind, kindName, name string, b *block, defs outputDefaults, g
 	if o.BatchSize < 1 {
 		b.errorf("batch_size", "must be at least 1")
 	}
+	switch kindName {
+	case "webhook", "file", "stdout":
+		if o.DedupWindow = b.duration("dedupwindow", DefaultDedupWindow); o.DedupWindow < 0 {
+			b.errorf("dedupwindow", "must not be negative")
+		}
+	}
 	o.Settings = k.parse(b, name, gl)
 	b.finish()
 	o.Fingerprint = fingerprint(o)
@@ -465,7 +516,7 @@ func parseOutput(k kind, kindName, name string, b *block, defs outputDefaults, g
 // (secrets included, hashed).
 func fingerprint(o Output) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%v|%d|%v|%#v|%q|%q|%#v", o.Kind, o.Name, o.Filter.String(), o.BatchSize, o.Backoff, o.Settings,
+	fmt.Fprintf(h, "%s|%s|%v|%d|%v|%#v|%v|%q|%q|%#v", o.Kind, o.Name, o.Filter.String(), o.BatchSize, o.Backoff, o.Settings, o.DedupWindow,
 		o.Condition, o.Template, o.Throttle)
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }

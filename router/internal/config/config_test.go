@@ -44,6 +44,23 @@ func TestEmbeddedDefaults(t *testing.T) {
 	if c.GRPC.Address != DefaultGRPCAddress || c.HTTP.Address != ":2801" || c.Journal.MaxBytes != 2<<30 {
 		t.Fatalf("listeners/journal defaults: %+v %+v", c.GRPC, c.Journal)
 	}
+	if c.HTTP.Ack != AckWritten || c.GRPC.Ack != AckWritten || c.Journal.FsyncInterval != 50*time.Millisecond {
+		t.Fatalf("ack defaults: http %q grpc %q fsync_interval %v", c.HTTP.Ack, c.GRPC.Ack, c.Journal.FsyncInterval)
+	}
+}
+
+func TestAckPolicyPerListener(t *testing.T) {
+	c, err := Load(write(t, "http: {ack: fsync}\ngrpc: {ack: Written}\njournal: {fsync_interval: 10ms}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Ack != AckFsync || c.GRPC.Ack != AckWritten || c.Journal.FsyncInterval != 10*time.Millisecond {
+		t.Fatalf("http %q grpc %q fsync_interval %v", c.HTTP.Ack, c.GRPC.Ack, c.Journal.FsyncInterval)
+	}
+	t.Setenv("HARRIER_ROUTER_GRPC_ACK", "fsync")
+	if c, err = Load(""); err != nil || c.GRPC.Ack != AckFsync || c.HTTP.Ack != AckWritten {
+		t.Fatalf("environment override: %v %+v", err, c)
+	}
 }
 
 func TestSidekickAndNamedOutputs(t *testing.T) {
@@ -105,6 +122,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"outputs:\n  pigeon:\n    a: {x: 1}\n", "outputs.pigeon: unknown output kind"},
 		{"outputs:\n  webhook:\n    Bad Name:\n      address: http://x\n", "outputs.webhook.bad name"},
 		{"journal:\n  max_bytes: lots\n", "journal.max_bytes"},
+		{"journal:\n  fsync_interval: 0s\n", "journal.fsync_interval"},
+		{"http:\n  ack: sometimes\n", `http.ack: want written or fsync, got "sometimes"`},
+		{"grpc:\n  ack: 1\n", "grpc.ack"},
 		{"grpc:\n  tls:\n    cert_file: /x\n", "grpc.tls.cert_file"},
 		{"grpc:\n  ingest_tokens: [short]\n", "grpc.ingest_tokens"},
 		{"grpc:\n  ingest_tokens: [same-token-0123456789]\n  admin_tokens: [same-token-0123456789]\n", "grpc.admin_tokens: an admin token must not also be an ingest token"},

@@ -15,6 +15,7 @@ import (
 	"github.com/harrier-security/harrier/router/internal/delivery"
 	"github.com/harrier-security/harrier/router/internal/msgtemplate"
 	"github.com/harrier-security/harrier/router/internal/output"
+	"github.com/harrier-security/harrier/router/internal/output/dedup"
 	"github.com/harrier-security/harrier/router/internal/output/elasticsearch"
 	"github.com/harrier-security/harrier/router/internal/output/file"
 	"github.com/harrier-security/harrier/router/internal/output/kafka"
@@ -59,8 +60,25 @@ func (f Factory) Specs(outs []config.Output) []delivery.Spec {
 	return specs
 }
 
-// Build constructs the output o configures.
+// Build constructs the output o configures; file, webhook and stdout
+// outputs deduplicate on the alert id within o.DedupWindow (a file output
+// remembers the ids at the end of its file across restarts).
 func (f Factory) Build(o config.Output) (output.Output, error) {
+	out, err := f.build(o)
+	if err != nil || o.DedupWindow <= 0 {
+		return out, err
+	}
+	var seed []string
+	if s, ok := o.Settings.(config.File); ok {
+		seed = file.RecentIDs(s.Path, recentBytes)
+	}
+	return dedup.Wrap(out, o.DedupWindow, 0, seed), nil
+}
+
+// recentBytes is how much of a file output's end is read back for ids.
+const recentBytes = 16 << 20
+
+func (f Factory) build(o config.Output) (output.Output, error) {
 	switch s := o.Settings.(type) {
 	case config.Webhook:
 		tpl, err := Template(o)

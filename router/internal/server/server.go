@@ -80,7 +80,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Router, error) {
 	r := &Router{log: log, reg: prometheus.NewRegistry(), lock: lock, cfg: cfg}
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.j, err = journal.Open(filepath.Join(cfg.DataDir, "journal"), journal.Options{
-		SegmentBytes: cfg.Journal.SegmentBytes, MaxBytes: cfg.Journal.MaxBytes, MaxAge: cfg.Journal.MaxAge, Logger: log,
+		SegmentBytes: cfg.Journal.SegmentBytes, MaxBytes: cfg.Journal.MaxBytes, MaxAge: cfg.Journal.MaxAge,
+		SyncInterval: cfg.Journal.FsyncInterval, Logger: log,
 	})
 	if err != nil {
 		lock.Close()
@@ -152,7 +153,13 @@ func (r *Router) Start() error {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	r.grpcSrv = grpc.NewServer(opts...)
-	ingest.Register(r.grpcSrv, ingest.NewStream(r.j, r.im, r.log))
+	grpcAck, err := journal.ParseAck(cfg.GRPC.Ack)
+	if err != nil {
+		return fmt.Errorf("grpc.ack: %w", err)
+	}
+	is := ingest.NewStream(r.j, r.im, r.log).WithAck(grpcAck)
+	is.SetDeadLetters(r.dead)
+	ingest.Register(r.grpcSrv, is)
 	harrierv1.RegisterSubscriptionServer(r.grpcSrv, r.hub)
 	harrierv1.RegisterDeadLettersServer(r.grpcSrv, &deadLetters{store: r.dead, r: r})
 	harrierv1.RegisterFleetServer(r.grpcSrv, r.fl.ControlServer())
@@ -161,8 +168,12 @@ func (r *Router) Start() error {
 		return fmt.Errorf("grpc.address: %w", err)
 	}
 
+	httpAck, err := journal.ParseAck(cfg.HTTP.Ack)
+	if err != nil {
+		return fmt.Errorf("http.ack: %w", err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/{$}", ingest.NewHTTP(r.j, r.im, r.log, cfg.HTTP.Token, cfg.HTTP.MaxBodyBytes)) // exactly "/", like falcosidekick
+	mux.Handle("/{$}", ingest.NewHTTP(r.j, r.im, r.log, cfg.HTTP.Token, cfg.HTTP.MaxBodyBytes).WithAck(httpAck)) // exactly "/", like falcosidekick
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "pong") })
 	obs := http.NewServeMux()
 	obs.HandleFunc("/healthz", r.serveHealth)
@@ -182,6 +193,7 @@ func (r *Router) Start() error {
 		return fmt.Errorf("http.tls: %w", err)
 	}
 	r.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, TLSConfig: htc,
+		IdleTimeout: 2 * time.Minute, Protocols: httpProtocols(),
 		ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelWarn)}
 	if r.httpLn, err = net.Listen("tcp", cfg.HTTP.Address); err != nil {
 		return fmt.Errorf("http.address: %w", err)
@@ -205,6 +217,17 @@ func (r *Router) Start() error {
 	r.log.Info("router started", "grpc", r.grpcLn.Addr().String(), "http", r.httpLn.Addr().String(),
 		"journal_next", r.j.Next(), "config", cfg)
 	return nil
+}
+
+// httpProtocols are what the HTTP listener speaks: HTTP/1.1 with keep-alive
+// (Falco's http_output), HTTP/2 over TLS (ALPN h2) and, on a plaintext
+// listener, HTTP/2 with prior knowledge (h2c) for clients that multiplex.
+func httpProtocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	p.SetUnencryptedHTTP2(true)
+	return &p
 }
 
 // GRPCAddr is the bound gRPC address.
@@ -235,8 +258,8 @@ func (r *Router) Reload(cfg *config.Config) error {
 	if cfg.GRPC.Address != old.GRPC.Address || cfg.HTTP.Address != old.HTTP.Address || cfg.DataDir != old.DataDir ||
 		cfg.Journal != old.Journal || cfg.HTTP.MetricsAddress != old.HTTP.MetricsAddress ||
 		cfg.GRPC.TLS != old.GRPC.TLS || cfg.HTTP.TLS != old.HTTP.TLS || cfg.HTTP.Token != old.HTTP.Token ||
-		cfg.Subscriptions != old.Subscriptions {
-		r.log.Warn("config reload: listener, TLS, HTTP token, data_dir, journal and subscription changes take effect at the next restart")
+		cfg.Subscriptions != old.Subscriptions || cfg.HTTP.Ack != old.HTTP.Ack || cfg.GRPC.Ack != old.GRPC.Ack {
+		r.log.Warn("config reload: listener, TLS, HTTP token, ack, data_dir, journal and subscription changes take effect at the next restart")
 	}
 	err := r.pipe.Apply(r.outputs.Specs(cfg.Outputs))
 	r.cfg = cfg
@@ -306,6 +329,9 @@ func (r *Router) serveHealth(w http.ResponseWriter, _ *http.Request) {
 			rep.Status = "degraded"
 		}
 	}
+	if rep.Journal.WriteError != "" {
+		rep.Status = "degraded" // a full or failing disk: ingest is refused
+	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -321,6 +347,14 @@ var (
 	jDropped  = prometheus.NewDesc("harrier_router_journal_retention_dropped_total",
 		"Alerts deleted by journal retention (max_bytes/max_age) since start, consumed by every output or not.", nil, nil)
 	jSyncs = prometheus.NewDesc("harrier_router_journal_fsyncs_total", "Group commits (fsyncs) of the journal.", nil, nil)
+	jLost  = prometheus.NewDesc("harrier_router_journal_lost_records_total",
+		"Alerts the journal lost since start, by reason: damaged (bad records skipped), missing (sequence numbers with no record: a lost tail below the high-water mark, a cursor ahead).",
+		[]string{"reason"}, nil)
+	jWritable = prometheus.NewDesc("harrier_router_journal_writable",
+		"0 while the journal's last commit failed (disk full or failing; ingest is refused), 1 otherwise.", nil, nil)
+	jUnsynced = prometheus.NewDesc("harrier_router_journal_unsynced_records",
+		"Alerts acknowledged (ack: written) and not yet fsynced: what a power loss now could take.", nil, nil)
+	jSyncErrors = prometheus.NewDesc("harrier_router_journal_fsync_errors_total", "Failed journal fsyncs.", nil, nil)
 )
 
 func (c *journalCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -329,6 +363,10 @@ func (c *journalCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- jRecords
 	ch <- jDropped
 	ch <- jSyncs
+	ch <- jLost
+	ch <- jWritable
+	ch <- jUnsynced
+	ch <- jSyncErrors
 }
 
 func (c *journalCollector) Collect(ch chan<- prometheus.Metric) {
@@ -338,6 +376,15 @@ func (c *journalCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(jRecords, prometheus.GaugeValue, float64(st.Next-st.First))
 	ch <- prometheus.MustNewConstMetric(jDropped, prometheus.CounterValue, float64(st.DroppedRecords))
 	ch <- prometheus.MustNewConstMetric(jSyncs, prometheus.CounterValue, float64(st.Syncs))
+	ch <- prometheus.MustNewConstMetric(jLost, prometheus.CounterValue, float64(st.DamagedRecords), journal.LossDamaged)
+	ch <- prometheus.MustNewConstMetric(jLost, prometheus.CounterValue, float64(st.MissingRecords), journal.LossMissing)
+	writable := 1.0
+	if st.WriteError != "" {
+		writable = 0
+	}
+	ch <- prometheus.MustNewConstMetric(jWritable, prometheus.GaugeValue, writable)
+	ch <- prometheus.MustNewConstMetric(jUnsynced, prometheus.GaugeValue, float64(st.Unsynced))
+	ch <- prometheus.MustNewConstMetric(jSyncErrors, prometheus.CounterValue, float64(st.SyncErrors))
 }
 
 type deadLetterCollector struct{ s *deadletter.Store }

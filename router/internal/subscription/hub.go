@@ -7,7 +7,6 @@ package subscription
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -94,11 +93,10 @@ func (h *Hub) Run(ctx context.Context) {
 		progressed := false
 		for i := 0; i < 4096; i++ {
 			e, ok, err := r.TryNextView() // publish decodes before the next read
-			if errors.Is(err, journal.ErrCorrupt) {
-				if n := r.SkipSegment(); n > 0 {
-					h.log.Error("subscriptions: journal segment damaged; skipping the rest of it", "alerts", n, "err", err)
-					continue
-				}
+			for _, l := range r.TakeLosses() {
+				// Unreadable records the reader skipped; the outputs
+				// count them as lost, live streams only log them.
+				h.log.Warn("subscriptions: journal records skipped", "range", l.String())
 			}
 			if err != nil {
 				h.log.Error("subscriptions: journal read failed", "err", err)
