@@ -23,6 +23,8 @@ import (
 	"github.com/spf13/viper"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/alertfilter"
+	"github.com/harrier-security/harrier/router/internal/msgtemplate"
 	"github.com/harrier-security/harrier/router/internal/tlsconfig"
 )
 
@@ -124,6 +126,14 @@ type Output struct {
 	Filter    *harrierv1.AlertFilter
 	BatchSize int
 	Backoff   Backoff
+	// Condition selects alerts in the rules' condition language over the
+	// alert's fields ("" passes all); checked when the file loads.
+	Condition string
+	// Template is the message template of outputs that write a human
+	// message ("" for their default); checked when the file loads.
+	Template string
+	// Throttle bounds the alerts per key per window (zero Rate: off).
+	Throttle Throttle
 	// Settings is the kind's own configuration: one of Webhook, File,
 	// Stdout, Elasticsearch or Kafka (a value, not a pointer).
 	Settings    any
@@ -132,6 +142,15 @@ type Output struct {
 	// delivered alert ids to skip redeliveries (key dedupwindow, default
 	// 10m; 0 turns it off). Other kinds deduplicate at the sink, or not.
 	DedupWindow time.Duration
+}
+
+// Throttle is an output's flood control: at most Rate alerts per Window for
+// each key (the rule plus the values of Fields); the others are counted and
+// summarised in one alert per key per window.
+type Throttle struct {
+	Rate   int
+	Window time.Duration
+	Fields []string
 }
 
 // DefaultDedupWindow is the default dedupwindow.
@@ -194,10 +213,10 @@ func setDefaults(v *viper.Viper) {
 }
 
 var sidekickEnvKeys = map[string][]string{
-	"webhook": {"address", "method", "customheaders", "minimumpriority", "mutualtls", "checkcert", "timeout", "format"},
-	"elasticsearch": {"hostport", "index", "type", "suffix", "minimumpriority", "username", "password", "password_file",
+	"webhook": {"condition", "template", "address", "method", "customheaders", "minimumpriority", "mutualtls", "checkcert", "timeout", "format"},
+	"elasticsearch": {"condition", "template", "format", "hostport", "index", "type", "suffix", "minimumpriority", "username", "password", "password_file",
 		"apikey", "apikey_file", "mutualtls", "checkcert", "customheaders"},
-	"kafka": {"hostport", "topic", "minimumpriority", "sasl", "tls", "username", "password", "password_file",
+	"kafka": {"condition", "template", "format", "hostport", "topic", "minimumpriority", "sasl", "tls", "username", "password", "password_file",
 		"balancer", "partitioner", "clientid", "compression", "requiredacks", "topiccreation", "key", "mutualtls", "checkcert"},
 }
 
@@ -455,6 +474,29 @@ func parseOutput(k kind, kindName, name string, b *block, defs outputDefaults, g
 	bo := b.sub("backoff")
 	o.Backoff = Backoff{Initial: bo.duration("initial", defs.backoff.Initial), Max: bo.duration("max", defs.backoff.Max)}
 	bo.finish()
+	o.Condition = b.str("condition", "")
+	if strings.TrimSpace(o.Condition) != "" {
+		if _, err := alertfilter.CompileCondition(o.Condition); err != nil {
+			b.errorf("condition", "%v", err)
+		}
+	}
+	o.Template = b.str("template", "")
+	if o.Template != "" {
+		if _, err := msgtemplate.Parse(o.Template); err != nil {
+			b.errorf("template", "%v", err)
+		}
+	}
+	if b.has("throttle") {
+		tb := b.sub("throttle")
+		o.Throttle = Throttle{Rate: tb.integer("rate", 0), Window: tb.duration("window", time.Minute), Fields: tb.list("fields")}
+		if o.Throttle.Rate < 1 {
+			tb.errorf("rate", "must be at least 1 (alerts per key per window)")
+		}
+		if o.Throttle.Window < time.Second {
+			tb.errorf("window", "must be at least 1s")
+		}
+		tb.finish()
+	}
 	if o.BatchSize < 1 {
 		b.errorf("batch_size", "must be at least 1")
 	}
@@ -474,7 +516,8 @@ func parseOutput(k kind, kindName, name string, b *block, defs outputDefaults, g
 // (secrets included, hashed).
 func fingerprint(o Output) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%v|%d|%v|%#v|%v", o.Kind, o.Name, o.Filter.String(), o.BatchSize, o.Backoff, o.Settings, o.DedupWindow)
+	fmt.Fprintf(h, "%s|%s|%v|%d|%v|%#v|%v|%q|%q|%#v", o.Kind, o.Name, o.Filter.String(), o.BatchSize, o.Backoff, o.Settings, o.DedupWindow,
+		o.Condition, o.Template, o.Throttle)
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 

@@ -39,6 +39,11 @@ type Spec struct {
 	// Filter selects the alerts for this output (minimumpriority and
 	// source/rule/tag/hostname allow-lists); nil passes everything.
 	Filter *alertfilter.Filter
+	// Condition selects alerts in the rules' condition language; nil
+	// passes everything.
+	Condition *alertfilter.Condition
+	// Throttle bounds alerts per key per window (zero Rate: off).
+	Throttle Throttle
 	// BatchSize bounds the alerts per Deliver call (default 500).
 	BatchSize int
 	Backoff   Backoff
@@ -148,6 +153,7 @@ func (p *Pipeline) start(s Spec, out output.Output) (*worker, error) {
 		p: p, spec: s, out: out, name: s.Name, cursor: cur, pos: pos, stored: pos,
 		reader: p.j.NewReader(pos), cancel: cancel, done: make(chan struct{}),
 		drain: make(chan struct{}), replay: make(chan replayReq), state: StateIdle,
+		thr: newThrottler(s.Throttle),
 	}
 	p.m.zero(s.Name)
 	go w.run(ctx)

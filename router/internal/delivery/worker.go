@@ -20,6 +20,7 @@ type worker struct {
 	done   chan struct{}
 	drain  chan struct{}
 	replay chan replayReq
+	thr    *throttler // nil: no throttle
 
 	stored    uint64 // position last written to the cursor
 	lastStore time.Time

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
@@ -162,8 +164,12 @@ func (h *Hub) publish(e journal.Entry) {
 
 // Subscribe implements harrierv1.SubscriptionServer.
 func (h *Hub) Subscribe(req *harrierv1.SubscribeRequest, stream harrierv1.Subscription_SubscribeServer) error {
+	flt, err := alertfilter.Compile(req.GetFilter())
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "filter condition: %v", err)
+	}
 	s := &subscriber{
-		filter: alertfilter.New(req.GetFilter()),
+		filter: flt,
 		ch:     make(chan *harrierv1.Alert, h.opts.Buffer),
 		wake:   make(chan struct{}, 1),
 	}
