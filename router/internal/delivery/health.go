@@ -36,7 +36,10 @@ func (p *Pipeline) Health() []Health {
 		ws = append(ws, w)
 	}
 	p.mu.Unlock()
-	next := p.j.Next()
+	var next uint64
+	if p.j != nil {
+		next = p.j.Next()
+	}
 	out := make([]Health, 0, len(ws))
 	for _, w := range ws {
 		w.mu.Lock()

@@ -58,13 +58,13 @@ func (b *byteBudget) release(n int) {
 
 // Stream is the Ingest service (register it with Register).
 type Stream struct {
-	j   *journal.Journal
+	j   journal.Appender
 	m   *Metrics
 	log *slog.Logger
 }
 
 // NewStream returns the gRPC ingest service.
-func NewStream(j *journal.Journal, m *Metrics, log *slog.Logger) *Stream {
+func NewStream(j journal.Appender, m *Metrics, log *slog.Logger) *Stream {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
@@ -116,7 +116,7 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 			p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED, errEmpty.Error()
 		default:
 			last = batch.Sequence
-			recs, err := encodeRaw(batch.Alerts, batch.SensorID)
+			recs, ids, err := encodeRawIDs(batch.Alerts, batch.SensorID)
 			if err != nil {
 				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED, err.Error()
 				break
@@ -125,7 +125,9 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 				p.bytes += len(r)
 			}
 			budget.acquire(p.bytes)
-			done, err := s.j.AppendAsync(recs)
+			// The sensor's identity keys the batch: on Kafka one sensor's
+			// alerts stay in order on one partition.
+			done, err := s.j.AppendBatch(journal.Batch{Key: batch.SensorID, IDs: ids, Recs: recs})
 			if err != nil {
 				budget.release(p.bytes)
 				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_RETRY, "router is shutting down"

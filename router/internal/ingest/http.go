@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -21,7 +22,7 @@ import (
 // several, one per line). 200 once stored; 400 with the reason for bad
 // input; 503 when storage fails.
 type HTTP struct {
-	j       *journal.Journal
+	j       journal.Appender
 	m       *Metrics
 	log     *slog.Logger
 	token   string
@@ -30,7 +31,7 @@ type HTTP struct {
 
 // NewHTTP returns the handler. token, when non-empty, is required as a
 // bearer token.
-func NewHTTP(j *journal.Journal, m *Metrics, log *slog.Logger, token string, maxBody int64) *HTTP {
+func NewHTTP(j journal.Appender, m *Metrics, log *slog.Logger, token string, maxBody int64) *HTTP {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
@@ -82,7 +83,7 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.bad(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	if _, err := h.j.Append(r.Context(), recs); err != nil {
+	if err := h.store(r.Context(), alerts, recs); err != nil {
 		h.m.Batches.WithLabelValues("http", "retry").Inc()
 		h.log.Error("http ingest: storing failed", "err", err)
 		w.Header().Set("Retry-After", "1")
@@ -93,6 +94,28 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.m.Batches.WithLabelValues("http", "ok").Inc()
 	h.m.Duration.WithLabelValues("http").Observe(time.Since(start).Seconds())
 	w.WriteHeader(http.StatusOK)
+}
+
+// store appends one request's alerts, keyed by the Falco host that sent
+// them, and waits until they are durable.
+func (h *HTTP) store(ctx context.Context, alerts []*harrierv1.Alert, recs [][]byte) error {
+	b := journal.Batch{Recs: recs, IDs: make([]string, len(alerts))}
+	for i, a := range alerts {
+		b.IDs[i] = a.GetId()
+	}
+	if len(alerts) > 0 {
+		b.Key = alerts[0].GetHostname()
+	}
+	done, err := h.j.AppendBatch(b)
+	if err != nil {
+		return err
+	}
+	select {
+	case res := <-done:
+		return res.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (h *HTTP) bad(w http.ResponseWriter, r *http.Request, code int, reason string) {

@@ -35,28 +35,37 @@ const (
 // appends an id (UUIDv7) and the batch's sensor_id when the alert has none.
 // Appending is valid protobuf: for a scalar field the last value wins.
 func encodeRaw(alerts [][]byte, sensorID string) ([][]byte, error) {
+	recs, _, err := encodeRawIDs(alerts, sensorID)
+	return recs, err
+}
+
+// encodeRawIDs is encodeRaw also returning each alert's id (Kafka carries
+// it in a record header).
+func encodeRawIDs(alerts [][]byte, sensorID string) ([][]byte, []string, error) {
 	recs := make([][]byte, len(alerts))
+	ids := make([]string, len(alerts))
 	for i, a := range alerts {
 		var hasID, hasRule, hasSensor bool
 		buf := a
 		for len(buf) > 0 {
 			num, typ, n := protowire.ConsumeTag(buf)
 			if n < 0 {
-				return nil, fmt.Errorf("alert %d: %w", i, protowire.ParseError(n))
+				return nil, nil, fmt.Errorf("alert %d: %w", i, protowire.ParseError(n))
 			}
 			buf = buf[n:]
 			m := protowire.ConsumeFieldValue(num, typ, buf)
 			if m < 0 {
-				return nil, fmt.Errorf("alert %d field %d: %w", i, num, protowire.ParseError(m))
+				return nil, nil, fmt.Errorf("alert %d field %d: %w", i, num, protowire.ParseError(m))
 			}
 			if typ == protowire.BytesType && (num == fieldAlertID || num == fieldAlertRule || num == fieldAlertSensorID) {
 				v, _ := protowire.ConsumeBytes(buf)
 				if !utf8.Valid(v) {
-					return nil, fmt.Errorf("alert %d field %d: invalid UTF-8", i, num)
+					return nil, nil, fmt.Errorf("alert %d field %d: invalid UTF-8", i, num)
 				}
 				switch num {
 				case fieldAlertID:
 					hasID = len(v) > 0
+					ids[i] = string(v)
 				case fieldAlertRule:
 					hasRule = len(v) > 0
 				case fieldAlertSensorID:
@@ -66,7 +75,7 @@ func encodeRaw(alerts [][]byte, sensorID string) ([][]byte, error) {
 			buf = buf[m:]
 		}
 		if !hasRule {
-			return nil, fmt.Errorf("alert %d: rule is empty", i)
+			return nil, nil, fmt.Errorf("alert %d: rule is empty", i)
 		}
 		rec := a
 		if !hasID || (!hasSensor && sensorID != "") {
@@ -74,10 +83,11 @@ func encodeRaw(alerts [][]byte, sensorID string) ([][]byte, error) {
 			if !hasID {
 				id, err := uuid.NewV7()
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				rec = protowire.AppendTag(rec, fieldAlertID, protowire.BytesType)
-				rec = protowire.AppendString(rec, id.String())
+				ids[i] = id.String()
+				rec = protowire.AppendString(rec, ids[i])
 			}
 			if !hasSensor && sensorID != "" {
 				rec = protowire.AppendTag(rec, fieldAlertSensorID, protowire.BytesType)
@@ -85,11 +95,11 @@ func encodeRaw(alerts [][]byte, sensorID string) ([][]byte, error) {
 			}
 		}
 		if len(rec) > journal.MaxRecordSize {
-			return nil, fmt.Errorf("alert %d: %d bytes exceeds the %d-byte limit", i, len(rec), journal.MaxRecordSize)
+			return nil, nil, fmt.Errorf("alert %d: %d bytes exceeds the %d-byte limit", i, len(rec), journal.MaxRecordSize)
 		}
 		recs[i] = rec
 	}
-	return recs, nil
+	return recs, ids, nil
 }
 
 // Codec is the gRPC codec the router's server must use
