@@ -2,12 +2,14 @@ package kafkalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
@@ -98,7 +100,11 @@ func (d *DeadLetters) scan(ctx context.Context, only string) (map[string][]store
 		c, ok := committed[output]
 		if !ok {
 			var err error
-			if c, err = d.l.adm.FetchOffsets(ctx, DeadLetterGroupPrefix+output); err != nil {
+			c, err = d.l.adm.FetchOffsets(ctx, DeadLetterGroupPrefix+output)
+			if errors.Is(err, kerr.GroupIDNotFound) {
+				err = nil // never replayed (some brokers answer so, others with no offsets)
+			}
+			if err != nil {
 				return false, err
 			}
 			committed[output] = c

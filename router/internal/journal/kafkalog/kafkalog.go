@@ -47,7 +47,7 @@ type Config struct {
 	Partitions        int32
 	ReplicationFactor int16
 	ClientID          string
-	TLS               *tls.Config   // nil: plaintext
+	TLS               *tls.Config    // nil: plaintext
 	SASL              sasl.Mechanism // nil: none
 	// ProduceTimeout bounds the wait for a batch's acknowledgement.
 	ProduceTimeout time.Duration
