@@ -291,8 +291,8 @@ type GRPC struct {
 	Address string `mapstructure:"address"`
 	// Addresses, when set, lists several routers and replaces Address.
 	Addresses []string `mapstructure:"addresses"`
-	TLS     TLS    `mapstructure:"tls"`
-	Token   string `mapstructure:"token"`
+	TLS       TLS      `mapstructure:"tls"`
+	Token     string   `mapstructure:"token"`
 	// TokenFile holds the token (preferred over Token: no secret in the
 	// config file).
 	TokenFile string `mapstructure:"token_file"`
