@@ -109,6 +109,9 @@ type JournalKafka struct {
 	// ProduceTimeout bounds the wait for the brokers' acknowledgement of a
 	// batch; the sensor retries after it.
 	ProduceTimeout time.Duration
+	// SessionTimeout is how long an output's group waits for a silent
+	// (dead) replica before its partitions move to the others.
+	SessionTimeout time.Duration
 }
 
 // Subscriptions tune live subscribers.

@@ -19,6 +19,7 @@ func parseJournalKafka(b *block) *JournalKafka {
 		ReplicationFactor: b.integer("replication_factor", 3),
 		ClientID:          b.str("client_id", "harrier-router"),
 		ProduceTimeout:    b.duration("produce_timeout", 10*time.Second),
+		SessionTimeout:    b.duration("session_timeout", 10*time.Second),
 	}
 	k.DeadLetterTopic = b.str("dead_letter_topic", k.Topic+"-deadletters")
 	if len(k.Brokers) == 0 {
@@ -43,6 +44,9 @@ func parseJournalKafka(b *block) *JournalKafka {
 	}
 	if k.ProduceTimeout <= 0 {
 		b.errorf("produce_timeout", "must be positive")
+	}
+	if k.SessionTimeout < time.Second || k.SessionTimeout > 30*time.Minute {
+		b.errorf("session_timeout", "want 1s-30m (the brokers' group.min/max.session.timeout.ms also apply), got %s", k.SessionTimeout)
 	}
 	if b.has("tls") {
 		t := b.sub("tls")

@@ -19,7 +19,7 @@ func (r *Router) openKafka(cfg *config.Config) error {
 	kc := kafkalog.Config{
 		Brokers: k.Brokers, Topic: k.Topic, DeadLetterTopic: k.DeadLetterTopic,
 		Partitions: int32(k.Partitions), ReplicationFactor: int16(k.ReplicationFactor),
-		ClientID: k.ClientID, ProduceTimeout: k.ProduceTimeout, Logger: r.log,
+		ClientID: k.ClientID, ProduceTimeout: k.ProduceTimeout, SessionTimeout: k.SessionTimeout, Logger: r.log,
 	}
 	if k.TLS != nil {
 		tc, err := k.TLS.Config()

@@ -16,9 +16,19 @@ import (
 // without a group (each subscriber hub sees every alert, whichever replica
 // took it), and calls fn for each record until ctx ends.
 func (l *Log) Follow(ctx context.Context, fn func(journal.Record)) error {
+	// The end is taken now, not at the first fetch, so nothing stored
+	// after the call is missed.
+	ends, err := l.adm.ListEndOffsets(ctx, l.cfg.Topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("kafka journal: follow: %w", err)
+	}
+	from := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) { from[o.Partition] = kgo.NewOffset().At(o.Offset) })
 	opts := append(l.cfg.base(),
-		kgo.ConsumeTopics(l.cfg.Topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{l.cfg.Topic: from}),
 		kgo.FetchMaxWait(l.cfg.FetchMaxWait),
 	)
 	cl, err := kgo.NewClient(opts...)
