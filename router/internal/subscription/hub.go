@@ -38,7 +38,7 @@ type Hub struct {
 	j      *journal.Journal
 	shared SharedLog // instead of j, with the Kafka backend
 	opts   Options
-	log  *slog.Logger
+	log    *slog.Logger
 
 	closed chan struct{}
 	once   sync.Once
