@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/harrier-security/harrier/router/internal/journal"
@@ -33,15 +35,22 @@ type partOffset struct {
 }
 
 // Join joins group (the output's group: GroupPrefix + output name). A new
-// group starts at the end of the topic, like a new output on the local
-// journal; an existing one resumes at its committed offsets.
+// group starts at the end of the topic as it is now, like a new output on
+// the local journal; an existing one resumes at its committed offsets.
 func (l *Log) Join(group string) (*Group, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.ProduceTimeout)
+	defer cancel()
+	if err := l.startAtEnd(ctx, group); err != nil {
+		return nil, err
+	}
 	g := &Group{l: l, name: group, kept: map[partOffset]*kgo.Record{}}
 	opts := append(l.cfg.base(),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(l.cfg.Topic),
 		kgo.DisableAutoCommit(), // committed after delivery only
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
+		// Offsets exist from startAtEnd; should they be lost (expired),
+		// redeliver rather than skip.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(l.cfg.FetchMaxWait),
 		kgo.SessionTimeout(l.cfg.SessionTimeout),
 		kgo.HeartbeatInterval(l.cfg.SessionTimeout/10),
@@ -55,6 +64,38 @@ func (l *Log) Join(group string) (*Group, error) {
 	}
 	g.cl = cl
 	return g, nil
+}
+
+// startAtEnd commits the topic's current end offsets for a group that has
+// none, so a new output starts where the log is when it is first
+// configured, not where it happens to be when the group's first member is
+// assigned (alerts accepted in between would be skipped).
+func (l *Log) startAtEnd(ctx context.Context, group string) error {
+	have, err := l.adm.FetchOffsets(ctx, group)
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		return fmt.Errorf("kafka journal: group %s: %w", group, err)
+	}
+	if err == nil && len(have[l.cfg.Topic]) > 0 {
+		return nil
+	}
+	ends, err := l.adm.ListEndOffsets(ctx, l.cfg.Topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("kafka journal: group %s: %w", group, err)
+	}
+	var offs kadm.Offsets
+	ends.Each(func(o kadm.ListedOffset) { offs.AddOffset(o.Topic, o.Partition, o.Offset, -1) })
+	resp, err := l.adm.CommitOffsets(ctx, group, offs)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("kafka journal: group %s: starting at the end of %s: %w", group, l.cfg.Topic, err)
+	}
+	l.log.Info("kafka journal: new output group starts at the end of the topic", "group", group, "topic", l.cfg.Topic)
+	return nil
 }
 
 // forget drops the records awaiting delivery after a rebalance: their

@@ -171,28 +171,39 @@ func TestGroupSharesAndRebalances(t *testing.T) {
 		d := groups[group]
 		return len(d.Members) == 2 && d.State == "Stable"
 	})
-	for i := 0; i < 8; i++ {
-		appendAlerts(t, l, fmt.Sprintf("k%d", i), 0, 25)
-	}
-	waitFor(t, ctx, "200 records shared", func() bool {
+	// A cooperative rebalance settles in more than one round: append until
+	// both members have had work (bounded), every record is seen.
+	sent := 0
+	for round := 0; ; round++ {
+		for i := 0; i < 32; i++ { // 32 keys: every partition gets some
+			appendAlerts(t, l, fmt.Sprintf("k%d", i), round*8, 8)
+		}
+		sent += 256
+		waitFor(t, ctx, "every record shared", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(seen) == sent
+		})
 		mu.Lock()
-		defer mu.Unlock()
-		return len(seen) == 200
-	})
-	mu.Lock()
-	if perMember[0] == 0 || perMember[1] == 0 {
-		t.Errorf("work not shared: %v", perMember)
+		both := perMember[0] > 0 && perMember[1] > 0
+		mu.Unlock()
+		if both {
+			break
+		}
+		if round == 20 {
+			t.Fatalf("work not shared after %d records: %v", sent, perMember)
+		}
 	}
-	mu.Unlock()
 	// Member 0 leaves; member 1 takes every partition.
 	close(stop[0])
-	for i := 0; i < 8; i++ {
-		appendAlerts(t, l, fmt.Sprintf("k%d", i), 25, 25)
+	for i := 0; i < 32; i++ {
+		appendAlerts(t, l, fmt.Sprintf("k%d", i), 10000, 8)
 	}
-	waitFor(t, ctx, "400 records after a member left", func() bool {
+	sent += 256
+	waitFor(t, ctx, "every record after a member left", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(seen) == 400
+		return len(seen) == sent
 	})
 	close(stop[1])
 	wg.Wait()
@@ -281,5 +292,36 @@ func TestDeadLettersListAndReplay(t *testing.T) {
 	}
 	if outs, _ := d.Outputs(); len(outs) != 2 || d.Counts()["webhook.b"] != 1 {
 		t.Fatalf("outputs %v counts %v", outs, d.Counts())
+	}
+}
+
+// A new output's group starts where the log is when it joins: records
+// stored before are not its, records stored right after (before the
+// group's first assignment) are.
+func TestNewGroupStartsAtJoin(t *testing.T) {
+	l := open(t)
+	appendAlerts(t, l, "before", 0, 5)
+	g, err := l.Join("harrier-output-new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	appendAlerts(t, l, "after", 0, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < 5 {
+		recs, err := g.Poll(ctx, 10)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		for _, r := range recs {
+			got = append(got, r.ID)
+		}
+	}
+	for _, id := range got {
+		if id[:5] != "after" {
+			t.Fatalf("new group delivered %s, stored before it joined", id)
+		}
 	}
 }
