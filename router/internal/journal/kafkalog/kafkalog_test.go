@@ -3,10 +3,12 @@ package kafkalog
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"google.golang.org/protobuf/proto"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
@@ -323,5 +325,40 @@ func TestNewGroupStartsAtJoin(t *testing.T) {
 		if id[:5] != "after" {
 			t.Fatalf("new group delivered %s, stored before it joined", id)
 		}
+	}
+}
+
+// SASL (PLAIN and SCRAM) against a kfake broker that requires it; a wrong
+// password fails Open with an error naming the brokers.
+func TestSASL(t *testing.T) {
+	for _, mech := range []string{"plain", "scram-sha-256", "scram-sha-512"} {
+		t.Run(mech, func(t *testing.T) {
+			kmech := map[string]string{"plain": "PLAIN", "scram-sha-256": "SCRAM-SHA-256", "scram-sha-512": "SCRAM-SHA-512"}[mech]
+			cl := kafkapeer.Start(t, 2, nil, kfake.EnableSASL(), kfake.Superuser(kmech, "harrier", "s3cret"))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			m, err := SASLMechanism(mech, "harrier", "s3cret")
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := Open(ctx, Config{Brokers: []string{cl.Addr()}, Topic: "alerts", Partitions: 2, ReplicationFactor: 1, SASL: m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendAlerts(t, l, "s", 0, 3)
+			l.Close()
+			bad, _ := SASLMechanism(mech, "harrier", "wrong")
+			sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer scancel()
+			if l, err := Open(sctx, Config{Brokers: []string{cl.Addr()}, Topic: "alerts", Partitions: 2, ReplicationFactor: 1, SASL: bad}); err == nil {
+				l.Close()
+				t.Fatal("a wrong password opened the journal")
+			} else if !strings.Contains(err.Error(), cl.Addr()) {
+				t.Fatalf("error does not name the brokers: %v", err)
+			}
+		})
+	}
+	if _, err := SASLMechanism("gssapi", "u", "p"); err == nil {
+		t.Fatal("gssapi accepted")
 	}
 }
