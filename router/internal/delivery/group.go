@@ -34,6 +34,15 @@ type GroupReader interface {
 	Close()
 }
 
+// lagger is a GroupReader that knows its group's lag (Kafka's committed
+// offsets against the partitions' ends); it is the output's queue depth.
+type lagger interface {
+	Lag(ctx context.Context) (int64, error)
+}
+
+// lagEvery bounds how often the lag is asked of the brokers.
+const lagEvery = 5 * time.Second
+
 // GroupName is the consumer group of an output.
 func GroupName(output string) string { return "harrier-output-" + output }
 
@@ -63,7 +72,18 @@ func (w *worker) runGroup(ctx context.Context, g GroupReader) {
 		}
 	}()
 	draining := false
+	var lastLag time.Time
 	for {
+		if lg, ok := g.(lagger); ok && time.Since(lastLag) > lagEvery {
+			lastLag = time.Now()
+			lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if n, err := lg.Lag(lctx); err == nil && n >= 0 {
+				w.mu.Lock()
+				w.lag = uint64(n)
+				w.mu.Unlock()
+			}
+			cancel()
+		}
 		select {
 		case req := <-w.replay:
 			w.doReplay(req)

@@ -48,6 +48,9 @@ func (p *Pipeline) Health() []Health {
 		if next > w.pos {
 			h.QueueDepth = next - w.pos
 		}
+		if p.shared != nil {
+			h.QueueDepth = w.lag // the whole group's, as of its last check
+		}
 		if !w.oldest.IsZero() {
 			h.OldestUndeliveredSeconds = time.Since(w.oldest).Seconds()
 		}

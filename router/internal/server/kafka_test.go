@@ -57,6 +57,14 @@ outputs: {webhook: {soc: {address: %s}}}
 		t.Fatalf("after replay: %v %v", l, err)
 	}
 
+	// The output's queue depth is its group's lag in Kafka: 0 once replayed
+	// and caught up.
+	for _, h := range e.r.pipe.Health() {
+		if h.Name == "webhook.soc" && h.QueueDepth > 10 {
+			t.Errorf("queue depth %d", h.QueueDepth)
+		}
+	}
+
 	sub, err := harrierv1.NewSubscriptionClient(e.dial(t, true)).Subscribe(ctx,
 		&harrierv1.SubscribeRequest{ReplaySince: timestamppb.New(since)})
 	if err != nil {
