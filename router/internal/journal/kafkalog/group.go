@@ -117,12 +117,11 @@ func (g *Group) Poll(ctx context.Context, max int) ([]journal.Record, error) {
 	if fs.IsClientClosed() {
 		return nil, ErrGroupClosed
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+	// Records returned as ctx ends are already taken from the client: they
+	// must be handed on, or a later commit would skip them.
 	var errs []error
 	fs.EachError(func(t string, p int32, err error) {
-		if !errors.Is(err, context.Canceled) {
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 			errs = append(errs, fmt.Errorf("%s[%d]: %w", t, p, err))
 		}
 	})
@@ -133,8 +132,13 @@ func (g *Group) Poll(ctx context.Context, max int) ([]journal.Record, error) {
 		recs = append(recs, toRecord(r))
 	})
 	g.mu.Unlock()
-	if len(recs) == 0 && len(errs) > 0 {
-		return nil, fmt.Errorf("kafka journal: group %s: %w", g.name, errors.Join(errs...))
+	if len(recs) == 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("kafka journal: group %s: %w", g.name, errors.Join(errs...))
+		}
 	}
 	return recs, nil
 }
