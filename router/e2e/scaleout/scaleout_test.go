@@ -382,7 +382,7 @@ func TestThreeReplicasOneKilledLoseNothingAcknowledged(t *testing.T) {
 	for i := range sensors {
 		sensors[i] = newSensor(t, fmt.Sprintf("node-%d", i), addrs)
 		wg.Add(1)
-		go func() { defer wg.Done(); sensors[i].run(sctx, 20, 20*time.Millisecond) }()
+		go func() { defer wg.Done(); sensors[i].run(sctx, 25, 5*time.Millisecond) }()
 	}
 	acked := func() (all []string) {
 		for _, s := range sensors {
@@ -401,7 +401,20 @@ func TestThreeReplicasOneKilledLoseNothingAcknowledged(t *testing.T) {
 	wg.Wait()
 	all := acked()
 
-	eventually(t, 60*time.Second, "every acknowledged alert at the webhook", func() bool { return wh.missing(all) == 0 })
+	defer func() {
+		if t.Failed() {
+			wh.mu.Lock()
+			var miss []string
+			for _, id := range all {
+				if wh.ids[id] == 0 {
+					miss = append(miss, id)
+				}
+			}
+			wh.mu.Unlock()
+			t.Logf("%d of %d acknowledged alerts missing at the webhook: %v", len(miss), len(all), head(miss, 20))
+		}
+	}()
+	eventually(t, 30*time.Second, "every acknowledged alert at the webhook", func() bool { return wh.missing(all) == 0 })
 	eventually(t, 30*time.Second, "the subscription to see every acknowledged id", func() bool { return sub.missing(all) == 0 })
 	// Elasticsearch: _id is the alert id, so redeliveries overwrite; the
 	// index holds exactly the distinct alerts delivered.
@@ -456,4 +469,11 @@ func warnings(s string) string {
 		}
 	}
 	return tail(string(bytes.Join(out, []byte("\n"))), 40)
+}
+
+func head(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

@@ -54,6 +54,9 @@ func (l *Log) Join(group string) (*Group, error) {
 		kgo.FetchMaxWait(l.cfg.FetchMaxWait),
 		kgo.SessionTimeout(l.cfg.SessionTimeout),
 		kgo.HeartbeatInterval(l.cfg.SessionTimeout/10),
+		// A member that died during a rebalance must not hold the group
+		// longer than a silent one does (the default is a minute).
+		kgo.RebalanceTimeout(l.cfg.SessionTimeout),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.OnPartitionsRevoked(func(context.Context, *kgo.Client, map[string][]int32) { g.forget() }),
 		kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) { g.forget() }),
