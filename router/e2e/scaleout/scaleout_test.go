@@ -75,7 +75,7 @@ type replica struct {
 	exited             chan struct{}
 }
 
-func newReplica(t *testing.T, i int, brokers, hook, es string) *replica {
+func newReplica(t *testing.T, brokers, hook, es string) *replica {
 	dir := t.TempDir()
 	r := &replica{t: t, cfg: filepath.Join(dir, "router.yaml"), grpcAddr: freePort(t), httpAddr: freePort(t)}
 	cfg := fmt.Sprintf(`data_dir: %s/data
@@ -101,7 +101,6 @@ outputs:
 	if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_ = i
 	return r
 }
 
@@ -351,13 +350,16 @@ func (s *subscriber) missing(ids []string) int {
 }
 
 func TestThreeReplicasOneKilledLoseNothingAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three routers, Kafka and Elasticsearch peers")
+	}
 	kc := kafkapeer.Start(t, 8, nil)
 	es := espeer.Start(t, espeer.Options{})
 	wh := newHook(t)
 	var rs []*replica
 	var addrs []string
 	for i := range 3 {
-		r := newReplica(t, i, kc.Addr(), wh.srv.URL, "http://"+es.Addr())
+		r := newReplica(t, kc.Addr(), wh.srv.URL, "http://"+es.Addr())
 		r.start()
 		t.Cleanup(func() {
 			r.stop()
