@@ -96,14 +96,44 @@ const (
 	DefaultAck = AckWritten
 )
 
-// Journal bounds the durable log.
+// Journal is the durable log: the local journal (the default) with its
+// bounds, or Kafka, where router replicas share one log.
 type Journal struct {
+	// Backend is "local" (default) or "kafka".
+	Backend      string
 	SegmentBytes int64
 	MaxBytes     int64
 	MaxAge       time.Duration
 	// FsyncInterval bounds how long alerts acknowledged "written" wait for
 	// their fsync.
 	FsyncInterval time.Duration
+	// Kafka is set when Backend is "kafka".
+	Kafka *JournalKafka
+}
+
+// Journal backends.
+const (
+	BackendLocal = "local"
+	BackendKafka = "kafka"
+)
+
+// JournalKafka is the Kafka journal backend (journal.kafka).
+type JournalKafka struct {
+	Brokers           []string
+	Topic             string
+	DeadLetterTopic   string
+	Partitions        int
+	ReplicationFactor int
+	ClientID          string
+	// TLS is nil for plaintext.
+	TLS  *tlsconfig.Client
+	SASL KafkaSASL
+	// ProduceTimeout bounds the wait for the brokers' acknowledgement of a
+	// batch; the sensor retries after it.
+	ProduceTimeout time.Duration
+	// SessionTimeout is how long an output's group waits for a silent
+	// (dead) replica before its partitions move to the others.
+	SessionTimeout time.Duration
 }
 
 // Subscriptions tune live subscribers.
@@ -179,6 +209,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("journal.fsync_interval", "50ms")
 	v.SetDefault("http.address", DefaultHTTPAddress)
 	v.SetDefault("http.max_body_bytes", 4<<20)
+	v.SetDefault("journal.backend", BackendLocal)
 	v.SetDefault("journal.segment_bytes", "64MiB")
 	v.SetDefault("journal.max_bytes", "2GiB")
 	v.SetDefault("journal.max_age", "168h")
@@ -322,6 +353,17 @@ func parse(all map[string]any) (*Config, error) {
 	h.finish()
 
 	j := root.sub("journal")
+	c.Journal.Backend = strings.ToLower(j.str("backend", BackendLocal))
+	switch c.Journal.Backend {
+	case BackendLocal:
+		if j.has("kafka") {
+			j.errorf("kafka", "is only read with journal.backend: kafka")
+		}
+	case BackendKafka:
+		c.Journal.Kafka = parseJournalKafka(j.sub("kafka"))
+	default:
+		j.errorf("backend", "want local or kafka, got %q", c.Journal.Backend)
+	}
 	c.Journal.SegmentBytes = j.size("segment_bytes", 64<<20)
 	c.Journal.MaxBytes = j.size("max_bytes", 2<<30)
 	c.Journal.MaxAge = j.duration("max_age", 168*time.Hour)

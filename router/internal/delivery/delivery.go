@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/harrier-security/harrier/router/internal/alertfilter"
-	"github.com/harrier-security/harrier/router/internal/deadletter"
 	"github.com/harrier-security/harrier/router/internal/journal"
 	"github.com/harrier-security/harrier/router/internal/output"
 )
@@ -54,9 +53,10 @@ type Spec struct {
 
 // Pipeline runs one worker per output.
 type Pipeline struct {
-	j         *journal.Journal
+	j         *journal.Journal // nil with a shared log
+	shared    SharedLog        // nil with the local journal
 	cursorDir string
-	dead      *deadletter.Store
+	dead      DeadLetterStore
 	m         *Metrics
 	log       *slog.Logger
 
@@ -66,7 +66,7 @@ type Pipeline struct {
 }
 
 // New returns a pipeline with no outputs; call Apply.
-func New(j *journal.Journal, cursorDir string, dead *deadletter.Store, m *Metrics, log *slog.Logger) *Pipeline {
+func New(j *journal.Journal, cursorDir string, dead DeadLetterStore, m *Metrics, log *slog.Logger) *Pipeline {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
@@ -144,6 +144,9 @@ func (p *Pipeline) start(s Spec, out output.Output) (*worker, error) {
 		s.BatchSize = 500
 	}
 	s.Backoff = s.Backoff.withDefaults()
+	if p.shared != nil {
+		return p.startGroup(s, out)
+	}
 	cur, pos, err := p.startPosition(s.Name)
 	if err != nil {
 		return nil, err
@@ -157,6 +160,20 @@ func (p *Pipeline) start(s Spec, out output.Output) (*worker, error) {
 	}
 	p.m.zero(s.Name)
 	go w.run(ctx)
+	return w, nil
+}
+
+func (p *Pipeline) startGroup(s Spec, out output.Output) (*worker, error) {
+	g, err := p.shared.Join(GroupName(s.Name))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &worker{p: p, spec: s, out: out, name: s.Name, cancel: cancel, done: make(chan struct{}),
+		drain: make(chan struct{}), replay: make(chan replayReq), state: StateIdle}
+	p.m.zero(s.Name)
+	p.log.Info("output joined its consumer group", "output", s.Name, "group", GroupName(s.Name))
+	go w.runGroup(ctx, g)
 	return w, nil
 }
 

@@ -26,7 +26,8 @@ type worker struct {
 	lastStore time.Time
 
 	mu        sync.Mutex
-	pos       uint64 // next journal record to consume
+	pos       uint64 // next journal record to consume (records consumed, on a shared log)
+	lag       uint64 // the consumer group's lag, on a shared log
 	state     string
 	lastErr   string
 	lastErrAt time.Time
