@@ -55,7 +55,10 @@ func (c *Config) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("grpc", c.GRPC.Address), slog.Bool("grpc_tls", c.GRPC.TLS.Enabled()),
 		slog.String("http", c.HTTP.Address), slog.Bool("http_tls", c.HTTP.TLS.Enabled()),
-		slog.String("data_dir", c.DataDir),
+		slog.String("data_dir", c.DataDir), slog.String("journal", c.Journal.Backend),
+	}
+	if k := c.Journal.Kafka; k != nil {
+		attrs = append(attrs, slog.Any("journal_brokers", k.Brokers), slog.String("journal_topic", k.Topic))
 	}
 	for _, s := range c.Summaries() {
 		attrs = append(attrs, slog.Group("output."+s.Name, "kind", s.Kind, "target", s.Target, "minimumpriority", s.MinimumPriority))

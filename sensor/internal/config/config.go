@@ -299,10 +299,14 @@ type HTTP struct {
 }
 
 type GRPC struct {
-	Enabled bool   `mapstructure:"enabled"`
+	Enabled bool `mapstructure:"enabled"`
+	// Address is one router (host:port) or a DNS name with a record per
+	// router replica ("dns:///router-headless.ns.svc:2802").
 	Address string `mapstructure:"address"`
-	TLS     TLS    `mapstructure:"tls"`
-	Token   string `mapstructure:"token"`
+	// Addresses, when set, lists several routers and replaces Address.
+	Addresses []string `mapstructure:"addresses"`
+	TLS       TLS      `mapstructure:"tls"`
+	Token     string   `mapstructure:"token"`
 	// TokenFile holds the token (preferred over Token: no secret in the
 	// config file).
 	TokenFile string `mapstructure:"token_file"`
@@ -414,6 +418,7 @@ var defaults = map[string]any{
 	"outputs.http.queue":                        10000,
 	"outputs.grpc.enabled":                      false,
 	"outputs.grpc.address":                      "127.0.0.1:2802",
+	"outputs.grpc.addresses":                    []string{},
 	"outputs.grpc.token":                        "",
 	"outputs.grpc.token_file":                   "",
 	"outputs.grpc.insecure_token":               false,
@@ -859,8 +864,24 @@ func (c *Config) validate() error {
 	}
 	g := &o.GRPC
 	if g.Enabled {
-		if _, _, err := net.SplitHostPort(g.Address); err != nil {
-			add(bad("outputs.grpc.address", "%q is not host:port", g.Address))
+		if len(g.Addresses) == 0 {
+			addr := g.Address
+			if rest, ok := strings.CutPrefix(addr, "dns:"); ok {
+				// dns:///name:port, or dns://server/name:port
+				if i := strings.LastIndex(rest, "/"); strings.HasPrefix(rest, "//") && i >= 2 {
+					addr = rest[i+1:]
+				} else {
+					add(bad("outputs.grpc.address", "%q: want dns:///name:port", g.Address))
+				}
+			}
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				add(bad("outputs.grpc.address", "%q is not host:port or dns:///name:port", g.Address))
+			}
+		}
+		for _, a := range g.Addresses {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				add(bad("outputs.grpc.addresses", "%q is not host:port", a))
+			}
 		}
 		add(checkTLS("outputs.grpc.tls", g.TLS, false))
 		tok, err := readToken("outputs.grpc", g.Token, g.TokenFile)

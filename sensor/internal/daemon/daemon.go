@@ -230,7 +230,7 @@ func (d *Daemon) openOutputs(stdout io.Writer) error {
 			return fmt.Errorf("outputs.grpc.tls: %w", err)
 		}
 		tr, err := transport.New(transport.Config{
-			Addr: g.Address, TLS: tc, Token: g.Token, InsecureToken: g.InsecureToken, SensorID: d.cfg.SensorID,
+			Addr: g.Address, Addrs: g.Addresses, TLS: tc, Token: g.Token, InsecureToken: g.InsecureToken, SensorID: d.cfg.SensorID,
 			BatchSize: g.BatchSize, Window: g.Window, Linger: g.Linger, Logger: d.log,
 		}, sp)
 		if err != nil {

@@ -36,6 +36,8 @@ var stages = []struct {
 	{"internal/layout", stage{4, ""}},
 	// The rules validation the router's fleet push calls (exported API).
 	{"rulecheck", stage{4, ""}},
+	// The condition language for callers' own fields (the router's routing).
+	{"condition", stage{4, ""}},
 	{"internal/config", stage{5, ""}},
 	{"internal/daemon", stage{5, ""}},
 	{"cmd/", stage{6, ""}},
