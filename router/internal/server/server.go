@@ -478,7 +478,12 @@ var dlStored = prometheus.NewDesc("harrier_router_dead_letters",
 func (c *deadLetterCollector) Describe(ch chan<- *prometheus.Desc) { ch <- dlStored }
 
 func (c *deadLetterCollector) Collect(ch chan<- prometheus.Metric) {
-	for out, n := range c.s.Counts() {
+	counts := c.s.Counts()
+	if _, ok := counts[ingest.IngestOutput]; !ok {
+		// The ingest pseudo-output always exists: show its 0.
+		ch <- prometheus.MustNewConstMetric(dlStored, prometheus.GaugeValue, 0, ingest.IngestOutput)
+	}
+	for out, n := range counts {
 		ch <- prometheus.MustNewConstMetric(dlStored, prometheus.GaugeValue, float64(n), out)
 	}
 }
