@@ -87,6 +87,9 @@ check-generated: generate ## fail when committed generated code is stale
 lint: ## gofmt, go vet and staticcheck on every module
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@for m in $(MODULES); do (cd $$m && go vet ./... && staticcheck ./...) || exit 1; done
+	@# bench/ (make bench-router) is a module of its own outside go.work.
+	@out=$$(gofmt -l bench); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@cd bench && GOWORK=off go vet ./... && GOWORK=off staticcheck ./...
 
 .PHONY: test
 test: setup lint ## lint, then every module's tests (race detector on), then the packaging checks; prints a pass/fail/skip summary
@@ -100,6 +103,17 @@ test: setup lint ## lint, then every module's tests (race detector on), then the
 .PHONY: bench
 bench: ## benchmarks (figures are recorded in docs/benchmarks.md)
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
+
+.PHONY: bench-router
+# BENCH_FLAGS: falcoload's flags (-duration 5s -conns 1,8,32 -rounds 1).
+BENCH_FLAGS ?=
+bench-router: build ## Falco http_output load: harrier-router (ack written, fsync) vs the falcosidekick stand-in, one run
+	cd bench && GOWORK=off go build -o $(BIN)/sidekick-standin ./sidekick
+	cd bench && GOWORK=off go run ./falcoload -router $(BIN)/harrier-router -sidekick $(BIN)/sidekick-standin $(BENCH_FLAGS)
+
+.PHONY: bench-overhead
+bench-overhead: ## sensor overhead on this host (root): workloads without the sensor, with it, with it but no kernel prefilter, alternated in one run
+	cd sensor && go test -run '^$$' -bench OverheadWithRules -benchtime 1x ./internal/tools/ruletest/falcolive/
 
 .PHONY: run
 run: build ## start the router and the sensor on this host with embedded defaults

@@ -23,6 +23,8 @@ import (
 	"github.com/spf13/viper"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/alertfilter"
+	"github.com/harrier-security/harrier/router/internal/msgtemplate"
 	"github.com/harrier-security/harrier/router/internal/tlsconfig"
 )
 
@@ -44,6 +46,10 @@ type Config struct {
 	Outputs []Output
 	// DefaultOutputs is true when Outputs are the embedded defaults.
 	DefaultOutputs bool
+	// InsecureAllowPlaintextTokens lets tokens travel over a plaintext
+	// listener that is not on loopback (refused otherwise: anyone on the
+	// path could read and replay them).
+	InsecureAllowPlaintextTokens bool
 }
 
 // GRPC is the sensor and client listener.
@@ -61,6 +67,8 @@ type GRPC struct {
 	// ingest tokens: a sensor's credential never changes the fleet's rules.
 	AdminTokens  []string
 	MaxRecvBytes int
+	// Ack is when an Ingest batch is acknowledged: AckWritten or AckFsync.
+	Ack string
 }
 
 // HTTP is Falco's http_output listener; it also serves /healthz and
@@ -75,13 +83,66 @@ type HTTP struct {
 	// listener (empty: on the HTTP listener).
 	MetricsAddress string
 	MaxBodyBytes   int64
+	// MaxConcurrentRequests and MaxInflightBytes bound the requests (and
+	// their body bytes) the listener handles at once; beyond them the
+	// answer is 503 with Retry-After (memory stays bounded).
+	MaxConcurrentRequests int
+	MaxInflightBytes      int64
+	// Ack is when POST / is answered 200: AckWritten or AckFsync.
+	Ack string
 }
 
-// Journal bounds the durable log.
+// Acknowledgement policies of the ingest listeners (journal.Ack).
+const (
+	// AckWritten answers once the alerts are written to the journal file
+	// (survives a router crash); the journal fsyncs within
+	// Journal.FsyncInterval.
+	AckWritten = "written"
+	// AckFsync answers once the alerts are fsynced (survives power loss).
+	AckFsync = "fsync"
+	// DefaultAck is what a security pipeline should have: a sender is never
+	// slowed to fsync speed, which is what makes Falco drop alerts.
+	DefaultAck = AckWritten
+)
+
+// Journal is the durable log: the local journal (the default) with its
+// bounds, or Kafka, where router replicas share one log.
 type Journal struct {
+	// Backend is "local" (default) or "kafka".
+	Backend      string
 	SegmentBytes int64
 	MaxBytes     int64
 	MaxAge       time.Duration
+	// FsyncInterval bounds how long alerts acknowledged "written" wait for
+	// their fsync.
+	FsyncInterval time.Duration
+	// Kafka is set when Backend is "kafka".
+	Kafka *JournalKafka
+}
+
+// Journal backends.
+const (
+	BackendLocal = "local"
+	BackendKafka = "kafka"
+)
+
+// JournalKafka is the Kafka journal backend (journal.kafka).
+type JournalKafka struct {
+	Brokers           []string
+	Topic             string
+	DeadLetterTopic   string
+	Partitions        int
+	ReplicationFactor int
+	ClientID          string
+	// TLS is nil for plaintext.
+	TLS  *tlsconfig.Client
+	SASL KafkaSASL
+	// ProduceTimeout bounds the wait for the brokers' acknowledgement of a
+	// batch; the sensor retries after it.
+	ProduceTimeout time.Duration
+	// SessionTimeout is how long an output's group waits for a silent
+	// (dead) replica before its partitions move to the others.
+	SessionTimeout time.Duration
 }
 
 // Subscriptions tune live subscribers.
@@ -104,11 +165,35 @@ type Output struct {
 	Filter    *harrierv1.AlertFilter
 	BatchSize int
 	Backoff   Backoff
+	// Condition selects alerts in the rules' condition language over the
+	// alert's fields ("" passes all); checked when the file loads.
+	Condition string
+	// Template is the message template of outputs that write a human
+	// message ("" for their default); checked when the file loads.
+	Template string
+	// Throttle bounds the alerts per key per window (zero Rate: off).
+	Throttle Throttle
 	// Settings is the kind's own configuration: one of Webhook, File,
 	// Stdout, Elasticsearch or Kafka (a value, not a pointer).
 	Settings    any
 	Fingerprint string
+	// DedupWindow is how long a file, webhook or stdout output remembers
+	// delivered alert ids to skip redeliveries (key dedupwindow, default
+	// 10m; 0 turns it off). Other kinds deduplicate at the sink, or not.
+	DedupWindow time.Duration
 }
+
+// Throttle is an output's flood control: at most Rate alerts per Window for
+// each key (the rule plus the values of Fields); the others are counted and
+// summarised in one alert per key per window.
+type Throttle struct {
+	Rate   int
+	Window time.Duration
+	Fields []string
+}
+
+// DefaultDedupWindow is the default dedupwindow.
+const DefaultDedupWindow = 10 * time.Minute
 
 // Backoff is the retry backoff of an output: exponential with jitter from
 // Initial up to Max.
@@ -119,8 +204,10 @@ type Backoff struct {
 
 // Defaults, also documented in the example configuration.
 const (
-	DefaultGRPCAddress = ":2802"
-	DefaultHTTPAddress = ":2801"
+	// Loopback by default: a router reachable from other hosts is a
+	// decision, taken with TLS and tokens (the chart and packages do).
+	DefaultGRPCAddress = "127.0.0.1:2802"
+	DefaultHTTPAddress = "127.0.0.1:2801"
 	DefaultDataDir     = "/var/lib/harrier-router"
 )
 
@@ -128,8 +215,12 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("data_dir", DefaultDataDir)
 	v.SetDefault("grpc.address", DefaultGRPCAddress)
 	v.SetDefault("grpc.max_recv_bytes", 16<<20)
+	v.SetDefault("grpc.ack", DefaultAck)
+	v.SetDefault("http.ack", DefaultAck)
+	v.SetDefault("journal.fsync_interval", "50ms")
 	v.SetDefault("http.address", DefaultHTTPAddress)
 	v.SetDefault("http.max_body_bytes", 4<<20)
+	v.SetDefault("journal.backend", BackendLocal)
 	v.SetDefault("journal.segment_bytes", "64MiB")
 	v.SetDefault("journal.max_bytes", "2GiB")
 	v.SetDefault("journal.max_age", "168h")
@@ -164,10 +255,10 @@ func setDefaults(v *viper.Viper) {
 }
 
 var sidekickEnvKeys = map[string][]string{
-	"webhook": {"address", "method", "customheaders", "minimumpriority", "mutualtls", "checkcert", "timeout", "format"},
-	"elasticsearch": {"hostport", "index", "type", "suffix", "minimumpriority", "username", "password", "password_file",
+	"webhook": {"condition", "template", "address", "method", "customheaders", "minimumpriority", "mutualtls", "checkcert", "timeout", "format"},
+	"elasticsearch": {"condition", "template", "format", "hostport", "index", "type", "suffix", "minimumpriority", "username", "password", "password_file",
 		"apikey", "apikey_file", "mutualtls", "checkcert", "customheaders"},
-	"kafka": {"hostport", "topic", "minimumpriority", "sasl", "tls", "username", "password", "password_file",
+	"kafka": {"condition", "template", "format", "hostport", "topic", "minimumpriority", "sasl", "tls", "username", "password", "password_file",
 		"balancer", "partitioner", "clientid", "compression", "requiredacks", "topiccreation", "key", "mutualtls", "checkcert"},
 }
 
@@ -238,6 +329,21 @@ func sidekickListen(root *block, c *Config) {
 	c.HTTP.Address = addr
 }
 
+// IsLoopback reports whether a listen address binds loopback only
+// ("localhost", 127.0.0.0/8, ::1); ":port" and "0.0.0.0" bind every
+// interface.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 var outputNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 func parse(all map[string]any) (*Config, error) {
@@ -260,6 +366,7 @@ func parse(all map[string]any) (*Config, error) {
 		}
 	}
 	c.GRPC.MaxRecvBytes = int(g.size("max_recv_bytes", 16<<20))
+	c.GRPC.Ack = ackPolicy(g)
 	g.finish()
 
 	h := root.sub("http")
@@ -268,12 +375,36 @@ func parse(all map[string]any) (*Config, error) {
 	c.HTTP.Token = h.secret("token")
 	c.HTTP.MetricsAddress = h.str("metrics_address", "")
 	c.HTTP.MaxBodyBytes = h.size("max_body_bytes", 4<<20)
+	c.HTTP.MaxConcurrentRequests = h.integer("max_concurrent_requests", 64)
+	c.HTTP.MaxInflightBytes = h.size("max_inflight_bytes", 32<<20)
+	if c.HTTP.MaxConcurrentRequests < 1 {
+		h.errorf("max_concurrent_requests", "must be at least 1")
+	}
+	if c.HTTP.MaxInflightBytes < c.HTTP.MaxBodyBytes {
+		h.errorf("max_inflight_bytes", "%d is less than http.max_body_bytes (%d): a largest request could never be taken", c.HTTP.MaxInflightBytes, c.HTTP.MaxBodyBytes)
+	}
+	c.HTTP.Ack = ackPolicy(h)
 	h.finish()
 
 	j := root.sub("journal")
+	c.Journal.Backend = strings.ToLower(j.str("backend", BackendLocal))
+	switch c.Journal.Backend {
+	case BackendLocal:
+		if j.has("kafka") {
+			j.errorf("kafka", "is only read with journal.backend: kafka")
+		}
+	case BackendKafka:
+		c.Journal.Kafka = parseJournalKafka(j.sub("kafka"))
+	default:
+		j.errorf("backend", "want local or kafka, got %q", c.Journal.Backend)
+	}
 	c.Journal.SegmentBytes = j.size("segment_bytes", 64<<20)
 	c.Journal.MaxBytes = j.size("max_bytes", 2<<30)
 	c.Journal.MaxAge = j.duration("max_age", 168*time.Hour)
+	c.Journal.FsyncInterval = j.duration("fsync_interval", 50*time.Millisecond)
+	if c.Journal.FsyncInterval <= 0 || c.Journal.FsyncInterval > 10*time.Second {
+		j.errorf("fsync_interval", "want a duration above 0 and at most 10s, got %v", c.Journal.FsyncInterval)
+	}
 	if c.Journal.SegmentBytes < 4096 {
 		j.errorf("segment_bytes", "must be at least 4KiB")
 	}
@@ -291,6 +422,15 @@ func parse(all map[string]any) (*Config, error) {
 	s.finish()
 
 	sidekickListen(root, c)
+	c.InsecureAllowPlaintextTokens = root.boolean("insecure_allow_plaintext_tokens", false)
+	if !c.InsecureAllowPlaintextTokens {
+		if len(c.GRPC.IngestTokens)+len(c.GRPC.ClientTokens)+len(c.GRPC.AdminTokens) > 0 && !c.GRPC.TLS.Enabled() && !IsLoopback(c.GRPC.Address) {
+			g.errorf("address", "tokens are configured but %s is plaintext and not on loopback: set grpc.tls, listen on loopback, or set insecure_allow_plaintext_tokens: true", c.GRPC.Address)
+		}
+		if c.HTTP.Token != "" && !c.HTTP.TLS.Enabled() && !IsLoopback(c.HTTP.Address) {
+			h.errorf("address", "http.token is set but %s is plaintext and not on loopback: set http.tls, listen on loopback, or set insecure_allow_plaintext_tokens: true", c.HTTP.Address)
+		}
+	}
 
 	l := root.sub("log")
 	c.Log.Level = strings.ToLower(l.str("level", "info"))
@@ -378,6 +518,15 @@ func parse(all map[string]any) (*Config, error) {
 	return c, nil
 }
 
+// ackPolicy reads a listener's ack key.
+func ackPolicy(b *block) string {
+	a := strings.ToLower(b.str("ack", DefaultAck))
+	if a != AckWritten && a != AckFsync {
+		b.errorf("ack", "want %s or %s, got %q", AckWritten, AckFsync, a)
+	}
+	return a
+}
+
 func allUsed(m map[string]any) map[string]bool {
 	u := map[string]bool{}
 	for k := range m {
@@ -410,8 +559,37 @@ func parseOutput(k kind, kindName, name string, b *block, defs outputDefaults, g
 	bo := b.sub("backoff")
 	o.Backoff = Backoff{Initial: bo.duration("initial", defs.backoff.Initial), Max: bo.duration("max", defs.backoff.Max)}
 	bo.finish()
+	o.Condition = b.str("condition", "")
+	if strings.TrimSpace(o.Condition) != "" {
+		if _, err := alertfilter.CompileCondition(o.Condition); err != nil {
+			b.errorf("condition", "%v", err)
+		}
+	}
+	o.Template = b.str("template", "")
+	if o.Template != "" {
+		if _, err := msgtemplate.Parse(o.Template); err != nil {
+			b.errorf("template", "%v", err)
+		}
+	}
+	if b.has("throttle") {
+		tb := b.sub("throttle")
+		o.Throttle = Throttle{Rate: tb.integer("rate", 0), Window: tb.duration("window", time.Minute), Fields: tb.list("fields")}
+		if o.Throttle.Rate < 1 {
+			tb.errorf("rate", "must be at least 1 (alerts per key per window)")
+		}
+		if o.Throttle.Window < time.Second {
+			tb.errorf("window", "must be at least 1s")
+		}
+		tb.finish()
+	}
 	if o.BatchSize < 1 {
 		b.errorf("batch_size", "must be at least 1")
+	}
+	switch kindName {
+	case "webhook", "file", "stdout":
+		if o.DedupWindow = b.duration("dedupwindow", DefaultDedupWindow); o.DedupWindow < 0 {
+			b.errorf("dedupwindow", "must not be negative")
+		}
 	}
 	o.Settings = k.parse(b, name, gl)
 	b.finish()
@@ -423,7 +601,8 @@ func parseOutput(k kind, kindName, name string, b *block, defs outputDefaults, g
 // (secrets included, hashed).
 func fingerprint(o Output) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%v|%d|%v|%#v", o.Kind, o.Name, o.Filter.String(), o.BatchSize, o.Backoff, o.Settings)
+	fmt.Fprintf(h, "%s|%s|%v|%d|%v|%#v|%v|%q|%q|%#v", o.Kind, o.Name, o.Filter.String(), o.BatchSize, o.Backoff, o.Settings, o.DedupWindow,
+		o.Condition, o.Template, o.Throttle)
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 

@@ -41,8 +41,25 @@ func TestEmbeddedDefaults(t *testing.T) {
 	if !c.DefaultOutputs || len(c.Outputs) != 2 || c.Outputs[0].Name != "file" || c.Outputs[1].Name != "stdout" {
 		t.Fatalf("defaults: %+v", c.Summaries())
 	}
-	if c.GRPC.Address != DefaultGRPCAddress || c.HTTP.Address != ":2801" || c.Journal.MaxBytes != 2<<30 {
+	if c.GRPC.Address != DefaultGRPCAddress || c.HTTP.Address != "127.0.0.1:2801" || c.Journal.MaxBytes != 2<<30 {
 		t.Fatalf("listeners/journal defaults: %+v %+v", c.GRPC, c.Journal)
+	}
+	if c.HTTP.Ack != AckWritten || c.GRPC.Ack != AckWritten || c.Journal.FsyncInterval != 50*time.Millisecond {
+		t.Fatalf("ack defaults: http %q grpc %q fsync_interval %v", c.HTTP.Ack, c.GRPC.Ack, c.Journal.FsyncInterval)
+	}
+}
+
+func TestAckPolicyPerListener(t *testing.T) {
+	c, err := Load(write(t, "http: {ack: fsync}\ngrpc: {ack: Written}\njournal: {fsync_interval: 10ms}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Ack != AckFsync || c.GRPC.Ack != AckWritten || c.Journal.FsyncInterval != 10*time.Millisecond {
+		t.Fatalf("http %q grpc %q fsync_interval %v", c.HTTP.Ack, c.GRPC.Ack, c.Journal.FsyncInterval)
+	}
+	t.Setenv("HARRIER_ROUTER_GRPC_ACK", "fsync")
+	if c, err = Load(""); err != nil || c.GRPC.Ack != AckFsync || c.HTTP.Ack != AckWritten {
+		t.Fatalf("environment override: %v %+v", err, c)
 	}
 }
 
@@ -105,6 +122,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"outputs:\n  pigeon:\n    a: {x: 1}\n", "outputs.pigeon: unknown output kind"},
 		{"outputs:\n  webhook:\n    Bad Name:\n      address: http://x\n", "outputs.webhook.bad name"},
 		{"journal:\n  max_bytes: lots\n", "journal.max_bytes"},
+		{"journal:\n  fsync_interval: 0s\n", "journal.fsync_interval"},
+		{"http:\n  ack: sometimes\n", `http.ack: want written or fsync, got "sometimes"`},
+		{"grpc:\n  ack: 1\n", "grpc.ack"},
 		{"grpc:\n  tls:\n    cert_file: /x\n", "grpc.tls.cert_file"},
 		{"grpc:\n  ingest_tokens: [short]\n", "grpc.ingest_tokens"},
 		{"grpc:\n  ingest_tokens: [same-token-0123456789]\n  admin_tokens: [same-token-0123456789]\n", "grpc.admin_tokens: an admin token must not also be an ingest token"},
@@ -203,6 +223,36 @@ func TestSidekickListenAndDebug(t *testing.T) {
 			}
 			if c.HTTP.Address != tc.addr || c.Log.Level != tc.level {
 				t.Errorf("http.address %q log.level %q, want %q %q", c.HTTP.Address, c.Log.Level, tc.addr, tc.level)
+			}
+		})
+	}
+}
+
+// TestTokensOnPlaintextPublicListenersAreRefused: tokens over a plaintext
+// listener on every interface are refused unless explicitly allowed;
+// loopback or TLS is fine.
+func TestTokensOnPlaintextPublicListenersAreRefused(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		refused    string
+	}{
+		{"grpc tokens on :2802", "grpc: {address: \":2802\", ingest_tokens: [tok-aaaaaaaa-aaaaaaaa]}", "grpc.address"},
+		{"http token on 0.0.0.0", "http: {address: \"0.0.0.0:2801\", token: tok-bbbbbbbb-bbbbbbbb}", "http.address"},
+		{"allowed explicitly", "insecure_allow_plaintext_tokens: true\ngrpc: {address: \":2802\", ingest_tokens: [tok-aaaaaaaa-aaaaaaaa]}", ""},
+		{"loopback", "grpc: {address: \"127.0.0.1:2802\", client_tokens: [tok-aaaaaaaa-aaaaaaaa]}", ""},
+		{"no tokens on :2802", "grpc: {address: \":2802\"}", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(write(t, tc.yaml))
+			if tc.refused == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.refused) || !strings.Contains(err.Error(), "insecure_allow_plaintext_tokens") {
+				t.Fatalf("want a refusal naming %s and the way out, got %v", tc.refused, err)
 			}
 		})
 	}

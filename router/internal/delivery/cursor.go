@@ -27,6 +27,18 @@ func (p *Pipeline) startPosition(name string) (*journal.Cursor, uint64, error) {
 		// Redeliver rather than lose: outputs deduplicate by alert id.
 		pos = p.j.First()
 		p.log.Error("cursor unreadable; redelivering from the oldest stored alert", "output", name, "err", err, "seq", pos)
+	case pos > p.j.Next():
+		// The journal lost records this output had already passed
+		// (segments deleted, a damaged tail): new alerts would get
+		// sequence numbers behind the cursor and never be delivered.
+		// Skip the journal forward instead of moving the cursor back, so
+		// no sequence number is given twice.
+		p.m.CursorRepairs.WithLabelValues(name).Inc()
+		p.log.Error("cursor ahead of the journal; skipping the journal forward to it", "output", name,
+			"cursor", pos, "journal_next", p.j.Next())
+		if err := p.j.Advance(pos, "cursor of output "+name+" ahead of the journal"); err != nil {
+			return nil, 0, err
+		}
 	default:
 		p.log.Info("output started", "output", name, "seq", pos, "backlog", int64(p.j.Next())-int64(pos))
 	}

@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/harrier-security/harrier/router/internal/journal"
 )
 
 // Metrics are the per-output delivery metrics. Register them once per
@@ -14,9 +16,19 @@ type Metrics struct {
 	// DeadLetterFailures counts dead-letter writes that failed.
 	DeadLetterFailures *prometheus.CounterVec
 	Filtered           *prometheus.CounterVec
-	LostRetention      *prometheus.CounterVec
-	Latency            *prometheus.HistogramVec
-	BatchSize          *prometheus.HistogramVec
+	// Throttled counts alerts held back by the output's throttle;
+	// Summaries the follow-up alerts that report them.
+	Throttled     *prometheus.CounterVec
+	Summaries     *prometheus.CounterVec
+	LostRetention *prometheus.CounterVec
+	Latency       *prometheus.HistogramVec
+	BatchSize     *prometheus.HistogramVec
+
+	// Lost counts alerts an output never consumed, by reason: deleted
+	// (retention, or segments removed), damaged, missing.
+	Lost *prometheus.CounterVec
+	// CursorRepairs counts cursors found ahead of the journal at start.
+	CursorRepairs *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them (and the queue gauges of
@@ -35,8 +47,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Dead-letter writes that failed (a failing disk); the alerts stay queued and the write is tried again."}, []string{"output"}),
 		Filtered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_filtered_total",
 			Help: "Alerts skipped by the output's minimumpriority or filters."}, []string{"output"}),
+		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_throttled_total",
+			Help: "Alerts held back by the output's throttle (each is counted in a summary alert)."}, []string{"output"}),
+		Summaries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_throttle_summaries_total",
+			Help: "Summary alerts the output's throttle sent for the alerts it held back."}, []string{"output"}),
 		LostRetention: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_lost_to_retention_total",
-			Help: "Alerts this output never consumed: deleted by journal retention first, or in a damaged journal segment."}, []string{"output"}),
+			Help: "Alerts this output never consumed because journal retention (or a removed segment) deleted them first."}, []string{"output"}),
+		Lost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_lost_total",
+			Help: "Alerts this output never consumed, by reason: deleted (retention or removed segments), damaged (bad records in the journal), missing (sequence numbers with no record: a lost tail, a cursor ahead)."},
+			[]string{"output", "reason"}),
+		CursorRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_cursor_repairs_total",
+			Help: "Stored cursors found ahead of the journal at start (segments deleted or truncated); the journal skips forward past them."}, []string{"output"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "harrier_router_output_delivery_latency_seconds",
 			Help:    "Time from durable ingest to successful delivery.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}, []string{"output"}),
@@ -44,7 +65,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Alerts per delivery attempt.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}, []string{"output"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Sent, m.Failed, m.Retried, m.DeadLettered, m.DeadLetterFailures, m.Filtered, m.LostRetention, m.Latency, m.BatchSize)
+		reg.MustRegister(m.Sent, m.Failed, m.Retried, m.DeadLettered, m.DeadLetterFailures, m.Filtered, m.Throttled, m.Summaries, m.LostRetention, m.Latency, m.BatchSize,
+			m.Lost, m.CursorRepairs)
 	}
 	return m
 }
@@ -53,8 +75,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // of them (an alert rule on an increase needs the series before the first
 // event).
 func (m *Metrics) zero(output string) {
-	for _, v := range []*prometheus.CounterVec{m.Sent, m.Failed, m.Retried, m.DeadLettered, m.DeadLetterFailures, m.Filtered, m.LostRetention} {
+	for _, v := range []*prometheus.CounterVec{m.Sent, m.Failed, m.Retried, m.DeadLettered, m.DeadLetterFailures, m.Filtered, m.Throttled, m.Summaries, m.LostRetention, m.CursorRepairs} {
 		v.WithLabelValues(output)
+	}
+	for _, reason := range []string{journal.LossDeleted, journal.LossDamaged, journal.LossMissing} {
+		m.Lost.WithLabelValues(output, reason)
 	}
 }
 

@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -27,23 +26,27 @@ type fetched struct {
 }
 
 // fetch reads the journal from the worker's position and sends decoded,
-// filtered batches in order until ctx ends.
+// filtered batches in order until ctx ends. A read error keeps what the
+// batch read before it (delivered first); the retry reopens at the record
+// that failed, never past it.
 func (w *worker) fetch(ctx context.Context, out chan<- fetched) {
 	for {
 		wait := w.reader.Wait()
 		f, err := w.collect()
-		if errors.Is(err, journal.ErrCorrupt) {
-			if n := w.reader.SkipSegment(); n > 0 {
-				// A damaged sealed segment: give up on its rest rather than
-				// stall this output forever.
-				w.p.m.LostRetention.WithLabelValues(w.name).Add(float64(n))
-				w.p.log.Error("journal segment damaged; skipping the rest of it", "output", w.name, "alerts", n, "err", err)
-				continue
+		if f.last != 0 {
+			f.items = w.filter(f.items)
+			select {
+			case out <- f:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				continue // read again from the failed record
 			}
 		}
 		if err != nil {
 			w.setError(err)
-			w.p.log.Error("journal read failed; retrying", "output", w.name, "err", err)
+			w.p.log.Error("journal read failed; retrying", "output", w.name, "seq", w.reader.Position(), "err", err)
 			if !sleep(ctx, time.Second) {
 				return
 			}
@@ -53,31 +56,50 @@ func (w *worker) fetch(ctx context.Context, out chan<- fetched) {
 			continue
 		}
 		if f.last == 0 {
+			// Idle: deliver the throttle's summaries when their windows end.
+			sum, ok, next := w.dueSummaries()
+			if ok {
+				select {
+				case out <- sum:
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+			var due <-chan time.Time
+			var tm *time.Timer
+			if !next.IsZero() {
+				// Checked at least every second: the throttle's clock may
+				// not be the wall clock (tests inject one).
+				tm = time.NewTimer(min(max(next.Sub(w.thr.cfg.Now()), time.Millisecond), time.Second))
+				due = tm.C
+			}
 			select {
 			case <-wait:
+			case <-due:
 			case <-ctx.Done():
+			}
+			if tm != nil {
+				tm.Stop()
+			}
+			if ctx.Err() != nil {
 				return
 			}
-			continue
-		}
-		f.items = w.filter(f.items)
-		select {
-		case out <- f:
-		case <-ctx.Done():
-			return
 		}
 	}
 }
 
 // collect reads and decodes up to BatchSize available records and returns
-// them with the last sequence number read (0: none available).
+// them with the last sequence number covered (0: none), and the read error
+// that ended the batch early, if any. Ranges the reader skipped (retention,
+// damaged or missing records) are counted as lost with their reason.
 func (w *worker) collect() (fetched, error) {
 	var f fetched
-	skippedBefore := w.reader.Skipped()
+	defer w.countLosses()
 	for n := 0; n < w.spec.BatchSize; n++ {
 		e, ok, err := w.reader.TryNextView() // decoded below, before the next read
 		if err != nil {
-			return fetched{}, err
+			return f, err
 		}
 		if !ok {
 			break
@@ -94,9 +116,18 @@ func (w *worker) collect() (fetched, error) {
 		}
 		f.items = append(f.items, item{seq: e.Seq, stored: e.Stored, alert: a})
 	}
-	if sk := w.reader.Skipped() - skippedBefore; sk > 0 {
-		w.p.m.LostRetention.WithLabelValues(w.name).Add(float64(sk))
-		w.p.log.Warn("journal retention deleted alerts before this output consumed them", "output", w.name, "alerts", sk)
-	}
 	return f, nil
+}
+
+// countLosses logs and counts the ranges the reader skipped.
+func (w *worker) countLosses() {
+	for _, l := range w.reader.TakeLosses() {
+		n := float64(l.To - l.From + 1)
+		w.p.m.Lost.WithLabelValues(w.name, l.Reason).Add(n)
+		if l.Reason == journal.LossDeleted {
+			w.p.m.LostRetention.WithLabelValues(w.name).Add(n)
+		}
+		w.p.log.Error("alerts lost before this output consumed them", "output", w.name, "reason", l.Reason,
+			"from", l.From, "to", l.To, "alerts", l.To-l.From+1)
+	}
 }

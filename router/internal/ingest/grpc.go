@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,14 +13,16 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/harrier-security/harrier/proto/batchwire"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/journal"
 )
 
-// maxInFlight bounds the batches of one stream waiting for their fsync, so
-// a sensor can pipeline without waiting for each ack.
+// maxInFlight bounds the batches of one stream waiting for their ack, so a
+// sensor can pipeline without waiting for each one.
 const maxInFlight = 64
 
 // maxInFlightBytes bounds the memory one stream's unacknowledged batches
@@ -58,17 +61,42 @@ func (b *byteBudget) release(n int) {
 
 // Stream is the Ingest service (register it with Register).
 type Stream struct {
-	j   *journal.Journal
-	m   *Metrics
-	log *slog.Logger
+	j    journal.Appender
+	m    *Metrics
+	log  *slog.Logger
+	dead DeadLetters
+	ack  journal.Ack
 }
 
-// NewStream returns the gRPC ingest service.
-func NewStream(j *journal.Journal, m *Metrics, log *slog.Logger) *Stream {
+// DeadLetters stores alerts refused at ingest (the dead-letter store; an
+// interface because the store belongs to a later stage).
+type DeadLetters interface {
+	Add(ctx context.Context, output string, letters []*harrierv1.DeadLetter) error
+}
+
+// IngestOutput is the pseudo-output under which alerts refused at ingest
+// are kept as dead letters.
+const IngestOutput = "ingest"
+
+// SetDeadLetters makes invalid alerts of a batch dead letters (output
+// "ingest") while the rest of the batch is stored; without a store the
+// whole batch is rejected.
+func (s *Stream) SetDeadLetters(d DeadLetters) { s.dead = d }
+
+// NewStream returns the gRPC ingest service. Batches are acknowledged once
+// fsynced until WithAck says otherwise.
+func NewStream(j journal.Appender, m *Metrics, log *slog.Logger) *Stream {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	return &Stream{j: j, m: m, log: logger(log)}
+	return &Stream{j: j, m: m, log: logger(log), ack: journal.AckFsync}
+}
+
+// WithAck sets when a batch is acknowledged OK (journal.AckWritten or
+// journal.AckFsync).
+func (s *Stream) WithAck(a journal.Ack) *Stream {
+	s.ack = a
+	return s
 }
 
 type pendingAck struct {
@@ -81,7 +109,8 @@ type pendingAck struct {
 	reason   string
 }
 
-// serve receives batches and acknowledges each once it is durable. Acks are
+// serve receives batches and acknowledges each once stored as the ack policy
+// says. Acks are
 // sent in batch order; a sensor may pipeline up to maxInFlight batches.
 func (s *Stream) serve(stream grpc.ServerStream) error {
 	ctx := stream.Context()
@@ -101,6 +130,12 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 		if err := stream.RecvMsg(batch); err != nil {
 			if !errors.Is(err, io.EOF) {
 				recvErr = err
+				if status.Code(err) == codes.ResourceExhausted {
+					// Over grpc.max_recv_bytes: gRPC ends the stream; the
+					// sensor must send its alerts in smaller batches.
+					s.m.TooLarge.WithLabelValues("grpc").Inc()
+					s.log.Error("ingest batch larger than grpc.max_recv_bytes refused", "peer", from, "err", err)
+				}
 				if status.Code(err) == codes.Internal {
 					s.log.Error("ingest stream", "err", err, "hint", errNotRaw)
 				}
@@ -116,16 +151,22 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 			p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED, errEmpty.Error()
 		default:
 			last = batch.Sequence
-			recs, err := encodeRaw(batch.Alerts, batch.SensorID)
+			recs, ids, err := s.verdicts(ctx, batch, from)
 			if err != nil {
 				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED, err.Error()
+				break
+			}
+			if len(recs) == 0 {
+				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_OK, "every alert was invalid; kept as dead letters"
 				break
 			}
 			for _, r := range recs {
 				p.bytes += len(r)
 			}
 			budget.acquire(p.bytes)
-			done, err := s.j.AppendAsync(recs)
+			// The sensor's identity keys the batch: on Kafka one sensor's
+			// alerts stay in order on one partition.
+			done, err := s.j.AppendBatch(journal.Batch{Key: batch.SensorID, IDs: ids, Recs: recs, Ack: s.ack})
 			if err != nil {
 				budget.release(p.bytes)
 				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_RETRY, "router is shutting down"
@@ -188,4 +229,44 @@ func statusLabel(s harrierv1.AckStatus) string {
 		return "retry"
 	}
 	return "unknown"
+}
+
+// verdicts encodes each alert of batch on its own: invalid alerts become
+// dead letters (so one bad alert does not refuse the others) and are
+// counted; the rest are returned for the journal. Without a dead-letter
+// store, or when storing them fails, the batch is refused as a whole (the
+// error) and the sensor keeps it.
+func (s *Stream) verdicts(ctx context.Context, batch *batchwire.Batch, from string) ([][]byte, []string, error) {
+	recs := make([][]byte, 0, len(batch.Alerts))
+	ids := make([]string, 0, len(batch.Alerts))
+	var dead []*harrierv1.DeadLetter
+	for i, a := range batch.Alerts {
+		rec, id, err := encodeRawAlert(i, a, batch.SensorID)
+		if err == nil {
+			recs = append(recs, rec)
+			ids = append(ids, id)
+			continue
+		}
+		if s.dead == nil {
+			return nil, nil, err
+		}
+		alert := &harrierv1.Alert{}
+		if uerr := proto.Unmarshal(a, alert); uerr != nil {
+			alert = &harrierv1.Alert{Output: fmt.Sprintf("undecodable alert of %d bytes", len(a))}
+		}
+		if alert.SensorId == "" {
+			alert.SensorId = batch.SensorID
+		}
+		dead = append(dead, &harrierv1.DeadLetter{Output: IngestOutput, Alert: alert, Reason: err.Error(), Time: timestamppb.Now()})
+	}
+	if len(dead) == 0 {
+		return recs, ids, nil
+	}
+	if err := s.dead.Add(ctx, IngestOutput, dead); err != nil {
+		return nil, nil, fmt.Errorf("%d invalid alerts, and storing them as dead letters failed: %w", len(dead), err)
+	}
+	s.m.Invalid.WithLabelValues("grpc").Add(float64(len(dead)))
+	s.log.Warn("invalid alerts in an ingest batch kept as dead letters; the rest is stored", "peer", from,
+		"sensor", batch.SensorID, "sequence", batch.Sequence, "invalid", len(dead), "valid", len(recs), "reason", dead[0].Reason)
+	return recs, ids, nil
 }

@@ -21,6 +21,8 @@ type Metrics struct {
 	Alerts   *prometheus.CounterVec   // by transport
 	Batches  *prometheus.CounterVec   // by transport, status
 	Duration *prometheus.HistogramVec // time to durable store, by transport
+	Invalid  *prometheus.CounterVec   // alerts refused alone (dead-lettered), by transport
+	TooLarge *prometheus.CounterVec   // messages over the receive limit, by transport
 }
 
 // NewMetrics creates and registers (when reg is non-nil) the metrics.
@@ -34,44 +36,48 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time from receiving a batch to its durable storage.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)},
 			[]string{"transport"}),
 	}
+	m.Invalid = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_ingest_invalid_alerts_total",
+		Help: "Invalid alerts refused alone from an otherwise stored batch, kept as dead letters of output \"ingest\"."}, []string{"transport"})
+	m.TooLarge = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_ingest_too_large_total",
+		Help: "Messages refused for exceeding the receive limit (grpc.max_recv_bytes)."}, []string{"transport"})
+	// Exported from the start, so a scrape shows 0 rather than nothing.
+	m.Invalid.WithLabelValues("grpc")
+	m.TooLarge.WithLabelValues("grpc")
 	if reg != nil {
-		reg.MustRegister(m.Alerts, m.Batches, m.Duration)
+		reg.MustRegister(m.Alerts, m.Batches, m.Duration, m.Invalid, m.TooLarge)
 	}
 	return m
 }
 
-// encode validates and marshals alerts for the journal. Alerts without an
-// id get a fresh UUIDv7 (Falco's JSON has none); sensorID fills an empty
-// sensor_id.
-func encode(alerts []*harrierv1.Alert, sensorID string) ([][]byte, error) {
-	recs := make([][]byte, len(alerts))
-	for i, a := range alerts {
-		if a == nil {
-			return nil, fmt.Errorf("alert %d is empty", i)
-		}
-		if a.GetRule() == "" {
-			return nil, fmt.Errorf("alert %d: rule is empty", i)
-		}
-		if a.Id == "" {
-			id, err := uuid.NewV7()
-			if err != nil {
-				return nil, err
-			}
-			a.Id = id.String()
-		}
-		if a.SensorId == "" {
-			a.SensorId = sensorID
-		}
-		b, err := proto.Marshal(a)
-		if err != nil {
-			return nil, fmt.Errorf("alert %d: %w", i, err)
-		}
-		if len(b) > journal.MaxRecordSize {
-			return nil, fmt.Errorf("alert %d: %d bytes exceeds the %d-byte limit", i, len(b), journal.MaxRecordSize)
-		}
-		recs[i] = b
+// encodeOne validates alert i and appends its protobuf encoding to dst.
+// An alert without an id gets a fresh UUIDv7 (Falco's JSON has none);
+// sensorID fills an empty sensor_id.
+func encodeOne(dst []byte, a *harrierv1.Alert, sensorID string, i int) ([]byte, error) {
+	if a == nil {
+		return nil, fmt.Errorf("alert %d is empty", i)
 	}
-	return recs, nil
+	if a.GetRule() == "" {
+		return nil, fmt.Errorf("alert %d: rule is empty", i)
+	}
+	if a.Id == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, err
+		}
+		a.Id = id.String()
+	}
+	if a.SensorId == "" {
+		a.SensorId = sensorID
+	}
+	n0 := len(dst)
+	dst, err := proto.MarshalOptions{}.MarshalAppend(dst, a)
+	if err != nil {
+		return nil, fmt.Errorf("alert %d: %w", i, err)
+	}
+	if n := len(dst) - n0; n > journal.MaxRecordSize {
+		return nil, fmt.Errorf("alert %d: %d bytes exceeds the %d-byte limit", i, n, journal.MaxRecordSize)
+	}
+	return dst, nil
 }
 
 var errEmpty = errors.New("no alerts")

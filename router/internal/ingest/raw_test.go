@@ -88,8 +88,10 @@ func FuzzDecodeBody(f *testing.F) {
 	f.Add([]byte(`{"rule":"r","priority":"Warning","output":"o","time":"2026-01-01T00:00:00Z","output_fields":{}}`))
 	f.Add([]byte("{\"rule\":\"a\"}\n{\"rule\":\"b\"}\n"))
 	f.Add([]byte(`{`))
+	f.Add([]byte(`[{"rule":"a","time":"2026-01-01T00:00:00Z"},{"rule":"b","time":"2026-01-01T00:00:00Z"}]`))
+	f.Add([]byte("[]"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		alerts, err := decodeBody(body)
+		alerts, err := decodeBody(body, nil)
 		if err == nil && len(alerts) == 0 {
 			t.Fatal("no error and no alerts")
 		}

@@ -1,8 +1,12 @@
 // Package journal is the router's durable log of accepted alerts: append-only
 // segment files of length-prefixed, checksummed records. Appends are group
-// committed (one fsync covers every append queued while the previous fsync
-// ran), and a record becomes visible to readers only once it is on disk, so
-// whatever a reader sees survives a crash.
+// committed: one write covers every append queued while the previous one
+// ran, and a separate syncer goroutine fsyncs (sync.go). Each append says
+// when it is answered (Ack): once written to the file (AckWritten: in the
+// kernel's page cache, so it survives the router process dying; fsynced
+// within Options.SyncInterval) or once fsynced (AckFsync). Either way a
+// record becomes visible to readers only once it is on disk, so whatever a
+// reader sees (and an output delivers) survives a crash.
 //
 // Record layout (little endian):
 //
@@ -10,8 +14,9 @@
 //
 // Sequence numbers start at 1 and are implicit: a segment file is named after
 // the sequence number of its first record, and records follow without gaps.
-// At open, the last segment is scanned and a torn or corrupt tail (a crash in
-// the middle of a write) is truncated away.
+// At open, the last segment is scanned: a torn tail (a crash in the middle of
+// a write) is truncated away, damage (a bad record followed by valid ones) is
+// skipped and counted as lost; see recover.go.
 //
 // Retention: when the segments exceed Options.MaxBytes, or a sealed segment
 // is older than Options.MaxAge, the oldest sealed segments are deleted even if
@@ -63,7 +68,11 @@ type Options struct {
 	MaxAge time.Duration
 	// NoSync skips fsync (tests and benchmarks of the non-durable path only).
 	NoSync bool
-	Logger *slog.Logger
+	// SyncInterval bounds how long a record acknowledged with AckWritten
+	// waits for its fsync to start (default DefaultSyncInterval). An
+	// AckFsync append in the queue starts the fsync at once.
+	SyncInterval time.Duration
+	Logger       *slog.Logger
 }
 
 // Entry is one stored record.
@@ -82,6 +91,21 @@ type Stats struct {
 	DroppedRecords uint64 `json:"dropped_records"` // records deleted by retention since open
 	DroppedBytes   int64  `json:"dropped_bytes"`
 	Syncs          uint64 `json:"fsyncs"`
+	// DamagedRecords counts bad records skipped since open (found at open
+	// or by a reader): alerts lost to a damaged disk.
+	DamagedRecords uint64 `json:"damaged_records"`
+	// MissingRecords counts sequence numbers skipped with nothing stored:
+	// segments that end below the high-water mark, cursors ahead of the
+	// journal.
+	MissingRecords uint64 `json:"missing_records"`
+	// WriteError is the last failed commit (a full or failing disk), empty
+	// once a commit succeeds again; appends are refused meanwhile.
+	WriteError     string    `json:"write_error,omitempty"`
+	WriteErrorTime time.Time `json:"write_error_time,omitzero"`
+	// Unsynced counts records written (acknowledged with AckWritten) but
+	// not yet fsynced: what a power loss now could take.
+	Unsynced   uint64 `json:"unsynced"`
+	SyncErrors uint64 `json:"fsync_errors"`
 }
 
 type segment struct {
@@ -90,11 +114,16 @@ type segment struct {
 	size    atomic.Int64
 	end     atomic.Uint64 // one past the last seq once sealed; 0 while active
 	lastMod atomic.Int64  // unix ns of the newest record
+
+	idxMu sync.Mutex
+	idx   *segIndex // layout, once computed for a damaged or short sealed segment
 }
 
 type appendReq struct {
 	recs [][]byte
+	ack  Ack
 	done chan Result
+	end  uint64 // one past its last record, set by the writer
 }
 
 // Result is the outcome of an append: records got sequence numbers
@@ -124,8 +153,14 @@ type Journal struct {
 	syncs    uint64
 	closed   bool
 	closeErr error
+	damaged  uint64 // bad records skipped (found at open or by readers)
+	missing  uint64 // sequence numbers skipped with nothing stored (below the high-water mark, cursors ahead)
+	writeErr string // the last failed commit's error, cleared by the next good one
+	writeAt  time.Time
 
 	committed atomic.Uint64 // records with seq < committed are durable
+	written   atomic.Uint64 // records with seq < written are in the file (page cache)
+	sy        syncer
 
 	// owned by the writer goroutine
 	active  *segment
@@ -133,6 +168,11 @@ type Journal struct {
 	w       *bufio.Writer
 	next    uint64
 	scratch []byte
+
+	hwm       *os.File // high-water mark file (recover.go)
+	hwmStored uint64
+
+	ctl chan func() // work run on the writer goroutine (Advance)
 
 	reqs    chan *appendReq
 	stop    chan struct{}
@@ -147,6 +187,9 @@ func Open(dir string, opts Options) (*Journal, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = DefaultSyncInterval
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
@@ -154,14 +197,21 @@ func Open(dir string, opts Options) (*Journal, error) {
 		dir: dir, opts: opts, log: opts.Logger,
 		waitCh:  make(chan struct{}),
 		reqs:    make(chan *appendReq, 1024),
+		ctl:     make(chan func()),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
 	if err := j.load(); err != nil {
 		return nil, err
 	}
+	if err := j.openHWM(); err != nil {
+		j.f.Close()
+		return nil, err
+	}
 	j.enforceRetention(time.Now())
+	j.sy.init()
 	go j.writer()
+	go j.syncLoop()
 	return j, nil
 }
 
@@ -195,23 +245,22 @@ func (j *Journal) load() error {
 	for i := 0; i+1 < len(j.segs); i++ {
 		j.segs[i].end.Store(j.segs[i+1].base)
 	}
+	hwm := j.loadHWM()
 	if len(j.segs) == 0 {
-		return j.createSegment(1)
+		base := max(hwm, 1)
+		if base > 1 {
+			j.log.Error("journal: no segments left below the high-water mark (deleted?); starting after it",
+				"dir", j.dir, "next", base)
+		}
+		return j.createSegment(base)
 	}
 	last := j.segs[len(j.segs)-1]
-	n, valid, stamp, err := scanSegment(last.path)
+	next, active, err := j.recoverActive(last, hwm)
 	if err != nil {
 		return err
 	}
-	if valid < last.size.Load() {
-		j.log.Warn("journal: truncating torn tail", "segment", last.path, "valid_bytes", valid, "size", last.size.Load())
-		if err := os.Truncate(last.path, valid); err != nil {
-			return fmt.Errorf("journal: truncate torn tail: %w", err)
-		}
-		last.size.Store(valid)
-	}
-	if stamp != 0 {
-		last.lastMod.Store(stamp)
+	if !active {
+		return j.createSegment(next)
 	}
 	f, err := os.OpenFile(last.path, os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
@@ -219,37 +268,32 @@ func (j *Journal) load() error {
 	}
 	j.active, j.f = last, f
 	j.w = bufio.NewWriterSize(f, 1<<20)
-	j.next = last.base + n
+	j.next = next
 	j.committed.Store(j.next)
+	j.written.Store(j.next)
 	return nil
 }
 
-// scanSegment counts the valid records of a segment and returns the offset
-// just past the last valid one and its stamp.
-func scanSegment(path string) (n uint64, valid int64, stamp int64, err error) {
-	return scanSegmentUpTo(path, ^uint64(0))
-}
-
-// scanSegmentUpTo is scanSegment stopping after limit records.
+// scanSegmentUpTo counts up to limit records of a segment (damaged ones
+// included, see scan) and returns the offset just past the last one and the
+// stamp of the last valid one.
 func scanSegmentUpTo(path string, limit uint64) (n uint64, valid int64, stamp int64, err error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("journal: %w", err)
 	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	var buf []byte
-	for n < limit {
-		var st int64
-		buf, st, err = readRecord(br, buf)
-		if err != nil {
-			return n, valid, stamp, nil // io.EOF, torn or corrupt: stop here
-		}
-		n++
-		valid += int64(headerSize + len(buf))
-		stamp = st
+	x := scan(data, -1)
+	n = min(limit, uint64(len(x.offs)))
+	if n == 0 {
+		return 0, 0, 0, nil
 	}
-	return n, valid, stamp, nil
+	for i := int(n) - 1; i >= 0; i-- {
+		if o := x.offs[i]; o >= 0 {
+			stamp = int64(binary.LittleEndian.Uint64(data[o+8:]))
+			break
+		}
+	}
+	return n, x.endOf(data, int(n)-1), stamp, nil
 }
 
 // ErrCorrupt marks a record whose header or checksum is wrong.
@@ -337,6 +381,7 @@ func (j *Journal) createSegment(base uint64) error {
 	}
 	j.next = base
 	j.committed.Store(base)
+	j.written.Store(base)
 	return nil
 }
 
@@ -350,9 +395,14 @@ func syncDir(dir string) error {
 }
 
 // Append stores recs durably and returns the first sequence number given to
-// them. It blocks until the records are on disk.
+// them. It blocks until the records are on disk (AckFsync).
 func (j *Journal) Append(ctx context.Context, recs [][]byte) (uint64, error) {
-	done, err := j.AppendAsync(recs)
+	return j.AppendAck(ctx, recs, AckFsync)
+}
+
+// AppendAck is Append answered when ack says.
+func (j *Journal) AppendAck(ctx context.Context, recs [][]byte, ack Ack) (uint64, error) {
+	done, err := j.AppendAsyncAck(recs, ack)
 	if err != nil {
 		return 0, err
 	}
@@ -367,12 +417,17 @@ func (j *Journal) Append(ctx context.Context, recs [][]byte) (uint64, error) {
 // AppendAsync queues recs and returns a channel that yields the Result once
 // they are durable. Appends are stored in the order they are queued.
 func (j *Journal) AppendAsync(recs [][]byte) (<-chan Result, error) {
+	return j.AppendAsyncAck(recs, AckFsync)
+}
+
+// AppendAsyncAck is AppendAsync answered when ack says.
+func (j *Journal) AppendAsyncAck(recs [][]byte, ack Ack) (<-chan Result, error) {
 	for _, r := range recs {
 		if len(r) > MaxRecordSize {
 			return nil, fmt.Errorf("journal: record of %d bytes exceeds %d", len(r), MaxRecordSize)
 		}
 	}
-	req := &appendReq{recs: recs, done: make(chan Result, 1)}
+	req := &appendReq{recs: recs, ack: ack, done: make(chan Result, 1)}
 	j.appendMu.RLock()
 	defer j.appendMu.RUnlock()
 	if j.stopping {
@@ -395,6 +450,9 @@ func (j *Journal) writer() {
 		case <-ticker.C:
 			j.enforceRetention(time.Now())
 			continue
+		case fn := <-j.ctl:
+			fn()
+			continue
 		case <-j.stop:
 			j.drainOnStop()
 			return
@@ -414,6 +472,9 @@ func (j *Journal) writer() {
 			}
 		}
 		j.commit(batch)
+		if err := j.storeHWM(false); err != nil {
+			j.log.Error("journal: cannot store the high-water mark", "err", err)
+		}
 	}
 }
 
@@ -442,18 +503,17 @@ func (j *Journal) commit(batch []*appendReq) {
 		if err != nil {
 			break
 		}
+		req.end = j.next
 	}
 	if err == nil {
 		err = j.w.Flush()
 	}
-	if err == nil && !j.opts.NoSync {
-		err = j.f.Sync()
-	}
 	if err != nil {
 		// The state of the file is unknown: refuse this batch, and resync
-		// the writer to what is durable by reopening at the committed end.
+		// the writer to what was written (and acknowledged) before it.
 		err = fmt.Errorf("journal: write: %w", err)
 		j.log.Error("journal write failed", "err", err)
+		j.setWriteError(err)
 		j.recover()
 		for _, req := range batch {
 			req.done <- Result{Err: err}
@@ -461,15 +521,22 @@ func (j *Journal) commit(batch []*appendReq) {
 		return
 	}
 	j.active.lastMod.Store(now)
-	j.mu.Lock()
-	j.syncs++
-	j.committed.Store(j.next)
-	close(j.waitCh)
-	j.waitCh = make(chan struct{})
-	j.mu.Unlock()
-	for i, req := range batch {
-		req.done <- Result{First: firsts[i]}
+	// The batch is in the page cache: AckWritten appends are answered now,
+	// AckFsync ones by the syncer once an fsync covers them.
+	j.written.Store(j.next)
+	if j.opts.NoSync {
+		j.publish(j.next, false)
 	}
+	urgent := false
+	for i, req := range batch {
+		if req.ack == AckWritten || j.opts.NoSync {
+			req.done <- Result{First: firsts[i]}
+			continue
+		}
+		j.sy.wait(req, firsts[i])
+		urgent = true
+	}
+	j.sy.kick(urgent)
 	if j.opts.MaxBytes > 0 {
 		j.enforceRetention(time.Now())
 	}
@@ -479,9 +546,9 @@ func (j *Journal) commit(batch []*appendReq) {
 // failed write.
 func (j *Journal) recover() {
 	j.w.Reset(j.f)
-	committed := j.committed.Load()
-	// Keep exactly the committed records; whatever this group wrote after
-	// them was never acknowledged.
+	committed := j.written.Load()
+	// Keep exactly the records written by earlier groups (some may be
+	// acknowledged already); whatever this group wrote after them was not.
 	if _, valid, _, err := scanSegmentUpTo(j.active.path, committed-j.active.base); err == nil {
 		if err := os.Truncate(j.active.path, valid); err != nil {
 			j.log.Error("journal: cannot truncate after a failed write", "err", err)
@@ -512,6 +579,9 @@ func (j *Journal) roll() error {
 	if err := j.w.Flush(); err != nil {
 		return err
 	}
+	// The syncer must not fsync the file being closed.
+	j.sy.fileMu.Lock()
+	defer j.sy.fileMu.Unlock()
 	if !j.opts.NoSync {
 		if err := j.f.Sync(); err != nil {
 			return err
@@ -519,14 +589,16 @@ func (j *Journal) roll() error {
 	}
 	// Records written so far in this group are durable now; publish them so
 	// readers of the sealed segment see its whole content.
-	j.mu.Lock()
-	j.committed.Store(j.next)
-	j.mu.Unlock()
+	j.written.Store(j.next)
+	j.publish(j.next, !j.opts.NoSync)
 	if err := j.f.Close(); err != nil {
 		return err
 	}
 	j.active.end.Store(j.next)
-	return j.createSegment(j.next)
+	if err := j.createSegment(j.next); err != nil {
+		return err
+	}
+	return j.storeHWM(true)
 }
 
 // enforceRetention deletes the oldest sealed segments beyond MaxBytes or
@@ -570,7 +642,15 @@ func (j *Journal) enforceRetention(now time.Time) {
 func (j *Journal) Stats() Stats {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	st := Stats{Next: j.committed.Load(), Segments: len(j.segs), DroppedRecords: j.dropped, DroppedBytes: j.dropB, Syncs: j.syncs}
+	st := Stats{Next: j.committed.Load(), Segments: len(j.segs), DroppedRecords: j.dropped, DroppedBytes: j.dropB, Syncs: j.syncs,
+		DamagedRecords: j.damaged, MissingRecords: j.missing, WriteError: j.writeErr,
+		SyncErrors: j.sy.errors.Load()}
+	if j.writeErr != "" {
+		st.WriteErrorTime = j.writeAt
+	}
+	if w := j.written.Load(); w > st.Next {
+		st.Unsynced = w - st.Next
+	}
 	if len(j.segs) > 0 {
 		st.First = j.segs[0].base
 	}
@@ -625,10 +705,18 @@ func (j *Journal) Close() error {
 	close(j.stop)
 	<-j.stopped
 	err := j.w.Flush()
-	if err == nil && !j.opts.NoSync {
-		err = j.f.Sync()
+	// The syncer's last round fsyncs what the writer wrote and answers every
+	// AckFsync append still waiting.
+	if serr := j.sy.stop(); err == nil {
+		err = serr
 	}
 	if cerr := j.f.Close(); err == nil {
+		err = cerr
+	}
+	if herr := j.storeHWM(true); err == nil {
+		err = herr
+	}
+	if cerr := j.hwm.Close(); err == nil {
 		err = cerr
 	}
 	j.mu.Lock()
@@ -644,4 +732,10 @@ func (j *Journal) Close() error {
 // corrupt record.
 func ReadRecord(r io.Reader, buf []byte) (payload []byte, stamp int64, err error) {
 	return readRecord(r, buf)
+}
+
+func (j *Journal) setWriteError(err error) {
+	j.mu.Lock()
+	j.writeErr, j.writeAt = err.Error(), time.Now()
+	j.mu.Unlock()
 }

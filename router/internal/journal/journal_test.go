@@ -2,7 +2,6 @@ package journal
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -244,35 +243,5 @@ func TestAppendAfterCloseFails(t *testing.T) {
 	}
 	if _, err := j.NewReader(2).Next(context.Background()); err != ErrClosed {
 		t.Fatalf("reader at the end after close: %v", err)
-	}
-}
-
-func TestReaderSkipsADamagedSealedSegment(t *testing.T) {
-	dir := t.TempDir()
-	j, err := Open(dir, Options{SegmentBytes: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	for i := 0; i < 12; i++ {
-		appendN(t, j, i, 1)
-	}
-	// Flip a byte inside the first (sealed) segment's second record.
-	seg := filepath.Join(dir, segName(1))
-	b, _ := os.ReadFile(seg)
-	b[headerSize+len("rec-0")+headerSize+1] ^= 0xff
-	os.WriteFile(seg, b, 0o640)
-	r := j.NewReader(1)
-	defer r.Close()
-	if e, ok, err := r.TryNext(); !ok || err != nil || e.Seq != 1 {
-		t.Fatalf("first record: %v %v %v", e, ok, err)
-	}
-	if _, _, err := r.TryNext(); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("damaged record: %v", err)
-	}
-	n := r.SkipSegment()
-	e, ok, err := r.TryNext()
-	if n == 0 || !ok || err != nil || e.Seq != 2+n {
-		t.Fatalf("after skipping %d: %v %v %v", n, e, ok, err)
 	}
 }

@@ -19,6 +19,9 @@ type Reader struct {
 	br      *bufio.Reader
 	buf     []byte
 	skipped uint64
+	losses  []Loss
+	// resyncAt is 1 + the position last repositioned to by its index.
+	resyncAt uint64
 }
 
 // NewReader returns a reader whose first record will be seq (or the oldest
@@ -33,25 +36,27 @@ func (j *Journal) NewReader(seq uint64) *Reader {
 // Position is the sequence number of the next record Next returns.
 func (r *Reader) Position() uint64 { return r.next }
 
-// Skipped counts records the reader never saw because retention deleted them
-// first.
+// Skipped counts records the reader never saw: deleted by retention first,
+// damaged or missing.
 func (r *Reader) Skipped() uint64 { return r.skipped }
 
-// SkipSegment moves the reader past the sealed segment holding its
-// position, after a corrupt record there (a damaged disk: record boundaries
-// after it cannot be trusted). It returns the records skipped, 0 when the
-// position is in the active segment.
-func (r *Reader) SkipSegment() uint64 {
-	s := r.j.segmentFor(r.next)
-	end := s.end.Load()
-	if end == 0 || end <= r.next {
-		return 0
+// TakeLosses returns the ranges skipped since the last call, with reasons.
+func (r *Reader) TakeLosses() []Loss {
+	l := r.losses
+	r.losses = nil
+	return l
+}
+
+func (r *Reader) lose(from, to uint64, reason string) {
+	if to < from {
+		return
 	}
-	n := end - r.next
-	r.Close()
-	r.next = end
-	r.skipped += n
-	return n
+	r.skipped += to - from + 1
+	if n := len(r.losses); n > 0 && r.losses[n-1].Reason == reason && r.losses[n-1].To+1 == from {
+		r.losses[n-1].To = to
+		return
+	}
+	r.losses = append(r.losses, Loss{From: from, To: to, Reason: reason})
 }
 
 // Close releases the open segment file.
@@ -103,35 +108,72 @@ func (r *Reader) TryNext() (Entry, bool, error) {
 }
 
 // TryNextView is TryNext without copying: Entry.Data is only valid until
-// the reader's next call (decode it at once).
+// the reader's next call (decode it at once). Damaged and missing records of
+// sealed segments are skipped (see TakeLosses); damage in the active segment
+// is an error until the segment is sealed, because its extent is not final.
 func (r *Reader) TryNextView() (Entry, bool, error) {
-	if r.next >= r.j.committed.Load() {
-		return Entry{}, false, nil
-	}
-	if r.seg == nil || (r.seg.end.Load() != 0 && r.next >= r.seg.end.Load()) {
-		if err := r.open(); err != nil {
-			return Entry{}, false, err
-		}
+	for {
 		if r.next >= r.j.committed.Load() {
 			return Entry{}, false, nil
 		}
+		if r.seg == nil || (r.seg.end.Load() != 0 && r.next >= r.seg.end.Load()) {
+			if err := r.open(); err != nil {
+				return Entry{}, false, err
+			}
+			continue
+		}
+		data, stamp, err := readRecord(r.br, r.buf)
+		if err != nil {
+			if rerr := r.resync(err); rerr != nil {
+				r.Close()
+				return Entry{}, false, rerr
+			}
+			continue
+		}
+		r.buf = data
+		e := Entry{Seq: r.next, Stored: time.Unix(0, stamp), Data: data}
+		r.next++
+		return e, true, nil
 	}
-	data, stamp, err := readRecord(r.br, r.buf)
-	if err != nil {
-		r.Close()
-		return Entry{}, false, fmt.Errorf("journal: reading record %d in %s: %w", r.next, r.segPath(), err)
-	}
-	r.buf = data
-	e := Entry{Seq: r.next, Stored: time.Unix(0, stamp), Data: data}
-	r.next++
-	return e, true, nil
 }
 
-func (r *Reader) segPath() string {
-	if r.seg == nil {
-		return "?"
+// resync moves the reader past unreadable records at its position in a
+// sealed segment, using the segment's index, and records the loss.
+func (r *Reader) resync(cause error) error {
+	s := r.seg
+	end := s.end.Load()
+	if end == 0 {
+		return fmt.Errorf("journal: reading record %d in %s: %w", r.next, s.path, cause)
 	}
-	return r.seg.path
+	x, err := r.j.indexOf(s)
+	if err != nil {
+		return err
+	}
+	i := r.next - s.base
+	if i < uint64(len(x.offs)) && x.offs[i] >= 0 {
+		if r.resyncAt == r.next+1 {
+			// Sound on disk by the index, yet it failed again from its
+			// own offset: the read itself fails (EIO). Report it.
+			return fmt.Errorf("journal: reading record %d in %s: %w", r.next, s.path, cause)
+		}
+		r.resyncAt = r.next + 1
+	}
+	for ; i < uint64(len(x.offs)) && x.offs[i] < 0; i++ {
+	}
+	r.lose(r.next, s.base+min(i, uint64(len(x.offs)))-1, LossDamaged)
+	if i >= uint64(len(x.offs)) {
+		// Nothing valid left: the rest up to the segment's end is missing.
+		r.lose(max(r.next, s.base+uint64(len(x.offs))), end-1, LossMissing)
+		r.Close()
+		r.next = end
+		return nil
+	}
+	if _, err := r.f.Seek(x.offs[i], io.SeekStart); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	r.br.Reset(r.f)
+	r.next = s.base + i
+	return nil
 }
 
 // open positions the reader on the segment holding r.next.
@@ -139,7 +181,7 @@ func (r *Reader) open() error {
 	r.Close()
 	s := r.j.segmentFor(r.next)
 	if r.next < s.base {
-		r.skipped += s.base - r.next
+		r.lose(r.next, s.base-1, LossDeleted)
 		r.next = s.base
 	}
 	f, err := os.Open(s.path)
@@ -150,6 +192,11 @@ func (r *Reader) open() error {
 			if s2 != s {
 				return r.open()
 			}
+			if end := s.end.Load(); end != 0 {
+				r.lose(r.next, end-1, LossMissing)
+				r.next = end
+				return nil
+			}
 		}
 		return fmt.Errorf("journal: %w", err)
 	}
@@ -159,15 +206,33 @@ func (r *Reader) open() error {
 	} else {
 		r.br.Reset(f)
 	}
+	s.idxMu.Lock()
+	x := s.idx
+	s.idxMu.Unlock()
+	if x != nil {
+		// A damaged segment: its index knows where each record starts.
+		i := r.next - s.base
+		if i < uint64(len(x.offs)) && x.offs[i] >= 0 {
+			if _, err := f.Seek(x.offs[i], io.SeekStart); err != nil {
+				r.Close()
+				return fmt.Errorf("journal: %w", err)
+			}
+			r.br.Reset(f)
+			return nil
+		}
+		return r.resync(ErrCorrupt)
+	}
 	for seq := s.base; seq < r.next; seq++ {
 		if err := skipRecord(r.br); err != nil {
+			if s.end.Load() != 0 {
+				return r.resync(err)
+			}
 			r.Close()
 			return fmt.Errorf("journal: seeking to %d in %s: %w", r.next, s.path, err)
 		}
 	}
 	return nil
 }
-
 func skipRecord(br *bufio.Reader) error {
 	h, err := br.Peek(headerSize)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/config"
+	"github.com/harrier-security/harrier/router/internal/output/dedup"
 	"github.com/harrier-security/harrier/router/internal/output/elasticsearch"
 	"github.com/harrier-security/harrier/router/internal/output/file"
 	"github.com/harrier-security/harrier/router/internal/output/kafka"
@@ -62,8 +63,15 @@ outputs:
 		if err != nil {
 			t.Fatalf("%s: %v", s.Name, err)
 		}
+		inner := out
+		if d, ok := out.(*dedup.Output); ok {
+			inner = d.Unwrap()
+		}
+		if _, ok := out.(*dedup.Output); ok != (strings.HasPrefix(s.Name, "file") || strings.HasPrefix(s.Name, "webhook") || strings.HasPrefix(s.Name, "stdout")) {
+			t.Errorf("%s: deduplicating %v; want file, webhook and stdout only", s.Name, ok)
+		}
 		var typ string
-		switch out.(type) {
+		switch inner.(type) {
 		case *webhook.Output:
 			typ = "*webhook.Output"
 		case *file.Output:

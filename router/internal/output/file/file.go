@@ -3,6 +3,7 @@ package file
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -96,4 +97,41 @@ func (o *Output) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// RecentIDs returns the alert ids of the last lines of the file at path,
+// reading at most maxBytes from its end (nil when it cannot be read): what
+// the output wrote before a restart, so that a redelivery is not written
+// twice.
+func RecentIDs(path string, maxBytes int64) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	off := max(fi.Size()-maxBytes, 0)
+	b := make([]byte, fi.Size()-off)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return nil
+	}
+	if off > 0 {
+		// The first line is likely cut.
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	var ids []string
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if a, err := falcojson.Unmarshal(line); err == nil && a.GetId() != "" {
+			ids = append(ids, a.GetId())
+		}
+	}
+	return ids
 }

@@ -15,12 +15,14 @@ var (
 		"Alert batches by outcome (sent, ok, retry, rejected).", []string{"status"}, nil)
 	descAcked = prometheus.NewDesc("harrier_sensor_router_alerts_acked_total",
 		"Alerts acknowledged by the router.", nil, nil)
+	descTooLarge = prometheus.NewDesc("harrier_sensor_router_alerts_too_large_total",
+		"Alerts dropped because they exceed the sensor's or the router's message limit.", nil, nil)
 )
 
 type collector struct{ c *Client }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnected, descStreams, descBatches, descAcked} {
+	for _, d := range []*prometheus.Desc{descConnected, descStreams, descBatches, descAcked, descTooLarge} {
 		ch <- d
 	}
 }
@@ -39,4 +41,5 @@ func (m collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descBatches, prometheus.CounterValue, float64(st.BatchesRetry), "retry")
 	ch <- prometheus.MustNewConstMetric(descBatches, prometheus.CounterValue, float64(st.BatchesReject), "rejected")
 	ch <- prometheus.MustNewConstMetric(descAcked, prometheus.CounterValue, float64(st.AlertsAcked))
+	ch <- prometheus.MustNewConstMetric(descTooLarge, prometheus.CounterValue, float64(st.AlertsTooLarge))
 }

@@ -26,10 +26,12 @@ import (
 
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/harrier-security/harrier/proto/batchwire"
@@ -39,8 +41,15 @@ import (
 
 // Config configures a Client.
 type Config struct {
-	// Addr is the router's gRPC address (host:port).
+	// Addr is the router's gRPC address (host:port), or a DNS name with
+	// one record per router replica as "dns:///name:port" (a Kubernetes
+	// headless Service).
 	Addr string
+	// Addrs, when set, lists several routers (host:port each) and replaces
+	// Addr. With several routers (here or in DNS), gRPC's round_robin
+	// balancer spreads sensors over them and a broken stream reopens on a
+	// router that is up; the spool and its acks work as with one router.
+	Addrs []string
 	// TLS enables TLS (and mTLS when it carries a client certificate).
 	// Nil means plaintext, for loopback and tests.
 	TLS *tls.Config
@@ -78,6 +87,10 @@ type Stats struct {
 	BatchesReject  uint64
 	AlertsAcked    uint64
 	AlertsRejected uint64
+	// AlertsTooLarge counts alerts dropped because they are larger than
+	// the sensor's limit or than the router's receive limit (also in
+	// AlertsRejected).
+	AlertsTooLarge uint64
 }
 
 // Client streams the spool's alerts to the router.
@@ -91,12 +104,24 @@ type Client struct {
 	connects, failures, sent, acked, retry, rej atomic.Uint64
 	alertsAcked, alertsRejected                 atomic.Uint64
 	pauseUntil                                  atomic.Int64
+
+	// After the router refused a batch as too large (its grpc.max_recv_bytes
+	// is below our batch size): a lower byte limit for every batch, and the
+	// next singles batches sent one alert each so that an alert too large
+	// on its own is found and dropped alone.
+	limitBytes atomic.Int64
+	singles    atomic.Int64
+	tooLarge   atomic.Uint64
+	refused    atomic.Bool // the last stream ended on a too-large refusal
 }
 
 // New returns a client for the router at cfg.Addr, delivering sp. The
 // connection is made lazily by Run.
 func New(cfg Config, sp *spool.Spool) (*Client, error) {
-	if cfg.Addr == "" {
+	if len(cfg.Addrs) == 1 {
+		cfg.Addr, cfg.Addrs = cfg.Addrs[0], nil
+	}
+	if cfg.Addr == "" && len(cfg.Addrs) == 0 {
 		return nil, errors.New("transport: no router address")
 	}
 	if cfg.BatchSize <= 0 {
@@ -140,13 +165,15 @@ func New(cfg Config, sp *spool.Spool) (*Client, error) {
 		}
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: cfg.Token, secure: cfg.TLS != nil}))
 	}
-	conn, err := grpc.NewClient(cfg.Addr, opts...)
+	target, more := routerTarget(cfg)
+	opts = append(opts, more...)
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("transport: router %s: %w", cfg.Addr, err)
+		return nil, fmt.Errorf("transport: router %s: %w", routerNames(cfg), err)
 	}
 	return &Client{
 		cfg:   cfg,
-		log:   cfg.Logger.With("component", "transport", "router", cfg.Addr),
+		log:   cfg.Logger.With("component", "transport", "router", routerNames(cfg)),
 		spool: sp,
 		conn:  conn,
 	}, nil
@@ -194,6 +221,7 @@ func (c *Client) Stats() Stats {
 		BatchesReject:  c.rej.Load(),
 		AlertsAcked:    c.alertsAcked.Load(),
 		AlertsRejected: c.alertsRejected.Load(),
+		AlertsTooLarge: c.tooLarge.Load(),
 	}
 }
 
@@ -220,8 +248,8 @@ func (c *Client) Run(ctx context.Context) error {
 			return nil
 		}
 		c.failures.Add(1)
-		if progressed {
-			attempt = 0
+		if progressed || c.refused.Swap(false) {
+			attempt = 0 // a too-large refusal was handled: resend at once
 		}
 		d := backoff(c.cfg.BackoffMin, c.cfg.BackoffMax, attempt)
 		attempt++
@@ -251,6 +279,7 @@ func backoff(lo, hi time.Duration, attempt int) time.Duration {
 
 type flight struct {
 	seqs   []uint64
+	bytes  int
 	sentAt time.Time
 }
 
@@ -282,6 +311,9 @@ func (c *Client) session(ctx context.Context) (progressed bool, err error) {
 			ack := new(harrierv1.BatchAck)
 			err := stream.RecvMsg(ack)
 			if err != nil {
+				if status.Code(err) == codes.ResourceExhausted {
+					c.refusedTooLarge(&mu, inflight, err)
+				}
 				recvErr <- err
 				return
 			}
@@ -352,13 +384,15 @@ func (c *Client) session(ctx context.Context) (progressed bool, err error) {
 			return acks.Load() > 0, err
 		}
 		seqs := make([]uint64, len(recs))
+		size := 0
 		for i, r := range recs {
 			seqs[i] = r.Seq
+			size += len(r.Data)
 		}
 		seq++
 		batch := encodeBatch(seq, c.cfg.SensorID, recs)
 		mu.Lock()
-		inflight[seq] = flight{seqs: seqs, sentAt: time.Now()}
+		inflight[seq] = flight{seqs: seqs, bytes: size, sentAt: time.Now()}
 		mu.Unlock()
 		if err := stream.SendMsg(batch); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -381,11 +415,19 @@ func (c *Client) fill(ctx context.Context, recvErr chan error, tick *time.Ticker
 	var recs []spool.Record
 	var deadline <-chan time.Time
 	size := 0
+	batchSize, batchBytes := c.cfg.BatchSize, c.cfg.BatchBytes
+	if l := int(c.limitBytes.Load()); l > 0 && l < batchBytes {
+		batchBytes = l
+	}
+	if c.singles.Load() > 0 {
+		batchSize = 1
+		defer c.singles.Add(-1)
+	}
 	for {
-		if len(recs) > 0 && size >= c.cfg.BatchBytes {
+		if len(recs) > 0 && size >= batchBytes {
 			return recs, nil
 		}
-		more, err := c.spool.Next(c.cfg.BatchSize-len(recs), max(c.cfg.BatchBytes-size, 1))
+		more, err := c.spool.Next(batchSize-len(recs), max(batchBytes-size, 1))
 		if err != nil {
 			return nil, err
 		}
@@ -396,12 +438,13 @@ func (c *Client) fill(ctx context.Context, recvErr chan error, tick *time.Ticker
 				c.log.Error("alert too large to deliver; dropped", "bytes", len(r.Data), "limit", maxAlertBytes)
 				_ = c.spool.Ack([]uint64{r.Seq})
 				c.alertsRejected.Add(1)
+				c.tooLarge.Add(1)
 				continue
 			}
 			recs = append(recs, r)
 			size += len(r.Data)
 		}
-		if len(recs) >= c.cfg.BatchSize {
+		if len(recs) >= batchSize {
 			return recs, nil
 		}
 		if len(recs) > 0 && deadline == nil {
@@ -421,6 +464,41 @@ func (c *Client) fill(ctx context.Context, recvErr chan error, tick *time.Ticker
 			}
 		}
 	}
+}
+
+// refusedTooLarge handles the router ending the stream because a batch
+// exceeded its receive limit. The router acknowledges every batch before
+// the refused one, so the oldest unacknowledged batch is the culprit: alone
+// it is one alert too large for this router, dropped (counted and logged)
+// so that it does not wedge the stream; otherwise later batches get half
+// its size and its alerts go one by one.
+func (c *Client) refusedTooLarge(mu *sync.Mutex, inflight map[uint64]flight, err error) {
+	mu.Lock()
+	var culprit flight
+	first := uint64(0)
+	for seq, f := range inflight {
+		if first == 0 || seq < first {
+			first, culprit = seq, f
+		}
+	}
+	mu.Unlock()
+	if first == 0 {
+		return
+	}
+	c.refused.Store(true)
+	if len(culprit.seqs) == 1 {
+		c.log.Error("alert larger than the router accepts (its grpc.max_recv_bytes); dropped",
+			"bytes", culprit.bytes, "err", err)
+		if aerr := c.spool.Ack(culprit.seqs); aerr == nil {
+			c.alertsRejected.Add(1)
+			c.tooLarge.Add(1)
+		}
+		return
+	}
+	c.limitBytes.Store(int64(max(culprit.bytes/2, 1)))
+	c.singles.Store(int64(len(culprit.seqs)))
+	c.log.Warn("router refused a batch as too large; sending smaller batches", "batch_bytes", culprit.bytes,
+		"alerts", len(culprit.seqs), "new_limit_bytes", max(culprit.bytes/2, 1))
 }
 
 func (c *Client) checkAckTimeout(mu *sync.Mutex, inflight map[uint64]flight) error {

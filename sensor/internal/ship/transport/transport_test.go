@@ -429,6 +429,37 @@ func TestOversizedAlertDoesNotWedgeDelivery(t *testing.T) {
 	}
 }
 
+// TestAlertOverTheRoutersLimitIsDroppedAlone: the router's message limit
+// (grpc.max_recv_bytes) is below the sensor's batch size and one alert is
+// larger than it on its own. The sensor shrinks its batches, drops that
+// alert alone (counted) and delivers the rest instead of reconnecting
+// forever.
+func TestAlertOverTheRoutersLimitIsDroppedAlone(t *testing.T) {
+	store := transporttest.NewStore()
+	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{MaxRecvBytes: 128 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Kill()
+	s := startSensor(t, t.TempDir(), transport.Config{Addr: rcv.Addr})
+	defer s.stop(t)
+	for i := 1; i <= 300; i++ {
+		a := alert(i)
+		a.Output = strings.Repeat("y", 1000)
+		if i == 150 {
+			a.Output = strings.Repeat("x", 200<<10) // over the router's limit alone
+		}
+		_ = s.c.Send(a)
+	}
+	if !store.WaitUnique(299, 20*time.Second) {
+		t.Fatalf("receiver has %d of 299 alerts", store.Unique())
+	}
+	waitSpoolEmpty(t, s.sp)
+	if st := s.c.Stats(); st.AlertsTooLarge != 1 || store.Has(alert(150).GetId()) {
+		t.Fatalf("too-large alert: %+v", st)
+	}
+}
+
 // poll waits until cond holds or d has passed, and reports whether it
 // held: tests judge at once when the awaited thing happens, instead of
 // after a fixed sleep.

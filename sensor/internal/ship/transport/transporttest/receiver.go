@@ -124,6 +124,9 @@ func (s *Store) WaitUnique(n int, timeout time.Duration) bool {
 type Options struct {
 	TLS   *tls.Config
 	Token string // required bearer token, when set
+	// MaxRecvBytes is the server's message limit (gRPC's default 4 MiB
+	// when 0), as the router's grpc.max_recv_bytes.
+	MaxRecvBytes int
 	// Status decides the ack of each batch (default: OK).
 	Status func(b *harrierv1.AlertBatch) harrierv1.AckStatus
 }
@@ -158,6 +161,9 @@ func Start(addr string, store *Store, opts Options) (*Receiver, error) {
 	var sopts []grpc.ServerOption
 	if opts.TLS != nil {
 		sopts = append(sopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	if opts.MaxRecvBytes > 0 {
+		sopts = append(sopts, grpc.MaxRecvMsgSize(opts.MaxRecvBytes))
 	}
 	r := &Receiver{Addr: ln.Addr().String(), store: store, opts: opts, srv: grpc.NewServer(sopts...), done: make(chan struct{})}
 	harrierv1.RegisterIngestServer(r.srv, r)
