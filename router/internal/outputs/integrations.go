@@ -15,8 +15,12 @@ import (
 
 // buildIntegration constructs the alerting, chat, log and storage outputs
 // (issue 18); ok is false for other kinds.
-func buildIntegration(settings any) (o output.Output, ok bool, err error) {
-	switch s := settings.(type) {
+func buildIntegration(c config.Output) (o output.Output, ok bool, err error) {
+	tpl, err := Template(c) // the human message of chat, incident and syslog text outputs
+	if err != nil {
+		return nil, true, err
+	}
+	switch s := c.Settings.(type) {
 	case config.Alertmanager:
 		o, err = built(alertmanager.New(alertmanager.Config{
 			Name: s.Name, HostPort: s.HostPort, Endpoint: s.Endpoint, ExpiresAfter: s.ExpiresAfter,
@@ -26,12 +30,12 @@ func buildIntegration(settings any) (o output.Output, ok bool, err error) {
 	case config.Syslog:
 		o, err = built(syslog.New(syslog.Config{
 			Name: s.Name, Host: s.Host, Port: s.Port, Protocol: s.Protocol, Format: s.Format,
-			Facility: s.Facility, AppName: s.AppName, Timeout: s.Timeout, TLS: s.TLS,
+			Facility: s.Facility, AppName: s.AppName, Timeout: s.Timeout, TLS: s.TLS, Template: tpl,
 		}))
 	case config.Chat:
 		o, err = built(slack.New(slack.Config{
 			Name: s.Name, WebhookURL: s.WebhookURL, Flavour: s.Flavour, Format: s.Format, Channel: s.Channel,
-			Username: s.Username, Icon: s.Icon, Footer: s.Footer, Timeout: s.Timeout, TLS: s.TLS,
+			Username: s.Username, Icon: s.Icon, Footer: s.Footer, Timeout: s.Timeout, TLS: s.TLS, Template: tpl,
 		}))
 	case config.Loki:
 		o, err = built(loki.New(loki.Config{
@@ -45,7 +49,7 @@ func buildIntegration(settings any) (o output.Output, ok bool, err error) {
 		}))
 	case config.PagerDuty:
 		o, err = built(pagerduty.New(pagerduty.Config{
-			Name: s.Name, RoutingKey: s.RoutingKey, Region: s.Region, URL: s.URL, Timeout: s.Timeout, TLS: s.TLS,
+			Name: s.Name, RoutingKey: s.RoutingKey, Region: s.Region, URL: s.URL, Timeout: s.Timeout, TLS: s.TLS, Template: tpl,
 		}))
 	case config.OTLP:
 		o, err = built(otlp.New(otlp.Config{

@@ -109,7 +109,7 @@ func (f Factory) build(o config.Output) (output.Output, error) {
 			Format: s.Format,
 		}))
 	}
-	if out, ok, err := buildIntegration(o.Settings); ok {
+	if out, ok, err := buildIntegration(o); ok {
 		return out, err
 	}
 	return nil, fmt.Errorf("output %s: unknown kind %q (settings %T)", o.Name, o.Kind, o.Settings)

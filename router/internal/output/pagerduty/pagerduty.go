@@ -14,6 +14,7 @@ import (
 
 	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/msgtemplate"
 	"github.com/harrier-security/harrier/router/internal/output"
 	"github.com/harrier-security/harrier/router/internal/output/httpout"
 	"github.com/harrier-security/harrier/router/internal/output/message"
@@ -32,9 +33,12 @@ type Config struct {
 	RoutingKey string // the integration key of a service (a secret)
 	Region     string // "us" (default) or "eu"
 	// URL overrides the region's Events API base URL (a proxy, tests).
-	URL     string
-	Timeout time.Duration
-	TLS     tlsconfig.Client
+	URL string
+	// Template, when set, renders the summary instead of
+	// "<Priority>: <rule>: <output>".
+	Template *msgtemplate.Template
+	Timeout  time.Duration
+	TLS      tlsconfig.Client
 }
 
 // Validate checks c without side effects.
@@ -126,6 +130,11 @@ func (o *Output) Event(a *harrierv1.Alert) (Event, error) {
 		return Event{}, err
 	}
 	summary := message.Title(a) + ": " + a.GetOutput()
+	if o.cfg.Template != nil {
+		if summary, err = o.cfg.Template.Render(a); err != nil {
+			return Event{}, err
+		}
+	}
 	if len(summary) > 1024 { // PagerDuty's limit
 		summary = strings.ToValidUTF8(summary[:1021], "") + "..."
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/msgtemplate"
 	"github.com/harrier-security/harrier/router/internal/output"
 	"github.com/harrier-security/harrier/router/internal/output/httpout"
 	"github.com/harrier-security/harrier/router/internal/output/message"
@@ -44,8 +45,11 @@ type Config struct {
 	Username   string // Slack/Mattermost
 	Icon       string // Slack/Mattermost: an image URL or an :emoji:
 	Footer     string // Slack/Mattermost
-	Timeout    time.Duration
-	TLS        tlsconfig.Client
+	// Template, when set, renders the message text instead of the
+	// default (package message).
+	Template *msgtemplate.Template
+	Timeout  time.Duration
+	TLS      tlsconfig.Client
 }
 
 // Validate checks c without side effects.
@@ -104,7 +108,11 @@ func (o *Output) Close() error { o.client.Close(); return nil }
 // Deliver implements output.Output.
 func (o *Output) Deliver(ctx context.Context, alerts []*harrierv1.Alert) error {
 	return httpout.EachAlert(ctx, alerts, func(ctx context.Context, a *harrierv1.Alert) error {
-		body, err := json.Marshal(o.Payload(a))
+		p, err := o.Payload(a)
+		if err != nil {
+			return output.Permanent(fmt.Errorf("%s: %w", o.cfg.Name, err))
+		}
+		body, err := json.Marshal(p)
 		if err != nil {
 			return output.Permanent(err)
 		}
@@ -129,14 +137,21 @@ func Color(p harrierv1.Priority) string {
 }
 
 // Payload is the JSON body for a, in the configured flavour.
-func (o *Output) Payload(a *harrierv1.Alert) any {
+func (o *Output) Payload(a *harrierv1.Alert) (any, error) {
+	text := message.Text(a)
+	if o.cfg.Template != nil {
+		var err error
+		if text, err = o.cfg.Template.Render(a); err != nil {
+			return nil, err
+		}
+	}
 	switch o.cfg.Flavour {
 	case Teams:
-		return o.teams(a)
+		return o.teams(a, text), nil
 	case GoogleChat:
-		return o.googleChat(a)
+		return o.googleChat(a, text), nil
 	}
-	return o.slack(a)
+	return o.slack(a, text), nil
 }
 
 type slackField struct {
@@ -164,19 +179,19 @@ type slackMessage struct {
 	Attachments []slackAttachment `json:"attachments"`
 }
 
-func (o *Output) slack(a *harrierv1.Alert) slackMessage {
+func (o *Output) slack(a *harrierv1.Alert, text string) slackMessage {
 	m := slackMessage{Channel: o.cfg.Channel, Username: o.cfg.Username}
 	if strings.HasPrefix(o.cfg.Icon, ":") {
 		m.IconEmoji = o.cfg.Icon
 	} else {
 		m.IconURL = o.cfg.Icon
 	}
-	at := slackAttachment{Fallback: message.Text(a), Color: Color(a.GetPriority()), Title: message.Title(a), Footer: o.cfg.Footer}
+	at := slackAttachment{Fallback: text, Color: Color(a.GetPriority()), Title: message.Title(a), Footer: o.cfg.Footer}
 	if t := a.GetTime(); t != nil {
 		at.Ts = t.AsTime().Unix()
 	}
 	if o.cfg.Format != FormatFields {
-		at.Text = message.Text(a)
+		at.Text = text
 		m.Text = message.Title(a)
 	}
 	if o.cfg.Format != FormatText {
@@ -188,11 +203,11 @@ func (o *Output) slack(a *harrierv1.Alert) slackMessage {
 	return m
 }
 
-func (o *Output) teams(a *harrierv1.Alert) any {
+func (o *Output) teams(a *harrierv1.Alert, text string) any {
 	body := []any{map[string]any{"type": "TextBlock", "text": message.Title(a), "weight": "Bolder", "size": "Medium", "wrap": true,
 		"color": teamsColor(a.GetPriority())}}
 	if o.cfg.Format != FormatFields {
-		body = append(body, map[string]any{"type": "TextBlock", "text": message.Text(a), "wrap": true})
+		body = append(body, map[string]any{"type": "TextBlock", "text": text, "wrap": true})
 	}
 	if o.cfg.Format != FormatText {
 		var facts []map[string]string
@@ -223,11 +238,11 @@ func teamsColor(p harrierv1.Priority) string {
 	return "Default"
 }
 
-func (o *Output) googleChat(a *harrierv1.Alert) any {
+func (o *Output) googleChat(a *harrierv1.Alert, text string) any {
 	var b strings.Builder
 	b.WriteString("*" + message.Title(a) + "*")
 	if o.cfg.Format != FormatFields {
-		b.WriteString("\n" + message.Text(a))
+		b.WriteString("\n" + text)
 	}
 	if o.cfg.Format != FormatText {
 		for _, f := range message.Fields(a) {

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/msgtemplate"
 	"github.com/harrier-security/harrier/router/internal/output"
 )
 
@@ -142,5 +143,25 @@ func TestAnswersAreReportedAndClassified(t *testing.T) {
 				t.Fatalf("secret in %v", err)
 			}
 		})
+	}
+}
+
+func TestTemplateReplacesText(t *testing.T) {
+	tpl, err := msgtemplate.Parse(`{{.Priority}} on {{.Hostname}}: {{field "k8s.ns.name"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peer{answer: answer{Status: 200, Body: "ok"}}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	o, err := New(Config{Name: "googlechat", WebhookURL: srv.URL + "/v1/spaces/x", Flavour: GoogleChat, Format: FormatText, Template: tpl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Deliver(context.Background(), []*harrierv1.Alert{alert("a")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.bodies[0]["text"]; got != "*Critical: Terminal shell*\nCritical on node-1: prod" {
+		t.Fatalf("text %q", got)
 	}
 }

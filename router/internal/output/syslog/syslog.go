@@ -22,6 +22,7 @@ import (
 
 	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/msgtemplate"
 	"github.com/harrier-security/harrier/router/internal/output"
 	"github.com/harrier-security/harrier/router/internal/tlsconfig"
 )
@@ -52,6 +53,8 @@ type Config struct {
 	Format   string // FormatJSON (default) or FormatText
 	Facility string // local0 by default; kern..local7
 	AppName  string // "harrier" by default
+	// Template, when set, renders MSG in FormatText.
+	Template *msgtemplate.Template
 	Timeout  time.Duration
 	TLS      tlsconfig.Client
 }
@@ -247,7 +250,13 @@ func (o *Output) Message(a *harrierv1.Alert) ([]byte, error) {
 		sev = 5 // unspecified: notice
 	}
 	var body []byte
-	if o.cfg.Format == FormatText {
+	if o.cfg.Format == FormatText && o.cfg.Template != nil {
+		text, err := o.cfg.Template.Render(a)
+		if err != nil {
+			return nil, fmt.Errorf("syslog %s: %w", o.cfg.Name, err)
+		}
+		body = []byte(text)
+	} else if o.cfg.Format == FormatText {
 		body = []byte(falcojson.TextLine(a))
 	} else {
 		var err error
