@@ -175,6 +175,23 @@ func init() {
 	for k, v := range integrationKinds {
 		kinds[k] = v
 	}
+	// falcosidekick-style environment overrides (HARRIER_ROUTER_SLACK_WEBHOOKURL).
+	common := []string{"condition", "template", "minimumpriority", "mutualtls", "checkcert", "timeout"}
+	for k, keys := range map[string][]string{
+		"alertmanager": {"hostport", "endpoint", "expiresafter", "extralabels", "extraannotations", "customseveritymap", "customheaders"},
+		"syslog":       {"host", "port", "protocol", "format", "facility", "appname"},
+		"slack":        {"webhookurl", "webhookurl_file", "channel", "username", "icon", "footer", "outputformat"},
+		"mattermost":   {"webhookurl", "webhookurl_file", "username", "icon", "footer", "outputformat"},
+		"teams":        {"webhookurl", "webhookurl_file", "outputformat"},
+		"googlechat":   {"webhookurl", "webhookurl_file", "outputformat"},
+		"loki":         {"hostport", "endpoint", "tenant", "user", "apikey", "apikey_file", "extralabels", "format", "customheaders"},
+		"splunk":       {"hostport", "endpoint", "token", "token_file", "index", "source", "sourcetype", "channel"},
+		"pagerduty":    {"routingkey", "routingkey_file", "region", "url"},
+		"otlp":         {"endpoint", "protocol", "insecure", "servicename"},
+		"s3":           {"bucket", "prefix", "endpoint", "region", "pathstyle", "compression", "accesskeyid", "secretaccesskey", "secretaccesskey_file", "sessiontoken"},
+	} {
+		sidekickEnvKeys[k] = append(keys, common...)
+	}
 }
 
 // httpURL reports a key that must hold an http(s) URL.

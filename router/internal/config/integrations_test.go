@@ -111,3 +111,15 @@ s3: {bucket: alerts, endpoint: "http://minio:9000", pathstyle: true, accesskeyid
 		}
 	}
 }
+
+func TestIntegrationFromEnvironment(t *testing.T) {
+	t.Setenv("HARRIER_ROUTER_SLACK_WEBHOOKURL", "https://hooks.example/services/T/B/X")
+	t.Setenv("HARRIER_ROUTER_SLACK_MINIMUMPRIORITY", "error")
+	c, err := Load(write(t, "data_dir: "+t.TempDir()+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := find(t, c, "slack").Settings.(Chat); s.WebhookURL != "https://hooks.example/services/T/B/X" {
+		t.Fatalf("slack %+v", s)
+	}
+}
