@@ -111,6 +111,10 @@ bench-router: build ## Falco http_output load: harrier-router (ack written, fsyn
 	cd bench && GOWORK=off go build -o $(BIN)/sidekick-standin ./sidekick
 	cd bench && GOWORK=off go run ./falcoload -router $(BIN)/harrier-router -sidekick $(BIN)/sidekick-standin $(BENCH_FLAGS)
 
+.PHONY: bench-overhead
+bench-overhead: ## sensor overhead on this host (root): workloads without the sensor, with it, with it but no kernel prefilter, alternated in one run
+	cd sensor && go test -run '^$$' -bench OverheadWithRules -benchtime 1x ./internal/tools/ruletest/falcolive/
+
 .PHONY: run
 run: build ## start the router and the sensor on this host with embedded defaults
 	@bash scripts/run.sh

@@ -68,6 +68,28 @@ struct cgroup_walk {
 	__u8 flags;
 };
 
+/* The kernel prefilter (sensor/internal/syscall/kfilter): per syscall a row
+ * of term masks; an event passes when one term's constraints all hold. */
+#define NUM_PREDS 6
+#define P_SUCCESS 1
+#define P_FAILURE 2
+#define P_OPEN_READ 4
+#define P_OPEN_WRITE 8
+#define P_OPEN_CREATE 16
+#define P_OPEN_TRUNC 32
+#define PF_DATA 256
+#define MAX_FD 1024
+
+struct pf_key {
+	__u32 prefixlen;
+	__u8 data[PF_DATA]; /* type (big-endian u16), path, NUL */
+};
+
+struct clean_walk {
+	__u32 n;
+	__u8 bad;
+};
+
 struct scratch {
 	/* non-zero while a program builds a record on this CPU: tracing
 	 * programs run with migration, not preemption, disabled, so a task
@@ -77,7 +99,10 @@ struct scratch {
 		struct walk w;
 		struct argv_walk aw;
 		struct cgroup_walk cw;
+		struct clean_walk clw;
 	} loop;
+	struct pf_key pfkey;
+	__u8 pfpad[8]; /* lets the clean check read past the key's end */
 	struct rec_hdr h;
 	__u8 data[2 * HALF];
 };
@@ -107,6 +132,69 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } drops SEC(".maps");
+
+struct pf_type {
+	__u64 active;    /* one bit per term */
+	__u64 need_path; /* terms constraining the path */
+	__u64 need_comm; /* terms constraining the process name */
+	__u64 need_pred[NUM_PREDS];
+	__u8 mode;     /* 0: everything passes */
+	__u8 path_arg; /* argument holding the path, 0xff: none */
+	__u8 drop_fd;  /* drop when args[0] is a marked fd */
+	__u8 pad[5];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SYSCALL + 1);
+	__type(key, __u32);
+	__type(value, struct pf_type);
+} pf_types SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pf_key);
+	__type(value, __u64);
+} pf_paths SEC(".maps");
+
+struct comm_key {
+	__u32 type;
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct comm_key);
+	__type(value, __u64);
+} pf_comms SEC(".maps");
+
+/* Per process (on the group leader): its name at exec, and the fds whose
+ * open the prefilter dropped, so that their later events can be dropped
+ * too (user space never heard of them). */
+struct proc_state {
+	__u64 fdmark[MAX_FD / 64];
+	char comm[16];
+	__u32 known; /* comm is the name at exec (not a process older than the capture) */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct proc_state);
+} procs SEC(".maps");
+
+/* Events the prefilter kept in the kernel, per CPU and event type. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NUM_TYPES);
+	__type(key, __u32);
+	__type(value, __u64);
+} filtered SEC(".maps");
 
 /* kernfs_node.parent was renamed __parent in 6.15. */
 struct kernfs_node___old {
@@ -210,6 +298,14 @@ static __always_inline void count_drop(__u16 type)
 {
 	__u32 k = type;
 	__u64 *n = bpf_map_lookup_elem(&drops, &k);
+	if (n)
+		*n += 1;
+}
+
+static __always_inline void count_filtered(__u16 type)
+{
+	__u32 k = type;
+	__u64 *n = bpf_map_lookup_elem(&filtered, &k);
 	if (n)
 		*n += 1;
 }
@@ -642,6 +738,153 @@ static __always_inline __u32 proc_done(struct scratch *s, __u32 off)
 	return off + sizeof(struct item) + sizeof(struct proc_info);
 }
 
+/* ---- kernel prefilter ---- */
+
+/* A path the kernel compares must be absolute and need no normalising:
+ * no "//", no "./" (which covers "/./" and "/../"), no trailing '/' or '.'.
+ * kfilter.CleanAbs is the same in Go. */
+static long clean_step(__u32 i, void *arg)
+{
+	struct scratch *s = this_scratch();
+	if (!s)
+		return 1;
+	struct clean_walk *w = &s->loop.clw;
+	if (i + 1 >= w->n)
+		return 1;
+	__u8 *d = &s->pfkey.data[2];
+	__u32 j = i & 0xff;
+	__u8 c = d[j], n1 = d[(j + 1) & 0xff];
+	if ((c == '/' || c == '.') && (n1 == '/' || (n1 == 0 && i > 0))) {
+		w->bad = 1;
+		return 1;
+	}
+	if (c == '.' && n1 == 0) {
+		w->bad = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline int creates_fd(__u32 id)
+{
+	switch (id) {
+	case NR_open:
+	case NR_openat:
+	case NR_openat2:
+	case NR_creat:
+	case NR_socket:
+	case NR_accept:
+	case NR_accept4:
+	case NR_dup:
+	case NR_dup2:
+	case NR_dup3:
+	case NR_fcntl:
+	case NR_memfd_create:
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline int is_open(__u32 id)
+{
+	return id == NR_open || id == NR_openat || id == NR_openat2 || id == NR_creat;
+}
+
+static __always_inline struct proc_state *leader_state(struct task_struct *t, int create)
+{
+	return bpf_task_storage_get(&procs, t->group_leader, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+static __always_inline int fd_marked(struct proc_state *ps, __s64 fd)
+{
+	if (!ps || fd < 0 || fd >= MAX_FD)
+		return 0;
+	return (ps->fdmark[(fd >> 6) & (MAX_FD / 64 - 1)] >> (fd & 63)) & 1;
+}
+
+static __always_inline void fd_mark(struct proc_state *ps, __s64 fd, int on)
+{
+	if (!ps || fd < 0 || fd >= MAX_FD)
+		return;
+	__u64 bit = 1ULL << (fd & 63);
+	__u32 w = (fd >> 6) & (MAX_FD / 64 - 1);
+	if (on)
+		__sync_fetch_and_or(&ps->fdmark[w], bit);
+	else if (ps->fdmark[w] & bit)
+		__sync_fetch_and_and(&ps->fdmark[w], ~bit);
+}
+
+/* pf_pass decides whether an event of a filtered type leaves the kernel
+ * (kfilter.Compiled.Pass is the same in Go). */
+static __noinline int pf_pass(struct pf_type *ft, __u32 id, __u64 *a, long ret, struct proc_state *ps)
+{
+	/* the caller holds this CPU's scratch (begin) */
+	struct scratch *s = this_scratch();
+	if (!s || !ft || !a)
+		return 1;
+	if (ft->drop_fd && fd_marked(ps, (__s64)a[0]))
+		return 0;
+	__u64 ok = ft->active;
+	if (ft->need_path) {
+		__u64 pm = ~0ULL;
+		__u8 pa = ft->path_arg;
+		if (pa < 2) {
+			struct pf_key *k = &s->pfkey;
+			k->data[0] = id >> 8;
+			k->data[1] = id;
+			const void *up = (const void *)(pa == 0 ? a[0] : a[1]); /* kfilter.PathArg: 0 or 1 */
+			long n = bpf_probe_read_user_str(&k->data[2], PF_DATA - 2, up);
+			/* n counts the NUL; a full buffer may be a cut path */
+			if (n > 1 && n < PF_DATA - 2 && k->data[2] == '/') {
+				s->loop.clw.n = n;
+				s->loop.clw.bad = 0;
+				bpf_loop(PF_DATA, clean_step, 0, 0);
+				if (!s->loop.clw.bad) {
+					k->prefixlen = (2 + n) * 8;
+					__u64 *m = bpf_map_lookup_elem(&pf_paths, k);
+					pm = m ? *m : 0;
+				}
+			}
+		}
+		ok &= pm | ~ft->need_path;
+	}
+	if (ft->need_comm) {
+		__u64 cm = ~0ULL;
+		if (ps && ps->known) {
+			struct comm_key ck = {};
+			ck.type = id;
+			__builtin_memcpy(ck.comm, ps->comm, sizeof(ck.comm));
+			__u64 *m = bpf_map_lookup_elem(&pf_comms, &ck);
+			cm = m ? *m : 0;
+		}
+		ok &= cm | ~ft->need_comm;
+	}
+	__u32 preds = ret >= 0 ? P_SUCCESS : P_FAILURE;
+	if (is_open(id)) {
+		__u64 flags = 0;
+		if (id == NR_open)
+			flags = a[1];
+		else if (id == NR_openat)
+			flags = a[2];
+		else if (id == NR_creat)
+			flags = 0100 | 01 | 01000; /* O_CREAT|O_WRONLY|O_TRUNC */
+		else
+			bpf_probe_read_user(&flags, sizeof(flags), (void *)a[2]);
+		if ((flags & 3) != 1)
+			preds |= P_OPEN_READ;
+		if ((flags & 3) != 0)
+			preds |= P_OPEN_WRITE;
+		if (flags & (0100 | 020000000))
+			preds |= P_OPEN_CREATE;
+		if (flags & 01000)
+			preds |= P_OPEN_TRUNC;
+	}
+	for (int p = 0; p < NUM_PREDS; p++)
+		if (!(preds & (1 << p)))
+			ok &= ~ft->need_pred[p];
+	return ok != 0;
+}
+
 /* ---- syscall entry ---- */
 
 SEC("tp_btf/sys_enter")
@@ -878,6 +1121,27 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	struct scratch *s = begin(REC_SYSCALL, v.id, tid, pt >> 32);
 	if (!s)
 		return 0;
+	__u32 tk = v.id;
+	struct pf_type *ft = bpf_map_lookup_elem(&pf_types, &tk);
+	int filt = ft && ft->mode;
+	int cfd = creates_fd(v.id) && ret >= 0;
+	if (filt || cfd) {
+		struct task_struct *cur = bpf_get_current_task_btf();
+		struct proc_state *ps = leader_state(cur, filt && is_open(v.id) && ret >= 0);
+		if (filt && !pf_pass(ft, v.id, v.args, ret, ps)) {
+			/* stays in the kernel: remember the fd of a dropped open, so
+			 * that its close (and reads...) can stay too */
+			if (is_open(v.id) && ret >= 0)
+				fd_mark(ps, ret, 1);
+			else if (v.id == NR_close)
+				fd_mark(ps, (__s64)v.args[0], 0);
+			count_filtered(v.id);
+			__sync_fetch_and_add(&s->busy, -1);
+			return 0;
+		}
+		if (cfd)
+			fd_mark(ps, (v.id == NR_dup2 || v.id == NR_dup3) ? (__s64)v.args[1] : ret, 0);
+	}
 	__builtin_memcpy(s->h.args, v.args, sizeof(v.args));
 	s->h.ret = ret;
 	__u32 off = exit_args(s, v.id, v.args, ret, v.compat);
@@ -912,6 +1176,11 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	fill_ident(pi, p);
 	fill_creds(pi, p);
 	pi->oldtid = old;
+	struct proc_state *ps = bpf_task_storage_get(&procs, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (ps) {
+		__builtin_memcpy(ps->comm, pi->comm, sizeof(ps->comm));
+		ps->known = 1;
+	}
 	struct file *f = BPF_CORE_READ(bprm, file);
 	struct inode *ino = BPF_CORE_READ(f, f_inode);
 	pi->exe_ino = BPF_CORE_READ(ino, i_ino);
@@ -975,6 +1244,14 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	fill_creds(pi, child);
 	pi->ptid = ptid;
 	pi->has |= PI_CWD;
+	if (pid == tid) { /* a new process: it inherits the name and the fd table */
+		struct proc_state *pps = bpf_task_storage_get(&procs, parent->group_leader, 0, 0);
+		if (pps) {
+			struct proc_state *cps = bpf_task_storage_get(&procs, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+			if (cps)
+				__builtin_memcpy(cps, pps, sizeof(*cps));
+		}
+	}
 	off = proc_done(s, off);
 	off = put_cwd(s, off, IT_CWD, child);
 	off = put_cgroup(s, off, child);

@@ -57,6 +57,7 @@
 #define NR_fchmodat 268
 #define NR_accept4 288
 #define NR_dup 32
+#define NR_fcntl 72
 #define NR_dup2 33
 #define NR_dup3 292
 #define NR_unshare 272

@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 # openssh-client, iproute2, util-linux (unshare): the live Falco-rule tests.
 # rpm: the packaging test (rpm -qlp).
 # containerd, runc, busybox-static: the container-metadata end-to-end test.
+# rsyslog: the router syslog output's test peer.
 # chromium (+ fonts-dejavu-core): the console's browser tests (router/e2e/console).
-pkgs=(make git protobuf-compiler libprotobuf-dev clang llvm libbpf-dev bpftool kcat ca-certificates curl openssh-client iproute2 util-linux containerd runc busybox-static rpm chromium fonts-dejavu-core)
+pkgs=(make git protobuf-compiler libprotobuf-dev clang llvm libbpf-dev bpftool kcat ca-certificates curl openssh-client iproute2 util-linux containerd runc busybox-static rpm rsyslog rsyslog-gnutls chromium fonts-dejavu-core)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,6 +12,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
@@ -338,6 +339,57 @@ func TestChartSensorOnly(t *testing.T) {
 	}
 }
 
+// Router replicas on the Kafka journal: a rolling Deployment of N pods
+// without a claim, a headless Service the sensors resolve (one record per
+// replica), a PodDisruptionBudget, and the router's journal.kafka block.
+func TestChartRouterReplicasOnKafka(t *testing.T) {
+	ms := render(t, "--set", "router.replicas=3", "--set", "router.journal.backend=kafka",
+		"--set", "router.journal.kafka.brokers={kafka-0:9092,kafka-1:9092}", "--set", "router.journal.kafka.partitions=24")
+	d := find[*appsv1.Deployment](ms)["harrier-router"]
+	if d == nil || *d.Spec.Replicas != 3 || d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType {
+		t.Fatalf("router deployment: %+v", d)
+	}
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			t.Errorf("replicas share no claim: volume %s", v.Name)
+		}
+	}
+	if len(find[*corev1.PersistentVolumeClaim](ms)) != 0 {
+		t.Error("a PersistentVolumeClaim is rendered for stateless replicas")
+	}
+	h := find[*corev1.Service](ms)["harrier-router-headless"]
+	if h == nil || h.Spec.ClusterIP != corev1.ClusterIPNone || !hasServicePort(h, "grpc", 2802) {
+		t.Fatalf("headless service: %+v", h)
+	}
+	pdb := find[*policyv1.PodDisruptionBudget](ms)["harrier-router"]
+	if pdb == nil || pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
+		t.Fatalf("pod disruption budget: %+v", pdb)
+	}
+	grpc := configYAML(t, ms, "harrier-sensor", "sensor.yaml")["outputs"].(map[string]any)["grpc"].(map[string]any)
+	if grpc["address"] != "dns:///harrier-router-headless.security.svc:2802" {
+		t.Errorf("sensors reach %v, want the headless Service through gRPC's DNS resolver", grpc["address"])
+	}
+	j := configYAML(t, ms, "harrier-router", "router.yaml")["journal"].(map[string]any)
+	k := j["kafka"].(map[string]any)
+	if j["backend"] != "kafka" || len(k["brokers"].([]any)) != 2 || k["partitions"] != float64(24) {
+		t.Errorf("router journal: %v", j)
+	}
+	// One router (the default) keeps its claim and gets no headless Service.
+	ms = render(t)
+	if len(find[*policyv1.PodDisruptionBudget](ms)) != 0 || find[*corev1.Service](ms)["harrier-router-headless"] != nil {
+		t.Error("one router renders a PodDisruptionBudget or a headless Service")
+	}
+}
+
+func hasServicePort(s *corev1.Service, name string, port int32) bool {
+	for _, p := range s.Spec.Ports {
+		if p.Name == name && p.Port == port {
+			return true
+		}
+	}
+	return false
+}
+
 // Settings that cannot work together fail with a message naming the value.
 func TestChartRefusesBadValues(t *testing.T) {
 	for want, args := range map[string][]string{
@@ -348,6 +400,9 @@ func TestChartRefusesBadValues(t *testing.T) {
 		"router.outputs.webhooks.soc.address":          {"--set", "router.outputs.webhooks.soc.minimumpriority=error"},
 		"rules.custom.notes.txt: rules file names end": {"--set-string", "rules.custom.notes\\.txt=x"},
 		"no rules": {"--set", "rules.default=false"},
+		"router.replicas > 1 needs router.journal.backend: kafka":         {"--set", "router.replicas=2"},
+		"router.journal.backend kafka needs router.journal.kafka.brokers": {"--set", "router.journal.backend=kafka"},
+		"router.journal.backend: want local or kafka":                     {"--set", "router.journal.backend=nats"},
 	} {
 		_, err := helmTemplate(t, args...)
 		if err == nil || !strings.Contains(err.Error(), want) {

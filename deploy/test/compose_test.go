@@ -284,3 +284,31 @@ func workspaceModules(t *testing.T) []string {
 	}
 	return mods
 }
+
+// The "replicas" profile: three routers on the lab's Kafka with the Kafka
+// journal, each on its own host port, configured by a file the router
+// accepts (TestRouterConfigValidates covers the router's own check).
+func TestComposeRouterReplicas(t *testing.T) {
+	p := loadCompose(t)
+	ports := map[string]bool{}
+	for _, name := range []string{"router-a", "router-b", "router-c"} {
+		s, err := p.GetService(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !slices.Contains(s.Profiles, "replicas") || len(s.Ports) != 1 {
+			t.Errorf("%s: profiles %v ports %v", name, s.Profiles, s.Ports)
+			continue
+		}
+		ports[s.Ports[0].Published] = true
+	}
+	if len(ports) != 3 {
+		t.Errorf("the replicas share host ports: %v", ports)
+	}
+	cfg := loadYAML(t, filepath.Join(repoRoot(t), "deploy/compose/router-replicas.yaml"))
+	j := cfg["journal"].(map[string]any)
+	k := j["kafka"].(map[string]any)
+	if j["backend"] != "kafka" || k["brokers"].([]any)[0] != "kafka:9092" {
+		t.Errorf("replicas' journal: %v", j)
+	}
+}

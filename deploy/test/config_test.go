@@ -85,15 +85,19 @@ func TestRouterConfigValidates(t *testing.T) {
 	}
 	bin := buildCommand(t, "router", "harrier-router")
 	configs := map[string][]byte{
-		"deploy/compose/router.yaml": readFile(t, filepath.Join(repoRoot(t), "deploy", "compose", "router.yaml")),
+		"deploy/compose/router.yaml":          readFile(t, filepath.Join(repoRoot(t), "deploy", "compose", "router.yaml")),
+		"deploy/compose/router-replicas.yaml": readFile(t, filepath.Join(repoRoot(t), "deploy", "compose", "router-replicas.yaml")),
 	}
 	// The outputs each configuration must yield, as the router lists them.
 	wantOutputs := map[string][]string{
-		"deploy/compose/router.yaml": {"elasticsearch.lab", "kafka.lab", "webhook.echo"},
-		"chart (defaults)":           nil, // the router's embedded defaults
-		"chart (all options)":        {"elasticsearch.default", "kafka.default", "stdout.log", "webhook.chatops", "webhook.soc"},
+		"deploy/compose/router.yaml":          {"elasticsearch.lab", "kafka.lab", "webhook.echo"},
+		"deploy/compose/router-replicas.yaml": {"elasticsearch.lab", "webhook.echo"},
+		"chart (defaults)":                    nil, // the router's embedded defaults
+		"chart (kafka replicas)":              nil,
+		"chart (all options)":                 {"elasticsearch.default", "kafka.default", "stdout.log", "webhook.chatops", "webhook.soc"},
 	}
-	for name, args := range map[string][]string{"defaults": nil, "all options": {"-f", filepath.Join(chartDir(t), allOptions)}} {
+	for name, args := range map[string][]string{"defaults": nil, "all options": {"-f", filepath.Join(chartDir(t), allOptions)},
+		"kafka replicas": {"--set", "router.replicas=3", "--set", "router.journal.backend=kafka", "--set", "router.journal.kafka.brokers={kafka-0:9092}"}} {
 		for _, m := range render(t, args...) {
 			if strings.HasSuffix(m.Source, "router-configmap.yaml") {
 				cfg := configYAMLFromRaw(t, m.Raw, "router.yaml")
@@ -101,8 +105,8 @@ func TestRouterConfigValidates(t *testing.T) {
 			}
 		}
 	}
-	if len(configs) != 3 {
-		t.Fatalf("want 3 router configurations, got %d", len(configs))
+	if len(configs) != 5 {
+		t.Fatalf("want 5 router configurations, got %d", len(configs))
 	}
 	for name, cfg := range configs {
 		dir := t.TempDir()
@@ -149,7 +153,8 @@ func TestSensorConfigChecks(t *testing.T) {
 	configs := map[string]string{
 		"deploy/compose/sensor.yaml": string(readFile(t, filepath.Join(repoRoot(t), "deploy", "compose", "sensor.yaml"))),
 	}
-	for name, args := range map[string][]string{"defaults": nil, "all options": {"-f", filepath.Join(chartDir(t), allOptions)}} {
+	for name, args := range map[string][]string{"defaults": nil, "all options": {"-f", filepath.Join(chartDir(t), allOptions)},
+		"kafka replicas": {"--set", "router.replicas=3", "--set", "router.journal.backend=kafka", "--set", "router.journal.kafka.brokers={kafka-0:9092}"}} {
 		for _, m := range render(t, args...) {
 			if strings.HasSuffix(m.Source, "sensor-configmap.yaml") {
 				configs["chart ("+name+")"] = configYAMLFromRaw(t, m.Raw, "sensor.yaml")

@@ -85,7 +85,12 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Where sensors send alerts. */}}
 {{- define "harrier.sensor.routerAddress" -}}
+{{- if gt (int .Values.router.replicas) 1 -}}
+{{- /* One DNS record per replica: gRPC's resolver balances over them and fails over. */ -}}
+{{- default (printf "dns:///%s-headless.%s.svc:%v" (include "harrier.router.fullname" .) .Release.Namespace .Values.router.service.grpcPort) .Values.sensor.routerAddress -}}
+{{- else -}}
 {{- default (printf "%s:%v" (include "harrier.router.host" .) .Values.router.service.grpcPort) .Values.sensor.routerAddress -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -126,6 +131,15 @@ so rendering offline always yields a fresh token.)
 {{- end -}}
 {{- if and .Values.router.outputs.elasticsearch.enabled (not .Values.router.outputs.elasticsearch.hostport) -}}
 {{- fail "router.outputs.elasticsearch.enabled needs router.outputs.elasticsearch.hostport" -}}
+{{- end -}}
+{{- if and (gt (int .Values.router.replicas) 1) (ne .Values.router.journal.backend "kafka") -}}
+{{- fail "router.replicas > 1 needs router.journal.backend: kafka (the local journal has a single writer)" -}}
+{{- end -}}
+{{- if not (has .Values.router.journal.backend (list "local" "kafka")) -}}
+{{- fail (printf "router.journal.backend: want local or kafka, got %q" .Values.router.journal.backend) -}}
+{{- end -}}
+{{- if and (eq .Values.router.journal.backend "kafka") (not .Values.router.journal.kafka.brokers) -}}
+{{- fail "router.journal.backend kafka needs router.journal.kafka.brokers" -}}
 {{- end -}}
 {{- if and .Values.router.outputs.kafka.enabled (not .Values.router.outputs.kafka.hostport) -}}
 {{- fail "router.outputs.kafka.enabled needs router.outputs.kafka.hostport" -}}

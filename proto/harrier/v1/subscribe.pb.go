@@ -33,8 +33,13 @@ type AlertFilter struct {
 	Rules       []string `protobuf:"bytes,2,rep,name=rules,proto3" json:"rules,omitempty"`
 	Sources     []string `protobuf:"bytes,3,rep,name=sources,proto3" json:"sources,omitempty"`
 	// An alert matches when it carries any of these tags.
-	Tags          []string `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
-	Hostnames     []string `protobuf:"bytes,5,rep,name=hostnames,proto3" json:"hostnames,omitempty"`
+	Tags      []string `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
+	Hostnames []string `protobuf:"bytes,5,rep,name=hostnames,proto3" json:"hostnames,omitempty"`
+	// A condition in the rules' condition language over the alert's fields
+	// (as an output's condition:), checked with the criteria above; empty:
+	// none. A condition that does not compile is refused with
+	// INVALID_ARGUMENT naming its line and column.
+	Condition     string `protobuf:"bytes,6,opt,name=condition,proto3" json:"condition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -102,6 +107,13 @@ func (x *AlertFilter) GetHostnames() []string {
 		return x.Hostnames
 	}
 	return nil
+}
+
+func (x *AlertFilter) GetCondition() string {
+	if x != nil {
+		return x.Condition
+	}
+	return ""
 }
 
 type SubscribeRequest struct {
@@ -299,13 +311,14 @@ var File_harrier_v1_subscribe_proto protoreflect.FileDescriptor
 const file_harrier_v1_subscribe_proto_rawDesc = "" +
 	"\n" +
 	"\x1aharrier/v1/subscribe.proto\x12\n" +
-	"harrier.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16harrier/v1/alert.proto\"\xa8\x01\n" +
+	"harrier.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16harrier/v1/alert.proto\"\xc6\x01\n" +
 	"\vAlertFilter\x127\n" +
 	"\fmin_priority\x18\x01 \x01(\x0e2\x14.harrier.v1.PriorityR\vminPriority\x12\x14\n" +
 	"\x05rules\x18\x02 \x03(\tR\x05rules\x12\x18\n" +
 	"\asources\x18\x03 \x03(\tR\asources\x12\x12\n" +
 	"\x04tags\x18\x04 \x03(\tR\x04tags\x12\x1c\n" +
-	"\thostnames\x18\x05 \x03(\tR\thostnames\"\xa3\x01\n" +
+	"\thostnames\x18\x05 \x03(\tR\thostnames\x12\x1c\n" +
+	"\tcondition\x18\x06 \x01(\tR\tcondition\"\xa3\x01\n" +
 	"\x10SubscribeRequest\x12/\n" +
 	"\x06filter\x18\x01 \x01(\v2\x17.harrier.v1.AlertFilterR\x06filter\x12\x1f\n" +
 	"\vreplay_last\x18\x02 \x01(\rR\n" +

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/harrier-security/harrier/proto/redact"
 	"io"
 	"log/slog"
 	"os"
@@ -44,7 +45,7 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	level := new(slog.LevelVar)
 	level.Set(parseLevel(cfg.Log.Level))
-	log := newLogger(cfg.Log, level, stderr)
+	log := newLogger(cfg.Log, level, stderr, cfg.Secrets())
 	slog.SetDefault(log)
 	if cfg.DefaultOutputs {
 		log.Info("no outputs configured: using the embedded defaults (stdout and a JSON-lines file)")
@@ -101,10 +102,13 @@ func parseLevel(s string) slog.Level {
 	return slog.LevelInfo
 }
 
-func newLogger(c config.Log, level *slog.LevelVar, w io.Writer) *slog.Logger {
+// newLogger builds the router's logger; every line passes redact's rule
+// (URL credentials, secret query parameters, bearer tokens, the
+// configured tokens), so no log call can print a secret.
+func newLogger(c config.Log, level *slog.LevelVar, w io.Writer, secrets []string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(redact.Handler(slog.NewTextHandler(w, opts), secrets...))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(redact.Handler(slog.NewJSONHandler(w, opts), secrets...))
 }

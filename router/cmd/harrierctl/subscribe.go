@@ -44,6 +44,7 @@ func subscribe(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.Var(&sources, "source", "only this source, e.g. syscall, k8s_audit (repeatable)")
 	fs.Var(&tags, "tag", "only alerts carrying this tag (repeatable; any matches)")
 	fs.Var(&hosts, "host", "only this hostname (repeatable)")
+	cond := fs.String("condition", "", `only alerts matching this condition in the rules' language, e.g. 'k8s.ns.name startswith prod- and tags in (shell)'`)
 	replay := fs.Uint("replay", 0, "first replay up to N recent stored alerts")
 	since := fs.Duration("since", 0, "first replay stored alerts newer than this (e.g. 10m)")
 	outFmt := fs.String("o", "text", "output format: text or json (Falco JSON lines)")
@@ -55,7 +56,7 @@ func subscribe(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 2
 	}
 	req := &harrierv1.SubscribeRequest{
-		Filter:     &harrierv1.AlertFilter{Rules: rules, Sources: sources, Tags: tags, Hostnames: hosts},
+		Filter:     &harrierv1.AlertFilter{Rules: rules, Sources: sources, Tags: tags, Hostnames: hosts, Condition: *cond},
 		ReplayLast: uint32(*replay),
 	}
 	if *minP != "" {

@@ -23,6 +23,8 @@ import (
 	"github.com/spf13/viper"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/alertfilter"
+	"github.com/harrier-security/harrier/router/internal/msgtemplate"
 	"github.com/harrier-security/harrier/router/internal/tlsconfig"
 )
 
@@ -45,6 +47,10 @@ type Config struct {
 	Outputs []Output
 	// DefaultOutputs is true when Outputs are the embedded defaults.
 	DefaultOutputs bool
+	// InsecureAllowPlaintextTokens lets tokens travel over a plaintext
+	// listener that is not on loopback (refused otherwise: anyone on the
+	// path could read and replay them).
+	InsecureAllowPlaintextTokens bool
 }
 
 // GRPC is the sensor and client listener.
@@ -78,6 +84,11 @@ type HTTP struct {
 	// listener (empty: on the HTTP listener).
 	MetricsAddress string
 	MaxBodyBytes   int64
+	// MaxConcurrentRequests and MaxInflightBytes bound the requests (and
+	// their body bytes) the listener handles at once; beyond them the
+	// answer is 503 with Retry-After (memory stays bounded).
+	MaxConcurrentRequests int
+	MaxInflightBytes      int64
 	// Ack is when POST / is answered 200: AckWritten or AckFsync.
 	Ack string
 }
@@ -95,14 +106,44 @@ const (
 	DefaultAck = AckWritten
 )
 
-// Journal bounds the durable log.
+// Journal is the durable log: the local journal (the default) with its
+// bounds, or Kafka, where router replicas share one log.
 type Journal struct {
+	// Backend is "local" (default) or "kafka".
+	Backend      string
 	SegmentBytes int64
 	MaxBytes     int64
 	MaxAge       time.Duration
 	// FsyncInterval bounds how long alerts acknowledged "written" wait for
 	// their fsync.
 	FsyncInterval time.Duration
+	// Kafka is set when Backend is "kafka".
+	Kafka *JournalKafka
+}
+
+// Journal backends.
+const (
+	BackendLocal = "local"
+	BackendKafka = "kafka"
+)
+
+// JournalKafka is the Kafka journal backend (journal.kafka).
+type JournalKafka struct {
+	Brokers           []string
+	Topic             string
+	DeadLetterTopic   string
+	Partitions        int
+	ReplicationFactor int
+	ClientID          string
+	// TLS is nil for plaintext.
+	TLS  *tlsconfig.Client
+	SASL KafkaSASL
+	// ProduceTimeout bounds the wait for the brokers' acknowledgement of a
+	// batch; the sensor retries after it.
+	ProduceTimeout time.Duration
+	// SessionTimeout is how long an output's group waits for a silent
+	// (dead) replica before its partitions move to the others.
+	SessionTimeout time.Duration
 }
 
 // Subscriptions tune live subscribers.
@@ -125,6 +166,14 @@ type Output struct {
 	Filter    *harrierv1.AlertFilter
 	BatchSize int
 	Backoff   Backoff
+	// Condition selects alerts in the rules' condition language over the
+	// alert's fields ("" passes all); checked when the file loads.
+	Condition string
+	// Template is the message template of outputs that write a human
+	// message ("" for their default); checked when the file loads.
+	Template string
+	// Throttle bounds the alerts per key per window (zero Rate: off).
+	Throttle Throttle
 	// Settings is the kind's own configuration: one of Webhook, File,
 	// Stdout, Elasticsearch or Kafka (a value, not a pointer).
 	Settings    any
@@ -133,6 +182,15 @@ type Output struct {
 	// delivered alert ids to skip redeliveries (key dedupwindow, default
 	// 10m; 0 turns it off). Other kinds deduplicate at the sink, or not.
 	DedupWindow time.Duration
+}
+
+// Throttle is an output's flood control: at most Rate alerts per Window for
+// each key (the rule plus the values of Fields); the others are counted and
+// summarised in one alert per key per window.
+type Throttle struct {
+	Rate   int
+	Window time.Duration
+	Fields []string
 }
 
 // DefaultDedupWindow is the default dedupwindow.
@@ -147,8 +205,10 @@ type Backoff struct {
 
 // Defaults, also documented in the example configuration.
 const (
-	DefaultGRPCAddress = ":2802"
-	DefaultHTTPAddress = ":2801"
+	// Loopback by default: a router reachable from other hosts is a
+	// decision, taken with TLS and tokens (the chart and packages do).
+	DefaultGRPCAddress = "127.0.0.1:2802"
+	DefaultHTTPAddress = "127.0.0.1:2801"
 	DefaultDataDir     = "/var/lib/harrier-router"
 )
 
@@ -161,6 +221,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("journal.fsync_interval", "50ms")
 	v.SetDefault("http.address", DefaultHTTPAddress)
 	v.SetDefault("http.max_body_bytes", 4<<20)
+	v.SetDefault("journal.backend", BackendLocal)
 	v.SetDefault("journal.segment_bytes", "64MiB")
 	v.SetDefault("journal.max_bytes", "2GiB")
 	v.SetDefault("journal.max_age", "168h")
@@ -195,10 +256,10 @@ func setDefaults(v *viper.Viper) {
 }
 
 var sidekickEnvKeys = map[string][]string{
-	"webhook": {"address", "method", "customheaders", "minimumpriority", "mutualtls", "checkcert", "timeout", "format"},
-	"elasticsearch": {"hostport", "index", "type", "suffix", "minimumpriority", "username", "password", "password_file",
+	"webhook": {"condition", "template", "address", "method", "customheaders", "minimumpriority", "mutualtls", "checkcert", "timeout", "format"},
+	"elasticsearch": {"condition", "template", "format", "hostport", "index", "type", "suffix", "minimumpriority", "username", "password", "password_file",
 		"apikey", "apikey_file", "mutualtls", "checkcert", "customheaders"},
-	"kafka": {"hostport", "topic", "minimumpriority", "sasl", "tls", "username", "password", "password_file",
+	"kafka": {"condition", "template", "format", "hostport", "topic", "minimumpriority", "sasl", "tls", "username", "password", "password_file",
 		"balancer", "partitioner", "clientid", "compression", "requiredacks", "topiccreation", "key", "mutualtls", "checkcert"},
 }
 
@@ -269,6 +330,21 @@ func sidekickListen(root *block, c *Config) {
 	c.HTTP.Address = addr
 }
 
+// IsLoopback reports whether a listen address binds loopback only
+// ("localhost", 127.0.0.0/8, ::1); ":port" and "0.0.0.0" bind every
+// interface.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 var outputNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 func parse(all map[string]any) (*Config, error) {
@@ -300,10 +376,29 @@ func parse(all map[string]any) (*Config, error) {
 	c.HTTP.Token = h.secret("token")
 	c.HTTP.MetricsAddress = h.str("metrics_address", "")
 	c.HTTP.MaxBodyBytes = h.size("max_body_bytes", 4<<20)
+	c.HTTP.MaxConcurrentRequests = h.integer("max_concurrent_requests", 64)
+	c.HTTP.MaxInflightBytes = h.size("max_inflight_bytes", 32<<20)
+	if c.HTTP.MaxConcurrentRequests < 1 {
+		h.errorf("max_concurrent_requests", "must be at least 1")
+	}
+	if c.HTTP.MaxInflightBytes < c.HTTP.MaxBodyBytes {
+		h.errorf("max_inflight_bytes", "%d is less than http.max_body_bytes (%d): a largest request could never be taken", c.HTTP.MaxInflightBytes, c.HTTP.MaxBodyBytes)
+	}
 	c.HTTP.Ack = ackPolicy(h)
 	h.finish()
 
 	j := root.sub("journal")
+	c.Journal.Backend = strings.ToLower(j.str("backend", BackendLocal))
+	switch c.Journal.Backend {
+	case BackendLocal:
+		if j.has("kafka") {
+			j.errorf("kafka", "is only read with journal.backend: kafka")
+		}
+	case BackendKafka:
+		c.Journal.Kafka = parseJournalKafka(j.sub("kafka"))
+	default:
+		j.errorf("backend", "want local or kafka, got %q", c.Journal.Backend)
+	}
 	c.Journal.SegmentBytes = j.size("segment_bytes", 64<<20)
 	c.Journal.MaxBytes = j.size("max_bytes", 2<<30)
 	c.Journal.MaxAge = j.duration("max_age", 168*time.Hour)
@@ -328,6 +423,15 @@ func parse(all map[string]any) (*Config, error) {
 	s.finish()
 
 	sidekickListen(root, c)
+	c.InsecureAllowPlaintextTokens = root.boolean("insecure_allow_plaintext_tokens", false)
+	if !c.InsecureAllowPlaintextTokens {
+		if len(c.GRPC.IngestTokens)+len(c.GRPC.ClientTokens)+len(c.GRPC.AdminTokens) > 0 && !c.GRPC.TLS.Enabled() && !IsLoopback(c.GRPC.Address) {
+			g.errorf("address", "tokens are configured but %s is plaintext and not on loopback: set grpc.tls, listen on loopback, or set insecure_allow_plaintext_tokens: true", c.GRPC.Address)
+		}
+		if c.HTTP.Token != "" && !c.HTTP.TLS.Enabled() && !IsLoopback(c.HTTP.Address) {
+			h.errorf("address", "http.token is set but %s is plaintext and not on loopback: set http.tls, listen on loopback, or set insecure_allow_plaintext_tokens: true", c.HTTP.Address)
+		}
+	}
 	parseConsole(root, c)
 
 	l := root.sub("log")
@@ -457,6 +561,29 @@ func parseOutput(k kind, kindName, name string, b *block, defs outputDefaults, g
 	bo := b.sub("backoff")
 	o.Backoff = Backoff{Initial: bo.duration("initial", defs.backoff.Initial), Max: bo.duration("max", defs.backoff.Max)}
 	bo.finish()
+	o.Condition = b.str("condition", "")
+	if strings.TrimSpace(o.Condition) != "" {
+		if _, err := alertfilter.CompileCondition(o.Condition); err != nil {
+			b.errorf("condition", "%v", err)
+		}
+	}
+	o.Template = b.str("template", "")
+	if o.Template != "" {
+		if _, err := msgtemplate.Parse(o.Template); err != nil {
+			b.errorf("template", "%v", err)
+		}
+	}
+	if b.has("throttle") {
+		tb := b.sub("throttle")
+		o.Throttle = Throttle{Rate: tb.integer("rate", 0), Window: tb.duration("window", time.Minute), Fields: tb.list("fields")}
+		if o.Throttle.Rate < 1 {
+			tb.errorf("rate", "must be at least 1 (alerts per key per window)")
+		}
+		if o.Throttle.Window < time.Second {
+			tb.errorf("window", "must be at least 1s")
+		}
+		tb.finish()
+	}
 	if o.BatchSize < 1 {
 		b.errorf("batch_size", "must be at least 1")
 	}
@@ -476,7 +603,8 @@ func parseOutput(k kind, kindName, name string, b *block, defs outputDefaults, g
 // (secrets included, hashed).
 func fingerprint(o Output) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%v|%d|%v|%#v|%v", o.Kind, o.Name, o.Filter.String(), o.BatchSize, o.Backoff, o.Settings, o.DedupWindow)
+	fmt.Fprintf(h, "%s|%s|%v|%d|%v|%#v|%v|%q|%q|%#v", o.Kind, o.Name, o.Filter.String(), o.BatchSize, o.Backoff, o.Settings, o.DedupWindow,
+		o.Condition, o.Template, o.Throttle)
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 

@@ -41,7 +41,7 @@ func TestEmbeddedDefaults(t *testing.T) {
 	if !c.DefaultOutputs || len(c.Outputs) != 2 || c.Outputs[0].Name != "file" || c.Outputs[1].Name != "stdout" {
 		t.Fatalf("defaults: %+v", c.Summaries())
 	}
-	if c.GRPC.Address != DefaultGRPCAddress || c.HTTP.Address != ":2801" || c.Journal.MaxBytes != 2<<30 {
+	if c.GRPC.Address != DefaultGRPCAddress || c.HTTP.Address != "127.0.0.1:2801" || c.Journal.MaxBytes != 2<<30 {
 		t.Fatalf("listeners/journal defaults: %+v %+v", c.GRPC, c.Journal)
 	}
 	if c.HTTP.Ack != AckWritten || c.GRPC.Ack != AckWritten || c.Journal.FsyncInterval != 50*time.Millisecond {
@@ -223,6 +223,36 @@ func TestSidekickListenAndDebug(t *testing.T) {
 			}
 			if c.HTTP.Address != tc.addr || c.Log.Level != tc.level {
 				t.Errorf("http.address %q log.level %q, want %q %q", c.HTTP.Address, c.Log.Level, tc.addr, tc.level)
+			}
+		})
+	}
+}
+
+// TestTokensOnPlaintextPublicListenersAreRefused: tokens over a plaintext
+// listener on every interface are refused unless explicitly allowed;
+// loopback or TLS is fine.
+func TestTokensOnPlaintextPublicListenersAreRefused(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		refused    string
+	}{
+		{"grpc tokens on :2802", "grpc: {address: \":2802\", ingest_tokens: [tok-aaaaaaaa-aaaaaaaa]}", "grpc.address"},
+		{"http token on 0.0.0.0", "http: {address: \"0.0.0.0:2801\", token: tok-bbbbbbbb-bbbbbbbb}", "http.address"},
+		{"allowed explicitly", "insecure_allow_plaintext_tokens: true\ngrpc: {address: \":2802\", ingest_tokens: [tok-aaaaaaaa-aaaaaaaa]}", ""},
+		{"loopback", "grpc: {address: \"127.0.0.1:2802\", client_tokens: [tok-aaaaaaaa-aaaaaaaa]}", ""},
+		{"no tokens on :2802", "grpc: {address: \":2802\"}", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(write(t, tc.yaml))
+			if tc.refused == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.refused) || !strings.Contains(err.Error(), "insecure_allow_plaintext_tokens") {
+				t.Fatalf("want a refusal naming %s and the way out, got %v", tc.refused, err)
 			}
 		})
 	}

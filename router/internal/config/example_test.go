@@ -33,7 +33,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Outputs) != 6 {
+	if len(c.Outputs) != 15 {
 		t.Fatalf("named outputs: %v", c.Summaries())
 	}
 }

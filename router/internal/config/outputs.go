@@ -70,6 +70,7 @@ type Elasticsearch struct {
 	CompressionDisabled bool
 	Shards, Replicas    int
 	Pipeline            string
+	Format              string // falco, ecs or ocsf
 }
 
 // Kafka is a Kafka output (falcosidekick's kafka block).
@@ -88,6 +89,7 @@ type Kafka struct {
 	AllowAutoTopicCreation bool
 	TLS                    *tlsconfig.Client // nil: plaintext
 	SASL                   KafkaSASL
+	Format                 string // falco, ecs or ocsf
 }
 
 // KafkaSASL is Kafka's SASL authentication (empty Mechanism: none).
@@ -263,6 +265,7 @@ func parseElasticsearch(b *block, name string, gl globalTLS) any {
 		Shards:              b.integer("numberofshards", 0),
 		Replicas:            b.integer("numberofreplicas", 0),
 		Pipeline:            b.str("pipeline", ""),
+		Format:              documentFormat(b),
 	}
 	// Batching and field flattening are sidekick tunables that the delivery
 	// pipeline and the index template decide here; the template is always
@@ -297,6 +300,7 @@ func parseKafka(b *block, name string, gl globalTLS) any {
 			Password:  b.secret("password"),
 		},
 	}
+	c.Format = documentFormat(b)
 	if p := b.str("partitioner", ""); p != "" {
 		if c.Balancer != "" && c.Balancer != p {
 			b.errorf("partitioner", "conflicts with balancer %q (they are the same setting)", c.Balancer)
@@ -316,6 +320,17 @@ func parseKafka(b *block, name string, gl globalTLS) any {
 		b.errorf("topic", "is required")
 	}
 	return c
+}
+
+// documentFormat reads the format of the documents an output writes.
+func documentFormat(b *block) string {
+	f := strings.ToLower(b.str("format", "falco"))
+	switch f {
+	case "falco", "ecs", "ocsf":
+	default:
+		b.errorf("format", "format %q: want falco, ecs or ocsf", f)
+	}
+	return f
 }
 
 func embeddedDefaults(dataDir string, defs outputDefaults) []Output {

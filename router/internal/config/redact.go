@@ -1,8 +1,9 @@
 package config
 
 import (
-	"net/url"
 	"strings"
+
+	"github.com/harrier-security/harrier/proto/redact"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -19,18 +20,8 @@ func Redacted(path string) ([]byte, error) {
 	return yaml.Marshal(redactMap(settings))
 }
 
-func isSecretKey(k string) bool {
-	k = strings.ToLower(k)
-	if strings.HasSuffix(k, "_file") {
-		return false // a path, not the secret
-	}
-	for _, s := range []string{"password", "apikey", "token", "secret"} {
-		if strings.Contains(k, s) {
-			return true
-		}
-	}
-	return false
-}
+// isSecretKey is redact's rule (one rule for every place that prints).
+func isSecretKey(k string) bool { return redact.IsSecretKey(k) }
 
 func redactMap(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))
@@ -38,7 +29,7 @@ func redactMap(m map[string]any) map[string]any {
 		switch {
 		case isSecretKey(k):
 			out[k] = redactValue(v)
-		case strings.EqualFold(k, "customheaders"):
+		case strings.EqualFold(k, "customheaders"), strings.EqualFold(k, "headers"):
 			if hm, ok := v.(map[string]any); ok {
 				r := make(map[string]any, len(hm))
 				for hk := range hm {
@@ -78,17 +69,6 @@ func redactValue(v any) any {
 	return "REDACTED"
 }
 
-// redactCredentials hides user:password@ in URLs.
-func redactCredentials(s string) string {
-	if !strings.Contains(s, "@") || !strings.Contains(s, "://") {
-		return s
-	}
-	parts := strings.Split(s, ",")
-	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			u.User = url.User("REDACTED")
-			parts[i] = u.String()
-		}
-	}
-	return strings.Join(parts, ",")
-}
+// redactCredentials hides URL credentials, secret query parameters and
+// bearer tokens in a value (redact's rule).
+func redactCredentials(s string) string { return redact.String(s) }

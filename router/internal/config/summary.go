@@ -40,12 +40,25 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
+// Secrets are the literal tokens of the configuration, for log redaction
+// (redact.Handler) of forms no pattern recognises.
+func (c *Config) Secrets() []string {
+	out := append(append(append([]string{}, c.GRPC.IngestTokens...), c.GRPC.ClientTokens...), c.GRPC.AdminTokens...)
+	if c.HTTP.Token != "" {
+		out = append(out, c.HTTP.Token)
+	}
+	return out
+}
+
 // LogValue makes slog print the summary, never the settings themselves.
 func (c *Config) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("grpc", c.GRPC.Address), slog.Bool("grpc_tls", c.GRPC.TLS.Enabled()),
 		slog.String("http", c.HTTP.Address), slog.Bool("http_tls", c.HTTP.TLS.Enabled()),
-		slog.String("data_dir", c.DataDir),
+		slog.String("data_dir", c.DataDir), slog.String("journal", c.Journal.Backend),
+	}
+	if k := c.Journal.Kafka; k != nil {
+		attrs = append(attrs, slog.Any("journal_brokers", k.Brokers), slog.String("journal_topic", k.Topic))
 	}
 	for _, s := range c.Summaries() {
 		attrs = append(attrs, slog.Group("output."+s.Name, "kind", s.Kind, "target", s.Target, "minimumpriority", s.MinimumPriority))

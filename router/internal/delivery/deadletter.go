@@ -42,6 +42,13 @@ type replayRes struct {
 	err        error
 }
 
+// DeadLetterStore keeps the alerts outputs refused permanently: the local
+// deadletter.Store, or the shared log's dead-letter topic.
+type DeadLetterStore interface {
+	Add(ctx context.Context, output string, letters []*harrierv1.DeadLetter) error
+	Replay(output string, deliver func([]*harrierv1.DeadLetter) []*harrierv1.DeadLetter) (replayed, failed int, err error)
+}
+
 // letter is a permanent failure waiting to be stored as a dead letter.
 type letter struct {
 	item

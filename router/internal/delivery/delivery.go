@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/harrier-security/harrier/router/internal/alertfilter"
-	"github.com/harrier-security/harrier/router/internal/deadletter"
 	"github.com/harrier-security/harrier/router/internal/journal"
 	"github.com/harrier-security/harrier/router/internal/output"
 )
@@ -39,6 +38,11 @@ type Spec struct {
 	// Filter selects the alerts for this output (minimumpriority and
 	// source/rule/tag/hostname allow-lists); nil passes everything.
 	Filter *alertfilter.Filter
+	// Condition selects alerts in the rules' condition language; nil
+	// passes everything.
+	Condition *alertfilter.Condition
+	// Throttle bounds alerts per key per window (zero Rate: off).
+	Throttle Throttle
 	// BatchSize bounds the alerts per Deliver call (default 500).
 	BatchSize int
 	Backoff   Backoff
@@ -49,9 +53,10 @@ type Spec struct {
 
 // Pipeline runs one worker per output.
 type Pipeline struct {
-	j         *journal.Journal
+	j         *journal.Journal // nil with a shared log
+	shared    SharedLog        // nil with the local journal
 	cursorDir string
-	dead      *deadletter.Store
+	dead      DeadLetterStore
 	m         *Metrics
 	log       *slog.Logger
 
@@ -61,7 +66,7 @@ type Pipeline struct {
 }
 
 // New returns a pipeline with no outputs; call Apply.
-func New(j *journal.Journal, cursorDir string, dead *deadletter.Store, m *Metrics, log *slog.Logger) *Pipeline {
+func New(j *journal.Journal, cursorDir string, dead DeadLetterStore, m *Metrics, log *slog.Logger) *Pipeline {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
@@ -139,6 +144,9 @@ func (p *Pipeline) start(s Spec, out output.Output) (*worker, error) {
 		s.BatchSize = 500
 	}
 	s.Backoff = s.Backoff.withDefaults()
+	if p.shared != nil {
+		return p.startGroup(s, out)
+	}
 	cur, pos, err := p.startPosition(s.Name)
 	if err != nil {
 		return nil, err
@@ -148,9 +156,24 @@ func (p *Pipeline) start(s Spec, out output.Output) (*worker, error) {
 		p: p, spec: s, out: out, name: s.Name, cursor: cur, pos: pos, stored: pos,
 		reader: p.j.NewReader(pos), cancel: cancel, done: make(chan struct{}),
 		drain: make(chan struct{}), replay: make(chan replayReq), state: StateIdle,
+		thr: newThrottler(s.Throttle),
 	}
 	p.m.zero(s.Name)
 	go w.run(ctx)
+	return w, nil
+}
+
+func (p *Pipeline) startGroup(s Spec, out output.Output) (*worker, error) {
+	g, err := p.shared.Join(GroupName(s.Name))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &worker{p: p, spec: s, out: out, name: s.Name, cancel: cancel, done: make(chan struct{}),
+		drain: make(chan struct{}), replay: make(chan replayReq), state: StateIdle}
+	p.m.zero(s.Name)
+	p.log.Info("output joined its consumer group", "output", s.Name, "group", GroupName(s.Name))
+	go w.runGroup(ctx, g)
 	return w, nil
 }
 

@@ -36,7 +36,10 @@ func (p *Pipeline) Health() []Health {
 		ws = append(ws, w)
 	}
 	p.mu.Unlock()
-	next := p.j.Next()
+	var next uint64
+	if p.j != nil {
+		next = p.j.Next()
+	}
 	out := make([]Health, 0, len(ws))
 	for _, w := range ws {
 		w.mu.Lock()
@@ -44,6 +47,9 @@ func (p *Pipeline) Health() []Health {
 			LastSuccess: w.lastOK, Position: w.pos, DeadLetterError: w.deadErr, DeadLetterErrorTime: w.deadErrAt}
 		if next > w.pos {
 			h.QueueDepth = next - w.pos
+		}
+		if p.shared != nil {
+			h.QueueDepth = w.lag // the whole group's, as of its last check
 		}
 		if !w.oldest.IsZero() {
 			h.OldestUndeliveredSeconds = time.Since(w.oldest).Seconds()

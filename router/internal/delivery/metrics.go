@@ -16,9 +16,13 @@ type Metrics struct {
 	// DeadLetterFailures counts dead-letter writes that failed.
 	DeadLetterFailures *prometheus.CounterVec
 	Filtered           *prometheus.CounterVec
-	LostRetention      *prometheus.CounterVec
-	Latency            *prometheus.HistogramVec
-	BatchSize          *prometheus.HistogramVec
+	// Throttled counts alerts held back by the output's throttle;
+	// Summaries the follow-up alerts that report them.
+	Throttled     *prometheus.CounterVec
+	Summaries     *prometheus.CounterVec
+	LostRetention *prometheus.CounterVec
+	Latency       *prometheus.HistogramVec
+	BatchSize     *prometheus.HistogramVec
 
 	// Lost counts alerts an output never consumed, by reason: deleted
 	// (retention, or segments removed), damaged, missing.
@@ -43,6 +47,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Dead-letter writes that failed (a failing disk); the alerts stay queued and the write is tried again."}, []string{"output"}),
 		Filtered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_filtered_total",
 			Help: "Alerts skipped by the output's minimumpriority or filters."}, []string{"output"}),
+		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_throttled_total",
+			Help: "Alerts held back by the output's throttle (each is counted in a summary alert)."}, []string{"output"}),
+		Summaries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_throttle_summaries_total",
+			Help: "Summary alerts the output's throttle sent for the alerts it held back."}, []string{"output"}),
 		LostRetention: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_lost_to_retention_total",
 			Help: "Alerts this output never consumed because journal retention (or a removed segment) deleted them first."}, []string{"output"}),
 		Lost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_output_lost_total",
@@ -57,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Alerts per delivery attempt.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}, []string{"output"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Sent, m.Failed, m.Retried, m.DeadLettered, m.DeadLetterFailures, m.Filtered, m.LostRetention, m.Latency, m.BatchSize,
+		reg.MustRegister(m.Sent, m.Failed, m.Retried, m.DeadLettered, m.DeadLetterFailures, m.Filtered, m.Throttled, m.Summaries, m.LostRetention, m.Latency, m.BatchSize,
 			m.Lost, m.CursorRepairs)
 	}
 	return m
@@ -67,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // of them (an alert rule on an increase needs the series before the first
 // event).
 func (m *Metrics) zero(output string) {
-	for _, v := range []*prometheus.CounterVec{m.Sent, m.Failed, m.Retried, m.DeadLettered, m.DeadLetterFailures, m.Filtered, m.LostRetention, m.CursorRepairs} {
+	for _, v := range []*prometheus.CounterVec{m.Sent, m.Failed, m.Retried, m.DeadLettered, m.DeadLetterFailures, m.Filtered, m.Throttled, m.Summaries, m.LostRetention, m.CursorRepairs} {
 		v.WithLabelValues(output)
 	}
 	for _, reason := range []string{journal.LossDeleted, journal.LossDamaged, journal.LossMissing} {

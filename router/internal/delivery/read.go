@@ -56,9 +56,33 @@ func (w *worker) fetch(ctx context.Context, out chan<- fetched) {
 			continue
 		}
 		if f.last == 0 {
+			// Idle: deliver the throttle's summaries when their windows end.
+			sum, ok, next := w.dueSummaries()
+			if ok {
+				select {
+				case out <- sum:
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+			var due <-chan time.Time
+			var tm *time.Timer
+			if !next.IsZero() {
+				// Checked at least every second: the throttle's clock may
+				// not be the wall clock (tests inject one).
+				tm = time.NewTimer(min(max(next.Sub(w.thr.cfg.Now()), time.Millisecond), time.Second))
+				due = tm.C
+			}
 			select {
 			case <-wait:
+			case <-due:
 			case <-ctx.Done():
+			}
+			if tm != nil {
+				tm.Stop()
+			}
+			if ctx.Err() != nil {
 				return
 			}
 		}

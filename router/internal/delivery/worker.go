@@ -20,12 +20,14 @@ type worker struct {
 	done   chan struct{}
 	drain  chan struct{}
 	replay chan replayReq
+	thr    *throttler // nil: no throttle
 
 	stored    uint64 // position last written to the cursor
 	lastStore time.Time
 
 	mu        sync.Mutex
-	pos       uint64 // next journal record to consume
+	pos       uint64 // next journal record to consume (records consumed, on a shared log)
+	lag       uint64 // the consumer group's lag, on a shared log
 	state     string
 	lastErr   string
 	lastErrAt time.Time

@@ -61,7 +61,7 @@ func (b *byteBudget) release(n int) {
 
 // Stream is the Ingest service (register it with Register).
 type Stream struct {
-	j    *journal.Journal
+	j    journal.Appender
 	m    *Metrics
 	log  *slog.Logger
 	dead DeadLetters
@@ -85,7 +85,7 @@ func (s *Stream) SetDeadLetters(d DeadLetters) { s.dead = d }
 
 // NewStream returns the gRPC ingest service. Batches are acknowledged once
 // fsynced until WithAck says otherwise.
-func NewStream(j *journal.Journal, m *Metrics, log *slog.Logger) *Stream {
+func NewStream(j journal.Appender, m *Metrics, log *slog.Logger) *Stream {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
@@ -151,7 +151,7 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 			p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED, errEmpty.Error()
 		default:
 			last = batch.Sequence
-			recs, err := s.verdicts(ctx, batch, from)
+			recs, ids, err := s.verdicts(ctx, batch, from)
 			if err != nil {
 				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED, err.Error()
 				break
@@ -164,7 +164,9 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 				p.bytes += len(r)
 			}
 			budget.acquire(p.bytes)
-			done, err := s.j.AppendAsyncAck(recs, s.ack)
+			// The sensor's identity keys the batch: on Kafka one sensor's
+			// alerts stay in order on one partition.
+			done, err := s.j.AppendBatch(journal.Batch{Key: batch.SensorID, IDs: ids, Recs: recs, Ack: s.ack})
 			if err != nil {
 				budget.release(p.bytes)
 				p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_RETRY, "router is shutting down"
@@ -234,17 +236,19 @@ func statusLabel(s harrierv1.AckStatus) string {
 // counted; the rest are returned for the journal. Without a dead-letter
 // store, or when storing them fails, the batch is refused as a whole (the
 // error) and the sensor keeps it.
-func (s *Stream) verdicts(ctx context.Context, batch *batchwire.Batch, from string) ([][]byte, error) {
+func (s *Stream) verdicts(ctx context.Context, batch *batchwire.Batch, from string) ([][]byte, []string, error) {
 	recs := make([][]byte, 0, len(batch.Alerts))
+	ids := make([]string, 0, len(batch.Alerts))
 	var dead []*harrierv1.DeadLetter
 	for i, a := range batch.Alerts {
-		rec, err := encodeRawAlert(i, a, batch.SensorID)
+		rec, id, err := encodeRawAlert(i, a, batch.SensorID)
 		if err == nil {
 			recs = append(recs, rec)
+			ids = append(ids, id)
 			continue
 		}
 		if s.dead == nil {
-			return nil, err
+			return nil, nil, err
 		}
 		alert := &harrierv1.Alert{}
 		if uerr := proto.Unmarshal(a, alert); uerr != nil {
@@ -256,13 +260,13 @@ func (s *Stream) verdicts(ctx context.Context, batch *batchwire.Batch, from stri
 		dead = append(dead, &harrierv1.DeadLetter{Output: IngestOutput, Alert: alert, Reason: err.Error(), Time: timestamppb.Now()})
 	}
 	if len(dead) == 0 {
-		return recs, nil
+		return recs, ids, nil
 	}
 	if err := s.dead.Add(ctx, IngestOutput, dead); err != nil {
-		return nil, fmt.Errorf("%d invalid alerts, and storing them as dead letters failed: %w", len(dead), err)
+		return nil, nil, fmt.Errorf("%d invalid alerts, and storing them as dead letters failed: %w", len(dead), err)
 	}
 	s.m.Invalid.WithLabelValues("grpc").Add(float64(len(dead)))
 	s.log.Warn("invalid alerts in an ingest batch kept as dead letters; the rest is stored", "peer", from,
 		"sensor", batch.SensorID, "sequence", batch.Sequence, "invalid", len(dead), "valid", len(recs), "reason", dead[0].Reason)
-	return recs, nil
+	return recs, ids, nil
 }

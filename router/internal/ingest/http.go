@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -30,7 +31,7 @@ import (
 // resolved once, and the journal answers as soon as the alert is written
 // (journal.AckWritten, the default) rather than after an fsync.
 type HTTP struct {
-	j       *journal.Journal
+	j       journal.Appender
 	m       *Metrics
 	log     *slog.Logger
 	token   string
@@ -45,7 +46,7 @@ type HTTP struct {
 // NewHTTP returns the handler. token, when non-empty, is required as a
 // bearer token. Alerts are acknowledged once fsynced until WithAck says
 // otherwise.
-func NewHTTP(j *journal.Journal, m *Metrics, log *slog.Logger, token string, maxBody int64) *HTTP {
+func NewHTTP(j journal.Appender, m *Metrics, log *slog.Logger, token string, maxBody int64) *HTTP {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
@@ -74,6 +75,10 @@ type reqBuf struct {
 	recs   []byte
 	slices [][]byte
 	alerts []*harrierv1.Alert
+	ids    []string
+	// inFlight: the journal may still read recs (the request ended before
+	// its answer), so the buffer is not reused.
+	inFlight bool
 }
 
 var reqBufs = sync.Pool{New: func() any { return new(reqBuf) }}
@@ -82,9 +87,11 @@ var reqBufs = sync.Pool{New: func() any { return new(reqBuf) }}
 const maxPooled = 1 << 20
 
 func (b *reqBuf) release() {
-	if b.body.Cap() > maxPooled || cap(b.recs) > maxPooled {
+	if b.inFlight || b.body.Cap() > maxPooled || cap(b.recs) > maxPooled {
 		return
 	}
+	clear(b.ids)
+	b.ids = b.ids[:0]
 	b.body.Reset()
 	clear(b.alerts)
 	b.alerts = b.alerts[:0]
@@ -144,7 +151,7 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.bad(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	if _, err := h.j.AppendAck(r.Context(), buf.slices, h.ack); err != nil {
+	if err := h.store(r.Context(), buf); err != nil {
 		h.retry.Inc()
 		h.log.Error("http ingest: storing failed", "err", err)
 		w.Header().Set("Retry-After", "1")
@@ -175,6 +182,32 @@ func (b *reqBuf) encode() error {
 		from = end
 	}
 	return nil
+}
+
+// store appends one request's alerts, keyed by the Falco host that sent
+// them (Kafka keeps one key in order), and waits for the ack policy's
+// answer. When the request ends first, buf stays with the journal's
+// writer: it must not go back to the pool.
+func (h *HTTP) store(ctx context.Context, buf *reqBuf) error {
+	b := journal.Batch{Recs: buf.slices, Ack: h.ack, IDs: buf.ids[:0]}
+	for _, a := range buf.alerts {
+		b.IDs = append(b.IDs, a.GetId())
+	}
+	buf.ids = b.IDs
+	if len(buf.alerts) > 0 {
+		b.Key = buf.alerts[0].GetHostname()
+	}
+	done, err := h.j.AppendBatch(b)
+	if err != nil {
+		return err
+	}
+	select {
+	case res := <-done:
+		return res.Err
+	case <-ctx.Done():
+		buf.inFlight = true
+		return ctx.Err()
+	}
 }
 
 func (h *HTTP) bad(w http.ResponseWriter, r *http.Request, code int, reason string) {

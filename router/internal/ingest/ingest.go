@@ -40,6 +40,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Invalid alerts refused alone from an otherwise stored batch, kept as dead letters of output \"ingest\"."}, []string{"transport"})
 	m.TooLarge = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_ingest_too_large_total",
 		Help: "Messages refused for exceeding the receive limit (grpc.max_recv_bytes)."}, []string{"transport"})
+	// Exported from the start, so a scrape shows 0 rather than nothing.
+	m.Invalid.WithLabelValues("grpc")
+	m.TooLarge.WithLabelValues("grpc")
 	if reg != nil {
 		reg.MustRegister(m.Alerts, m.Batches, m.Duration, m.Invalid, m.TooLarge)
 	}

@@ -37,7 +37,7 @@ const (
 func encodeRaw(alerts [][]byte, sensorID string) ([][]byte, error) {
 	recs := make([][]byte, len(alerts))
 	for i, a := range alerts {
-		rec, err := encodeRawAlert(i, a, sensorID)
+		rec, _, err := encodeRawAlert(i, a, sensorID)
 		if err != nil {
 			return nil, err
 		}
@@ -46,28 +46,30 @@ func encodeRaw(alerts [][]byte, sensorID string) ([][]byte, error) {
 	return recs, nil
 }
 
-// encodeRawAlert is encodeRaw for alert i of a batch.
-func encodeRawAlert(i int, a []byte, sensorID string) ([]byte, error) {
+// encodeRawAlert is encodeRaw for alert i of a batch; it also returns the
+// alert's id (Kafka carries it in a record header).
+func encodeRawAlert(i int, a []byte, sensorID string) (rec []byte, id string, err error) {
 	var hasID, hasRule, hasSensor bool
 	buf := a
 	for len(buf) > 0 {
 		num, typ, n := protowire.ConsumeTag(buf)
 		if n < 0 {
-			return nil, fmt.Errorf("alert %d: %w", i, protowire.ParseError(n))
+			return nil, "", fmt.Errorf("alert %d: %w", i, protowire.ParseError(n))
 		}
 		buf = buf[n:]
 		m := protowire.ConsumeFieldValue(num, typ, buf)
 		if m < 0 {
-			return nil, fmt.Errorf("alert %d field %d: %w", i, num, protowire.ParseError(m))
+			return nil, "", fmt.Errorf("alert %d field %d: %w", i, num, protowire.ParseError(m))
 		}
 		if typ == protowire.BytesType && (num == fieldAlertID || num == fieldAlertRule || num == fieldAlertSensorID) {
 			v, _ := protowire.ConsumeBytes(buf)
 			if !utf8.Valid(v) {
-				return nil, fmt.Errorf("alert %d field %d: invalid UTF-8", i, num)
+				return nil, "", fmt.Errorf("alert %d field %d: invalid UTF-8", i, num)
 			}
 			switch num {
 			case fieldAlertID:
 				hasID = len(v) > 0
+				id = string(v)
 			case fieldAlertRule:
 				hasRule = len(v) > 0
 			case fieldAlertSensorID:
@@ -77,18 +79,19 @@ func encodeRawAlert(i int, a []byte, sensorID string) ([]byte, error) {
 		buf = buf[m:]
 	}
 	if !hasRule {
-		return nil, fmt.Errorf("alert %d: rule is empty", i)
+		return nil, "", fmt.Errorf("alert %d: rule is empty", i)
 	}
-	rec := a
+	rec = a
 	if !hasID || (!hasSensor && sensorID != "") {
 		rec = append([]byte(nil), a...)
 		if !hasID {
-			id, err := uuid.NewV7()
+			u, err := uuid.NewV7()
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
+			id = u.String()
 			rec = protowire.AppendTag(rec, fieldAlertID, protowire.BytesType)
-			rec = protowire.AppendString(rec, id.String())
+			rec = protowire.AppendString(rec, id)
 		}
 		if !hasSensor && sensorID != "" {
 			rec = protowire.AppendTag(rec, fieldAlertSensorID, protowire.BytesType)
@@ -96,9 +99,9 @@ func encodeRawAlert(i int, a []byte, sensorID string) ([]byte, error) {
 		}
 	}
 	if len(rec) > journal.MaxRecordSize {
-		return nil, fmt.Errorf("alert %d: %d bytes exceeds the %d-byte limit", i, len(rec), journal.MaxRecordSize)
+		return nil, "", fmt.Errorf("alert %d: %d bytes exceeds the %d-byte limit", i, len(rec), journal.MaxRecordSize)
 	}
-	return rec, nil
+	return rec, id, nil
 }
 
 // Codec is the gRPC codec the router's server must use

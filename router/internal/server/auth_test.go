@@ -21,6 +21,7 @@ func TestTokenAuthPerMethod(t *testing.T) {
 	}
 	full := newTokenAuth([]string{ingest}, []string{client}, []string{admin})
 	noAdmin := newTokenAuth(nil, nil, nil)
+	ingestOnly := newTokenAuth([]string{ingest}, nil, nil)
 	tests := []struct {
 		name   string
 		auth   *tokenAuth
@@ -39,7 +40,15 @@ func TestTokenAuthPerMethod(t *testing.T) {
 		{"sensors with admin", full, harrierv1.FleetAdmin_ListSensors_FullMethodName, admin, codes.OK},
 		{"sensors with ingest", full, harrierv1.FleetAdmin_ListSensors_FullMethodName, ingest, codes.Unauthenticated},
 		{"no admin tokens: push refused", noAdmin, harrierv1.FleetAdmin_PushRules_FullMethodName, "", codes.PermissionDenied},
-		{"no client tokens: status open", noAdmin, harrierv1.FleetAdmin_RulesStatus_FullMethodName, "", codes.OK},
+		{"no token at all: status open", noAdmin, harrierv1.FleetAdmin_RulesStatus_FullMethodName, "", codes.OK},
+		{"no token at all: subscribe open", noAdmin, harrierv1.Subscription_Subscribe_FullMethodName, "", codes.OK},
+		{"ingest tokens only: subscribe closed", ingestOnly, harrierv1.Subscription_Subscribe_FullMethodName, "", codes.PermissionDenied},
+		{"ingest tokens only: subscribe refuses the ingest token", ingestOnly, harrierv1.Subscription_Subscribe_FullMethodName, ingest, codes.PermissionDenied},
+		{"ingest tokens only: dead letters closed", ingestOnly, harrierv1.DeadLetters_Replay_FullMethodName, "", codes.PermissionDenied},
+		{"ingest tokens only: fleet status closed", ingestOnly, harrierv1.FleetAdmin_RulesStatus_FullMethodName, "", codes.PermissionDenied},
+		{"ingest tokens only: sensors stream", ingestOnly, harrierv1.Ingest_Stream_FullMethodName, ingest, codes.OK},
+		{"client token: subscribe", full, harrierv1.Subscription_Subscribe_FullMethodName, client, codes.OK},
+		{"ingest token: no subscribe", full, harrierv1.Subscription_Subscribe_FullMethodName, ingest, codes.Unauthenticated},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

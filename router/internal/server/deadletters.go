@@ -7,14 +7,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
-	"github.com/harrier-security/harrier/router/internal/deadletter"
 )
 
 // deadLetters implements harrierv1.DeadLettersServer over the store and the
 // pipeline (which replays through the output's own worker).
 type deadLetters struct {
 	harrierv1.UnimplementedDeadLettersServer
-	store *deadletter.Store
+	store deadLetterStore
 	r     *Router
 }
 

@@ -8,11 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"syscall"
 	"time"
@@ -25,6 +27,8 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/proto/httplimit"
+	"github.com/harrier-security/harrier/proto/redact"
 	"github.com/harrier-security/harrier/router/internal/config"
 	"github.com/harrier-security/harrier/router/internal/console/index"
 	"github.com/harrier-security/harrier/router/internal/deadletter"
@@ -32,6 +36,7 @@ import (
 	"github.com/harrier-security/harrier/router/internal/fleet"
 	"github.com/harrier-security/harrier/router/internal/ingest"
 	"github.com/harrier-security/harrier/router/internal/journal"
+	"github.com/harrier-security/harrier/router/internal/journal/kafkalog"
 	"github.com/harrier-security/harrier/router/internal/outputs"
 	"github.com/harrier-security/harrier/router/internal/subscription"
 )
@@ -42,8 +47,10 @@ type Router struct {
 	reg  *prometheus.Registry
 	lock *os.File
 
-	j       *journal.Journal
-	dead    *deadletter.Store
+	j       *journal.Journal // the local journal; nil with Kafka
+	kl      *kafkalog.Log    // the Kafka journal; nil with the local one
+	app     journal.Appender // where ingest appends: j or kl
+	dead    deadLetterStore
 	pipe    *delivery.Pipeline
 	outputs outputs.Factory
 	hub     *subscription.Hub
@@ -83,28 +90,18 @@ func New(cfg *config.Config, log *slog.Logger) (*Router, error) {
 	}
 	r := &Router{log: log, reg: prometheus.NewRegistry(), lock: lock, cfg: cfg}
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	r.j, err = journal.Open(filepath.Join(cfg.DataDir, "journal"), journal.Options{
-		SegmentBytes: cfg.Journal.SegmentBytes, MaxBytes: cfg.Journal.MaxBytes, MaxAge: cfg.Journal.MaxAge,
-		SyncInterval: cfg.Journal.FsyncInterval, Logger: log,
-	})
-	if err != nil {
+	if cfg.Journal.Backend == config.BackendKafka {
+		if err := r.openKafka(cfg); err != nil {
+			lock.Close()
+			return nil, err
+		}
+	} else if err := r.openLocal(cfg); err != nil {
 		lock.Close()
 		return nil, err
 	}
-	r.reg.MustRegister(&journalCollector{j: r.j})
-	if r.dead, err = deadletter.Open(filepath.Join(cfg.DataDir, "deadletters")); err != nil {
-		r.j.Close()
-		lock.Close()
-		return nil, err
-	}
-	r.reg.MustRegister(&deadLetterCollector{s: r.dead})
-	r.pipe = delivery.New(r.j, filepath.Join(cfg.DataDir, "cursors"), r.dead, delivery.NewMetrics(r.reg), log)
-	r.reg.MustRegister(r.pipe.Collector())
-	r.hub = subscription.NewHub(r.j, subscription.Options{Buffer: cfg.Subscriptions.Buffer, MaxReplay: cfg.Subscriptions.MaxReplay,
-		Registerer: r.reg, Logger: log})
 	r.im = ingest.NewMetrics(r.reg)
 	if r.fl, err = fleet.New(filepath.Join(cfg.DataDir, "rulesets"), log); err != nil {
-		r.j.Close()
+		r.closeLog()
 		lock.Close()
 		return nil, err
 	}
@@ -112,6 +109,40 @@ func New(cfg *config.Config, log *slog.Logger) (*Router, error) {
 		Help: "Configuration reloads, by result (applied, rejected)."}, []string{"result"})
 	r.reg.MustRegister(r.reloads)
 	return r, nil
+}
+
+// openLocal opens the embedded journal, cursors and dead-letter files.
+func (r *Router) openLocal(cfg *config.Config) error {
+	j, err := journal.Open(filepath.Join(cfg.DataDir, "journal"), journal.Options{
+		SegmentBytes: cfg.Journal.SegmentBytes, MaxBytes: cfg.Journal.MaxBytes, MaxAge: cfg.Journal.MaxAge,
+		SyncInterval: cfg.Journal.FsyncInterval, Logger: r.log,
+	})
+	if err != nil {
+		return err
+	}
+	r.j, r.app = j, j
+	r.reg.MustRegister(&journalCollector{j: r.j})
+	dead, err := deadletter.Open(filepath.Join(cfg.DataDir, "deadletters"))
+	if err != nil {
+		r.j.Close()
+		return err
+	}
+	r.dead = dead
+	r.reg.MustRegister(&deadLetterCollector{s: r.dead})
+	r.pipe = delivery.New(r.j, filepath.Join(cfg.DataDir, "cursors"), dead, delivery.NewMetrics(r.reg), r.log)
+	r.reg.MustRegister(r.pipe.Collector())
+	r.hub = subscription.NewHub(r.j, subscription.Options{Buffer: cfg.Subscriptions.Buffer, MaxReplay: cfg.Subscriptions.MaxReplay,
+		Registerer: r.reg, Logger: r.log})
+	return nil
+}
+
+func (r *Router) closeLog() {
+	if r.j != nil {
+		r.j.Close()
+	}
+	if r.kl != nil {
+		r.kl.Close()
+	}
 }
 
 func lockDir(dir string) (*os.File, error) {
@@ -161,7 +192,7 @@ func (r *Router) Start() error {
 	if err != nil {
 		return fmt.Errorf("grpc.ack: %w", err)
 	}
-	is := ingest.NewStream(r.j, r.im, r.log).WithAck(grpcAck)
+	is := ingest.NewStream(r.app, r.im, r.log).WithAck(grpcAck)
 	is.SetDeadLetters(r.dead)
 	ingest.Register(r.grpcSrv, is)
 	harrierv1.RegisterSubscriptionServer(r.grpcSrv, r.hub)
@@ -177,7 +208,7 @@ func (r *Router) Start() error {
 		return fmt.Errorf("http.ack: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/{$}", ingest.NewHTTP(r.j, r.im, r.log, cfg.HTTP.Token, cfg.HTTP.MaxBodyBytes).WithAck(httpAck)) // exactly "/", like falcosidekick
+	mux.Handle("/{$}", ingest.NewHTTP(r.app, r.im, r.log, cfg.HTTP.Token, cfg.HTTP.MaxBodyBytes).WithAck(httpAck)) // exactly "/", like falcosidekick
 	if err := r.startConsole(mux); err != nil {
 		return err
 	}
@@ -199,7 +230,17 @@ func (r *Router) Start() error {
 	if err != nil {
 		return fmt.Errorf("http.tls: %w", err)
 	}
-	r.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, TLSConfig: htc,
+	// Bounded memory whatever arrives: the ingest handler reads whole
+	// bodies, so the listener bounds how many it holds at once. Health and
+	// metrics stay exempt so that probes answer while it is busy.
+	lim := httplimit.New(httplimit.Config{Listener: "http", MaxConcurrent: cfg.HTTP.MaxConcurrentRequests,
+		MaxInflightBytes: cfg.HTTP.MaxInflightBytes, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Exempt: []string{"/healthz", "/metrics", "/ping"}})
+	for _, c := range lim.Collectors() {
+		if err := r.reg.Register(c); err != nil {
+			return fmt.Errorf("http limits: %w", err)
+		}
+	}
+	r.httpSrv = &http.Server{Handler: lim.Wrap(mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, TLSConfig: htc,
 		IdleTimeout: 2 * time.Minute, Protocols: httpProtocols(),
 		ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelWarn)}
 	if r.httpLn, err = net.Listen("tcp", cfg.HTTP.Address); err != nil {
@@ -221,8 +262,21 @@ func (r *Router) Start() error {
 			r.log.Error("http server", "err", err)
 		}
 	}()
-	r.log.Info("router started", "grpc", r.grpcLn.Addr().String(), "http", r.httpLn.Addr().String(),
-		"journal_next", r.j.Next(), "config", cfg)
+	if cfg.InsecureAllowPlaintextTokens {
+		if !cfg.GRPC.TLS.Enabled() && !config.IsLoopback(cfg.GRPC.Address) || cfg.HTTP.Token != "" && !cfg.HTTP.TLS.Enabled() && !config.IsLoopback(cfg.HTTP.Address) {
+			r.log.Warn("tokens travel in plaintext on a listener reachable from other hosts (insecure_allow_plaintext_tokens): anyone on the path can read and replay them")
+		}
+	}
+	if !cfg.GRPC.TLS.Enabled() && !config.IsLoopback(cfg.GRPC.Address) && len(cfg.GRPC.IngestTokens)+len(cfg.GRPC.ClientTokens) == 0 {
+		r.log.Warn("the gRPC listener is reachable from other hosts without TLS or tokens: anyone can send alerts and subscribe", "address", cfg.GRPC.Address)
+	}
+	if r.j != nil {
+		r.log.Info("router started", "grpc", r.grpcLn.Addr().String(), "http", r.httpLn.Addr().String(),
+			"journal_next", r.j.Next(), "config", cfg)
+	} else {
+		r.log.Info("router started", "grpc", r.grpcLn.Addr().String(), "http", r.httpLn.Addr().String(),
+			"journal", "kafka", "config", cfg)
+	}
 	return nil
 }
 
@@ -246,7 +300,7 @@ func (r *Router) HTTPAddr() string { return r.httpLn.Addr().String() }
 // Registry exposes the metrics (tests, benchmarks).
 func (r *Router) Registry() *prometheus.Registry { return r.reg }
 
-// Journal exposes the journal (tests, benchmarks).
+// Journal exposes the local journal (tests, benchmarks); nil with Kafka.
 func (r *Router) Journal() *journal.Journal { return r.j }
 
 func (r *Router) pipeline() *delivery.Pipeline { return r.pipe }
@@ -263,7 +317,7 @@ func (r *Router) Reload(cfg *config.Config) error {
 		r.auth.set(cfg.GRPC.IngestTokens, cfg.GRPC.ClientTokens, cfg.GRPC.AdminTokens)
 	}
 	if cfg.GRPC.Address != old.GRPC.Address || cfg.HTTP.Address != old.HTTP.Address || cfg.DataDir != old.DataDir ||
-		cfg.Journal != old.Journal || cfg.HTTP.MetricsAddress != old.HTTP.MetricsAddress ||
+		!reflect.DeepEqual(cfg.Journal, old.Journal) || cfg.HTTP.MetricsAddress != old.HTTP.MetricsAddress ||
 		cfg.GRPC.TLS != old.GRPC.TLS || cfg.HTTP.TLS != old.HTTP.TLS || cfg.HTTP.Token != old.HTTP.Token ||
 		cfg.Subscriptions != old.Subscriptions || cfg.HTTP.Ack != old.HTTP.Ack || cfg.GRPC.Ack != old.GRPC.Ack {
 		r.log.Warn("config reload: listener, TLS, HTTP token, ack, data_dir, journal and subscription changes take effect at the next restart")
@@ -317,35 +371,56 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		<-r.hubDone
 	}
 	r.pipe.Stop(ctx)
-	err := r.j.Close()
+	var err error
+	if r.j != nil {
+		err = r.j.Close()
+	} else {
+		err = r.kl.Close()
+	}
 	r.lock.Close()
 	r.log.Info("router stopped", "err", err)
 	return err
 }
 
+func (r *Router) secrets() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cfg.Secrets()
+}
+
 type healthReport struct {
 	Status      string            `json:"status"`
-	Journal     journal.Stats     `json:"journal"`
+	Journal     any               `json:"journal"`
 	Outputs     []delivery.Health `json:"outputs"`
 	DeadLetters map[string]int    `json:"dead_letters"`
 	Subscribers int               `json:"subscribers"`
 }
 
 func (r *Router) serveHealth(w http.ResponseWriter, _ *http.Request) {
-	rep := healthReport{Status: "ok", Journal: r.j.Stats(), Outputs: r.pipe.Health(), DeadLetters: r.dead.Counts(),
+	rep := healthReport{Status: "ok", Journal: r.journalStats(), Outputs: r.pipe.Health(), DeadLetters: r.dead.Counts(),
 		Subscribers: r.hub.Subscribers()}
 	for _, o := range rep.Outputs {
 		if o.State == delivery.StateRetrying || o.DeadLetterError != "" {
 			rep.Status = "degraded"
 		}
 	}
-	if rep.Journal.WriteError != "" {
+	if st, ok := rep.Journal.(journal.Stats); ok && st.WriteError != "" {
 		rep.Status = "degraded" // a full or failing disk: ingest is refused
 	}
 	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(rep)
+	// /healthz is unauthenticated: errors of outputs (URLs with tokens)
+	// pass redact's rule first.
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	_, _ = io.WriteString(w, redact.Secrets(redact.String(string(b)), r.secrets())+"\n")
+}
+
+func (r *Router) journalStats() any {
+	if r.j != nil {
+		return r.j.Stats()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return r.kl.Stats(ctx)
 }
 
 type journalCollector struct{ j *journal.Journal }
@@ -397,7 +472,15 @@ func (c *journalCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(jSyncErrors, prometheus.CounterValue, float64(st.SyncErrors))
 }
 
-type deadLetterCollector struct{ s *deadletter.Store }
+// deadLetterStore is the local store or the Kafka dead-letter topic.
+type deadLetterStore interface {
+	delivery.DeadLetterStore
+	List(output string, limit int) ([]*harrierv1.DeadLetter, int, error)
+	Outputs() ([]string, error)
+	Counts() map[string]int
+}
+
+type deadLetterCollector struct{ s deadLetterStore }
 
 var dlStored = prometheus.NewDesc("harrier_router_dead_letters",
 	"Dead letters stored per output (awaiting harrierctl deadletters replay).", []string{"output"}, nil)
@@ -405,7 +488,12 @@ var dlStored = prometheus.NewDesc("harrier_router_dead_letters",
 func (c *deadLetterCollector) Describe(ch chan<- *prometheus.Desc) { ch <- dlStored }
 
 func (c *deadLetterCollector) Collect(ch chan<- prometheus.Metric) {
-	for out, n := range c.s.Counts() {
+	counts := c.s.Counts()
+	if _, ok := counts[ingest.IngestOutput]; !ok {
+		// The ingest pseudo-output always exists: show its 0.
+		ch <- prometheus.MustNewConstMetric(dlStored, prometheus.GaugeValue, 0, ingest.IngestOutput)
+	}
+	for out, n := range counts {
 		ch <- prometheus.MustNewConstMetric(dlStored, prometheus.GaugeValue, float64(n), out)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
@@ -34,9 +36,10 @@ type Options struct {
 // Hub implements harrierv1.SubscriptionServer.
 type Hub struct {
 	harrierv1.UnimplementedSubscriptionServer
-	j    *journal.Journal
-	opts Options
-	log  *slog.Logger
+	j      *journal.Journal
+	shared SharedLog // instead of j, with the Kafka backend
+	opts   Options
+	log    *slog.Logger
 
 	closed chan struct{}
 	once   sync.Once
@@ -65,7 +68,10 @@ func NewHub(j *journal.Journal, opts Options) *Hub {
 	if opts.MaxReplay <= 0 {
 		opts.MaxReplay = 10000
 	}
-	h := &Hub{j: j, opts: opts, log: opts.Logger, subs: map[*subscriber]struct{}{}, pos: j.Next(), closed: make(chan struct{})}
+	h := &Hub{j: j, opts: opts, log: opts.Logger, subs: map[*subscriber]struct{}{}, closed: make(chan struct{})}
+	if j != nil {
+		h.pos = j.Next()
+	}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -82,6 +88,10 @@ func NewHub(j *journal.Journal, opts Options) *Hub {
 
 // Run tails the journal until ctx ends.
 func (h *Hub) Run(ctx context.Context) {
+	if h.shared != nil {
+		h.runShared(ctx)
+		return
+	}
 	h.mu.Lock()
 	r := h.j.NewReader(h.pos)
 	h.mu.Unlock()
@@ -162,8 +172,12 @@ func (h *Hub) publish(e journal.Entry) {
 
 // Subscribe implements harrierv1.SubscriptionServer.
 func (h *Hub) Subscribe(req *harrierv1.SubscribeRequest, stream harrierv1.Subscription_SubscribeServer) error {
+	flt, err := alertfilter.Compile(req.GetFilter())
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "filter condition: %v", err)
+	}
 	s := &subscriber{
-		filter: alertfilter.New(req.GetFilter()),
+		filter: flt,
 		ch:     make(chan *harrierv1.Alert, h.opts.Buffer),
 		wake:   make(chan struct{}, 1),
 	}
@@ -180,7 +194,13 @@ func (h *Hub) Subscribe(req *harrierv1.SubscribeRequest, stream harrierv1.Subscr
 	}()
 
 	if req.GetReplayLast() > 0 || req.GetReplaySince() != nil {
-		for _, a := range h.replay(req, s.filter, start) {
+		var replayed []*harrierv1.Alert
+		if h.shared != nil {
+			replayed = h.replayShared(stream.Context(), req, s.filter)
+		} else {
+			replayed = h.replay(req, s.filter, start)
+		}
+		for _, a := range replayed {
 			if err := stream.Send(&harrierv1.SubscribeResponse{Event: &harrierv1.SubscribeResponse_Alert{Alert: a}}); err != nil {
 				return err
 			}

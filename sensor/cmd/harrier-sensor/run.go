@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/harrier-security/harrier/proto/redact"
 	"io"
 	"log/slog"
 	"log/syslog"
@@ -200,7 +201,7 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return listEvents(stdout, asJSON)
 	}
 
-	log := newLogger(stderr, cfg.Log)
+	log := newLogger(stderr, cfg.Log, cfg.Sources.K8sAudit.Token, cfg.Outputs.GRPC.Token)
 	slog.SetDefault(log)
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
@@ -270,8 +271,10 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 // newLogger logs to stderr and/or the local syslog (Falco's log_stderr,
-// log_syslog). Without a syslog daemon, logs stay on stderr.
-func newLogger(w io.Writer, c config.Log) *slog.Logger {
+// log_syslog). Without a syslog daemon, logs stay on stderr. Every line
+// passes redact's rule (URL credentials, secret query parameters, bearer
+// tokens, the configured secrets), so no log call can print a secret.
+func newLogger(w io.Writer, c config.Log, secrets ...string) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: lvl}
@@ -291,9 +294,9 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 		out = io.MultiWriter(outs...)
 	}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(out, opts))
+		return slog.New(redact.Handler(slog.NewJSONHandler(out, opts), secrets...))
 	}
-	return slog.New(slog.NewTextHandler(out, opts))
+	return slog.New(redact.Handler(slog.NewTextHandler(out, opts), secrets...))
 }
 
 // notify sends a state to systemd's notification socket, when there is one.

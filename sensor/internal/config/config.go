@@ -85,6 +85,11 @@ type Rules struct {
 	// AppendOutput is Falco's append_output: text and fields added to the
 	// output of the rules each entry matches.
 	AppendOutput []AppendOutput `mapstructure:"append_output"`
+	// ReloadMaxLoss is the largest share of enabled rules a reload may
+	// remove (0.5: half); a reload leaving no enabled rule is refused
+	// whatever it is. ReloadForce applies such reloads anyway.
+	ReloadMaxLoss float64 `mapstructure:"reload_max_loss"`
+	ReloadForce   bool    `mapstructure:"reload_force"`
 }
 
 // AppendOutput is one append_output entry, with Falco's keys.
@@ -186,6 +191,15 @@ type K8sAudit struct {
 	// Prometheus serves /metrics on this listener too (Falco's
 	// webserver.prometheus_metrics_enabled).
 	Prometheus bool `mapstructure:"prometheus"`
+	// Ack is when a request is answered 200: "durable" (its events are
+	// evaluated and their alerts are in the fsynced spool) or "queued"
+	// (its events are queued in memory; a crash loses them).
+	Ack string `mapstructure:"ack"`
+	// MaxConcurrentRequests and MaxInflightBytes bound the requests (and
+	// their body bytes) handled at once; beyond them the answer is 503
+	// with Retry-After.
+	MaxConcurrentRequests int   `mapstructure:"max_concurrent_requests"`
+	MaxInflightBytes      int64 `mapstructure:"max_inflight_bytes"`
 }
 
 // TLS is a TLS endpoint (server or client side).
@@ -285,10 +299,14 @@ type HTTP struct {
 }
 
 type GRPC struct {
-	Enabled bool   `mapstructure:"enabled"`
+	Enabled bool `mapstructure:"enabled"`
+	// Address is one router (host:port) or a DNS name with a record per
+	// router replica ("dns:///router-headless.ns.svc:2802").
 	Address string `mapstructure:"address"`
-	TLS     TLS    `mapstructure:"tls"`
-	Token   string `mapstructure:"token"`
+	// Addresses, when set, lists several routers and replaces Address.
+	Addresses []string `mapstructure:"addresses"`
+	TLS       TLS      `mapstructure:"tls"`
+	Token     string   `mapstructure:"token"`
 	// TokenFile holds the token (preferred over Token: no secret in the
 	// config file).
 	TokenFile string `mapstructure:"token_file"`
@@ -370,46 +388,52 @@ var defaults = map[string]any{
 	"rules.watch":                       true,
 	"rules.central":                     false,
 	"rules.central_cache":               "/var/lib/harrier/central-rules.pb",
+	"rules.reload_max_loss":             0.5,
+	"rules.reload_force":                false,
 	"sources.syscall.enabled":           true,
 	"sources.syscall.ring_buffer_bytes": 16 << 20,
 	"sources.syscall.workers":           0,
 	"sources.syscall.cri_sockets": []string{"/run/containerd/containerd.sock", "/run/crio/crio.sock",
 		"/run/k3s/containerd/containerd.sock", "/run/cri-dockerd.sock"},
-	"sources.syscall.docker_root":      "/var/lib/docker",
-	"sources.syscall.container_wait":   "300ms",
-	"sources.k8s_audit.enabled":        true,
-	"sources.k8s_audit.listen":         ":8765",
-	"sources.k8s_audit.token":          "",
-	"sources.k8s_audit.token_file":     "",
-	"sources.k8s_audit.max_body_bytes": 16 << 20,
-	"sources.k8s_audit.queue_events":   65536,
-	"sources.k8s_audit.workers":        2,
-	"outputs.min_priority":             "debug",
-	"outputs.stdout.enabled":           true,
-	"outputs.stdout.format":            "text",
-	"outputs.file.enabled":             false,
-	"outputs.file.path":                "/var/log/harrier/alerts.jsonl",
-	"outputs.http.enabled":             false,
-	"outputs.http.url":                 "",
-	"outputs.http.timeout":             "5s",
-	"outputs.http.queue":               10000,
-	"outputs.grpc.enabled":             false,
-	"outputs.grpc.address":             "127.0.0.1:2802",
-	"outputs.grpc.token":               "",
-	"outputs.grpc.token_file":          "",
-	"outputs.grpc.insecure_token":      false,
-	"outputs.grpc.batch_size":          500,
-	"outputs.grpc.window":              8,
-	"outputs.grpc.linger":              "5ms",
-	"outputs.grpc.spool.dir":           "/var/lib/harrier/spool",
-	"outputs.grpc.report_interval":     "10s",
-	"outputs.grpc.spool.max_bytes":     256 << 20,
-	"outputs.grpc.spool.sync_interval": "1s",
-	"aggregation.enabled":              false,
-	"aggregation.window":               "10s",
-	"aggregation.rules":                []any{},
-	"metrics.enabled":                  true,
-	"metrics.listen":                   "127.0.0.1:8766",
+	"sources.syscall.docker_root":               "/var/lib/docker",
+	"sources.syscall.container_wait":            "300ms",
+	"sources.k8s_audit.enabled":                 true,
+	"sources.k8s_audit.listen":                  "127.0.0.1:8765",
+	"sources.k8s_audit.token":                   "",
+	"sources.k8s_audit.token_file":              "",
+	"sources.k8s_audit.max_body_bytes":          16 << 20,
+	"sources.k8s_audit.queue_events":            65536,
+	"sources.k8s_audit.workers":                 2,
+	"sources.k8s_audit.ack":                     "durable",
+	"sources.k8s_audit.max_concurrent_requests": 16,
+	"sources.k8s_audit.max_inflight_bytes":      64 << 20,
+	"outputs.min_priority":                      "debug",
+	"outputs.stdout.enabled":                    true,
+	"outputs.stdout.format":                     "text",
+	"outputs.file.enabled":                      false,
+	"outputs.file.path":                         "/var/log/harrier/alerts.jsonl",
+	"outputs.http.enabled":                      false,
+	"outputs.http.url":                          "",
+	"outputs.http.timeout":                      "5s",
+	"outputs.http.queue":                        10000,
+	"outputs.grpc.enabled":                      false,
+	"outputs.grpc.address":                      "127.0.0.1:2802",
+	"outputs.grpc.addresses":                    []string{},
+	"outputs.grpc.token":                        "",
+	"outputs.grpc.token_file":                   "",
+	"outputs.grpc.insecure_token":               false,
+	"outputs.grpc.batch_size":                   500,
+	"outputs.grpc.window":                       8,
+	"outputs.grpc.linger":                       "5ms",
+	"outputs.grpc.spool.dir":                    "/var/lib/harrier/spool",
+	"outputs.grpc.report_interval":              "10s",
+	"outputs.grpc.spool.max_bytes":              256 << 20,
+	"outputs.grpc.spool.sync_interval":          "1s",
+	"aggregation.enabled":                       false,
+	"aggregation.window":                        "10s",
+	"aggregation.rules":                         []any{},
+	"metrics.enabled":                           true,
+	"metrics.listen":                            "127.0.0.1:8766",
 }
 
 var tlsKeys = []string{"enabled", "cert_file", "key_file", "ca_file", "server_name", "ca_path", "insecure_skip_verify"}
@@ -739,6 +763,9 @@ func (c *Config) validate() error {
 	add(oneOf("log.format", c.Log.Format, "text", "json"))
 
 	add(oneOf("rules.rule_matching", c.Rules.RuleMatching, "first", "all"))
+	if l := c.Rules.ReloadMaxLoss; l < 0 || l > 1 {
+		add(bad("rules.reload_max_loss", "%v is not a share between 0 and 1", l))
+	}
 	if _, err := harrierv1.ParsePriority(c.Rules.Priority); err != nil {
 		add(bad("rules.priority", "%v", err))
 	}
@@ -785,6 +812,13 @@ func (c *Config) validate() error {
 		if ka.Workers <= 0 {
 			add(bad("sources.k8s_audit.workers", "must be positive"))
 		}
+		add(oneOf("sources.k8s_audit.ack", ka.Ack, "durable", "queued"))
+		if ka.MaxConcurrentRequests <= 0 {
+			add(bad("sources.k8s_audit.max_concurrent_requests", "must be positive"))
+		}
+		if ka.MaxInflightBytes < ka.MaxBodyBytes {
+			add(bad("sources.k8s_audit.max_inflight_bytes", "%d is less than max_body_bytes (%d): a largest request could never be taken", ka.MaxInflightBytes, ka.MaxBodyBytes))
+		}
 		tok, err := readToken("sources.k8s_audit", ka.Token, ka.TokenFile)
 		add(err)
 		ka.Token = tok
@@ -830,8 +864,24 @@ func (c *Config) validate() error {
 	}
 	g := &o.GRPC
 	if g.Enabled {
-		if _, _, err := net.SplitHostPort(g.Address); err != nil {
-			add(bad("outputs.grpc.address", "%q is not host:port", g.Address))
+		if len(g.Addresses) == 0 {
+			addr := g.Address
+			if rest, ok := strings.CutPrefix(addr, "dns:"); ok {
+				// dns:///name:port, or dns://server/name:port
+				if i := strings.LastIndex(rest, "/"); strings.HasPrefix(rest, "//") && i >= 2 {
+					addr = rest[i+1:]
+				} else {
+					add(bad("outputs.grpc.address", "%q: want dns:///name:port", g.Address))
+				}
+			}
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				add(bad("outputs.grpc.address", "%q is not host:port or dns:///name:port", g.Address))
+			}
+		}
+		for _, a := range g.Addresses {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				add(bad("outputs.grpc.addresses", "%q is not host:port", a))
+			}
 		}
 		add(checkTLS("outputs.grpc.tls", g.TLS, false))
 		tok, err := readToken("outputs.grpc", g.Token, g.TokenFile)

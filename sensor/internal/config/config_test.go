@@ -30,7 +30,7 @@ func TestDefaultsLoadWithoutFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Sources.K8sAudit.Listen != ":8765" || c.Rules.RuleMatching != "first" || !c.Outputs.Stdout.Enabled {
+	if c.Sources.K8sAudit.Listen != "127.0.0.1:8765" || c.Rules.RuleMatching != "first" || !c.Outputs.Stdout.Enabled {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	if c.Outputs.GRPC.Spool.SyncInterval != time.Second || c.Outputs.GRPC.Linger != 5*time.Millisecond {
@@ -165,6 +165,8 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{name: "not a number", yaml: "outputs: {grpc: {batch_size: lots}}", wantKey: "batch_size"},
 		{name: "bad duration", yaml: "outputs: {http: {timeout: soon}}", wantKey: "timeout"},
 		{name: "bad address", yaml: "outputs: {grpc: {enabled: true, address: nowhere}}", wantKey: "outputs.grpc.address"},
+		{name: "bad dns address", yaml: "outputs: {grpc: {enabled: true, address: 'dns:routers'}}", wantKey: "outputs.grpc.address"},
+		{name: "bad address in list", yaml: "outputs: {grpc: {enabled: true, addresses: [a:1, nowhere]}}", wantKey: "outputs.grpc.addresses"},
 		{name: "bad listen", yaml: "sources: {k8s_audit: {listen: 8765}}", wantKey: "sources.k8s_audit.listen"},
 		{name: "bad url", yaml: "outputs: {http: {enabled: true, url: 'ftp://x'}}", wantKey: "outputs.http.url"},
 		{name: "tls without cert", yaml: "sources: {k8s_audit: {tls: {enabled: true}}}", wantKey: "sources.k8s_audit.tls"},
@@ -258,5 +260,24 @@ func TestRuntimePathDefaults(t *testing.T) {
 	}
 	if got := c.Sources.Syscall; !slices.Equal(got.CRISockets, []string{"/host/run/crio/crio.sock", "/host/run/containerd/containerd.sock"}) || got.DockerRoot != "" {
 		t.Errorf("set: cri_sockets %v docker_root %q", got.CRISockets, got.DockerRoot)
+	}
+}
+
+func TestSeveralRouters(t *testing.T) {
+	for _, y := range []string{
+		"outputs: {grpc: {enabled: true, address: 'dns:///harrier-router-headless.harrier.svc:2802'}}",
+		"outputs: {grpc: {enabled: true, addresses: [r1:2802, r2:2802, r3:2802]}}",
+	} {
+		c, err := Load(Source{File: write(t, y), Environ: []string{}})
+		if err != nil {
+			t.Fatalf("%s: %v", y, err)
+		}
+		if g := c.Outputs.GRPC; g.Address == "" || (strings.Contains(y, "addresses") && len(g.Addresses) != 3) {
+			t.Fatalf("%s: %+v", y, g)
+		}
+	}
+	c, err := Load(Source{File: write(t, "{}"), Environ: []string{"HARRIER_OUTPUTS_GRPC_ADDRESSES=r1:1,r2:2"}})
+	if err != nil || len(c.Outputs.GRPC.Addresses) != 2 {
+		t.Fatalf("environment list: %v %v", c, err)
 	}
 }

@@ -39,8 +39,14 @@ func BenchmarkWebhookAuditEvents(b *testing.B) {
 	for _, f := range files {
 		real = append(real, fileLines(b, f)...)
 	}
-	for _, share := range []int{10, 100} {
-		b.Run(fmt.Sprintf("falco-events-%d%%", share), func(b *testing.B) {
+	// ack: durable (default) answers after the alerts are fsynced in the
+	// spool; queued answers once the events are queued (the old behaviour).
+	for _, c := range []struct {
+		share int
+		ack   string
+	}{{10, "durable"}, {100, "durable"}, {10, "queued"}, {100, "queued"}} {
+		share := c.share
+		b.Run(fmt.Sprintf("falco-events-%d%%/ack-%s", share, c.ack), func(b *testing.B) {
 			store := transporttest.NewStore()
 			rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
 			if err != nil {
@@ -49,6 +55,7 @@ func BenchmarkWebhookAuditEvents(b *testing.B) {
 			defer rcv.Kill()
 			cfg := testConfig(b, rcv.Addr, falcoRules, k8sRules)
 			cfg.Sources.K8sAudit.Workers = 2
+			cfg.Sources.K8sAudit.Ack = c.ack
 			r := start(b, cfg)
 			defer r.stop(b)
 

@@ -230,7 +230,7 @@ func (d *Daemon) openOutputs(stdout io.Writer) error {
 			return fmt.Errorf("outputs.grpc.tls: %w", err)
 		}
 		tr, err := transport.New(transport.Config{
-			Addr: g.Address, TLS: tc, Token: g.Token, InsecureToken: g.InsecureToken, SensorID: d.cfg.SensorID,
+			Addr: g.Address, Addrs: g.Addresses, TLS: tc, Token: g.Token, InsecureToken: g.InsecureToken, SensorID: d.cfg.SensorID,
 			BatchSize: g.BatchSize, Window: g.Window, Linger: g.Linger, Logger: d.log,
 		}, sp)
 		if err != nil {
@@ -283,7 +283,8 @@ func (d *Daemon) openWebhook() error {
 	}
 	d.hook = webhook.New(webhook.Config{
 		Listen: ka.Listen, TLS: tc, Token: ka.Token, MaxBodyBytes: ka.MaxBodyBytes,
-		QueueEvents: ka.QueueEvents, Workers: ka.Workers, Logger: d.log,
+		QueueEvents: ka.QueueEvents, Workers: ka.Workers, Logger: d.log, AckQueued: ka.Ack == "queued",
+		MaxConcurrent: ka.MaxConcurrentRequests, MaxInflightBytes: ka.MaxInflightBytes,
 		Path: ka.Path, HealthzPath: ka.HealthzPath, Extra: extra,
 	}, d.evaluateAudit)
 	if err := d.hook.Listen(); err != nil {
@@ -296,8 +297,11 @@ func (d *Daemon) openWebhook() error {
 var scratchPool = sync.Pool{New: func() any { return new(filter.Scratch) }}
 
 // evaluateAudit evaluates one webhook batch and hands its alerts to the
-// outputs together (one spool write for the batch).
-func (d *Daemon) evaluateAudit(evs []*k8saudit.Event) {
+// outputs together (one spool write for the batch), then commits the spool
+// (group fsync) so that the webhook acknowledges only durable alerts. An
+// error (the spool could not take or sync them) makes the webhook answer
+// 503: kube-apiserver sends the batch again.
+func (d *Daemon) evaluateAudit(evs []*k8saudit.Event) error {
 	s := scratchPool.Get().(*filter.Scratch)
 	defer scratchPool.Put(s)
 	cur := d.cur.Load()
@@ -308,15 +312,22 @@ func (d *Daemon) evaluateAudit(evs []*k8saudit.Event) {
 			d.m.alerts.WithLabelValues(r.Name, r.Priority.FalcoName()).Inc()
 		})
 	}
+	var err error
 	if d.agg != nil {
+		// Repeats that aggregation folds wait in memory for their window:
+		// only the first alert of a kind reaches the spool now.
 		for _, a := range alerts {
 			d.agg.Add(a)
 		}
 	} else {
-		d.fan.SendAll(alerts)
+		err = d.fan.SendAll(alerts)
+	}
+	if err == nil && d.sp != nil && len(alerts) > 0 {
+		err = d.sp.Commit()
 	}
 	// Counted once their alerts are handed to the outputs.
 	d.m.evaluatedAudit.Add(float64(len(evs)))
+	return err
 }
 
 // evaluate runs the current ruleset on ev and delivers its alerts.

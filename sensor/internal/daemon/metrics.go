@@ -26,7 +26,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "harrier_sensor_alerts_total", Help: "Alerts raised, by rule and priority.",
 		}, []string{"rule", "priority"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "harrier_sensor_rules_reloads_total", Help: "Rules reloads by result (ok, failed: the previous rules stayed).",
+			Name: "harrier_sensor_rules_reloads_total", Help: "Rules reloads by result (ok; failed or refused: the previous rules stayed).",
 		}, []string{"result"}),
 		rulesEnabled: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "harrier_sensor_rules_enabled", Help: "Rules enabled in the ruleset in use.",
@@ -39,6 +39,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	m.evaluatedSyscall = m.evaluated.WithLabelValues("syscall")
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")
+	m.reloads.WithLabelValues("refused")
 	reg.MustRegister(m.evaluated, m.alerts, m.reloads, m.rulesEnabled, m.rulesetInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -137,16 +137,41 @@ func (d *Daemon) compile(files []rules.File, what string) (*rules.Ruleset, error
 			return nil, fmt.Errorf("rules.select: %w", err)
 		}
 	}
-	enabled := 0
-	for _, r := range rs.Rules() {
-		if r.Enabled {
-			enabled++
-		}
-	}
-	if enabled == 0 {
+	if enabledRules(rs) == 0 {
 		d.log.Warn("no rule is enabled; the sensor will raise no alerts", "files", what)
 	}
 	return rs, nil
+}
+
+func enabledRules(rs *rules.Ruleset) int {
+	n := 0
+	for _, r := range rs.Rules() {
+		if r.Enabled {
+			n++
+		}
+	}
+	return n
+}
+
+// checkLoss refuses a reload that would leave no enabled rule or remove
+// more than rules.reload_max_loss of the enabled ones (a truncated or
+// emptied rules file must not blind the host), unless rules.reload_force.
+func (d *Daemon) checkLoss(old, rs *rules.Ruleset) error {
+	rc := d.cfg.Rules
+	if rc.ReloadForce {
+		return nil
+	}
+	before, after := enabledRules(old), enabledRules(rs)
+	if after == 0 && before > 0 {
+		return fmt.Errorf("the new rules enable no rule (%d enabled now)", before)
+	}
+	if before > 0 && after < before {
+		if lost := float64(before-after) / float64(before); lost > rc.ReloadMaxLoss {
+			return fmt.Errorf("the new rules enable %d rules instead of %d: %.0f%% fewer, over rules.reload_max_loss (%.0f%%)",
+				after, before, lost*100, rc.ReloadMaxLoss*100)
+		}
+	}
+	return nil
 }
 
 // install makes rs the ruleset in use.
@@ -154,13 +179,7 @@ func (d *Daemon) install(rs *rules.Ruleset) {
 	b := &alertfmt.Builder{Hostname: d.cfg.Hostname, SensorID: d.cfg.SensorID, RulesetVersion: rs.Version(),
 		ISO8601: d.cfg.Outputs.TimeFormatISO8601, ClusterName: d.cfg.ClusterName, Appends: d.appends}
 	d.cur.Store(&active{rs: rs, builder: b})
-	n := 0
-	for _, r := range rs.Rules() {
-		if r.Enabled {
-			n++
-		}
-	}
-	d.m.rulesEnabled.Set(float64(n))
+	d.m.rulesEnabled.Set(float64(enabledRules(rs)))
 	d.m.rulesetInfo.Reset()
 	d.m.rulesetInfo.WithLabelValues(rs.Version()).Set(1)
 }
@@ -177,6 +196,11 @@ func (d *Daemon) Reload() error {
 		return err
 	}
 	old := d.cur.Load().rs
+	if err := d.checkLoss(old, rs); err != nil {
+		d.m.reloads.WithLabelValues("refused").Inc()
+		d.log.Warn("rules reload refused; the previous rules stay in use (set rules.reload_force to apply it)", "err", err)
+		return err
+	}
 	if d.sys != nil {
 		if err := d.sys.setInterest(rs); err != nil {
 			d.m.reloads.WithLabelValues("failed").Inc()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
+	"github.com/harrier-security/harrier/sensor/internal/engine/prefilter"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
@@ -38,6 +39,10 @@ func openSyscall(d *Daemon) (*syscallSource, error) {
 		return nil, fmt.Errorf("sources.syscall: %w (or set sources.syscall.enabled=false to run without syscall capture)", err)
 	}
 	s := &syscallSource{d: d, src: src}
+	if err := src.SetPrefilter(prefilter.Derive(d.cur.Load().rs)); err != nil {
+		src.Close()
+		return nil, fmt.Errorf("sources.syscall: %w", err)
+	}
 	src.Containers.OnStart = s.containerStarted
 	return s, nil
 }
@@ -58,6 +63,10 @@ func (s *syscallSource) containerStarted(c *sysevent.Container) {
 
 func (s *syscallSource) setInterest(rs *rules.Ruleset) error {
 	if err := s.src.SetInterest(sources.SyscallInterest(rs)); err != nil {
+		return fmt.Errorf("sources.syscall: %w", err)
+	}
+	// The rules changed: so does what may stay in the kernel.
+	if err := s.src.SetPrefilter(prefilter.Derive(rs)); err != nil {
 		return fmt.Errorf("sources.syscall: %w", err)
 	}
 	return nil

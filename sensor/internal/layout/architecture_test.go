@@ -9,7 +9,7 @@ import (
 )
 
 // docPackage is a package path as docs/architecture.md writes it.
-var docPackage = regexp.MustCompile("`((?:sensor|router)/(?:cmd|internal|e2e|faulttest|rulecheck)[a-z0-9/_-]*)`")
+var docPackage = regexp.MustCompile("`((?:sensor|router)/(?:cmd|internal|e2e|faulttest|rulecheck|condition)[a-z0-9/_-]*)`")
 
 // TestArchitectureDocListsEveryPackage: docs/architecture.md names every
 // package of the sensor and router modules, and no package that does not

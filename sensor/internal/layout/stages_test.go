@@ -36,10 +36,13 @@ var stages = []struct {
 	{"internal/layout", stage{4, ""}},
 	// The rules validation the router's fleet push calls (exported API).
 	{"rulecheck", stage{4, ""}},
+	// The condition language for callers' own fields (the router's routing).
+	{"condition", stage{4, ""}},
 	{"internal/config", stage{5, ""}},
 	{"internal/daemon", stage{5, ""}},
 	{"cmd/", stage{6, ""}},
 	{"e2e", stage{6, ""}},
+	{"faulttest", stage{6, ""}},
 }
 
 func stageOf(rel string) (stage, bool) {

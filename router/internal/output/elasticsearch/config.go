@@ -2,6 +2,7 @@ package elasticsearch
 
 import (
 	"fmt"
+	"github.com/harrier-security/harrier/router/internal/alertformat"
 	"net/url"
 	"strings"
 	"time"
@@ -63,6 +64,9 @@ type Config struct {
 	// Pipeline is an ingest pipeline every document goes through
 	// (pipeline).
 	Pipeline string
+	// Format is the document format: falco (default), ecs or ocsf
+	// (package alertformat; docs/outputs-formats.md).
+	Format string
 }
 
 const (
@@ -104,6 +108,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Timeout == 0 {
 		c.Timeout = defaultTimeout
+	}
+	if err := alertformat.Check(c.Format); err != nil {
+		return c, fmt.Errorf("%s: %w", c.Name, err)
 	}
 	if c.Shards < 0 || c.Replicas < 0 {
 		return c, fmt.Errorf("%s: numberofshards and numberofreplicas must not be negative", c.Name)

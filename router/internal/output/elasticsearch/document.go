@@ -10,6 +10,7 @@ import (
 
 	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/alertformat"
 )
 
 // TimestampField is the document's event time for Kibana and data views,
@@ -60,6 +61,21 @@ func falcoJSON(a *harrierv1.Alert) ([]byte, time.Time, error) {
 		return nil, time.Time{}, errors.New("falco json is not an object")
 	}
 	return falco, a.GetTime().AsTime().UTC(), nil
+}
+
+// documentBody is a's document in the configured format, and its event
+// time. Only Falco JSON gets "@timestamp" spliced in: ECS has its own,
+// and OCSF keeps its "time".
+func (o *Output) documentBody(a *harrierv1.Alert) ([]byte, time.Time, error) {
+	switch o.cfg.Format {
+	case "", alertformat.Falco:
+		return falcoJSON(a)
+	}
+	if a.GetTime() == nil {
+		return nil, time.Time{}, errors.New("alert has no event time")
+	}
+	b, err := alertformat.Encode(o.cfg.Format, a)
+	return b, a.GetTime().AsTime().UTC(), err
 }
 
 // writeDocument writes the Falco JSON object falco with "@timestamp" = t

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/harrier-security/harrier/router/internal/alertformat"
 	"io"
 	"net"
 	"net/http"
@@ -199,7 +200,7 @@ func (o *Output) Deliver(ctx context.Context, alerts []*harrierv1.Alert) error {
 
 // appendAction appends the bulk action and document lines for a.
 func (o *Output) appendAction(buf *bytes.Buffer, a *harrierv1.Alert) error {
-	falco, t, err := falcoJSON(a)
+	falco, t, err := o.documentBody(a)
 	if err != nil {
 		return err
 	}
@@ -210,7 +211,11 @@ func (o *Output) appendAction(buf *bytes.Buffer, a *harrierv1.Alert) error {
 	buf.WriteString(`,"_id":`)
 	appendString(buf, documentID(a, falco))
 	buf.WriteString("}}\n")
-	writeDocument(buf, falco, t)
+	if o.cfg.Format == "" || o.cfg.Format == alertformat.Falco {
+		writeDocument(buf, falco, t)
+	} else {
+		buf.Write(falco)
+	}
 	buf.WriteByte('\n')
 	return nil
 }

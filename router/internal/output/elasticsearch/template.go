@@ -2,6 +2,7 @@ package elasticsearch
 
 import (
 	"encoding/json"
+	"github.com/harrier-security/harrier/router/internal/alertformat"
 	"strings"
 )
 
@@ -83,6 +84,45 @@ func TemplateName(index string) string { return "harrier-" + strings.TrimSuffix(
 
 // templateJSON is the template for c encoded.
 func templateJSON(c Config) []byte {
-	b, _ := json.Marshal(template(c.Index, c.Suffix, c.Shards, c.Replicas)) // maps of plain values always encode
+	tpl := template(c.Index, c.Suffix, c.Shards, c.Replicas)
+	if c.Format == alertformat.ECS || c.Format == alertformat.OCSF {
+		formatMappings(tpl, c.Format)
+	}
+	b, _ := json.Marshal(tpl) // maps of plain values always encode
 	return b
+}
+
+// formatMappings replaces the Falco mappings of tpl with those of an ECS
+// or OCSF document: the few fields searched exactly as keywords, times as
+// dates, and Falco's output fields (kept whole under harrier.output_fields
+// or unmapped.output_fields) flattened, for the same reason as in the
+// Falco layout: no output field can cause a mapping conflict.
+func formatMappings(tpl map[string]any, format string) {
+	kw := map[string]any{"type": "keyword", "ignore_above": 1024}
+	flat := map[string]any{"type": "flattened", "ignore_above": 8191}
+	obj := func(props map[string]any) map[string]any { return map[string]any{"properties": props} }
+	var props map[string]any
+	if format == alertformat.ECS {
+		props = map[string]any{
+			TimestampField: map[string]any{"type": "date_nanos"},
+			"message":      map[string]any{"type": "text"},
+			"tags":         kw,
+			"event":        obj(map[string]any{"id": kw, "kind": kw, "provider": kw, "severity": map[string]any{"type": "long"}}),
+			"rule":         obj(map[string]any{"name": kw}),
+			"host":         obj(map[string]any{"name": kw, "hostname": kw}),
+			"harrier":      obj(map[string]any{"priority": kw, "output_fields": flat}),
+		}
+	} else {
+		props = map[string]any{
+			"time":         map[string]any{"type": "date", "format": "epoch_millis"},
+			"message":      map[string]any{"type": "text"},
+			"severity_id":  map[string]any{"type": "integer"},
+			"finding_info": obj(map[string]any{"uid": kw, "title": kw, "types": kw}),
+			"device":       obj(map[string]any{"hostname": kw}),
+			"unmapped":     obj(map[string]any{"priority": kw, "output_fields": flat}),
+		}
+	}
+	inner := tpl["template"].(map[string]any)
+	inner["mappings"] = map[string]any{"properties": props}
+	tpl["_meta"] = map[string]any{"managed_by": "harrier-router", "description": format + "-format alerts from Harrier"}
 }

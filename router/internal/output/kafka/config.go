@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"fmt"
+	"github.com/harrier-security/harrier/router/internal/alertformat"
 	"strings"
 	"time"
 
@@ -59,6 +60,9 @@ type Config struct {
 	TLS *tlsconfig.Client
 	// SASL authenticates to the brokers (sasl, username, password).
 	SASL SASL
+	// Format is the message value: falco (default) JSON, ecs or ocsf
+	// (package alertformat; docs/outputs-formats.md).
+	Format string
 }
 
 // SASL configures SASL authentication. Mechanism is "plain",
@@ -83,6 +87,9 @@ const (
 func (c Config) withDefaults() (Config, error) {
 	if c.Name == "" {
 		c.Name = defaultName
+	}
+	if err := alertformat.Check(c.Format); err != nil {
+		return c, fmt.Errorf("%s: %w", c.Name, err)
 	}
 	if len(c.brokers()) == 0 {
 		return c, fmt.Errorf("%s: hostport is required (comma-separated host:port)", c.Name)

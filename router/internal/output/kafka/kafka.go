@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/harrier-security/harrier/router/internal/alertformat"
 	"net"
 	"slices"
 	"strings"
@@ -20,7 +21,6 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 
-	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/output"
 )
@@ -193,7 +193,7 @@ func (o *Output) Deliver(ctx context.Context, alerts []*harrierv1.Alert) error {
 // Falco's JSON as the value, and rule, priority, source, uuid and hostname
 // headers.
 func (o *Output) Message(a *harrierv1.Alert) (kafkago.Message, error) {
-	value, err := falcojson.Marshal(a)
+	value, err := alertformat.Encode(o.cfg.Format, a)
 	if err != nil {
 		return kafkago.Message{}, err
 	}

@@ -5,6 +5,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/proto/retry"
+	"github.com/harrier-security/harrier/router/internal/msgtemplate"
 	"github.com/harrier-security/harrier/router/internal/output"
 	"github.com/harrier-security/harrier/router/internal/tlsconfig"
 )
@@ -41,6 +43,10 @@ type Config struct {
 	// Parallel bounds concurrent requests of one batch in FormatSingle.
 	Parallel int
 	TLS      tlsconfig.Client
+	// Template, when set, makes each alert's body the rendered template
+	// (sent as application/json when it renders to JSON, text/plain
+	// otherwise) instead of Falco JSON.
+	Template *msgtemplate.Template
 }
 
 // Output is a webhook.
@@ -105,7 +111,7 @@ func (o *Output) Close() error {
 // Deliver implements output.Output.
 func (o *Output) Deliver(ctx context.Context, alerts []*harrierv1.Alert) error {
 	if o.cfg.Format == FormatNDJSON {
-		body, perm := encodeLines(alerts)
+		body, perm := o.encodeLines(alerts)
 		if len(body) > 0 {
 			if err := o.post(ctx, body, "application/x-ndjson"); err != nil {
 				return err
@@ -123,7 +129,7 @@ func (o *Output) Deliver(ctx context.Context, alerts []*harrierv1.Alert) error {
 		sem   = make(chan struct{}, o.cfg.Parallel)
 	)
 	for i, a := range alerts {
-		b, err := falcojson.Marshal(a)
+		b, ctype, err := o.encode(a)
 		if err != nil {
 			items = append(items, output.ItemError{Index: i, Err: output.Permanent(err)})
 			continue
@@ -132,7 +138,7 @@ func (o *Output) Deliver(ctx context.Context, alerts []*harrierv1.Alert) error {
 		sem <- struct{}{}
 		go func(i int, b []byte) {
 			defer func() { <-sem; wg.Done() }()
-			if err := o.post(ctx, b, "application/json"); err != nil {
+			if err := o.post(ctx, b, ctype); err != nil {
 				mu.Lock()
 				items = append(items, output.ItemError{Index: i, Err: err})
 				mu.Unlock()
@@ -155,6 +161,22 @@ func (o *Output) Deliver(ctx context.Context, alerts []*harrierv1.Alert) error {
 		}
 	}
 	return &output.PartialError{Items: items}
+}
+
+// encode is one alert's body and its content type.
+func (o *Output) encode(a *harrierv1.Alert) ([]byte, string, error) {
+	if o.cfg.Template == nil {
+		b, err := falcojson.Marshal(a)
+		return b, "application/json", err
+	}
+	text, err := o.cfg.Template.Render(a)
+	if err != nil {
+		return nil, "", err
+	}
+	if json.Valid([]byte(text)) {
+		return []byte(text), "application/json", nil
+	}
+	return []byte(text), "text/plain; charset=utf-8", nil
 }
 
 func (o *Output) post(ctx context.Context, body []byte, contentType string) error {
@@ -188,9 +210,22 @@ func (o *Output) post(ctx context.Context, body []byte, contentType string) erro
 	return output.Permanent(err)
 }
 
-// encodeLines renders alerts as Falco JSON lines, in parallel chunks for
+// encodeLines renders alerts as lines of Falco JSON (or of the template), in parallel chunks for
 // large batches (JSON encoding is most of a webhook's CPU).
-func encodeLines(alerts []*harrierv1.Alert) ([]byte, []output.ItemError) {
+func (o *Output) encodeLines(alerts []*harrierv1.Alert) ([]byte, []output.ItemError) {
+	if o.cfg.Template != nil {
+		var buf []byte
+		var perm []output.ItemError
+		for i, a := range alerts {
+			text, err := o.cfg.Template.Render(a)
+			if err != nil {
+				perm = append(perm, output.ItemError{Index: i, Err: output.Permanent(err)})
+				continue
+			}
+			buf = append(append(buf, text...), '\n')
+		}
+		return buf, perm
+	}
 	chunks := runtime.GOMAXPROCS(0)
 	if len(alerts) < 256 || chunks < 2 {
 		chunks = 1

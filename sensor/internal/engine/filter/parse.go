@@ -10,8 +10,19 @@ import (
 const MaxDepth = 100
 
 // Parse parses one condition. Syntax errors are *Error.
-func Parse(cond string) (Expr, error) {
-	p := &parser{src: cond}
+func Parse(cond string) (Expr, error) { return ParseWith(cond, ParseOptions{}) }
+
+// ParseOptions adapt the grammar to a caller whose fields are not all
+// dotted names.
+type ParseOptions struct {
+	// BareField reports whether a name without a dot is a field rather
+	// than a macro (the router's alert fields: rule, priority, tags...).
+	BareField func(name string) bool
+}
+
+// ParseWith is Parse with options.
+func ParseWith(cond string, o ParseOptions) (Expr, error) {
+	p := &parser{src: cond, bareField: o.BareField}
 	p.blank()
 	if p.pos == len(p.src) {
 		return nil, p.errAt(0, "empty condition")
@@ -28,9 +39,10 @@ func Parse(cond string) (Expr, error) {
 }
 
 type parser struct {
-	src   string
-	pos   int
-	depth int
+	src       string
+	pos       int
+	depth     int
+	bareField func(string) bool
 }
 
 func (p *parser) errAt(off int, msg string) *Error { return newError(p.src, off, msg, nil) }
@@ -210,7 +222,7 @@ func (p *parser) parseCheck() (Expr, error) {
 	case word == "and" || word == "or" || word == "not":
 		p.pos = start
 		return nil, p.errf("unexpected '%s', expecting a field check, a macro or '('", word)
-	case !strings.Contains(word, "."):
+	case !p.isFieldName(word):
 		if !isIdentifier(word) {
 			return nil, p.errAt(start, fmt.Sprintf("invalid identifier %q", word))
 		}
@@ -221,6 +233,12 @@ func (p *parser) parseCheck() (Expr, error) {
 		return nil, err
 	}
 	return p.parseCondition(start, f)
+}
+
+// isFieldName tells a field from a macro name: fields are dotted, or bare
+// names the caller declared.
+func (p *parser) isFieldName(word string) bool {
+	return strings.Contains(word, ".") || (p.bareField != nil && p.bareField(word))
 }
 
 // scanName consumes a field name or identifier: letters, digits, '_' and
@@ -347,7 +365,7 @@ func (p *parser) transformerArg() (*Operand, error) {
 	}
 	if isLetter(p.peek()) {
 		word := p.scanName()
-		if strings.Contains(word, ".") {
+		if p.isFieldName(word) {
 			f, err := p.finishField(start, word)
 			if err != nil {
 				return nil, err

@@ -381,6 +381,7 @@ func (k *compiler) compileRule(r *ruleDef, e filter.Expr, cond condText) *Rule {
 		Name: r.name, Desc: r.desc, Source: r.source, Priority: r.priority,
 		Tags: r.tags, Enabled: r.enabled, Condition: cond.String(), Output: out,
 		Pos: r.pos, filter: f, anyType: anyType,
+		expr: e, env: &filter.Env{Registry: reg, Macros: k.macros, Lists: k.lists},
 	}
 	if !anyType {
 		rule.typeIDs = ids

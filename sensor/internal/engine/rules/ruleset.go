@@ -43,9 +43,21 @@ type Rule struct {
 	Pos        Pos // where the rule is defined
 
 	filter  *filter.Filter
+	expr    filter.Expr // the parsed condition, for analyses (prefilter)
+	env     *filter.Env // its macros and lists
 	typeIDs []uint16
 	anyType bool
 	order   int
+}
+
+// Parsed returns the rule's parsed condition (exceptions included) with
+// the macros and lists it may reference, for analyses of the condition
+// such as the kernel prefilter's derivation. Callers must not modify them.
+func (r *Rule) Parsed() (filter.Expr, filter.Env) {
+	if r.env == nil {
+		return r.expr, filter.Env{}
+	}
+	return r.expr, *r.env
 }
 
 // Match reports whether ev satisfies the rule's condition.

@@ -34,8 +34,9 @@ func FuzzWebhookBody(f *testing.F) {
 		}
 	}
 	var got int
-	s := New(Config{MaxBodyBytes: 1 << 20, QueueEvents: 1 << 20, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
-		func(evs []*k8saudit.Event) {})
+	// Acknowledged once queued: the fuzz run has no workers to evaluate.
+	s := New(Config{MaxBodyBytes: 1 << 20, QueueEvents: 1 << 20, AckQueued: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		func(evs []*k8saudit.Event) error { return nil })
 	f.Fuzz(func(t *testing.T, body []byte) {
 		before := s.Queued()
 		rec := httptest.NewRecorder()
@@ -43,7 +44,7 @@ func FuzzWebhookBody(f *testing.F) {
 		after := s.Queued()
 		// Drain what was queued: the fuzz run has no workers.
 		for after > 0 {
-			evs := <-s.queue
+			evs := (<-s.queue).events
 			for _, ev := range evs {
 				_ = ev.Time()
 				_ = ev.AuditID()

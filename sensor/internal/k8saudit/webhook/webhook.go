@@ -3,11 +3,17 @@
 // backend POSTs (audit.k8s.io/v1 EventList batches, or single Events) and
 // queues the decoded events for evaluation.
 //
-// A request is answered 200 only once all of its events are queued; a body
-// that does not decode is refused whole (400, with the place of the error),
-// so a retry never duplicates part of a batch. When the queue is full the
-// answer is 503 with Retry-After, which kube-apiserver's webhook backend
-// retries: events are never dropped silently.
+// By default a request is answered 200 only once its events are evaluated
+// and the handler has made their alerts durable (the daemon's spool,
+// fsynced by group commit): kube-apiserver never resends a batch it saw
+// acknowledged, so an acknowledgement must survive a crash. With
+// Config.AckQueued the answer comes once the events are queued in memory
+// (faster, but a crash loses what was queued). A body that does not decode
+// is refused whole (400, with the place of the error), so a retry never
+// duplicates part of a batch. When the queue is full, or the handler could
+// not make the alerts durable, the answer is 503 with Retry-After, which
+// kube-apiserver's webhook backend retries: events are never dropped
+// silently.
 package webhook
 
 import (
@@ -28,6 +34,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/harrier-security/harrier/proto/httplimit"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
 )
 
@@ -39,6 +46,8 @@ const (
 	DefaultListen       = ":8765"
 	DefaultMaxBodyBytes = 16 << 20
 	DefaultQueueEvents  = 65536
+	DefaultConcurrent   = 16
+	DefaultInflight     = 64 << 20
 )
 
 // Config configures a Server.
@@ -56,6 +65,16 @@ type Config struct {
 	QueueEvents int
 	// Workers evaluate queued batches concurrently (default 1).
 	Workers int
+	// AckQueued answers 200 once the events are queued for evaluation
+	// instead of once the handler returned for them (see the package
+	// comment).
+	AckQueued bool
+	// MaxConcurrent and MaxInflightBytes bound the requests handled at
+	// once and their body bytes (defaults 16 and 64 MiB), so that memory
+	// stays bounded whatever arrives; beyond them the answer is 503 with
+	// Retry-After before the body is read.
+	MaxConcurrent    int
+	MaxInflightBytes int64
 	// RetryAfter is the delay suggested with 503 (default 1s).
 	RetryAfter time.Duration
 	Logger     *slog.Logger
@@ -69,19 +88,34 @@ type Config struct {
 	Extra map[string]http.Handler
 }
 
-// Handler evaluates a batch of events taken from the queue.
-type Handler func(events []*k8saudit.Event)
+// Handler evaluates a batch of events taken from the queue. An error means
+// the batch's alerts could not be made durable: the request that brought
+// it is answered 503 (kube-apiserver sends it again).
+type Handler func(events []*k8saudit.Event) error
+
+// job is a queued batch; done (nil with AckQueued) receives the handler's
+// verdict.
+type job struct {
+	events []*k8saudit.Event
+	done   chan error
+}
 
 // Server is the audit webhook. Create it with New, then Listen and Serve.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	handle  Handler
-	queue   chan []*k8saudit.Event
-	queued  atomic.Int64 // events reserved in the queue
+	cfg    Config
+	log    *slog.Logger
+	handle Handler
+	queue  chan job
+	queued atomic.Int64 // events reserved in the queue
+	// qmu guards closing the queue against a late request (one still
+	// running when Shutdown gave up waiting) sending on it.
+	qmu     sync.RWMutex
+	qclosed bool
 	ln      net.Listener
 	srv     *http.Server
 	mux     *http.ServeMux
+	limit   *httplimit.Limiter
+	handler http.Handler // mux behind limit
 	paths   []string
 	workers sync.WaitGroup
 
@@ -107,6 +141,12 @@ func New(cfg Config, handle Handler) *Server {
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = time.Second
 	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = DefaultConcurrent
+	}
+	if cfg.MaxInflightBytes <= 0 {
+		cfg.MaxInflightBytes = max(DefaultInflight, cfg.MaxBodyBytes)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -116,7 +156,7 @@ func New(cfg Config, handle Handler) *Server {
 		handle: handle,
 		// Every queued batch holds at least one event, so this many slots
 		// can never block a sender that reserved its events.
-		queue: make(chan []*k8saudit.Event, cfg.QueueEvents),
+		queue: make(chan job, cfg.QueueEvents),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "harrier_sensor_webhook_requests_total",
 			Help: "Kubernetes audit webhook requests by HTTP status code.",
@@ -150,16 +190,28 @@ func New(cfg Config, handle Handler) *Server {
 		}
 	}
 	s.paths = paths
+	exempt := []string{}
+	if cfg.HealthzPath != "" {
+		exempt = append(exempt, cfg.HealthzPath)
+	}
+	for p := range cfg.Extra {
+		exempt = append(exempt, p)
+	}
+	s.limit = httplimit.New(httplimit.Config{
+		Listener: "k8s_audit", MaxConcurrent: cfg.MaxConcurrent, MaxInflightBytes: cfg.MaxInflightBytes,
+		MaxBodyBytes: cfg.MaxBodyBytes, RetryAfter: cfg.RetryAfter, Exempt: exempt,
+	})
+	s.handler = s.limit.Wrap(s.mux)
 	return s
 }
 
 // Collectors returns the webhook's Prometheus metrics.
 func (s *Server) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.requests, s.events, s.depth}
+	return append([]prometheus.Collector{s.requests, s.events, s.depth}, s.limit.Collectors()...)
 }
 
 // ServeHTTP serves the webhook paths (for embedding in another mux).
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Listen binds the listening socket, so that errors (port in use) surface
 // before Serve and Addr is known.
@@ -206,7 +258,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}
 	s.srv = &http.Server{
-		Handler:           s.mux,
+		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -229,7 +281,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		<-errc
 	case err = <-errc:
 	}
+	s.qmu.Lock()
+	s.qclosed = true
 	close(s.queue)
+	s.qmu.Unlock()
 	s.workers.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -238,9 +293,15 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 func (s *Server) work() {
-	for batch := range s.queue {
-		s.handle(batch)
-		s.queued.Add(-int64(len(batch)))
+	for j := range s.queue {
+		err := s.handle(j.events)
+		if err != nil && j.done == nil {
+			s.log.Error("audit events acknowledged before evaluation could not be made durable", "events", len(j.events), "err", err)
+		}
+		s.queued.Add(-int64(len(j.events)))
+		if j.done != nil {
+			j.done <- err
+		}
 	}
 }
 
@@ -296,13 +357,30 @@ func (s *Server) serveAudit(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("batch of %d events is over the queue size of %d", len(events), s.cfg.QueueEvents))
 		return
 	}
-	if !s.enqueue(events) {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(s.cfg.RetryAfter.Round(time.Second)/time.Second))))
-		s.reply(w, http.StatusServiceUnavailable, "evaluation queue full; retry later")
+	j := job{events: events}
+	if !s.cfg.AckQueued {
+		j.done = make(chan error, 1)
+	}
+	if !s.enqueue(j) {
+		s.retryLater(w, "evaluation queue full; retry later")
 		return
+	}
+	if j.done != nil {
+		// The worker always answers: the queue is drained before Serve
+		// returns, and Serve waits for this handler first.
+		if err := <-j.done; err != nil {
+			s.log.Warn("audit events not acknowledged: their alerts could not be stored", "events", len(events), "err", err)
+			s.retryLater(w, "alerts could not be stored; retry later")
+			return
+		}
 	}
 	s.events.Add(float64(len(events)))
 	s.reply(w, http.StatusOK, "")
+}
+
+func (s *Server) retryLater(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(s.cfg.RetryAfter.Round(time.Second)/time.Second))))
+	s.reply(w, http.StatusServiceUnavailable, msg)
 }
 
 // DecodeBody decodes a webhook body: an EventList, an Event, a JSON array of
@@ -334,8 +412,13 @@ func trimSpace(b []byte) []byte {
 }
 
 // enqueue reserves room for all events or for none.
-func (s *Server) enqueue(events []*k8saudit.Event) bool {
-	n := int64(len(events))
+func (s *Server) enqueue(j job) bool {
+	s.qmu.RLock()
+	defer s.qmu.RUnlock()
+	if s.qclosed {
+		return false
+	}
+	n := int64(len(j.events))
 	for {
 		cur := s.queued.Load()
 		if cur+n > int64(s.cfg.QueueEvents) {
@@ -345,7 +428,7 @@ func (s *Server) enqueue(events []*k8saudit.Event) bool {
 			break
 		}
 	}
-	s.queue <- events
+	s.queue <- j
 	return true
 }
 

@@ -33,13 +33,14 @@ type collector struct {
 	gate   chan struct{} // when non-nil, each batch waits for a token
 }
 
-func (c *collector) handle(evs []*k8saudit.Event) {
+func (c *collector) handle(evs []*k8saudit.Event) error {
 	if c.gate != nil {
 		<-c.gate
 	}
 	c.mu.Lock()
 	c.events = append(c.events, evs...)
 	c.mu.Unlock()
+	return nil
 }
 
 func (c *collector) count() int {
@@ -314,7 +315,8 @@ func TestFullQueueAnswers503(t *testing.T) {
 	lines := readLines(t, sharedFiles(t)[0])
 	ev := lines[0]
 	col := &collector{gate: make(chan struct{})}
-	srv := start(t, webhook.Config{QueueEvents: 4, RetryAfter: 2 * time.Second}, col)
+	// Acknowledged once queued, so that a batch can wait in the queue.
+	srv := start(t, webhook.Config{QueueEvents: 4, RetryAfter: 2 * time.Second, AckQueued: true}, col)
 	three := eventList([][]byte{ev, ev, ev})
 	if code, _, _ := post(t, nil, srv.url+"/k8s_audit", three); code != 200 {
 		t.Fatalf("first batch: %d", code)
@@ -409,9 +411,9 @@ func TestTLSAndClientCertificates(t *testing.T) {
 func TestShutdownEvaluatesWhatWasAccepted(t *testing.T) {
 	lines := readLines(t, sharedFiles(t)[0])
 	col := &collector{}
-	s := webhook.New(webhook.Config{Listen: "127.0.0.1:0", Logger: quiet}, func(evs []*k8saudit.Event) {
+	s := webhook.New(webhook.Config{Listen: "127.0.0.1:0", Logger: quiet}, func(evs []*k8saudit.Event) error {
 		time.Sleep(time.Millisecond) // slow evaluation: the queue fills
-		col.handle(evs)
+		return col.handle(evs)
 	})
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
@@ -436,10 +438,11 @@ func TestShutdownEvaluatesWhatWasAccepted(t *testing.T) {
 }
 
 func Example() {
-	s := webhook.New(webhook.Config{Listen: "127.0.0.1:0", Logger: quiet}, func(evs []*k8saudit.Event) {
+	s := webhook.New(webhook.Config{Listen: "127.0.0.1:0", Logger: quiet}, func(evs []*k8saudit.Event) error {
 		for _, ev := range evs {
 			fmt.Println(ev.AuditID())
 		}
+		return nil
 	})
 	_ = s.Listen()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -480,5 +483,52 @@ func TestFalcoWebserverPaths(t *testing.T) {
 		if resp.StatusCode != 200 || string(b) != want {
 			t.Errorf("%s: %d %q, want %q", path, resp.StatusCode, b, want)
 		}
+	}
+}
+
+// TestAckWaitsForTheHandler: by default the 200 comes only after the
+// handler returned for the request's events, and a handler error (alerts
+// not stored) answers 503 with Retry-After so that kube-apiserver resends.
+func TestAckWaitsForTheHandler(t *testing.T) {
+	lines := readLines(t, sharedFiles(t)[0])
+	var fail sync.Mutex
+	failing := false
+	handled := make(chan int, 16)
+	s := webhook.New(webhook.Config{Listen: "127.0.0.1:0", Logger: quiet, RetryAfter: 3 * time.Second}, func(evs []*k8saudit.Event) error {
+		handled <- len(evs)
+		fail.Lock()
+		defer fail.Unlock()
+		if failing {
+			return fmt.Errorf("disk full")
+		}
+		return nil
+	})
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	url := "http://" + s.Addr() + "/k8s_audit"
+	body := eventList([][]byte{lines[0], lines[0], lines[0]})
+	if code, _, _ := post(t, nil, url, body); code != 200 {
+		t.Fatalf("durable batch: %d", code)
+	}
+	// The handler has already run when the 200 arrives.
+	select {
+	case n := <-handled:
+		if n != 3 {
+			t.Fatalf("handler saw %d events, want 3", n)
+		}
+	default:
+		t.Fatal("200 before the handler ran")
+	}
+	fail.Lock()
+	failing = true
+	fail.Unlock()
+	code, h, msg := post(t, nil, url, body)
+	if code != http.StatusServiceUnavailable || h.Get("Retry-After") != "3" {
+		t.Fatalf("handler failed: %d Retry-After %q (%s); want 503 and 3", code, h.Get("Retry-After"), msg)
 	}
 }

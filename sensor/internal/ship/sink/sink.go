@@ -213,8 +213,10 @@ type BatchSink interface {
 }
 
 // SendAll hands alerts to every sink, as a batch to the sinks that take
-// batches.
-func (f *Fanout) SendAll(as []*harrierv1.Alert) {
+// batches. It returns the errors of the batch sinks (the spool: the one
+// output whose failure must stop an acknowledgement); the other sinks'
+// failures are counted and logged only.
+func (f *Fanout) SendAll(as []*harrierv1.Alert) error {
 	if f.min != harrierv1.Priority_PRIORITY_UNSPECIFIED {
 		kept := as[:0:0]
 		for _, a := range as {
@@ -225,8 +227,9 @@ func (f *Fanout) SendAll(as []*harrierv1.Alert) {
 		as = kept
 	}
 	if len(as) == 0 {
-		return
+		return nil
 	}
+	var errs []error
 	for _, s := range f.sinks {
 		b, ok := s.(BatchSink)
 		if !ok {
@@ -245,10 +248,12 @@ func (f *Fanout) SendAll(as []*harrierv1.Alert) {
 		if err := b.SendBatch(as); err != nil {
 			f.failed.WithLabelValues(s.Name()).Add(float64(len(as)))
 			f.log.Error("output failed to take alerts", "output", s.Name(), "alerts", len(as), "err", err)
+			errs = append(errs, fmt.Errorf("output %s: %w", s.Name(), err))
 			continue
 		}
 		f.sent.WithLabelValues(s.Name()).Add(float64(len(as)))
 	}
+	return errors.Join(errs...)
 }
 
 // Reopen reopens the sinks that write files.

@@ -19,12 +19,14 @@ var (
 		"Alerts dropped because the spool was full, by priority.", []string{"priority"}, nil)
 	descCorrupt = prometheus.NewDesc("harrier_sensor_spool_corrupt_records_total",
 		"Spool records skipped for a bad checksum.", nil, nil)
+	descCommits = prometheus.NewDesc("harrier_sensor_spool_commits_total",
+		"Group commits (fsyncs) that made alerts durable before their events were acknowledged.", nil, nil)
 )
 
 type collector struct{ s *Spool }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descAlerts, descBytes, descDropped, descCorrupt} {
+	for _, d := range []*prometheus.Desc{descAlerts, descBytes, descDropped, descCorrupt, descCommits} {
 		ch <- d
 	}
 }
@@ -37,4 +39,5 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(st.Dropped[p]), p.FalcoName())
 	}
 	ch <- prometheus.MustNewConstMetric(descCorrupt, prometheus.CounterValue, float64(st.Corrupt))
+	ch <- prometheus.MustNewConstMetric(descCommits, prometheus.CounterValue, float64(st.Commits))
 }

@@ -100,6 +100,7 @@ func (s *Spool) flush(buf []byte) error {
 	a.size += int64(len(buf))
 	s.diskBytes += int64(len(buf))
 	s.dirty = true
+	s.writeGen++
 	return nil
 }
 

@@ -103,6 +103,8 @@ type Stats struct {
 	// checksum in the middle of a file.
 	Corrupt     uint64
 	Compactions uint64
+	// Commits counts the fsyncs Commit ran (one per group of callers).
+	Commits uint64
 }
 
 // DroppedTotal sums Dropped.
@@ -159,6 +161,12 @@ type Spool struct {
 	acksSize  int64
 	ckptSize  int64
 	dirty     bool
+	// writeGen counts writes to segments, syncedGen the last one known
+	// durable; commitMu serialises Commit's fsyncs (group commit).
+	writeGen  uint64
+	syncedGen uint64
+	commits   uint64
+	commitMu  sync.Mutex
 	stats     Stats
 	scratch   []byte
 
@@ -235,6 +243,7 @@ func (s *Spool) Stats() Stats {
 	st.LiveBytes = s.liveBytes
 	st.DiskBytes = s.diskBytes
 	st.Segments = len(s.segs)
+	st.Commits = s.commits
 	return st
 }
 

@@ -60,3 +60,50 @@ func TestFsyncErrorsAreReturned(t *testing.T) {
 		t.Error("syncDir of a missing directory succeeded")
 	}
 }
+
+// TestCommitGroupsFsyncs: Commit makes what was appended durable, shares
+// fsyncs among concurrent callers, costs nothing when nothing was written,
+// and returns the fsync error of the active segment.
+func TestCommitGroupsFsyncs(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{SyncInterval: time.Hour, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const callers = 64
+	errs := make(chan error, callers)
+	for i := range callers {
+		go func() {
+			if err := s.Append(entry(i, harrierv1.Priority_PRIORITY_WARNING)); err != nil {
+				errs <- err
+				return
+			}
+			errs <- s.Commit()
+		}()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := s.Stats()
+	if st.Commits == 0 || st.Commits > callers {
+		t.Fatalf("%d commits for %d callers", st.Commits, callers)
+	}
+	s.mu.Lock()
+	durable := s.syncedGen == s.writeGen
+	s.mu.Unlock()
+	if !durable {
+		t.Fatal("writes left unsynced after every Commit returned")
+	}
+	if err := s.Commit(); err != nil || s.Stats().Commits != st.Commits {
+		t.Fatalf("Commit with nothing written: err %v, commits %d -> %d", err, st.Commits, s.Stats().Commits)
+	}
+	if err := s.Append(entry(1000, harrierv1.Priority_PRIORITY_WARNING)); err != nil {
+		t.Fatal(err)
+	}
+	s.active().f.Close()
+	if err := s.Commit(); err == nil || !strings.Contains(err.Error(), "commit") {
+		t.Fatalf("Commit on a broken segment: %v", err)
+	}
+}

@@ -41,8 +41,15 @@ import (
 
 // Config configures a Client.
 type Config struct {
-	// Addr is the router's gRPC address (host:port).
+	// Addr is the router's gRPC address (host:port), or a DNS name with
+	// one record per router replica as "dns:///name:port" (a Kubernetes
+	// headless Service).
 	Addr string
+	// Addrs, when set, lists several routers (host:port each) and replaces
+	// Addr. With several routers (here or in DNS), gRPC's round_robin
+	// balancer spreads sensors over them and a broken stream reopens on a
+	// router that is up; the spool and its acks work as with one router.
+	Addrs []string
 	// TLS enables TLS (and mTLS when it carries a client certificate).
 	// Nil means plaintext, for loopback and tests.
 	TLS *tls.Config
@@ -111,7 +118,10 @@ type Client struct {
 // New returns a client for the router at cfg.Addr, delivering sp. The
 // connection is made lazily by Run.
 func New(cfg Config, sp *spool.Spool) (*Client, error) {
-	if cfg.Addr == "" {
+	if len(cfg.Addrs) == 1 {
+		cfg.Addr, cfg.Addrs = cfg.Addrs[0], nil
+	}
+	if cfg.Addr == "" && len(cfg.Addrs) == 0 {
 		return nil, errors.New("transport: no router address")
 	}
 	if cfg.BatchSize <= 0 {
@@ -155,13 +165,15 @@ func New(cfg Config, sp *spool.Spool) (*Client, error) {
 		}
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: cfg.Token, secure: cfg.TLS != nil}))
 	}
-	conn, err := grpc.NewClient(cfg.Addr, opts...)
+	target, more := routerTarget(cfg)
+	opts = append(opts, more...)
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("transport: router %s: %w", cfg.Addr, err)
+		return nil, fmt.Errorf("transport: router %s: %w", routerNames(cfg), err)
 	}
 	return &Client{
 		cfg:   cfg,
-		log:   cfg.Logger.With("component", "transport", "router", cfg.Addr),
+		log:   cfg.Logger.With("component", "transport", "router", routerNames(cfg)),
 		spool: sp,
 		conn:  conn,
 	}, nil

@@ -55,8 +55,12 @@ type Capture struct {
 	bootOffset int64         // wall clock minus CLOCK_BOOTTIME, ns
 	latency    time.Duration // poll period while the ring is below the wakeup mark; <0: none
 
-	mu       sync.Mutex // guards interest
+	mu       sync.Mutex // guards interest and the prefilter's entries
 	interest [sysevent.MaxSyscall + 1]bool
+
+	prefilter map[sysevent.Type]bool // types with a prefilter row
+	pfPaths   []pfKey
+	pfComms   []commKey
 
 	// Run and Close: closed, stopRun and runDone are guarded by mu; Close
 	// cancels a running Run and waits for runDone before it closes the
@@ -281,6 +285,18 @@ func (c *Capture) Run(ctx context.Context, fn func(*sysevent.Event)) error {
 // has been drained, before waiting for more: a batching consumer (such as
 // dispatch.Sharder.Flush) sends its partial batches then.
 func (c *Capture) RunIdle(ctx context.Context, fn func(*sysevent.Event), idle func()) error {
+	return c.run(ctx, nil, fn, idle)
+}
+
+// RunOwned is RunIdle for a consumer that takes each event over: get
+// returns an empty (zero or Reset) event that the next record is decoded
+// into, and fn owns it from then on, so nothing is copied on the way
+// (dispatch.Sharder's Get and SubmitOwned).
+func (c *Capture) RunOwned(ctx context.Context, get func() *sysevent.Event, fn func(*sysevent.Event), idle func()) error {
+	return c.run(ctx, get, fn, idle)
+}
+
+func (c *Capture) run(ctx context.Context, get func() *sysevent.Event, fn func(*sysevent.Event), idle func()) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -321,7 +337,10 @@ func (c *Capture) RunIdle(ctx context.Context, fn func(*sysevent.Event), idle fu
 
 	d := newDecoder(c.bootOffset)
 	var rec ringbuf.Record
-	ev := &sysevent.Event{}
+	var ev *sysevent.Event
+	if get == nil {
+		ev = &sysevent.Event{}
+	}
 	var num uint64
 	for {
 		if stopped.Load() {
@@ -355,16 +374,26 @@ func (c *Capture) RunIdle(ctx context.Context, fn func(*sysevent.Event), idle fu
 			}
 			return fmt.Errorf("bpfcapture: reading the ring buffer: %w", err)
 		}
-		ev.Reset()
+		if get == nil {
+			ev.Reset()
+		} else if ev == nil {
+			ev = get()
+		}
 		if err := d.decode(rec.RawSample, ev); err != nil {
 			c.decodeErrors.Add(1)
 			c.lastErr.Store(err)
+			if get != nil {
+				ev.Reset() // kept for the next record
+			}
 			continue
 		}
 		num++
 		ev.Num = num
 		c.events.Add(1)
 		fn(ev)
+		if get != nil {
+			ev = nil // fn owns it
+		}
 	}
 }
 
@@ -385,6 +414,10 @@ type Stats struct {
 	// equivalent (socketcall, ipc, 16-bit-uid calls, ...) and are not
 	// decoded; the others are translated and decoded like x86_64 ones.
 	Compat uint64
+	// Filtered counts the events the kernel prefilter (SetPrefilter) kept
+	// in the kernel because no rule could match them, by event type.
+	Filtered       uint64
+	FilteredByType map[sysevent.Type]uint64
 	// RingBytes is the ring buffer size; Pending the bytes not yet read.
 	RingBytes int
 	Pending   int
@@ -406,6 +439,10 @@ func (c *Capture) Stats() (Stats, error) {
 			f.DropsByType[k] = v
 		}
 		f.DropsByCPU = append([]uint64(nil), c.final.DropsByCPU...)
+		f.FilteredByType = make(map[sysevent.Type]uint64, len(c.final.FilteredByType))
+		for k, v := range c.final.FilteredByType {
+			f.FilteredByType[k] = v
+		}
 		return f, nil
 	}
 	return c.stats()
@@ -413,14 +450,15 @@ func (c *Capture) Stats() (Stats, error) {
 
 func (c *Capture) stats() (Stats, error) {
 	if c.rd == nil || c.objs.Drops == nil {
-		return Stats{DropsByType: map[sysevent.Type]uint64{}}, ErrClosed
+		return Stats{DropsByType: map[sysevent.Type]uint64{}, FilteredByType: map[sysevent.Type]uint64{}}, ErrClosed
 	}
 	s := Stats{
-		Events:       c.events.Load(),
-		DecodeErrors: c.decodeErrors.Load(),
-		DropsByType:  map[sysevent.Type]uint64{},
-		RingBytes:    c.rd.BufferSize(),
-		Pending:      c.rd.AvailableBytes(),
+		Events:         c.events.Load(),
+		DecodeErrors:   c.decodeErrors.Load(),
+		DropsByType:    map[sysevent.Type]uint64{},
+		FilteredByType: map[sysevent.Type]uint64{},
+		RingBytes:      c.rd.BufferSize(),
+		Pending:        c.rd.AvailableBytes(),
 	}
 	var (
 		key     uint32
@@ -458,6 +496,9 @@ func (c *Capture) stats() (Stats, error) {
 	}
 	for _, n := range compat {
 		s.Compat += n
+	}
+	if err := c.filteredStats(&s); err != nil {
+		return s, err
 	}
 	return s, nil
 }
@@ -497,7 +538,7 @@ func (c *Capture) Close() error {
 	if st, err := c.stats(); err == nil {
 		c.final = &st
 	} else {
-		c.final = &Stats{DropsByType: map[sysevent.Type]uint64{}, Events: c.events.Load(), DecodeErrors: c.decodeErrors.Load()}
+		c.final = &Stats{DropsByType: map[sysevent.Type]uint64{}, FilteredByType: map[sysevent.Type]uint64{}, Events: c.events.Load(), DecodeErrors: c.decodeErrors.Load()}
 	}
 	errs = append(errs, c.closeResources())
 	return errors.Join(errs...)

@@ -19,9 +19,14 @@ const (
 	harrierMapCompat       = "compat"
 	harrierMapDrops        = "drops"
 	harrierMapEvents       = "events"
+	harrierMapFiltered     = "filtered"
 	harrierMapIa32Map      = "ia32_map"
 	harrierMapInterest     = "interest"
 	harrierMapPending      = "pending"
+	harrierMapPfComms      = "pf_comms"
+	harrierMapPfPaths      = "pf_paths"
+	harrierMapPfTypes      = "pf_types"
+	harrierMapProcs        = "procs"
 	harrierMapRecordLayout = "record_layout"
 	harrierMapScratchMap   = "scratch_map"
 	harrierMapUnpaired     = "unpaired"
@@ -90,9 +95,14 @@ type harrierMapSpecs struct {
 	Compat       *ebpf.MapSpec `ebpf:"compat"`
 	Drops        *ebpf.MapSpec `ebpf:"drops"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
+	Filtered     *ebpf.MapSpec `ebpf:"filtered"`
 	Ia32Map      *ebpf.MapSpec `ebpf:"ia32_map"`
 	Interest     *ebpf.MapSpec `ebpf:"interest"`
 	Pending      *ebpf.MapSpec `ebpf:"pending"`
+	PfComms      *ebpf.MapSpec `ebpf:"pf_comms"`
+	PfPaths      *ebpf.MapSpec `ebpf:"pf_paths"`
+	PfTypes      *ebpf.MapSpec `ebpf:"pf_types"`
+	Procs        *ebpf.MapSpec `ebpf:"procs"`
 	RecordLayout *ebpf.MapSpec `ebpf:"record_layout"`
 	ScratchMap   *ebpf.MapSpec `ebpf:"scratch_map"`
 	Unpaired     *ebpf.MapSpec `ebpf:"unpaired"`
@@ -129,9 +139,14 @@ type harrierMaps struct {
 	Compat       *ebpf.Map `ebpf:"compat"`
 	Drops        *ebpf.Map `ebpf:"drops"`
 	Events       *ebpf.Map `ebpf:"events"`
+	Filtered     *ebpf.Map `ebpf:"filtered"`
 	Ia32Map      *ebpf.Map `ebpf:"ia32_map"`
 	Interest     *ebpf.Map `ebpf:"interest"`
 	Pending      *ebpf.Map `ebpf:"pending"`
+	PfComms      *ebpf.Map `ebpf:"pf_comms"`
+	PfPaths      *ebpf.Map `ebpf:"pf_paths"`
+	PfTypes      *ebpf.Map `ebpf:"pf_types"`
+	Procs        *ebpf.Map `ebpf:"procs"`
 	RecordLayout *ebpf.Map `ebpf:"record_layout"`
 	ScratchMap   *ebpf.Map `ebpf:"scratch_map"`
 	Unpaired     *ebpf.Map `ebpf:"unpaired"`
@@ -142,9 +157,14 @@ func (m *harrierMaps) Close() error {
 		m.Compat,
 		m.Drops,
 		m.Events,
+		m.Filtered,
 		m.Ia32Map,
 		m.Interest,
 		m.Pending,
+		m.PfComms,
+		m.PfPaths,
+		m.PfTypes,
+		m.Procs,
 		m.RecordLayout,
 		m.ScratchMap,
 		m.Unpaired,

@@ -14,6 +14,8 @@ var (
 		"Syscall events read from the kernel and decoded.", nil, nil)
 	descDrops = prometheus.NewDesc("harrier_capture_drops_total",
 		"Events lost in the kernel because the ring buffer was full, by event type.", []string{"type"}, nil)
+	descFiltered = prometheus.NewDesc("harrier_capture_filtered_total",
+		"Events the kernel prefilter kept in the kernel because no loaded rule could match them and no state needs them, by event type.", []string{"type"}, nil)
 	descUnpaired = prometheus.NewDesc("harrier_capture_unpaired_exits_total",
 		"Syscall exits of interest whose entry was not recorded (events lost).", nil, nil)
 	descCompat = prometheus.NewDesc("harrier_capture_compat_syscalls_total",
@@ -29,7 +31,7 @@ var (
 type collector struct{ c *Capture }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEvents, descDrops, descUnpaired, descCompat, descDecodeErrors, descRingBytes, descRingPending} {
+	for _, d := range []*prometheus.Desc{descEvents, descDrops, descFiltered, descUnpaired, descCompat, descDecodeErrors, descRingBytes, descRingPending} {
 		ch <- d
 	}
 }
@@ -43,6 +45,9 @@ func (m collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(st.Events))
 	for t, n := range st.DropsByType {
 		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(n), t.String())
+	}
+	for t, n := range st.FilteredByType {
+		ch <- prometheus.MustNewConstMetric(descFiltered, prometheus.CounterValue, float64(n), t.String())
 	}
 	ch <- prometheus.MustNewConstMetric(descUnpaired, prometheus.CounterValue, float64(st.Unpaired))
 	ch <- prometheus.MustNewConstMetric(descCompat, prometheus.CounterValue, float64(st.Compat))

@@ -78,15 +78,26 @@ func (s *Sharder) Shard(pid uint32) int {
 // Submit copies ev and queues the copy for its process's worker. It
 // blocks when that worker is Depth batches behind.
 func (s *Sharder) Submit(ev *sysevent.Event) {
-	cp := s.events.Get().(*sysevent.Event)
+	cp := s.Get()
 	*cp = *ev
+	s.SubmitOwned(cp)
+}
+
+// Get returns an empty event for the caller to fill and hand over with
+// SubmitOwned: the capture decodes straight into it, so no event is
+// copied on its way to a worker.
+func (s *Sharder) Get() *sysevent.Event { return s.events.Get().(*sysevent.Event) }
+
+// SubmitOwned queues ev, which came from Get, for its process's worker;
+// the Sharder owns it from then on. It blocks like Submit.
+func (s *Sharder) SubmitOwned(ev *sysevent.Event) {
 	w := s.Shard(ev.PID)
 	b := s.pending[w]
 	if b == nil {
 		b = s.batches.Get().(*batch)
 		s.pending[w] = b
 	}
-	b.evs = append(b.evs, cp)
+	b.evs = append(b.evs, ev)
 	if len(b.evs) >= s.batch {
 		s.send(w, b)
 		s.pending[w] = nil

@@ -22,6 +22,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/syscall/bpfcapture"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/container"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/dispatch"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/kfilter"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/proctable"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/syscallfields"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
@@ -136,6 +137,19 @@ func (s *Source) SetInterest(types []sysevent.Type) error {
 	return nil
 }
 
+// SetPrefilter loads the kernel prefilter (nil: none): events of
+// interest that no rule can match and no state needs stay in the kernel.
+func (s *Source) SetPrefilter(spec *kfilter.Spec) error {
+	pf, err := spec.Compile()
+	if err != nil {
+		return fmt.Errorf("compiling the kernel prefilter: %w", err)
+	}
+	if err := s.Capture.SetPrefilter(pf); err != nil {
+		return fmt.Errorf("loading the kernel prefilter: %w", err)
+	}
+	return nil
+}
+
 // WithState is types plus the syscalls the process table needs, sorted
 // and without duplicates.
 func WithState(types []sysevent.Type) []sysevent.Type {
@@ -171,7 +185,9 @@ func (s *Source) Run(ctx context.Context, handle Handler) error {
 	// Written before the first Submit: the channel send to a worker orders
 	// it before every handler call.
 	s.handle = handle
-	err := s.Capture.RunIdle(ctx, s.sh.Submit, s.sh.Flush)
+	// Records are decoded straight into the workers' pooled events: no
+	// per-event copy of the event struct on the way.
+	err := s.Capture.RunOwned(ctx, s.sh.Get, s.sh.SubmitOwned, s.sh.Flush)
 	s.sh.Close()
 	return err
 }

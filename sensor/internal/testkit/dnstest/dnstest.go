@@ -46,6 +46,9 @@ func (s *Server) Set(name string, addrs ...netip.Addr) {
 	s.records[strings.ToLower(strings.TrimSuffix(name, "."))] = addrs
 }
 
+// Addr is the server's UDP address (host:port).
+func (s *Server) Addr() string { return s.conn.LocalAddr().String() }
+
 // Queries counts the questions answered.
 func (s *Server) Queries() int {
 	s.mu.Lock()

@@ -22,6 +22,7 @@ import (
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/engine/alertfmt"
 	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
+	"github.com/harrier-security/harrier/sensor/internal/engine/prefilter"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/bpfcapture"
@@ -35,6 +36,10 @@ type Options struct {
 	RuleFiles []string // loaded with every source's registry, as the daemon does
 	Workers   int      // evaluation workers; 0: one per core
 	RingBytes int      // 0: bpfcapture's default
+	// NoPrefilter sends every event of interest to user space, as before
+	// the kernel prefilter (engine/prefilter); by default it is loaded as
+	// the daemon loads it.
+	NoPrefilter bool
 	// KeepAlerts keeps every alert for Find and Wait; otherwise alerts are
 	// only counted (benchmarks).
 	KeepAlerts bool
@@ -127,6 +132,12 @@ func Start(opts Options) (*Sensor, error) {
 	src, err := source.Open(source.Options{RingBytes: opts.RingBytes, Workers: opts.Workers, Interest: Interest(rs)})
 	if err != nil {
 		return nil, err
+	}
+	if !opts.NoPrefilter {
+		if err := src.SetPrefilter(prefilter.Derive(rs)); err != nil {
+			src.Close()
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sensor{

@@ -96,40 +96,66 @@ func BenchmarkOverheadWithRules(b *testing.B) {
 	files := benchRules(b)
 	for _, w := range workloads(b) {
 		b.Run(w.name, func(b *testing.B) {
-			var off, on time.Duration
-			var evaluated, alerts, lost uint64
+			var off, on, noPF time.Duration
+			var evaluated, alerts, lost, filtered, cpu uint64
 			w.run(b) // warm the page cache (tar reads 120 MB of files) and the build's caches
+			sensorRun := func(noPrefilter bool) (time.Duration, livetest.Counters, time.Duration) {
+				s, err := livetest.Start(livetest.Options{RuleFiles: files, NoPrefilter: noPrefilter})
+				if err != nil {
+					b.Fatal(err)
+				}
+				cpu0 := processCPU()
+				start := time.Now()
+				w.run(b)
+				d := time.Since(start)
+				c := s.Counters()
+				if err := s.Stop(); err != nil {
+					b.Fatal(err)
+				}
+				return d, c, processCPU() - cpu0
+			}
 			for i := 0; i < b.N; i++ {
 				for round := 0; round < 3; round++ {
 					start := time.Now()
 					w.run(b)
 					off += time.Since(start)
 
-					s, err := livetest.Start(livetest.Options{RuleFiles: files})
-					if err != nil {
-						b.Fatal(err)
-					}
-					start = time.Now()
-					w.run(b)
-					on += time.Since(start)
-					c := s.Counters()
-					if err := s.Stop(); err != nil {
-						b.Fatal(err)
-					}
+					d, c, used := sensorRun(false)
+					on += d
 					evaluated += c.Evaluated
 					alerts += c.Alerts
+					lost += c.Lost()
+					filtered += c.Capture.Filtered
+					cpu += uint64(used)
+
+					d, c, _ = sensorRun(true)
+					noPF += d
 					lost += c.Lost()
 				}
 			}
 			runs := float64(3 * b.N)
 			b.ReportMetric(100*(float64(on)/float64(off)-1), "overhead-%")
+			b.ReportMetric(100*(float64(noPF)/float64(off)-1), "overhead-no-prefilter-%")
 			b.ReportMetric(float64(off.Milliseconds())/runs, "ms-without")
 			b.ReportMetric(float64(on.Milliseconds())/runs, "ms-with")
+			b.ReportMetric(float64(noPF.Milliseconds())/runs, "ms-with-no-prefilter")
 			b.ReportMetric(float64(evaluated)/runs, "events-evaluated/run")
+			b.ReportMetric(float64(filtered)/runs, "events-filtered/run")
 			b.ReportMetric(float64(alerts)/runs, "alerts/run")
+			b.ReportMetric(float64(time.Duration(cpu).Milliseconds())/runs, "sensor-cpu-ms/run")
 			b.ReportMetric(float64(lost), "lost")
 		})
 	}
+}
+
+// processCPU is the CPU time (user + system) this process has used: the
+// sensor pipeline's (the workloads run in child processes).
+func processCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkSensorMemory runs the pipeline with every rule loaded for 10 s

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/harrier-security/harrier/sensor/internal/engine/filter"
+	"github.com/harrier-security/harrier/sensor/internal/engine/prefilter"
 	"github.com/harrier-security/harrier/sensor/internal/engine/rules"
 	"github.com/harrier-security/harrier/sensor/internal/engine/sources"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/bpfcapture"
@@ -197,6 +198,11 @@ func start(t *testing.T) *sensor {
 	// evaluating them.
 	src, err := source.Open(source.Options{Interest: sources.SyscallInterest(rs)})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// With the kernel prefilter the daemon loads: what it keeps in the
+	// kernel must not cost a rule its alert.
+	if err := src.SetPrefilter(prefilter.Derive(rs)); err != nil {
 		t.Fatal(err)
 	}
 	capt := src.Capture

@@ -1,0 +1,481 @@
+// Package scaleout runs three harrier-router processes as stateless
+// replicas on the Kafka journal (kfake, a real Kafka protocol peer with
+// consumer groups), four sensor streams balanced over them with gRPC's
+// round_robin, and SIGKILLs one replica mid-stream: every alert
+// acknowledged to a sensor reaches the webhook and Elasticsearch (one
+// document each), and a subscriber on another replica sees every id.
+package scaleout
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/harrier-security/harrier/proto/falcojson"
+	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/testpeers/espeer"
+	"github.com/harrier-security/harrier/router/internal/testpeers/kafkapeer"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "harrier-scaleout")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "harrier-router")
+	build := exec.Command("go", "build", "-o", binary, "../../cmd/harrier-router")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building harrier-router:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// replica is one harrier-router process with its own data_dir; the log
+// itself is in Kafka.
+type replica struct {
+	t                  *testing.T
+	cfg                string
+	grpcAddr, httpAddr string
+	cmd                *exec.Cmd
+	mu                 sync.Mutex
+	log                bytes.Buffer
+	exited             chan struct{}
+}
+
+func newReplica(t *testing.T, brokers, hook, es string) *replica {
+	dir := t.TempDir()
+	r := &replica{t: t, cfg: filepath.Join(dir, "router.yaml"), grpcAddr: freePort(t), httpAddr: freePort(t)}
+	cfg := fmt.Sprintf(`data_dir: %s/data
+grpc: {address: %q}
+http: {address: %q}
+shutdown_timeout: 5s
+log: {level: info, format: json}
+journal:
+  backend: kafka
+  kafka:
+    brokers: [%s]
+    topic: harrier-alerts
+    partitions: 8
+    replication_factor: 1
+    session_timeout: 6s
+delivery: {batch_size: 200, backoff: {initial: 50ms, max: 500ms}}
+outputs:
+  webhook:
+    soc: {address: %s, format: ndjson}
+  elasticsearch:
+    search: {hostport: %s, index: falco, suffix: none, timeout: 5s}
+`, dir, r.grpcAddr, r.httpAddr, brokers, hook, es)
+	if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *replica) start() {
+	t := r.t
+	t.Helper()
+	r.exited = make(chan struct{})
+	r.cmd = exec.Command(binary, "run", "--config", r.cfg)
+	pr, pw := io.Pipe()
+	r.cmd.Stdout, r.cmd.Stderr = pw, pw
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			r.mu.Lock()
+			r.log.Write(sc.Bytes())
+			r.log.WriteByte('\n')
+			r.mu.Unlock()
+		}
+	}()
+	exited := r.exited
+	go func() { r.cmd.Wait(); pw.Close(); close(exited) }()
+	eventually(t, 20*time.Second, "replica "+r.httpAddr+" ready", func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("router exited at start:\n%s", r.logs())
+		default:
+		}
+		resp, err := http.Get("http://" + r.httpAddr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return true
+	})
+}
+
+func (r *replica) logs() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.log.String()
+}
+
+func (r *replica) kill() {
+	r.cmd.Process.Kill() // SIGKILL
+	<-r.exited
+}
+
+func (r *replica) stop() {
+	select {
+	case <-r.exited:
+		return
+	default:
+	}
+	r.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-r.exited:
+	case <-time.After(10 * time.Second):
+		r.kill()
+	}
+}
+
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// hook is a real webhook endpoint counting deliveries per alert id.
+type hook struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	ids map[string]int
+}
+
+func newHook(t *testing.T) *hook {
+	h := &hook{ids: map[string]int{}}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		var got []string
+		for _, line := range bytes.Split(bytes.TrimSpace(body), []byte("\n")) {
+			a, err := falcojson.Unmarshal(line)
+			if err != nil {
+				http.Error(w, err.Error(), 400)
+				return
+			}
+			got = append(got, a.GetId())
+		}
+		h.mu.Lock()
+		for _, id := range got {
+			h.ids[id]++
+		}
+		h.mu.Unlock()
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *hook) missing(ids []string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if h.ids[id] == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *hook) unique() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.ids)
+}
+
+// sensor streams batches as a sensor does over several routers: one
+// connection balanced by gRPC's round_robin over every replica, a batch
+// forgotten only once acknowledged OK and resent on the next stream.
+type sensor struct {
+	id    string
+	conn  *grpc.ClientConn
+	mu    sync.Mutex
+	acked []string
+	next  int
+}
+
+func newSensor(t *testing.T, id string, addrs []string) *sensor {
+	rs := manual.NewBuilderWithScheme("routers-" + id)
+	var as []resolver.Address
+	for _, a := range addrs {
+		as = append(as, resolver.Address{Addr: a})
+	}
+	rs.InitialState(resolver.State{Addresses: as})
+	conn, err := grpc.NewClient(rs.Scheme()+":///routers", grpc.WithResolvers(rs),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &sensor{id: id, conn: conn}
+}
+
+func (s *sensor) ackedIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.acked...)
+}
+
+func (s *sensor) batch(n int) []*harrierv1.Alert {
+	out := make([]*harrierv1.Alert, n)
+	for i := range out {
+		s.next++
+		out[i] = &harrierv1.Alert{Id: fmt.Sprintf("%s-%07d", s.id, s.next), Rule: "Terminal shell in container",
+			Priority: harrierv1.Priority_PRIORITY_WARNING, Source: "syscall", Hostname: s.id,
+			Output: "shell spawned", Time: timestamppb.Now()}
+	}
+	return out
+}
+
+// run streams until ctx ends; the pending batch at the end stays unacked.
+func (s *sensor) run(ctx context.Context, n int, pause time.Duration) {
+	var pending []*harrierv1.Alert
+	for ctx.Err() == nil {
+		stream, err := harrierv1.NewIngestClient(s.conn).Stream(ctx)
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		for seq := uint64(1); ctx.Err() == nil; seq++ {
+			if pending == nil {
+				pending = s.batch(n)
+			}
+			if err = stream.Send(&harrierv1.AlertBatch{Sequence: seq, Alerts: pending, SensorId: s.id}); err != nil {
+				break
+			}
+			ack, err := stream.Recv()
+			if err != nil {
+				break
+			}
+			if ack.GetStatus() == harrierv1.AckStatus_ACK_STATUS_OK {
+				s.mu.Lock()
+				for _, a := range pending {
+					s.acked = append(s.acked, a.Id)
+				}
+				s.mu.Unlock()
+				pending = nil
+			}
+			time.Sleep(pause)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// subscriber collects every alert id a live subscription streams.
+type subscriber struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func subscribe(t *testing.T, ctx context.Context, addr string) *subscriber {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	stream, err := harrierv1.NewSubscriptionClient(conn).Subscribe(ctx, &harrierv1.SubscribeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &subscriber{ids: map[string]bool{}}
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			if a := m.GetAlert(); a != nil {
+				s.mu.Lock()
+				s.ids[a.GetId()] = true
+				s.mu.Unlock()
+			}
+		}
+	}()
+	return s
+}
+
+func (s *subscriber) missing(ids []string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if !s.ids[id] {
+			n++
+		}
+	}
+	return n
+}
+
+func TestThreeReplicasOneKilledLoseNothingAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three routers, Kafka and Elasticsearch peers")
+	}
+	kc := kafkapeer.Start(t, 8, nil)
+	es := espeer.Start(t, espeer.Options{})
+	wh := newHook(t)
+	var rs []*replica
+	var addrs []string
+	for i := range 3 {
+		r := newReplica(t, kc.Addr(), wh.srv.URL, "http://"+es.Addr())
+		r.start()
+		t.Cleanup(func() {
+			r.stop()
+			if t.Failed() {
+				t.Logf("replica %d log (warnings):\n%s", i, warnings(r.logs()))
+			}
+		})
+		rs = append(rs, r)
+		addrs = append(addrs, r.grpcAddr)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The subscriber is on replica 0, which stays up: it must see the
+	// alerts every replica accepts. Its hub follows the topic from its end,
+	// so it is started (and caught up with a first alert) before traffic.
+	sub := subscribe(t, ctx, rs[0].grpcAddr)
+
+	sensors := make([]*sensor, 4)
+	var wg sync.WaitGroup
+	sctx, stopSensors := context.WithCancel(ctx)
+	for i := range sensors {
+		sensors[i] = newSensor(t, fmt.Sprintf("node-%d", i), addrs)
+		wg.Add(1)
+		go func() { defer wg.Done(); sensors[i].run(sctx, 25, 5*time.Millisecond) }()
+	}
+	acked := func() (all []string) {
+		for _, s := range sensors {
+			all = append(all, s.ackedIDs()...)
+		}
+		return all
+	}
+	eventually(t, 30*time.Second, "traffic through every output", func() bool { return wh.unique() >= 1000 })
+	rs[1].kill() // SIGKILL mid-stream: its sensors fail over, its partitions move
+	killedAt := len(acked())
+	eventually(t, 30*time.Second, "traffic after the kill", func() bool { return len(acked()) >= killedAt+1500 })
+	rs[1].start() // restarted later: it rejoins the groups
+	restartedAt := len(acked())
+	eventually(t, 30*time.Second, "traffic after the restart", func() bool { return len(acked()) >= restartedAt+1000 })
+	stopSensors()
+	wg.Wait()
+	all := acked()
+
+	defer func() {
+		if t.Failed() {
+			wh.mu.Lock()
+			var miss []string
+			for _, id := range all {
+				if wh.ids[id] == 0 {
+					miss = append(miss, id)
+				}
+			}
+			wh.mu.Unlock()
+			t.Logf("%d of %d acknowledged alerts missing at the webhook: %v", len(miss), len(all), head(miss, 20))
+		}
+	}()
+	eventually(t, 30*time.Second, "every acknowledged alert at the webhook", func() bool { return wh.missing(all) == 0 })
+	eventually(t, 30*time.Second, "the subscription to see every acknowledged id", func() bool { return sub.missing(all) == 0 })
+	// Elasticsearch: _id is the alert id, so redeliveries overwrite; the
+	// index holds exactly the distinct alerts delivered.
+	var esDocs int64
+	var esErr error
+	defer func() {
+		if t.Failed() {
+			t.Logf("elasticsearch: %d documents (%v), webhook %d distinct", esDocs, esErr, wh.unique())
+		}
+	}()
+	eventually(t, 60*time.Second, "one Elasticsearch document per alert", func() bool {
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		defer ccancel()
+		esDocs, esErr = es.Count(cctx, "falco", nil)
+		return esErr == nil && esDocs == int64(wh.unique())
+	})
+	missingES := 0
+	for i := 0; i < len(all); i += len(all)/50 + 1 { // a sample of ids, each exactly once
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		n, err := es.Count(cctx, "falco", map[string]any{"ids": map[string]any{"values": []string{all[i]}}})
+		ccancel()
+		if err != nil || n != 1 {
+			missingES++
+			t.Errorf("alert %s: %d documents (%v)", all[i], n, err)
+		}
+	}
+	dups := 0
+	wh.mu.Lock()
+	for _, n := range wh.ids {
+		if n > 1 {
+			dups++
+		}
+	}
+	wh.mu.Unlock()
+	t.Logf("%d alerts acknowledged (%d before SIGKILL, %d before restart); webhook %d distinct (%d redelivered, at least once); Elasticsearch %d docs",
+		len(all), killedAt, restartedAt, wh.unique(), dups, wh.unique())
+}
+
+func tail(s string, n int) string {
+	lines := bytes.Split([]byte(s), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
+
+func warnings(s string) string {
+	var out [][]byte
+	for _, l := range bytes.Split([]byte(s), []byte("\n")) {
+		if bytes.Contains(l, []byte(`"level":"WARN"`)) || bytes.Contains(l, []byte(`"level":"ERROR"`)) || bytes.Contains(l, []byte("started")) {
+			out = append(out, l)
+		}
+	}
+	return tail(string(bytes.Join(out, []byte("\n"))), 40)
+}
+
+func head(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,81 @@
+package kfilter
+
+import (
+	"testing"
+
+	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
+)
+
+func TestCleanAbs(t *testing.T) {
+	for _, c := range []struct {
+		p    string
+		want bool
+	}{
+		{"/", true}, {"/etc/passwd", true}, {"/etc/ld.so.cache", true}, {"/a/.hidden", true},
+		{"etc/passwd", false}, {"", false}, {"//etc", false}, {"/etc/", false}, {"/etc/.", false},
+		{"/etc/..", false}, {"/tmp/../etc/shadow", false}, {"/a/./b", false}, {"/a/foo../b", false},
+		{"/" + string(make([]byte, MaxPath)), false},
+	} {
+		if got := CleanAbs(c.p); got != c.want {
+			t.Errorf("CleanAbs(%q) = %v, want %v", c.p, got, c.want)
+		}
+	}
+}
+
+func TestCompiledPass(t *testing.T) {
+	spec := &Spec{Types: map[sysevent.Type]TypeFilter{
+		sysevent.SysOpenat: {Terms: []Term{
+			{Exact: []string{"/etc/shadow"}, Preds: PredOpenRead},
+			{Prefix: []string{"/root/.ssh/"}, Comms: []string{"sshd"}},
+			{Prefix: []string{"/etc/"}, Preds: PredOpenWrite},
+			{Exact: []string{}, Preds: PredFailure}, // unclean paths that failed
+		}},
+		sysevent.SysClose: {All: true, DropMarkedFD: true},
+	}}
+	pf, err := spec.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rd, wr = 0, 1
+	for _, c := range []struct {
+		name string
+		f    Facts
+		want bool
+	}{
+		{"exact read", Facts{Type: sysevent.SysOpenat, RawPath: "/etc/shadow", Flags: rd}, true},
+		{"exact longer", Facts{Type: sysevent.SysOpenat, RawPath: "/etc/shadowx", Flags: rd}, false},
+		{"prefix write inherits", Facts{Type: sysevent.SysOpenat, RawPath: "/etc/shadow", Flags: wr}, true},
+		{"prefix write", Facts{Type: sysevent.SysOpenat, RawPath: "/etc/x", Flags: wr}, true},
+		{"other path", Facts{Type: sysevent.SysOpenat, RawPath: "/dev/null", Flags: rd}, false},
+		{"name wanted", Facts{Type: sysevent.SysOpenat, RawPath: "/root/.ssh/id", Comm: "sshd", CommKnown: true}, true},
+		{"other name", Facts{Type: sysevent.SysOpenat, RawPath: "/root/.ssh/id", Comm: "cat", CommKnown: true}, false},
+		{"name unknown", Facts{Type: sysevent.SysOpenat, RawPath: "/root/.ssh/id", Comm: "cat"}, true},
+		{"unclean passes the path test", Facts{Type: sysevent.SysOpenat, RawPath: "/tmp/../etc/x", Ret: -2}, true},
+		{"unclean: every path test holds", Facts{Type: sysevent.SysOpenat, RawPath: "/tmp/../dev/null", Comm: "cat", CommKnown: true, Flags: 0o1}, true},
+		{"relative", Facts{Type: sysevent.SysOpenat, RawPath: "shadow", Ret: -2}, true},
+		{"path fault", Facts{Type: sysevent.SysOpenat, PathFault: true, Ret: -14}, true},
+		{"close unmarked", Facts{Type: sysevent.SysClose}, true},
+		{"close marked", Facts{Type: sysevent.SysClose, FDMarked: true}, false},
+		{"unfiltered type", Facts{Type: sysevent.SysConnect}, true},
+	} {
+		if got := pf.Pass(c.f); got != c.want {
+			t.Errorf("%s: Pass = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestCompileRejects(t *testing.T) {
+	terms := make([]Term, MaxTerms+1)
+	for i := range terms {
+		terms[i] = Term{Preds: PredSuccess}
+	}
+	for name, s := range map[string]*Spec{
+		"too many terms": {Types: map[sysevent.Type]TypeFilter{sysevent.SysOpenat: {Terms: terms}}},
+		"no path arg":    {Types: map[sysevent.Type]TypeFilter{sysevent.SysPtrace: {Terms: []Term{{Exact: []string{"/x"}}}}}},
+		"empty prefix":   {Types: map[sysevent.Type]TypeFilter{sysevent.SysOpenat: {Terms: []Term{{Prefix: []string{""}}}}}},
+	} {
+		if _, err := s.Compile(); err == nil {
+			t.Errorf("%s: compiled", name)
+		}
+	}
+}
