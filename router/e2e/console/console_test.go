@@ -58,7 +58,7 @@ func startRouter(t *testing.T) *rig {
 	yaml := fmt.Sprintf(`
 data_dir: %s/data
 grpc: {address: 127.0.0.1:0}
-http: {address: 127.0.0.1:0}
+http: {address: 127.0.0.1:0, metrics_address: 127.0.0.1:0}
 log: {level: error}
 console:
   incident_fields: [k8s.ns.name]

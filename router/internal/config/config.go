@@ -80,8 +80,9 @@ type HTTP struct {
 	// Token, when set, is required as "Authorization: Bearer <token>" on
 	// POST / (a stock Falco cannot send it; leave empty for Falco).
 	Token string
-	// MetricsAddress serves /metrics and /healthz on a separate plaintext
-	// listener (empty: on the HTTP listener).
+	// MetricsAddress serves /metrics and /healthz on their own plaintext
+	// listener (default DefaultMetricsAddress; an explicit empty string
+	// serves them on the HTTP listener, as before).
 	MetricsAddress string
 	MaxBodyBytes   int64
 	// MaxConcurrentRequests and MaxInflightBytes bound the requests (and
@@ -209,7 +210,10 @@ const (
 	// decision, taken with TLS and tokens (the chart and packages do).
 	DefaultGRPCAddress = "127.0.0.1:2802"
 	DefaultHTTPAddress = "127.0.0.1:2801"
-	DefaultDataDir     = "/var/lib/harrier-router"
+	// DefaultMetricsAddress keeps /metrics and /healthz off the ingest port
+	// and off the network unless a deployment opens them.
+	DefaultMetricsAddress = "127.0.0.1:2803"
+	DefaultDataDir        = "/var/lib/harrier-router"
 )
 
 func setDefaults(v *viper.Viper) {
@@ -374,7 +378,7 @@ func parse(all map[string]any) (*Config, error) {
 	c.HTTP.Address = h.str("address", DefaultHTTPAddress)
 	c.HTTP.TLS = serverTLS(h.sub("tls"))
 	c.HTTP.Token = h.secret("token")
-	c.HTTP.MetricsAddress = h.str("metrics_address", "")
+	c.HTTP.MetricsAddress = h.str("metrics_address", DefaultMetricsAddress)
 	c.HTTP.MaxBodyBytes = h.size("max_body_bytes", 4<<20)
 	c.HTTP.MaxConcurrentRequests = h.integer("max_concurrent_requests", 64)
 	c.HTTP.MaxInflightBytes = h.size("max_inflight_bytes", 32<<20)

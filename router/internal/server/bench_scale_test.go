@@ -53,7 +53,7 @@ func benchBackend(b *testing.B, kafka bool, replicas int) {
 		os.WriteFile(p, []byte(fmt.Sprintf(`
 data_dir: %s
 grpc: {address: 127.0.0.1:0}
-http: {address: 127.0.0.1:0}
+http: {address: 127.0.0.1:0, metrics_address: 127.0.0.1:0}
 log: {level: error}
 %soutputs:
   webhook:

@@ -179,7 +179,7 @@ func benchIngestToWebhook(b *testing.B, rate int, withKafka bool) {
 	os.WriteFile(p, []byte(fmt.Sprintf(`
 data_dir: %s
 grpc: {address: 127.0.0.1:0}
-http: {address: 127.0.0.1:0}
+http: {address: 127.0.0.1:0, metrics_address: 127.0.0.1:0}
 log: {level: error}
 outputs:
   webhook:

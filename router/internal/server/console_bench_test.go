@@ -54,7 +54,7 @@ func ingestRound(b *testing.B, console bool, n int) time.Duration {
 	os.WriteFile(p, []byte(fmt.Sprintf(`
 data_dir: %s
 grpc: {address: 127.0.0.1:0}
-http: {address: 127.0.0.1:0}
+http: {address: 127.0.0.1:0, metrics_address: 127.0.0.1:0}
 log: {level: error}
 console: {enabled: %v}
 outputs: {webhook: {bench: {address: %s, format: ndjson, batch_size: 2000}}}

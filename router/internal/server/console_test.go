@@ -22,7 +22,7 @@ import (
 func TestConsoleOpenOnLoopbackAndShutdownEndsStreams(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "router.yaml")
-	os.WriteFile(p, []byte(fmt.Sprintf("data_dir: %s\ngrpc: {address: 127.0.0.1:0}\nhttp: {address: 127.0.0.1:0}\noutputs: {file: {a: {path: %s/a.jsonl}}}\n", dir, dir)), 0o600)
+	os.WriteFile(p, []byte(fmt.Sprintf("data_dir: %s\ngrpc: {address: 127.0.0.1:0}\nhttp: {address: 127.0.0.1:0, metrics_address: 127.0.0.1:0}\noutputs: {file: {a: {path: %s/a.jsonl}}}\n", dir, dir)), 0o600)
 	cfg, err := config.Load(p)
 	if err != nil {
 		t.Fatal(err)

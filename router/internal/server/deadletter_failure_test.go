@@ -57,7 +57,7 @@ func TestFailingDeadLetterStoreIsVisibleAndHangsNothing(t *testing.T) {
 	client := &http.Client{Timeout: 2 * time.Second} // an answer, not a hang
 	get := func(path string) string {
 		t.Helper()
-		resp, err := client.Get("http://" + e.r.HTTPAddr() + path)
+		resp, err := client.Get("http://" + e.r.MetricsAddr() + path)
 		if err != nil {
 			t.Fatalf("GET %s: %v", path, err)
 		}

@@ -272,10 +272,10 @@ func (r *Router) Start() error {
 	}
 	if r.j != nil {
 		r.log.Info("router started", "grpc", r.grpcLn.Addr().String(), "http", r.httpLn.Addr().String(),
-			"journal_next", r.j.Next(), "config", cfg)
+			"metrics", r.MetricsAddr(), "journal_next", r.j.Next(), "config", cfg)
 	} else {
 		r.log.Info("router started", "grpc", r.grpcLn.Addr().String(), "http", r.httpLn.Addr().String(),
-			"journal", "kafka", "config", cfg)
+			"metrics", r.MetricsAddr(), "journal", "kafka", "config", cfg)
 	}
 	return nil
 }
@@ -296,6 +296,15 @@ func (r *Router) GRPCAddr() string { return r.grpcLn.Addr().String() }
 
 // HTTPAddr is the bound HTTP address.
 func (r *Router) HTTPAddr() string { return r.httpLn.Addr().String() }
+
+// MetricsAddr is where /metrics and /healthz answer: their own listener's
+// bound address, or the HTTP listener's when http.metrics_address is "".
+func (r *Router) MetricsAddr() string {
+	if r.metricsLn != nil {
+		return r.metricsLn.Addr().String()
+	}
+	return r.HTTPAddr()
+}
 
 // Registry exposes the metrics (tests, benchmarks).
 func (r *Router) Registry() *prometheus.Registry { return r.reg }

@@ -110,6 +110,7 @@ grpc:
   client_tokens: [%s]
 http:
   address: 127.0.0.1:0
+  metrics_address: 127.0.0.1:0
 log: {level: error}
 %s`, dir, certs.ServerCert, certs.ServerKey, certs.CA, sensorToken, clientToken, outputsYAML)
 	p := filepath.Join(dir, "router.yaml")
@@ -511,7 +512,7 @@ func TestDeadLettersListAndReplayOverGRPC(t *testing.T) {
 	if l := resp.GetDeadLetters()[0]; l.GetOutput() != "webhook.soc" || !strings.Contains(l.GetReason(), "400") {
 		t.Fatalf("dead letter %v", l)
 	}
-	if hr, err := http.Get("http://" + e.r.HTTPAddr() + "/healthz"); err == nil {
+	if hr, err := http.Get("http://" + e.r.MetricsAddr() + "/healthz"); err == nil {
 		body, _ := io.ReadAll(hr.Body)
 		hr.Body.Close()
 		if !strings.Contains(string(body), `"webhook.soc": 2`) {
@@ -542,7 +543,7 @@ func TestHealthzReportsOutputState(t *testing.T) {
 	sendBatches(t, withToken(context.Background(), sensorToken), conn, []*harrierv1.Alert{mkAlert(1, harrierv1.Priority_PRIORITY_ERROR, "r", "syscall")})
 	var body string
 	eventually(t, "degraded health", func() bool {
-		resp, err := http.Get("http://" + e.r.HTTPAddr() + "/healthz")
+		resp, err := http.Get("http://" + e.r.MetricsAddr() + "/healthz")
 		if err != nil {
 			return false
 		}
@@ -554,7 +555,7 @@ func TestHealthzReportsOutputState(t *testing.T) {
 	if !strings.Contains(body, `"retrying"`) || !strings.Contains(body, "HTTP 503") || !strings.Contains(body, `"queue_depth": 1`) {
 		t.Fatalf("healthz: %s", body)
 	}
-	resp, err := http.Get("http://" + e.r.HTTPAddr() + "/metrics")
+	resp, err := http.Get("http://" + e.r.MetricsAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -636,6 +637,7 @@ data_dir: %s/data
 grpc: {address: 127.0.0.1:0}
 http:
   address: 127.0.0.1:0
+  metrics_address: 127.0.0.1:0
   tls: {cert_file: %s, key_file: %s, client_ca_file: %s}
   token: http-token-0123456789
 log: {level: error}
