@@ -78,7 +78,7 @@ func TestHarrierctlSubscribeFiltersAndDeadLetters(t *testing.T) {
 	}()
 	// Post once the router counts the subscriber (instead of a fixed sleep).
 	eventually(t, 10*time.Second, "the subscription registered", func() bool {
-		resp, err := http.Get("http://" + httpAddr + "/metrics")
+		resp, err := http.Get("http://" + metricsFor(t, httpAddr) + "/metrics")
 		if err != nil {
 			return false
 		}

@@ -60,6 +60,19 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// metricsAddrs pairs each HTTP ingest address with the address of its
+// router's /metrics and /healthz listener, so that restarts and reloads of
+// one configuration keep both.
+var metricsAddrs sync.Map
+
+func metricsFor(t *testing.T, httpAddr string) string {
+	if a, ok := metricsAddrs.Load(httpAddr); ok {
+		return a.(string)
+	}
+	a, _ := metricsAddrs.LoadOrStore(httpAddr, freePort(t))
+	return a.(string)
+}
+
 // router is one harrier-router process.
 type router struct {
 	t        *testing.T
@@ -75,8 +88,8 @@ type router struct {
 // writeConfig writes the configuration with the given outputs section.
 func writeConfig(t *testing.T, path, dataDir, grpcAddr, httpAddr, outputs string) {
 	t.Helper()
-	cfg := fmt.Sprintf("data_dir: %s\ngrpc: {address: %q}\nhttp: {address: %q}\nshutdown_timeout: 5s\nlog: {level: info, format: json}\n%s",
-		dataDir, grpcAddr, httpAddr, outputs)
+	cfg := fmt.Sprintf("data_dir: %s\ngrpc: {address: %q}\nhttp: {address: %q, metrics_address: %q}\nshutdown_timeout: 5s\nlog: {level: info, format: json}\n%s",
+		dataDir, grpcAddr, httpAddr, metricsFor(t, httpAddr), outputs)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -114,7 +127,7 @@ func startRouter(t *testing.T, cfgPath, grpcAddr, httpAddr string) *router {
 	})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := http.Get("http://" + httpAddr + "/healthz")
+		resp, err := http.Get("http://" + metricsFor(t, httpAddr) + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			return r

@@ -24,7 +24,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	cfg := filepath.Join(dir, "router.yaml")
 	body := `data_dir: ` + dir + `/data
 grpc: {address: "` + grpcAddr + `", ingest_tokens: [LEAK-INGEST-7f3a], client_tokens: [LEAK-CLIENT-9b2c]}
-http: {address: "` + httpAddr + `", token: LEAK-HTTP-4d1e}
+http: {address: "` + httpAddr + `", metrics_address: "` + metricsFor(t, httpAddr) + `", token: LEAK-HTTP-4d1e}
 log: {level: debug, format: json}
 delivery: {backoff: {initial: 20ms, max: 100ms}}
 outputs:
@@ -49,7 +49,7 @@ outputs:
 		t.Fatalf("POST with the HTTP token: %d", resp.StatusCode)
 	}
 	get := func(path string) string {
-		resp, err := http.Get("http://" + httpAddr + path)
+		resp, err := http.Get("http://" + metricsFor(t, httpAddr) + path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -70,12 +70,14 @@ type env struct {
 	cfg      string
 	grpcAddr string
 	httpAddr string
-	hook     *receiver
-	r        *router
+	// metricsAddr serves /healthz and /metrics (their own listener).
+	metricsAddr string
+	hook        *receiver
+	r           *router
 }
 
 func newEnv(t *testing.T, dataDir, journal string) *env {
-	e := &env{t: t, dir: t.TempDir(), hook: newReceiver(t), grpcAddr: freePort(t), httpAddr: freePort(t)}
+	e := &env{t: t, dir: t.TempDir(), hook: newReceiver(t), grpcAddr: freePort(t), httpAddr: freePort(t), metricsAddr: freePort(t)}
 	e.dataDir = dataDir
 	if e.dataDir == "" {
 		e.dataDir = filepath.Join(e.dir, "data")
@@ -83,7 +85,7 @@ func newEnv(t *testing.T, dataDir, journal string) *env {
 	e.cfg = filepath.Join(e.dir, "router.yaml")
 	cfg := fmt.Sprintf(`data_dir: %s
 grpc: {address: %q}
-http: {address: %q}
+http: {address: %q, metrics_address: %q}
 shutdown_timeout: 5s
 log: {level: info, format: json}
 delivery: {batch_size: 200, backoff: {initial: 20ms, max: 200ms}}
@@ -93,7 +95,7 @@ outputs:
     soc: {address: %s, format: ndjson}
   file:
     archive: {path: %s}
-`, e.dataDir, e.grpcAddr, e.httpAddr, journal, e.hook.srv.URL, e.filePath())
+`, e.dataDir, e.grpcAddr, e.httpAddr, e.metricsAddr, journal, e.hook.srv.URL, e.filePath())
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +163,7 @@ func (e *env) start() {
 			t.Fatalf("router exited at start:\n%s", r.logs())
 		default:
 		}
-		resp, err := http.Get("http://" + e.httpAddr + "/healthz")
+		resp, err := http.Get("http://" + e.metricsAddr + "/healthz")
 		if err != nil {
 			return false
 		}
@@ -205,7 +207,7 @@ func tail(s string, n int) string {
 
 // get returns the body of an HTTP GET on the router's HTTP listener.
 func (e *env) get(path string) string {
-	resp, err := http.Get("http://" + e.httpAddr + path)
+	resp, err := http.Get("http://" + e.metricsAddr + path)
 	if err != nil {
 		return ""
 	}

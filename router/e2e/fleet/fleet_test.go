@@ -143,12 +143,12 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 type fleetRouter struct {
 	*proc
-	grpc, http, alerts string
+	grpc, http, metrics, alerts string
 }
 
 func startRouter(t *testing.T, dir string) *fleetRouter {
 	t.Helper()
-	r := &fleetRouter{grpc: freePort(t), http: freePort(t), alerts: filepath.Join(dir, "alerts.jsonl")}
+	r := &fleetRouter{grpc: freePort(t), http: freePort(t), metrics: freePort(t), alerts: filepath.Join(dir, "alerts.jsonl")}
 	cfg := filepath.Join(dir, "router.yaml")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -159,18 +159,18 @@ grpc:
   ingest_tokens: [%s]
   client_tokens: [%s]
   admin_tokens: [%s]
-http: {address: %q}
+http: {address: %q, metrics_address: %q}
 log: {level: info, format: json}
 shutdown_timeout: 5s
 outputs:
   file:
     archive: {path: %s}
-`, filepath.Join(dir, "data"), r.grpc, ingestToken, clientToken, adminToken, r.http, r.alerts), 0o600); err != nil {
+`, filepath.Join(dir, "data"), r.grpc, ingestToken, clientToken, adminToken, r.http, r.metrics, r.alerts), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r.proc = start(t, "router", routerBin, "run", "--config", cfg)
 	eventually(t, 15*time.Second, "router health", func() bool {
-		resp, err := http.Get("http://" + r.http + "/healthz")
+		resp, err := http.Get("http://" + r.metrics + "/healthz")
 		if err != nil {
 			return false
 		}

@@ -69,6 +69,7 @@ type replica struct {
 	t                  *testing.T
 	cfg                string
 	grpcAddr, httpAddr string
+	metricsAddr        string // /healthz and /metrics
 	cmd                *exec.Cmd
 	mu                 sync.Mutex
 	log                bytes.Buffer
@@ -77,10 +78,10 @@ type replica struct {
 
 func newReplica(t *testing.T, brokers, hook, es string) *replica {
 	dir := t.TempDir()
-	r := &replica{t: t, cfg: filepath.Join(dir, "router.yaml"), grpcAddr: freePort(t), httpAddr: freePort(t)}
+	r := &replica{t: t, cfg: filepath.Join(dir, "router.yaml"), grpcAddr: freePort(t), httpAddr: freePort(t), metricsAddr: freePort(t)}
 	cfg := fmt.Sprintf(`data_dir: %s/data
 grpc: {address: %q}
-http: {address: %q}
+http: {address: %q, metrics_address: %q}
 shutdown_timeout: 5s
 log: {level: info, format: json}
 journal:
@@ -97,7 +98,7 @@ outputs:
     soc: {address: %s, format: ndjson}
   elasticsearch:
     search: {hostport: %s, index: falco, suffix: none, timeout: 5s}
-`, dir, r.grpcAddr, r.httpAddr, brokers, hook, es)
+`, dir, r.grpcAddr, r.httpAddr, r.metricsAddr, brokers, hook, es)
 	if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func (r *replica) start() {
 			t.Fatalf("router exited at start:\n%s", r.logs())
 		default:
 		}
-		resp, err := http.Get("http://" + r.httpAddr + "/healthz")
+		resp, err := http.Get("http://" + r.metricsAddr + "/healthz")
 		if err != nil {
 			return false
 		}
