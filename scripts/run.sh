@@ -2,7 +2,8 @@
 # make run: starts Harrier on this host with embedded defaults, no
 # Elasticsearch or Kafka needed.
 #   - harrier-router in the background: gRPC for sensors on 127.0.0.1:2802,
-#     Falco's http_output on 127.0.0.1:2801, alerts printed on stdout and
+#     Falco's http_output on 127.0.0.1:2801, /healthz and /metrics on
+#     127.0.0.1:2803, alerts printed on stdout and
 #     written to .run/router/alerts.jsonl (durable log in .run/router);
 #   - harrier-sensor in the foreground (scripts/run-sensor.sh): Harrier's
 #     rules/, the eBPF syscall source when root, the Kubernetes audit webhook
@@ -16,6 +17,7 @@ root=$PWD
 export HARRIER_ROUTER_DATA_DIR=${HARRIER_ROUTER_DATA_DIR:-$root/.run/router}
 export HARRIER_ROUTER_GRPC_ADDRESS=${HARRIER_ROUTER_GRPC_ADDRESS:-127.0.0.1:2802}
 export HARRIER_ROUTER_HTTP_ADDRESS=${HARRIER_ROUTER_HTTP_ADDRESS:-127.0.0.1:2801}
+export HARRIER_ROUTER_HTTP_METRICS_ADDRESS=${HARRIER_ROUTER_HTTP_METRICS_ADDRESS:-127.0.0.1:2803}
 export HARRIER_ROUTER_LOG_FORMAT=${HARRIER_ROUTER_LOG_FORMAT:-text}
 export HARRIER_ROUTER_ADDR=$HARRIER_ROUTER_GRPC_ADDRESS
 export HARRIER_STATE_DIR=${HARRIER_STATE_DIR:-$root/.run/sensor}

@@ -93,12 +93,12 @@ func startRouter(bin, dir, ack string) *target {
 	httpAddr := freeAddr()
 	cfg := fmt.Sprintf(`data_dir: %s/data-%s
 grpc: {address: %q}
-http: {address: %q, ack: %s}
+http: {address: %q, metrics_address: %q, ack: %s}
 log: {level: warn}
 outputs:
   webhook:
     sink: {address: %s, format: ndjson}
-`, dir, ack, freeAddr(), httpAddr, ack, s.url)
+`, dir, ack, freeAddr(), httpAddr, freeAddr(), ack, s.url)
 	p := filepath.Join(dir, "router-"+ack+".yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		log.Fatal(err)

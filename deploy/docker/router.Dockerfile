@@ -32,7 +32,8 @@ COPY --from=build /out/harrier-router /out/harrierctl /usr/bin/
 # The durable log (journal, cursors, dead letters); mount a volume here.
 COPY --from=build --chown=65532:65532 /out/data /var/lib/harrier-router
 USER 65532:65532
-# gRPC ingest/subscriptions, Falco HTTP ingest (+ /healthz, /metrics).
-EXPOSE 2802 2801
+# gRPC ingest/subscriptions, Falco HTTP ingest, /healthz and /metrics
+# (http.metrics_address: loopback unless the config opens it, e.g. ":2803").
+EXPOSE 2802 2801 2803
 ENTRYPOINT ["/usr/bin/harrier-router"]
 CMD ["run", "--config", "/etc/harrier/router.yaml"]

@@ -343,7 +343,8 @@ func startRouter(t *testing.T) (string, string, *lockedBuffer) {
 	router.Env = append(os.Environ(),
 		"HARRIER_ROUTER_DATA_DIR="+data,
 		"HARRIER_ROUTER_GRPC_ADDRESS="+grpcAddr,
-		"HARRIER_ROUTER_HTTP_ADDRESS="+freeAddr(t))
+		"HARRIER_ROUTER_HTTP_ADDRESS="+freeAddr(t),
+		"HARRIER_ROUTER_HTTP_METRICS_ADDRESS="+freeAddr(t))
 	log := &lockedBuffer{}
 	router.Stdout, router.Stderr = log, log
 	if err := router.Start(); err != nil {

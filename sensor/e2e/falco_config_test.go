@@ -70,12 +70,13 @@ func TestFalcoYAMLToRouter(t *testing.T) {
 		t.Fatalf("building harrier-router: %v\n%s", err, out)
 	}
 	data := t.TempDir()
-	httpAddr := freeAddr(t)
+	httpAddr, routerMetrics := freeAddr(t), freeAddr(t)
 	router := exec.Command(routerBin, "run")
 	router.Env = append(os.Environ(),
 		"HARRIER_ROUTER_DATA_DIR="+data,
 		"HARRIER_ROUTER_GRPC_ADDRESS="+freeAddr(t),
-		"HARRIER_ROUTER_HTTP_ADDRESS="+httpAddr)
+		"HARRIER_ROUTER_HTTP_ADDRESS="+httpAddr,
+		"HARRIER_ROUTER_HTTP_METRICS_ADDRESS="+routerMetrics)
 	var routerLog lockedBuffer
 	router.Stdout, router.Stderr = &routerLog, &routerLog
 	if err := router.Start(); err != nil {
@@ -164,7 +165,7 @@ func TestFalcoYAMLToRouter(t *testing.T) {
 	// They came in over HTTP, as Falco JSON (the router's HTTP ingest
 	// takes nothing else), and each was posted whole.
 	pollUntil(t, 10*time.Second, "router metrics", func() bool {
-		resp, err := http.Get("http://" + httpAddr + "/metrics")
+		resp, err := http.Get("http://" + routerMetrics + "/metrics")
 		if err != nil {
 			return false
 		}

@@ -82,12 +82,13 @@ func TestDocumentedMetricsExist(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building harrier-router: %v\n%s", err, out)
 	}
-	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
+	grpcAddr, httpAddr, routerMetrics := freeAddr(t), freeAddr(t), freeAddr(t)
 	router := exec.Command(routerBin, "run")
 	router.Env = append(os.Environ(),
 		"HARRIER_ROUTER_DATA_DIR="+t.TempDir(),
 		"HARRIER_ROUTER_GRPC_ADDRESS="+grpcAddr,
-		"HARRIER_ROUTER_HTTP_ADDRESS="+httpAddr)
+		"HARRIER_ROUTER_HTTP_ADDRESS="+httpAddr,
+		"HARRIER_ROUTER_HTTP_METRICS_ADDRESS="+routerMetrics)
 	var routerLog lockedBuffer
 	router.Stdout, router.Stderr = &routerLog, &routerLog
 	if err := router.Start(); err != nil {
@@ -104,7 +105,7 @@ func TestDocumentedMetricsExist(t *testing.T) {
 	defer s.stop(t)
 
 	sensorURL := "http://" + running["metrics"].(string) + "/metrics"
-	routerURL := "http://" + httpAddr + "/metrics"
+	routerURL := "http://" + routerMetrics + "/metrics"
 	// The router listens once it has opened its journal: poll.
 	deadline := time.Now().Add(30 * time.Second)
 	for {

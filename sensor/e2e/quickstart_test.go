@@ -63,7 +63,8 @@ func TestQuickstartRouterAndSensor(t *testing.T) {
 	router.Env = append(os.Environ(),
 		"HARRIER_ROUTER_DATA_DIR="+data,
 		"HARRIER_ROUTER_GRPC_ADDRESS="+grpcAddr,
-		"HARRIER_ROUTER_HTTP_ADDRESS="+freeAddr(t))
+		"HARRIER_ROUTER_HTTP_ADDRESS="+freeAddr(t),
+		"HARRIER_ROUTER_HTTP_METRICS_ADDRESS="+freeAddr(t))
 	var routerLog lockedBuffer
 	router.Stdout, router.Stderr = &routerLog, &routerLog
 	if err := router.Start(); err != nil {
