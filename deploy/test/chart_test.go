@@ -394,6 +394,7 @@ func hasServicePort(s *corev1.Service, name string, port int32) bool {
 func TestChartRefusesBadValues(t *testing.T) {
 	for want, args := range map[string][]string{
 		"auth.ingestToken needs tls.enabled":           {"--set", "auth.ingestToken=true"},
+		"auth.clientToken needs tls.enabled":           {"--set", "auth.clientToken=true"},
 		"tls.enabled needs tls.routerSecret":           {"--set", "tls.enabled=true"},
 		"tls.mutual needs tls.sensorSecret":            {"--set", "tls.enabled=true", "--set", "tls.routerSecret=x", "--set", "tls.mutual=true"},
 		"router.outputs.elasticsearch.enabled needs":   {"--set", "router.outputs.elasticsearch.enabled=true"},
@@ -564,4 +565,47 @@ func configYAML(t *testing.T, ms []manifest, cm, file string) map[string]any {
 		t.Fatalf("ConfigMap %s/%s: %v", cm, file, err)
 	}
 	return m
+}
+
+// TestChartIngestTokenImpliesClientToken: once sensors need a token the
+// router closes subscriptions and dead letters to callers without a client
+// token, so the chart generates one (and mounts it) even when
+// auth.clientToken is left false: clients are never locked out.
+func TestChartIngestTokenImpliesClientToken(t *testing.T) {
+	for name, args := range map[string][]string{
+		"ingest only": {"--set", "auth.ingestToken=true", "--set", "tls.enabled=true", "--set", "tls.routerSecret=rt"},
+		"both":        {"--set", "auth.ingestToken=true", "--set", "auth.clientToken=true", "--set", "tls.enabled=true", "--set", "tls.routerSecret=rt"},
+		"client only": {"--set", "auth.clientToken=true", "--set", "tls.enabled=true", "--set", "tls.routerSecret=rt"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ms := render(t, args...)
+			grpc, _ := configYAML(t, ms, "harrier-router", "router.yaml")["grpc"].(map[string]any)
+			if f, _ := grpc["client_tokens_file"].(string); !strings.HasSuffix(f, "/client-token") {
+				t.Errorf("router grpc.client_tokens_file = %q, want the mounted client-token", f)
+			}
+			s := find[*corev1.Secret](ms)["harrier-secrets"]
+			if s == nil || len(s.Data["client-token"]) < 16 {
+				t.Fatalf("Secret harrier-secrets has no generated client-token")
+			}
+			d := find[*appsv1.Deployment](ms)["harrier-router"]
+			if d == nil {
+				t.Fatal("no router Deployment")
+			}
+			mounted := false
+			for _, v := range d.Spec.Template.Spec.Volumes {
+				if v.Secret != nil && v.Secret.SecretName == "harrier-secrets" {
+					mounted = mounted || slices.ContainsFunc(v.Secret.Items, func(it corev1.KeyToPath) bool { return it.Key == "client-token" })
+				}
+			}
+			if !mounted {
+				t.Error("the router does not mount the client-token")
+			}
+		})
+	}
+	// Neither token: no client token either (loopback-free open router is
+	// the user's explicit choice, warned about by the router itself).
+	grpc, _ := configYAML(t, render(t), "harrier-router", "router.yaml")["grpc"].(map[string]any)
+	if _, ok := grpc["client_tokens_file"]; ok {
+		t.Error("defaults set a client token file although no token is configured")
+	}
 }

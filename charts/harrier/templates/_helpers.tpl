@@ -112,10 +112,23 @@ so rendering offline always yields a fresh token.)
 {{- end -}}
 {{- end -}}
 
+{{/*
+"true" when subscription and dead-letter clients need a token: asked for
+(auth.clientToken), or implied by auth.ingestToken, since once any token is
+set the router closes those endpoints to callers without a client token (a
+client-token is then generated unless secrets.clientToken gives one).
+*/}}
+{{- define "harrier.clientTokenOn" -}}
+{{- if or .Values.auth.clientToken .Values.auth.ingestToken }}true{{ end -}}
+{{- end -}}
+
 {{/* Checks that fail early with a message naming the value. */}}
 {{- define "harrier.validate" -}}
 {{- if and .Values.auth.ingestToken (not .Values.tls.enabled) -}}
 {{- fail "auth.ingestToken needs tls.enabled: the sensors never send a token over plaintext" -}}
+{{- end -}}
+{{- if and .Values.auth.clientToken (not .Values.tls.enabled) -}}
+{{- fail "auth.clientToken needs tls.enabled: the router refuses tokens on a plaintext listener other hosts can reach" -}}
 {{- end -}}
 {{- if and .Values.tls.enabled (not .Values.tls.routerSecret) -}}
 {{- fail "tls.enabled needs tls.routerSecret (a Secret with tls.crt, tls.key and ca.crt)" -}}
