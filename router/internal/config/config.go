@@ -68,6 +68,10 @@ type GRPC struct {
 	// ingest tokens: a sensor's credential never changes the fleet's rules.
 	AdminTokens  []string
 	MaxRecvBytes int
+	// MaxConcurrentStreams bounds the streams (calls) one connection may
+	// hold open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): a sensor
+	// needs one, a client a few; gRPC's own default is unbounded.
+	MaxConcurrentStreams int
 	// Ack is when an Ingest batch is acknowledged: AckWritten or AckFsync.
 	Ack string
 }
@@ -214,12 +218,16 @@ const (
 	// and off the network unless a deployment opens them.
 	DefaultMetricsAddress = "127.0.0.1:2803"
 	DefaultDataDir        = "/var/lib/harrier-router"
+	// DefaultMaxConcurrentStreams per gRPC connection: HTTP/2's
+	// recommended minimum, far above what a sensor or harrierctl opens.
+	DefaultMaxConcurrentStreams = 100
 )
 
 func setDefaults(v *viper.Viper) {
 	v.SetDefault("data_dir", DefaultDataDir)
 	v.SetDefault("grpc.address", DefaultGRPCAddress)
 	v.SetDefault("grpc.max_recv_bytes", 16<<20)
+	v.SetDefault("grpc.max_concurrent_streams", DefaultMaxConcurrentStreams)
 	v.SetDefault("grpc.ack", DefaultAck)
 	v.SetDefault("http.ack", DefaultAck)
 	v.SetDefault("journal.fsync_interval", "50ms")
@@ -371,6 +379,10 @@ func parse(all map[string]any) (*Config, error) {
 		}
 	}
 	c.GRPC.MaxRecvBytes = int(g.size("max_recv_bytes", 16<<20))
+	c.GRPC.MaxConcurrentStreams = g.integer("max_concurrent_streams", DefaultMaxConcurrentStreams)
+	if c.GRPC.MaxConcurrentStreams < 1 {
+		g.errorf("max_concurrent_streams", "must be at least 1")
+	}
 	c.GRPC.Ack = ackPolicy(g)
 	g.finish()
 

@@ -125,6 +125,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"journal:\n  fsync_interval: 0s\n", "journal.fsync_interval"},
 		{"http:\n  ack: sometimes\n", `http.ack: want written or fsync, got "sometimes"`},
 		{"grpc:\n  ack: 1\n", "grpc.ack"},
+		{"grpc:\n  max_concurrent_streams: 0\n", "grpc.max_concurrent_streams: must be at least 1"},
 		{"grpc:\n  tls:\n    cert_file: /x\n", "grpc.tls.cert_file"},
 		{"grpc:\n  ingest_tokens: [short]\n", "grpc.ingest_tokens"},
 		{"grpc:\n  ingest_tokens: [same-token-0123456789]\n  admin_tokens: [same-token-0123456789]\n", "grpc.admin_tokens: an admin token must not also be an ingest token"},

@@ -180,6 +180,11 @@ func (r *Router) Start() error {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 20 * time.Second}),
 	}
+	if cfg.GRPC.MaxConcurrentStreams > 0 {
+		// One connection cannot open unbounded streams (each holds a
+		// goroutine and buffers); the excess waits for a free slot.
+		opts = append(opts, grpc.MaxConcurrentStreams(uint32(cfg.GRPC.MaxConcurrentStreams)))
+	}
 	tc, err := cfg.GRPC.TLS.Config()
 	if err != nil {
 		return fmt.Errorf("grpc.tls: %w", err)
@@ -327,7 +332,7 @@ func (r *Router) Reload(cfg *config.Config) error {
 	}
 	if cfg.GRPC.Address != old.GRPC.Address || cfg.HTTP.Address != old.HTTP.Address || cfg.DataDir != old.DataDir ||
 		!reflect.DeepEqual(cfg.Journal, old.Journal) || cfg.HTTP.MetricsAddress != old.HTTP.MetricsAddress ||
-		cfg.GRPC.TLS != old.GRPC.TLS || cfg.HTTP.TLS != old.HTTP.TLS || cfg.HTTP.Token != old.HTTP.Token ||
+		cfg.GRPC.TLS != old.GRPC.TLS || cfg.GRPC.MaxConcurrentStreams != old.GRPC.MaxConcurrentStreams || cfg.HTTP.TLS != old.HTTP.TLS || cfg.HTTP.Token != old.HTTP.Token ||
 		cfg.Subscriptions != old.Subscriptions || cfg.HTTP.Ack != old.HTTP.Ack || cfg.GRPC.Ack != old.GRPC.Ack {
 		r.log.Warn("config reload: listener, TLS, HTTP token, ack, data_dir, journal and subscription changes take effect at the next restart")
 	}
