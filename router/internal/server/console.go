@@ -40,12 +40,13 @@ func (r *Router) startConsole(mux *http.ServeMux) error {
 		return err
 	}
 	r.consoleStop = cancel
-	if r.j != nil {
+	switch {
+	case r.j != nil:
 		go func() { _ = idx.Run(ctx, r.j) }()
-	} else {
-		// Not yet: feeding the index from the Kafka journal (each replica
-		// would read the topic with its own consumer).
-		r.log.Warn("console: journal.backend kafka: the console's search index is not fed yet (live view, incidents and search stay empty)")
+	case r.kl != nil:
+		// Each replica reads every partition itself (no consumer group),
+		// so every replica's console shows every alert.
+		go func() { _ = idx.RunShared(ctx, r.kl) }()
 	}
 	r.consoleIndex = idx
 	mux.Handle("/ui/", c)
