@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,4 +107,45 @@ func sameKeys(a, b map[string]bool) bool {
 		}
 	}
 	return true
+}
+
+// With console.oidc the console is not open on loopback: /ui/api/me asks
+// for sign-in and names the OIDC start, which redirects to the provider's
+// authorization endpoint (the full flow is tested in console/auth).
+func TestConsoleOIDCWiring(t *testing.T) {
+	var idp *httptest.Server
+	idp = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" {
+			http.NotFound(w, r)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": idp.URL, "authorization_endpoint": idp.URL + "/authorize",
+			"token_endpoint": idp.URL + "/token", "jwks_uri": idp.URL + "/keys"})
+	}))
+	defer idp.Close()
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("s3cret\n"), 0o600)
+	e := start(t, fmt.Sprintf(`console: {oidc: {issuer: %q, client_id: harrier, client_secret_file: %s, redirect_url: "http://127.0.0.1/ui/api/oidc/callback", responders: [soc]}}
+outputs: {file: {a: {path: DIR/a.jsonl}}}
+`, idp.URL, secret))
+	base := "http://" + e.r.HTTPAddr()
+	resp, err := http.Get(base + "/ui/api/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "/ui/api/oidc/login") {
+		t.Fatalf("me with OIDC on loopback: %d %s (want 401 naming the OIDC login)", resp.StatusCode, b)
+	}
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = hc.Get(base + "/ui/api/oidc/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, idp.URL+"/authorize?") ||
+		!strings.Contains(loc, "client_id=harrier") || !strings.Contains(loc, "code_challenge=") {
+		t.Fatalf("oidc login: %d %q", resp.StatusCode, loc)
+	}
 }
