@@ -161,8 +161,8 @@ func TestSensorConfigChecks(t *testing.T) {
 			}
 		}
 	}
-	if len(configs) != 3 {
-		t.Fatalf("want 3 sensor configurations, got %d", len(configs))
+	if len(configs) != 4 {
+		t.Fatalf("want 4 sensor configurations, got %d", len(configs))
 	}
 	for name, cfg := range configs {
 		dir := t.TempDir()

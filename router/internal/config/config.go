@@ -267,7 +267,9 @@ func setDefaults(v *viper.Viper) {
 	}
 }
 
-var sidekickEnvKeys = map[string][]string{
+var sidekickEnvKeys = join(coreEnvKeys, integrationEnvKeys)
+
+var coreEnvKeys = map[string][]string{
 	"webhook": {"condition", "template", "address", "method", "customheaders", "minimumpriority", "mutualtls", "checkcert", "timeout", "format"},
 	"elasticsearch": {"condition", "template", "format", "hostport", "index", "type", "suffix", "minimumpriority", "username", "password", "password_file",
 		"apikey", "apikey_file", "mutualtls", "checkcert", "customheaders"},

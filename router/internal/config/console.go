@@ -1,6 +1,8 @@
 package config
 
 import (
+	"net"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -18,6 +20,21 @@ type Console struct {
 	// Users may sign in; empty with a loopback listener means open access.
 	Users      []ConsoleUser
 	SessionTTL time.Duration
+	// OIDC, when set, adds sign-in through an OpenID Connect provider.
+	OIDC *ConsoleOIDC
+}
+
+// ConsoleOIDC is console.oidc: the provider, this client, and which values
+// of RoleClaim in the ID token make a responder or a viewer.
+type ConsoleOIDC struct {
+	Issuer       string
+	ClientID     string
+	ClientSecret string `json:"-"`
+	RedirectURL  string
+	Scopes       []string
+	RoleClaim    string
+	Responders   []string
+	Viewers      []string
 }
 
 // ConsoleUser is one console account. PasswordHash is a bcrypt hash; the
@@ -55,5 +72,47 @@ func parseConsole(root *block, c *Config) {
 		c.Console.Users = append(c.Console.Users, cu)
 	}
 	users.finish()
+	if b.has("oidc") {
+		c.Console.OIDC = parseConsoleOIDC(b.sub("oidc"))
+	}
 	b.finish()
+}
+
+func parseConsoleOIDC(o *block) *ConsoleOIDC {
+	c := &ConsoleOIDC{Issuer: o.str("issuer", ""), ClientID: o.str("client_id", ""), ClientSecret: o.secret("client_secret"),
+		RedirectURL: o.str("redirect_url", ""), RoleClaim: o.str("role_claim", "groups"),
+		Responders: o.list("responders"), Viewers: o.list("viewers")}
+	if o.has("scopes") {
+		c.Scopes = o.list("scopes")
+	}
+	for k, v := range map[string]string{"issuer": c.Issuer, "redirect_url": c.RedirectURL} {
+		u, err := url.Parse(v)
+		switch {
+		case v == "":
+			o.errorf(k, "required")
+		case err != nil || !u.IsAbs() || u.Host == "":
+			o.errorf(k, "want an absolute URL, got %q", v)
+		case u.Scheme != "https" && !loopbackHost(u.Hostname()):
+			o.errorf(k, "want https (http only on loopback), got %q", v)
+		}
+	}
+	if c.ClientID == "" {
+		o.errorf("client_id", "required")
+	}
+	if c.ClientSecret == "" {
+		o.errorf("client_secret_file", "required (a file holding the client secret)")
+	}
+	if len(c.Responders) == 0 && len(c.Viewers) == 0 {
+		o.errorf("responders", "map at least one %s value to a role (responders or viewers), or nobody can sign in", c.RoleClaim)
+	}
+	o.finish()
+	return c
+}
+
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"strings"
 	"time"
@@ -12,7 +13,7 @@ import (
 
 // Settings of the alerting, chat, log and storage outputs (issue 18), with
 // falcosidekick's key names where it has the output. Their entries in kinds
-// are in integrationKinds, merged into kinds at init.
+// are in integrationKinds, joined into kinds (outputs.go).
 
 // Alertmanager is a Prometheus Alertmanager output (falcosidekick's
 // alertmanager block).
@@ -171,13 +172,11 @@ var integrationKinds = map[string]kind{
 	},
 }
 
-func init() {
-	for k, v := range integrationKinds {
-		kinds[k] = v
-	}
-	// falcosidekick-style environment overrides (HARRIER_ROUTER_SLACK_WEBHOOKURL).
+// integrationEnvKeys are the falcosidekick-style environment overrides
+// of the integrations (HARRIER_ROUTER_SLACK_WEBHOOKURL).
+var integrationEnvKeys = func() map[string][]string {
 	common := []string{"condition", "template", "minimumpriority", "mutualtls", "checkcert", "timeout"}
-	for k, keys := range map[string][]string{
+	m := map[string][]string{
 		"alertmanager": {"hostport", "endpoint", "expiresafter", "extralabels", "extraannotations", "customseveritymap", "customheaders"},
 		"syslog":       {"host", "port", "protocol", "format", "facility", "appname"},
 		"slack":        {"webhookurl", "webhookurl_file", "channel", "username", "icon", "footer", "outputformat"},
@@ -189,9 +188,20 @@ func init() {
 		"pagerduty":    {"routingkey", "routingkey_file", "region", "url"},
 		"otlp":         {"endpoint", "protocol", "insecure", "servicename"},
 		"s3":           {"bucket", "prefix", "endpoint", "region", "pathstyle", "compression", "accesskeyid", "secretaccesskey", "secretaccesskey_file", "sessiontoken"},
-	} {
-		sidekickEnvKeys[k] = append(keys, common...)
 	}
+	for k, keys := range m {
+		m[k] = append(keys, common...)
+	}
+	return m
+}()
+
+// join merges tables of disjoint keys into a new map.
+func join[V any](tables ...map[string]V) map[string]V {
+	m := map[string]V{}
+	for _, t := range tables {
+		maps.Copy(m, t)
+	}
+	return m
 }
 
 // httpURL reports a key that must hold an http(s) URL.

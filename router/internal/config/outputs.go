@@ -112,7 +112,11 @@ type kind struct {
 	target func(settings any) string
 }
 
-var kinds = map[string]kind{
+// kinds is every output kind: the core ones below and the integrations
+// (integrations.go), joined once at package initialisation.
+var kinds = join(coreKinds, integrationKinds)
+
+var coreKinds = map[string]kind{
 	"webhook": {
 		enabled: func(b *block) bool { return b.str("address", "") != "" },
 		parse:   parseWebhook,

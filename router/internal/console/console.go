@@ -28,6 +28,7 @@ import (
 type Deps struct {
 	Index       *index.Index
 	Guard       *auth.Guard
+	OIDC        *auth.OIDC // nil: no OIDC sign-in
 	DeadLetters harrierv1.DeadLettersServer
 	Fleet       harrierv1.FleetAdminServer
 	// StateDir keeps incident states (acknowledged, resolved, muted).
@@ -81,6 +82,10 @@ func New(d Deps) (*Console, error) {
 	m.HandleFunc("GET /ui/api/me", g.Me)
 	m.HandleFunc("POST /ui/api/login", g.Login)
 	m.HandleFunc("POST /ui/api/logout", g.Logout)
+	if d.OIDC != nil {
+		m.HandleFunc("GET "+auth.OIDCLoginPath, d.OIDC.Login)
+		m.HandleFunc("GET "+auth.OIDCCallbackPath, d.OIDC.Callback)
+	}
 	m.Handle("GET /ui/api/search", g.Require(auth.Viewer, http.HandlerFunc(c.search)))
 	m.Handle("GET /ui/api/stream", g.Require(auth.Viewer, http.HandlerFunc(c.stream)))
 	m.Handle("GET /ui/api/alerts/{key}", g.Require(auth.Viewer, http.HandlerFunc(c.alert)))

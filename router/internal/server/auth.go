@@ -90,8 +90,8 @@ func (s *authedStream) SendMsg(m any) error {
 
 func (s *authedStream) revoke() {
 	s.once.Do(func() {
+		close(s.revoked) // before cancel: a handler ending on the cancel is seen as revoked
 		s.cancel()
-		close(s.revoked)
 	})
 }
 
@@ -174,7 +174,12 @@ func (a *tokenAuth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 	go func() { done <- h(srv, as) }()
 	select {
 	case err := <-done:
-		return err
+		select {
+		case <-as.revoked: // the handler ended because its context was cancelled
+			return status.Error(codes.Unauthenticated, "token revoked by a configuration reload")
+		default:
+			return err
+		}
 	case <-as.revoked:
 		// Returning ends the stream (the handler may be blocked in Recv,
 		// which only the stream's end releases); no send runs meanwhile.

@@ -23,34 +23,40 @@ func (r *Router) startConsole(mux *http.ServeMux) error {
 	for _, u := range cfg.Users {
 		users = append(users, auth.User{Name: u.Name, Hash: u.PasswordHash, Role: u.Role})
 	}
-	open := len(users) == 0 && isLoopback(r.cfg.HTTP.Address)
-	if len(users) == 0 && !open {
+	open := len(users) == 0 && cfg.OIDC == nil && isLoopback(r.cfg.HTTP.Address)
+	if len(users) == 0 && cfg.OIDC == nil && !open {
 		r.log.Warn("console: no console.users configured and http.address is not loopback: the console refuses every sign-in")
 	}
 	tlsOn := r.cfg.HTTP.TLS.Enabled()
-	if !tlsOn && !isLoopback(r.cfg.HTTP.Address) && len(users) > 0 {
+	if !tlsOn && !isLoopback(r.cfg.HTTP.Address) && (len(users) > 0 || cfg.OIDC != nil) {
 		r.log.Warn("console: http.tls is off on a non-loopback address: console passwords and sessions travel in clear text")
 	}
 	g := auth.New(auth.Options{Users: users, Open: open, TTL: cfg.SessionTTL, InsecureCookies: !tlsOn, Logger: r.log})
+	var oidc *auth.OIDC
+	if o := cfg.OIDC; o != nil {
+		oidc = auth.NewOIDC(g, auth.OIDCOptions{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+			RedirectURL: o.RedirectURL, Scopes: o.Scopes, RoleClaim: o.RoleClaim, Responders: o.Responders, Viewers: o.Viewers})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := console.New(console.Deps{Index: idx, Guard: g, DeadLetters: &deadLetters{store: r.dead, r: r},
+	c, err := console.New(console.Deps{Index: idx, Guard: g, OIDC: oidc, DeadLetters: &deadLetters{store: r.dead, r: r},
 		Fleet: r.fl.AdminServer(), StateDir: filepath.Join(r.cfg.DataDir, "console"), Done: ctx.Done(), Logger: r.log})
 	if err != nil {
 		cancel()
 		return err
 	}
 	r.consoleStop = cancel
-	if r.j != nil {
+	switch {
+	case r.j != nil:
 		go func() { _ = idx.Run(ctx, r.j) }()
-	} else {
-		// Not yet: feeding the index from the Kafka journal (each replica
-		// would read the topic with its own consumer).
-		r.log.Warn("console: journal.backend kafka: the console's search index is not fed yet (live view, incidents and search stay empty)")
+	case r.kl != nil:
+		// Each replica reads every partition itself (no consumer group),
+		// so every replica's console shows every alert.
+		go func() { _ = idx.RunShared(ctx, r.kl) }()
 	}
 	r.consoleIndex = idx
 	mux.Handle("/ui/", c)
 	mux.Handle("/ui", http.RedirectHandler("/ui/", http.StatusFound))
-	r.log.Info("console at /ui", "open_access", open, "users", len(users))
+	r.log.Info("console at /ui", "open_access", open, "users", len(users), "oidc", oidc != nil)
 	return nil
 }
 

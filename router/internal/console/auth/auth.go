@@ -65,6 +65,9 @@ type Guard struct {
 	// dummy keeps sign-in time the same for unknown users.
 	dummy []byte
 
+	// oidcLogin is where OIDC sign-in starts ("" without OIDC).
+	oidcLogin string
+
 	mu       sync.Mutex
 	sessions map[string]*Session
 }
@@ -181,7 +184,10 @@ func (g *Guard) Me(w http.ResponseWriter, r *http.Request) {
 		g.start(w, s)
 	}
 	if s == nil {
-		Error(w, http.StatusUnauthorized, "sign in first")
+		// The sign-in page offers the provider when OIDC is on.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "sign in first", "oidc_login": g.oidcLogin})
 		return
 	}
 	writeJSON(w, s)

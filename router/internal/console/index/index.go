@@ -184,6 +184,53 @@ func (x *Index) Run(ctx context.Context, j *journal.Journal) error {
 	}
 }
 
+// SharedLog is the log router replicas share (Kafka).
+type SharedLog interface {
+	// Rebuild reads every partition from the later of since (zero: no
+	// bound) and the last n records of each (0: no bound), then follows,
+	// calling fn for each record until ctx ends.
+	Rebuild(ctx context.Context, since time.Time, last int, fn func(journal.Record)) error
+}
+
+// RunShared feeds the index from a shared log until ctx ends: every
+// partition, not a consumer group, so each replica holds every alert
+// whichever replica took it. At start it reads back the retained records
+// within the index bounds (MaxAlerts per partition, MaxAge). Positions are
+// the replica's own arrival order, so an alert's number differs between
+// replicas (its id does not).
+func (x *Index) RunShared(ctx context.Context, l SharedLog) error {
+	for {
+		var since time.Time
+		if x.opts.MaxAge > 0 {
+			since = x.opts.Now().Add(-x.opts.MaxAge)
+		}
+		last := x.opts.MaxAlerts
+		if x.Len() > 0 {
+			// A retry after a failure: the index already holds the past;
+			// read only what arrives from now on (a short gap is possible,
+			// which the warning below says).
+			since, last = x.opts.Now(), 0
+		}
+		err := l.Rebuild(ctx, since, last, func(r journal.Record) {
+			a := &harrierv1.Alert{}
+			if err := proto.Unmarshal(r.Data, a); err != nil {
+				x.log.Warn("console index: undecodable record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
+				return
+			}
+			x.Add(x.Next(), a, slices.Clone(r.Data))
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		x.log.Warn("console index: reading the shared log failed; retrying (alerts stored meanwhile may be missing from the console)", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // Add indexes one alert (raw is its protobuf encoding, kept for the detail
 // view; nil re-encodes it).
 func (x *Index) Add(seq uint64, a *harrierv1.Alert, raw []byte) {

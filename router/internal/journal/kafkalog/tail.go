@@ -117,3 +117,65 @@ func (l *Log) Replay(ctx context.Context, since time.Time, last int) ([]journal.
 	sort.SliceStable(out, func(a, b int) bool { return out[a].Stored.Before(out[b].Stored) })
 	return out, nil
 }
+
+// Rebuild reads every partition of the alert topic, without a group, from
+// the later of two bounds: the first record stored at or after since (zero:
+// no bound by time) and the last n records (0: no bound by count), then
+// keeps following, calling fn for each record until ctx ends. Unlike Replay
+// then Follow, nothing stored between the two is missed: one reader does
+// both. Records of one partition come in order; partitions interleave.
+func (l *Log) Rebuild(ctx context.Context, since time.Time, last int, fn func(journal.Record)) error {
+	ends, err := l.adm.ListEndOffsets(ctx, l.cfg.Topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("kafka journal: rebuild: %w", err)
+	}
+	var fromTime map[int32]int64
+	if !since.IsZero() {
+		after, err := l.adm.ListOffsetsAfterMilli(ctx, since.UnixMilli(), l.cfg.Topic)
+		if err == nil {
+			err = after.Error()
+		}
+		if err != nil {
+			return fmt.Errorf("kafka journal: rebuild: %w", err)
+		}
+		fromTime = map[int32]int64{}
+		after.Each(func(o kadm.ListedOffset) { fromTime[o.Partition] = o.Offset })
+	}
+	from := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) {
+		start := int64(0)
+		if last > 0 {
+			start = max(0, o.Offset-int64(last))
+		}
+		if fromTime != nil {
+			t, ok := fromTime[o.Partition]
+			if !ok || t < 0 { // nothing stored since: start at the end
+				t = o.Offset
+			}
+			start = max(start, t)
+		}
+		// An offset below the log start (retention removed it) resets to
+		// the log start, franz-go's default.
+		from[o.Partition] = kgo.NewOffset().At(start)
+	})
+	cl, err := kgo.NewClient(append(l.cfg.base(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{l.cfg.Topic: from}),
+		kgo.FetchMaxWait(l.cfg.FetchMaxWait))...)
+	if err != nil {
+		return fmt.Errorf("kafka journal: rebuild: %w", err)
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil || fs.IsClientClosed() {
+			return ctx.Err()
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			l.log.Warn("kafka journal: rebuild: fetch failed", "topic", t, "partition", p, "err", err)
+		})
+		fs.EachRecord(func(r *kgo.Record) { fn(toRecord(r)) })
+	}
+}

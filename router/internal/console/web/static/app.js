@@ -23,7 +23,7 @@ async function api(path, opts = {}) {
   }
   const r = await fetch('/ui/api/' + path, opts);
   const body = r.status === 204 ? {} : await r.json().catch(() => ({}));
-  if (r.status === 401 && path !== 'login') { showLogin(); throw new Error('sign in first'); }
+  if (r.status === 401 && path !== 'login') { showLogin(body.oidc_login); throw new Error('sign in first'); }
   if (!r.ok) throw new Error(body.error || r.statusText);
   return body;
 }
@@ -54,8 +54,9 @@ function alertRow(hit) {
     el('td', {}, ns), el('td', {class: 'out', title: a.output}, a.output));
 }
 
-function showLogin() {
+function showLogin(oidc) {
   document.querySelectorAll('.view').forEach((v) => v.hidden = true);
+  if (oidc !== undefined) $('#oidc-login').hidden = !oidc;
   $('#filters').hidden = true;
   $('#login').hidden = false;
 }

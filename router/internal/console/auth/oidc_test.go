@@ -1,0 +1,190 @@
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// provider is a minimal OpenID provider written to the published contract
+// (OpenID Connect Discovery 1.0, Core 1.0 code flow, RFC 7517 JWKS, RFC
+// 7636 PKCE): discovery document, authorize (signs the user in at once),
+// token and keys endpoints, on a real loopback socket.
+type provider struct {
+	srv    *httptest.Server
+	key    *rsa.PrivateKey
+	claims map[string]any // of the next ID token
+
+	mu    sync.Mutex
+	codes map[string]codeGrant
+}
+
+type codeGrant struct{ nonce, challenge, redirect string }
+
+func newProvider(t *testing.T, claims map[string]any) *provider {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &provider{key: key, claims: claims, codes: map[string]codeGrant{}}
+	m := http.NewServeMux()
+	m.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		u := p.srv.URL
+		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": u, "authorization_endpoint": u + "/authorize",
+			"token_endpoint": u + "/token", "jwks_uri": u + "/keys", "response_types_supported": []string{"code"},
+			"subject_types_supported": []string{"public"}, "id_token_signing_alg_values_supported": []string{"RS256"}})
+	})
+	m.HandleFunc("GET /keys", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	})
+	m.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("client_id") != "harrier" || q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" {
+			http.Error(w, "bad authorize request "+r.URL.RawQuery, http.StatusBadRequest)
+			return
+		}
+		code := "code-" + q.Get("state")
+		p.mu.Lock()
+		p.codes[code] = codeGrant{nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), redirect: q.Get("redirect_uri")}
+		p.mu.Unlock()
+		http.Redirect(w, r, q.Get("redirect_uri")+"?code="+url.QueryEscape(code)+"&state="+url.QueryEscape(q.Get("state")), http.StatusFound)
+	})
+	m.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		id, secret, _ := r.BasicAuth()
+		if id == "" {
+			id, secret = r.PostFormValue("client_id"), r.PostFormValue("client_secret")
+		}
+		p.mu.Lock()
+		g, ok := p.codes[r.PostFormValue("code")]
+		delete(p.codes, r.PostFormValue("code"))
+		p.mu.Unlock()
+		sum := sha256.Sum256([]byte(r.PostFormValue("code_verifier")))
+		if id != "harrier" || secret != "s3cret" || !ok || g.redirect != r.PostFormValue("redirect_uri") ||
+			base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"error":"invalid_grant"}`)
+			return
+		}
+		c := map[string]any{"iss": p.srv.URL, "aud": "harrier", "sub": "u-1", "nonce": g.nonce,
+			"iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix()}
+		for k, v := range p.claims {
+			c[k] = v
+		}
+		sig, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, nil)
+		body, _ := json.Marshal(c)
+		jws, err := sig.Sign(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		idt, _ := jws.CompactSerialize()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 60, "id_token": idt})
+	})
+	p.srv = httptest.NewServer(m)
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func TestOIDCSignInMapsRoles(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		claims map[string]any
+		status int
+		role   string
+	}{
+		{"responder group", map[string]any{"groups": []string{"dev", "soc"}, "email": "ann@example.org"}, 200, Responder},
+		{"viewer group", map[string]any{"groups": []string{"audit"}, "preferred_username": "bob"}, 200, Viewer},
+		{"no mapped group", map[string]any{"groups": []string{"dev"}}, http.StatusForbidden, ""},
+		{"wrong audience", map[string]any{"aud": "someone-else", "groups": []string{"soc"}}, http.StatusUnauthorized, ""},
+		{"expired", map[string]any{"exp": time.Now().Add(-time.Hour).Unix(), "groups": []string{"soc"}}, http.StatusUnauthorized, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProvider(t, tc.claims)
+			g := New(Options{InsecureCookies: true, Logger: slog.New(slog.DiscardHandler)})
+			mux := http.NewServeMux()
+			router := httptest.NewServer(mux)
+			defer router.Close()
+			o := NewOIDC(g, OIDCOptions{Issuer: p.srv.URL, ClientID: "harrier", ClientSecret: "s3cret",
+				RedirectURL: router.URL + OIDCCallbackPath, Responders: []string{"soc"}, Viewers: []string{"audit"}})
+			mux.HandleFunc("GET "+OIDCLoginPath, o.Login)
+			mux.HandleFunc("GET "+OIDCCallbackPath, o.Callback)
+			mux.HandleFunc("GET /ui/api/me", g.Me)
+
+			jar, _ := cookiejar.New(nil)
+			hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+			me := func() (int, Session, string) {
+				resp, err := hc.Get(router.URL + "/ui/api/me")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				var s Session
+				_ = json.Unmarshal(b, &s)
+				return resp.StatusCode, s, string(b)
+			}
+			if st, _, body := me(); st != http.StatusUnauthorized || !strings.Contains(body, OIDCLoginPath) {
+				t.Fatalf("before sign-in: %d %s (want 401 naming the OIDC login)", st, body)
+			}
+			// Login → provider's authorize → callback, following redirects.
+			resp, err := hc.Get(router.URL + OIDCLoginPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("callback: %d %s, want %d", resp.StatusCode, b, tc.status)
+			}
+			st, s, body := me()
+			if tc.role == "" {
+				if st != http.StatusUnauthorized {
+					t.Fatalf("refused sign-in left a session: %d %s", st, body)
+				}
+				return
+			}
+			if st != 200 || s.Role != tc.role || s.User == "" || s.User == "u-1" {
+				t.Fatalf("after sign-in: %d %s, want role %s and the user's name", st, body, tc.role)
+			}
+		})
+	}
+}
+
+// A callback without the sign-in's state cookie, or with another state,
+// is refused (login CSRF).
+func TestOIDCCallbackChecksState(t *testing.T) {
+	p := newProvider(t, map[string]any{"groups": []string{"soc"}})
+	g := New(Options{InsecureCookies: true, Logger: slog.New(slog.DiscardHandler)})
+	o := NewOIDC(g, OIDCOptions{Issuer: p.srv.URL, ClientID: "harrier", ClientSecret: "s3cret",
+		RedirectURL: "http://127.0.0.1/cb", Responders: []string{"soc"}})
+	for _, tc := range []struct{ name, cookie string }{
+		{"no cookie", ""},
+		{"other state", "a.b.c"},
+	} {
+		r := httptest.NewRequest("GET", OIDCCallbackPath+"?code=x&state=mine", nil)
+		if tc.cookie != "" {
+			r.AddCookie(&http.Cookie{Name: oidcStateCookie, Value: tc.cookie})
+		}
+		w := httptest.NewRecorder()
+		o.Callback(w, r)
+		if w.Code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", tc.name, w.Code, w.Body)
+		}
+	}
+}
