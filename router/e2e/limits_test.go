@@ -73,7 +73,7 @@ func TestFiftyMaximumFalcoBodiesStayUnderTheCeiling(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	rss := peakRSS(t, r.cmd.Process.Pid)
+	rss := peakRSS(t, r.Pid())
 	t.Logf("answers %v; peak RSS %d MiB (ceiling %d MiB)", codes, rss>>20, routerMemoryCeiling>>20)
 	if codes[200] == 0 || codes[503] == 0 {
 		t.Fatalf("answers %v: want some stored (200) and the excess refused (503)", codes)

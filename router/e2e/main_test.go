@@ -9,11 +9,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,39 +24,18 @@ import (
 
 	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/testkit/routerproc"
 )
 
 var binary, ctlBinary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "harrier-e2e")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "harrier-router")
-	ctlBinary = filepath.Join(dir, "harrierctl")
-	for out, pkg := range map[string]string{binary: "../cmd/harrier-router", ctlBinary: "../cmd/harrierctl"} {
-		build := exec.Command("go", "build", "-o", out, pkg)
-		build.Stdout, build.Stderr = os.Stdout, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building", pkg, err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	routerproc.Main(m, "harrier-e2e", nil,
+		routerproc.Target{Pkg: "../cmd/harrier-router", Path: &binary},
+		routerproc.Target{Pkg: "../cmd/harrierctl", Path: &ctlBinary})
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+var freePort = routerproc.FreePort
 
 // metricsAddrs pairs each HTTP ingest address with the address of its
 // router's /metrics and /healthz listener, so that restarts and reloads of
@@ -75,14 +52,11 @@ func metricsFor(t *testing.T, httpAddr string) string {
 
 // router is one harrier-router process.
 type router struct {
+	*routerproc.Proc
 	t        *testing.T
-	cmd      *exec.Cmd
 	grpcAddr string
 	httpAddr string
 	cfgPath  string
-	mu       sync.Mutex
-	log      bytes.Buffer
-	exited   chan struct{}
 }
 
 // writeConfig writes the configuration with the given outputs section.
@@ -101,73 +75,20 @@ func writeConfig(t *testing.T, path, dataDir, grpcAddr, httpAddr, outputs string
 
 func startRouter(t *testing.T, cfgPath, grpcAddr, httpAddr string) *router {
 	t.Helper()
-	r := &router{t: t, grpcAddr: grpcAddr, httpAddr: httpAddr, cfgPath: cfgPath, exited: make(chan struct{})}
-	r.cmd = exec.Command(binary, "run", "--config", cfgPath)
-	pr, pw := io.Pipe()
-	r.cmd.Stdout, r.cmd.Stderr = pw, pw
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			r.mu.Lock()
-			r.log.Write(sc.Bytes())
-			r.log.WriteByte('\n')
-			r.mu.Unlock()
-		}
-	}()
-	go func() { r.cmd.Wait(); pw.Close(); close(r.exited) }()
+	r := &router{Proc: routerproc.Start(t, binary, "run", "--config", cfgPath), t: t, grpcAddr: grpcAddr, httpAddr: httpAddr, cfgPath: cfgPath}
 	t.Cleanup(func() {
 		r.stop()
 		if t.Failed() {
 			t.Logf("router log:\n%s", r.logs())
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get("http://" + metricsFor(t, httpAddr) + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			return r
-		}
-		select {
-		case <-r.exited:
-			t.Fatalf("router exited at start:\n%s", r.logs())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("router not ready:\n%s", r.logs())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	r.WaitHealthy(t, metricsFor(t, httpAddr), 15*time.Second)
+	return r
 }
 
-func (r *router) logs() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.log.String()
-}
-
-func (r *router) kill() {
-	r.cmd.Process.Kill()
-	<-r.exited
-}
-
-func (r *router) stop() {
-	select {
-	case <-r.exited:
-		return
-	default:
-	}
-	r.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-r.exited:
-	case <-time.After(10 * time.Second):
-		r.kill()
-	}
-}
+func (r *router) logs() string { return r.Logs() }
+func (r *router) kill()        { r.Kill() }
+func (r *router) stop()        { r.Stop() }
 
 // receiver is a real webhook endpoint.
 type receiver struct {

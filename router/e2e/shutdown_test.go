@@ -37,9 +37,9 @@ func TestSIGTERMDrainsQueuedAlerts(t *testing.T) {
 	if slow.has(acked) == 0 {
 		t.Fatal("no backlog to drain; the test proves nothing")
 	}
-	r.cmd.Process.Signal(os.Interrupt)
+	r.Signal(os.Interrupt)
 	select {
-	case <-r.exited:
+	case <-r.Exited():
 	case <-time.After(60 * time.Second):
 		t.Fatal("router did not exit")
 	}

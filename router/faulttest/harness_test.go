@@ -6,16 +6,13 @@
 package faulttest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -30,35 +27,13 @@ import (
 
 	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/testkit/routerproc"
 )
 
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "harrier-faulttest")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "harrier-router")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/harrier-router")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building harrier-router:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	routerproc.Main(m, "harrier-faulttest", nil, routerproc.Target{Pkg: "../cmd/harrier-router", Path: &binary})
 }
 
 // env is one router configuration: a data directory, a webhook receiver
@@ -77,7 +52,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T, dataDir, journal string) *env {
-	e := &env{t: t, dir: t.TempDir(), hook: newReceiver(t), grpcAddr: freePort(t), httpAddr: freePort(t), metricsAddr: freePort(t)}
+	e := &env{t: t, dir: t.TempDir(), hook: newReceiver(t), grpcAddr: routerproc.FreePort(t), httpAddr: routerproc.FreePort(t), metricsAddr: routerproc.FreePort(t)}
 	e.dataDir = dataDir
 	if e.dataDir == "" {
 		e.dataDir = filepath.Join(e.dir, "data")
@@ -122,88 +97,25 @@ func (e *env) fileIDs() map[string]int {
 }
 
 // router is one harrier-router process.
-type router struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	log    bytes.Buffer
-	exited chan struct{}
-}
+type router struct{ *routerproc.Proc }
 
 func (e *env) start() {
 	t := e.t
 	t.Helper()
-	r := &router{exited: make(chan struct{})}
-	r.cmd = exec.Command(binary, "run", "--config", e.cfg)
-	pr, pw := io.Pipe()
-	r.cmd.Stdout, r.cmd.Stderr = pw, pw
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			r.mu.Lock()
-			r.log.Write(sc.Bytes())
-			r.log.WriteByte('\n')
-			r.mu.Unlock()
-		}
-	}()
-	go func() { r.cmd.Wait(); pw.Close(); close(r.exited) }()
+	r := &router{routerproc.Start(t, binary, "run", "--config", e.cfg)}
 	e.r = r
 	t.Cleanup(func() {
 		r.stop()
 		if t.Failed() {
-			t.Logf("router log (tail):\n%s", tail(r.logs(), 40))
+			t.Logf("router log (tail):\n%s", routerproc.Tail(r.logs(), 40))
 		}
 	})
-	eventually(t, 15*time.Second, "router ready", func() bool {
-		select {
-		case <-r.exited:
-			t.Fatalf("router exited at start:\n%s", r.logs())
-		default:
-		}
-		resp, err := http.Get("http://" + e.metricsAddr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return true
-	})
+	r.WaitHealthy(t, e.metricsAddr, 15*time.Second)
 }
 
-func (r *router) logs() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.log.String()
-}
-
-func (r *router) kill() {
-	r.cmd.Process.Kill()
-	<-r.exited
-}
-
-func (r *router) stop() {
-	select {
-	case <-r.exited:
-		return
-	default:
-	}
-	r.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-r.exited:
-	case <-time.After(10 * time.Second):
-		r.kill()
-	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (r *router) logs() string { return r.Logs() }
+func (r *router) kill()        { r.Kill() }
+func (r *router) stop()        { r.Stop() }
 
 // get returns the body of an HTTP GET on the router's HTTP listener.
 func (e *env) get(path string) string {

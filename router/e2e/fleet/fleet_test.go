@@ -5,25 +5,21 @@
 package fleet
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/testkit/routerproc"
 )
 
 var routerBin, ctlBin, sensorBin string
@@ -37,61 +33,18 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "harrier-fleet-e2e")
-	if err != nil {
-		panic(err)
-	}
-	routerBin, ctlBin, sensorBin = filepath.Join(dir, "harrier-router"), filepath.Join(dir, "harrierctl"), filepath.Join(dir, "harrier-sensor")
-	for out, pkg := range map[string]string{routerBin: "../../cmd/harrier-router", ctlBin: "../../cmd/harrierctl", sensorBin: "../../../sensor/cmd/harrier-sensor"} {
-		build := exec.Command("go", "build", "-ldflags", "-X github.com/harrier-security/harrier/proto/buildinfo.version=9.9.9-e2e", "-o", out, pkg)
-		build.Stdout, build.Stderr = os.Stdout, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building", pkg, err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	routerproc.Main(m, "harrier-fleet-e2e", []string{"-ldflags", "-X github.com/harrier-security/harrier/proto/buildinfo.version=9.9.9-e2e"},
+		routerproc.Target{Pkg: "../../cmd/harrier-router", Path: &routerBin},
+		routerproc.Target{Pkg: "../../cmd/harrierctl", Path: &ctlBin},
+		routerproc.Target{Pkg: "../../../sensor/cmd/harrier-sensor", Path: &sensorBin})
 }
 
 // proc is a daemon process with its combined output captured.
-type proc struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	out    bytes.Buffer
-	exited chan struct{}
-}
+type proc struct{ *routerproc.Proc }
 
 func start(t *testing.T, name string, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), exited: make(chan struct{})}
-	pr, pw := io.Pipe()
-	p.cmd.Stdout, p.cmd.Stderr = pw, pw
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.out.Write(sc.Bytes())
-			p.out.WriteByte('\n')
-			p.mu.Unlock()
-		}
-	}()
-	go func() { _ = p.cmd.Wait(); pw.Close(); close(p.exited) }()
+	p := &proc{routerproc.Start(t, bin, args...)}
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
@@ -101,34 +54,13 @@ func start(t *testing.T, name string, bin string, args ...string) *proc {
 	return p
 }
 
-func (p *proc) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *proc) logs() string { return p.Logs() }
+func (p *proc) stop()        { p.Terminate() }
 
-func (p *proc) stop() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+var (
+	freePort = routerproc.FreePort
+	tail     = routerproc.Tail
+)
 
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -169,14 +101,7 @@ outputs:
 		t.Fatal(err)
 	}
 	r.proc = start(t, "router", routerBin, "run", "--config", cfg)
-	eventually(t, 15*time.Second, "router health", func() bool {
-		resp, err := http.Get("http://" + r.metrics + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return true
-	})
+	r.WaitHealthy(t, r.metrics, 15*time.Second)
 	return r
 }
 
@@ -244,7 +169,7 @@ func (s *fleetSensor) run(t *testing.T) {
 	s.proc = start(t, s.name, sensorBin, s.args...)
 	eventually(t, 60*time.Second, s.name+" running", func() bool {
 		select {
-		case <-s.exited:
+		case <-s.Exited():
 			t.Fatalf("%s exited:\n%s", s.name, tail(s.logs(), 30))
 		default:
 		}
@@ -426,7 +351,7 @@ func TestFleetRulesRollout(t *testing.T) {
 	// (hot swap, no restart).
 	pids := map[string]int{}
 	for _, s := range all {
-		pids[s.name] = s.cmd.Process.Pid
+		pids[s.name] = s.Pid()
 	}
 	if _, errOut, code := ctl(t, r, adminToken, "rules", "push", "-m", "add v2 rules", v2); code != 0 {
 		t.Fatalf("push v2: %d %s", code, errOut)
@@ -437,7 +362,7 @@ func TestFleetRulesRollout(t *testing.T) {
 	}
 	waitRevision(t, r, names, 2, d2)
 	for _, s := range all {
-		if s.cmd.Process.Pid != pids[s.name] || strings.Count(s.logs(), "harrier-sensor running") != 1 {
+		if s.Pid() != pids[s.name] || strings.Count(s.logs(), "harrier-sensor running") != 1 {
 			t.Fatalf("%s restarted", s.name)
 		}
 		s.postAudit(t)

@@ -7,16 +7,13 @@
 package scaleout
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -30,6 +27,7 @@ import (
 
 	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/testkit/routerproc"
 	"github.com/harrier-security/harrier/router/internal/testpeers/espeer"
 	"github.com/harrier-security/harrier/router/internal/testpeers/kafkapeer"
 )
@@ -37,48 +35,22 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "harrier-scaleout")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "harrier-router")
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/harrier-router")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building harrier-router:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	routerproc.Main(m, "harrier-scaleout", nil, routerproc.Target{Pkg: "../../cmd/harrier-router", Path: &binary})
 }
 
 // replica is one harrier-router process with its own data_dir; the log
 // itself is in Kafka.
 type replica struct {
+	*routerproc.Proc
 	t                  *testing.T
 	cfg                string
 	grpcAddr, httpAddr string
 	metricsAddr        string // /healthz and /metrics
-	cmd                *exec.Cmd
-	mu                 sync.Mutex
-	log                bytes.Buffer
-	exited             chan struct{}
 }
 
 func newReplica(t *testing.T, brokers, hook, es string) *replica {
 	dir := t.TempDir()
-	r := &replica{t: t, cfg: filepath.Join(dir, "router.yaml"), grpcAddr: freePort(t), httpAddr: freePort(t), metricsAddr: freePort(t)}
+	r := &replica{t: t, cfg: filepath.Join(dir, "router.yaml"), grpcAddr: routerproc.FreePort(t), httpAddr: routerproc.FreePort(t), metricsAddr: routerproc.FreePort(t)}
 	cfg := fmt.Sprintf(`data_dir: %s/data
 grpc: {address: %q}
 http: {address: %q, metrics_address: %q}
@@ -108,64 +80,13 @@ outputs:
 func (r *replica) start() {
 	t := r.t
 	t.Helper()
-	r.exited = make(chan struct{})
-	r.cmd = exec.Command(binary, "run", "--config", r.cfg)
-	pr, pw := io.Pipe()
-	r.cmd.Stdout, r.cmd.Stderr = pw, pw
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			r.mu.Lock()
-			r.log.Write(sc.Bytes())
-			r.log.WriteByte('\n')
-			r.mu.Unlock()
-		}
-	}()
-	exited := r.exited
-	go func() { r.cmd.Wait(); pw.Close(); close(exited) }()
-	eventually(t, 20*time.Second, "replica "+r.httpAddr+" ready", func() bool {
-		select {
-		case <-exited:
-			t.Fatalf("router exited at start:\n%s", r.logs())
-		default:
-		}
-		resp, err := http.Get("http://" + r.metricsAddr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return true
-	})
+	r.Proc = routerproc.Start(t, binary, "run", "--config", r.cfg)
+	r.WaitHealthy(t, r.metricsAddr, 20*time.Second)
 }
 
-func (r *replica) logs() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.log.String()
-}
-
-func (r *replica) kill() {
-	r.cmd.Process.Kill() // SIGKILL
-	<-r.exited
-}
-
-func (r *replica) stop() {
-	select {
-	case <-r.exited:
-		return
-	default:
-	}
-	r.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-r.exited:
-	case <-time.After(10 * time.Second):
-		r.kill()
-	}
-}
+func (r *replica) logs() string { return r.Logs() }
+func (r *replica) kill()        { r.Kill() } // SIGKILL
+func (r *replica) stop()        { r.Stop() }
 
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -456,14 +377,6 @@ func TestThreeReplicasOneKilledLoseNothingAcknowledged(t *testing.T) {
 		len(all), killedAt, restartedAt, wh.unique(), dups, wh.unique())
 }
 
-func tail(s string, n int) string {
-	lines := bytes.Split([]byte(s), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
-}
-
 func warnings(s string) string {
 	var out [][]byte
 	for _, l := range bytes.Split([]byte(s), []byte("\n")) {
@@ -471,7 +384,7 @@ func warnings(s string) string {
 			out = append(out, l)
 		}
 	}
-	return tail(string(bytes.Join(out, []byte("\n"))), 40)
+	return routerproc.Tail(string(bytes.Join(out, []byte("\n"))), 40)
 }
 
 func head(s []string, n int) []string {
