@@ -62,15 +62,7 @@ type router struct {
 // writeConfig writes the configuration with the given outputs section.
 func writeConfig(t *testing.T, path, dataDir, grpcAddr, httpAddr, outputs string) {
 	t.Helper()
-	cfg := fmt.Sprintf("data_dir: %s\ngrpc: {address: %q}\nhttp: {address: %q, metrics_address: %q}\nshutdown_timeout: 5s\nlog: {level: info, format: json}\n%s",
-		dataDir, grpcAddr, httpAddr, metricsFor(t, httpAddr), outputs)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil { // atomic, as editors and ConfigMaps do
-		t.Fatal(err)
-	}
+	routerproc.WriteConfig(t, path, routerproc.Config(dataDir, routerproc.Listeners{GRPC: grpcAddr, HTTP: httpAddr, Metrics: metricsFor(t, httpAddr)}, outputs))
 }
 
 func startRouter(t *testing.T, cfgPath, grpcAddr, httpAddr string) *router {

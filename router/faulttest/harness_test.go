@@ -58,22 +58,15 @@ func newEnv(t *testing.T, dataDir, journal string) *env {
 		e.dataDir = filepath.Join(e.dir, "data")
 	}
 	e.cfg = filepath.Join(e.dir, "router.yaml")
-	cfg := fmt.Sprintf(`data_dir: %s
-grpc: {address: %q}
-http: {address: %q, metrics_address: %q}
-shutdown_timeout: 5s
-log: {level: info, format: json}
-delivery: {batch_size: 200, backoff: {initial: 20ms, max: 200ms}}
+	cfg := fmt.Sprintf(`delivery: {batch_size: 200, backoff: {initial: 20ms, max: 200ms}}
 %s
 outputs:
   webhook:
     soc: {address: %s, format: ndjson}
   file:
     archive: {path: %s}
-`, e.dataDir, e.grpcAddr, e.httpAddr, e.metricsAddr, journal, e.hook.srv.URL, e.filePath())
-	if err := os.WriteFile(e.cfg, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, journal, e.hook.srv.URL, e.filePath())
+	routerproc.WriteConfig(t, e.cfg, routerproc.Config(e.dataDir, routerproc.Listeners{GRPC: e.grpcAddr, HTTP: e.httpAddr, Metrics: e.metricsAddr}, cfg))
 	return e
 }
 

@@ -13,7 +13,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -51,12 +50,7 @@ type replica struct {
 func newReplica(t *testing.T, brokers, hook, es string) *replica {
 	dir := t.TempDir()
 	r := &replica{t: t, cfg: filepath.Join(dir, "router.yaml"), grpcAddr: routerproc.FreePort(t), httpAddr: routerproc.FreePort(t), metricsAddr: routerproc.FreePort(t)}
-	cfg := fmt.Sprintf(`data_dir: %s/data
-grpc: {address: %q}
-http: {address: %q, metrics_address: %q}
-shutdown_timeout: 5s
-log: {level: info, format: json}
-journal:
+	cfg := fmt.Sprintf(`journal:
   backend: kafka
   kafka:
     brokers: [%s]
@@ -70,10 +64,8 @@ outputs:
     soc: {address: %s, format: ndjson}
   elasticsearch:
     search: {hostport: %s, index: falco, suffix: none, timeout: 5s}
-`, dir, r.grpcAddr, r.httpAddr, r.metricsAddr, brokers, hook, es)
-	if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, brokers, hook, es)
+	routerproc.WriteConfig(t, r.cfg, routerproc.Config(dir+"/data", routerproc.Listeners{GRPC: r.grpcAddr, HTTP: r.httpAddr, Metrics: r.metricsAddr}, cfg))
 	return r
 }
 

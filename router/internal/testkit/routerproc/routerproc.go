@@ -66,6 +66,33 @@ func FreePort(t testing.TB) string {
 	return l.Addr().String()
 }
 
+// Listeners are a router's addresses, each a free loopback port.
+type Listeners struct {
+	GRPC, HTTP string
+	// Metrics serves /healthz and /metrics.
+	Metrics string
+}
+
+// Config is a router configuration on the given data directory and
+// listeners, followed by rest (more top-level YAML keys).
+func Config(dataDir string, l Listeners, rest string) string {
+	return fmt.Sprintf("data_dir: %s\ngrpc: {address: %q}\nhttp: {address: %q, metrics_address: %q}\nshutdown_timeout: 5s\nlog: {level: info, format: json}\n%s",
+		dataDir, l.GRPC, l.HTTP, l.Metrics, rest)
+}
+
+// WriteConfig writes cfg to path atomically (as editors and ConfigMaps do),
+// so a running router watching path never reads half a file.
+func WriteConfig(t testing.TB, path, cfg string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Proc is one running process with its combined output captured.
 type Proc struct {
 	cmd    *exec.Cmd
