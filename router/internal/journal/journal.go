@@ -521,6 +521,11 @@ func (j *Journal) commit(batch []*appendReq) {
 		return
 	}
 	j.active.lastMod.Store(now)
+	// Only a good write ends a disk-full episode: an fsync of what was
+	// written before it can still succeed while new writes fail.
+	j.mu.Lock()
+	j.writeErr = ""
+	j.mu.Unlock()
 	// The batch is in the page cache: AckWritten appends are answered now,
 	// AckFsync ones by the syncer once an fsync covers them.
 	j.written.Store(j.next)

@@ -218,7 +218,6 @@ func (j *Journal) publish(to uint64, synced bool) {
 	if synced {
 		j.syncs++
 	}
-	j.writeErr = "" // a good write or fsync ends a disk-full episode
 	if to <= j.committed.Load() {
 		return
 	}
