@@ -161,6 +161,14 @@ func (l *Log) Rebuild(ctx context.Context, since time.Time, last int, fn func(jo
 		// the log start, franz-go's default.
 		from[o.Partition] = kgo.NewOffset().At(start)
 	})
+	// Right after the topic is created a partition can be missing from the
+	// listing (no leader yet); ConsumePartitions would then never read it.
+	for p := range l.cfg.Partitions {
+		if _, ok := from[p]; !ok {
+			l.log.Warn("kafka journal: rebuild: partition not listed yet; reading it from its start", "partition", p)
+			from[p] = kgo.NewOffset().AtStart()
+		}
+	}
 	cl, err := kgo.NewClient(append(l.cfg.base(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{l.cfg.Topic: from}),
 		kgo.FetchMaxWait(l.cfg.FetchMaxWait))...)
