@@ -395,7 +395,7 @@ func parse(all map[string]any) (*Config, error) {
 	c.HTTP.MetricsAddress = h.str("metrics_address", DefaultMetricsAddress)
 	c.HTTP.MaxBodyBytes = h.size("max_body_bytes", 4<<20)
 	c.HTTP.MaxConcurrentRequests = h.integer("max_concurrent_requests", 64)
-	c.HTTP.MaxInflightBytes = h.size("max_inflight_bytes", 32<<20)
+	c.HTTP.MaxInflightBytes = h.size("max_inflight_bytes", 16<<20)
 	if c.HTTP.MaxConcurrentRequests < 1 {
 		h.errorf("max_concurrent_requests", "must be at least 1")
 	}
