@@ -13,8 +13,6 @@ package ampeer
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/harrier-security/harrier/router/internal/testpeers/peerbuild"
 )
 
 // Peer is one running Alertmanager.
@@ -184,85 +184,56 @@ func build() (string, error) {
 		return "", errors.New("cannot locate the peer's sources")
 	}
 	server := filepath.Join(filepath.Dir(file), "server")
-	h := sha256.New()
-	fmt.Fprintln(h, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	for _, n := range []string{"go.mod", "go.sum", "uistub/web.go"} {
-		b, err := os.ReadFile(filepath.Join(server, n))
+	return peerbuild.Cached("ampeer", "alertmanager", server, []string{"go.mod", "go.sum", "uistub/web.go"}, func(dir, out string) error {
+		goTool, err := exec.LookPath("go")
 		if err != nil {
-			return "", err
+			return fmt.Errorf("go tool not found: %w", err)
 		}
-		fmt.Fprintf(h, "%s %d\n", n, len(b))
-		h.Write(b)
-	}
-	dir := filepath.Join(os.TempDir(), "harrier-ampeer-"+hex.EncodeToString(h.Sum(nil))[:16])
-	bin := filepath.Join(dir, "alertmanager")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", err
-	}
-	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }()
-	if _, err := os.Stat(bin); err == nil { // built while we waited
-		return bin, nil
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("go tool not found: %w", err)
-	}
-	env := append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
-	run := func(dir string, args ...string) ([]byte, error) {
-		cmd := exec.Command(goTool, args...)
-		cmd.Dir, cmd.Env = dir, env
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("go %s in %s: %v\n%s", strings.Join(args, " "), dir, err, errb.String())
+		env := append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
+		run := func(dir string, args ...string) ([]byte, error) {
+			cmd := exec.Command(goTool, args...)
+			cmd.Dir, cmd.Env = dir, env
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			if err := cmd.Run(); err != nil {
+				return nil, fmt.Errorf("go %s in %s: %v\n%s", strings.Join(args, " "), dir, err, errb.String())
+			}
+			return out.Bytes(), nil
 		}
-		return out.Bytes(), nil
-	}
-	// The version pinned by server/go.mod (its tool directive).
-	out, err := run(server, "mod", "download", "-json", "github.com/prometheus/alertmanager")
-	if err != nil {
-		return "", err
-	}
-	var mod struct{ Dir string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		return "", fmt.Errorf("go mod download: no module directory in %s", out)
-	}
-	src := filepath.Join(dir, "src")
-	_ = os.RemoveAll(src)
-	if err := copyTree(mod.Dir, src); err != nil {
-		return "", err
-	}
-	stub, err := os.ReadFile(filepath.Join(server, "uistub", "web.go"))
-	if err != nil {
-		return "", err
-	}
-	uiDir := filepath.Join(src, "ui")
-	if err := os.RemoveAll(uiDir); err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(uiDir, 0o755); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(uiDir, "web.go"), stub, 0o644); err != nil {
-		return "", err
-	}
-	tmp := bin + ".tmp"
-	if _, err := run(src, "build", "-trimpath", "-o", tmp, "./cmd/alertmanager"); err != nil {
-		return "", err
-	}
-	_ = os.RemoveAll(src)
-	return bin, os.Rename(tmp, bin)
+		// The version pinned by server/go.mod (its tool directive).
+		mout, err := run(server, "mod", "download", "-json", "github.com/prometheus/alertmanager")
+		if err != nil {
+			return err
+		}
+		var mod struct{ Dir string }
+		if err := json.Unmarshal(mout, &mod); err != nil || mod.Dir == "" {
+			return fmt.Errorf("go mod download: no module directory in %s", mout)
+		}
+		src := filepath.Join(dir, "src")
+		_ = os.RemoveAll(src)
+		if err := copyTree(mod.Dir, src); err != nil {
+			return err
+		}
+		stub, err := os.ReadFile(filepath.Join(server, "uistub", "web.go"))
+		if err != nil {
+			return err
+		}
+		uiDir := filepath.Join(src, "ui")
+		if err := os.RemoveAll(uiDir); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(uiDir, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(uiDir, "web.go"), stub, 0o644); err != nil {
+			return err
+		}
+		if _, err := run(src, "build", "-trimpath", "-o", out, "./cmd/alertmanager"); err != nil {
+			return err
+		}
+		_ = os.RemoveAll(src)
+		return nil
+	})
 }
 
 // copyTree copies the module writable, without its tests and its UI (the

@@ -13,8 +13,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/harrier-security/harrier/router/internal/testpeers/peerbuild"
 )
 
 // Options configure a peer. The zero value is a plain HTTP peer without
@@ -230,8 +230,6 @@ func build() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h := sha256.New()
-	fmt.Fprintln(h, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	entries, err := os.ReadDir(src)
 	if err != nil {
 		return "", err
@@ -243,49 +241,21 @@ func build() (string, error) {
 		}
 	}
 	sort.Strings(names)
-	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(src, n))
+	return peerbuild.Cached("espeer", "espeer", src, names, func(_, out string) error {
+		goTool, err := exec.LookPath("go")
 		if err != nil {
-			return "", err
+			return fmt.Errorf("go tool not found: %w", err)
 		}
-		fmt.Fprintf(h, "%s %d\n", n, len(b))
-		h.Write(b)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))[:16]
-	dir := filepath.Join(os.TempDir(), "harrier-espeer-"+sum)
-	bin := filepath.Join(dir, "espeer")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", err
-	}
-	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }()
-	if _, err := os.Stat(bin); err == nil { // built while we waited
-		return bin, nil
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("go tool not found: %w", err)
-	}
-	tmp := bin + ".tmp"
-	cmd := exec.Command(goTool, "build", "-trimpath", "-o", tmp, ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building the peer in %s: %v\n%s", src, err, out.String())
-	}
-	return bin, os.Rename(tmp, bin)
+		cmd := exec.Command(goTool, "build", "-trimpath", "-o", out, ".")
+		cmd.Dir = src
+		cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
+		var log bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &log, &log
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("building the peer in %s: %v\n%s", src, err, log.String())
+		}
+		return nil
+	})
 }
 
 // Count returns the number of documents of index matching query (nil:
