@@ -10,10 +10,12 @@ import (
 // Console configures the web console served at /ui on the HTTP listener.
 type Console struct {
 	Enabled bool
-	// MaxAlerts and MaxAge bound the console's search index (the oldest
-	// alerts leave first); the journal keeps its own retention.
+	// MaxAge, MaxBytes and MaxAlerts bound the console's search index in
+	// <data_dir>/console (the oldest alerts leave first); the journal
+	// keeps its own retention.
 	MaxAlerts int
 	MaxAge    time.Duration
+	MaxBytes  int64
 	// IncidentFields are the output fields that, with the rule, make two
 	// alerts "the same incident" across sensors.
 	IncidentFields []string
@@ -50,6 +52,7 @@ func parseConsole(root *block, c *Config) {
 	c.Console.Enabled = b.boolean("enabled", true)
 	c.Console.MaxAlerts = b.integer("max_alerts", 1_000_000)
 	c.Console.MaxAge = b.duration("max_age", 168*time.Hour)
+	c.Console.MaxBytes = b.size("max_bytes", 2<<30)
 	c.Console.IncidentFields = b.list("incident_fields")
 	if !b.has("incident_fields") {
 		c.Console.IncidentFields = []string{"k8s.ns.name", "container.name"}
@@ -57,6 +60,9 @@ func parseConsole(root *block, c *Config) {
 	c.Console.SessionTTL = b.duration("session_ttl", 12*time.Hour)
 	if c.Console.MaxAlerts < 1 {
 		b.errorf("max_alerts", "must be at least 1")
+	}
+	if c.Console.MaxBytes < 1<<20 {
+		b.errorf("max_bytes", "must be at least 1MiB (the index's tables alone take a few hundred KiB)")
 	}
 	users := b.sub("users")
 	for _, name := range sortedKeys(users.m) {

@@ -17,6 +17,8 @@ func TestConsoleConfig(t *testing.T) {
 		{"bad role", "console: {users: {alice: {password_hash: \"$2y$10$x\", role: admin}}}", "console.users.alice.role"},
 		{"typo", "console: {max_alert: 5}", "console.max_alert: unknown key"},
 		{"max_alerts", "console: {max_alerts: 0}", "console.max_alerts: must be at least 1"},
+		{"max_bytes", "console: {max_bytes: 64KiB}", "console.max_bytes: must be at least 1MiB"},
+		{"max_bytes size", "console: {max_bytes: 500MiB, max_age: 72h}", ""},
 		{"oidc", "console: {oidc: {issuer: \"https://idp.example.org\", client_id: harrier, client_secret_file: SECRET, redirect_url: \"https://harrier.example.org/ui/api/oidc/callback\", responders: [soc]}}", ""},
 		{"oidc http issuer", "console: {oidc: {issuer: \"http://idp.example.org\", client_id: harrier, client_secret_file: SECRET, redirect_url: \"https://h/cb\", responders: [soc]}}", "console.oidc.issuer: want https"},
 		{"oidc no secret", "console: {oidc: {issuer: \"https://idp\", client_id: harrier, redirect_url: \"https://h/cb\", viewers: [all]}}", "console.oidc.client_secret_file: required"},
@@ -32,7 +34,7 @@ func TestConsoleConfig(t *testing.T) {
 		if tc.err == "" {
 			if err != nil {
 				t.Errorf("%s: %v", tc.name, err)
-			} else if !c.Console.Enabled || c.Console.MaxAlerts != 1_000_000 {
+			} else if !c.Console.Enabled || c.Console.MaxAlerts != 1_000_000 || c.Console.MaxBytes < 1<<20 {
 				t.Errorf("%s: %+v", tc.name, c.Console)
 			} else if o := c.Console.OIDC; o != nil && (o.ClientSecret != "s3cret" || o.RoleClaim != "groups") {
 				t.Errorf("%s: %+v", tc.name, o)

@@ -58,7 +58,11 @@ func newEnv(t *testing.T, open bool) *env {
 	if !open {
 		users = []auth.User{{Name: "vera", Hash: string(hash), Role: auth.Viewer}, {Name: "rob", Hash: string(rhash), Role: auth.Responder}}
 	}
-	idx := index.New(index.Options{IncidentFields: []string{"k8s.ns.name"}})
+	idx, err := index.Open(index.Options{Dir: t.TempDir(), IncidentFields: []string{"k8s.ns.name"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idx.Close() })
 	store, err := deadletter.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

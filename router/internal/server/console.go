@@ -18,7 +18,13 @@ func (r *Router) startConsole(mux *http.ServeMux) error {
 	if !cfg.Enabled {
 		return nil
 	}
-	idx := index.New(index.Options{MaxAlerts: cfg.MaxAlerts, MaxAge: cfg.MaxAge, IncidentFields: cfg.IncidentFields, Logger: r.log})
+	// The index lives in <data_dir>/console beside the console's state; a
+	// damaged database is moved aside there and rebuilt from the journal.
+	idx, err := index.Open(index.Options{Dir: filepath.Join(r.cfg.DataDir, "console"), MaxAlerts: cfg.MaxAlerts, MaxAge: cfg.MaxAge,
+		MaxBytes: cfg.MaxBytes, IncidentFields: cfg.IncidentFields, Logger: r.log})
+	if err != nil {
+		return err
+	}
 	users := make([]auth.User, 0, len(cfg.Users))
 	for _, u := range cfg.Users {
 		users = append(users, auth.User{Name: u.Name, Hash: u.PasswordHash, Role: u.Role})
@@ -33,26 +39,38 @@ func (r *Router) startConsole(mux *http.ServeMux) error {
 	}
 	g := auth.New(auth.Options{Users: users, Open: open, TTL: cfg.SessionTTL, InsecureCookies: !tlsOn, Logger: r.log})
 	var oidc *auth.OIDC
+	var c *console.Console
 	if o := cfg.OIDC; o != nil {
 		oidc = auth.NewOIDC(g, auth.OIDCOptions{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
 			RedirectURL: o.RedirectURL, Scopes: o.Scopes, RoleClaim: o.RoleClaim, Responders: o.Responders, Viewers: o.Viewers})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := console.New(console.Deps{Index: idx, Guard: g, OIDC: oidc, DeadLetters: &deadLetters{store: r.dead, r: r},
+	c, err = console.New(console.Deps{Index: idx, Guard: g, OIDC: oidc, DeadLetters: &deadLetters{store: r.dead, r: r},
 		Fleet: r.fl.AdminServer(), StateDir: filepath.Join(r.cfg.DataDir, "console"), Done: ctx.Done(), Logger: r.log})
 	if err != nil {
 		cancel()
+		idx.Close()
+		return err
+	}
+	if err := r.reg.Register(idx.Collector()); err != nil {
+		cancel()
+		idx.Close()
 		return err
 	}
 	r.consoleStop = cancel
-	switch {
-	case r.j != nil:
-		go func() { _ = idx.Run(ctx, r.j) }()
-	case r.kl != nil:
-		// Each replica reads every partition itself (no consumer group),
-		// so every replica's console shows every alert.
-		go func() { _ = idx.RunShared(ctx, r.kl) }()
-	}
+	r.consoleDone = make(chan struct{})
+	go func() {
+		defer close(r.consoleDone)
+		defer idx.Close()
+		switch {
+		case r.j != nil:
+			_ = idx.Run(ctx, r.j)
+		case r.kl != nil:
+			// Each replica reads every partition itself (no consumer
+			// group), so every replica's console shows every alert.
+			_ = idx.RunShared(ctx, r.kl)
+		}
+	}()
 	r.consoleIndex = idx
 	mux.Handle("/ui/", c)
 	mux.Handle("/ui", http.RedirectHandler("/ui/", http.StatusFound))

@@ -69,6 +69,7 @@ type Router struct {
 	auth      *tokenAuth
 
 	consoleStop  context.CancelFunc
+	consoleDone  chan struct{} // closed when the indexer stopped and closed its database
 	consoleIndex *index.Index
 
 	mu      sync.Mutex
@@ -385,6 +386,13 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		<-r.hubDone
 	}
 	r.pipe.Stop(ctx)
+	if r.consoleDone != nil {
+		// The indexer ends its batch and closes its database.
+		select {
+		case <-r.consoleDone:
+		case <-ctx.Done():
+		}
+	}
 	var err error
 	if r.j != nil {
 		err = r.j.Close()

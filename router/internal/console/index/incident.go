@@ -1,12 +1,11 @@
 package index
 
 import (
+	"encoding/json"
 	"hash/fnv"
 	"sort"
 	"strconv"
 	"time"
-
-	"google.golang.org/protobuf/proto"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 )
@@ -45,7 +44,9 @@ func IncidentKey(rule string, fields []string, vals map[string]string) string {
 	return strconv.FormatUint(h.Sum64(), 16)
 }
 
-func (x *Index) addIncident(a *harrierv1.Alert, t time.Time) {
+// addIncident counts a in its incident and returns the incident's key;
+// called with mu held.
+func (x *Index) addIncident(a *harrierv1.Alert, t time.Time) string {
 	vals := make(map[string]string, len(x.opts.IncidentFields))
 	for _, f := range x.opts.IncidentFields {
 		if v, ok := a.GetOutputFields()[f]; ok {
@@ -72,14 +73,46 @@ func (x *Index) addIncident(a *harrierv1.Alert, t time.Time) {
 	}
 	in.Sensors = addSorted(in.Sensors, a.GetSensorId())
 	in.Hosts = addSorted(in.Hosts, a.GetHostname())
-	if x.opts.MaxAge > 0 && len(x.inc) > 10000 {
-		limit := x.opts.Now().Add(-x.opts.MaxAge)
-		for k, in := range x.inc {
-			if in.LastSeen.Before(limit) {
-				delete(x.inc, k)
-			}
+	return key
+}
+
+// pruneIncidents forgets incidents last seen before MaxAge, returning
+// their keys; called with mu held.
+func (x *Index) pruneIncidents() []string {
+	if x.opts.MaxAge <= 0 || len(x.inc) <= 10000 {
+		return nil
+	}
+	var gone []string
+	limit := x.opts.Now().Add(-x.opts.MaxAge)
+	for k, in := range x.inc {
+		if in.LastSeen.Before(limit) {
+			delete(x.inc, k)
+			gone = append(gone, k)
 		}
 	}
+	return gone
+}
+
+// docsFor encodes the touched incidents and sensors for storage (nil: the
+// incident was pruned); called with mu held.
+func (x *Index) docsFor(inc, sens map[string]bool) (map[string][]byte, map[string][]byte) {
+	for _, k := range x.pruneIncidents() {
+		inc[k] = true
+	}
+	id, sd := make(map[string][]byte, len(inc)), make(map[string][]byte, len(sens))
+	for k := range inc {
+		if in := x.inc[k]; in != nil {
+			id[k], _ = json.Marshal(in)
+		} else {
+			id[k] = nil
+		}
+	}
+	for k := range sens {
+		if s := x.sens[k]; s != nil {
+			sd[k], _ = json.Marshal(s)
+		}
+	}
+	return id, sd
 }
 
 func addSorted(ss []string, s string) []string {
@@ -99,7 +132,8 @@ func addSorted(ss []string, s string) []string {
 	return ss
 }
 
-func (x *Index) addSensor(a *harrierv1.Alert, t time.Time) {
+// addSensor records a's sensor and returns its id; called with mu held.
+func (x *Index) addSensor(a *harrierv1.Alert, t time.Time) string {
 	id := a.GetSensorId()
 	if id == "" {
 		id = a.GetHostname()
@@ -113,6 +147,7 @@ func (x *Index) addSensor(a *harrierv1.Alert, t time.Time) {
 	if !t.Before(s.LastAlert) {
 		s.LastAlert, s.Hostname, s.RulesetVersion = t, a.GetHostname(), a.GetRulesetVersion()
 	}
+	return id
 }
 
 // Incidents lists incidents, most recently seen first.
@@ -145,10 +180,4 @@ func (x *Index) Sensors() []SensorSeen {
 	x.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
-}
-
-func decode(raw []byte) *harrierv1.Alert {
-	a := &harrierv1.Alert{}
-	_ = proto.Unmarshal(raw, a)
-	return a
 }

@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -29,8 +34,21 @@ func mk(i int, rule string, p harrierv1.Priority, ns, host string, tags ...strin
 		}}
 }
 
-func fixture() *Index {
-	x := New(Options{IncidentFields: []string{"k8s.ns.name"}, Now: func() time.Time { return t0.Add(time.Hour) }})
+func open(t testing.TB, o Options) *Index {
+	t.Helper()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	x, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	return x
+}
+
+func fixture(t *testing.T) *Index {
+	x := open(t, Options{IncidentFields: []string{"k8s.ns.name"}, Now: func() time.Time { return t0.Add(time.Hour) }})
 	C, W := harrierv1.Priority_PRIORITY_CRITICAL, harrierv1.Priority_PRIORITY_WARNING
 	for i, a := range []*harrierv1.Alert{
 		mk(0, "Terminal shell", C, "payments", "n1", "shell"),
@@ -53,7 +71,7 @@ func seqs(r Result) []uint64 {
 }
 
 func TestSearch(t *testing.T) {
-	x := fixture()
+	x := fixture(t)
 	for _, tc := range []struct {
 		name string
 		q    Query
@@ -71,6 +89,12 @@ func TestSearch(t *testing.T) {
 		{"unknown value", Query{Facets: map[int][]string{FRule: {"nope"}}}, nil},
 		{"text in output", Query{Text: "SHELL IN PAYMENTS"}, []uint64{3, 2, 1}},
 		{"text in a field", Query{Text: "proc.pid=1003"}, []uint64{4}},
+		{"text word prefix", Query{Text: "kube-sys"}, []uint64{5}},
+		{"text is words, not any substring", Query{Text: "ayments"}, nil},
+		{"text and facet", Query{Text: "on n1", Facets: map[int][]string{FNamespace: {"payments"}}}, []uint64{1}},
+		{"tag and text", Query{Text: "shell", Facets: map[int][]string{FTag: {"shell"}}}, []uint64{5, 3, 2, 1}},
+		{"two priorities", Query{Facets: map[int][]string{FPriority: {"Warning", "Critical"}}}, []uint64{5, 4, 3, 2, 1}},
+		{"priority and window", Query{Facets: map[int][]string{FPriority: {"Critical"}}, From: t0.Add(time.Minute)}, []uint64{5, 3, 2}},
 		{"time range", Query{From: t0.Add(time.Minute), To: t0.Add(3 * time.Minute)}, []uint64{4, 3, 2}},
 		{"limit", Query{Limit: 2}, []uint64{5, 4}},
 		{"before", Query{Before: 3}, []uint64{2, 1}},
@@ -103,7 +127,7 @@ func TestSearch(t *testing.T) {
 }
 
 func TestIncidentsAndSensors(t *testing.T) {
-	x := fixture()
+	x := fixture(t)
 	inc := x.Incidents()
 	if len(inc) != 3 {
 		t.Fatalf("%d incidents, want 3", len(inc))
@@ -124,7 +148,7 @@ func TestIncidentsAndSensors(t *testing.T) {
 
 func TestRetention(t *testing.T) {
 	now := t0.Add(10 * time.Minute)
-	x := New(Options{MaxAlerts: 3, MaxAge: 5 * time.Minute, Now: func() time.Time { return now }})
+	x := open(t, Options{MaxAlerts: 3, MaxAge: 5 * time.Minute, Now: func() time.Time { return now }})
 	for i := 0; i < 10; i++ {
 		x.Add(uint64(i+1), mk(i, "r", 3, "ns", "h"), nil)
 	}
@@ -140,29 +164,26 @@ func TestRetention(t *testing.T) {
 	}
 }
 
-func TestRunFromJournal(t *testing.T) {
-	j, err := journal.Open(t.TempDir(), journal.Options{SegmentBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+func appendAlerts(t *testing.T, j *journal.Journal, from, n int, rule string) {
+	t.Helper()
 	var recs [][]byte
-	for i := 0; i < 20; i++ {
-		b, _ := proto.Marshal(mk(i, "r", 3, "ns", "h"))
+	for i := from; i < from+n; i++ {
+		b, _ := proto.Marshal(mk(i, rule, 3, "ns", "h"))
 		recs = append(recs, b)
 	}
-	recs = append(recs, []byte("not a protobuf alert\xff\xff"))
 	if _, err := j.Append(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
-	x := New(Options{})
-	live, cancelSub := x.Subscribe(64)
-	defer cancelSub()
+}
+
+// run runs the indexer until it has read the whole journal, then stops it.
+func run(t *testing.T, x *Index, j *journal.Journal) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- x.Run(ctx, j) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for x.Next() < 22 {
+	deadline := time.Now().Add(10 * time.Second)
+	for x.Next() < j.Next() {
 		if time.Now().After(deadline) {
 			t.Fatalf("index at %d, journal at %d", x.Next(), j.Next())
 		}
@@ -172,8 +193,183 @@ func TestRunFromJournal(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if x.Len() != 20 || len(live) != 20 {
-		t.Fatalf("indexed %d, streamed %d; want 20 (the undecodable record skipped)", x.Len(), len(live))
+}
+
+func openJournal(t *testing.T, dir string) *journal.Journal {
+	t.Helper()
+	j, err := journal.Open(dir, journal.Options{SegmentBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// TestRunFromJournal covers the indexer's life: first fill, an
+// undecodable record, restart resuming from the stored cursor, a journal
+// truncated below the cursor, a journal recreated past it, and a damaged
+// database file.
+func TestRunFromJournal(t *testing.T) {
+	jdir, idir := t.TempDir(), t.TempDir()
+	j := openJournal(t, jdir)
+	appendAlerts(t, j, 0, 20, "r")
+	if _, err := j.Append(context.Background(), [][]byte{[]byte("not a protobuf alert\xff\xff")}); err != nil {
+		t.Fatal(err)
+	}
+	x := open(t, Options{Dir: idir, BatchSize: 7})
+	run(t, x, j)
+	if x.Len() != 20 || x.Next() != 22 {
+		t.Fatalf("indexed %d up to %d; want 20 up to 22 (the undecodable record skipped)", x.Len(), x.Next())
+	}
+	x.Close()
+
+	steps := []struct {
+		name    string
+		prepare func()
+		want    int // alerts held after the run
+		indexed uint64
+		rule    string
+	}{
+		{"restart resumes at the cursor", func() { appendAlerts(t, j, 20, 5, "r") }, 25, 5, "r"},
+		{"journal truncated below the cursor", func() {
+			j.Close()
+			os.RemoveAll(jdir)
+			j = openJournal(t, jdir)
+			appendAlerts(t, j, 0, 3, "t")
+		}, 3, 3, "t"},
+		{"journal recreated past the cursor", func() {
+			j.Close()
+			os.RemoveAll(jdir)
+			j = openJournal(t, jdir)
+			appendAlerts(t, j, 100, 9, "u")
+		}, 9, 9, "u"},
+		{"damaged database file", func() {
+			os.WriteFile(filepath.Join(idir, "index.db"), []byte(strings.Repeat("not sqlite ", 1000)), 0o600)
+			os.Remove(filepath.Join(idir, "index.db-wal"))
+			os.Remove(filepath.Join(idir, "index.db-shm"))
+		}, 9, 9, "u"},
+	}
+	for _, st := range steps {
+		st.prepare()
+		x := open(t, Options{Dir: idir})
+		run(t, x, j)
+		if x.Len() != st.want || x.indexed.Load() != st.indexed {
+			t.Errorf("%s: holds %d (indexed %d now), want %d (%d)", st.name, x.Len(), x.indexed.Load(), st.want, st.indexed)
+		}
+		if r := x.Search(Query{Facets: map[int][]string{FRule: {st.rule}}}); r.Total != st.want {
+			t.Errorf("%s: %d alerts of rule %s, want %d", st.name, r.Total, st.rule, st.want)
+		}
+		x.Close()
+	}
+	if m, _ := filepath.Glob(filepath.Join(idir, "index.db.corrupt-*")); len(m) != 1 {
+		t.Errorf("damaged database not kept aside: %v", m)
+	}
+	j.Close()
+}
+
+// TestLiveFromJournalTail: viewers get new journal records from the tail,
+// without waiting for the indexer.
+func TestLiveFromJournalTail(t *testing.T) {
+	j := openJournal(t, t.TempDir())
+	defer j.Close()
+	x := open(t, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go x.tail(ctx, j) // the tail alone: no indexer
+	live, stop := x.Subscribe(64)
+	defer stop()
+	// The tail starts at the journal's end once it sees the viewer: send
+	// probes until one arrives, then count exactly what follows.
+	deadline := time.Now().Add(5 * time.Second)
+	for got := false; !got; {
+		appendAlerts(t, j, 0, 1, "probe")
+		select {
+		case <-live:
+			got = true
+		case <-time.After(20 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("live view got nothing from the journal")
+			}
+		}
+	}
+	for len(live) > 0 {
+		<-live
+	}
+	appendAlerts(t, j, 0, 5, "live")
+	for i := 0; i < 5; i++ {
+		select {
+		case a := <-live:
+			if a.GetRule() != "live" {
+				t.Fatalf("got %q", a.GetRule())
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("live alert %d missing", i)
+		}
+	}
+	if x.Len() != 0 {
+		t.Fatalf("the live view indexed %d alerts", x.Len())
+	}
+}
+
+// TestRetentionBySize: the database stays near max_bytes, evicting the
+// oldest alerts, and the file stops growing (pages are reused).
+func TestRetentionBySize(t *testing.T) {
+	maxBytes, per := int64(1<<20), 200
+	if raceOn {
+		maxBytes, per = 320<<10, 40
+	}
+	x := open(t, Options{MaxBytes: maxBytes, BatchSize: per})
+	big := strings.Repeat("padding words for size ", 60)
+	var sizes []int64
+	for b := 0; b < 12; b++ {
+		var recs []rec
+		for i := 0; i < per; i++ {
+			n := b*per + i
+			a := mk(n, "r", 3, "ns", "h")
+			a.Output += big
+			recs = append(recs, rec{seq: uint64(n + 1), a: a})
+		}
+		if err := x.write(recs, uint64(b*per+per+1), ""); err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, x.Bytes())
+	}
+	if x.evicted.Load() == 0 || x.Len() >= 12*per {
+		t.Fatalf("nothing evicted: %d held", x.Len())
+	}
+	if used := x.usedBytes(); used > maxBytes*5/4 {
+		t.Fatalf("database holds %d bytes, bound %d", used, maxBytes)
+	}
+	// Newest kept, oldest gone, rollups agree with the rows.
+	r := x.Search(Query{Limit: 1})
+	if len(r.Hits) != 1 || r.Hits[0].Seq != uint64(12*per) || r.Total != x.Len() {
+		t.Fatalf("after eviction: hits %v total %d held %d", seqs(r), r.Total, x.Len())
+	}
+	if r2 := x.Search(Query{Text: "padding"}); r2.Total != x.Len() {
+		t.Fatalf("text finds %d of %d (fts rows left behind or lost)", r2.Total, x.Len())
+	}
+	if last, mid := sizes[len(sizes)-1], sizes[len(sizes)/2]; last > mid*3/2 {
+		t.Fatalf("file keeps growing: %v", sizes)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	x := fixture(t)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(x.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		m := mf.GetMetric()[0]
+		got[mf.GetName()] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+	}
+	if got["harrier_console_index_alerts"] != 5 || got["harrier_console_index_indexed_total"] != 5 || got["harrier_console_index_bytes"] <= 0 {
+		t.Fatalf("metrics %v", got)
+	}
+	if _, ok := got["harrier_console_index_lag_records"]; !ok {
+		t.Fatalf("no lag metric: %v", got)
 	}
 }
 
@@ -183,16 +379,23 @@ func TestRunFromJournal(t *testing.T) {
 // window.
 func BenchmarkSearch1M(b *testing.B) {
 	const n = 1_000_000
-	x := New(Options{MaxAlerts: n, IncidentFields: []string{"k8s.ns.name"}})
+	x := open(b, Options{MaxAlerts: n, IncidentFields: []string{"k8s.ns.name"}, BatchSize: 20_000})
 	rng := rand.New(rand.NewPCG(1, 2))
 	start := time.Now()
+	var recs []rec
 	for i := 0; i < n; i++ {
 		a := mk(i, fmt.Sprintf("Rule %02d", rng.IntN(40)), harrierv1.Priority(1+rng.IntN(8)), fmt.Sprintf("ns-%02d", rng.IntN(30)),
 			fmt.Sprintf("node-%02d", rng.IntN(50)), "shell")
 		a.Time = timestamppb.New(t0.Add(time.Duration(i) * time.Second))
-		x.Add(uint64(i+1), a, nil)
+		recs = append(recs, rec{seq: uint64(i + 1), a: a})
+		if len(recs) == 20_000 {
+			if err := x.write(recs, uint64(i+2), ""); err != nil {
+				b.Fatal(err)
+			}
+			recs = recs[:0]
+		}
 	}
-	b.Logf("filled %d alerts in %v", x.Len(), time.Since(start))
+	b.Logf("filled %d alerts in %v (%d MB)", x.Len(), time.Since(start), x.Bytes()>>20)
 	queries := []Query{
 		{},
 		{Facets: map[int][]string{FPriority: {"Critical"}}},
@@ -221,35 +424,4 @@ func BenchmarkSearch1M(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds())/1000, "p95-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
-}
-
-// TestSearchParallelHalves covers the two-goroutine scan of a large index:
-// order, totals and counts must be those of one scan.
-func TestSearchParallelHalves(t *testing.T) {
-	const n = 1000
-	defer func(m int) { parallelMin = m }(parallelMin)
-	parallelMin = 100
-	x := New(Options{MaxAlerts: n})
-	for i := 0; i < n; i++ {
-		rule := "common"
-		if i < 10 || i >= n-3 {
-			rule = "rare"
-		}
-		x.Add(uint64(i+1), mk(i, rule, 3, "ns", "h"), nil)
-	}
-	r := x.Search(Query{Facets: map[int][]string{FRule: {"rare"}}, Limit: 5})
-	if got := seqs(r); r.Total != 13 || !slices.Equal(got, []uint64{n, n - 1, n - 2, 10, 9}) {
-		t.Fatalf("rare: total %d, hits %v", r.Total, got)
-	}
-	r = x.Search(Query{Limit: 2})
-	if r.Total != n || r.Counts["rule"][0] != (Count{"common", n - 13}) || !slices.Equal(seqs(r), []uint64{n, n - 1}) {
-		t.Fatalf("all: total %d counts %v hits %v", r.Total, r.Counts["rule"], seqs(r))
-	}
-	sum := 0
-	for _, b := range r.Timeline {
-		sum += b.ByPriority["Critical"]
-	}
-	if sum != n {
-		t.Fatalf("timeline holds %d", sum)
-	}
 }
