@@ -403,7 +403,7 @@ func BenchmarkSearch1M(b *testing.B) {
 		{Facets: map[int][]string{FNamespace: {"ns-07"}, FRule: {"Rule 03"}}},
 		{Text: "node-42 (user=root"},
 		{From: t0.Add(500_000 * time.Second), To: t0.Add(600_000 * time.Second)},
-		{Facets: map[int][]string{FHostname: {"node-01"}}, Text: "shell in ns-1"},
+		{Facets: map[int][]string{FHostname: {"node-01"}}, Text: "shell in ns-17"},
 	}
 	for qi, q := range queries {
 		s := time.Now()

@@ -21,7 +21,8 @@ type Query struct {
 	From, To time.Time
 	Facets   map[int][]string
 	// Text matches words of the output, rule and fields (key=value), in
-	// order, case-insensitive; the last word may be the start of a word.
+	// order, case-insensitive; the last word (3 characters or more) may be
+	// the start of a word.
 	Text    string
 	Limit   int    // alerts returned, newest first
 	Before  uint64 // paging: only alerts with seq < Before (0: none)
@@ -389,7 +390,7 @@ func (x *Index) fetch(seqs []int64) ([]Hit, error) {
 	for i, q := range seqs {
 		s[i] = strconv.FormatInt(q, 10)
 	}
-	rows, err := x.db().Query(`SELECT seq, raw FROM alerts WHERE seq IN (` + strings.Join(s, ",") + `)`)
+	rows, err := x.db().Query(`SELECT seq, raw FROM raws WHERE seq IN (` + strings.Join(s, ",") + `)`)
 	if err != nil {
 		return nil, err
 	}
@@ -422,9 +423,9 @@ func (x *Index) Get(key string) (*harrierv1.Alert, uint64, error) {
 	var arg any
 	bySeq := false
 	if n, err := strconv.ParseUint(key, 10, 64); err == nil {
-		q, arg, bySeq = `SELECT seq, raw FROM alerts WHERE seq=?`, int64(n), true
+		q, arg, bySeq = `SELECT seq, raw FROM raws WHERE seq=?`, int64(n), true
 	} else {
-		q, arg = `SELECT seq, raw FROM alerts WHERE aid=? ORDER BY seq DESC`, aidHash(key)
+		q, arg = `SELECT a.seq, r.raw FROM alerts a JOIN raws r ON r.seq = a.seq WHERE a.aid=? ORDER BY a.seq DESC`, aidHash(key)
 	}
 	rows, err := x.db().Query(q, arg)
 	if err != nil {
@@ -457,7 +458,9 @@ func textQuery(s string) ([]string, bool) {
 	}
 	r := []rune(strings.TrimSpace(s))
 	last := r[len(r)-1]
-	return w, unicode.IsLetter(last) || unicode.IsDigit(last)
+	// A prefix of one or two characters would merge the lists of every
+	// word starting so (every number starting with 1): whole word then.
+	return w, (unicode.IsLetter(last) || unicode.IsDigit(last)) && len([]rune(w[len(w)-1])) >= 3
 }
 
 // MatchAlert reports whether a live alert satisfies q (for the stream),

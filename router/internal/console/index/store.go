@@ -22,7 +22,7 @@ import (
 
 // schemaVersion changes when the tables change; an index of another
 // version is dropped and rebuilt from the journal.
-const schemaVersion = "1"
+const schemaVersion = "2"
 
 // The schema. alerts holds one row per alert with its facets as ids into
 // vals; fts holds the free text (contentless: the text is not stored
@@ -34,7 +34,10 @@ var schema = []string{
 	`CREATE TABLE IF NOT EXISTS vals(facet INTEGER NOT NULL, id INTEGER NOT NULL, v TEXT NOT NULL, PRIMARY KEY(facet, id))`,
 	`CREATE TABLE IF NOT EXISTS alerts(seq INTEGER PRIMARY KEY, t INTEGER NOT NULL, prio INTEGER NOT NULL,
 		rule INTEGER NOT NULL, src INTEGER NOT NULL, host INTEGER NOT NULL, ctr INTEGER NOT NULL, pod INTEGER NOT NULL,
-		ns INTEGER NOT NULL, sensor INTEGER NOT NULL, tags TEXT NOT NULL, aid INTEGER NOT NULL, raw BLOB NOT NULL)`,
+		ns INTEGER NOT NULL, sensor INTEGER NOT NULL, tags TEXT NOT NULL, aid INTEGER NOT NULL)`,
+	// The records apart, so the alerts table stays small enough to be
+	// read from the cache when a search counts its rows.
+	`CREATE TABLE IF NOT EXISTS raws(seq INTEGER PRIMARY KEY, raw BLOB NOT NULL)`,
 	`CREATE INDEX IF NOT EXISTS alerts_t ON alerts(t)`,
 	`CREATE INDEX IF NOT EXISTS alerts_rule ON alerts(rule)`,
 	`CREATE INDEX IF NOT EXISTS alerts_prio ON alerts(prio)`,
@@ -88,7 +91,12 @@ func (x *Index) openStore() error {
 
 func (x *Index) tryOpen(path string) error {
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
-		"&_pragma=auto_vacuum(INCREMENTAL)&_pragma=cache_size(-32000)&_pragma=temp_store(MEMORY)"
+		"&_pragma=auto_vacuum(INCREMENTAL)&_pragma=cache_size(-32000)&_pragma=mmap_size(1073741824)&_pragma=temp_store(MEMORY)"
+	// Alerts are sensitive: the file (and the -wal/-shm files SQLite
+	// creates with the same mode) is the router's own.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return err
@@ -346,11 +354,16 @@ func (x *Index) writeLocked(recs []rec, next uint64, last string) error {
 		return err
 	}
 	defer tx.Rollback()
-	insA, err := tx.Prepare(`INSERT OR REPLACE INTO alerts(seq, t, prio, rule, src, host, ctr, pod, ns, sensor, tags, aid, raw) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+	insA, err := tx.Prepare(`INSERT OR REPLACE INTO alerts(seq, t, prio, rule, src, host, ctr, pod, ns, sensor, tags, aid) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`)
 	if err != nil {
 		return err
 	}
 	defer insA.Close()
+	insR, err := tx.Prepare(`INSERT OR REPLACE INTO raws(seq, raw) VALUES(?,?)`)
+	if err != nil {
+		return err
+	}
+	defer insR.Close()
 	insT, err := tx.Prepare(`INSERT OR IGNORE INTO alert_tags(tag, seq) VALUES(?,?)`)
 	if err != nil {
 		return err
@@ -431,7 +444,10 @@ func (x *Index) writeLocked(recs []rec, next uint64, last string) error {
 		}
 		i := rw.ids
 		if _, err := insA.Exec(int64(rw.r.seq), rw.t, i[FPriority], i[FRule], i[FSource], i[FHostname], i[FContainer], i[FPod], i[FNamespace],
-			i[FSensor], tags.String(), aidHash(rw.r.a.GetId()), rw.r.raw); err != nil {
+			i[FSensor], tags.String(), aidHash(rw.r.a.GetId())); err != nil {
+			return err
+		}
+		if _, err := insR.Exec(int64(rw.r.seq), rw.r.raw); err != nil {
 			return err
 		}
 		for _, tg := range rw.tags {
@@ -532,7 +548,7 @@ func (x *Index) deleteRows(tx *sql.Tx, seqs []int64, deltas *rollDelta) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, q := range []string{`DELETE FROM alerts WHERE seq IN ` + set, `DELETE FROM fts WHERE rowid IN ` + set} {
+	for _, q := range []string{`DELETE FROM alerts WHERE seq IN ` + set, `DELETE FROM raws WHERE seq IN ` + set, `DELETE FROM fts WHERE rowid IN ` + set} {
 		if _, err := tx.Exec(q); err != nil {
 			return err
 		}
