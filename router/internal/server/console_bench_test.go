@@ -118,8 +118,9 @@ outputs: {webhook: {bench: {address: %s, format: ndjson, batch_size: 2000}}}
 	wg.Wait()
 	d := time.Since(start)
 	if console {
-		// The index must keep up, just not on ingest's clock.
-		deadline := time.Now().Add(30 * time.Second)
+		// The index must keep up, just not on ingest's clock (it catches
+		// up after the burst; on a loaded 2-core box that takes a while).
+		deadline := time.Now().Add(5 * time.Minute)
 		for r.ConsoleIndex().Len() < len(batches)*batch*sensors && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}

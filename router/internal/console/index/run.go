@@ -103,7 +103,8 @@ func (x *Index) follow(ctx context.Context, j *journal.Journal) error {
 		}
 		began := time.Now()
 		batch = batch[:0]
-		next, last := e.Seq+1, e.Data
+		var next uint64
+		var last []byte
 		for {
 			a := &harrierv1.Alert{}
 			if err := proto.Unmarshal(e.Data, a); err != nil {

@@ -354,7 +354,7 @@ func ints(ids []uint32) string {
 // scan reads the matching rows newest first into a, returning the first
 // limit seqs and whether it stopped at ScanCap.
 func (x *Index) scan(db *sql.DB, w string, args []any, a *acc, limit int) ([]int64, bool, error) {
-	rows, err := db.Query(`SELECT seq, t, prio, rule, src, host, ctr, pod, ns, sensor, tags FROM alerts WHERE `+w+` ORDER BY seq DESC`, args...)
+	rows, err := db.Query(`SELECT seq, t, f FROM alerts WHERE `+w+` ORDER BY seq DESC`, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("search: %w", err)
 	}
@@ -362,21 +362,22 @@ func (x *Index) scan(db *sql.DB, w string, args []any, a *acc, limit int) ([]int
 	var seqs []int64
 	var ids [FTag]uint32
 	var seq, t int64
-	var tags string
+	var f sql.RawBytes
+	var tags []uint32
 	n := 0
 	for rows.Next() {
 		if n >= ScanCap {
 			return seqs, true, nil
 		}
-		if err := rows.Scan(&seq, &t, &ids[FPriority], &ids[FRule], &ids[FSource], &ids[FHostname], &ids[FContainer], &ids[FPod],
-			&ids[FNamespace], &ids[FSensor], &tags); err != nil {
+		if err := rows.Scan(&seq, &t, &f); err != nil {
 			return nil, false, err
 		}
 		n++
 		if len(seqs) < limit {
 			seqs = append(seqs, seq)
 		}
-		a.add(t, int(ids[FPriority]), &ids, parseTags(tags), 1)
+		tags = unpackFacets(f, &ids, tags[:0])
+		a.add(t, int(ids[FPriority]), &ids, tags, 1)
 	}
 	return seqs, false, rows.Err()
 }
