@@ -18,6 +18,11 @@ import (
 // journal before it stops yielding the CPU to ingest.
 var MaxLag uint64 = 500_000
 
+// BusyRate (alerts/s appended to the journal) is where ingest counts as
+// busy and the indexer pauses: indexing costs several times the CPU of
+// ingest per alert, and on two cores it would slow ingest down.
+var BusyRate = 2000.0
+
 // Run feeds the index from the journal from its stored cursor until ctx
 // ends, and streams new alerts to live viewers from the journal's tail.
 func (x *Index) Run(ctx context.Context, j *journal.Journal) error {
@@ -83,10 +88,9 @@ func (x *Index) resume(j *journal.Journal) (uint64, error) {
 	return start, nil
 }
 
-// follow indexes the journal in batches. While ingest is busy (the
-// journal grew since the last batch) it rests three times as long as the
-// batch took, so ingest keeps the CPU; the lag it builds up (exported) is
-// bounded by MaxLag and made up when ingest is quiet.
+// follow indexes the journal in batches. While ingest is busy it pauses,
+// so ingest keeps the CPU; the lag it builds up (exported) is bounded by
+// MaxLag and made up when ingest is quiet.
 func (x *Index) follow(ctx context.Context, j *journal.Journal) error {
 	start, err := x.resume(j)
 	if err != nil {
@@ -94,14 +98,13 @@ func (x *Index) follow(ctx context.Context, j *journal.Journal) error {
 	}
 	r := j.NewReader(start)
 	defer r.Close()
-	seen := j.Next()
+	seen, seenAt := j.Next(), time.Now()
 	batch := make([]rec, 0, x.opts.BatchSize)
 	for {
 		e, err := r.Next(ctx)
 		if err != nil {
 			return err
 		}
-		began := time.Now()
 		batch = batch[:0]
 		var next uint64
 		var last []byte
@@ -126,16 +129,22 @@ func (x *Index) follow(ctx context.Context, j *journal.Journal) error {
 		if err := x.write(batch, next, recordHash(last)); err != nil {
 			return err
 		}
-		now := j.Next()
-		lag := now - min(now, next)
-		x.lag.Store(int64(lag))
-		busy := now > seen
-		seen = now
-		if busy && lag > uint64(x.opts.BatchSize) && lag < MaxLag {
+		// Busy: the journal grew faster than BusyRate since the last look.
+		// Then pause, looking again every tenth of a second, until ingest is
+		// quiet or the lag reaches MaxLag.
+		for {
+			now := j.Next()
+			lag := now - min(now, next)
+			x.lag.Store(int64(lag))
+			rate := float64(now-min(now, seen)) / max(time.Since(seenAt), time.Millisecond).Seconds()
+			seen, seenAt = now, time.Now()
+			if rate < BusyRate || lag >= MaxLag {
+				break
+			}
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(3 * time.Since(began)):
+			case <-time.After(100 * time.Millisecond):
 			}
 		}
 	}
