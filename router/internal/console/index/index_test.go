@@ -425,3 +425,52 @@ func BenchmarkSearch1M(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds())/1000, "p95-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 }
+
+// TestPausesWhileIngestIsBusy: while the journal grows fast the indexer
+// yields (its lag, exported, grows towards MaxLag) and it catches up once
+// ingest is quiet.
+func TestPausesWhileIngestIsBusy(t *testing.T) {
+	defer func(r float64, l uint64) { BusyRate, MaxLag = r, l }(BusyRate, MaxLag)
+	BusyRate, MaxLag = 1, 100
+	j := openJournal(t, t.TempDir())
+	defer j.Close()
+	x := open(t, Options{BatchSize: 10})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- x.Run(ctx, j) }()
+	appended := make(chan struct{})
+	go func() {
+		defer close(appended)
+		for i := 0; i < 300; i++ {
+			b, _ := proto.Marshal(mk(i, "busy", 3, "ns", "h"))
+			if _, err := j.Append(context.Background(), [][]byte{b, b, b}); err != nil {
+				return
+			}
+			time.Sleep(time.Millisecond) // ingest's pace, not an assertion's wait
+		}
+	}()
+	maxLag := int64(0)
+	for busy := true; busy; {
+		select {
+		case <-appended:
+			busy = false
+		case <-time.After(time.Millisecond):
+		}
+		maxLag = max(maxLag, x.lag.Load())
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for x.Next() < j.Next() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no catch-up: index at %d, journal at %d", x.Next(), j.Next())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if maxLag < 50 {
+		t.Fatalf("the indexer kept within %d records of a busy journal: it did not yield", maxLag)
+	}
+	if x.Len() != 900 {
+		t.Fatalf("indexed %d of 900", x.Len())
+	}
+}
