@@ -105,6 +105,8 @@ func (x *Index) follow(ctx context.Context, j *journal.Journal) error {
 		if err != nil {
 			return err
 		}
+		// Ingest may have just started a burst: look before working.
+		seen, seenAt = x.yield(ctx, j, e.Seq, seen, seenAt)
 		batch = batch[:0]
 		var next uint64
 		var last []byte
@@ -129,23 +131,38 @@ func (x *Index) follow(ctx context.Context, j *journal.Journal) error {
 		if err := x.write(batch, next, recordHash(last)); err != nil {
 			return err
 		}
-		// Busy: the journal grew faster than BusyRate since the last look.
-		// Then pause, looking again every tenth of a second, until ingest is
-		// quiet or the lag reaches MaxLag.
-		for {
-			now := j.Next()
-			lag := now - min(now, next)
-			x.lag.Store(int64(lag))
-			rate := float64(now-min(now, seen)) / max(time.Since(seenAt), time.Millisecond).Seconds()
-			seen, seenAt = now, time.Now()
-			if rate < BusyRate || lag >= MaxLag {
-				break
-			}
+		seen, seenAt = x.yield(ctx, j, next, seen, seenAt)
+	}
+}
+
+// yield pauses while ingest is busy (the journal grows faster than
+// BusyRate), looking again every tenth of a second, until ingest is quiet
+// or the lag reaches MaxLag. It returns the journal's end and when it
+// looked last.
+func (x *Index) yield(ctx context.Context, j *journal.Journal, next, seen uint64, seenAt time.Time) (uint64, time.Time) {
+	for {
+		if time.Since(seenAt) > time.Second {
+			// After a quiet spell the last look says nothing about now:
+			// look over a short window first.
+			seen, seenAt = j.Next(), time.Now()
 			select {
 			case <-ctx.Done():
-				return nil
-			case <-time.After(100 * time.Millisecond):
+				return seen, seenAt
+			case <-time.After(20 * time.Millisecond):
 			}
+		}
+		now := j.Next()
+		lag := now - min(now, next)
+		x.lag.Store(int64(lag))
+		rate := float64(now-min(now, seen)) / max(time.Since(seenAt), time.Millisecond).Seconds()
+		seen, seenAt = now, time.Now()
+		if rate < BusyRate || lag >= MaxLag {
+			return seen, seenAt
+		}
+		select {
+		case <-ctx.Done():
+			return seen, seenAt
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
