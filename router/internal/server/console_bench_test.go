@@ -118,6 +118,7 @@ outputs: {webhook: {bench: {address: %s, format: ndjson, batch_size: 2000}}}
 	wg.Wait()
 	d := time.Since(start)
 	if console {
+		b.Logf("ingest took %v; the index held %d of %d alerts then", d, r.ConsoleIndex().Len(), n)
 		// The index must keep up, just not on ingest's clock (it catches
 		// up after the burst; on a loaded 2-core box that takes a while).
 		deadline := time.Now().Add(5 * time.Minute)

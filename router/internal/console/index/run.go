@@ -99,6 +99,7 @@ func (x *Index) follow(ctx context.Context, j *journal.Journal) error {
 	r := j.NewReader(start)
 	defer r.Close()
 	seen, seenAt := j.Next(), time.Now()
+	size := min(firstBatch, x.opts.BatchSize)
 	batch := make([]rec, 0, x.opts.BatchSize)
 	for {
 		e, err := r.Next(ctx)
@@ -106,7 +107,10 @@ func (x *Index) follow(ctx context.Context, j *journal.Journal) error {
 			return err
 		}
 		// Ingest may have just started a burst: look before working.
-		seen, seenAt = x.yield(ctx, j, e.Seq, seen, seenAt)
+		var paused bool
+		if seen, seenAt, paused = x.yield(ctx, j, e.Seq, seen, seenAt); paused {
+			size = firstBatch
+		}
 		batch = batch[:0]
 		var next uint64
 		var last []byte
@@ -118,7 +122,7 @@ func (x *Index) follow(ctx context.Context, j *journal.Journal) error {
 				batch = append(batch, rec{seq: e.Seq, a: a, raw: e.Data})
 			}
 			next, last = e.Seq+1, e.Data
-			if len(batch) >= x.opts.BatchSize {
+			if len(batch) >= size {
 				break
 			}
 			var ok bool
@@ -131,38 +135,53 @@ func (x *Index) follow(ctx context.Context, j *journal.Journal) error {
 		if err := x.write(batch, next, recordHash(last)); err != nil {
 			return err
 		}
-		seen, seenAt = x.yield(ctx, j, next, seen, seenAt)
+		if seen, seenAt, paused = x.yield(ctx, j, next, seen, seenAt); paused {
+			size = firstBatch
+		} else {
+			size = min(2*size, x.opts.BatchSize)
+		}
 	}
 }
 
+// firstBatch is the batch size after a pause: should ingest be busy
+// again, a small batch takes little from it; quiet, batches double.
+const firstBatch = 256
+
 // yield pauses while ingest is busy (the journal grows faster than
-// BusyRate), looking again every tenth of a second, until ingest is quiet
-// or the lag reaches MaxLag. It returns the journal's end and when it
-// looked last.
-func (x *Index) yield(ctx context.Context, j *journal.Journal, next, seen uint64, seenAt time.Time) (uint64, time.Time) {
-	for {
-		if time.Since(seenAt) > time.Second {
-			// After a quiet spell the last look says nothing about now:
-			// look over a short window first.
-			seen, seenAt = j.Next(), time.Now()
-			select {
-			case <-ctx.Done():
-				return seen, seenAt
-			case <-time.After(20 * time.Millisecond):
-			}
+// BusyRate), until ingest is quiet or the lag reaches MaxLag. A pause ends
+// only after half a second of quiet, so a short stall of a busy ingest does
+// not let a batch in. It returns the journal's end, when it looked last and
+// whether it paused.
+func (x *Index) yield(ctx context.Context, j *journal.Journal, next, seen uint64, seenAt time.Time) (uint64, time.Time, bool) {
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
 		}
+	}
+	if time.Since(seenAt) > time.Second {
+		// After a quiet spell the last look says nothing about now: look
+		// over a short window first.
+		seen, seenAt = j.Next(), time.Now()
+		if !sleep(100 * time.Millisecond) {
+			return seen, seenAt, false
+		}
+	}
+	paused := false
+	for {
 		now := j.Next()
 		lag := now - min(now, next)
 		x.lag.Store(int64(lag))
 		rate := float64(now-min(now, seen)) / max(time.Since(seenAt), time.Millisecond).Seconds()
 		seen, seenAt = now, time.Now()
 		if rate < BusyRate || lag >= MaxLag {
-			return seen, seenAt
+			return seen, seenAt, paused
 		}
-		select {
-		case <-ctx.Done():
-			return seen, seenAt
-		case <-time.After(100 * time.Millisecond):
+		paused = true
+		if !sleep(500 * time.Millisecond) {
+			return seen, seenAt, paused
 		}
 	}
 }
