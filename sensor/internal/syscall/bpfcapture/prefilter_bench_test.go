@@ -155,7 +155,7 @@ func BenchmarkProgramRuntime(b *testing.B) {
 		d1, r1 := runtime(progs...)
 		return d1 - d0, r1 - r0
 	}
-	var floor, bare, filtered, shipped time.Duration
+	var floor, bare, filtered, shipped, filteredEnter time.Duration
 	var floorRuns, filteredRuns uint64
 	for i := 0; i < b.N; i++ {
 		f, err := AttachFloor()
@@ -191,9 +191,12 @@ func BenchmarkProgramRuntime(b *testing.B) {
 		bare += d
 		_ = c.SetInterest(types)
 		_ = c.SetPrefilter(pf)
+		e0, _ := runtime(c.objs.SysEnter)
 		d, r := measure(progs...)
+		e1, _ := runtime(c.objs.SysEnter)
 		filtered += d
 		filteredRuns += r
+		filteredEnter += e1 - e0
 		_ = c.SetPrefilter(nil)
 		d, _ = measure(progs...)
 		shipped += d
@@ -204,6 +207,7 @@ func BenchmarkProgramRuntime(b *testing.B) {
 	b.ReportMetric(per(bare), "bpf-ns/pair-bare")
 	b.ReportMetric(per(filtered), "bpf-ns/pair-filtered")
 	b.ReportMetric(per(shipped), "bpf-ns/pair-shipped")
+	b.ReportMetric(per(filteredEnter), "bpf-ns/pair-filtered-sys-enter")
 	// program runs per pair: 4 when nothing else ran during the loop
 	b.ReportMetric(float64(floorRuns)/float64(b.N*n), "runs/pair-floor")
 	b.ReportMetric(float64(filteredRuns)/float64(b.N*n), "runs/pair-filtered")
