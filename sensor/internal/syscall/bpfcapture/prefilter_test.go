@@ -37,11 +37,16 @@ func TestPrefilterKernel(t *testing.T) {
 			{Exact: []string{watched}},
 			{Prefix: []string{under + "/"}},
 			{Preds: kfilter.PredOpenCreate | kfilter.PredSuccess},
+			// decided by the result: the kernel stashes the call at entry
+			{Prefix: []string{dir + "/maybe-"}, Preds: kfilter.PredFailure},
 		}},
 		sysevent.SysClose: {All: true, DropMarkedFD: true},
 	}}
 	pf, err := spec.Compile()
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "maybe-here"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.c.SetPrefilter(pf); err != nil {
@@ -75,10 +80,30 @@ func TestPrefilterKernel(t *testing.T) {
 		fd := open(c.path, c.flags)
 		fds = append(fds, fd)
 	}
+	// A watched failure leaves the kernel; the same open succeeding stays,
+	// and so does the close of its fd.
+	missing, here := filepath.Join(dir, "maybe-missing"), filepath.Join(dir, "maybe-here")
+	for _, c := range []struct {
+		path string
+		ret  int64
+		pass bool
+	}{{missing, -2, true}, {here, 3, false}} {
+		if got := pf.Pass(kfilter.Facts{Type: sysevent.SysOpenat, RawPath: c.path, Ret: c.ret}); got != c.pass {
+			t.Fatalf("Go model: %s (ret %d) passes=%v, want %v", c.path, c.ret, got, c.pass)
+		}
+	}
+	if _, err := unix.Openat(unix.AT_FDCWD, missing, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		t.Fatalf("%s opened", missing)
+	}
+	hereFD := open(here, unix.O_RDONLY)
+	fds = append(fds, hereFD)
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
 	pid := os.Getpid()
+	h.find("failed open of "+missing, func(ev *sysevent.Event) bool {
+		return ev.Type == sysevent.SysOpenat && int(ev.PID) == pid && ev.Target == missing && ev.Ret < 0
+	})
 	for i, c := range cases {
 		if !c.pass {
 			continue
@@ -95,14 +120,22 @@ func TestPrefilterKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.FilteredByType[sysevent.SysOpenat] < 2 || st.FilteredByType[sysevent.SysClose] < 2 {
-		t.Fatalf("filtered counters %v: want ≥2 openat and ≥2 close", st.FilteredByType)
+	if st.FilteredByType[sysevent.SysOpenat] < 3 || st.FilteredByType[sysevent.SysClose] < 3 {
+		t.Fatalf("filtered counters %v: want ≥3 openat and ≥3 close", st.FilteredByType)
 	}
 	h.mu.Lock()
+	after := false // the records of this process come in order: closes after the failed open are ours
 	for _, ev := range h.evs {
+		if int(ev.PID) == pid && ev.Type == sysevent.SysOpenat && ev.Target == missing {
+			after = true
+		}
+		if after && int(ev.PID) == pid && ev.Type == sysevent.SysClose && ev.FD == int64(hereFD) {
+			h.mu.Unlock()
+			t.Fatalf("the close of %s's fd left the kernel", here)
+		}
 		// (the files were created, with O_CREAT, before the filter was set)
 		if int(ev.PID) == pid && ev.Type == sysevent.SysOpenat && ev.Flags&unix.O_CREAT == 0 &&
-			(ev.Target == filepath.Join(dir, "subway") || ev.Target == filepath.Join(dir, "other")) {
+			(ev.Target == filepath.Join(dir, "subway") || ev.Target == filepath.Join(dir, "other") || ev.Target == here) {
 			h.mu.Unlock()
 			t.Fatalf("%s left the kernel", ev.Target)
 		}

@@ -360,24 +360,57 @@ func (f Facts) Preds() Pred {
 	return p
 }
 
+// Verdict is what the kernel decides at sys_enter, before the result is
+// known: for which results the event leaves the kernel. A call whose
+// verdict is 0 costs its sys_exit one array lookup.
+type Verdict uint8
+
+const (
+	ShipOK   Verdict = 1 << iota // the syscall returned ≥ 0
+	ShipFail                     // the syscall returned < 0
+	ShipAll  = ShipOK | ShipFail
+)
+
+// Ships reports whether an event with result ret leaves the kernel.
+func (v Verdict) Ships(ret int64) bool {
+	if ret >= 0 {
+		return v&ShipOK != 0
+	}
+	return v&ShipFail != 0
+}
+
 // Pass reports whether the kernel sends the event to user space.
-func (c *Compiled) Pass(f Facts) bool {
+func (c *Compiled) Pass(f Facts) bool { return c.Verdict(f).Ships(f.Ret) }
+
+// Verdict is the kernel's decision from everything but the result (f.Ret
+// is ignored), in the order the BPF code (pf_verdict) takes it: a marked
+// fd, the open flags, then the path and the process name only for terms
+// still alive, then which results leave.
+func (c *Compiled) Verdict(f Facts) Verdict {
 	ct := c.Types[f.Type]
 	if ct == nil {
-		return true
+		return ShipAll
 	}
 	if ct.DropFD && f.FDMarked {
-		return false
+		return 0
 	}
 	ok := ct.Active
-	if ct.NeedPath != 0 {
+	open := f
+	open.Ret = 0
+	preds := open.Preds() &^ (PredSuccess | PredFailure)
+	for p := 2; p < NumPreds; p++ {
+		if preds&(1<<p) == 0 {
+			ok &^= ct.NeedPred[p]
+		}
+	}
+	if ok&ct.NeedPath != 0 {
 		m := ^uint64(0)
 		if !f.PathFault && CleanAbs(f.RawPath) {
 			m = c.lookupPath(f.Type, f.RawPath)
 		}
 		ok &= m | ^ct.NeedPath
 	}
-	if ct.NeedComm != 0 {
+	if ok&ct.NeedComm != 0 {
 		m := ^uint64(0)
 		if f.CommKnown {
 			m = 0
@@ -393,13 +426,15 @@ func (c *Compiled) Pass(f Facts) bool {
 		}
 		ok &= m | ^ct.NeedComm
 	}
-	preds := f.Preds()
-	for p := 0; p < NumPreds; p++ {
-		if preds&(1<<p) == 0 {
-			ok &^= ct.NeedPred[p]
-		}
+	// a term needing failure fails on success, and the other way round
+	var v Verdict
+	if ok&^ct.NeedPred[1] != 0 {
+		v |= ShipOK
 	}
-	return ok != 0
+	if ok&^ct.NeedPred[0] != 0 {
+		v |= ShipFail
+	}
+	return v
 }
 
 // lookupPath is the LPM trie's longest match of path+NUL under t.
