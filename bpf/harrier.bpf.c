@@ -273,9 +273,8 @@ static __always_inline long translate_compat(long id)
 	return *m - 1;
 }
 
-static __always_inline int in_compat_syscall(void)
+static __always_inline int in_compat_syscall(struct task_struct *t)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
 	return t->thread_info.status & TS_COMPAT;
 }
 
@@ -863,11 +862,11 @@ static __always_inline __u64 pf_path_mask(__u32 id, const void *up)
  * is known here, so a dropped call costs its exit one task-storage lookup.
  * The close of a marked fd forgets the mark here: the number is free for
  * reuse as soon as the close runs. */
-static __always_inline __u8 pf_verdict(struct pf_type *ft, __u32 id, __u64 *a)
+static __always_inline __u8 pf_verdict(struct task_struct *cur, struct pf_type *ft, __u32 id, __u64 *a)
 {
 	struct proc_state *ps = 0;
 	if (ft->drop_fd) {
-		ps = leader_state(bpf_get_current_task_btf(), 0);
+		ps = leader_state(cur, 0);
 		if (fd_marked(ps, (__s64)a[0])) {
 			if (id == NR_close)
 				fd_mark(ps, (__s64)a[0], 0);
@@ -908,7 +907,7 @@ static __always_inline __u8 pf_verdict(struct pf_type *ft, __u32 id, __u64 *a)
 	}
 	if (ok & ft->need_comm) {
 		if (!ps)
-			ps = leader_state(bpf_get_current_task_btf(), 0);
+			ps = leader_state(cur, 0);
 		__u64 cm = ~0ULL;
 		if (ps && ps->known) {
 			struct comm_key ck = {};
@@ -934,7 +933,9 @@ static __always_inline __u8 pf_verdict(struct pf_type *ft, __u32 id, __u64 *a)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
-	int is_compat = in_compat_syscall();
+	/* one helper call: the rest reads the task's fields */
+	struct task_struct *cur = bpf_get_current_task_btf();
+	int is_compat = in_compat_syscall(cur);
 	if (is_compat) {
 		id = translate_compat(id);
 		if (id < 0) {
@@ -948,8 +949,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	__u8 *want = bpf_map_lookup_elem(&interest, &key);
 	if (!want || !*want)
 		return 0;
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 tid = pt, pid = pt >> 32;
+	__u32 tid = cur->pid, pid = cur->tgid;
 	if (pid == self_tgid)
 		return 0;
 	if (id == NR_exit || id == NR_exit_group) {
@@ -982,7 +982,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	__u8 ship = V_SHIP;
 	struct pf_type *ft = bpf_map_lookup_elem(&pf_types, &key);
 	if (ft && ft->mode)
-		ship = pf_verdict(ft, id, a);
+		ship = pf_verdict(cur, ft, id, a);
 	__u16 *dr = bpf_map_lookup_elem(&dropped, &tid);
 	if (dr) {
 		/* also clears what an exit missed (interest withdrawn meanwhile) */
@@ -990,8 +990,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		if (!ship)
 			return 0;
 	}
-	struct inflight *v = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-						  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct inflight *v = bpf_task_storage_get(&pending, cur, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!v)
 		return 0; /* counted as unpaired at exit */
 	v->id = id;
@@ -1161,7 +1160,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	/* the array lookup is inlined and cheap: skip the hash lookup for the
 	 * syscalls nobody asked for, i.e. almost all of them */
 	long nr = regs->orig_ax;
-	int is_compat = in_compat_syscall();
+	struct task_struct *cur = bpf_get_current_task_btf();
+	int is_compat = in_compat_syscall(cur);
 	if (is_compat)
 		nr = translate_compat(nr);
 	if (nr < 0 || nr > MAX_SYSCALL)
@@ -1170,11 +1170,9 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	__u8 *want = bpf_map_lookup_elem(&interest, &key);
 	if (!want || !*want)
 		return 0;
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 tid = pt;
-	if ((__u32)(pt >> 32) == self_tgid)
+	__u32 tid = cur->pid, pid = cur->tgid;
+	if (pid == self_tgid)
 		return 0; /* the sensor's own: never stashed, not unpaired */
-	struct task_struct *cur = bpf_get_current_task_btf();
 	__u16 *dr = bpf_map_lookup_elem(&dropped, &tid);
 	if (dr && *dr) {
 		int mine = *dr == nr + 1;
@@ -1200,7 +1198,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	}
 	struct inflight v = *p;
-	struct scratch *s = begin(REC_SYSCALL, v.id, tid, pt >> 32);
+	struct scratch *s = begin(REC_SYSCALL, v.id, tid, pid);
 	if (!s)
 		return 0;
 	/* a new fd that leaves the kernel is no longer one of a dropped open */
