@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Harrier's syscall capture. Tracepoints only (tp_btf): sys_enter records
- * the arguments of the syscalls user space asked for (the interest map);
- * sys_exit reads what they point to and emits one record with the result;
+ * the arguments of the syscalls user space asked for (the interest map),
+ * unless the prefilter (pf_verdict) decides there that no rule can want the
+ * event; sys_exit reads what they point to and emits one record with the
+ * result;
  * sched_process_{exec,fork,exit} emit the process lifecycle with the facts
  * the process table needs. Records go to one ring buffer; every record that
  * does not fit is counted in the drops map by CPU and event type.
