@@ -193,14 +193,27 @@ struct {
  * result, as its number + 1 (0: none). An array indexed by thread id (the
  * loader sizes it to pid_max) is found with an inlined lookup, where the
  * task storage of pending costs a helper call at entry and at exit; the
- * exit of a dropped call only needs this. Threads beyond the array use
- * pending. */
+ * exit of a dropped call only needs this. Four threads share an element
+ * (array elements are 8 bytes): each stores only its own two bytes, so no
+ * update is lost, and a thread id takes 2 bytes. Threads beyond the array
+ * use pending. */
+struct drop_slots {
+	__u16 nr[4];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 32768); /* replaced by the loader */
+	__uint(max_entries, 8192); /* replaced by the loader: pid_max / 4 */
 	__type(key, __u32);
-	__type(value, __u16);
+	__type(value, struct drop_slots);
 } dropped SEC(".maps");
+
+static __always_inline __u16 *drop_slot(__u32 tid)
+{
+	__u32 k = tid >> 2;
+	struct drop_slots *d = bpf_map_lookup_elem(&dropped, &k);
+	return d ? &d->nr[tid & 3] : 0;
+}
 
 /* Events the prefilter kept in the kernel, per CPU and event type. */
 struct {
@@ -861,7 +874,7 @@ static __always_inline __u64 pf_path_mask(__u32 id, const void *up)
 /* pf_verdict decides, at sys_enter, whether an event of a filtered type
  * leaves the kernel: V_SHIP_OK/V_SHIP_FAIL for the results that do
  * (kfilter.Compiled.Verdict is the same in Go). Everything but the result
- * is known here, so a dropped call costs its exit one task-storage lookup.
+ * is known here, so a dropped call costs its exit one array lookup.
  * The close of a marked fd forgets the mark here: the number is free for
  * reuse as soon as the close runs. */
 static __always_inline __u8 pf_verdict(struct task_struct *cur, struct pf_type *ft, __u32 id, __u64 *a)
@@ -985,7 +998,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	struct pf_type *ft = bpf_map_lookup_elem(&pf_types, &key);
 	if (ft && ft->mode)
 		ship = pf_verdict(cur, ft, id, a);
-	__u16 *dr = bpf_map_lookup_elem(&dropped, &tid);
+	__u16 *dr = drop_slot(tid);
 	if (dr) {
 		/* also clears what an exit missed (interest withdrawn meanwhile) */
 		*dr = ship ? 0 : id + 1;
@@ -1175,7 +1188,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	__u32 tid = cur->pid, pid = cur->tgid;
 	if (pid == self_tgid)
 		return 0; /* the sensor's own: never stashed, not unpaired */
-	__u16 *dr = bpf_map_lookup_elem(&dropped, &tid);
+	__u16 *dr = drop_slot(tid);
 	if (dr && *dr) {
 		int mine = *dr == nr + 1;
 		*dr = 0;
