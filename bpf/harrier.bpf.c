@@ -815,6 +815,25 @@ static __always_inline void fd_mark(struct proc_state *ps, __s64 fd, int on)
 		__sync_fetch_and_and(&ps->fdmark[w], ~bit);
 }
 
+/* is_marked says whether fd of the current process came from an open the
+ * prefilter dropped; *ps is looked up once. */
+static __always_inline int is_marked(struct task_struct *cur, __s64 fd, struct proc_state **ps)
+{
+	if (fd < 0 || fd >= MAX_FD)
+		return 0;
+	if (!*ps)
+		*ps = leader_state(cur, 0);
+	return fd_marked(*ps, fd);
+}
+
+/* set_mark marks (on) or forgets fd of the current process. */
+static __always_inline void set_mark(struct task_struct *cur, __s64 fd, int on)
+{
+	if (fd < 0 || fd >= MAX_FD)
+		return;
+	fd_mark(leader_state(cur, on), fd, on);
+}
+
 /* bytes_eq has 0x80 in every byte of x equal to the byte repeated in pat,
  * 0 elsewhere (exact: no borrow crosses bytes). */
 static __always_inline __u64 bytes_eq(__u64 x, __u64 pat)
@@ -880,13 +899,10 @@ static __always_inline __u64 pf_path_mask(__u32 id, const void *up)
 static __always_inline __u8 pf_verdict(struct task_struct *cur, struct pf_type *ft, __u32 id, __u64 *a)
 {
 	struct proc_state *ps = 0;
-	if (ft->drop_fd) {
-		ps = leader_state(cur, 0);
-		if (fd_marked(ps, (__s64)a[0])) {
-			if (id == NR_close)
-				fd_mark(ps, (__s64)a[0], 0);
-			return 0;
-		}
+	if (ft->drop_fd && is_marked(cur, (__s64)a[0], &ps)) {
+		if (id == NR_close)
+			set_mark(cur, (__s64)a[0], 0);
+		return 0;
 	}
 	__u64 ok = ft->active;
 	__u32 preds = 0;
@@ -1165,7 +1181,7 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 static __always_inline void drop_exit(struct task_struct *cur, __u32 nr, long ret)
 {
 	if (ret >= 0 && is_open(nr))
-		fd_mark(leader_state(cur, 1), ret, 1);
+		set_mark(cur, ret, 1);
 	count_filtered(nr);
 }
 
@@ -1218,7 +1234,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	/* a new fd that leaves the kernel is no longer one of a dropped open */
 	if (creates_fd(v.id) && ret >= 0)
-		fd_mark(leader_state(cur, 0), (v.id == NR_dup2 || v.id == NR_dup3) ? (__s64)v.args[1] : ret, 0);
+		set_mark(cur, (v.id == NR_dup2 || v.id == NR_dup3) ? (__s64)v.args[1] : ret, 0);
 	__builtin_memcpy(s->h.args, v.args, sizeof(v.args));
 	s->h.ret = ret;
 	__u32 off = exit_args(s, v.id, v.args, ret, v.compat);
@@ -1234,6 +1250,20 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	__u32 pid = BPF_CORE_READ(p, tgid), tid = BPF_CORE_READ(p, pid);
 	if (pid == self_tgid)
 		return 0;
+	/* the prefilter's state first, whether or not the record fits */
+	struct proc_state *ps = bpf_task_storage_get(&procs, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (ps) {
+		/* zeroed first: the name is a hash key, and the read stops at
+		 * the NUL (a re-exec's storage holds the older, longer name) */
+		__builtin_memset(ps->comm, 0, sizeof(ps->comm));
+		BPF_CORE_READ_STR_INTO(&ps->comm, p, comm);
+		ps->known = 1;
+		/* exec closed the close-on-exec fds without a close: forget every
+		 * mark rather than keep one for a number reused by an fd the
+		 * kernel does not mark (pipe, eventfd...); at worst the close of
+		 * a kept fd that survived the exec leaves the kernel */
+		__builtin_memset(ps->fdmark, 0, sizeof(ps->fdmark));
+	}
 	__u32 old = old_pid;
 	__u16 type = NR_execve;
 	struct scratch *s = begin(REC_EXEC, type, tid, pid);
@@ -1253,16 +1283,6 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	fill_ident(pi, p);
 	fill_creds(pi, p);
 	pi->oldtid = old;
-	struct proc_state *ps = bpf_task_storage_get(&procs, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (ps) {
-		__builtin_memcpy(ps->comm, pi->comm, sizeof(ps->comm));
-		ps->known = 1;
-		/* exec closed the close-on-exec fds without a close: forget every
-		 * mark rather than keep one for a number reused by an fd the
-		 * kernel does not mark (pipe, eventfd...); at worst the close of
-		 * a kept fd that survived the exec leaves the kernel */
-		__builtin_memset(ps->fdmark, 0, sizeof(ps->fdmark));
-	}
 	struct file *f = BPF_CORE_READ(bprm, file);
 	struct inode *ino = BPF_CORE_READ(f, f_inode);
 	pi->exe_ino = BPF_CORE_READ(ino, i_ino);
@@ -1302,6 +1322,16 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 pid = BPF_CORE_READ(child, tgid), tid = BPF_CORE_READ(child, pid);
 	if (pid == self_tgid)
 		return 0;
+	/* the prefilter's state first, whether or not the record fits: a new
+	 * process inherits the name and the fd table (and so the marks) */
+	if (pid == tid) {
+		struct proc_state *pps = bpf_task_storage_get(&procs, parent->group_leader, 0, 0);
+		if (pps) {
+			struct proc_state *cps = bpf_task_storage_get(&procs, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+			if (cps)
+				__builtin_memcpy(cps, pps, sizeof(*cps));
+		}
+	}
 	struct scratch *s = begin(REC_FORK, NR_clone, tid, pid);
 	if (!s)
 		return 0;
@@ -1326,14 +1356,6 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	fill_creds(pi, child);
 	pi->ptid = ptid;
 	pi->has |= PI_CWD;
-	if (pid == tid) { /* a new process: it inherits the name and the fd table */
-		struct proc_state *pps = bpf_task_storage_get(&procs, parent->group_leader, 0, 0);
-		if (pps) {
-			struct proc_state *cps = bpf_task_storage_get(&procs, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-			if (cps)
-				__builtin_memcpy(cps, pps, sizeof(*cps));
-		}
-	}
 	off = proc_done(s, off);
 	off = put_cwd(s, off, IT_CWD, child);
 	off = put_cgroup(s, off, child);

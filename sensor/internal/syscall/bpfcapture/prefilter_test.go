@@ -174,8 +174,8 @@ func TestPrefilterProcessName(t *testing.T) {
 	if err := h.c.SetPrefilter(pf); err != nil {
 		t.Fatal(err)
 	}
-	run := func(name string) int {
-		cmd := exec.Command(name, f)
+	run := func(name ...string) int {
+		cmd := exec.Command(name[0], append(name[1:], f)...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v: %s", name, err, out)
 		}
@@ -186,11 +186,87 @@ func TestPrefilterProcessName(t *testing.T) {
 	h.find("cat's open", func(ev *sysevent.Event) bool {
 		return ev.Type == sysevent.SysOpenat && int(ev.PID) == catPID && ev.Path == f
 	})
+	// nice execs cat in the same process: the kernel's name for it is the
+	// new one, whole (not "cat" over "nice")
+	nicePID := run("nice", "cat")
+	h.find("cat's open after nice", func(ev *sysevent.Event) bool {
+		return ev.Type == sysevent.SysOpenat && int(ev.PID) == nicePID && ev.Path == f
+	})
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, ev := range h.evs {
 		if int(ev.PID) == headPID && ev.Type == sysevent.SysOpenat {
 			t.Fatalf("head's open of %s left the kernel", ev.Path)
+		}
+	}
+}
+
+// TestPrefilterFDMarks keeps in the kernel the opens of a file no term
+// watches and the closes of their fds, low ones (marked in the per-process
+// array) and high ones (marked in task storage) alike, and lets out the
+// close of an fd whose open left the kernel.
+func TestPrefilterFDMarks(t *testing.T) {
+	h := startCapture(t, Options{}, "openat", "close")
+	dir := t.TempDir()
+	kept, watched := filepath.Join(dir, "kept"), filepath.Join(dir, "watched")
+	for _, f := range []string{kept, watched} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := &kfilter.Spec{Types: map[sysevent.Type]kfilter.TypeFilter{
+		sysevent.SysOpenat: {Terms: []kfilter.Term{{Exact: []string{watched}}}},
+		sysevent.SysClose:  {All: true, DropMarkedFD: true},
+	}}
+	pf, err := spec.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.SetPrefilter(pf); err != nil {
+		t.Fatal(err)
+	}
+	before, err := h.c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []int
+	for len(fds) < 40 { // well past the 16 low fds
+		fd, err := unix.Openat(unix.AT_FDCWD, kept, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, fd)
+	}
+	if fds[len(fds)-1] < 16 {
+		t.Fatalf("fds %v: none above the low ones", fds)
+	}
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	wfd, err := unix.Openat(unix.AT_FDCWD, watched, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(wfd)
+	pid := os.Getpid()
+	h.find("close of the watched file's fd", func(ev *sysevent.Event) bool {
+		return ev.Type == sysevent.SysClose && int(ev.PID) == pid && ev.FD == int64(wfd)
+	})
+	after, err := h.c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opens := after.FilteredByType[sysevent.SysOpenat] - before.FilteredByType[sysevent.SysOpenat]
+	closes := after.FilteredByType[sysevent.SysClose] - before.FilteredByType[sysevent.SysClose]
+	if opens < uint64(len(fds)) || closes < uint64(len(fds)) {
+		t.Fatalf("kept %d opens and %d closes, want ≥%d each", opens, closes, len(fds))
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range h.evs {
+		// (os.WriteFile created it, with O_CREAT, before the filter was set)
+		if int(ev.PID) == pid && ev.Type == sysevent.SysOpenat && ev.Target == kept && ev.Flags&unix.O_CREAT == 0 {
+			t.Fatalf("an open of %s left the kernel", kept)
 		}
 	}
 }
