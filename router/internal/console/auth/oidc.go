@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +29,10 @@ type OIDCOptions struct {
 	Responders, Viewers []string
 	// Client reaches the provider (its CA, proxy); nil: http.DefaultClient.
 	Client *http.Client
+	// PostLogoutRedirectURL is where the provider sends the browser after
+	// its logout (RP-initiated logout); default: /ui/ on RedirectURL's
+	// origin. Register it at the provider.
+	PostLogoutRedirectURL string
 }
 
 // OIDC serves the sign-in redirect and the provider's callback; sessions
@@ -39,6 +44,9 @@ type OIDC struct {
 	mu       sync.Mutex
 	verifier *oidc.IDTokenVerifier
 	conf     *oauth2.Config
+	// endSession is the provider's end_session_endpoint ("" when its
+	// discovery document has none).
+	endSession string
 }
 
 // Paths of the flow under the console.
@@ -58,9 +66,41 @@ func NewOIDC(g *Guard, o OIDCOptions) *OIDC {
 	if o.Scopes == nil {
 		o.Scopes = []string{"profile", "email", "groups"}
 	}
+	if o.PostLogoutRedirectURL == "" {
+		if u, err := url.Parse(o.RedirectURL); err == nil && u.Host != "" {
+			o.PostLogoutRedirectURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/ui/"}).String()
+		}
+	}
 	x := &OIDC{g: g, o: o}
 	g.oidcLogin = OIDCLoginPath
+	g.logoutURL = x.logoutURL
 	return x
+}
+
+// logoutURL is where the browser goes after our sign-out of an OIDC
+// session, to end the provider's session too ("" when the provider
+// offers no end_session_endpoint, or s did not come from it).
+func (x *OIDC) logoutURL(s *Session) string {
+	x.mu.Lock()
+	end := x.endSession
+	x.mu.Unlock()
+	if end == "" || s.Via != "oidc" {
+		return ""
+	}
+	u, err := url.Parse(end)
+	if err != nil {
+		return ""
+	}
+	q := u.Query()
+	if s.idToken != "" {
+		q.Set("id_token_hint", s.idToken)
+	}
+	q.Set("client_id", x.o.ClientID)
+	if x.o.PostLogoutRedirectURL != "" {
+		q.Set("post_logout_redirect_uri", x.o.PostLogoutRedirectURL)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func (x *OIDC) ctx(ctx context.Context) context.Context {
@@ -81,6 +121,12 @@ func (x *OIDC) provider(ctx context.Context) (*oidc.IDTokenVerifier, *oauth2.Con
 	p, err := oidc.NewProvider(x.ctx(ctx), x.o.Issuer)
 	if err != nil {
 		return nil, nil, fmt.Errorf("console.oidc.issuer %s: discovery: %w", x.o.Issuer, err)
+	}
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := p.Claims(&meta); err == nil && strings.HasPrefix(meta.EndSession, "http") {
+		x.endSession = meta.EndSession
 	}
 	x.verifier = p.Verifier(&oidc.Config{ClientID: x.o.ClientID})
 	x.conf = &oauth2.Config{ClientID: x.o.ClientID, ClientSecret: x.o.ClientSecret, RedirectURL: x.o.RedirectURL,
@@ -172,8 +218,11 @@ func (x *OIDC) Callback(w http.ResponseWriter, r *http.Request) {
 		Error(w, http.StatusForbidden, "signed in as "+user+", but no console role is mapped to your "+x.o.RoleClaim)
 		return
 	}
-	x.g.start(w, &Session{User: user, Role: role})
-	x.g.opts.Logger.Info("console: signed in", "user", user, "role", role, "via", "oidc", "remote", r.RemoteAddr)
+	// The session lasts no longer than the ID token (nor the session TTL);
+	// then the page sends the user through the provider again.
+	s := &Session{User: user, Role: role, Via: "oidc", idToken: raw}
+	x.g.start(w, s, idt.Expiry)
+	x.g.opts.Logger.Info("console: signed in", "user", user, "role", role, "via", "oidc", "remote", r.RemoteAddr, "until", s.Expires)
 	// A page that moves on by itself, not a redirect: the session cookie is
 	// SameSite=Strict and a redirect chain begun at the provider would not
 	// carry it to /ui/.

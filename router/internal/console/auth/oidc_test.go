@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,9 +29,14 @@ type provider struct {
 	srv    *httptest.Server
 	key    *rsa.PrivateKey
 	claims map[string]any // of the next ID token
+	// endSession: discovery names an end_session_endpoint (RP-initiated
+	// logout 1.0) at /logout.
+	endSession bool
 
-	mu    sync.Mutex
-	codes map[string]codeGrant
+	mu      sync.Mutex
+	codes   map[string]codeGrant
+	issued  string   // the last ID token
+	logouts []string // id_token_hint of each logout
 }
 
 type codeGrant struct{ nonce, challenge, redirect string }
@@ -45,9 +51,24 @@ func newProvider(t *testing.T, claims map[string]any) *provider {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
 		u := p.srv.URL
-		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": u, "authorization_endpoint": u + "/authorize",
+		doc := map[string]any{"issuer": u, "authorization_endpoint": u + "/authorize",
 			"token_endpoint": u + "/token", "jwks_uri": u + "/keys", "response_types_supported": []string{"code"},
-			"subject_types_supported": []string{"public"}, "id_token_signing_alg_values_supported": []string{"RS256"}})
+			"subject_types_supported": []string{"public"}, "id_token_signing_alg_values_supported": []string{"RS256"}}
+		if p.endSession {
+			doc["end_session_endpoint"] = u + "/logout"
+		}
+		_ = json.NewEncoder(w).Encode(doc)
+	})
+	m.HandleFunc("GET /logout", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		p.mu.Lock()
+		p.logouts = append(p.logouts, q.Get("id_token_hint"))
+		p.mu.Unlock()
+		if q.Get("client_id") != "harrier" {
+			http.Error(w, "unknown client", http.StatusBadRequest)
+			return
+		}
+		http.Redirect(w, r, q.Get("post_logout_redirect_uri"), http.StatusFound)
 	})
 	m.HandleFunc("GET /keys", func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
@@ -93,6 +114,9 @@ func newProvider(t *testing.T, claims map[string]any) *provider {
 			return
 		}
 		idt, _ := jws.CompactSerialize()
+		p.mu.Lock()
+		p.issued = idt
+		p.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 60, "id_token": idt})
 	})
@@ -187,4 +211,160 @@ func TestOIDCCallbackChecksState(t *testing.T) {
 			t.Errorf("%s: %d %s", tc.name, w.Code, w.Body)
 		}
 	}
+}
+
+// oidcRig is a router with OIDC sign-in and a browser-like client.
+type oidcRig struct {
+	t      *testing.T
+	p      *provider
+	g      *Guard
+	router *httptest.Server
+	hc     *http.Client
+	clock  *clock
+}
+
+func newOIDCRig(t *testing.T, endSession bool, claims map[string]any) *oidcRig {
+	t.Helper()
+	p := newProvider(t, claims)
+	p.endSession = endSession
+	c := &clock{t: time.Now()}
+	g := New(Options{InsecureCookies: true, Logger: slog.New(slog.DiscardHandler), Now: c.now})
+	mux := http.NewServeMux()
+	router := httptest.NewServer(mux)
+	t.Cleanup(router.Close)
+	o := NewOIDC(g, OIDCOptions{Issuer: p.srv.URL, ClientID: "harrier", ClientSecret: "s3cret",
+		RedirectURL: router.URL + OIDCCallbackPath, Responders: []string{"soc"}})
+	mux.HandleFunc("GET "+OIDCLoginPath, o.Login)
+	mux.HandleFunc("GET "+OIDCCallbackPath, o.Callback)
+	mux.HandleFunc("GET /ui/api/me", g.Me)
+	mux.HandleFunc("POST /ui/api/logout", g.Logout)
+	mux.HandleFunc("GET /ui/", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "console page") })
+	jar, _ := cookiejar.New(nil)
+	x := &oidcRig{t: t, p: p, g: g, router: router, hc: &http.Client{Jar: jar, Timeout: 10 * time.Second}, clock: c}
+	resp, err := x.hc.Get(router.URL + OIDCLoginPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("OIDC sign-in: %d", resp.StatusCode)
+	}
+	return x
+}
+
+func (x *oidcRig) get(hc *http.Client, path string) (int, string) {
+	x.t.Helper()
+	resp, err := hc.Get(x.router.URL + path)
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (x *oidcRig) cookie() *http.Cookie {
+	u, _ := url.Parse(x.router.URL + "/ui/")
+	for _, c := range x.hc.Jar.Cookies(u) {
+		if c.Name == CookieName {
+			return c
+		}
+	}
+	x.t.Fatal("no session cookie")
+	return nil
+}
+
+// Signing out ends our session on the router (a copied cookie stops
+// working) and, when the provider offers it, sends the browser to the
+// provider's end_session_endpoint with the ID token as hint, which sends
+// it back to the console.
+func TestOIDCSignOut(t *testing.T) {
+	for _, endSession := range []bool{true, false} {
+		t.Run(fmt.Sprintf("end_session_endpoint=%v", endSession), func(t *testing.T) {
+			x := newOIDCRig(t, endSession, map[string]any{"groups": []string{"soc"}, "preferred_username": "ann"})
+			if st, body := x.get(x.hc, "/ui/api/me"); st != 200 || !strings.Contains(body, `"via":"oidc"`) {
+				t.Fatalf("signed in: %d %s", st, body)
+			}
+			stolen := x.cookie()
+			resp, err := x.hc.Post(x.router.URL+"/ui/api/logout", "application/json", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out struct {
+				LogoutURL string `json:"logout_url"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if !endSession {
+				if resp.StatusCode != http.StatusNoContent || out.LogoutURL != "" {
+					t.Fatalf("logout without end_session_endpoint: %d %q", resp.StatusCode, out.LogoutURL)
+				}
+			} else {
+				if resp.StatusCode != 200 || !strings.HasPrefix(out.LogoutURL, x.p.srv.URL+"/logout?") {
+					t.Fatalf("logout: %d %q, want the provider's end_session_endpoint", resp.StatusCode, out.LogoutURL)
+				}
+				// The browser follows it: the provider gets our ID token as
+				// hint and sends it back to the console page.
+				r2, err := x.hc.Get(out.LogoutURL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(r2.Body)
+				r2.Body.Close()
+				x.p.mu.Lock()
+				hints, issued := x.p.logouts, x.p.issued
+				x.p.mu.Unlock()
+				if len(hints) != 1 || hints[0] != issued || r2.Request.URL.String() != x.router.URL+"/ui/" || string(b) != "console page" {
+					t.Fatalf("provider logout: hints %d (match %v), landed on %s %q", len(hints), len(hints) == 1 && hints[0] == issued, r2.Request.URL, b)
+				}
+			}
+			if st, body := x.get(x.hc, "/ui/api/me"); st != http.StatusUnauthorized {
+				t.Fatalf("after sign-out: %d %s", st, body)
+			}
+			// A copy of the cookie taken before sign-out is dead.
+			thief := &http.Client{Timeout: 10 * time.Second, Jar: mustJar(t, x.router.URL, stolen)}
+			if st, body := x.get(thief, "/ui/api/me"); st != http.StatusUnauthorized {
+				t.Fatalf("stolen cookie after sign-out: %d %s", st, body)
+			}
+		})
+	}
+}
+
+// An OIDC session ends with its ID token (here one minute), even though
+// the session TTL is hours; then the page is told to sign in again
+// through the provider.
+func TestOIDCSessionEndsWithIDToken(t *testing.T) {
+	x := newOIDCRig(t, false, map[string]any{"groups": []string{"soc"}})
+	st, body := x.get(x.hc, "/ui/api/me")
+	var s Session
+	_ = json.Unmarshal([]byte(body), &s)
+	if st != 200 || s.Expires.After(time.Now().Add(61*time.Second)) || s.Expires.Before(time.Now().Add(30*time.Second)) {
+		t.Fatalf("session %d %s: want it to end with the ID token, in about a minute", st, body)
+	}
+	x.clock.add(59 * time.Second)
+	if st, body := x.get(x.hc, "/ui/api/me"); st != 200 {
+		t.Fatalf("before the ID token expires: %d %s", st, body)
+	}
+	x.clock.add(2 * time.Second)
+	if st, body := x.get(x.hc, "/ui/api/me"); st != http.StatusUnauthorized || !strings.Contains(body, OIDCLoginPath) {
+		t.Fatalf("after the ID token expired: %d %s, want 401 naming the OIDC sign-in", st, body)
+	}
+	// Signing in again gives a new session.
+	resp, err := x.hc.Get(x.router.URL + OIDCLoginPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	x.clock.set(time.Now())
+	if st, body := x.get(x.hc, "/ui/api/me"); st != 200 {
+		t.Fatalf("re-login: %d %s", st, body)
+	}
+}
+
+func mustJar(t *testing.T, base string, c *http.Cookie) http.CookieJar {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	u, _ := url.Parse(base + "/ui/")
+	jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/ui"}})
+	return jar
 }
