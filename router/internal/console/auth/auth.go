@@ -60,10 +60,10 @@ type Options struct {
 
 // Session is a signed-in user.
 type Session struct {
-	User    string `json:"user"`
-	Role    string `json:"role"`
-	CSRF    string `json:"csrf"`
-	Open    bool   `json:"open"`
+	User string `json:"user"`
+	Role string `json:"role"`
+	CSRF string `json:"csrf"`
+	Open bool   `json:"open"`
 	// Via is "password", "oidc" or "" (open access).
 	Via string `json:"via,omitempty"`
 	// Expires is when the session ends (for OIDC, no later than the ID
