@@ -99,7 +99,13 @@ async function showLive() {
   q.delete('from'); q.delete('limit');
   live = new EventSource('/ui/api/stream?' + q);
   live.onopen = () => { $('#live-state').textContent = 'connected'; };
-  live.onerror = () => { $('#live-state').textContent = 'reconnecting...'; };
+  live.onerror = () => {
+    $('#live-state').textContent = 'reconnecting...';
+    // A refused stream (the session ended, e.g. with its ID token) is not
+    // retried by the browser: check the session, which offers sign-in.
+    const es = live;
+    if (es.readyState === EventSource.CLOSED) setTimeout(async () => { if (live === es && await loadMe()) route(); }, 2000);
+  };
   live.addEventListener('alert', (ev) => {
     const a = JSON.parse(ev.data);
     rows.prepend(alertRow({alert: a, seq: a.uuid}));
