@@ -71,6 +71,11 @@ type Session struct {
 	Expires time.Time `json:"expires"`
 	// idToken is kept for the provider's logout (id_token_hint).
 	idToken string
+	// refreshToken renews an OIDC session past its ID token, until absEnd
+	// (sign-in + TTL); refreshing lets one request at a time do it.
+	refreshToken string
+	absEnd       time.Time
+	refreshing   *sync.Mutex
 }
 
 // Guard checks requests.
@@ -84,6 +89,9 @@ type Guard struct {
 	oidcLogin string
 	// logoutURL, with OIDC, names the provider's logout for a session.
 	logoutURL func(*Session) string
+	// refresh, with OIDC, renews a session at the provider: its new end,
+	// refresh token and ID token.
+	refresh func(context.Context, *Session) (until time.Time, refreshToken, idToken string, err error)
 
 	mu       sync.Mutex
 	sessions map[string]*Session
@@ -176,22 +184,72 @@ func Who(ctx context.Context) string {
 	return "unknown"
 }
 
+// session is a snapshot of the request's live session (nil when none). An
+// OIDC session past its ID token is refreshed at the provider when it
+// gave a refresh token, up to the session TTL from sign-in.
 func (g *Guard) session(r *http.Request) *Session {
 	c, err := r.Cookie(CookieName)
 	if err != nil {
 		return nil
 	}
+	id := c.Value
+	g.mu.Lock()
+	s := g.sessions[id]
+	if s == nil {
+		g.mu.Unlock()
+		return nil
+	}
+	now := g.opts.Now()
+	if now.Before(s.Expires) {
+		cp := *s
+		g.mu.Unlock()
+		return &cp
+	}
+	if g.refresh == nil || s.refreshToken == "" || !now.Before(s.absEnd) {
+		delete(g.sessions, id)
+		g.mu.Unlock()
+		g.opts.Logger.Info("console: session ended", "user", s.User, "via", s.Via)
+		return nil
+	}
+	g.mu.Unlock()
+	return g.refreshSession(r.Context(), id, s)
+}
+
+// refreshSession renews s at the provider; one request at a time per
+// session, the others wait and take its result.
+func (g *Guard) refreshSession(ctx context.Context, id string, s *Session) *Session {
+	s.refreshing.Lock()
+	defer s.refreshing.Unlock()
+	g.mu.Lock()
+	if g.sessions[id] != s {
+		g.mu.Unlock()
+		return nil
+	}
+	if g.opts.Now().Before(s.Expires) { // renewed while this request waited
+		cp := *s
+		g.mu.Unlock()
+		return &cp
+	}
+	old := *s
+	g.mu.Unlock()
+	until, rt, idt, err := g.refresh(ctx, &old)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s := g.sessions[c.Value]
-	if s == nil {
+	if err != nil {
+		delete(g.sessions, id)
+		g.opts.Logger.Info("console: session ended; the provider did not renew it", "user", s.User, "err", err)
 		return nil
 	}
-	if !g.opts.Now().Before(s.Expires) {
-		delete(g.sessions, c.Value)
-		return nil
+	if until.After(s.absEnd) {
+		until = s.absEnd
 	}
-	return s
+	s.Expires, s.idToken = until, idt
+	if rt != "" {
+		s.refreshToken = rt
+	}
+	g.opts.Logger.Debug("console: session renewed at the provider", "user", s.User, "until", until)
+	cp := *s
+	return &cp
 }
 
 // start begins s, ending at the session TTL or at until if sooner (zero:
@@ -200,6 +258,8 @@ func (g *Guard) start(w http.ResponseWriter, s *Session, until time.Time) {
 	id := token()
 	s.CSRF = token()
 	s.Expires = g.opts.Now().Add(g.opts.TTL)
+	s.absEnd = s.Expires
+	s.refreshing = &sync.Mutex{}
 	if !until.IsZero() && until.Before(s.Expires) {
 		s.Expires = until
 	}
@@ -317,7 +377,11 @@ func (g *Guard) Logout(w http.ResponseWriter, r *http.Request) {
 	var next string
 	if c, err := r.Cookie(CookieName); err == nil {
 		g.mu.Lock()
-		s := g.sessions[c.Value]
+		var s *Session
+		if live := g.sessions[c.Value]; live != nil {
+			cp := *live
+			s = &cp
+		}
 		delete(g.sessions, c.Value)
 		g.mu.Unlock()
 		if s != nil {

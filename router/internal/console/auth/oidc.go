@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"html"
 	"net/http"
@@ -74,7 +75,43 @@ func NewOIDC(g *Guard, o OIDCOptions) *OIDC {
 	x := &OIDC{g: g, o: o}
 	g.oidcLogin = OIDCLoginPath
 	g.logoutURL = x.logoutURL
+	g.refresh = x.refresh
 	return x
+}
+
+// refresh renews s with its refresh token. The new ID token is verified
+// like the first; a user whose role at the provider changed must sign in
+// again (the role is not swapped under a live session).
+func (x *OIDC) refresh(ctx context.Context, s *Session) (time.Time, string, string, error) {
+	verifier, conf, err := x.provider(ctx)
+	if err != nil {
+		return time.Time{}, "", "", err
+	}
+	ctx, cancel := context.WithTimeout(x.ctx(ctx), 10*time.Second)
+	defer cancel()
+	tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: s.refreshToken}).Token()
+	if err != nil {
+		return time.Time{}, "", "", fmt.Errorf("refresh: %w", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		if tok.Expiry.IsZero() {
+			return time.Time{}, "", "", errors.New("refresh: neither an ID token nor an expiry in the answer")
+		}
+		return tok.Expiry, tok.RefreshToken, s.idToken, nil
+	}
+	idt, err := verifier.Verify(ctx, raw)
+	if err != nil {
+		return time.Time{}, "", "", fmt.Errorf("refreshed ID token rejected: %w", err)
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return time.Time{}, "", "", fmt.Errorf("refreshed ID token claims: %w", err)
+	}
+	if r := x.role(claims[x.o.RoleClaim]); r != s.Role {
+		return time.Time{}, "", "", fmt.Errorf("the role at the provider is now %q, was %q", r, s.Role)
+	}
+	return idt.Expiry, tok.RefreshToken, raw, nil
 }
 
 // logoutURL is where the browser goes after our sign-out of an OIDC
@@ -128,7 +165,7 @@ func (x *OIDC) provider(ctx context.Context) (*oidc.IDTokenVerifier, *oauth2.Con
 	if err := p.Claims(&meta); err == nil && strings.HasPrefix(meta.EndSession, "http") {
 		x.endSession = meta.EndSession
 	}
-	x.verifier = p.Verifier(&oidc.Config{ClientID: x.o.ClientID})
+	x.verifier = p.Verifier(&oidc.Config{ClientID: x.o.ClientID, Now: x.g.opts.Now})
 	x.conf = &oauth2.Config{ClientID: x.o.ClientID, ClientSecret: x.o.ClientSecret, RedirectURL: x.o.RedirectURL,
 		Endpoint: p.Endpoint(), Scopes: append([]string{oidc.ScopeOpenID}, x.o.Scopes...)}
 	return x.verifier, x.conf, nil
@@ -218,9 +255,10 @@ func (x *OIDC) Callback(w http.ResponseWriter, r *http.Request) {
 		Error(w, http.StatusForbidden, "signed in as "+user+", but no console role is mapped to your "+x.o.RoleClaim)
 		return
 	}
-	// The session lasts no longer than the ID token (nor the session TTL);
-	// then the page sends the user through the provider again.
-	s := &Session{User: user, Role: role, Via: "oidc", idToken: raw}
+	// The session lasts as long as the ID token; then it is renewed with
+	// the refresh token if the provider gave one (up to the session TTL
+	// from now), else the page sends the user through the provider again.
+	s := &Session{User: user, Role: role, Via: "oidc", idToken: raw, refreshToken: tok.RefreshToken}
 	x.g.start(w, s, idt.Expiry)
 	x.g.opts.Logger.Info("console: signed in", "user", user, "role", role, "via", "oidc", "remote", r.RemoteAddr, "until", s.Expires)
 	// A page that moves on by itself, not a redirect: the session cookie is

@@ -33,10 +33,24 @@ type provider struct {
 	// logout 1.0) at /logout.
 	endSession bool
 
+	// now is the provider's clock (ID token times).
+	now func() time.Time
+
 	mu      sync.Mutex
 	codes   map[string]codeGrant
 	issued  string   // the last ID token
 	logouts []string // id_token_hint of each logout
+	// giveRefresh: the token answers carry a refresh token.
+	giveRefresh   bool
+	refreshTokens map[string]bool // valid ones
+	refreshes     int             // refresh grants asked
+}
+
+func (p *provider) clock() time.Time {
+	if p.now != nil {
+		return p.now()
+	}
+	return time.Now()
 }
 
 type codeGrant struct{ nonce, challenge, redirect string }
@@ -51,7 +65,7 @@ func newProvider(t *testing.T, claims map[string]any) *provider {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &provider{key: key, claims: claims, codes: map[string]codeGrant{}}
+	p := &provider{key: key, claims: claims, codes: map[string]codeGrant{}, refreshTokens: map[string]bool{}}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
 		u := p.srv.URL
@@ -94,22 +108,45 @@ func newProvider(t *testing.T, claims map[string]any) *provider {
 		if id == "" {
 			id, secret = r.PostFormValue("client_id"), r.PostFormValue("client_secret")
 		}
-		p.mu.Lock()
-		g, ok := p.codes[r.PostFormValue("code")]
-		delete(p.codes, r.PostFormValue("code"))
-		p.mu.Unlock()
-		sum := sha256.Sum256([]byte(r.PostFormValue("code_verifier")))
-		if id != "harrier" || secret != "s3cret" || !ok || g.redirect != r.PostFormValue("redirect_uri") ||
-			base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge {
+		refuse := func() {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = io.WriteString(w, `{"error":"invalid_grant"}`)
+		}
+		if id != "harrier" || secret != "s3cret" {
+			refuse()
 			return
 		}
-		c := map[string]any{"iss": p.srv.URL, "aud": "harrier", "sub": "u-1", "nonce": g.nonce,
-			"iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix()}
+		now := p.clock()
+		c := map[string]any{"iss": p.srv.URL, "aud": "harrier", "sub": "u-1",
+			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+		p.mu.Lock()
+		if r.PostFormValue("grant_type") == "refresh_token" {
+			// RFC 6749 section 6; each refresh token works once (rotation).
+			rt := r.PostFormValue("refresh_token")
+			ok := p.refreshTokens[rt]
+			delete(p.refreshTokens, rt)
+			p.refreshes++
+			p.mu.Unlock()
+			if !ok {
+				refuse()
+				return
+			}
+		} else {
+			g, ok := p.codes[r.PostFormValue("code")]
+			delete(p.codes, r.PostFormValue("code"))
+			p.mu.Unlock()
+			sum := sha256.Sum256([]byte(r.PostFormValue("code_verifier")))
+			if !ok || g.redirect != r.PostFormValue("redirect_uri") || base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge {
+				refuse()
+				return
+			}
+			c["nonce"] = g.nonce
+		}
+		p.mu.Lock()
 		for k, v := range p.claims {
 			c[k] = v
 		}
+		p.mu.Unlock()
 		sig, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, nil)
 		body, _ := json.Marshal(c)
 		jws, err := sig.Sign(body)
@@ -118,11 +155,17 @@ func newProvider(t *testing.T, claims map[string]any) *provider {
 			return
 		}
 		idt, _ := jws.CompactSerialize()
+		answer := map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 60, "id_token": idt}
 		p.mu.Lock()
 		p.issued = idt
+		if p.giveRefresh {
+			rt := token()
+			p.refreshTokens[rt] = true
+			answer["refresh_token"] = rt
+		}
 		p.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 60, "id_token": idt})
+		_ = json.NewEncoder(w).Encode(answer)
 	})
 	p.srv = httptest.NewServer(m)
 	t.Cleanup(p.srv.Close)
@@ -227,12 +270,17 @@ type oidcRig struct {
 	clock  *clock
 }
 
-func newOIDCRig(t *testing.T, endSession bool, claims map[string]any) *oidcRig {
+type rigOpts struct {
+	endSession, refresh bool
+	ttl                 time.Duration
+}
+
+func newOIDCRig(t *testing.T, ro rigOpts, claims map[string]any) *oidcRig {
 	t.Helper()
 	p := newProvider(t, claims)
-	p.endSession = endSession
 	c := &clock{t: time.Now()}
-	g := New(Options{InsecureCookies: true, Logger: slog.New(slog.DiscardHandler), Now: c.now})
+	p.endSession, p.giveRefresh, p.now = ro.endSession, ro.refresh, c.now
+	g := New(Options{InsecureCookies: true, Logger: slog.New(slog.DiscardHandler), Now: c.now, TTL: ro.ttl})
 	mux := http.NewServeMux()
 	router := httptest.NewServer(mux)
 	t.Cleanup(router.Close)
@@ -285,7 +333,7 @@ func (x *oidcRig) cookie() *http.Cookie {
 func TestOIDCSignOut(t *testing.T) {
 	for _, endSession := range []bool{true, false} {
 		t.Run(fmt.Sprintf("end_session_endpoint=%v", endSession), func(t *testing.T) {
-			x := newOIDCRig(t, endSession, map[string]any{"groups": []string{"soc"}, "preferred_username": "ann"})
+			x := newOIDCRig(t, rigOpts{endSession: endSession}, map[string]any{"groups": []string{"soc"}, "preferred_username": "ann"})
 			if st, body := x.get(x.hc, "/ui/api/me"); st != 200 || !strings.Contains(body, `"via":"oidc"`) {
 				t.Fatalf("signed in: %d %s", st, body)
 			}
@@ -334,11 +382,11 @@ func TestOIDCSignOut(t *testing.T) {
 	}
 }
 
-// An OIDC session ends with its ID token (here one minute), even though
-// the session TTL is hours; then the page is told to sign in again
-// through the provider.
+// Without a refresh token, an OIDC session ends with its ID token (here
+// one minute), even though the session TTL is hours; then the page is told
+// to sign in again through the provider.
 func TestOIDCSessionEndsWithIDToken(t *testing.T) {
-	x := newOIDCRig(t, false, map[string]any{"groups": []string{"soc"}})
+	x := newOIDCRig(t, rigOpts{}, map[string]any{"groups": []string{"soc"}})
 	st, body := x.get(x.hc, "/ui/api/me")
 	var s Session
 	_ = json.Unmarshal([]byte(body), &s)
@@ -371,4 +419,68 @@ func mustJar(t *testing.T, base string, c *http.Cookie) http.CookieJar {
 	u, _ := url.Parse(base + "/ui/")
 	jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/ui"}})
 	return jar
+}
+
+func (x *oidcRig) me() (int, Session) {
+	x.t.Helper()
+	st, body := x.get(x.hc, "/ui/api/me")
+	var s Session
+	_ = json.Unmarshal([]byte(body), &s)
+	return st, s
+}
+
+// With a refresh token, a session past its ID token is renewed at the
+// provider (a new, verified ID token), up to the session TTL from sign-in;
+// a refused refresh or a role that changed at the provider ends it.
+func TestOIDCSessionRefresh(t *testing.T) {
+	t.Run("renewed up to the TTL", func(t *testing.T) {
+		x := newOIDCRig(t, rigOpts{refresh: true, ttl: 150 * time.Second}, map[string]any{"groups": []string{"soc"}})
+		st, s0 := x.me()
+		signedIn := x.clock.now()
+		if st != 200 || !s0.Expires.Equal(signedIn.Add(time.Minute).Truncate(time.Second)) {
+			t.Fatalf("sign-in: %d, ends %v, want with the ID token", st, s0.Expires)
+		}
+		x.clock.set(s0.Expires)
+		st, s1 := x.me()
+		if st != 200 || !s1.Expires.After(s0.Expires) {
+			t.Fatalf("at the ID token's end: %d, ends %v (was %v), want renewed", st, s1.Expires, s0.Expires)
+		}
+		x.clock.set(s1.Expires)
+		st, s2 := x.me()
+		if st != 200 || !s2.Expires.Equal(signedIn.Add(150*time.Second)) {
+			t.Fatalf("second renewal: %d, ends %v, want capped at the TTL from sign-in (%v)", st, s2.Expires, signedIn.Add(150*time.Second))
+		}
+		x.clock.set(s2.Expires)
+		if st, _ := x.me(); st != http.StatusUnauthorized {
+			t.Fatalf("past the TTL: %d, want 401", st)
+		}
+		x.p.mu.Lock()
+		n := x.p.refreshes
+		x.p.mu.Unlock()
+		if n != 2 {
+			t.Fatalf("%d refreshes at the provider, want 2", n)
+		}
+	})
+	for _, tc := range []struct {
+		name   string
+		change func(p *provider)
+	}{
+		{"refresh refused", func(p *provider) { clear(p.refreshTokens) }},
+		{"role changed", func(p *provider) { p.claims = map[string]any{"groups": []string{"audit"}} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := newOIDCRig(t, rigOpts{refresh: true}, map[string]any{"groups": []string{"soc"}})
+			st, s0 := x.me()
+			if st != 200 {
+				t.Fatalf("sign-in: %d", st)
+			}
+			x.p.mu.Lock()
+			tc.change(x.p)
+			x.p.mu.Unlock()
+			x.clock.set(s0.Expires)
+			if st, s := x.me(); st != http.StatusUnauthorized {
+				t.Fatalf("after the ID token: %d %+v, want the session ended", st, s)
+			}
+		})
+	}
 }
