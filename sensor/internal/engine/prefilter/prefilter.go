@@ -93,7 +93,8 @@ func and(a, b dnf) dnf {
 // merge is x AND y; false when they contradict.
 func merge(x, y term) (term, bool) {
 	t := term{preds: x.preds | y.preds}
-	if t.preds&kfilter.PredSuccess != 0 && t.preds&kfilter.PredFailure != 0 {
+	if t.preds&kfilter.PredSuccess != 0 && t.preds&kfilter.PredFailure != 0 ||
+		t.preds&kfilter.PredUIDRoot != 0 && t.preds&kfilter.PredUIDOther != 0 {
 		return term{}, false
 	}
 	switch {
@@ -306,6 +307,9 @@ func (d *deriver) check(c *filter.Check, neg bool) dnf {
 		}
 		return dnfTrue
 	}
+	if f.Name == "user.uid" {
+		return d.uid(c, op, neg)
+	}
 	if p, ok := d.pred(c, op, neg); ok {
 		return dnf{{preds: p}}
 	}
@@ -422,6 +426,90 @@ func (d *deriver) pred(c *filter.Check, op string, neg bool) (kfilter.Pred, bool
 		p = flip(p)
 	}
 	return p, true
+}
+
+// maxUID is the largest effective uid (kuid_t is 32 bits).
+const maxUID = 1<<32 - 1
+
+// uid turns a user.uid test (or its negation) into the uid classes the
+// kernel tells apart, root (0) and the others: the class predicate when
+// only one can satisfy it, false when none can, true otherwise.
+// user.name is not derived: the name comes from the passwd file of the
+// process's container, and nothing makes "root" uid 0 there (or uid 0
+// only "root").
+func (d *deriver) uid(c *filter.Check, op string, neg bool) dnf {
+	vals, ok := d.literals(c)
+	if !ok || len(vals) == 0 {
+		return dnfTrue
+	}
+	nums := make([]uint64, 0, len(vals))
+	for _, v := range vals {
+		n, err := parseUint(v)
+		if err != nil {
+			return dnfTrue
+		}
+		nums = append(nums, n)
+	}
+	holds := func(u uint64) (bool, bool) {
+		var r bool
+		switch op {
+		case "=", "in":
+			r = slices.Contains(nums, u)
+		case "!=":
+			if len(nums) != 1 {
+				return false, false
+			}
+			r = u != nums[0]
+		case "<", "<=", ">", ">=":
+			if len(nums) != 1 {
+				return false, false
+			}
+			n := nums[0]
+			r = op == "<" && u < n || op == "<=" && u <= n || op == ">" && u > n || op == ">=" && u >= n
+		default:
+			return false, false
+		}
+		return r != neg, true
+	}
+	root, ok := holds(0)
+	if !ok {
+		return dnfTrue
+	}
+	// Over 1..maxUID the test only changes at the literals: the bounds
+	// and each literal's neighbours are enough witnesses.
+	other := false
+	cands := []uint64{1, maxUID}
+	for _, n := range nums {
+		cands = append(cands, n-1, n, n+1)
+	}
+	for _, u := range cands {
+		if u < 1 || u > maxUID {
+			continue
+		}
+		if h, _ := holds(u); h {
+			other = true
+			break
+		}
+	}
+	switch {
+	case root && other:
+		return dnfTrue
+	case root:
+		return dnf{{preds: kfilter.PredUIDRoot}}
+	case other:
+		return dnf{{preds: kfilter.PredUIDOther}}
+	}
+	return nil
+}
+
+// parseUint reads a number as the filter compiler does for an unsigned
+// field: decimal or 0x hexadecimal, an optional '+'.
+func parseUint(s string) (uint64, error) {
+	t := strings.TrimPrefix(s, "+")
+	if strings.HasPrefix(t, "0x") || strings.HasPrefix(t, "0X") {
+		return strconv.ParseUint(t[2:], 16, 64)
+	}
+	return strconv.ParseUint(t, 10, 64)
 }
 
 // paths turns a path test into a path set; dir: the field is the file's
