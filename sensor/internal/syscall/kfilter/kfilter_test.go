@@ -32,7 +32,7 @@ func TestCompiledPass(t *testing.T) {
 			{Prefix: []string{"/boot/"}, Preds: PredUIDOther},
 		}},
 		sysevent.SysUnlink: {Terms: []Term{{Preds: PredUIDRoot}}},
-		sysevent.SysClose: {All: true, DropMarkedFD: true},
+		sysevent.SysClose:  {All: true, DropMarkedFD: true},
 	}}
 	pf, err := spec.Compile()
 	if err != nil {
