@@ -334,6 +334,11 @@ func (d *Daemon) evaluateAudit(evs []*k8saudit.Event) error {
 func (d *Daemon) evaluate(ev fields.Event, s *filter.Scratch, evaluated prometheus.Counter) {
 	cur := d.cur.Load()
 	cur.rs.EvaluateScratch(ev, s, func(r *rules.Rule) {
+		if se, ok := ev.(*sysevent.Event); ok && se.FDInfo == nil && d.sys != nil {
+			// An fd whose open stayed in the kernel (no rule condition
+			// needed it): the alert's fd.* fields come from /proc.
+			d.sys.src.Table.ResolveFD(se)
+		}
 		a := cur.builder.Alert(r.AlertRule(), ev)
 		d.m.alerts.WithLabelValues(r.Name, r.Priority.FalcoName()).Inc()
 		if se, ok := ev.(*sysevent.Event); ok && se.Thread != nil {

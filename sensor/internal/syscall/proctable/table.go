@@ -69,6 +69,8 @@ type Table struct {
 
 	// counters for Stats
 	created, fromProc, exited, healed, evicted, removed atomic.Uint64
+	// ResolveFD's outcomes
+	fdResolved, fdCached, fdUnresolved atomic.Uint64
 }
 
 type shard struct {
@@ -87,11 +89,17 @@ type entry struct {
 	// process's next event.
 	failed sysevent.FD
 	cgroup string // last cgroup seen, to notice moves cheaply (owner only)
+	// lazy caches the fds ResolveFD read from /proc (owner only).
+	lazy map[int64]lazyFD
 }
 
 // Stats are the table's counters.
 type Stats struct {
 	Live, Created, FromProc, Exited, Healed, Evicted, Removed uint64
+	// FDResolved, FDCached and FDUnresolved count ResolveFD's lookups:
+	// read from /proc, reused from its cache, not found (or remembered as
+	// not found).
+	FDResolved, FDCached, FDUnresolved uint64
 }
 
 // New returns an empty table; call Bootstrap to load the running processes.
@@ -150,6 +158,7 @@ func (tb *Table) Stats() Stats {
 	return Stats{
 		Live: uint64(tb.count.Load()), Created: tb.created.Load(), FromProc: tb.fromProc.Load(),
 		Exited: tb.exited.Load(), Healed: tb.healed.Load(), Evicted: tb.evicted.Load(), Removed: tb.removed.Load(),
+		FDResolved: tb.fdResolved.Load(), FDCached: tb.fdCached.Load(), FDUnresolved: tb.fdUnresolved.Load(),
 	}
 }
 
