@@ -11,7 +11,28 @@
 // other type as long as no rule on a later event of an fd (read, write,
 // close, ...) needs the file's name: such rules add their fd.name
 // conditions to the opens' terms, or make the opens pass when they have
-// none the kernel can test.
+// none the kernel can test. Output fields are not a reason to pass an
+// open: an alert on an fd the table never saw reads it from /proc
+// (proctable.Table.ResolveFD).
+//
+// User ids: user.uid tests become "effective uid is 0" or "is not 0", the
+// two classes the kernel tells apart with one read of the task's
+// credentials. The kernel reads the calling thread's effective uid at the
+// event; user.uid is the process table's copy, which follows exec and the
+// setuid family. They differ only when one thread changes its own
+// credentials with a raw syscall (glibc and Go change every thread's) or
+// when the table could not read the process from /proc: there the kernel
+// decides by the thread's real uid. user.name is not derived (see uid).
+//
+// Suffixes: endswith, glob patterns that start with a wildcard
+// ('*.pem') and fd.filename are "true". A sound kernel test exists (per
+// type, the set of distinct suffix lengths; for each, a hash lookup of
+// the path's last bytes, the path being clean as for prefixes), but it
+// costs a variable-offset copy and one lookup per length on every
+// filtered event, and among Falco's rules the only file suffix test
+// (fd.name endswith release_agent) is ANDed with an open for writing,
+// which the predicate already narrows. Not worth the kernel's cycles
+// today; the place to add it is kfilter.Term beside Prefix.
 package prefilter
 
 import (
@@ -623,7 +644,8 @@ func fdConsumer(t sysevent.Type) bool {
 // usesFD reports whether a rule reads fd.* (condition or output).
 func usesFD(r *rules.Rule) bool {
 	// The output is not looked at: an alert of a rule that fires on an fd
-	// whose open no rule watched shows <NA> for its fd.* output fields.
+	// whose open stayed in the kernel reads the fd from /proc instead
+	// (proctable.Table.ResolveFD).
 	e, env := r.Parsed()
 	found := false
 	seen := map[string]bool{}

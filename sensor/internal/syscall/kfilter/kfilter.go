@@ -7,7 +7,13 @@
 // tables in Go with the semantics of the BPF code, so that the soundness
 // tests exercise what the kernel runs.
 //
-// Everything the Spec does not mention passes: correctness first.
+// Everything the Spec does not mention passes: correctness first. The uid
+// predicates (PredUIDRoot, PredUIDOther) are the calling thread's
+// effective uid, which the kernel reads from the task's credentials only
+// for types whose terms need them.
+//
+// Not expressible: suffixes of the path (endswith, '*.ext' globs; see
+// engine/prefilter for why) and contains on clean paths.
 package kfilter
 
 import (

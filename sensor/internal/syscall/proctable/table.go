@@ -21,6 +21,25 @@
 // on late events and children's ancestry still see them) and are then
 // removed by Sweep, which also notices processes that exited without an
 // exit event (lost events) by checking /proc, and enforces MaxProcs.
+//
+// # What is kept
+//
+// Per process: the image (exe, args, bounded environment), credentials
+// with their names, cwd, tty, session, container and parent link, and the
+// open fds. Per fd, only what a field or the table itself reads: number,
+// type, name (with its raw spelling when it differs, and its directory and
+// base as slices of it), the socket tuple and its text, inode and device,
+// the open flags (close-on-exec decides what an exec closes), the creation
+// mode (4 bytes beside the flags; only capture recordings keep it) and the
+// event that last renamed it (fd.name_changed). Failed opens are not
+// kept.
+//
+// With the kernel prefilter loaded (engine/prefilter), the table sees
+// only the opens some rule needs: the fds of the others have no entry,
+// and their closes stay in the kernel too. A copy of such an fd (dup,
+// F_DUPFD) onto a known number forgets that number's old file. An alert
+// on an event of such an fd reads it from /proc once (ResolveFD), into a
+// small per-process cache kept beside the fd table rather than in it.
 package proctable
 
 import (
