@@ -202,9 +202,11 @@ func commVariants(lits []string) []string {
 }
 
 // uidVariants are effective uids around the literals of the rule's
-// user.uid tests, and root and an ordinary user.
+// user.uid tests, and root and an ordinary user; nil when the rule tests
+// no uid.
 func uidVariants(r *rules.Rule) []uint32 {
 	set := map[uint32]bool{0: true, 1000: true}
+	tests := false
 	e, env := r.Parsed()
 	seen := map[string]bool{}
 	var walk func(filter.Expr)
@@ -220,6 +222,7 @@ func uidVariants(r *rules.Rule) []uint32 {
 				if x.Field == nil || x.Field.Name != "user.uid" {
 					return true
 				}
+				tests = true
 				for _, v := range x.Values {
 					if n, err := parseUint(v.Text); err == nil && n <= maxUID {
 						for _, u := range []uint64{n - 1, n, n + 1} {
@@ -234,6 +237,9 @@ func uidVariants(r *rules.Rule) []uint32 {
 		})
 	}
 	walk(e)
+	if !tests {
+		return nil
+	}
 	out := make([]uint32, 0, len(set))
 	for u := range set {
 		out = append(out, u)
@@ -311,6 +317,12 @@ func TestPrefilterNeverDropsAMatch(t *testing.T) {
 					rulesChecked++
 					check := func(p, comm string) {
 						parent := comms[len(p)%len(comms)]
+						uids := uids
+						if uids == nil {
+							// The rule does not test the uid: root and
+							// a user in turn.
+							uids = []uint32{uint32(len(p)+len(comm)) % 2 * 1000}
+						}
 						for _, fl := range flagSets {
 							for _, ret := range rets {
 								for _, uid := range uids {
