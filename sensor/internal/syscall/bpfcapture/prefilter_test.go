@@ -210,6 +210,12 @@ func TestPrefilterUID(t *testing.T) {
 	}
 	rootPID := run(0)
 	userPID := run(nobody)
+	// The child switched uid while it still shared this process's memory
+	// (Go forks with CLONE_VM|CLONE_VFORK), which made this process
+	// non-dumpable; later tests read that flag.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
 	h.find("nobody's open", func(ev *sysevent.Event) bool {
 		return ev.Type == sysevent.SysOpenat && int(ev.PID) == userPID && ev.Path == f
 	})
