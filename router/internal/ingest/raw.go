@@ -58,12 +58,20 @@ func encodeRawAlert(i int, a []byte, sensorID string, wantID bool) (rec []byte, 
 			return nil, "", fmt.Errorf("alert %d: %w", i, protowire.ParseError(n))
 		}
 		buf = buf[n:]
-		m := protowire.ConsumeFieldValue(num, typ, buf)
+		if typ != protowire.BytesType {
+			m := protowire.ConsumeFieldValue(num, typ, buf)
+			if m < 0 {
+				return nil, "", fmt.Errorf("alert %d field %d: %w", i, num, protowire.ParseError(m))
+			}
+			buf = buf[m:]
+			continue
+		}
+		// Most of an alert is length-delimited: skip those in one step.
+		v, m := protowire.ConsumeBytes(buf)
 		if m < 0 {
 			return nil, "", fmt.Errorf("alert %d field %d: %w", i, num, protowire.ParseError(m))
 		}
-		if typ == protowire.BytesType && (num == fieldAlertID || num == fieldAlertRule || num == fieldAlertSensorID) {
-			v, _ := protowire.ConsumeBytes(buf)
+		if num == fieldAlertID || num == fieldAlertRule || num == fieldAlertSensorID {
 			if !utf8.Valid(v) {
 				return nil, "", fmt.Errorf("alert %d field %d: invalid UTF-8", i, num)
 			}
