@@ -35,14 +35,16 @@ import (
 // transport frames them (proto/batchwire around spooled alert bytes, its
 // default 500 alerts a batch and 8 batches in flight, one connection per
 // sensor) to the Ingest service, which acknowledges each batch once the
-// journal has it written (grpc.ack: written, the default).
+// journal has it written (grpc.ack: written, the default) or fsynced.
 //
 // One op is one alert. Reported: alerts/s and p50/p99 batch ack latency
 // as the sensors saw them, router CPU per alert (user+system time of this
 // process, which holds only the router), and allocs/op of the router.
 func BenchmarkGRPCIngest(b *testing.B) {
-	for _, streams := range []int{1, 8, 32} {
-		b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) { benchGRPC(b, streams, journal.AckWritten) })
+	for _, ack := range []journal.Ack{journal.AckWritten, journal.AckFsync} {
+		for _, streams := range []int{1, 8, 32} {
+			b.Run(fmt.Sprintf("ack=%s/streams=%d", ack, streams), func(b *testing.B) { benchGRPC(b, streams, ack) })
+		}
 	}
 }
 
