@@ -22,7 +22,8 @@ import (
 
 // Each batch mode posts bodies its receiver can split back into Falco JSON
 // alerts, with the matching content type, and never more alerts a request
-// than BatchSize; concurrent requests stay within Concurrency.
+// than BatchSize; concurrent requests and connections stay within
+// Concurrency.
 func TestHTTPBatchModes(t *testing.T) {
 	for _, tt := range []struct {
 		name        string
@@ -40,6 +41,7 @@ func TestHTTPBatchModes(t *testing.T) {
 			var (
 				mu              sync.Mutex
 				ids             []string
+				conns           = map[string]bool{}
 				inFlight, peak  atomic.Int64
 				release         = make(chan struct{})
 				releaseOnce     sync.Once
@@ -82,6 +84,7 @@ func TestHTTPBatchModes(t *testing.T) {
 					t.Errorf("%d alerts in one request, want 1..%d", len(got), tt.maxPer)
 				}
 				mu.Lock()
+				conns[r.RemoteAddr] = true
 				ids = append(ids, got...)
 				mu.Unlock()
 			}))
@@ -108,6 +111,10 @@ func TestHTTPBatchModes(t *testing.T) {
 			}
 			if p := peak.Load(); p > int64(concurrencyWant) {
 				t.Fatalf("%d requests in flight, bound %d", p, concurrencyWant)
+			}
+			// Kept alive: one connection per poster, never one per request.
+			if len(conns) > concurrencyWant {
+				t.Fatalf("%d connections for %d posters", len(conns), concurrencyWant)
 			}
 			if v := testutil.ToFloat64(h.posted); v != 40 {
 				t.Fatalf("posted counter %v, want 40", v)
