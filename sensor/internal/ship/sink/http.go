@@ -42,7 +42,8 @@ type HTTPConfig struct {
 	// Queue bounds the alerts waiting to be posted (default 10000).
 	Queue int
 	// Attempts per request before its alerts are dropped (default 4),
-	// with backoff; proto/retry decides which failures are worth another.
+	// with backoff, or the receiver's Retry-After when longer (at most
+	// retry.MaxAfter); proto/retry decides which failures are worth another.
 	Attempts int
 	// CloseTimeout bounds how long Close keeps posting what is queued
 	// (default 5s); what is left then is dropped and counted.
@@ -244,7 +245,11 @@ func (s *HTTP) deliver(p *poster) {
 	for attempt := range s.cfg.Attempts {
 		if attempt > 0 {
 			d := 100 * time.Millisecond << attempt
-			t := time.NewTimer(d/2 + rand.N(d/2))
+			d = d/2 + rand.N(d/2)
+			if last.after > d {
+				d = last.after // the receiver asked for longer (Retry-After)
+			}
+			t := time.NewTimer(d)
 			select {
 			case <-t.C:
 			case <-s.aborted:
@@ -316,6 +321,7 @@ func (s *HTTP) encode(p *poster) ([]byte, int) {
 type postError struct {
 	err       error
 	transient bool
+	after     time.Duration // the receiver's Retry-After, if any
 }
 
 func (s *HTTP) post(body []byte) *postError {
@@ -337,7 +343,9 @@ func (s *HTTP) post(body []byte) *postError {
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return &postError{err: fmt.Errorf("%s answered %s", s.cfg.URL, resp.Status), transient: retry.TransientStatus(resp.StatusCode)}
+		after, _ := retry.After(resp.Header, time.Now())
+		return &postError{err: fmt.Errorf("%s answered %s", s.cfg.URL, resp.Status),
+			transient: retry.TransientStatus(resp.StatusCode), after: after}
 	}
 	return nil
 }

@@ -194,3 +194,33 @@ func TestHTTPBatchEncodeAllocatesNothingPerAlert(t *testing.T) {
 		t.Fatalf("encoding a batch of 100 made %v allocations, want 0", n)
 	}
 }
+
+// A receiver's Retry-After (the router's 503 when its memory bound is
+// reached) is honoured when longer than the sink's own backoff.
+func TestHTTPHonoursRetryAfter(t *testing.T) {
+	var mu sync.Mutex
+	var times []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		times = append(times, time.Now())
+		n := len(times)
+		mu.Unlock()
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "full", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	h := NewHTTP(HTTPConfig{URL: srv.URL, Logger: quiet})
+	_ = h.Send(alert("a", harrierv1.Priority_PRIORITY_WARNING))
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(times) != 2 {
+		t.Fatalf("%d requests, want 2", len(times))
+	}
+	// The sink's own first backoff is 100-200 ms.
+	if gap := times[1].Sub(times[0]); gap < 900*time.Millisecond {
+		t.Fatalf("retried after %v, before the receiver's Retry-After of 1s", gap)
+	}
+}
