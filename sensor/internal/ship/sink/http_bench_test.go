@@ -58,6 +58,17 @@ func BenchmarkHTTPSink(b *testing.B) {
 	}
 }
 
+var httpSinkBenchConfigs = []struct {
+	name string
+	cfg  HTTPConfig
+}{
+	{"one-per-request", HTTPConfig{}},
+	{"one-per-request,concurrency=4", HTTPConfig{Concurrency: 4}},
+	{"ndjson", HTTPConfig{Batch: BatchNDJSON}},
+	{"array", HTTPConfig{Batch: BatchArray}},
+	{"ndjson,gzip", HTTPConfig{Batch: BatchNDJSON, Compress: true}},
+}
+
 // startReceiver starts the child receiver; count asks it how many alerts it
 // has taken.
 func startReceiver(b *testing.B) (addr string, count func() int, stop func()) {
