@@ -216,6 +216,7 @@ func (d *Daemon) openOutputs(stdout io.Writer) error {
 		sinks = append(sinks, sink.NewHTTP(sink.HTTPConfig{
 			URL: o.HTTP.URL, Timeout: o.HTTP.Timeout, TLS: tc, Queue: o.HTTP.Queue, Logger: d.log,
 			Format: &hf, UserAgent: o.HTTP.UserAgent, Compress: o.HTTP.Compress, NoKeepAlive: !o.HTTP.KeepAlive, Echo: o.HTTP.Echo,
+			Batch: sink.HTTPBatch(o.HTTP.Batch), BatchSize: o.HTTP.BatchSize, Concurrency: o.HTTP.Concurrency,
 		}))
 	}
 	if g := o.GRPC; g.Enabled {
