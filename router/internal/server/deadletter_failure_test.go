@@ -17,6 +17,7 @@ import (
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/config"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
 )
 
 // lockedBuffer collects log lines from the router's goroutines.
@@ -81,7 +82,7 @@ func TestFailingDeadLetterStoreIsVisibleAndHangsNothing(t *testing.T) {
 		}
 		return o
 	}
-	eventually(t, "the dead-letter failure in /healthz", func() bool { return soc(health()).deadErr != "" })
+	poll.Until(t, 10*time.Second, "the dead-letter failure in /healthz", func() bool { return soc(health()).deadErr != "" })
 	h := health()
 	if h.Status != "degraded" || !strings.Contains(soc(h).deadErr, "is a directory") || soc(h).state != "retrying" {
 		t.Fatalf("healthz: %+v", h)
@@ -113,13 +114,13 @@ func TestFailingDeadLetterStoreIsVisibleAndHangsNothing(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("config reload hangs on the failing dead-letter store")
 	}
-	eventually(t, "the restarted output reports the failure again", func() bool { return soc(health()).deadErr != "" })
+	poll.Until(t, 10*time.Second, "the restarted output reports the failure again", func() bool { return soc(health()).deadErr != "" })
 
 	// The disk recovers: the alert is stored once, the failure clears.
 	if err := os.Remove(broken); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the dead letter stored", func() bool {
+	poll.Until(t, 10*time.Second, "the dead letter stored", func() bool {
 		h := health()
 		return h.DeadLetters["webhook.soc"] == 1 && soc(h).deadErr == ""
 	})
