@@ -78,7 +78,7 @@ func TestSIGKILLAfterAcknowledgementsLosesNothing(t *testing.T) {
 		})
 	}
 	eventually(t, 60*time.Second, "acknowledged events before the kill", func() bool { return ackedN.Load() >= killAfter })
-	s.kill(t)
+	s.Kill(t)
 	close(stop)
 	wg.Wait()
 	if failed.Load() == 0 {
@@ -90,7 +90,7 @@ func TestSIGKILLAfterAcknowledgementsLosesNothing(t *testing.T) {
 	t.Logf("%d events acknowledged before SIGKILL; %d alerts had reached the router", len(want), store.Unique())
 
 	s2 := start(t, cfg)
-	defer s2.stop(t)
+	defer s2.Stop(t)
 	// The rule's output names the event: "event id=<auditID>".
 	missing := func() int {
 		seen := map[string]bool{}
