@@ -120,18 +120,7 @@ log: {level: error}
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-	})
+	r, _ := startConfig(t, cfg, log)
 	return &env{r: r, dir: dir, certs: certs, cfgPath: p}
 }
 
@@ -637,14 +626,7 @@ webhook: {address: %s}
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer r.Shutdown(context.Background())
+	r, _ := startConfig(t, cfg, nil)
 	post := func(withCert bool, token string) (int, error) {
 		c := tlsconfig.Client{CAFile: certs.CA}
 		if withCert {

@@ -38,18 +38,7 @@ log: {level: error}
 	if cfg.GRPC.MaxConcurrentStreams != 1 {
 		t.Fatalf("grpc.max_concurrent_streams = %d", cfg.GRPC.MaxConcurrentStreams)
 	}
-	r, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-	})
+	r, _ := startConfig(t, cfg, nil)
 	conn, err := grpc.NewClient(r.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
