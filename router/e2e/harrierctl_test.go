@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,32 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/harrier-security/harrier/proto/falcojson"
 	"github.com/harrier-security/harrier/router/internal/testkit/poll"
+	"github.com/harrier-security/harrier/router/internal/testkit/syncbuf"
 	"github.com/harrier-security/harrier/router/internal/testkit/webhookrecv"
 )
-
-// syncBuffer collects a subprocess's output safely.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func postFalco(t *testing.T, httpAddr, rule, priority string) {
 	t.Helper()
@@ -65,7 +46,7 @@ func TestHarrierctlSubscribeFiltersAndDeadLetters(t *testing.T) {
 	defer cancel()
 	sub := exec.CommandContext(ctx, ctlBinary, "subscribe", "--router", grpcAddr, "--min-priority", "critical", "-o", "json")
 	stdout, _ := sub.StdoutPipe()
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	sub.Stderr = &stderr
 	if err := sub.Start(); err != nil {
 		t.Fatal(err)

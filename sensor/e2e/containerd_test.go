@@ -23,7 +23,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/harrier-security/harrier/sensor/internal/testkit/ocitest"
-	"github.com/harrier-security/harrier/sensor/internal/testkit/sensorproc"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/syncbuf"
 )
 
 const (
@@ -47,7 +47,7 @@ func requireOrSkip(t *testing.T, format string, args ...any) {
 type containerd struct {
 	dir, sock string
 	cmd       *exec.Cmd
-	log       *sensorproc.LockedBuffer
+	log       *syncbuf.Buffer
 	rt        runtimeapi.RuntimeServiceClient
 }
 
@@ -74,7 +74,7 @@ func startContainerd(t *testing.T) *containerd {
 		unmountUnder(dir)
 		_ = os.RemoveAll(dir)
 	})
-	c := &containerd{dir: dir, sock: filepath.Join(dir, "containerd.sock"), log: &sensorproc.LockedBuffer{}}
+	c := &containerd{dir: dir, sock: filepath.Join(dir, "containerd.sock"), log: &syncbuf.Buffer{}}
 	// The sandbox ("pause") image is the same local busybox image: its
 	// command sleeps. No registry is reachable, and none is needed. Pods
 	// use the host network, so no CNI plugin is needed either.

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/harrier-security/harrier/sensor/internal/testkit/sensorproc"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/syncbuf"
 )
 
 // peerRouter is a real harrier-router on its embedded defaults, the
@@ -16,7 +16,7 @@ type peerRouter struct {
 	grpc, http, metrics string
 	// alerts is the router's file output (JSON lines).
 	alerts string
-	log    *sensorproc.LockedBuffer
+	log    *syncbuf.Buffer
 }
 
 // startRouter builds and starts a real harrier-router; it is killed when
@@ -31,7 +31,7 @@ func startRouter(t *testing.T) *peerRouter {
 	}
 	data := t.TempDir()
 	r := &peerRouter{grpc: freeAddr(t), http: freeAddr(t), metrics: freeAddr(t),
-		alerts: filepath.Join(data, "alerts.jsonl"), log: &sensorproc.LockedBuffer{}}
+		alerts: filepath.Join(data, "alerts.jsonl"), log: &syncbuf.Buffer{}}
 	router := exec.Command(routerBin, "run")
 	router.Env = append(os.Environ(),
 		"HARRIER_ROUTER_DATA_DIR="+data,

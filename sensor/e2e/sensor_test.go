@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/audittest"
 	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 	"github.com/harrier-security/harrier/sensor/internal/testkit/sensorproc"
 )
@@ -85,17 +86,11 @@ outputs:
 
 func auditEventList(t *testing.T, file string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(sharedPath(t, filepath.Join("testdata/falco/k8s_audit", file)))
-	if err != nil {
+	p := sharedPath(t, filepath.Join("testdata/falco/k8s_audit", file))
+	if _, err := os.Stat(p); err != nil {
 		require.Missing(t, fmt.Sprintf("Falco's audit files are not at %s: %v", sharedAudit, err))
 	}
-	var items [][]byte
-	for _, l := range bytes.Split(data, []byte("\n")) {
-		if l = bytes.TrimSpace(l); len(l) > 0 {
-			items = append(items, l)
-		}
-	}
-	return append(append([]byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[`), bytes.Join(items, []byte(","))...), ']', '}')
+	return audittest.EventList(audittest.Lines(t, p))
 }
 
 func waitForRule(t *testing.T, store *transporttest.Store, rule string, timeout time.Duration) bool {

@@ -11,32 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/config"
 	"github.com/harrier-security/harrier/router/internal/testkit/poll"
+	"github.com/harrier-security/harrier/router/internal/testkit/syncbuf"
 )
-
-// lockedBuffer collects log lines from the router's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // A dead-letter store that fails (here: the output's file is a directory,
 // as a broken disk would refuse it) must neither hang a config reload nor
@@ -45,7 +27,7 @@ func (b *lockedBuffer) String() string {
 func TestFailingDeadLetterStoreIsVisibleAndHangsNothing(t *testing.T) {
 	s := newSink(t)
 	s.setStatus(400) // every alert is refused permanently
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	e := startLogged(t, fmt.Sprintf("outputs: {webhook: {soc: {address: %s}}}\n", s.srv.URL),
 		slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	broken := filepath.Join(e.dir, "data", "deadletters", "webhook.soc.dlq")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/audittest"
 )
 
 // benignEvent is the bulk of a real cluster's audit stream: reads and
@@ -37,7 +38,7 @@ func BenchmarkWebhookAuditEvents(b *testing.B) {
 	files, _ := filepath.Glob(filepath.Join(shared, "k8s_audit", "*.json"))
 	var real [][]byte
 	for _, f := range files {
-		real = append(real, fileLines(b, f)...)
+		real = append(real, audittest.Lines(b, f)...)
 	}
 	// ack: durable (default) answers after the alerts are fsynced in the
 	// spool; queued answers once the events are queued (the old behaviour).
@@ -71,7 +72,7 @@ func BenchmarkWebhookAuditEvents(b *testing.B) {
 						items = append(items, benignEvent(n))
 					}
 				}
-				bodies = append(bodies, eventList(items))
+				bodies = append(bodies, audittest.EventList(items))
 			}
 			url := "http://" + r.d.WebhookAddr() + "/k8s_audit"
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/config"
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/audittest"
 	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
@@ -146,42 +146,6 @@ func (r *running) waitDelivered(t testing.TB) {
 	}
 }
 
-func eventList(lines [][]byte) []byte {
-	return append(append([]byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[`), bytes.Join(lines, []byte(","))...), ']', '}')
-}
-
-func fileLines(t testing.TB, path string) [][]byte {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if l := bytes.TrimSpace(sc.Bytes()); len(l) > 0 {
-			out = append(out, append([]byte(nil), l...))
-		}
-	}
-	return out
-}
-
-// readmeExpect is the table of the shared README: what Falco's regression
-// suite expects each audit file to fire (rule_matching: first).
-var readmeExpect = map[string]map[string]int{
-	"create_nginx_pod_privileged.json":        {"Create Privileged Pod": 1},
-	"create_nginx_pod_nohostnetwork.json":     {},
-	"create_nginx_service_nodeport.json":      {"Create NodePort Service": 1},
-	"create_configmap_sensitive_values.json":  {"Create/Modify Configmap With Private Credentials": 6},
-	"create_cluster_role_wildcard_verbs.json": {"ClusterRole With Wildcard Created": 1},
-	"attach_cluster_admin_role.json":          {"Attach to cluster-admin Role": 1},
-	"exec_pod.json":                           {"Attach/Exec Pod": 1},
-	"anonymous_creates_namespace_foo.json":    {"Anonymous Request Allowed": 1},
-	"create_deployment.json":                  {"K8s Deployment Created": 1},
-	"delete_service.json":                     {"K8s Service Deleted": 1},
-}
-
 // TestAuditWebhookToRouterFiresFalcoRules is the k8s_audit path end to end
 // over real sockets: Falco's audit files POSTed as EventLists to the
 // webhook, Falco's rules files loaded unchanged, alerts delivered over gRPC
@@ -199,9 +163,9 @@ func TestAuditWebhookToRouterFiresFalcoRules(t *testing.T) {
 	defer r.stop(t)
 
 	evaluated, seen := 0, 0
-	for file, want := range readmeExpect {
-		lines := fileLines(t, sharedPath(t, "k8s_audit/"+file))
-		if code := r.post(t, eventList(lines)); code != 200 {
+	for file, want := range audittest.ReadmeExpect {
+		lines := audittest.Lines(t, sharedPath(t, "k8s_audit/"+file))
+		if code := r.post(t, audittest.EventList(lines)); code != 200 {
 			t.Fatalf("%s: webhook answered %d", file, code)
 		}
 		evaluated += len(lines)
@@ -239,8 +203,8 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 	defer rcv.Kill()
 	r := start(t, testConfig(t, rcv.Addr, k8sRules))
 	defer r.stop(t)
-	lines := fileLines(t, sharedPath(t, "k8s_audit/create_nginx_pod_privileged.json"))
-	r.post(t, eventList(lines))
+	lines := audittest.Lines(t, sharedPath(t, "k8s_audit/create_nginx_pod_privileged.json"))
+	r.post(t, audittest.EventList(lines))
 	r.post(t, []byte("{broken"))
 	r.waitEvaluated(t, len(lines))
 	r.waitDelivered(t)
@@ -440,7 +404,7 @@ func TestShutdownKeepsUndeliveredAlertsForTheNextRun(t *testing.T) {
 	for i := range n {
 		lines = append(lines, auditEvent(i))
 	}
-	if code := r.post(t, eventList(lines)); code != 200 {
+	if code := r.post(t, audittest.EventList(lines)); code != 200 {
 		t.Fatalf("post: %d", code)
 	}
 	r.stop(t) // SIGTERM: the queued events are evaluated, alerts spooled
@@ -502,7 +466,7 @@ func TestAggregationFoldsAFlood(t *testing.T) {
 	for i := range 50 {
 		lines = append(lines, auditEvent(i))
 	}
-	r.post(t, eventList(lines))
+	r.post(t, audittest.EventList(lines))
 	if !store.WaitUnique(2, 10*time.Second) {
 		t.Fatalf("router got %d alerts, want 2", store.Unique())
 	}

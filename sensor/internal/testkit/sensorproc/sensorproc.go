@@ -6,7 +6,6 @@ package sensorproc
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/harrier-security/harrier/sensor/internal/testkit/syncbuf"
 )
 
 // Main builds the sensor package pkg (relative to the test package) into a
@@ -46,7 +47,7 @@ func Main(m *testing.M, prefix, pkg string, binary *string) {
 // Proc is one running harrier-sensor.
 type Proc struct {
 	cmd    *exec.Cmd
-	stdout LockedBuffer
+	stdout syncbuf.Buffer
 	mu     sync.Mutex
 	logs   []string
 	done   chan struct{} // closed once the process has exited
@@ -150,23 +151,4 @@ func (p *Proc) Kill(t testing.TB) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("harrier-sensor did not die on SIGKILL")
 	}
-}
-
-// LockedBuffer collects a process's output while the test reads it.
-type LockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *LockedBuffer) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(b)
-}
-
-// String is everything written so far.
-func (l *LockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
