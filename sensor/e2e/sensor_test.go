@@ -111,12 +111,7 @@ func waitForRule(t *testing.T, store *transporttest.Store, rule string, timeout 
 // curl-like POST, the alert at a gRPC receiver and on stdout.
 func TestAuditAlertReachesRouter(t *testing.T) {
 	body := auditEventList(t, "create_nginx_pod_privileged.json")
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	s, running := startSensor(t,
 		"-o", "sources.syscall.enabled=false",
 		"-o", "outputs.grpc.enabled=true",
@@ -163,12 +158,7 @@ func TestAuditAlertReachesRouter(t *testing.T) {
 // process reads /etc/shadow and the alert reaches the receiver. Needs root.
 func TestSyscallAlertReachesRouter(t *testing.T) {
 	require.Root(t, "the syscall source needs root (CAP_BPF, CAP_PERFMON)")
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	s, _ := startSensor(t,
 		"-o", "sources.k8s_audit.enabled=false",
 		"-o", "outputs.grpc.enabled=true",

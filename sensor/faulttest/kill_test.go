@@ -35,12 +35,7 @@ func auditBatch(worker, first, n int) ([]byte, []string) {
 // shutdown) in the middle of the load. After a restart on the same spool,
 // the alert of every acknowledged event arrives.
 func TestSIGKILLAfterAcknowledgementsLosesNothing(t *testing.T) {
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, rcv.Addr, "127.0.0.1:0", "")
 	s := start(t, cfg)

@@ -38,12 +38,7 @@ func bigAuditBody(tag string) []byte {
 // bounds) leave the sensor's peak RSS under the documented ceiling; the
 // excess is answered 503 with Retry-After, nothing else fails.
 func TestFiftyMaximumBodiesStayUnderTheCeiling(t *testing.T) {
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, _ := transporttest.Run(t, transporttest.Options{})
 	s := start(t, writeConfig(t, t.TempDir(), rcv.Addr, "127.0.0.1:0", ""))
 	defer s.Stop(t)
 	body := bigAuditBody("m")

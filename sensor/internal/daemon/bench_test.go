@@ -48,12 +48,7 @@ func BenchmarkWebhookAuditEvents(b *testing.B) {
 	}{{10, "durable"}, {100, "durable"}, {10, "queued"}, {100, "queued"}} {
 		share := c.share
 		b.Run(fmt.Sprintf("falco-events-%d%%/ack-%s", share, c.ack), func(b *testing.B) {
-			store := transporttest.NewStore()
-			rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer rcv.Kill()
+			rcv, _ := transporttest.Run(b, transporttest.Options{})
 			cfg := testConfig(b, rcv.Addr, falcoRules, k8sRules)
 			cfg.Sources.K8sAudit.Workers = 2
 			cfg.Sources.K8sAudit.Ack = c.ack

@@ -153,12 +153,7 @@ func (r *running) waitDelivered(t testing.TB) {
 func TestAuditWebhookToRouterFiresFalcoRules(t *testing.T) {
 	k8sRules := sharedPath(t, "rules/k8s_audit_rules.yaml")
 	falcoRules := sharedPath(t, "rules/falco_rules.yaml")
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	r := start(t, testConfig(t, rcv.Addr, falcoRules, k8sRules))
 	defer r.stop(t)
 
@@ -195,12 +190,7 @@ func TestAuditWebhookToRouterFiresFalcoRules(t *testing.T) {
 
 func TestMetricsHealthAndReadiness(t *testing.T) {
 	k8sRules := sharedPath(t, "rules/k8s_audit_rules.yaml")
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, _ := transporttest.Run(t, transporttest.Options{})
 	r := start(t, testConfig(t, rcv.Addr, k8sRules))
 	defer r.stop(t)
 	lines := audittest.Lines(t, sharedPath(t, "k8s_audit/create_nginx_pod_privileged.json"))
@@ -269,12 +259,7 @@ func auditEvent(i int) []byte {
 // in: no event goes unevaluated, the new rule fires on events after the
 // swap, and a broken file keeps the running rules.
 func TestHotReloadWhileEventsFlow(t *testing.T) {
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	dir := t.TempDir()
 	rulesFile := filepath.Join(dir, "rules.yaml")
 	if err := os.WriteFile(rulesFile, []byte(ruleAny), 0o600); err != nil {
@@ -450,12 +435,7 @@ func TestBadRulesStopStartup(t *testing.T) {
 // TestAggregationFoldsAFlood: 50 identical events within the window reach
 // the router as the first alert plus one aggregate counting the other 49.
 func TestAggregationFoldsAFlood(t *testing.T) {
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	cfg := testConfig(t, rcv.Addr, writeFile(t, "rules.yaml", ruleCreate))
 	cfg.Aggregation = config.Aggregation{Enabled: true, Window: time.Minute, Rules: []config.AggregationRule{
 		{Rule: "Create*", Fields: []string{"ka.verb"}, Window: 500 * time.Millisecond},
@@ -528,12 +508,7 @@ func TestRuleSelectionFromConfig(t *testing.T) {
 // mounted ConfigMap: the file name is a symlink through "..data", and only
 // "..data" is swapped to a new timestamped directory.
 func TestReloadOnConfigMapSwap(t *testing.T) {
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, _ := transporttest.Run(t, transporttest.Options{})
 	dir := t.TempDir()
 	version := func(name, body string) {
 		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
