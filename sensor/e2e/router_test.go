@@ -9,6 +9,10 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/testkit/syncbuf"
 )
 
+// lockedBuffer collects a subprocess's output while the test reads it (the
+// name these tests have long used for syncbuf.Buffer).
+type lockedBuffer = syncbuf.Buffer
+
 // peerRouter is a real harrier-router on its embedded defaults, the
 // sensor's peer in these tests: gRPC ingest, Falco's HTTP JSON ingest, its
 // own /metrics listener, and its file output in its data directory.
@@ -16,7 +20,7 @@ type peerRouter struct {
 	grpc, http, metrics string
 	// alerts is the router's file output (JSON lines).
 	alerts string
-	log    *syncbuf.Buffer
+	log    *lockedBuffer
 }
 
 // startRouter builds and starts a real harrier-router; it is killed when
@@ -31,7 +35,7 @@ func startRouter(t *testing.T) *peerRouter {
 	}
 	data := t.TempDir()
 	r := &peerRouter{grpc: freeAddr(t), http: freeAddr(t), metrics: freeAddr(t),
-		alerts: filepath.Join(data, "alerts.jsonl"), log: &syncbuf.Buffer{}}
+		alerts: filepath.Join(data, "alerts.jsonl"), log: &lockedBuffer{}}
 	router := exec.Command(routerBin, "run")
 	router.Env = append(os.Environ(),
 		"HARRIER_ROUTER_DATA_DIR="+data,
