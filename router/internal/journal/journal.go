@@ -346,13 +346,16 @@ func DecodeRecords(b []byte) (n int, err error) {
 
 // EncodeRecord appends the framed record to dst.
 func EncodeRecord(dst []byte, stamp int64, payload []byte) []byte {
-	var h [headerSize]byte
+	// The header is built in dst itself: a local array passed to crc32
+	// escapes, an allocation per record.
+	n := len(dst)
+	dst = append(dst, make([]byte, headerSize)...)
+	h := dst[n : n+headerSize]
 	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
 	binary.LittleEndian.PutUint64(h[8:16], uint64(stamp))
 	c := crc32.Update(0, castagnoli, h[8:16])
 	c = crc32.Update(c, castagnoli, payload)
 	binary.LittleEndian.PutUint32(h[4:8], c)
-	dst = append(dst, h[:]...)
 	return append(dst, payload...)
 }
 
