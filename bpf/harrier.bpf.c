@@ -903,7 +903,7 @@ static __always_inline __u8 pf_verdict(struct task_struct *cur, struct pf_type *
 	struct proc_state *ps = 0;
 	if (ft->drop_fd && is_marked(cur, (__s64)a[0], &ps)) {
 		if (id == NR_close)
-			set_mark(cur, (__s64)a[0], 0);
+			fd_mark(ps, (__s64)a[0], 0); /* ps: found by is_marked */
 		return 0;
 	}
 	__u64 ok = ft->active;
