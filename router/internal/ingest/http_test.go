@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/journal"
 	"google.golang.org/protobuf/proto"
@@ -201,5 +203,74 @@ func BenchmarkHTTPOneAlertPerRequest(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// nopWriter is the least a ResponseWriter can be, so that
+// BenchmarkHTTPHandler measures the handler and the journal, not the
+// network or net/http.
+type nopWriter struct{ h http.Header }
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *nopWriter) WriteHeader(int)             {}
+
+// BenchmarkHTTPHandler is the handler path alone (body read, Falco JSON
+// decode, journal append with the default ack): ns/op and allocs/op per
+// request of one alert; "parallel" has concurrent requests share journal
+// writes (group commit).
+func BenchmarkHTTPHandler(b *testing.B) {
+	body := []byte(falcoAlert("bench"))
+	for _, par := range []bool{false, true} {
+		b.Run(map[bool]string{false: "serial", true: "parallel"}[par], func(b *testing.B) {
+			j, err := journal.Open(b.TempDir(), journal.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer j.Close()
+			h := NewHTTP(j, nil, nil, "", 0).WithAck(journal.AckWritten)
+			one := func(r *http.Request, rd *bytes.Reader, w *nopWriter) {
+				rd.Reset(body)
+				r.Body = io.NopCloser(rd)
+				clear(w.h)
+				h.ServeHTTP(w, r)
+			}
+			newReq := func() (*http.Request, *bytes.Reader, *nopWriter) {
+				r := httptest.NewRequest(http.MethodPost, "/", nil)
+				r.ContentLength = int64(len(body))
+				return r, bytes.NewReader(body), &nopWriter{h: http.Header{}}
+			}
+			b.ReportAllocs()
+			if !par {
+				r, rd, w := newReq()
+				for b.Loop() {
+					one(r, rd, w)
+				}
+				return
+			}
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				r, rd, w := newReq()
+				for pb.Next() {
+					one(r, rd, w)
+				}
+			})
+		})
+	}
+}
+
+func TestAppendUUIDv7(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		s := string(appendUUIDv7(nil))
+		u, err := uuid.Parse(s)
+		if err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 || seen[s] {
+			t.Fatalf("%q: %v version %d variant %v dup %v", s, err, u.Version(), u.Variant(), seen[s])
+		}
+		sec, nsec := u.Time().UnixTime()
+		if d := time.Since(time.Unix(sec, nsec)); d < -time.Second || d > time.Minute {
+			t.Fatalf("%q: time %v ago", s, d)
+		}
+		seen[s] = true
 	}
 }
