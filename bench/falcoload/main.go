@@ -146,22 +146,34 @@ func start(name string, args []string, url string, s *sink) *target {
 	return &target{name: name, url: url, cmd: cmd, sink: s}
 }
 
-func startRouter(bin, dir, ack string) *target {
-	s := newSink("router-" + ack)
+// startRouter runs harrier-router with the given ack policy; console: false
+// turns the built-in console (and its index of recent alerts) off, as for
+// a router used only to forward, like falcosidekick without its UI.
+func startRouter(bin, dir, ack string, console bool) *target {
+	name := ack
+	if !console {
+		name += "-noconsole"
+	}
+	s := newSink("router-" + name)
 	httpAddr := freeAddr()
 	cfg := fmt.Sprintf(`data_dir: %s/data-%s
 grpc: {address: %q}
 http: {address: %q, metrics_address: %q, ack: %s}
+console: {enabled: %t}
 log: {level: warn}
 outputs:
   webhook:
     sink: {address: %s, format: ndjson}
-`, dir, ack, freeAddr(), httpAddr, freeAddr(), ack, s.url)
-	p := filepath.Join(dir, "router-"+ack+".yaml")
+`, dir, name, freeAddr(), httpAddr, freeAddr(), ack, console, s.url)
+	p := filepath.Join(dir, "router-"+name+".yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		log.Fatal(err)
 	}
-	return start("harrier-router ack="+ack, []string{bin, "run", "--config", p}, "http://"+httpAddr+"/", s)
+	label := "harrier-router ack=" + ack
+	if !console {
+		label += ", console off"
+	}
+	return start(label, []string{bin, "run", "--config", p}, "http://"+httpAddr+"/", s)
 }
 
 // cpu is the process's user+system CPU time.
@@ -406,6 +418,7 @@ func main() {
 	rounds := flag.Int("rounds", 1, "measurements per target and connection count (alternating; the best is kept)")
 	floor := flag.Bool("floor", false, "also measure an empty Go net/http handler (answers 200 at once): the round-trip floor of this client and net/http")
 	noFsync := flag.Bool("no-fsync", false, "skip the router with ack: fsync")
+	noConsole := flag.Bool("no-console", false, "also measure the router (ack: written) with its console off")
 	sinksMode := flag.String("sinks", "", "internal: serve the webhook sinks on this address")
 	emptyMode := flag.String("empty", "", "internal: serve the empty handler on this address")
 	url := flag.String("url", "", "only load this URL (a server already running, e.g. to profile it) with the first -conns and -duration")
@@ -434,10 +447,13 @@ func main() {
 	skAddr := freeAddr()
 	targets := []*target{
 		start("falcosidekick stand-in", []string{*sidekickBin, "-listen", skAddr, "-webhook", sk.url}, "http://"+skAddr+"/", sk),
-		startRouter(*routerBin, dir, "written"),
+		startRouter(*routerBin, dir, "written", true),
 	}
 	if !*noFsync {
-		targets = append(targets, startRouter(*routerBin, dir, "fsync"))
+		targets = append(targets, startRouter(*routerBin, dir, "fsync", true))
+	}
+	if *noConsole {
+		targets = append(targets, startRouter(*routerBin, dir, "written", false))
 	}
 	if *floor {
 		self, err := os.Executable()
