@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf16"
@@ -547,7 +548,11 @@ func (d *Decoder) appendEntry(dst, data []byte, e *entry) ([]byte, error) {
 // appendNumber appends a FieldValue for the JSON number v: int64 when it
 // fits, else uint64, else its text (no typed slot for fractions).
 func appendNumber(dst, v []byte) ([]byte, error) {
-	if i, ok := parseInt64(v); ok {
+	if i, u, isUint, ok := parseInt64(v); ok {
+		if isUint {
+			dst = protowire.AppendTag(dst, pbUint, protowire.VarintType)
+			return protowire.AppendVarint(dst, u), nil
+		}
 		dst = protowire.AppendTag(dst, pbInt, protowire.VarintType)
 		return protowire.AppendVarint(dst, uint64(i)), nil
 	}
@@ -669,27 +674,33 @@ func parseTimeBytes(b []byte) (time.Time, error) {
 	return t, nil
 }
 
-// parseInt64 parses a JSON number of at most 18 digits with no fraction or
-// exponent: the common case, without strconv's string.
-func parseInt64(v []byte) (int64, bool) {
+// parseInt64 parses a JSON integer of at most 19 digits (Falco's
+// nanosecond times have 19) without strconv's string: int64 when it fits,
+// else uint64 when positive. ok is false for anything else.
+func parseInt64(v []byte) (i int64, u uint64, isUint, ok bool) {
 	neg := len(v) > 0 && v[0] == '-'
 	if neg {
 		v = v[1:]
 	}
-	if len(v) == 0 || len(v) > 18 {
-		return 0, false
+	if len(v) == 0 || len(v) > 19 {
+		return 0, 0, false, false
 	}
-	var n int64
+	var n uint64 // 19 digits stay below 1e19 < 2^64
 	for _, c := range v {
 		if c < '0' || c > '9' {
-			return 0, false
+			return 0, 0, false, false
 		}
-		n = n*10 + int64(c-'0')
+		n = n*10 + uint64(c-'0')
 	}
-	if neg {
-		n = -n
+	switch {
+	case !neg && n <= math.MaxInt64:
+		return int64(n), 0, false, true
+	case neg && n <= 1<<63:
+		return int64(-n), 0, false, true // -(1<<63) wraps to MinInt64
+	case !neg:
+		return 0, n, true, true
 	}
-	return n, true
+	return 0, 0, false, false
 }
 
 // parseUint32 is encoding/json's rule for a uint32 field: decimal digits

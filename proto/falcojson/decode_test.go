@@ -42,6 +42,7 @@ func TestDecoderMatchesUnmarshal(t *testing.T) {
 		`{"RULE":"r","Time":"2026-11-24T10:00:00+02:00","priority":"info","tags":[null,"a"],"output_fields":null,"count":7,"first_time":"2026-11-24T09:00:00Z","last_time":"1970-01-01T00:00:00Z"}`,
 		`{"rule":"r","time":"2026-11-24T10:00:00Z","output_fields":{"a":{"x":1},"a":"dup"},"output_fields":{"b":2},"rule":null,"count":null}`,
 		`{"rule":"r\u0000","time":"2026-11-24T10:00:00Z","uuid":"u-1","hostname":"h","sensor_id":"s","cluster_name":"c","ruleset_version":"v","x":[{"y":[]}]}` + " \n",
+		`{"rule":"r","time":"2026-11-24T10:00:00Z","output_fields":{"a":9223372036854775807,"b":9223372036854775808,"c":-9223372036854775808,"d":-9223372036854775809,"e":9999999999999999999,"f":1795602005408091526,"g":-0,"h":12345678901234567890,"i":1e2,"j":-1.5e-3}}`,
 		"{\"rule\":\"r\xff\",\"time\":\"2026-11-24T10:00:00Z\",\"output_fields\":{\"k\xff\":1,\"k\xfe\":\"two\"}}",
 		`{"rule":"r","time":"2026-11-24T10:00:00Z","output_fields":{"long":"` + strings.Repeat("x", 300) + `","list":["` + strings.Repeat("y", 200) + `"]}}`,
 	}
