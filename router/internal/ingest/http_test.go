@@ -274,3 +274,38 @@ func TestAppendUUIDv7(t *testing.T) {
 		seen[s] = true
 	}
 }
+
+// A body of undeclared length (chunked) goes through the limiting reader:
+// stored when within the limit, 413 over it.
+func TestHTTPChunkedBody(t *testing.T) {
+	j, err := journal.Open(t.TempDir(), journal.Options{SyncInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	srv := httptest.NewServer(NewHTTP(j, nil, nil, "", 2048).WithAck(journal.AckWritten))
+	defer srv.Close()
+	one := falcoAlert("chunked")
+	for _, tt := range []struct {
+		body string
+		code int
+	}{{one + "\n" + one, 200}, {strings.Repeat(one+"\n", 20), 413}} {
+		// io.MultiReader hides the length: the client sends it chunked.
+		resp, err := http.Post(srv.URL, "application/json", io.MultiReader(strings.NewReader(tt.body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reason, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.code {
+			t.Fatalf("status %d %q, want %d", resp.StatusCode, reason, tt.code)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for j.Next() != 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := storedRules(t, j); fmt.Sprint(got) != "[chunked chunked]" {
+		t.Fatalf("stored %v", got)
+	}
+}
