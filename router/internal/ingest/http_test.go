@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -307,5 +308,47 @@ func TestHTTPChunkedBody(t *testing.T) {
 	}
 	if got := storedRules(t, j); fmt.Sprint(got) != "[chunked chunked]" {
 		t.Fatalf("stored %v", got)
+	}
+}
+
+// recordingAppender is an Appender other than the local journal (as
+// journal/kafkalog is): it keeps each batch and answers at once.
+type recordingAppender struct{ batches []journal.Batch }
+
+func (a *recordingAppender) AppendBatch(b journal.Batch) (<-chan journal.Result, error) {
+	c := journal.Batch{Key: b.Key, IDs: slices.Clone(b.IDs), Ack: b.Ack}
+	for _, r := range b.Recs {
+		c.Recs = append(c.Recs, slices.Clone(r))
+	}
+	a.batches = append(a.batches, c)
+	done := make(chan journal.Result, 1)
+	done <- journal.Result{}
+	return done, nil
+}
+
+// An appender that keeps ids apart from the records (Kafka's header) gets
+// each record's id, given or made, and the sender's host as key.
+func TestHTTPBatchIDsAndKeyForOtherAppenders(t *testing.T) {
+	app := &recordingAppender{}
+	srv := httptest.NewServer(NewHTTP(app, nil, nil, "", 0).WithAck(journal.AckWritten))
+	defer srv.Close()
+	withID := strings.Replace(falcoAlert("b"), `{"hostname":"h"`, `{"uuid":"given-id","hostname":"h"`, 1)
+	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(falcoAlert("a")+"\n"+withID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(app.batches) != 1 {
+		t.Fatalf("status %d, %d batches", resp.StatusCode, len(app.batches))
+	}
+	b := app.batches[0]
+	if b.Key != "h" || len(b.IDs) != 2 || len(b.Recs) != 2 || b.IDs[1] != "given-id" {
+		t.Fatalf("batch key %q ids %q, %d records", b.Key, b.IDs, len(b.Recs))
+	}
+	for i, rec := range b.Recs {
+		var a harrierv1.Alert
+		if err := proto.Unmarshal(rec, &a); err != nil || a.GetId() != b.IDs[i] {
+			t.Fatalf("record %d id %q, batch id %q (%v)", i, a.GetId(), b.IDs[i], err)
+		}
 	}
 }
