@@ -70,13 +70,15 @@ struct cgroup_walk {
 
 /* The kernel prefilter (sensor/internal/syscall/kfilter): per syscall a row
  * of term masks; an event passes when one term's constraints all hold. */
-#define NUM_PREDS 6
+#define NUM_PREDS 8
 #define P_SUCCESS 1
 #define P_FAILURE 2
 #define P_OPEN_READ 4
 #define P_OPEN_WRITE 8
 #define P_OPEN_CREATE 16
 #define P_OPEN_TRUNC 32
+#define P_UID_ROOT 64   /* effective uid 0 (user.uid) */
+#define P_UID_OTHER 128 /* effective uid not 0 */
 #define PF_DATA 256
 #define MAX_FD 1024
 
@@ -878,6 +880,11 @@ static __noinline int pf_pass(struct pf_type *ft, __u32 id, __u64 *a, long ret, 
 			preds |= P_OPEN_CREATE;
 		if (flags & 01000)
 			preds |= P_OPEN_TRUNC;
+	}
+	if (ft->need_pred[6] | ft->need_pred[7]) {
+		/* the effective uid, as user.uid reports it (kuid, init namespace) */
+		struct task_struct *t = bpf_get_current_task_btf();
+		preds |= BPF_CORE_READ(t, cred, euid.val) == 0 ? P_UID_ROOT : P_UID_OTHER;
 	}
 	for (int p = 0; p < NUM_PREDS; p++)
 		if (!(preds & (1 << p)))

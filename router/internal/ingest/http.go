@@ -129,8 +129,8 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	buf := reqBufs.Get().(*reqBuf)
 	defer buf.release()
-	_, local := h.j.(waitAppender)
-	buf.wantIDs = !local
+	iu, ok := h.j.(journal.IDUser)
+	buf.wantIDs = !ok || iu.UsesIDs()
 	if err := h.readBody(w, r, buf); err != nil {
 		code := http.StatusBadRequest
 		var tooBig *http.MaxBytesError

@@ -346,11 +346,11 @@ func DecodeRecords(b []byte) (n int, err error) {
 
 // EncodeRecord appends the framed record to dst.
 func EncodeRecord(dst []byte, stamp int64, payload []byte) []byte {
-	// The header is built in place: a local array would escape to the
-	// heap through crc32 (one allocation per record).
-	n0 := len(dst)
+	// The header is built in dst itself: a local array passed to crc32
+	// escapes, an allocation per record.
+	n := len(dst)
 	dst = append(dst, make([]byte, headerSize)...)
-	h := dst[n0 : n0+headerSize]
+	h := dst[n : n+headerSize]
 	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
 	binary.LittleEndian.PutUint64(h[8:16], uint64(stamp))
 	c := crc32.Update(0, castagnoli, h[8:16])

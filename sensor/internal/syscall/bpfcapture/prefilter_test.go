@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -158,6 +159,71 @@ func TestPrefilterProcessName(t *testing.T) {
 	for _, ev := range h.evs {
 		if int(ev.PID) == headPID && ev.Type == sysevent.SysOpenat {
 			t.Fatalf("head's open of %s left the kernel", ev.Path)
+		}
+	}
+}
+
+// TestPrefilterUID checks the effective-uid predicate the kernel reads from
+// the task's credentials: a term for non-root users lets the open of the
+// same file out when cat runs as nobody and keeps it when cat runs as root.
+func TestPrefilterUID(t *testing.T) {
+	h := startCapture(t, Options{}, "openat", "close")
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // nobody must reach the file
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := filepath.Join(dir, "file")
+	if err := os.WriteFile(f, []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := &kfilter.Spec{Types: map[sysevent.Type]kfilter.TypeFilter{
+		sysevent.SysOpenat: {Terms: []kfilter.Term{{Exact: []string{f}, Preds: kfilter.PredUIDOther}}},
+		sysevent.SysClose:  {All: true, DropMarkedFD: true},
+	}}
+	pf, err := spec.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.SetPrefilter(pf); err != nil {
+		t.Fatal(err)
+	}
+	const nobody = 65534
+	for _, c := range []struct {
+		euid uint32
+		pass bool
+	}{{0, false}, {nobody, true}} {
+		if got := pf.Pass(kfilter.Facts{Type: sysevent.SysOpenat, RawPath: f, EUID: c.euid}); got != c.pass {
+			t.Fatalf("Go model: euid %d passes=%v, want %v", c.euid, got, c.pass)
+		}
+	}
+	run := func(uid uint32) int {
+		cmd := exec.Command("cat", f)
+		if uid != 0 {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cat as %d: %v: %s", uid, err, out)
+		}
+		return cmd.Process.Pid
+	}
+	rootPID := run(0)
+	userPID := run(nobody)
+	// The child switched uid while it still shared this process's memory
+	// (Go forks with CLONE_VM|CLONE_VFORK), which made this process
+	// non-dumpable; later tests read that flag.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.find("nobody's open", func(ev *sysevent.Event) bool {
+		return ev.Type == sysevent.SysOpenat && int(ev.PID) == userPID && ev.Path == f
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range h.evs {
+		if int(ev.PID) == rootPID && ev.Type == sysevent.SysOpenat && ev.Path == f {
+			t.Fatalf("root's open of %s left the kernel", ev.Path)
 		}
 	}
 }

@@ -1,13 +1,19 @@
 // Package kfilter is what the kernel-side prefilter can express: per
 // syscall type, an OR of terms, each an AND of a path set (exact paths and
 // prefixes of the first path argument), a process-name set (the comm the
-// process had at exec) and a few result/flag predicates. The engine derives
+// process had at exec) and a few result/flag/uid predicates. The engine derives
 // a Spec from the loaded rules (package engine/prefilter); bpfcapture
 // loads the compiled tables into BPF maps. Compiled.Pass evaluates the same
 // tables in Go with the semantics of the BPF code, so that the soundness
 // tests exercise what the kernel runs.
 //
-// Everything the Spec does not mention passes: correctness first.
+// Everything the Spec does not mention passes: correctness first. The uid
+// predicates (PredUIDRoot, PredUIDOther) are the calling thread's
+// effective uid, which the kernel reads from the task's credentials only
+// for types whose terms need them.
+//
+// Not expressible: suffixes of the path (endswith, '*.ext' globs; see
+// engine/prefilter for why) and contains on clean paths.
 package kfilter
 
 import (
@@ -30,10 +36,12 @@ const (
 	PredOpenWrite                   // open family: flags allow writing (access mode ≠ O_RDONLY)
 	PredOpenCreate                  // open family: O_CREAT or O_TMPFILE
 	PredOpenTrunc                   // open family: O_TRUNC
+	PredUIDRoot                     // the thread's effective uid is 0 (user.uid)
+	PredUIDOther                    // the thread's effective uid is not 0
 )
 
 // NumPreds is the number of predicates.
-const NumPreds = 6
+const NumPreds = 8
 
 // Open flags, as syscallfields reads them (evt.is_open_*).
 const (
@@ -312,6 +320,9 @@ type Facts struct {
 	CommKnown bool
 	Ret       int64
 	Flags     uint64 // open flags (open family)
+	// EUID is the thread's effective uid (the kernel reads its cred at
+	// the event; user space's user.uid is the process table's copy).
+	EUID uint32
 	// FDMarked: the fd argument came from an open the prefilter dropped.
 	FDMarked bool
 }
@@ -356,6 +367,11 @@ func (f Facts) Preds() Pred {
 		if f.Flags&oTrunc != 0 {
 			p |= PredOpenTrunc
 		}
+	}
+	if f.EUID == 0 {
+		p |= PredUIDRoot
+	} else {
+		p |= PredUIDOther
 	}
 	return p
 }

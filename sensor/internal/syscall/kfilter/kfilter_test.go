@@ -29,8 +29,10 @@ func TestCompiledPass(t *testing.T) {
 			{Prefix: []string{"/root/.ssh/"}, Comms: []string{"sshd"}},
 			{Prefix: []string{"/etc/"}, Preds: PredOpenWrite},
 			{Exact: []string{}, Preds: PredFailure}, // unclean paths that failed
+			{Prefix: []string{"/boot/"}, Preds: PredUIDOther},
 		}},
-		sysevent.SysClose: {All: true, DropMarkedFD: true},
+		sysevent.SysUnlink: {Terms: []Term{{Preds: PredUIDRoot}}},
+		sysevent.SysClose:  {All: true, DropMarkedFD: true},
 	}}
 	pf, err := spec.Compile()
 	if err != nil {
@@ -54,6 +56,10 @@ func TestCompiledPass(t *testing.T) {
 		{"unclean: every path test holds", Facts{Type: sysevent.SysOpenat, RawPath: "/tmp/../dev/null", Comm: "cat", CommKnown: true, Flags: 0o1}, true},
 		{"relative", Facts{Type: sysevent.SysOpenat, RawPath: "shadow", Ret: -2}, true},
 		{"path fault", Facts{Type: sysevent.SysOpenat, PathFault: true, Ret: -14}, true},
+		{"not root", Facts{Type: sysevent.SysOpenat, RawPath: "/boot/vmlinuz", Flags: rd, EUID: 1000}, true},
+		{"root", Facts{Type: sysevent.SysOpenat, RawPath: "/boot/vmlinuz", Flags: rd}, false},
+		{"unlink as root", Facts{Type: sysevent.SysUnlink, RawPath: "/tmp/x"}, true},
+		{"unlink as a user", Facts{Type: sysevent.SysUnlink, RawPath: "/tmp/x", EUID: 1}, false},
 		{"close unmarked", Facts{Type: sysevent.SysClose}, true},
 		{"close marked", Facts{Type: sysevent.SysClose, FDMarked: true}, false},
 		{"unfiltered type", Facts{Type: sysevent.SysConnect}, true},
