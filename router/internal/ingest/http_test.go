@@ -210,11 +210,14 @@ func BenchmarkHTTPOneAlertPerRequest(b *testing.B) {
 // nopWriter is the least a ResponseWriter can be, so that
 // BenchmarkHTTPHandler measures the handler and the journal, not the
 // network or net/http.
-type nopWriter struct{ h http.Header }
+type nopWriter struct {
+	h    http.Header
+	code int
+}
 
 func (w *nopWriter) Header() http.Header         { return w.h }
 func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *nopWriter) WriteHeader(int)             {}
+func (w *nopWriter) WriteHeader(code int)        { w.code = code }
 
 // BenchmarkHTTPHandler is the handler path alone (body read, Falco JSON
 // decode, journal append with the default ack): ns/op and allocs/op per
