@@ -42,12 +42,7 @@ func TestSyscallReloadAddsEventTypes(t *testing.T) {
 	if err := os.WriteFile(rulesFile, []byte(openRule), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	cfg := testConfig(t, rcv.Addr, rulesFile)
 	cfg.Sources.Syscall.Enabled = true
 	cfg.Sources.K8sAudit.Enabled = false
