@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +13,8 @@ import (
 	"github.com/harrier-security/harrier/router/internal/testkit/webhookrecv"
 )
 
-// SIGTERM stops ingest and lets the outputs drain what the journal holds
+// SIGTERM stops ingest and lets the outputs drain every acknowledged alert,
+// including those acknowledged "written" inside the last fsync window,
 // before the process exits.
 func TestSIGTERMDrainsQueuedAlerts(t *testing.T) {
 	dir := t.TempDir()
@@ -34,19 +33,6 @@ func TestSIGTERMDrainsQueuedAlerts(t *testing.T) {
 	poll.Until(t, 10*time.Second, "a backlog", func() bool { return len(s.Acked()) >= 300 })
 	stopSensor()
 	acked := s.Acked()
-	// The drain is of what the journal holds: records acknowledged
-	// "written" are in it once committed, at most fsync_interval later.
-	poll.Until(t, 5*time.Second, "every acknowledged alert committed to the journal", func() bool {
-		resp, err := http.Get("http://" + metricsFor(t, httpAddr) + "/healthz")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var h struct {
-			Journal struct{ Next uint64 } `json:"journal"`
-		}
-		return json.NewDecoder(resp.Body).Decode(&h) == nil && h.Journal.Next > uint64(len(acked))
-	})
 	if slow.Missing(acked) == 0 {
 		t.Fatal("no backlog to drain; the test proves nothing")
 	}

@@ -431,13 +431,52 @@ func (j *Journal) AppendAsyncAck(recs [][]byte, ack Ack) (<-chan Result, error) 
 		}
 	}
 	req := &appendReq{recs: recs, ack: ack, done: make(chan Result, 1)}
+	if err := j.enqueue(req); err != nil {
+		return nil, err
+	}
+	return req.done, nil
+}
+
+// reqPool recycles appends awaited by AppendWait. The writer and the
+// syncer never touch a request after sending its result, so the receiver
+// owns it again then.
+var reqPool = sync.Pool{New: func() any { return &appendReq{done: make(chan Result, 1)} }}
+
+// AppendWait is AppendBatch awaited, without an allocation per call (a
+// pooled request and channel). When ctx ends first it returns ctx.Err()
+// and the records may still be written later: the caller must leave
+// b.Recs untouched.
+func (j *Journal) AppendWait(ctx context.Context, b Batch) (Result, error) {
+	for _, r := range b.Recs {
+		if len(r) > MaxRecordSize {
+			return Result{}, fmt.Errorf("journal: record of %d bytes exceeds %d", len(r), MaxRecordSize)
+		}
+	}
+	req := reqPool.Get().(*appendReq)
+	req.recs, req.ack, req.end = b.Recs, b.Ack, 0
+	if err := j.enqueue(req); err != nil {
+		req.recs = nil
+		reqPool.Put(req)
+		return Result{}, err
+	}
+	select {
+	case res := <-req.done:
+		req.recs = nil
+		reqPool.Put(req)
+		return res, res.Err
+	case <-ctx.Done():
+		return Result{}, ctx.Err() // req stays with the writer
+	}
+}
+
+func (j *Journal) enqueue(req *appendReq) error {
 	j.appendMu.RLock()
 	defer j.appendMu.RUnlock()
 	if j.stopping {
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	j.reqs <- req // the writer runs until stopping is set, so this cannot block forever
-	return req.done, nil
+	return nil
 }
 
 func (j *Journal) writer() {

@@ -384,6 +384,13 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		r.hubCancel()
 		<-r.hubDone
 	}
+	if r.j != nil {
+		// Ingest is closed: what was acknowledged "written" becomes
+		// readable now, so the drain below delivers it.
+		if err := r.j.Flush(); err != nil {
+			r.log.Error("journal flush before drain failed; undelivered alerts stay in the journal", "err", err)
+		}
+	}
 	r.pipe.Stop(ctx)
 	var err error
 	if r.j != nil {

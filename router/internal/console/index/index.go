@@ -173,7 +173,7 @@ func (x *Index) Run(ctx context.Context, j *journal.Journal) error {
 			chunk = time.Now()
 		}
 		a := &harrierv1.Alert{}
-		if err := proto.Unmarshal(e.Data, a); err != nil {
+		if err := harrierv1.UnmarshalAlert(e.Data, a); err != nil {
 			x.log.Warn("console index: undecodable record skipped", "seq", e.Seq, "err", err)
 			x.mu.Lock()
 			x.next = max(x.next, e.Seq+1)
@@ -213,7 +213,7 @@ func (x *Index) RunShared(ctx context.Context, l SharedLog) error {
 		}
 		err := l.Rebuild(ctx, since, last, func(r journal.Record) {
 			a := &harrierv1.Alert{}
-			if err := proto.Unmarshal(r.Data, a); err != nil {
+			if err := harrierv1.UnmarshalAlert(r.Data, a); err != nil {
 				x.log.Warn("console index: undecodable record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
 				return
 			}
