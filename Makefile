@@ -105,14 +105,14 @@ bench: ## benchmarks (figures are recorded in docs/benchmarks.md)
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
 
 .PHONY: bench-router
-# BENCH_FLAGS: falcoload's flags (-duration 5s -conns 1,8,32 -rounds 1).
+# BENCH_FLAGS: falcoload's flags (-duration 5s -conns 1,8,32 -rounds 1; -floor adds an empty net/http handler, -no-console the router without its console, -no-fsync drops ack: fsync).
 BENCH_FLAGS ?=
 bench-router: build ## Falco http_output load: harrier-router (ack written, fsync) vs the falcosidekick stand-in, one run
 	cd bench && GOWORK=off go build -o $(BIN)/sidekick-standin ./sidekick
 	cd bench && GOWORK=off go run ./falcoload -router $(BIN)/harrier-router -sidekick $(BIN)/sidekick-standin $(BENCH_FLAGS)
 
 .PHONY: bench-overhead
-bench-overhead: ## sensor overhead on this host (root): workloads without the sensor, with it, with it but no kernel prefilter, alternated in one run
+bench-overhead: ## sensor overhead on this host (root): workloads without the sensor, with the bare tracepoints (the floor), with it, with it but no kernel prefilter, alternated in one run (wall and CPU, events captured/filtered/dropped, sensor CPU)
 	cd sensor && go test -run '^$$' -bench OverheadWithRules -benchtime 1x ./internal/tools/ruletest/falcolive/
 
 .PHONY: run

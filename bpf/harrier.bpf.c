@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Harrier's syscall capture. Tracepoints only (tp_btf): sys_enter records
- * the arguments of the syscalls user space asked for (the interest map);
- * sys_exit reads what they point to and emits one record with the result;
+ * the arguments of the syscalls user space asked for (the interest map),
+ * unless the prefilter (pf_verdict) decides there that no rule can want the
+ * event; sys_exit reads what they point to and emits one record with the
+ * result;
  * sched_process_{exec,fork,exit} emit the process lifecycle with the facts
  * the process table needs. Records go to one ring buffer; every record that
  * does not fit is counted in the drops map by CPU and event type.
@@ -70,24 +72,22 @@ struct cgroup_walk {
 
 /* The kernel prefilter (sensor/internal/syscall/kfilter): per syscall a row
  * of term masks; an event passes when one term's constraints all hold. */
-#define NUM_PREDS 6
+#define NUM_PREDS 8
 #define P_SUCCESS 1
 #define P_FAILURE 2
 #define P_OPEN_READ 4
 #define P_OPEN_WRITE 8
 #define P_OPEN_CREATE 16
 #define P_OPEN_TRUNC 32
+#define P_UID_ROOT 64   /* effective uid 0 (user.uid) */
+#define P_UID_OTHER 128 /* effective uid not 0 */
 #define PF_DATA 256
+#define PF_WORDS (PF_DATA / 8)
 #define MAX_FD 1024
 
 struct pf_key {
 	__u32 prefixlen;
 	__u8 data[PF_DATA]; /* type (big-endian u16), path, NUL */
-};
-
-struct clean_walk {
-	__u32 n;
-	__u8 bad;
 };
 
 struct scratch {
@@ -99,18 +99,21 @@ struct scratch {
 		struct walk w;
 		struct argv_walk aw;
 		struct cgroup_walk cw;
-		struct clean_walk clw;
 	} loop;
-	struct pf_key pfkey;
-	__u8 pfpad[8]; /* lets the clean check read past the key's end */
 	struct rec_hdr h;
 	__u8 data[2 * HALF];
 };
 
+/* The prefilter's verdict at sys_enter: which results leave the kernel. */
+#define V_SHIP_OK 1   /* the syscall returned >= 0 */
+#define V_SHIP_FAIL 2 /* it returned < 0 */
+#define V_SHIP (V_SHIP_OK | V_SHIP_FAIL)
+
 struct inflight {
 	__u64 args[6];
 	__u32 id;     /* x86_64 number, also for a translated ia32 syscall */
-	__u16 active; /* entered, not yet exited */
+	__u8 active;  /* entered, not yet exited */
+	__u8 ship;    /* V_SHIP_*: the prefilter's verdict at entry */
 	__u16 compat; /* an ia32 syscall: 32-bit pointers in user structs */
 };
 
@@ -188,6 +191,32 @@ struct {
 	__type(value, struct proc_state);
 } procs SEC(".maps");
 
+/* Per thread id: a syscall the prefilter dropped at entry whatever its
+ * result, as its number + 1 (0: none). An array indexed by thread id (the
+ * loader sizes it to pid_max) is found with an inlined lookup, where the
+ * task storage of pending costs a helper call at entry and at exit; the
+ * exit of a dropped call only needs this. Four threads share an element
+ * (array elements are 8 bytes): each stores only its own two bytes, so no
+ * update is lost, and a thread id takes 2 bytes. Threads beyond the array
+ * use pending. */
+struct drop_slots {
+	__u16 nr[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 8192); /* replaced by the loader: pid_max / 4 */
+	__type(key, __u32);
+	__type(value, struct drop_slots);
+} dropped SEC(".maps");
+
+static __always_inline __u16 *drop_slot(__u32 tid)
+{
+	__u32 k = tid >> 2;
+	struct drop_slots *d = bpf_map_lookup_elem(&dropped, &k);
+	return d ? &d->nr[tid & 3] : 0;
+}
+
 /* Events the prefilter kept in the kernel, per CPU and event type. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -261,9 +290,8 @@ static __always_inline long translate_compat(long id)
 	return *m - 1;
 }
 
-static __always_inline int in_compat_syscall(void)
+static __always_inline int in_compat_syscall(struct task_struct *t)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
 	return t->thread_info.status & TS_COMPAT;
 }
 
@@ -740,31 +768,6 @@ static __always_inline __u32 proc_done(struct scratch *s, __u32 off)
 
 /* ---- kernel prefilter ---- */
 
-/* A path the kernel compares must be absolute and need no normalising:
- * no "//", no "./" (which covers "/./" and "/../"), no trailing '/' or '.'.
- * kfilter.CleanAbs is the same in Go. */
-static long clean_step(__u32 i, void *arg)
-{
-	struct scratch *s = this_scratch();
-	if (!s)
-		return 1;
-	struct clean_walk *w = &s->loop.clw;
-	if (i + 1 >= w->n)
-		return 1;
-	__u8 *d = &s->pfkey.data[2];
-	__u32 j = i & 0xff;
-	__u8 c = d[j], n1 = d[(j + 1) & 0xff];
-	if ((c == '/' || c == '.') && (n1 == '/' || (n1 == 0 && i > 0))) {
-		w->bad = 1;
-		return 1;
-	}
-	if (c == '.' && n1 == 0) {
-		w->bad = 1;
-		return 1;
-	}
-	return 0;
-}
-
 static __always_inline int creates_fd(__u32 id)
 {
 	switch (id) {
@@ -814,52 +817,97 @@ static __always_inline void fd_mark(struct proc_state *ps, __s64 fd, int on)
 		__sync_fetch_and_and(&ps->fdmark[w], ~bit);
 }
 
-/* pf_pass decides whether an event of a filtered type leaves the kernel
- * (kfilter.Compiled.Pass is the same in Go). */
-static __noinline int pf_pass(struct pf_type *ft, __u32 id, __u64 *a, long ret, struct proc_state *ps)
+/* is_marked says whether fd of the current process came from an open the
+ * prefilter dropped; *ps is looked up once. */
+static __always_inline int is_marked(struct task_struct *cur, __s64 fd, struct proc_state **ps)
 {
-	/* the caller holds this CPU's scratch (begin) */
-	struct scratch *s = this_scratch();
-	if (!s || !ft || !a)
-		return 1;
-	if (ft->drop_fd && fd_marked(ps, (__s64)a[0]))
+	if (fd < 0 || fd >= MAX_FD)
 		return 0;
+	if (!*ps)
+		*ps = leader_state(cur, 0);
+	return fd_marked(*ps, fd);
+}
+
+/* set_mark marks (on) or forgets fd of the current process. */
+static __always_inline void set_mark(struct task_struct *cur, __s64 fd, int on)
+{
+	if (fd < 0 || fd >= MAX_FD)
+		return;
+	fd_mark(leader_state(cur, on), fd, on);
+}
+
+/* bytes_eq has 0x80 in every byte of x equal to the byte repeated in pat,
+ * 0 elsewhere (exact: no borrow crosses bytes). */
+static __always_inline __u64 bytes_eq(__u64 x, __u64 pat)
+{
+	__u64 y = x ^ pat;
+	return ~(((y & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | y | 0x7f7f7f7f7f7f7f7fULL);
+}
+
+/* clean_path reports whether the path in w (n bytes with its NUL, w[0]
+ * starts with '/') is one the kernel compares: no "//", no "./" (which
+ * covers "/./" and "/../"), no trailing '/' or '.' (kfilter.CleanAbs, the
+ * same in Go). Eight bytes at a time: a byte that is '/' or '.' followed by
+ * '/' or by the end, except the root "/" itself. */
+static __always_inline int clean_path(__u64 *w, long n)
+{
+	__u64 carry = 0, bad = 0;
+	for (int k = 0; k < PF_WORDS; k++) {
+		if (k * 8 >= n)
+			break;
+		__u64 x = w[k];
+		__u64 slash = bytes_eq(x, 0x2f2f2f2f2f2f2f2fULL);
+		__u64 sd = slash | bytes_eq(x, 0x2e2e2e2e2e2e2e2eULL);
+		__u64 end = bytes_eq(x, 0);
+		if (k == 0)
+			end &= ~0xff00ULL; /* "/" */
+		__u64 hit = ((sd << 8) | carry) & (slash | end);
+		carry = sd >> 56;
+		long last = n - 1 - k * 8; /* the NUL's byte in this word, if below 8 */
+		if (last < 7)
+			hit &= (1ULL << ((8 * (last + 1)) & 63)) - 1;
+		bad |= hit;
+	}
+	return bad == 0;
+}
+
+/* pf_path_mask is the LPM trie's mask for the path at user address up
+ * under type id; ~0 (every term holds) when the path cannot be compared.
+ * The key is built on the stack: a program may be preempted, and another
+ * task's program may then run on this CPU. */
+static __always_inline __u64 pf_path_mask(__u32 id, const void *up)
+{
+	/* w[0]: 2 bytes of padding, the key's prefixlen (little-endian u32)
+	 * and the type (big-endian u16); the path from w[1], 8-aligned for
+	 * clean_path; the last word is read past the key's end */
+	__u64 w[1 + PF_WORDS];
+	w[PF_WORDS] = 0;
+	long n = bpf_probe_read_user_str(&w[1], PF_DATA - 2, up);
+	/* n counts the NUL; a full buffer may be a cut path */
+	if (n <= 1 || n >= PF_DATA - 2 || (w[1] & 0xff) != '/' || !clean_path(&w[1], n))
+		return ~0ULL;
+	__u64 plen = (2 + n) * 8;
+	w[0] = (plen << 16) | ((__u64)((id >> 8) & 0xff) << 48) | ((__u64)(id & 0xff) << 56);
+	__u64 *m = bpf_map_lookup_elem(&pf_paths, (__u8 *)w + 2);
+	return m ? *m : 0;
+}
+
+/* pf_verdict decides, at sys_enter, whether an event of a filtered type
+ * leaves the kernel: V_SHIP_OK/V_SHIP_FAIL for the results that do
+ * (kfilter.Compiled.Verdict is the same in Go). Everything but the result
+ * is known here, so a dropped call costs its exit one array lookup.
+ * The close of a marked fd forgets the mark here: the number is free for
+ * reuse as soon as the close runs. */
+static __always_inline __u8 pf_verdict(struct task_struct *cur, struct pf_type *ft, __u32 id, __u64 *a)
+{
+	struct proc_state *ps = 0;
+	if (ft->drop_fd && is_marked(cur, (__s64)a[0], &ps)) {
+		if (id == NR_close)
+			fd_mark(ps, (__s64)a[0], 0); /* ps: found by is_marked */
+		return 0;
+	}
 	__u64 ok = ft->active;
-	if (ft->need_path) {
-		__u64 pm = ~0ULL;
-		__u8 pa = ft->path_arg;
-		if (pa < 2) {
-			struct pf_key *k = &s->pfkey;
-			k->data[0] = id >> 8;
-			k->data[1] = id;
-			const void *up = (const void *)(pa == 0 ? a[0] : a[1]); /* kfilter.PathArg: 0 or 1 */
-			long n = bpf_probe_read_user_str(&k->data[2], PF_DATA - 2, up);
-			/* n counts the NUL; a full buffer may be a cut path */
-			if (n > 1 && n < PF_DATA - 2 && k->data[2] == '/') {
-				s->loop.clw.n = n;
-				s->loop.clw.bad = 0;
-				bpf_loop(PF_DATA, clean_step, 0, 0);
-				if (!s->loop.clw.bad) {
-					k->prefixlen = (2 + n) * 8;
-					__u64 *m = bpf_map_lookup_elem(&pf_paths, k);
-					pm = m ? *m : 0;
-				}
-			}
-		}
-		ok &= pm | ~ft->need_path;
-	}
-	if (ft->need_comm) {
-		__u64 cm = ~0ULL;
-		if (ps && ps->known) {
-			struct comm_key ck = {};
-			ck.type = id;
-			__builtin_memcpy(ck.comm, ps->comm, sizeof(ck.comm));
-			__u64 *m = bpf_map_lookup_elem(&pf_comms, &ck);
-			cm = m ? *m : 0;
-		}
-		ok &= cm | ~ft->need_comm;
-	}
-	__u32 preds = ret >= 0 ? P_SUCCESS : P_FAILURE;
+	__u32 preds = 0;
 	if (is_open(id)) {
 		__u64 flags = 0;
 		if (id == NR_open)
@@ -879,10 +927,42 @@ static __noinline int pf_pass(struct pf_type *ft, __u32 id, __u64 *a, long ret, 
 		if (flags & 01000)
 			preds |= P_OPEN_TRUNC;
 	}
-	for (int p = 0; p < NUM_PREDS; p++)
+	if (ft->need_pred[6] | ft->need_pred[7])
+		/* the effective uid, as user.uid reports it (kuid, init namespace) */
+		preds |= BPF_CORE_READ(cur, cred, euid.val) == 0 ? P_UID_ROOT : P_UID_OTHER;
+	/* all but success/failure, which the exit knows */
+	for (int p = 2; p < NUM_PREDS; p++)
 		if (!(preds & (1 << p)))
 			ok &= ~ft->need_pred[p];
-	return ok != 0;
+	/* the costly tests only for terms still alive */
+	if (ok & ft->need_path) {
+		__u64 pm = ~0ULL;
+		__u8 pa = ft->path_arg;
+		if (pa < 2) /* kfilter.PathArg: 0 or 1 */
+			pm = pf_path_mask(id, (const void *)(pa == 0 ? a[0] : a[1]));
+		ok &= pm | ~ft->need_path;
+	}
+	if (ok & ft->need_comm) {
+		if (!ps)
+			ps = leader_state(cur, 0);
+		__u64 cm = ~0ULL;
+		if (ps && ps->known) {
+			struct comm_key ck = {};
+			ck.type = id;
+			__builtin_memcpy(ck.comm, ps->comm, sizeof(ck.comm));
+			__u64 *m = bpf_map_lookup_elem(&pf_comms, &ck);
+			cm = m ? *m : 0;
+		}
+		ok &= cm | ~ft->need_comm;
+	}
+	/* P_SUCCESS is bit 0, P_FAILURE bit 1: a term needing failure fails on
+	 * success and the other way round */
+	__u8 v = 0;
+	if (ok & ~ft->need_pred[1])
+		v |= V_SHIP_OK;
+	if (ok & ~ft->need_pred[0])
+		v |= V_SHIP_FAIL;
+	return v;
 }
 
 /* ---- syscall entry ---- */
@@ -890,7 +970,9 @@ static __noinline int pf_pass(struct pf_type *ft, __u32 id, __u64 *a, long ret, 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
-	int is_compat = in_compat_syscall();
+	/* one helper call: the rest reads the task's fields */
+	struct task_struct *cur = bpf_get_current_task_btf();
+	int is_compat = in_compat_syscall(cur);
 	if (is_compat) {
 		id = translate_compat(id);
 		if (id < 0) {
@@ -904,8 +986,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	__u8 *want = bpf_map_lookup_elem(&interest, &key);
 	if (!want || !*want)
 		return 0;
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 tid = pt, pid = pt >> 32;
+	__u32 tid = cur->pid, pid = cur->tgid;
 	if (pid == self_tgid)
 		return 0;
 	if (id == NR_exit || id == NR_exit_group) {
@@ -918,28 +999,42 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		submit(s, 0);
 		return 0;
 	}
-	struct inflight *v = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-						  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	__u64 a[6];
+	if (is_compat) {
+		/* ia32 passes arguments in ebx, ecx, edx, esi, edi, ebp */
+		a[0] = (__u32)regs->bx;
+		a[1] = (__u32)regs->cx;
+		a[2] = (__u32)regs->dx;
+		a[3] = (__u32)regs->si;
+		a[4] = (__u32)regs->di;
+		a[5] = (__u32)regs->bp;
+	} else {
+		a[0] = regs->di;
+		a[1] = regs->si;
+		a[2] = regs->dx;
+		a[3] = regs->r10;
+		a[4] = regs->r8;
+		a[5] = regs->r9;
+	}
+	__u8 ship = V_SHIP;
+	struct pf_type *ft = bpf_map_lookup_elem(&pf_types, &key);
+	if (ft && ft->mode)
+		ship = pf_verdict(cur, ft, id, a);
+	__u16 *dr = drop_slot(tid);
+	if (dr) {
+		/* also clears what an exit missed (interest withdrawn meanwhile) */
+		*dr = ship ? 0 : id + 1;
+		if (!ship)
+			return 0;
+	}
+	struct inflight *v = bpf_task_storage_get(&pending, cur, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!v)
 		return 0; /* counted as unpaired at exit */
 	v->id = id;
 	v->compat = is_compat;
-	if (is_compat) {
-		/* ia32 passes arguments in ebx, ecx, edx, esi, edi, ebp */
-		v->args[0] = (__u32)regs->bx;
-		v->args[1] = (__u32)regs->cx;
-		v->args[2] = (__u32)regs->dx;
-		v->args[3] = (__u32)regs->si;
-		v->args[4] = (__u32)regs->di;
-		v->args[5] = (__u32)regs->bp;
-	} else {
-		v->args[0] = regs->di;
-		v->args[1] = regs->si;
-		v->args[2] = regs->dx;
-		v->args[3] = regs->r10;
-		v->args[4] = regs->r8;
-		v->args[5] = regs->r9;
-	}
+	v->ship = ship;
+	if (ship)
+		__builtin_memcpy(v->args, a, sizeof(a));
 	v->active = 1;
 	return 0;
 }
@@ -1087,13 +1182,23 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 	return off;
 }
 
+/* drop_exit ends a syscall the prefilter keeps in the kernel: the fd of a
+ * dropped open is marked, so that its close (and reads...) can stay too. */
+static __always_inline void drop_exit(struct task_struct *cur, __u32 nr, long ret)
+{
+	if (ret >= 0 && is_open(nr))
+		set_mark(cur, ret, 1);
+	count_filtered(nr);
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
 	/* the array lookup is inlined and cheap: skip the hash lookup for the
 	 * syscalls nobody asked for, i.e. almost all of them */
 	long nr = regs->orig_ax;
-	int is_compat = in_compat_syscall();
+	struct task_struct *cur = bpf_get_current_task_btf();
+	int is_compat = in_compat_syscall(cur);
 	if (is_compat)
 		nr = translate_compat(nr);
 	if (nr < 0 || nr > MAX_SYSCALL)
@@ -1102,11 +1207,19 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	__u8 *want = bpf_map_lookup_elem(&interest, &key);
 	if (!want || !*want)
 		return 0;
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 tid = pt;
-	if ((__u32)(pt >> 32) == self_tgid)
+	__u32 tid = cur->pid, pid = cur->tgid;
+	if (pid == self_tgid)
 		return 0; /* the sensor's own: never stashed, not unpaired */
-	struct inflight *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
+	__u16 *dr = drop_slot(tid);
+	if (dr && *dr) {
+		int mine = *dr == nr + 1;
+		*dr = 0;
+		if (mine) {
+			drop_exit(cur, nr, ret);
+			return 0;
+		}
+	}
+	struct inflight *p = bpf_task_storage_get(&pending, cur, 0, 0);
 	if (!p || !p->active) {
 		int expected = ret == 0 && (nr == NR_clone || nr == NR_clone3 || nr == NR_fork || nr == NR_vfork ||
 					    nr == NR_execve || nr == NR_execveat);
@@ -1114,34 +1227,20 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 			count(&unpaired);
 		return 0;
 	}
-	struct inflight v = *p;
 	p->active = 0;
-	if (v.id != (__u32)nr)
+	if (p->id != (__u32)nr)
 		return 0; /* a stale entry (the thread was killed inside a syscall) */
-	struct scratch *s = begin(REC_SYSCALL, v.id, tid, pt >> 32);
+	if (!(p->ship & (ret >= 0 ? V_SHIP_OK : V_SHIP_FAIL))) {
+		drop_exit(cur, nr, ret);
+		return 0;
+	}
+	struct inflight v = *p;
+	struct scratch *s = begin(REC_SYSCALL, v.id, tid, pid);
 	if (!s)
 		return 0;
-	__u32 tk = v.id;
-	struct pf_type *ft = bpf_map_lookup_elem(&pf_types, &tk);
-	int filt = ft && ft->mode;
-	int cfd = creates_fd(v.id) && ret >= 0;
-	if (filt || cfd) {
-		struct task_struct *cur = bpf_get_current_task_btf();
-		struct proc_state *ps = leader_state(cur, filt && is_open(v.id) && ret >= 0);
-		if (filt && !pf_pass(ft, v.id, v.args, ret, ps)) {
-			/* stays in the kernel: remember the fd of a dropped open, so
-			 * that its close (and reads...) can stay too */
-			if (is_open(v.id) && ret >= 0)
-				fd_mark(ps, ret, 1);
-			else if (v.id == NR_close)
-				fd_mark(ps, (__s64)v.args[0], 0);
-			count_filtered(v.id);
-			__sync_fetch_and_add(&s->busy, -1);
-			return 0;
-		}
-		if (cfd)
-			fd_mark(ps, (v.id == NR_dup2 || v.id == NR_dup3) ? (__s64)v.args[1] : ret, 0);
-	}
+	/* a new fd that leaves the kernel is no longer one of a dropped open */
+	if (creates_fd(v.id) && ret >= 0)
+		set_mark(cur, (v.id == NR_dup2 || v.id == NR_dup3) ? (__s64)v.args[1] : ret, 0);
 	__builtin_memcpy(s->h.args, v.args, sizeof(v.args));
 	s->h.ret = ret;
 	__u32 off = exit_args(s, v.id, v.args, ret, v.compat);
@@ -1157,6 +1256,20 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	__u32 pid = BPF_CORE_READ(p, tgid), tid = BPF_CORE_READ(p, pid);
 	if (pid == self_tgid)
 		return 0;
+	/* the prefilter's state first, whether or not the record fits */
+	struct proc_state *ps = bpf_task_storage_get(&procs, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (ps) {
+		/* zeroed first: the name is a hash key, and the read stops at
+		 * the NUL (a re-exec's storage holds the older, longer name) */
+		__builtin_memset(ps->comm, 0, sizeof(ps->comm));
+		BPF_CORE_READ_STR_INTO(&ps->comm, p, comm);
+		ps->known = 1;
+		/* exec closed the close-on-exec fds without a close: forget every
+		 * mark rather than keep one for a number reused by an fd the
+		 * kernel does not mark (pipe, eventfd...); at worst the close of
+		 * a kept fd that survived the exec leaves the kernel */
+		__builtin_memset(ps->fdmark, 0, sizeof(ps->fdmark));
+	}
 	__u32 old = old_pid;
 	__u16 type = NR_execve;
 	struct scratch *s = begin(REC_EXEC, type, tid, pid);
@@ -1176,11 +1289,6 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	fill_ident(pi, p);
 	fill_creds(pi, p);
 	pi->oldtid = old;
-	struct proc_state *ps = bpf_task_storage_get(&procs, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (ps) {
-		__builtin_memcpy(ps->comm, pi->comm, sizeof(ps->comm));
-		ps->known = 1;
-	}
 	struct file *f = BPF_CORE_READ(bprm, file);
 	struct inode *ino = BPF_CORE_READ(f, f_inode);
 	pi->exe_ino = BPF_CORE_READ(ino, i_ino);
@@ -1220,6 +1328,16 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 pid = BPF_CORE_READ(child, tgid), tid = BPF_CORE_READ(child, pid);
 	if (pid == self_tgid)
 		return 0;
+	/* the prefilter's state first, whether or not the record fits: a new
+	 * process inherits the name and the fd table (and so the marks) */
+	if (pid == tid) {
+		struct proc_state *pps = bpf_task_storage_get(&procs, parent->group_leader, 0, 0);
+		if (pps) {
+			struct proc_state *cps = bpf_task_storage_get(&procs, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+			if (cps)
+				__builtin_memcpy(cps, pps, sizeof(*cps));
+		}
+	}
 	struct scratch *s = begin(REC_FORK, NR_clone, tid, pid);
 	if (!s)
 		return 0;
@@ -1244,14 +1362,6 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	fill_creds(pi, child);
 	pi->ptid = ptid;
 	pi->has |= PI_CWD;
-	if (pid == tid) { /* a new process: it inherits the name and the fd table */
-		struct proc_state *pps = bpf_task_storage_get(&procs, parent->group_leader, 0, 0);
-		if (pps) {
-			struct proc_state *cps = bpf_task_storage_get(&procs, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-			if (cps)
-				__builtin_memcpy(cps, pps, sizeof(*cps));
-		}
-	}
 	off = proc_done(s, off);
 	off = put_cwd(s, off, IT_CWD, child);
 	off = put_cgroup(s, off, child);

@@ -42,6 +42,7 @@ harrier: first alerts, from another terminal:
   syscall (as root):  cat /etc/shadow > /dev/null
   k8s audit:          curl -s -H 'Content-Type: application/json' --data-binary @deploy/compose/examples/audit-exec.json http://127.0.0.1:8765/k8s_audit
   live stream:        bin/harrierctl subscribe --router $HARRIER_ROUTER_GRPC_ADDRESS -o text
+harrier: console: http://$HARRIER_ROUTER_HTTP_ADDRESS/ui/
 MSG
 # The router prints every alert; the sensor need not print them again.
 HARRIER_SENSOR_STDOUT=${HARRIER_SENSOR_STDOUT:-false} HARRIER_SENSOR_BIN=$root/bin/harrier-sensor bash scripts/run-sensor.sh "$@"

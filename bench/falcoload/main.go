@@ -32,23 +32,81 @@ import (
 const alert = `{"hostname":"node-1","output":"10:20:05.408091526: Warning Shell spawned in a container (user=root container_id=a1b2c3 shell=bash parent=runc cmdline=bash -il)","priority":"Warning","rule":"Terminal shell in container","source":"syscall","tags":["container","maturity_stable","mitre_execution","shell","T1059"],"time":"2026-11-24T10:20:05.408091526Z","output_fields":{"container.id":"a1b2c3","container.image.repository":"nginx","evt.time":1795602005408091526,"proc.cmdline":"bash -il","proc.name":"bash","proc.pname":"runc","user.name":"root","user.loginuid":-1}}`
 
 // sink is a webhook receiver counting alerts (JSON lines or one object).
+// The sinks live in a child process of their own (this binary with
+// -sinks), so that this process's CPU is the load generator's alone.
 type sink struct {
-	n   atomic.Int64
-	url string
+	url, countURL string
 }
 
-func newSink() *sink {
-	s := &sink{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+var sinkAddr string // the sink process's address, once started
+
+func newSink(name string) *sink {
+	return &sink{url: "http://" + sinkAddr + "/s/" + name, countURL: "http://" + sinkAddr + "/count/" + name}
+}
+
+// n is how many alerts reached the sink.
+func (s *sink) n() int64 {
+	resp, err := http.Get(s.countURL)
+	if err != nil {
+		log.Fatalf("sink: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		log.Fatalf("sink count %q: %v", b, err)
+	}
+	return n
+}
+
+// serveSinks is the sink process: POST /s/NAME counts alerts, GET
+// /count/NAME says how many.
+func serveSinks(addr string) {
+	var mu sync.Mutex
+	counts := map[string]*atomic.Int64{}
+	counter := func(name string) *atomic.Int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		c := counts[name]
+		if c == nil {
+			c = new(atomic.Int64)
+			counts[name] = c
+		}
+		return c
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /s/{name}", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		counter(r.PathValue("name")).Add(int64(bytes.Count(bytes.TrimSpace(b), []byte("\n")) + 1))
+	})
+	mux.HandleFunc("GET /count/{name}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, counter(r.PathValue("name")).Load())
+	})
+	log.Fatal(http.ListenAndServe(addr, mux))
+}
+
+func startSinks() *exec.Cmd {
+	sinkAddr = freeAddr()
+	self, err := os.Executable()
 	if err != nil {
 		log.Fatal(err)
 	}
-	s.url = "http://" + ln.Addr().String() + "/"
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		s.n.Add(int64(bytes.Count(bytes.TrimSpace(b), []byte("\n")) + 1))
-	}))
-	return s
+	cmd := exec.Command(self, "-sinks", sinkAddr)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + sinkAddr + "/count/x"); err == nil {
+			resp.Body.Close()
+			return cmd
+		}
+		if time.Now().After(deadline) {
+			log.Fatal("sink process not ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 type target struct {
@@ -88,22 +146,34 @@ func start(name string, args []string, url string, s *sink) *target {
 	return &target{name: name, url: url, cmd: cmd, sink: s}
 }
 
-func startRouter(bin, dir, ack string) *target {
-	s := newSink()
+// startRouter runs harrier-router with the given ack policy; console: false
+// turns the built-in console (and its index of recent alerts) off, as for
+// a router used only to forward, like falcosidekick without its UI.
+func startRouter(bin, dir, ack string, console bool) *target {
+	name := ack
+	if !console {
+		name += "-noconsole"
+	}
+	s := newSink("router-" + name)
 	httpAddr := freeAddr()
 	cfg := fmt.Sprintf(`data_dir: %s/data-%s
 grpc: {address: %q}
 http: {address: %q, metrics_address: %q, ack: %s}
+console: {enabled: %t}
 log: {level: warn}
 outputs:
   webhook:
     sink: {address: %s, format: ndjson}
-`, dir, ack, freeAddr(), httpAddr, freeAddr(), ack, s.url)
-	p := filepath.Join(dir, "router-"+ack+".yaml")
+`, dir, name, freeAddr(), httpAddr, freeAddr(), ack, console, s.url)
+	p := filepath.Join(dir, "router-"+name+".yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		log.Fatal(err)
 	}
-	return start("harrier-router ack="+ack, []string{bin, "run", "--config", p}, "http://"+httpAddr+"/", s)
+	label := "harrier-router ack=" + ack
+	if !console {
+		label += ", console off"
+	}
+	return start(label, []string{bin, "run", "--config", p}, "http://"+httpAddr+"/", s)
 }
 
 // cpu is the process's user+system CPU time.
@@ -122,16 +192,158 @@ type result struct {
 	accepted, errors int64
 	perSec           float64
 	p50, p99         time.Duration
-	cpuPerAlert      time.Duration
+	cpuPerAlert      time.Duration // the server's
+	loadCPUPerAlert  time.Duration // this process's (the clients)
 	delivered        int64
+}
+
+// client is one Falco http_output: a keep-alive HTTP/1.1 connection with
+// one request in flight, each answer awaited. Falco's is libcurl (C); Go's
+// net/http client costs several times more per request and would make the
+// load generator, not the server, the bottleneck on two cores. So the
+// request bytes are built once and only what HTTP/1.1 needs of an answer
+// is parsed: the status line, Content-Length or chunked framing, and
+// "Connection: close".
+type client struct {
+	addr string
+	req  []byte
+	c    net.Conn
+	br   *bufio.Reader
+	// deadline is refreshed once a second, not per request: setting it
+	// costs as much as a small part of the exchange.
+	deadline time.Time
+}
+
+func newClient(url string, body []byte) *client {
+	hostPath := strings.TrimPrefix(url, "http://")
+	host, path, _ := strings.Cut(hostPath, "/")
+	req := fmt.Appendf(nil, "POST /%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: falcoload\r\nAccept: */*\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", path, host, len(body))
+	return &client{addr: host, req: append(req, body...)}
+}
+
+func (c *client) close() {
+	if c.c != nil {
+		c.c.Close()
+		c.c = nil
+	}
+}
+
+// post sends the alert and returns the answer's status code.
+func (c *client) post() (int, error) {
+	if c.c == nil {
+		conn, err := net.DialTimeout("tcp", c.addr, 2*time.Second)
+		if err != nil {
+			return 0, err
+		}
+		c.deadline = time.Time{}
+		c.c = conn
+		if c.br == nil {
+			c.br = bufio.NewReaderSize(conn, 4096)
+		} else {
+			c.br.Reset(conn)
+		}
+	}
+	code, err := c.exchange()
+	if err != nil {
+		c.close()
+	}
+	return code, err
+}
+
+func (c *client) exchange() (int, error) {
+	// Falco's output_timeout is 2 s: an answer is awaited 2-3 s.
+	if now := time.Now(); now.Add(2 * time.Second).After(c.deadline) {
+		c.deadline = now.Add(3 * time.Second)
+		c.c.SetDeadline(c.deadline)
+	}
+	if _, err := c.c.Write(c.req); err != nil {
+		return 0, err
+	}
+	line, err := c.br.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	code, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	length, chunked, closing := int64(-1), false, false
+	for {
+		h, err := c.br.ReadSlice('\n')
+		if err != nil {
+			return 0, err
+		}
+		h = bytes.TrimRight(h, "\r\n")
+		if len(h) == 0 {
+			break
+		}
+		k, v, _ := bytes.Cut(h, []byte(":"))
+		v = bytes.TrimSpace(v)
+		switch {
+		case bytes.EqualFold(k, []byte("Content-Length")):
+			if length, err = strconv.ParseInt(string(v), 10, 64); err != nil {
+				return 0, fmt.Errorf("bad Content-Length %q", v)
+			}
+		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(v, []byte("chunked"))
+		case bytes.EqualFold(k, []byte("Connection")):
+			closing = bytes.EqualFold(v, []byte("close"))
+		}
+	}
+	switch {
+	case chunked:
+		for {
+			l, err := c.br.ReadSlice('\n')
+			if err != nil {
+				return 0, err
+			}
+			l, _, _ = bytes.Cut(bytes.TrimSpace(l), []byte(";"))
+			n, err := strconv.ParseInt(string(l), 16, 64)
+			if err != nil {
+				return 0, fmt.Errorf("bad chunk size %q", l)
+			}
+			if n == 0 { // trailers end with an empty line
+				for {
+					t, err := c.br.ReadSlice('\n')
+					if err != nil {
+						return 0, err
+					}
+					if len(bytes.TrimSpace(t)) == 0 {
+						break
+					}
+				}
+				break
+			}
+			if _, err := c.br.Discard(int(n) + 2); err != nil {
+				return 0, err
+			}
+		}
+	case length > 0:
+		if _, err := c.br.Discard(int(length)); err != nil {
+			return 0, err
+		}
+	case length < 0:
+		closing = true // body until close: read nothing more, reconnect
+	}
+	if closing {
+		c.close()
+	}
+	return code, nil
 }
 
 func load(t *target, conns int, d time.Duration) result {
 	var wg sync.WaitGroup
 	lat := make([][]time.Duration, conns)
 	var accepted, errs atomic.Int64
-	before := t.sink.n.Load()
-	cpu0 := cpu(t.cmd.Process.Pid)
+	var before int64
+	if t.sink != nil {
+		before = t.sink.n()
+	}
+	cpu0, self0 := cpu(t.cmd.Process.Pid), cpu(os.Getpid())
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	body := []byte(alert)
@@ -140,20 +352,13 @@ func load(t *target, conns int, d time.Duration) result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// One keep-alive connection per sender, like one Falco.
-			client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
-				MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}}
-			defer client.CloseIdleConnections()
+			cl := newClient(t.url, body) // one keep-alive connection, like one Falco
+			defer cl.close()
+			lat[c] = make([]time.Duration, 0, 1<<16)
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				resp, err := client.Post(t.url, "application/json", bytes.NewReader(body))
-				if err != nil {
-					errs.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
+				code, err := cl.post()
+				if err != nil || code != 200 {
 					errs.Add(1)
 					continue
 				}
@@ -168,20 +373,41 @@ func load(t *target, conns int, d time.Duration) result {
 	r.perSec = float64(r.accepted) / elapsed.Seconds()
 	if r.accepted > 0 {
 		r.cpuPerAlert = (cpu(t.cmd.Process.Pid) - cpu0) / time.Duration(r.accepted)
+		r.loadCPUPerAlert = (cpu(os.Getpid()) - self0) / time.Duration(r.accepted)
 	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	if len(all) > 0 {
 		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
 	}
+	if t.sink == nil {
+		return r
+	}
 	// Let the sink catch up (the router delivers asynchronously, the
 	// stand-in from its goroutines) before the next measurement.
 	deadline := time.Now().Add(20 * time.Second)
-	for t.sink.n.Load()-before < r.accepted && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	for t.sink.n()-before < r.accepted && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
 	}
-	r.delivered = t.sink.n.Load() - before
+	r.delivered = t.sink.n() - before
 	return r
+}
+
+// serveEmpty is the floor target: net/http answering 200 at once, nothing
+// read or stored.
+func serveEmpty(addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })
+	log.Fatal(http.ListenAndServe(addr, mux))
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func main() {
@@ -190,18 +416,52 @@ func main() {
 	dur := flag.Duration("duration", 5*time.Second, "measurement per target and connection count")
 	connList := flag.String("conns", "1,8,32", "connection counts")
 	rounds := flag.Int("rounds", 1, "measurements per target and connection count (alternating; the best is kept)")
+	floor := flag.Bool("floor", false, "also measure an empty Go net/http handler (answers 200 at once): the round-trip floor of this client and net/http")
+	noFsync := flag.Bool("no-fsync", false, "skip the router with ack: fsync")
+	noConsole := flag.Bool("no-console", false, "also measure the router (ack: written) with its console off")
+	sinksMode := flag.String("sinks", "", "internal: serve the webhook sinks on this address")
+	emptyMode := flag.String("empty", "", "internal: serve the empty handler on this address")
+	url := flag.String("url", "", "only load this URL (a server already running, e.g. to profile it) with the first -conns and -duration")
 	flag.Parse()
+	switch {
+	case *url != "":
+		conns, _ := strconv.Atoi(strings.Split(*connList, ",")[0])
+		r := load(&target{name: *url, url: *url, cmd: &exec.Cmd{Process: &os.Process{Pid: os.Getpid()}}}, max(conns, 1), *dur)
+		fmt.Printf("%s: %.0f alerts/s, p50 %v, p99 %v, %d errors, load generator CPU/alert %v\n", *url, r.perSec, r.p50, r.p99, r.errors, r.loadCPUPerAlert)
+		return
+	case *sinksMode != "":
+		serveSinks(*sinksMode)
+		return
+	case *emptyMode != "":
+		serveEmpty(*emptyMode)
+		return
+	}
 	dir, err := os.MkdirTemp("", "falcoload")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	sk := newSink()
+	sinks := startSinks()
+	defer func() { sinks.Process.Kill(); sinks.Wait() }()
+	sk := newSink("standin")
 	skAddr := freeAddr()
 	targets := []*target{
 		start("falcosidekick stand-in", []string{*sidekickBin, "-listen", skAddr, "-webhook", sk.url}, "http://"+skAddr+"/", sk),
-		startRouter(*routerBin, dir, "written"),
-		startRouter(*routerBin, dir, "fsync"),
+		startRouter(*routerBin, dir, "written", true),
+	}
+	if !*noFsync {
+		targets = append(targets, startRouter(*routerBin, dir, "fsync", true))
+	}
+	if *noConsole {
+		targets = append(targets, startRouter(*routerBin, dir, "written", false))
+	}
+	if *floor {
+		self, err := os.Executable()
+		if err != nil {
+			log.Fatal(err)
+		}
+		addr := freeAddr()
+		targets = append(targets, start("empty net/http handler (floor)", []string{self, "-empty", addr}, "http://"+addr+"/", nil))
 	}
 	defer func() {
 		for _, t := range targets {
@@ -214,9 +474,10 @@ func main() {
 	}
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
-	fmt.Fprintf(w, "%d s per measurement, %d round(s), started %s UTC\n\n", int(dur.Seconds()), *rounds, time.Now().UTC().Format("2006-01-02 15:04"))
-	fmt.Fprintln(w, "| connections | target | accepted alerts/s | ratio to stand-in | ack p50 | ack p99 | server CPU/alert | at the sink | errors |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "%d s per measurement, %d round(s), started %s UTC, load average %s\n\n", int(dur.Seconds()), *rounds,
+		time.Now().UTC().Format("2006-01-02 15:04"), loadavg())
+	fmt.Fprintln(w, "| connections | target | accepted alerts/s | ratio to stand-in | ack p50 | ack p99 | server CPU/alert | stand-in's CPU/alert over this | load generator CPU/alert | at the sink | errors |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, cs := range strings.Split(*connList, ",") {
 		conns, err := strconv.Atoi(strings.TrimSpace(cs))
 		if err != nil || conns < 1 {
@@ -232,10 +493,19 @@ func main() {
 		}
 		for i, t := range targets {
 			r := best[i]
-			fmt.Fprintf(w, "| %d | %s | %.0f | %.2fx | %v | %v | %v | %d of %d | %d |\n", conns, t.name, r.perSec,
+			sinkCol := "-"
+			if t.sink != nil {
+				sinkCol = fmt.Sprintf("%d of %d", r.delivered, r.accepted)
+			}
+			cpuRatio := "-"
+			if r.cpuPerAlert > 0 {
+				cpuRatio = fmt.Sprintf("%.1fx", float64(best[0].cpuPerAlert)/float64(r.cpuPerAlert))
+			}
+			fmt.Fprintf(w, "| %d | %s | %.0f | %.2fx | %v | %v | %v | %s | %v | %s | %d |\n", conns, t.name, r.perSec,
 				r.perSec/best[0].perSec, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond),
-				r.cpuPerAlert.Round(time.Microsecond), r.delivered, r.accepted, r.errors)
+				r.cpuPerAlert.Round(100*time.Nanosecond), cpuRatio, r.loadCPUPerAlert.Round(100*time.Nanosecond), sinkCol, r.errors)
 		}
+		fmt.Fprintf(w, "| | load average after %d connections: %s | | | | | | | | | |\n", conns, loadavg())
 		w.Flush()
 	}
 }

@@ -60,6 +60,9 @@ type Limiter struct {
 
 	refused  *prometheus.CounterVec
 	inflight *prometheus.GaugeVec
+	// resolved once: a label lookup per request costs more than the
+	// accounting itself
+	inflightReqs, inflightBytes prometheus.Gauge
 }
 
 // New returns a Limiter for cfg with the defaults filled in.
@@ -97,8 +100,8 @@ func New(cfg Config) *Limiter {
 	for _, b := range []string{"requests", "bytes", "body"} {
 		l.refused.WithLabelValues(b)
 	}
-	l.inflight.WithLabelValues("requests")
-	l.inflight.WithLabelValues("bytes")
+	l.inflightReqs = l.inflight.WithLabelValues("requests")
+	l.inflightBytes = l.inflight.WithLabelValues("bytes")
 	return l
 }
 
@@ -129,8 +132,8 @@ func (l *Limiter) acquire(cost int64) (bound string, ok bool) {
 	}
 	l.requests++
 	l.bytes += cost
-	l.inflight.WithLabelValues("requests").Set(float64(l.requests))
-	l.inflight.WithLabelValues("bytes").Set(float64(l.bytes))
+	l.inflightReqs.Set(float64(l.requests))
+	l.inflightBytes.Set(float64(l.bytes))
 	return "", true
 }
 
@@ -139,8 +142,8 @@ func (l *Limiter) release(cost int64) {
 	defer l.mu.Unlock()
 	l.requests--
 	l.bytes -= cost
-	l.inflight.WithLabelValues("requests").Set(float64(l.requests))
-	l.inflight.WithLabelValues("bytes").Set(float64(l.bytes))
+	l.inflightReqs.Set(float64(l.requests))
+	l.inflightBytes.Set(float64(l.bytes))
 }
 
 // Wrap returns h behind the limiter's bounds.

@@ -13,8 +13,11 @@ package retry
 
 import (
 	"errors"
+	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // TransientStatus reports whether a non-2xx HTTP status is worth retrying:
@@ -64,4 +67,29 @@ func refusedByClient(msg string) bool {
 		}
 	}
 	return false
+}
+
+// MaxAfter caps a receiver's Retry-After: a wrong or hostile value must not
+// park a sender for hours.
+const MaxAfter = time.Minute
+
+// After is how long a receiver asked to wait before the next attempt
+// (its Retry-After header, in seconds or as an HTTP date; RFC 9110 10.2.3),
+// capped at MaxAfter. ok is false without a usable header.
+func After(h http.Header, now time.Time) (d time.Duration, ok bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(min(secs, int64(MaxAfter/time.Second))) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return min(max(t.Sub(now), 0), MaxAfter), true
 }

@@ -147,3 +147,31 @@ func TestTransientError(t *testing.T) {
 		})
 	}
 }
+
+func TestAfter(t *testing.T) {
+	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		header string
+		want   time.Duration
+		ok     bool
+	}{
+		{"", 0, false},
+		{"3", 3 * time.Second, true},
+		{" 0 ", 0, true},
+		{"-1", 0, false},
+		{"soon", 0, false},
+		{"86400", MaxAfter, true},
+		{"99999999999999999", MaxAfter, true},
+		{now.Add(20 * time.Second).Format(http.TimeFormat), 20 * time.Second, true},
+		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
+		{now.Add(time.Hour).Format(http.TimeFormat), MaxAfter, true},
+	} {
+		h := http.Header{}
+		if tt.header != "" {
+			h.Set("Retry-After", tt.header)
+		}
+		if d, ok := After(h, now); d != tt.want || ok != tt.ok {
+			t.Errorf("Retry-After %q: %v %v, want %v %v", tt.header, d, ok, tt.want, tt.ok)
+		}
+	}
+}

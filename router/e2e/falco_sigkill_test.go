@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
+	"github.com/harrier-security/harrier/router/internal/testkit/webhookrecv"
 )
 
 // falcoSender posts one Falco JSON alert per request over a single
@@ -69,7 +72,7 @@ func (s *falcoSender) run(ctx context.Context) {
 // delivered after the restart.
 func TestFalcoKeepAliveSenderSIGKILLLosesNothingAcknowledged(t *testing.T) {
 	dir := t.TempDir()
-	hook := newReceiver(t)
+	hook := webhookrecv.New(t)
 	cfg := filepath.Join(dir, "router.yaml")
 	grpcAddr, httpAddr := freePort(t), freePort(t)
 	// A long fsync window: acknowledged alerts are certainly not fsynced yet
@@ -79,7 +82,7 @@ journal: {fsync_interval: 10s}
 outputs:
   webhook:
     soc: {address: %s, format: ndjson}
-`, hook.srv.URL))
+`, hook.URL))
 	r := startRouter(t, cfg, grpcAddr, httpAddr)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -87,7 +90,7 @@ outputs:
 	done := make(chan struct{})
 	go func() { defer close(done); s.run(ctx) }()
 
-	eventually(t, 20*time.Second, "alerts acknowledged", func() bool { return len(s.ackedIDs()) >= 1500 })
+	poll.Until(t, 20*time.Second, "alerts acknowledged", func() bool { return len(s.ackedIDs()) >= 1500 })
 	r.kill() // SIGKILL mid-stream
 	killedAt := len(s.ackedIDs())
 	// Falco keeps one connection; a request that outlives the client's 2 s
@@ -97,11 +100,11 @@ outputs:
 		t.Fatalf("before the kill: %d connections dialed, %d requests reused one; want a keep-alive connection", d, u)
 	}
 	startRouter(t, cfg, grpcAddr, httpAddr)
-	eventually(t, 20*time.Second, "the sender to resume", func() bool { return len(s.ackedIDs()) >= killedAt+500 })
+	poll.Until(t, 20*time.Second, "the sender to resume", func() bool { return len(s.ackedIDs()) >= killedAt+500 })
 	cancel()
 	<-done
 	acked := s.ackedIDs()
-	eventually(t, 30*time.Second, "every acknowledged alert at the webhook", func() bool { return hook.has(acked[:killedAt]) == 0 })
-	eventually(t, 30*time.Second, "the alerts after the restart too", func() bool { return hook.has(acked) == 0 })
+	poll.Until(t, 30*time.Second, "every acknowledged alert at the webhook", func() bool { return hook.Missing(acked[:killedAt]) == 0 })
+	poll.Until(t, 30*time.Second, "the alerts after the restart too", func() bool { return hook.Missing(acked) == 0 })
 	t.Logf("%d alerts answered 200 over one keep-alive connection (%d before SIGKILL, unfsynced), all delivered", len(acked), killedAt)
 }

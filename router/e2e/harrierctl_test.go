@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,30 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/harrier-security/harrier/proto/falcojson"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
+	"github.com/harrier-security/harrier/router/internal/testkit/syncbuf"
+	"github.com/harrier-security/harrier/router/internal/testkit/webhookrecv"
 )
-
-// syncBuffer collects a subprocess's output safely.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func postFalco(t *testing.T, httpAddr, rule, priority string) {
 	t.Helper()
@@ -52,18 +35,18 @@ func postFalco(t *testing.T, httpAddr, rule, priority string) {
 
 func TestHarrierctlSubscribeFiltersAndDeadLetters(t *testing.T) {
 	dir := t.TempDir()
-	refusing := newReceiver(t)
-	refusing.set(422) // permanent: every alert becomes a dead letter
+	refusing := webhookrecv.New(t)
+	refusing.SetStatus(422) // permanent: every alert becomes a dead letter
 	cfg := filepath.Join(dir, "router.yaml")
 	grpcAddr, httpAddr := freePort(t), freePort(t)
-	writeConfig(t, cfg, dir+"/data", grpcAddr, httpAddr, fmt.Sprintf("outputs: {webhook: {strict: {address: %s, minimumpriority: critical}}}\n", refusing.srv.URL))
+	writeConfig(t, cfg, dir+"/data", grpcAddr, httpAddr, fmt.Sprintf("outputs: {webhook: {strict: {address: %s, minimumpriority: critical}}}\n", refusing.URL))
 	startRouter(t, cfg, grpcAddr, httpAddr)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sub := exec.CommandContext(ctx, ctlBinary, "subscribe", "--router", grpcAddr, "--min-priority", "critical", "-o", "json")
 	stdout, _ := sub.StdoutPipe()
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	sub.Stderr = &stderr
 	if err := sub.Start(); err != nil {
 		t.Fatal(err)
@@ -77,7 +60,7 @@ func TestHarrierctlSubscribeFiltersAndDeadLetters(t *testing.T) {
 		close(lines)
 	}()
 	// Post once the router counts the subscriber (instead of a fixed sleep).
-	eventually(t, 10*time.Second, "the subscription registered", func() bool {
+	poll.Until(t, 10*time.Second, "the subscription registered", func() bool {
 		resp, err := http.Get("http://" + metricsFor(t, httpAddr) + "/metrics")
 		if err != nil {
 			return false
@@ -105,17 +88,17 @@ func TestHarrierctlSubscribeFiltersAndDeadLetters(t *testing.T) {
 
 	// The critical alert was refused by the webhook: it is a dead letter.
 	var out []byte
-	eventually(t, 10*time.Second, "a dead letter listed", func() bool {
+	poll.Until(t, 10*time.Second, "a dead letter listed", func() bool {
 		var err error
 		out, err = exec.Command(ctlBinary, "deadletters", "list", "--router", grpcAddr).CombinedOutput()
 		return err == nil && strings.Contains(string(out), "webhook.strict") && strings.Contains(string(out), "HTTP 422")
 	})
-	refusing.set(0)
+	refusing.SetStatus(0)
 	out, err := exec.Command(ctlBinary, "deadletters", "replay", "--router", grpcAddr, "--output", "webhook.strict").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "replayed 1, failed again 0") {
 		t.Fatalf("replay: %v: %s", err, out)
 	}
-	if refusing.count() != 1 {
-		t.Fatalf("webhook has %d alerts after replay", refusing.count())
+	if refusing.Unique() != 1 {
+		t.Fatalf("webhook has %d alerts after replay", refusing.Unique())
 	}
 }

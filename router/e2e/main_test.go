@@ -5,12 +5,9 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,13 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/harrier-security/harrier/proto/falcojson"
-	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
 	"github.com/harrier-security/harrier/router/internal/testkit/routerproc"
+	"github.com/harrier-security/harrier/router/internal/testkit/sensorstream"
+	"github.com/harrier-security/harrier/router/internal/testkit/webhookrecv"
 )
 
 var binary, ctlBinary string
@@ -82,69 +77,6 @@ func (r *router) logs() string { return r.Logs() }
 func (r *router) kill()        { r.Kill() }
 func (r *router) stop()        { r.Stop() }
 
-// receiver is a real webhook endpoint.
-type receiver struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	ids    map[string]int
-	status int
-	delay  time.Duration
-}
-
-func newReceiver(t *testing.T) *receiver {
-	r := &receiver{ids: map[string]int{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		st, delay := r.status, r.delay
-		r.mu.Unlock()
-		time.Sleep(delay)
-		if st != 0 {
-			w.WriteHeader(st)
-			return
-		}
-		var got []string
-		for _, line := range bytes.Split(bytes.TrimSpace(body), []byte("\n")) {
-			a, err := falcojson.Unmarshal(line)
-			if err != nil {
-				http.Error(w, err.Error(), 400)
-				return
-			}
-			got = append(got, a.GetId())
-		}
-		r.mu.Lock()
-		for _, id := range got {
-			r.ids[id]++
-		}
-		r.mu.Unlock()
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *receiver) set(status int) {
-	r.mu.Lock()
-	r.status = status
-	r.mu.Unlock()
-}
-
-func (r *receiver) has(ids []string) (missing int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, id := range ids {
-		if r.ids[id] == 0 {
-			missing++
-		}
-	}
-	return missing
-}
-
-func (r *receiver) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.ids)
-}
-
 func fileIDs(t *testing.T, path string) map[string]bool {
 	ids := map[string]bool{}
 	f, err := os.Open(path)
@@ -164,90 +96,9 @@ func fileIDs(t *testing.T, path string) map[string]bool {
 	return ids
 }
 
-// sensor streams batches like a real sensor: it forgets a batch only when it
-// is acknowledged OK, and resends it after reconnecting.
-type sensor struct {
-	addr  string
-	mu    sync.Mutex
-	acked []string
-	next  int
-}
-
-func (s *sensor) ackedIDs() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.acked...)
-}
-
-func (s *sensor) batch(n int, prefix string) []*harrierv1.Alert {
-	out := make([]*harrierv1.Alert, n)
-	for i := range out {
-		s.next++
-		out[i] = &harrierv1.Alert{Id: fmt.Sprintf("%s-%07d", prefix, s.next), Rule: "Terminal shell in container",
-			Priority: harrierv1.Priority_PRIORITY_WARNING, Source: "syscall", Hostname: "node-1",
-			Output: "shell spawned", Time: timestamppb.Now(), Tags: []string{"shell"}}
-	}
-	return out
-}
-
-// run streams batches of n alerts until ctx ends, reconnecting on errors.
-func (s *sensor) run(ctx context.Context, n int, prefix string, pause time.Duration) {
-	var pending []*harrierv1.Alert
-	seq := uint64(0)
-	for ctx.Err() == nil {
-		conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			return
-		}
-		stream, err := harrierv1.NewIngestClient(conn).Stream(ctx)
-		if err != nil {
-			conn.Close()
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		seq = 0
-		for ctx.Err() == nil {
-			if pending == nil {
-				pending = s.batch(n, prefix)
-			}
-			seq++
-			if err = stream.Send(&harrierv1.AlertBatch{Sequence: seq, Alerts: pending, SensorId: "node-1"}); err != nil {
-				break
-			}
-			ack, err2 := stream.Recv()
-			if err2 != nil {
-				err = err2
-				break
-			}
-			if ack.GetStatus() == harrierv1.AckStatus_ACK_STATUS_OK {
-				s.mu.Lock()
-				for _, a := range pending {
-					s.acked = append(s.acked, a.Id)
-				}
-				s.mu.Unlock()
-				pending = nil
-			}
-			time.Sleep(pause)
-		}
-		conn.Close()
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 func TestSIGKILLMidStreamLosesNothingAcknowledged(t *testing.T) {
 	dir := t.TempDir()
-	hook := newReceiver(t)
+	hook := webhookrecv.New(t)
 	cfg := filepath.Join(dir, "router.yaml")
 	grpcAddr, httpAddr := freePort(t), freePort(t)
 	writeConfig(t, cfg, dir+"/data", grpcAddr, httpAddr, fmt.Sprintf(`
@@ -256,25 +107,22 @@ outputs:
     soc: {address: %s, format: ndjson}
   file:
     archive: {path: %s/alerts.jsonl}
-`, hook.srv.URL, dir))
+`, hook.URL, dir))
 	r := startRouter(t, cfg, grpcAddr, httpAddr)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &sensor{addr: grpcAddr}
-	done := make(chan struct{})
-	go func() { defer close(done); s.run(ctx, 50, "k", 2*time.Millisecond) }()
+	s := &sensorstream.Sensor{Addr: grpcAddr, Prefix: "k"}
+	stopSensor := s.Start(t, 50, 2*time.Millisecond)
 
-	eventually(t, 20*time.Second, "some acked alerts", func() bool { return len(s.ackedIDs()) >= 2000 })
+	poll.Until(t, 20*time.Second, "some acked alerts", func() bool { return len(s.Acked()) >= 2000 })
 	r.kill() // SIGKILL mid-stream
-	killedAt := len(s.ackedIDs())
+	killedAt := len(s.Acked())
 	time.Sleep(300 * time.Millisecond)
 	startRouter(t, cfg, grpcAddr, httpAddr)
-	eventually(t, 20*time.Second, "the stream to resume", func() bool { return len(s.ackedIDs()) >= killedAt+2000 })
-	cancel()
-	<-done
-	acked := s.ackedIDs()
-	eventually(t, 30*time.Second, "every acknowledged alert at the webhook", func() bool { return hook.has(acked) == 0 })
-	eventually(t, 30*time.Second, "every acknowledged alert in the file", func() bool {
+	poll.Until(t, 20*time.Second, "the stream to resume", func() bool { return len(s.Acked()) >= killedAt+2000 })
+	stopSensor()
+	acked := s.Acked()
+	poll.Until(t, 30*time.Second, "every acknowledged alert at the webhook", func() bool { return hook.Missing(acked) == 0 })
+	poll.Until(t, 30*time.Second, "every acknowledged alert in the file", func() bool {
 		ids := fileIDs(t, dir+"/alerts.jsonl")
 		for _, id := range acked {
 			if !ids[id] {
@@ -288,7 +136,7 @@ outputs:
 
 func TestWebhookOutageDeliversEverythingWithoutSlowingOthers(t *testing.T) {
 	dir := t.TempDir()
-	flaky, steady := newReceiver(t), newReceiver(t)
+	flaky, steady := webhookrecv.New(t), webhookrecv.New(t)
 	cfg := filepath.Join(dir, "router.yaml")
 	grpcAddr, httpAddr := freePort(t), freePort(t)
 	writeConfig(t, cfg, dir+"/data", grpcAddr, httpAddr, fmt.Sprintf(`
@@ -297,30 +145,27 @@ outputs:
   webhook:
     flaky: {address: %s}
     steady: {address: %s, format: ndjson}
-`, flaky.srv.URL, steady.srv.URL))
+`, flaky.URL, steady.URL))
 	startRouter(t, cfg, grpcAddr, httpAddr)
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &sensor{addr: grpcAddr}
-	done := make(chan struct{})
-	go func() { defer close(done); s.run(ctx, 20, "o", 5*time.Millisecond) }()
-	eventually(t, 10*time.Second, "traffic", func() bool { return flaky.count() > 100 })
+	s := &sensorstream.Sensor{Addr: grpcAddr, Prefix: "o"}
+	stopSensor := s.Start(t, 20, 5*time.Millisecond)
+	poll.Until(t, 10*time.Second, "traffic", func() bool { return flaky.Unique() > 100 })
 
-	flaky.set(503)
-	outageStart := len(s.ackedIDs())
+	flaky.SetStatus(503)
+	outageStart := len(s.Acked())
 	time.Sleep(2 * time.Second)
-	during := s.ackedIDs()[outageStart:]
+	during := s.Acked()[outageStart:]
 	// The healthy webhook kept up during the outage.
-	eventually(t, 3*time.Second, "steady output current during the outage", func() bool { return steady.has(during) == 0 })
-	if flaky.has(during) == 0 {
+	poll.Until(t, 3*time.Second, "steady output current during the outage", func() bool { return steady.Missing(during) == 0 })
+	if flaky.Missing(during) == 0 {
 		t.Fatal("the failing webhook received alerts during its outage")
 	}
-	flaky.set(0)
+	flaky.SetStatus(0)
 	time.Sleep(500 * time.Millisecond)
-	cancel()
-	<-done
-	acked := s.ackedIDs()
-	eventually(t, 20*time.Second, "the recovered webhook has everything", func() bool { return flaky.has(acked) == 0 })
-	if steady.has(acked) != 0 {
+	stopSensor()
+	acked := s.Acked()
+	poll.Until(t, 20*time.Second, "the recovered webhook has everything", func() bool { return flaky.Missing(acked) == 0 })
+	if steady.Missing(acked) != 0 {
 		t.Fatal("steady webhook lost alerts")
 	}
 	t.Logf("%d alerts, %d sent during a 2s outage; all delivered after recovery", len(acked), len(during))
@@ -328,11 +173,11 @@ outputs:
 
 func TestConfigEditsApplyAndInvalidEditIsRefused(t *testing.T) {
 	dir := t.TempDir()
-	a, b := newReceiver(t), newReceiver(t)
+	a, b := webhookrecv.New(t), webhookrecv.New(t)
 	cfg := filepath.Join(dir, "router.yaml")
 	grpcAddr, httpAddr := freePort(t), freePort(t)
 	data := dir + "/data"
-	writeConfig(t, cfg, data, grpcAddr, httpAddr, fmt.Sprintf("webhook: {address: %s}\n", a.srv.URL))
+	writeConfig(t, cfg, data, grpcAddr, httpAddr, fmt.Sprintf("webhook: {address: %s}\n", a.URL))
 	r := startRouter(t, cfg, grpcAddr, httpAddr)
 
 	post := func(rule string) {
@@ -348,29 +193,29 @@ func TestConfigEditsApplyAndInvalidEditIsRefused(t *testing.T) {
 		}
 	}
 	post("one")
-	eventually(t, 5*time.Second, "a has 1", func() bool { return a.count() == 1 })
+	poll.Until(t, 5*time.Second, "a has 1", func() bool { return a.Unique() == 1 })
 
 	// Add a second, named webhook.
-	writeConfig(t, cfg, data, grpcAddr, httpAddr, fmt.Sprintf("webhook: {address: %s}\noutputs: {webhook: {b: {address: %s}}}\n", a.srv.URL, b.srv.URL))
-	eventually(t, 5*time.Second, "reload applied", func() bool { return strings.Contains(r.logs(), "config reloaded") })
+	writeConfig(t, cfg, data, grpcAddr, httpAddr, fmt.Sprintf("webhook: {address: %s}\noutputs: {webhook: {b: {address: %s}}}\n", a.URL, b.URL))
+	poll.Until(t, 5*time.Second, "reload applied", func() bool { return strings.Contains(r.logs(), "config reloaded") })
 	post("two")
-	eventually(t, 5*time.Second, "a has 2 and b has 1", func() bool { return a.count() == 2 && b.count() == 1 })
+	poll.Until(t, 5*time.Second, "a has 2 and b has 1", func() bool { return a.Unique() == 2 && b.Unique() == 1 })
 
 	// An invalid edit is refused with the key named; the old config keeps working.
-	writeConfig(t, cfg, data, grpcAddr, httpAddr, fmt.Sprintf("webhook: {address: %s, minimumpriority: urgent}\n", a.srv.URL))
-	eventually(t, 5*time.Second, "refusal logged", func() bool {
+	writeConfig(t, cfg, data, grpcAddr, httpAddr, fmt.Sprintf("webhook: {address: %s, minimumpriority: urgent}\n", a.URL))
+	poll.Until(t, 5*time.Second, "refusal logged", func() bool {
 		return strings.Contains(r.logs(), "config reload refused") && strings.Contains(r.logs(), "webhook.minimumpriority")
 	})
 	post("three")
-	eventually(t, 5*time.Second, "both still deliver", func() bool { return a.count() == 3 && b.count() == 2 })
+	poll.Until(t, 5*time.Second, "both still deliver", func() bool { return a.Unique() == 3 && b.Unique() == 2 })
 }
 
 func TestFalcoHTTPPostIsRoutedAndBadJSONRefused(t *testing.T) {
 	dir := t.TempDir()
-	hook := newReceiver(t)
+	hook := webhookrecv.New(t)
 	cfg := filepath.Join(dir, "router.yaml")
 	grpcAddr, httpAddr := freePort(t), freePort(t)
-	writeConfig(t, cfg, dir+"/data", grpcAddr, httpAddr, fmt.Sprintf("webhook: {address: %s, minimumpriority: error}\n", hook.srv.URL))
+	writeConfig(t, cfg, dir+"/data", grpcAddr, httpAddr, fmt.Sprintf("webhook: {address: %s, minimumpriority: error}\n", hook.URL))
 	startRouter(t, cfg, grpcAddr, httpAddr)
 	for _, c := range []struct {
 		body string
@@ -390,9 +235,9 @@ func TestFalcoHTTPPostIsRoutedAndBadJSONRefused(t *testing.T) {
 			t.Fatalf("%s: status %d (%s), want %d", c.body, resp.StatusCode, reason, c.code)
 		}
 	}
-	eventually(t, 5*time.Second, "the Error alert", func() bool { return hook.count() == 1 })
+	poll.Until(t, 5*time.Second, "the Error alert", func() bool { return hook.Unique() == 1 })
 	time.Sleep(200 * time.Millisecond)
-	if hook.count() != 1 {
+	if hook.Unique() != 1 {
 		t.Fatal("the Notice alert passed minimumpriority error")
 	}
 }

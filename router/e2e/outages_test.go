@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/harrier-security/harrier/proto/falcojson"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
+	"github.com/harrier-security/harrier/router/internal/testkit/sensorstream"
+	"github.com/harrier-security/harrier/router/internal/testkit/webhookrecv"
 	"github.com/harrier-security/harrier/router/internal/testpeers/espeer"
 	"github.com/harrier-security/harrier/router/internal/testpeers/kafkapeer"
 )
@@ -24,7 +27,7 @@ func TestKafkaAndElasticsearchOutagesLoseNothing(t *testing.T) {
 	dir := t.TempDir()
 	kc := kafkapeer.Start(t, 4, []string{"falco"})
 	es := espeer.Start(t, espeer.Options{})
-	hook := newReceiver(t)
+	hook := webhookrecv.New(t)
 	cfg := filepath.Join(dir, "router.yaml")
 	grpcAddr, httpAddr := freePort(t), freePort(t)
 	writeConfig(t, cfg, dir+"/data", grpcAddr, httpAddr, fmt.Sprintf(`
@@ -41,33 +44,30 @@ kafka:
   hostport: %s
   topic: falco
   timeout: 2s
-`, hook.srv.URL, es.Addr(), kc.Addr()))
+`, hook.URL, es.Addr(), kc.Addr()))
 	startRouter(t, cfg, grpcAddr, httpAddr)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &sensor{addr: grpcAddr}
-	done := make(chan struct{})
-	go func() { defer close(done); s.run(ctx, 20, "x", 10*time.Millisecond) }()
-	eventually(t, 10*time.Second, "traffic", func() bool { return hook.count() > 200 })
+	s := &sensorstream.Sensor{Addr: grpcAddr, Prefix: "x"}
+	stopSensor := s.Start(t, 20, 10*time.Millisecond)
+	poll.Until(t, 10*time.Second, "traffic", func() bool { return hook.Unique() > 200 })
 
 	outage := func(name string, stop, restart func()) {
 		stop()
-		from := len(s.ackedIDs())
+		from := len(s.Acked())
 		time.Sleep(2 * time.Second)
-		during := s.ackedIDs()[from:]
+		during := s.Acked()[from:]
 		if len(during) == 0 {
 			t.Fatalf("%s outage: ingest stopped", name)
 		}
-		eventually(t, 3*time.Second, "webhook current during the "+name+" outage", func() bool { return hook.has(during) == 0 })
+		poll.Until(t, 3*time.Second, "webhook current during the "+name+" outage", func() bool { return hook.Missing(during) == 0 })
 		restart()
 	}
 	outage("Kafka", kc.Stop, func() { kc.Restart(t) })
 	time.Sleep(time.Second)
 	outage("Elasticsearch", es.Stop, func() { es.Restart(t) })
 	time.Sleep(time.Second)
-	cancel()
-	<-done
-	acked := s.ackedIDs()
+	stopSensor()
+	acked := s.Acked()
 
 	// Read the topic back with kcat, an independent Kafka client (under the
 	// race detector, kafka-go's reader stalls on the in-process peer's
@@ -76,7 +76,7 @@ kafka:
 	if err != nil {
 		t.Fatal("kcat (Debian package kcat, installed by scripts/setup.sh):", err)
 	}
-	eventually(t, 60*time.Second, "every acknowledged alert in Kafka", func() bool {
+	poll.Until(t, 60*time.Second, "every acknowledged alert in Kafka", func() bool {
 		rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer rcancel()
 		out, err := exec.CommandContext(rctx, kcat, "-C", "-b", kc.Addr(), "-t", "falco", "-o", "beginning", "-e", "-q", "-f", "%s\\n").Output()
@@ -104,9 +104,9 @@ kafka:
 	// The router may also have stored the last batch the sensor sent before
 	// it stopped without seeing its ack; the webhook has every stored alert
 	// once (it counts distinct ids), so Elasticsearch must match it.
-	eventually(t, 30*time.Second, "the webhook to have every acknowledged alert", func() bool { return hook.has(acked) == 0 })
+	poll.Until(t, 30*time.Second, "the webhook to have every acknowledged alert", func() bool { return hook.Missing(acked) == 0 })
 	time.Sleep(time.Second)
-	stored := hook.count()
+	stored := hook.Unique()
 	if stored < len(acked) || stored > len(acked)+20 {
 		t.Fatalf("webhook has %d distinct alerts for %d acknowledged (at most one unacknowledged batch of 20 may be extra)", stored, len(acked))
 	}

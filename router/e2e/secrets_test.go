@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
 )
 
 // TestNoSecretLeaks configures each secret form (a token in a webhook
@@ -59,7 +61,7 @@ outputs:
 	}
 	// Every output has failed at least once and says so.
 	var health string
-	eventually(t, 20*time.Second, "every webhook failing in /healthz", func() bool {
+	poll.Until(t, 20*time.Second, "every webhook failing in /healthz", func() bool {
 		health = get("/healthz")
 		return strings.Count(health, "127.0.0.1:1") >= 3 || strings.Count(health, "connection refused") >= 3
 	})

@@ -1,7 +1,6 @@
 package faulttest
 
 import (
-	"context"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
 	"github.com/harrier-security/harrier/router/internal/testkit/require"
 )
 
@@ -21,22 +21,22 @@ import (
 // loss must be the damaged record alone, and new alerts must flow.
 func damaged(t *testing.T, journal string, pick func(segs []string) string) {
 	e := newEnv(t, "", journal)
-	e.hook.set(503) // nothing delivered: the damage hits undelivered alerts
+	e.hook.SetStatus(503) // nothing delivered: the damage hits undelivered alerts
 	e.start()
-	s := &sensor{addr: e.grpcAddr, prefix: "a"}
-	s.send(t, 20, 50)
+	s := e.sensor("a")
+	s.Send(t, 20, 50)
 	e.r.kill()
 	seg := pick(e.segments())
 	flipByte(t, seg, 0.5)
-	e.hook.set(0)
+	e.hook.SetStatus(0)
 	e.start()
-	s.send(t, 20, 50) // finding 1: these were acknowledged and never delivered
-	acked := s.ackedIDs()
+	s.Send(t, 20, 50) // finding 1: these were acknowledged and never delivered
+	acked := s.Acked()
 	delivered, lost := e.accountedFor(acked)
 	if lost < 1 || lost > 2 || delivered+lost != len(acked) {
 		t.Fatalf("%d acknowledged: %d delivered, %d counted lost; want all but the damaged record delivered", len(acked), delivered, lost)
 	}
-	if n := e.hook.delivered(acked[len(acked)-1000:]); n != 1000 {
+	if n := e.hook.Delivered(acked[len(acked)-1000:]); n != 1000 {
 		t.Fatalf("%d of the 1000 alerts acknowledged after the restart delivered", n)
 	}
 	if !strings.Contains(e.r.logs(), "damaged records skipped") {
@@ -72,17 +72,17 @@ func TestCorruptByteInSealedSegment(t *testing.T) {
 func TestDeletedSegmentsWithCursorsKept(t *testing.T) {
 	e := newEnv(t, "", "")
 	e.start()
-	s := &sensor{addr: e.grpcAddr, prefix: "d"}
-	s.send(t, 10, 50)
-	eventually(t, 20*time.Second, "first alerts delivered", func() bool { return e.hook.delivered(s.ackedIDs()) == 500 })
+	s := e.sensor("d")
+	s.Send(t, 10, 50)
+	poll.Until(t, 20*time.Second, "first alerts delivered", func() bool { return e.hook.Delivered(s.Acked()) == 500 })
 	e.r.stop()
 	if err := os.RemoveAll(filepath.Join(e.dataDir, "journal")); err != nil {
 		t.Fatal(err)
 	}
 	e.start()
-	s.send(t, 20, 50)
-	acked := s.ackedIDs()
-	eventually(t, 20*time.Second, "new alerts delivered", func() bool { return e.hook.delivered(acked) == len(acked) })
+	s.Send(t, 20, 50)
+	acked := s.Acked()
+	poll.Until(t, 20*time.Second, "new alerts delivered", func() bool { return e.hook.Delivered(acked) == len(acked) })
 	// The first output started repairs (the journal skips forward to its
 	// cursor); the journal counts the skipped range as missing.
 	if got := e.metric("harrier_router_output_cursor_repairs_total"); got < 1 {
@@ -120,30 +120,26 @@ func TestFullDisk(t *testing.T) {
 	if err := os.WriteFile(filler, make([]byte, free-300<<10), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s := &sensor{addr: e.grpcAddr, prefix: "f"}
-	done := make(chan struct{})
-	go func() { defer close(done); s.run(ctx, 50, 0, time.Millisecond) }()
-	eventually(t, 20*time.Second, "the disk to fill", func() bool { return s.retries() > 0 })
+	s := e.sensor("f")
+	stopSensor := s.Start(t, 50, time.Millisecond)
+	poll.Until(t, 20*time.Second, "the disk to fill", func() bool { return s.Retries() > 0 })
 	if h := e.get("/healthz"); !strings.Contains(h, `"status": "degraded"`) || !strings.Contains(h, "write_error") {
 		t.Fatalf("healthz while the disk is full:\n%s", h)
 	}
 	if got := e.metric("harrier_router_journal_writable"); got != 0 {
 		t.Fatalf("journal_writable = %v while full", got)
 	}
-	stuck := len(s.ackedIDs())
+	stuck := len(s.Acked())
 	os.Remove(filler)
-	eventually(t, 20*time.Second, "the stream to resume", func() bool { return len(s.ackedIDs()) >= stuck+500 })
-	cancel()
-	<-done
-	acked := s.ackedIDs()
-	eventually(t, 30*time.Second, "every acknowledged alert delivered", func() bool { return e.hook.delivered(acked) == len(acked) })
-	eventually(t, 10*time.Second, "journal writable again", func() bool { return e.metric("harrier_router_journal_writable") == 1 })
+	poll.Until(t, 20*time.Second, "the stream to resume", func() bool { return len(s.Acked()) >= stuck+500 })
+	stopSensor()
+	acked := s.Acked()
+	poll.Until(t, 30*time.Second, "every acknowledged alert delivered", func() bool { return e.hook.Delivered(acked) == len(acked) })
+	poll.Until(t, 10*time.Second, "journal writable again", func() bool { return e.metric("harrier_router_journal_writable") == 1 })
 	if lost := e.lost(); lost != 0 {
 		t.Fatalf("%v alerts counted lost after a full disk", lost)
 	}
-	t.Logf("%d acknowledged (%d RETRY answers while full), all delivered", len(acked), s.retries())
+	t.Logf("%d acknowledged (%d RETRY answers while full), all delivered", len(acked), s.Retries())
 }
 
 // TestSIGKILLAtRandomPoints kills the router three times at random moments
@@ -151,24 +147,20 @@ func TestFullDisk(t *testing.T) {
 func TestSIGKILLAtRandomPoints(t *testing.T) {
 	e := newEnv(t, "", "journal: {segment_bytes: 16KiB}")
 	e.start()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s := &sensor{addr: e.grpcAddr, prefix: "k"}
-	done := make(chan struct{})
-	go func() { defer close(done); s.run(ctx, 20, 0, time.Millisecond) }()
+	s := e.sensor("k")
+	stopSensor := s.Start(t, 20, time.Millisecond)
 	for i := range 3 {
-		at := len(s.ackedIDs())
-		eventually(t, 20*time.Second, "the stream to flow", func() bool { return len(s.ackedIDs()) >= at+200 })
+		at := len(s.Acked())
+		poll.Until(t, 20*time.Second, "the stream to flow", func() bool { return len(s.Acked()) >= at+200 })
 		time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond) // a random point, not an assertion wait
 		e.r.kill()
-		t.Logf("kill %d after %d acknowledged", i+1, len(s.ackedIDs()))
+		t.Logf("kill %d after %d acknowledged", i+1, len(s.Acked()))
 		e.start()
 	}
-	at := len(s.ackedIDs())
-	eventually(t, 20*time.Second, "the stream to resume", func() bool { return len(s.ackedIDs()) >= at+200 })
-	cancel()
-	<-done
-	acked := s.ackedIDs()
+	at := len(s.Acked())
+	poll.Until(t, 20*time.Second, "the stream to resume", func() bool { return len(s.Acked()) >= at+200 })
+	stopSensor()
+	acked := s.Acked()
 	delivered, lost := e.accountedFor(acked)
 	if lost != 0 || delivered != len(acked) {
 		t.Fatalf("%d acknowledged: %d delivered, %d lost", len(acked), delivered, lost)
@@ -176,7 +168,7 @@ func TestSIGKILLAtRandomPoints(t *testing.T) {
 	// The file output deduplicates across restarts (finding 9): each
 	// acknowledged alert exactly once.
 	var ids map[string]int
-	eventually(t, 20*time.Second, "every acknowledged alert in the file", func() bool {
+	poll.Until(t, 20*time.Second, "every acknowledged alert in the file", func() bool {
 		ids = e.fileIDs()
 		for _, id := range acked {
 			if ids[id] == 0 {
@@ -203,13 +195,13 @@ func TestSIGKILLAtRandomPoints(t *testing.T) {
 func TestInvalidAlertRefusedAlone(t *testing.T) {
 	e := newEnv(t, "", "")
 	e.start()
-	s := &sensor{addr: e.grpcAddr, prefix: "v"}
-	s.corrupt = func(b []*harrierv1.Alert) { b[3].Rule = "" }
-	s.send(t, 1, 300)
-	s.corrupt = nil
-	s.send(t, 1, 50)
-	acked := s.ackedIDs()
-	eventually(t, 20*time.Second, "the valid alerts delivered", func() bool { return e.hook.delivered(acked) == len(acked)-1 })
+	s := e.sensor("v")
+	s.Edit = func(b []*harrierv1.Alert) { b[3].Rule = "" }
+	s.Send(t, 1, 300)
+	s.Edit = nil
+	s.Send(t, 1, 50)
+	acked := s.Acked()
+	poll.Until(t, 20*time.Second, "the valid alerts delivered", func() bool { return e.hook.Delivered(acked) == len(acked)-1 })
 	if got := e.metric("harrier_router_ingest_invalid_alerts_total"); got != 1 {
 		t.Fatalf("invalid alerts counted: %v", got)
 	}

@@ -23,6 +23,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/harrier-security/harrier/sensor/internal/testkit/ocitest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/syncbuf"
 )
 
 const (
@@ -46,7 +47,7 @@ func requireOrSkip(t *testing.T, format string, args ...any) {
 type containerd struct {
 	dir, sock string
 	cmd       *exec.Cmd
-	log       *lockedBuffer
+	log       *syncbuf.Buffer
 	rt        runtimeapi.RuntimeServiceClient
 }
 
@@ -73,7 +74,7 @@ func startContainerd(t *testing.T) *containerd {
 		unmountUnder(dir)
 		_ = os.RemoveAll(dir)
 	})
-	c := &containerd{dir: dir, sock: filepath.Join(dir, "containerd.sock"), log: &lockedBuffer{}}
+	c := &containerd{dir: dir, sock: filepath.Join(dir, "containerd.sock"), log: &syncbuf.Buffer{}}
 	// The sandbox ("pause") image is the same local busybox image: its
 	// command sleeps. No registry is reachable, and none is needed. Pods
 	// use the host network, so no CNI plugin is needed either.
@@ -327,36 +328,6 @@ func readRouterAlerts(path string) []routerAlert {
 	return out
 }
 
-// startRouter builds and starts a real harrier-router with its file
-// output; it returns the gRPC address and the file.
-func startRouter(t *testing.T) (string, string, *lockedBuffer) {
-	t.Helper()
-	routerBin := filepath.Join(t.TempDir(), "harrier-router")
-	build := exec.Command("go", "build", "-o", routerBin, "./cmd/harrier-router")
-	build.Dir = "../../router"
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building harrier-router: %v\n%s", err, out)
-	}
-	data := t.TempDir()
-	grpcAddr := freeAddr(t)
-	router := exec.Command(routerBin, "run")
-	router.Env = append(os.Environ(),
-		"HARRIER_ROUTER_DATA_DIR="+data,
-		"HARRIER_ROUTER_GRPC_ADDRESS="+grpcAddr,
-		"HARRIER_ROUTER_HTTP_ADDRESS="+freeAddr(t),
-		"HARRIER_ROUTER_HTTP_METRICS_ADDRESS="+freeAddr(t))
-	log := &lockedBuffer{}
-	router.Stdout, router.Stderr = log, log
-	if err := router.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = router.Process.Kill()
-		_ = router.Wait()
-	})
-	return grpcAddr, filepath.Join(data, "alerts.jsonl"), log
-}
-
 // TestContainerdEnrichment: a real containerd runs a Kubernetes-labelled
 // pod; a terminal shell opened in its container raises Falco's stable
 // "Terminal shell in container" at a real router with the container and
@@ -371,7 +342,8 @@ func TestContainerdEnrichment(t *testing.T) {
 		}
 	}
 	ctd := startContainerd(t)
-	grpcAddr, alertsFile, routerLog := startRouter(t)
+	rt := startRouter(t)
+	grpcAddr, alertsFile, routerLog := rt.grpc, rt.alerts, rt.log
 
 	// A pod running before the sensor starts: found by listing.
 	shellPod := ctd.runPod(t, "shell-7f9c", "payments", "0b7e2f4c-1111-4a2b-9c3d-5e6f7a8b9c0d", nsShared)
@@ -403,7 +375,7 @@ func TestContainerdEnrichment(t *testing.T) {
 		"-o", "sources.syscall.cri_sockets="+ctd.sock,
 		"-o", "sources.syscall.container_wait=2s",
 		"-o", "outputs.grpc.enabled=true", "-o", "outputs.grpc.address="+grpcAddr)
-	defer s.stop(t)
+	defer s.Stop(t)
 	metricsAddr, _ := running["metrics"].(string)
 
 	// /readyz names the runtime as connected once its containers are listed.
@@ -413,7 +385,7 @@ func TestContainerdEnrichment(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz does not show the runtime:\n%s\nsensor log:\n%s", body, s.logText())
+			t.Fatalf("/readyz does not show the runtime:\n%s\nsensor log:\n%s", body, s.Logs())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -446,7 +418,7 @@ func TestContainerdEnrichment(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("alerts missing at the router (shell %v, mount %v, container event %v)\nrouter log:\n%s\nsensor log:\n%s",
-				shell != nil, mount != nil, started != nil, routerLog.String(), s.logText())
+				shell != nil, mount != nil, started != nil, routerLog.String(), s.Logs())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

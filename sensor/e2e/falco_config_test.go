@@ -63,29 +63,8 @@ func TestFalcoYAMLToRouter(t *testing.T) {
 	rulesDir := sharedPath(t, "testdata/falco/rules")
 
 	// The router, on its defaults, with Falco's http_output listener.
-	routerBin := filepath.Join(t.TempDir(), "harrier-router")
-	build := exec.Command("go", "build", "-o", routerBin, "./cmd/harrier-router")
-	build.Dir = "../../router"
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building harrier-router: %v\n%s", err, out)
-	}
-	data := t.TempDir()
-	httpAddr, routerMetrics := freeAddr(t), freeAddr(t)
-	router := exec.Command(routerBin, "run")
-	router.Env = append(os.Environ(),
-		"HARRIER_ROUTER_DATA_DIR="+data,
-		"HARRIER_ROUTER_GRPC_ADDRESS="+freeAddr(t),
-		"HARRIER_ROUTER_HTTP_ADDRESS="+httpAddr,
-		"HARRIER_ROUTER_HTTP_METRICS_ADDRESS="+routerMetrics)
-	var routerLog lockedBuffer
-	router.Stdout, router.Stderr = &routerLog, &routerLog
-	if err := router.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = router.Process.Kill()
-		_ = router.Wait()
-	}()
+	rt := startRouter(t)
+	httpAddr, routerMetrics, routerLog := rt.http, rt.metrics, rt.log
 	pollUntil(t, 30*time.Second, "router /ping", func() bool {
 		resp, err := http.Get("http://" + httpAddr + "/ping")
 		if err != nil {
@@ -116,7 +95,7 @@ func TestFalcoYAMLToRouter(t *testing.T) {
 	s, running := startSensorArgs(t, "-c", cfgFile,
 		"-r", filepath.Join(rulesDir, "falco_rules.yaml"), "-r", filepath.Join(rulesDir, "k8s_audit_rules.yaml"),
 		"-o", "log.format=json")
-	defer s.stop(t)
+	defer s.Stop(t)
 	webserver := running["k8s_audit"].(string)
 	if webserver != "127.0.0.1:"+port {
 		t.Fatalf("webserver on %q, want the configured 127.0.0.1:%s", webserver, port)
@@ -147,7 +126,7 @@ func TestFalcoYAMLToRouter(t *testing.T) {
 	}
 
 	want := map[string]string{"Attach/Exec Pod": "k8s_audit", "Read sensitive file untrusted": "syscall"}
-	file := filepath.Join(data, "alerts.jsonl")
+	file := rt.alerts
 	var got map[string][2]string
 	pollUntil(t, 45*time.Second, "both alerts at the router", func() bool {
 		_ = exec.Command("cat", "/etc/shadow").Run()
@@ -159,7 +138,7 @@ func TestFalcoYAMLToRouter(t *testing.T) {
 		}
 		return true
 	}, func() string {
-		return "router has " + strings.Join(keys(got), ", ") + "\nrouter log:\n" + routerLog.String() + "\nsensor log:\n" + s.logText()
+		return "router has " + strings.Join(keys(got), ", ") + "\nrouter log:\n" + routerLog.String() + "\nsensor log:\n" + s.Logs()
 	})
 
 	// They came in over HTTP, as Falco JSON (the router's HTTP ingest
@@ -183,7 +162,7 @@ func TestFalcoYAMLToRouter(t *testing.T) {
 	// stdout_output under json_output: Falco's JSON, one alert per line,
 	// with the properties json_include_* ask for.
 	seen := map[string]bool{}
-	for _, line := range strings.Split(s.stdout.String(), "\n") {
+	for _, line := range strings.Split(s.Stdout(), "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}

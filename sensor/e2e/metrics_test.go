@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -76,33 +75,13 @@ func scrapeNames(t *testing.T, url string) map[string]bool {
 // README.md or docs/ name must be exported by one of them.
 func TestDocumentedMetricsExist(t *testing.T) {
 	require.Root(t, "needs root: the sensor's syscall metrics need the BPF capture")
-	routerBin := filepath.Join(t.TempDir(), "harrier-router")
-	build := exec.Command("go", "build", "-o", routerBin, "./cmd/harrier-router")
-	build.Dir = "../../router"
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building harrier-router: %v\n%s", err, out)
-	}
-	grpcAddr, httpAddr, routerMetrics := freeAddr(t), freeAddr(t), freeAddr(t)
-	router := exec.Command(routerBin, "run")
-	router.Env = append(os.Environ(),
-		"HARRIER_ROUTER_DATA_DIR="+t.TempDir(),
-		"HARRIER_ROUTER_GRPC_ADDRESS="+grpcAddr,
-		"HARRIER_ROUTER_HTTP_ADDRESS="+httpAddr,
-		"HARRIER_ROUTER_HTTP_METRICS_ADDRESS="+routerMetrics)
-	var routerLog lockedBuffer
-	router.Stdout, router.Stderr = &routerLog, &routerLog
-	if err := router.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = router.Process.Kill()
-		_ = router.Wait()
-	}()
+	rt := startRouter(t)
+	grpcAddr, httpAddr, routerMetrics, routerLog := rt.grpc, rt.http, rt.metrics, rt.log
 	s, running := startSensor(t, "-o", "outputs.grpc.enabled=true", "-o", "outputs.grpc.address="+grpcAddr,
 		// The http output too (to the router's Falco JSON ingest), so that its
 		// metrics exist.
 		"-o", "outputs.http.enabled=true", "-o", "outputs.http.url=http://"+httpAddr+"/")
-	defer s.stop(t)
+	defer s.Stop(t)
 
 	sensorURL := "http://" + running["metrics"].(string) + "/metrics"
 	routerURL := "http://" + routerMetrics + "/metrics"

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,29 +50,8 @@ func routerAlerts(t *testing.T, path string) map[string][2]string {
 // streaming to it; one alert of each source reaches the router's file
 // output (the syscall one only as root).
 func TestQuickstartRouterAndSensor(t *testing.T) {
-	routerBin := filepath.Join(t.TempDir(), "harrier-router")
-	build := exec.Command("go", "build", "-o", routerBin, "./cmd/harrier-router")
-	build.Dir = "../../router"
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building harrier-router: %v\n%s", err, out)
-	}
-	data := t.TempDir()
-	grpcAddr := freeAddr(t)
-	router := exec.Command(routerBin, "run")
-	router.Env = append(os.Environ(),
-		"HARRIER_ROUTER_DATA_DIR="+data,
-		"HARRIER_ROUTER_GRPC_ADDRESS="+grpcAddr,
-		"HARRIER_ROUTER_HTTP_ADDRESS="+freeAddr(t),
-		"HARRIER_ROUTER_HTTP_METRICS_ADDRESS="+freeAddr(t))
-	var routerLog lockedBuffer
-	router.Stdout, router.Stderr = &routerLog, &routerLog
-	if err := router.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = router.Process.Kill()
-		_ = router.Wait()
-	}()
+	rt := startRouter(t)
+	grpcAddr, routerLog := rt.grpc, rt.log
 
 	args := []string{"-o", "outputs.grpc.enabled=true", "-o", "outputs.grpc.address=" + grpcAddr}
 	root := os.Geteuid() == 0
@@ -81,7 +59,7 @@ func TestQuickstartRouterAndSensor(t *testing.T) {
 		args = append(args, "-o", "sources.syscall.enabled=false")
 	}
 	s, running := startSensor(t, args...)
-	defer s.stop(t)
+	defer s.Stop(t)
 
 	body := auditEventList(t, "exec_pod.json")
 	resp, err := http.Post("http://"+running["k8s_audit"].(string)+"/k8s_audit", "application/json", bytes.NewReader(body))
@@ -97,7 +75,7 @@ func TestQuickstartRouterAndSensor(t *testing.T) {
 	if root {
 		want["Sensitive File Read by Untrusted Program"] = "syscall"
 	}
-	file := filepath.Join(data, "alerts.jsonl")
+	file := rt.alerts
 	deadline := time.Now().Add(30 * time.Second)
 	var got map[string][2]string
 	for {
@@ -116,7 +94,7 @@ func TestQuickstartRouterAndSensor(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("alerts missing at the router: %v (router has %v)\nrouter log:\n%s\nsensor log:\n%s",
-				missing, got, routerLog.String(), s.logText())
+				missing, got, routerLog.String(), s.Logs())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

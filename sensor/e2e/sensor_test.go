@@ -3,10 +3,8 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,34 +13,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/audittest"
 	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/sensorproc"
 )
 
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "harrier-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	_ = os.Chmod(dir, 0o755) // the unprivileged-user test runs it too
-	binary = filepath.Join(dir, "harrier-sensor")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/harrier-sensor")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building harrier-sensor:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	sensorproc.Main(m, "harrier-e2e-", "../cmd/harrier-sensor", &binary)
 }
 
 const (
@@ -51,31 +35,7 @@ const (
 )
 
 // sensor is a running harrier-sensor process.
-type sensor struct {
-	cmd     *exec.Cmd
-	stdout  *lockedBuffer
-	mu      sync.Mutex
-	logs    []map[string]any
-	running chan map[string]any
-	exited  chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type sensor struct{ *sensorproc.Proc }
 
 // startSensor runs the binary with JSON logs and waits for its "running"
 // line, which names the addresses it bound.
@@ -94,73 +54,8 @@ func startSensorWith(t *testing.T, cfgFile string, args ...string) (*sensor, map
 // JSON logs) and waits for its "running" line.
 func startSensorArgs(t *testing.T, args ...string) (*sensor, map[string]any) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "HARRIER_HOSTNAME=e2e-node")
-	s := &sensor{cmd: cmd, stdout: &lockedBuffer{}, running: make(chan map[string]any, 1), exited: make(chan error, 1)}
-	cmd.Stdout = s.stdout
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) != nil {
-				m = map[string]any{"msg": sc.Text()}
-			}
-			s.mu.Lock()
-			s.logs = append(s.logs, m)
-			s.mu.Unlock()
-			if m["msg"] == "harrier-sensor running" {
-				s.running <- m
-			}
-		}
-		s.exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	})
-	select {
-	case m := <-s.running:
-		return s, m
-	case err := <-s.exited:
-		t.Fatalf("harrier-sensor exited at start (%v):\n%s", err, s.logText())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("harrier-sensor did not start:\n%s", s.logText())
-	}
-	return nil, nil
-}
-
-func (s *sensor) logText() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var b strings.Builder
-	for _, m := range s.logs {
-		js, _ := json.Marshal(m)
-		b.Write(js)
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-// stop sends SIGTERM and expects a clean exit.
-func (s *sensor) stop(t *testing.T) {
-	t.Helper()
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.exited:
-		if err != nil {
-			t.Fatalf("harrier-sensor exited with %v after SIGTERM:\n%s", err, s.logText())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("harrier-sensor did not stop on SIGTERM:\n%s", s.logText())
-	}
+	p, running := sensorproc.Start(t, binary, "e2e-node", args...)
+	return &sensor{p}, running
 }
 
 func writeConfig(t *testing.T) string {
@@ -191,17 +86,11 @@ outputs:
 
 func auditEventList(t *testing.T, file string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(sharedPath(t, filepath.Join("testdata/falco/k8s_audit", file)))
-	if err != nil {
+	p := sharedPath(t, filepath.Join("testdata/falco/k8s_audit", file))
+	if _, err := os.Stat(p); err != nil {
 		require.Missing(t, fmt.Sprintf("Falco's audit files are not at %s: %v", sharedAudit, err))
 	}
-	var items [][]byte
-	for _, l := range bytes.Split(data, []byte("\n")) {
-		if l = bytes.TrimSpace(l); len(l) > 0 {
-			items = append(items, l)
-		}
-	}
-	return append(append([]byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[`), bytes.Join(items, []byte(","))...), ']', '}')
+	return audittest.EventList(audittest.Lines(t, p))
 }
 
 func waitForRule(t *testing.T, store *transporttest.Store, rule string, timeout time.Duration) bool {
@@ -222,12 +111,7 @@ func waitForRule(t *testing.T, store *transporttest.Store, rule string, timeout 
 // curl-like POST, the alert at a gRPC receiver and on stdout.
 func TestAuditAlertReachesRouter(t *testing.T) {
 	body := auditEventList(t, "create_nginx_pod_privileged.json")
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	s, running := startSensor(t,
 		"-o", "sources.syscall.enabled=false",
 		"-o", "outputs.grpc.enabled=true",
@@ -247,15 +131,15 @@ func TestAuditAlertReachesRouter(t *testing.T) {
 		for _, a := range store.Alerts() {
 			got = append(got, a.GetRule())
 		}
-		t.Fatalf("no privileged-pod alert at the router; got %v\n%s", got, s.logText())
+		t.Fatalf("no privileged-pod alert at the router; got %v\n%s", got, s.Logs())
 	}
 	for _, a := range store.Alerts() {
 		if a.GetHostname() != "e2e-node" || a.GetSource() != "k8s_audit" {
 			t.Fatalf("alert metadata: %v", a)
 		}
 	}
-	if !strings.Contains(s.stdout.String(), `"source":"k8s_audit"`) {
-		t.Fatalf("stdout (json) has no alert: %q", s.stdout.String())
+	if !strings.Contains(s.Stdout(), `"source":"k8s_audit"`) {
+		t.Fatalf("stdout (json) has no alert: %q", s.Stdout())
 	}
 	metrics := running["metrics"].(string)
 	mresp, err := http.Get("http://" + metrics + "/metrics")
@@ -267,19 +151,14 @@ func TestAuditAlertReachesRouter(t *testing.T) {
 	if !strings.Contains(string(mb), "harrier_sensor_router_alerts_acked_total") {
 		t.Fatal("metrics endpoint lacks the router metrics")
 	}
-	s.stop(t)
+	s.Stop(t)
 }
 
 // TestSyscallAlertReachesRouter: the eBPF source of the real binary; a
 // process reads /etc/shadow and the alert reaches the receiver. Needs root.
 func TestSyscallAlertReachesRouter(t *testing.T) {
 	require.Root(t, "the syscall source needs root (CAP_BPF, CAP_PERFMON)")
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	s, _ := startSensor(t,
 		"-o", "sources.k8s_audit.enabled=false",
 		"-o", "outputs.grpc.enabled=true",
@@ -294,7 +173,7 @@ func TestSyscallAlertReachesRouter(t *testing.T) {
 		}
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("no syscall alert reached the router\n%s", s.logText())
+		t.Fatalf("no syscall alert reached the router\n%s", s.Logs())
 	}
 	for _, a := range store.Alerts() {
 		if a.GetRule() == "Sensitive File Read by Untrusted Program" {
@@ -303,7 +182,7 @@ func TestSyscallAlertReachesRouter(t *testing.T) {
 			}
 		}
 	}
-	s.stop(t)
+	s.Stop(t)
 }
 
 // TestSyscallSourceSaysWhatIsMissing runs the binary as an unprivileged
@@ -362,9 +241,9 @@ func TestCheckAndSIGHUP(t *testing.T) {
 	waitStdout := func(want string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(s.stdout.String(), want) {
+		for !strings.Contains(s.Stdout(), want) {
 			if time.Now().After(deadline) {
-				t.Fatalf("stdout lacks %q:\n%s\n%s", want, s.stdout.String(), s.logText())
+				t.Fatalf("stdout lacks %q:\n%s\n%s", want, s.Stdout(), s.Logs())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -374,20 +253,20 @@ func TestCheckAndSIGHUP(t *testing.T) {
 	if err := os.WriteFile(rules, []byte(rule("Second")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGHUP)
+	s.Signal(syscall.SIGHUP)
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(s.logText(), "rules reloaded") {
+	for !strings.Contains(s.Logs(), "rules reloaded") {
 		if time.Now().After(deadline) {
-			t.Fatalf("no reload after SIGHUP:\n%s", s.logText())
+			t.Fatalf("no reload after SIGHUP:\n%s", s.Logs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	post("two")
 	waitStdout("Second seen two")
-	if strings.Contains(s.stdout.String(), "First seen two") {
+	if strings.Contains(s.Stdout(), "First seen two") {
 		t.Fatal("the replaced rule still fired after SIGHUP")
 	}
-	s.stop(t)
+	s.Stop(t)
 }
 
 // TestRouterDownThenSensorRestart: the router is away while alerts are
@@ -420,8 +299,8 @@ func TestRouterDownThenSensorRestart(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("webhook: %d", resp.StatusCode)
 	}
-	s.stop(t) // SIGTERM with the router down: the alerts stay in the spool
-	if got := strings.Count(s.stdout.String(), "seen e2e-"); got != n {
+	s.Stop(t) // SIGTERM with the router down: the alerts stay in the spool
+	if got := strings.Count(s.Stdout(), "seen e2e-"); got != n {
 		t.Fatalf("%d of %d alerts raised before exit", got, n)
 	}
 	rcv, err = transporttest.Start(addr, store, transporttest.Options{})
@@ -431,10 +310,10 @@ func TestRouterDownThenSensorRestart(t *testing.T) {
 	defer rcv.Kill()
 	s, _ = startSensorWith(t, cfg, args...)
 	if !store.WaitUnique(n, 15*time.Second) {
-		t.Fatalf("router got %d of %d alerts after the restart\n%s", store.Unique(), n, s.logText())
+		t.Fatalf("router got %d of %d alerts after the restart\n%s", store.Unique(), n, s.Logs())
 	}
 	if r := store.Redelivered(); r != 0 {
 		t.Fatalf("%d alerts delivered twice", r)
 	}
-	s.stop(t)
+	s.Stop(t)
 }

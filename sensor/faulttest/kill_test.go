@@ -35,12 +35,7 @@ func auditBatch(worker, first, n int) ([]byte, []string) {
 // shutdown) in the middle of the load. After a restart on the same spool,
 // the alert of every acknowledged event arrives.
 func TestSIGKILLAfterAcknowledgementsLosesNothing(t *testing.T) {
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, rcv.Addr, "127.0.0.1:0", "")
 	s := start(t, cfg)
@@ -78,7 +73,7 @@ func TestSIGKILLAfterAcknowledgementsLosesNothing(t *testing.T) {
 		})
 	}
 	eventually(t, 60*time.Second, "acknowledged events before the kill", func() bool { return ackedN.Load() >= killAfter })
-	s.kill(t)
+	s.Kill(t)
 	close(stop)
 	wg.Wait()
 	if failed.Load() == 0 {
@@ -90,7 +85,7 @@ func TestSIGKILLAfterAcknowledgementsLosesNothing(t *testing.T) {
 	t.Logf("%d events acknowledged before SIGKILL; %d alerts had reached the router", len(want), store.Unique())
 
 	s2 := start(t, cfg)
-	defer s2.stop(t)
+	defer s2.Stop(t)
 	// The rule's output names the event: "event id=<auditID>".
 	missing := func() int {
 		seen := map[string]bool{}

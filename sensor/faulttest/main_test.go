@@ -4,38 +4,21 @@
 package faulttest
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/harrier-security/harrier/sensor/internal/testkit/sensorproc"
 )
 
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "harrier-faulttest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "harrier-sensor")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/harrier-sensor")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building harrier-sensor:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	sensorproc.Main(m, "harrier-faulttest-", "../cmd/harrier-sensor", &binary)
 }
 
 // ruleEvery fires for every audit event and names it in the output.
@@ -86,88 +69,18 @@ outputs:
 
 // sensor is a running harrier-sensor process.
 type sensor struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	logs   []string
-	exited chan error
+	*sensorproc.Proc
 	// webhook and metrics are the bound addresses from the "running" line.
 	webhook, metrics string
 }
 
 func start(t *testing.T, cfgFile string) *sensor {
 	t.Helper()
-	cmd := exec.Command(binary, "run", "-c", cfgFile, "-o", "log.format=json")
-	cmd.Env = append(os.Environ(), "HARRIER_HOSTNAME=fault-node")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &sensor{cmd: cmd, exited: make(chan error, 1)}
-	running := make(chan map[string]any, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			s.mu.Lock()
-			s.logs = append(s.logs, sc.Text())
-			s.mu.Unlock()
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "harrier-sensor running" {
-				running <- m
-			}
-		}
-		s.exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	})
-	select {
-	case m := <-running:
-		s.webhook, _ = m["k8s_audit"].(string)
-		s.metrics, _ = m["metrics"].(string)
-		return s
-	case err := <-s.exited:
-		t.Fatalf("harrier-sensor exited at start (%v):\n%s", err, s.logText())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("harrier-sensor did not start:\n%s", s.logText())
-	}
-	return nil
-}
-
-func (s *sensor) logText() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Join(s.logs, "\n")
-}
-
-func (s *sensor) kill(t *testing.T) {
-	t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		t.Fatal("harrier-sensor did not die on SIGKILL")
-	}
-}
-
-func (s *sensor) stop(t *testing.T) {
-	t.Helper()
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.exited:
-		if err != nil {
-			t.Errorf("harrier-sensor exited with %v after SIGTERM:\n%s", err, s.logText())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("harrier-sensor did not stop on SIGTERM")
-	}
+	p, running := sensorproc.Start(t, binary, "fault-node", "run", "-c", cfgFile, "-o", "log.format=json")
+	s := &sensor{Proc: p}
+	s.webhook, _ = running["k8s_audit"].(string)
+	s.metrics, _ = running["metrics"].(string)
+	return s
 }
 
 // peakRSS is the process's peak resident set (VmHWM) in bytes.

@@ -38,14 +38,9 @@ func bigAuditBody(tag string) []byte {
 // bounds) leave the sensor's peak RSS under the documented ceiling; the
 // excess is answered 503 with Retry-After, nothing else fails.
 func TestFiftyMaximumBodiesStayUnderTheCeiling(t *testing.T) {
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, _ := transporttest.Run(t, transporttest.Options{})
 	s := start(t, writeConfig(t, t.TempDir(), rcv.Addr, "127.0.0.1:0", ""))
-	defer s.stop(t)
+	defer s.Stop(t)
 	body := bigAuditBody("m")
 	url := "http://" + s.webhook + "/k8s_audit"
 	codes := map[int]int{}
@@ -73,7 +68,7 @@ func TestFiftyMaximumBodiesStayUnderTheCeiling(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	rss := peakRSS(t, s.cmd.Process.Pid)
+	rss := peakRSS(t, s.Pid())
 	t.Logf("answers %v; peak RSS %d MiB (ceiling %d MiB)", codes, rss>>20, memoryCeiling>>20)
 	if codes[200] == 0 || codes[503] == 0 {
 		t.Fatalf("answers %v: want some taken (200) and the excess refused (503)", codes)

@@ -65,11 +65,11 @@ outputs:
 		return string(b)
 	}
 	eventually(t, 20*time.Second, "the HTTP output's failure in the logs", func() bool {
-		return strings.Contains(s.logText(), "127.0.0.1:1/in")
+		return strings.Contains(s.Logs(), "127.0.0.1:1/in")
 	})
 	places := map[string]string{"/healthz": get("/healthz"), "/readyz": get("/readyz"), "/metrics": get("/metrics")}
-	s.stop(t)
-	places["logs"] = s.logText()
+	s.Stop(t)
+	places["logs"] = s.Logs()
 	for where, text := range places {
 		for _, sec := range secrets {
 			if i := strings.Index(text, sec); i >= 0 {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -13,6 +15,32 @@ import (
 
 	"github.com/harrier-security/harrier/router/internal/tlsconfig"
 )
+
+// commandFlags is the flag set of the command name (errors and usage on
+// stderr) with the connection flags registered.
+func commandFlags(name string, stderr io.Writer) (*flag.FlagSet, *connFlags) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cf := &connFlags{}
+	cf.register(fs)
+	return fs, cf
+}
+
+// call dials the router and runs rpc on the connection, with ctx bounded
+// by timeout when it is above 0.
+func (c *connFlags) call(ctx context.Context, timeout time.Duration, rpc func(context.Context, *grpc.ClientConn) error) error {
+	conn, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return rpc(ctx, conn)
+}
 
 // connFlags are the flags every command that talks to the router shares.
 type connFlags struct {

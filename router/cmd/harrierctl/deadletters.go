@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
@@ -17,26 +18,18 @@ func init() {
 }
 
 func deadLettersList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("deadletters list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cf connFlags
-	cf.register(fs)
+	fs, cf := commandFlags("deadletters list", stderr)
 	out := fs.String("output", "", "only this output (e.g. webhook.soc)")
 	limit := fs.Uint("limit", 100, "at most this many")
 	format := fs.String("o", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	conn, err := cf.dial()
-	if err != nil {
-		fmt.Fprintln(stderr, "harrierctl:", err)
-		return 1
-	}
-	defer conn.Close()
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	resp, err := harrierv1.NewDeadLettersClient(conn).List(cctx, &harrierv1.ListDeadLettersRequest{Output: *out, Limit: uint32(*limit)})
-	if err != nil {
+	var resp *harrierv1.ListDeadLettersResponse
+	if err := cf.call(ctx, 30*time.Second, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+		resp, err = harrierv1.NewDeadLettersClient(conn).List(ctx, &harrierv1.ListDeadLettersRequest{Output: *out, Limit: uint32(*limit)})
+		return err
+	}); err != nil {
 		fmt.Fprintln(stderr, "harrierctl:", err)
 		return 1
 	}
@@ -55,22 +48,16 @@ func deadLettersList(ctx context.Context, args []string, stdout, stderr io.Write
 }
 
 func deadLettersReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("deadletters replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cf connFlags
-	cf.register(fs)
+	fs, cf := commandFlags("deadletters replay", stderr)
 	out := fs.String("output", "", "only this output (default: every output)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	conn, err := cf.dial()
-	if err != nil {
-		fmt.Fprintln(stderr, "harrierctl:", err)
-		return 1
-	}
-	defer conn.Close()
-	resp, err := harrierv1.NewDeadLettersClient(conn).Replay(ctx, &harrierv1.ReplayDeadLettersRequest{Output: *out})
-	if err != nil {
+	var resp *harrierv1.ReplayDeadLettersResponse
+	if err := cf.call(ctx, 0, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+		resp, err = harrierv1.NewDeadLettersClient(conn).Replay(ctx, &harrierv1.ReplayDeadLettersRequest{Output: *out})
+		return err
+	}); err != nil {
 		fmt.Fprintln(stderr, "harrierctl:", err)
 		return 1
 	}

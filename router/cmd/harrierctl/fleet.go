@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -100,10 +100,7 @@ func rpcError(stderr io.Writer, err error) int {
 }
 
 func rulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("rules push", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cf connFlags
-	cf.register(fs)
+	fs, cf := commandFlags("rules push", stderr)
 	comment := fs.String("m", "", "comment recorded with the revision (why)")
 	format := fs.String("o", "text", "text or json")
 	fs.Usage = func() {
@@ -124,16 +121,11 @@ func rulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "harrierctl:", err)
 		return 1
 	}
-	conn, err := cf.dial()
-	if err != nil {
-		fmt.Fprintln(stderr, "harrierctl:", err)
-		return 1
-	}
-	defer conn.Close()
-	cctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	resp, err := harrierv1.NewFleetAdminClient(conn).PushRules(cctx, &harrierv1.PushRulesRequest{Files: files, Comment: *comment, User: currentUser()})
-	if err != nil {
+	var resp *harrierv1.PushRulesResponse
+	if err := cf.call(ctx, time.Minute, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+		resp, err = harrierv1.NewFleetAdminClient(conn).PushRules(ctx, &harrierv1.PushRulesRequest{Files: files, Comment: *comment, User: currentUser()})
+		return err
+	}); err != nil {
 		return rpcError(stderr, err)
 	}
 	return printPush(stdout, stderr, resp, *format)
@@ -163,10 +155,7 @@ func printJSON(w io.Writer, m proto.Message) int {
 }
 
 func rulesRollback(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("rules rollback", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cf connFlags
-	cf.register(fs)
+	fs, cf := commandFlags("rules rollback", stderr)
 	to := fs.Uint64("to", 0, "revision to restore (default: the one before the current)")
 	comment := fs.String("m", "", "comment recorded with the revision")
 	format := fs.String("o", "text", "text or json")
@@ -178,40 +167,27 @@ func rulesRollback(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	conn, err := cf.dial()
-	if err != nil {
-		fmt.Fprintln(stderr, "harrierctl:", err)
-		return 1
-	}
-	defer conn.Close()
-	cctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	resp, err := harrierv1.NewFleetAdminClient(conn).RollbackRules(cctx, &harrierv1.RollbackRulesRequest{ToRevision: *to, Comment: *comment, User: currentUser()})
-	if err != nil {
+	var resp *harrierv1.PushRulesResponse
+	if err := cf.call(ctx, time.Minute, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+		resp, err = harrierv1.NewFleetAdminClient(conn).RollbackRules(ctx, &harrierv1.RollbackRulesRequest{ToRevision: *to, Comment: *comment, User: currentUser()})
+		return err
+	}); err != nil {
 		return rpcError(stderr, err)
 	}
 	return printPush(stdout, stderr, resp, *format)
 }
 
 func rulesStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("rules status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cf connFlags
-	cf.register(fs)
+	fs, cf := commandFlags("rules status", stderr)
 	format := fs.String("o", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	conn, err := cf.dial()
-	if err != nil {
-		fmt.Fprintln(stderr, "harrierctl:", err)
-		return 1
-	}
-	defer conn.Close()
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	resp, err := harrierv1.NewFleetAdminClient(conn).RulesStatus(cctx, &harrierv1.RulesStatusRequest{})
-	if err != nil {
+	var resp *harrierv1.RulesStatusResponse
+	if err := cf.call(ctx, 30*time.Second, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+		resp, err = harrierv1.NewFleetAdminClient(conn).RulesStatus(ctx, &harrierv1.RulesStatusRequest{})
+		return err
+	}); err != nil {
 		return rpcError(stderr, err)
 	}
 	if *format == "json" {
@@ -251,24 +227,16 @@ func rulesStatus(ctx context.Context, args []string, stdout, stderr io.Writer) i
 }
 
 func sensorsList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sensors", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cf connFlags
-	cf.register(fs)
+	fs, cf := commandFlags("sensors", stderr)
 	format := fs.String("o", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	conn, err := cf.dial()
-	if err != nil {
-		fmt.Fprintln(stderr, "harrierctl:", err)
-		return 1
-	}
-	defer conn.Close()
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	resp, err := harrierv1.NewFleetAdminClient(conn).ListSensors(cctx, &harrierv1.ListSensorsRequest{})
-	if err != nil {
+	var resp *harrierv1.ListSensorsResponse
+	if err := cf.call(ctx, 30*time.Second, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+		resp, err = harrierv1.NewFleetAdminClient(conn).ListSensors(ctx, &harrierv1.ListSensorsRequest{})
+		return err
+	}); err != nil {
 		return rpcError(stderr, err)
 	}
 	if *format == "json" {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -34,10 +33,7 @@ func (m *multi) Set(v string) error {
 }
 
 func subscribe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("subscribe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cf connFlags
-	cf.register(fs)
+	fs, cf := commandFlags("subscribe", stderr)
 	var rules, sources, tags, hosts multi
 	minP := fs.String("min-priority", "", "only alerts at least this severe (emergency ... debug)")
 	fs.Var(&rules, "rule", "only this rule (repeatable)")

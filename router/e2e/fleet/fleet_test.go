@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
 	"github.com/harrier-security/harrier/router/internal/testkit/routerproc"
 )
 
@@ -61,17 +62,6 @@ var (
 	freePort = routerproc.FreePort
 	tail     = routerproc.Tail
 )
-
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 type fleetRouter struct {
 	*proc
@@ -167,7 +157,7 @@ func startSensor(t *testing.T, name, base, routerAddr, localRules string, ebpf b
 func (s *fleetSensor) run(t *testing.T) {
 	t.Helper()
 	s.proc = start(t, s.name, sensorBin, s.args...)
-	eventually(t, 60*time.Second, s.name+" running", func() bool {
+	poll.Until(t, 60*time.Second, s.name+" running", func() bool {
 		select {
 		case <-s.Exited():
 			t.Fatalf("%s exited:\n%s", s.name, tail(s.logs(), 30))
@@ -238,7 +228,7 @@ func running(t *testing.T, r *fleetRouter) map[string]*harrierv1.SensorReport {
 
 func waitRevision(t *testing.T, r *fleetRouter, names []string, rev uint64, digest string) {
 	t.Helper()
-	eventually(t, 30*time.Second, fmt.Sprintf("%v to run revision %d (%s)", names, rev, digest), func() bool {
+	poll.Until(t, 30*time.Second, fmt.Sprintf("%v to run revision %d (%s)", names, rev, digest), func() bool {
 		reps := running(t, r)
 		for _, n := range names {
 			rep := reps[n]
@@ -368,7 +358,7 @@ func TestFleetRulesRollout(t *testing.T) {
 		s.postAudit(t)
 	}
 	for _, s := range all {
-		eventually(t, 30*time.Second, s.name+"'s v2 alert at the router", func() bool {
+		poll.Until(t, 30*time.Second, s.name+"'s v2 alert at the router", func() bool {
 			return r.alertCount("Fleet v2 deployment rule", s.name) == 1
 		})
 	}
@@ -376,7 +366,7 @@ func TestFleetRulesRollout(t *testing.T) {
 		if err := exec.Command("/bin/sh", "-c", "true harrier-fleet-probe-v2").Run(); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, "the eBPF sensor's v2 exec probe alert", func() bool {
+		poll.Until(t, 30*time.Second, "the eBPF sensor's v2 exec probe alert", func() bool {
 			return r.alertCount("Fleet v2 exec probe", "s3") >= 1
 		})
 	}
@@ -411,7 +401,7 @@ func TestFleetRulesRollout(t *testing.T) {
 	for _, s := range all {
 		before := r.alertCount("Fleet v1 deployment rule", s.name)
 		s.postAudit(t)
-		eventually(t, 30*time.Second, s.name+"'s v1 alert after the rollback", func() bool {
+		poll.Until(t, 30*time.Second, s.name+"'s v1 alert after the rollback", func() bool {
 			return r.alertCount("Fleet v1 deployment rule", s.name) == before+1
 		})
 		// The v2 rule fired in the same batch as the v1 one if it still ran.
@@ -443,7 +433,7 @@ func TestFleetRulesRollout(t *testing.T) {
 		t.Fatalf("s1 restarted without the cached revision %s:\n%s", d1, tail(s1.logs(), 20))
 	}
 	s1.postAudit(t)
-	eventually(t, 30*time.Second, "the restarted sensor's alert from the cached set", func() bool {
+	poll.Until(t, 30*time.Second, "the restarted sensor's alert from the cached set", func() bool {
 		return strings.Contains(s1.logs(), `"rule":"Fleet v1 deployment rule"`)
 	})
 	if strings.Contains(s1.logs(), `"rule":"Local deployment rule"`) {

@@ -10,9 +10,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -22,11 +19,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
 	"github.com/harrier-security/harrier/router/internal/testkit/routerproc"
+	"github.com/harrier-security/harrier/router/internal/testkit/sensorstream"
+	"github.com/harrier-security/harrier/router/internal/testkit/webhookrecv"
 	"github.com/harrier-security/harrier/router/internal/testpeers/espeer"
 	"github.com/harrier-security/harrier/router/internal/testpeers/kafkapeer"
 )
@@ -80,77 +78,9 @@ func (r *replica) logs() string { return r.Logs() }
 func (r *replica) kill()        { r.Kill() } // SIGKILL
 func (r *replica) stop()        { r.Stop() }
 
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
-// hook is a real webhook endpoint counting deliveries per alert id.
-type hook struct {
-	srv *httptest.Server
-	mu  sync.Mutex
-	ids map[string]int
-}
-
-func newHook(t *testing.T) *hook {
-	h := &hook{ids: map[string]int{}}
-	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		var got []string
-		for _, line := range bytes.Split(bytes.TrimSpace(body), []byte("\n")) {
-			a, err := falcojson.Unmarshal(line)
-			if err != nil {
-				http.Error(w, err.Error(), 400)
-				return
-			}
-			got = append(got, a.GetId())
-		}
-		h.mu.Lock()
-		for _, id := range got {
-			h.ids[id]++
-		}
-		h.mu.Unlock()
-	}))
-	t.Cleanup(h.srv.Close)
-	return h
-}
-
-func (h *hook) missing(ids []string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for _, id := range ids {
-		if h.ids[id] == 0 {
-			n++
-		}
-	}
-	return n
-}
-
-func (h *hook) unique() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.ids)
-}
-
-// sensor streams batches as a sensor does over several routers: one
-// connection balanced by gRPC's round_robin over every replica, a batch
-// forgotten only once acknowledged OK and resent on the next stream.
-type sensor struct {
-	id    string
-	conn  *grpc.ClientConn
-	mu    sync.Mutex
-	acked []string
-	next  int
-}
-
-func newSensor(t *testing.T, id string, addrs []string) *sensor {
+// newSensor streams as sensor id over one connection balanced by gRPC's
+// round_robin over every replica, so a killed replica's streams fail over.
+func newSensor(t *testing.T, id string, addrs []string) *sensorstream.Sensor {
 	rs := manual.NewBuilderWithScheme("routers-" + id)
 	var as []resolver.Address
 	for _, a := range addrs {
@@ -164,58 +94,7 @@ func newSensor(t *testing.T, id string, addrs []string) *sensor {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &sensor{id: id, conn: conn}
-}
-
-func (s *sensor) ackedIDs() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.acked...)
-}
-
-func (s *sensor) batch(n int) []*harrierv1.Alert {
-	out := make([]*harrierv1.Alert, n)
-	for i := range out {
-		s.next++
-		out[i] = &harrierv1.Alert{Id: fmt.Sprintf("%s-%07d", s.id, s.next), Rule: "Terminal shell in container",
-			Priority: harrierv1.Priority_PRIORITY_WARNING, Source: "syscall", Hostname: s.id,
-			Output: "shell spawned", Time: timestamppb.Now()}
-	}
-	return out
-}
-
-// run streams until ctx ends; the pending batch at the end stays unacked.
-func (s *sensor) run(ctx context.Context, n int, pause time.Duration) {
-	var pending []*harrierv1.Alert
-	for ctx.Err() == nil {
-		stream, err := harrierv1.NewIngestClient(s.conn).Stream(ctx)
-		if err != nil {
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		for seq := uint64(1); ctx.Err() == nil; seq++ {
-			if pending == nil {
-				pending = s.batch(n)
-			}
-			if err = stream.Send(&harrierv1.AlertBatch{Sequence: seq, Alerts: pending, SensorId: s.id}); err != nil {
-				break
-			}
-			ack, err := stream.Recv()
-			if err != nil {
-				break
-			}
-			if ack.GetStatus() == harrierv1.AckStatus_ACK_STATUS_OK {
-				s.mu.Lock()
-				for _, a := range pending {
-					s.acked = append(s.acked, a.Id)
-				}
-				s.mu.Unlock()
-				pending = nil
-			}
-			time.Sleep(pause)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return &sensorstream.Sensor{Conn: conn, ID: id}
 }
 
 // subscriber collects every alert id a live subscription streams.
@@ -269,11 +148,11 @@ func TestThreeReplicasOneKilledLoseNothingAcknowledged(t *testing.T) {
 	}
 	kc := kafkapeer.Start(t, 8, nil)
 	es := espeer.Start(t, espeer.Options{})
-	wh := newHook(t)
+	wh := webhookrecv.New(t)
 	var rs []*replica
 	var addrs []string
 	for i := range 3 {
-		r := newReplica(t, kc.Addr(), wh.srv.URL, "http://"+es.Addr())
+		r := newReplica(t, kc.Addr(), wh.URL, "http://"+es.Addr())
 		r.start()
 		t.Cleanup(func() {
 			r.stop()
@@ -292,60 +171,58 @@ func TestThreeReplicasOneKilledLoseNothingAcknowledged(t *testing.T) {
 	// so it is started (and caught up with a first alert) before traffic.
 	sub := subscribe(t, ctx, rs[0].grpcAddr)
 
-	sensors := make([]*sensor, 4)
-	var wg sync.WaitGroup
-	sctx, stopSensors := context.WithCancel(ctx)
+	sensors := make([]*sensorstream.Sensor, 4)
+	stops := make([]func(), len(sensors))
 	for i := range sensors {
 		sensors[i] = newSensor(t, fmt.Sprintf("node-%d", i), addrs)
-		wg.Add(1)
-		go func() { defer wg.Done(); sensors[i].run(sctx, 25, 5*time.Millisecond) }()
+		stops[i] = sensors[i].Start(t, 25, 5*time.Millisecond)
 	}
 	acked := func() (all []string) {
 		for _, s := range sensors {
-			all = append(all, s.ackedIDs()...)
+			all = append(all, s.Acked()...)
 		}
 		return all
 	}
-	eventually(t, 30*time.Second, "traffic through every output", func() bool { return wh.unique() >= 1000 })
+	poll.Until(t, 30*time.Second, "traffic through every output", func() bool { return wh.Unique() >= 1000 })
 	rs[1].kill() // SIGKILL mid-stream: its sensors fail over, its partitions move
 	killedAt := len(acked())
-	eventually(t, 30*time.Second, "traffic after the kill", func() bool { return len(acked()) >= killedAt+1500 })
+	poll.Until(t, 30*time.Second, "traffic after the kill", func() bool { return len(acked()) >= killedAt+1500 })
 	rs[1].start() // restarted later: it rejoins the groups
 	restartedAt := len(acked())
-	eventually(t, 30*time.Second, "traffic after the restart", func() bool { return len(acked()) >= restartedAt+1000 })
-	stopSensors()
-	wg.Wait()
+	poll.Until(t, 30*time.Second, "traffic after the restart", func() bool { return len(acked()) >= restartedAt+1000 })
+	for _, stop := range stops {
+		stop()
+	}
 	all := acked()
 
 	defer func() {
 		if t.Failed() {
-			wh.mu.Lock()
+			counts := wh.Counts()
 			var miss []string
 			for _, id := range all {
-				if wh.ids[id] == 0 {
+				if counts[id] == 0 {
 					miss = append(miss, id)
 				}
 			}
-			wh.mu.Unlock()
 			t.Logf("%d of %d acknowledged alerts missing at the webhook: %v", len(miss), len(all), head(miss, 20))
 		}
 	}()
-	eventually(t, 30*time.Second, "every acknowledged alert at the webhook", func() bool { return wh.missing(all) == 0 })
-	eventually(t, 30*time.Second, "the subscription to see every acknowledged id", func() bool { return sub.missing(all) == 0 })
+	poll.Until(t, 30*time.Second, "every acknowledged alert at the webhook", func() bool { return wh.Missing(all) == 0 })
+	poll.Until(t, 30*time.Second, "the subscription to see every acknowledged id", func() bool { return sub.missing(all) == 0 })
 	// Elasticsearch: _id is the alert id, so redeliveries overwrite; the
 	// index holds exactly the distinct alerts delivered.
 	var esDocs int64
 	var esErr error
 	defer func() {
 		if t.Failed() {
-			t.Logf("elasticsearch: %d documents (%v), webhook %d distinct", esDocs, esErr, wh.unique())
+			t.Logf("elasticsearch: %d documents (%v), webhook %d distinct", esDocs, esErr, wh.Unique())
 		}
 	}()
-	eventually(t, 60*time.Second, "one Elasticsearch document per alert", func() bool {
+	poll.Until(t, 60*time.Second, "one Elasticsearch document per alert", func() bool {
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 		defer ccancel()
 		esDocs, esErr = es.Count(cctx, "falco", nil)
-		return esErr == nil && esDocs == int64(wh.unique())
+		return esErr == nil && esDocs == int64(wh.Unique())
 	})
 	missingES := 0
 	for i := 0; i < len(all); i += len(all)/50 + 1 { // a sample of ids, each exactly once
@@ -358,15 +235,13 @@ func TestThreeReplicasOneKilledLoseNothingAcknowledged(t *testing.T) {
 		}
 	}
 	dups := 0
-	wh.mu.Lock()
-	for _, n := range wh.ids {
+	for _, n := range wh.Counts() {
 		if n > 1 {
 			dups++
 		}
 	}
-	wh.mu.Unlock()
 	t.Logf("%d alerts acknowledged (%d before SIGKILL, %d before restart); webhook %d distinct (%d redelivered, at least once); Elasticsearch %d docs",
-		len(all), killedAt, restartedAt, wh.unique(), dups, wh.unique())
+		len(all), killedAt, restartedAt, wh.Unique(), dups, wh.Unique())
 }
 
 func warnings(s string) string {

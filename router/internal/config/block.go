@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,6 +49,20 @@ func (b *block) get(k string) (any, bool) {
 func (b *block) has(k string) bool {
 	_, ok := b.m[k]
 	return ok
+}
+
+// oneOf is str for a key that takes one of allowed values; another value
+// is reported, naming the allowed ones, and returned as read.
+func (b *block) oneOf(k, def string, allowed ...string) string {
+	v := b.str(k, def)
+	if !slices.Contains(allowed, v) {
+		want := allowed[len(allowed)-1]
+		if len(allowed) > 1 {
+			want = strings.Join(allowed[:len(allowed)-1], ", ") + " or " + want
+		}
+		b.errorf(k, "%q: want %s", v, want)
+	}
+	return v
 }
 
 func (b *block) str(k, def string) string {

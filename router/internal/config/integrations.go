@@ -258,7 +258,7 @@ func parseSyslog(b *block, name string, gl globalTLS) any {
 		Name:     name,
 		Host:     b.str("host", ""),
 		Port:     b.integer("port", 514),
-		Protocol: b.str("protocol", "udp"),
+		Protocol: b.oneOf("protocol", "udp", "udp", "tcp", "tls"),
 		Format:   b.str("format", "json"),
 		Facility: b.str("facility", "local0"),
 		AppName:  b.str("appname", "harrier"),
@@ -270,11 +270,6 @@ func parseSyslog(b *block, name string, gl globalTLS) any {
 	}
 	if c.Port <= 0 || c.Port > 65535 {
 		b.errorf("port", "%d: want 1-65535", c.Port)
-	}
-	switch c.Protocol {
-	case "udp", "tcp", "tls":
-	default:
-		b.errorf("protocol", "%q: want udp, tcp or tls", c.Protocol)
 	}
 	switch c.Format {
 	case "json", "text":
@@ -291,7 +286,7 @@ func parseChat(b *block, name, flavour string, gl globalTLS) any {
 		Name:       name,
 		Flavour:    flavour,
 		WebhookURL: b.secret("webhookurl"),
-		Format:     b.str("outputformat", "all"),
+		Format:     b.oneOf("outputformat", "all", "all", "text", "fields"),
 		Timeout:    b.duration("timeout", 10*time.Second),
 		TLS:        clientTLS(b, gl),
 	}
@@ -305,11 +300,6 @@ func parseChat(b *block, name, flavour string, gl globalTLS) any {
 		ignoreSidekickKeys(b, "activityimage") // Adaptive Cards have no activity image
 	}
 	httpURL(b, "webhookurl", c.WebhookURL, true)
-	switch c.Format {
-	case "all", "text", "fields":
-	default:
-		b.errorf("outputformat", "%q: want all, text or fields", c.Format)
-	}
 	return c
 }
 
@@ -322,15 +312,12 @@ func parseLoki(b *block, name string, gl globalTLS) any {
 		User:          b.str("user", ""),
 		APIKey:        b.secret("apikey"),
 		LabelFields:   b.list("extralabels"),
-		Format:        b.str("format", "json"),
+		Format:        b.oneOf("format", "json", "json", "text"),
 		CustomHeaders: b.strmap("customheaders"),
 		Timeout:       b.duration("timeout", 10*time.Second),
 		TLS:           clientTLS(b, gl),
 	}
 	httpURL(b, "hostport", c.HostPort, true)
-	if c.Format != "json" && c.Format != "text" {
-		b.errorf("format", "%q: want json or text", c.Format)
-	}
 	if c.APIKey != "" && c.User == "" {
 		b.errorf("apikey", "needs user (basic auth)")
 	}
@@ -362,16 +349,13 @@ func parsePagerDuty(b *block, name string, gl globalTLS) any {
 	c := PagerDuty{
 		Name:       name,
 		RoutingKey: b.secret("routingkey"),
-		Region:     b.str("region", "us"),
+		Region:     b.oneOf("region", "us", "us", "eu"),
 		URL:        b.str("url", ""),
 		Timeout:    b.duration("timeout", 10*time.Second),
 		TLS:        clientTLS(b, gl),
 	}
 	if len(c.RoutingKey) != 32 {
 		b.errorf("routingkey", "want the 32-character integration key of an Events API v2 integration")
-	}
-	if c.Region != "us" && c.Region != "eu" {
-		b.errorf("region", "%q: want us or eu", c.Region)
 	}
 	httpURL(b, "url", c.URL, false)
 	return c
@@ -409,15 +393,12 @@ func parseS3(b *block, name string, gl globalTLS) any {
 		Endpoint:        b.str("endpoint", ""),
 		Region:          b.str("region", ""),
 		PathStyle:       b.boolean("pathstyle", false),
-		Gzip:            b.str("compression", "gzip") == "gzip",
+		Gzip:            b.oneOf("compression", "gzip", "gzip", "none") == "gzip",
 		AccessKeyID:     b.str("accesskeyid", ""),
 		SecretAccessKey: b.secret("secretaccesskey"),
 		SessionToken:    b.secret("sessiontoken"),
 		Timeout:         b.duration("timeout", 30*time.Second),
 		TLS:             clientTLS(b, gl),
-	}
-	if v := b.str("compression", "gzip"); v != "gzip" && v != "none" {
-		b.errorf("compression", "%q: want gzip or none", v)
 	}
 	if c.Bucket == "" {
 		b.errorf("bucket", "is required")

@@ -47,7 +47,7 @@ func TestIntegrationErrors(t *testing.T) {
 		{"alertmanager: {hostport: am:9093}", "alertmanager.hostport"},
 		{"alertmanager: {hostport: http://am, endpoint: /api/v1/alerts}", "alertmanager.endpoint"},
 		{"alertmanager: {hostport: http://am, customseveritymap: 'loud:x'}", "alertmanager.customseveritymap"},
-		{"syslog: {host: h, protocol: http}", "syslog.protocol"},
+		{"syslog: {host: h, protocol: http}", `syslog.protocol: "http": want udp, tcp or tls`},
 		{"syslog: {host: h, format: cef}", "syslog.format"},
 		{"syslog: {host: h, port: 70000}", "syslog.port"},
 	}
@@ -94,17 +94,18 @@ s3: {bucket: alerts, endpoint: "http://minio:9000", pathstyle: true, accesskeyid
 		t.Fatalf("s3 %+v", s)
 	}
 	for _, bad := range []struct{ yaml, want string }{
-		{"s3: {bucket: b, compression: zstd}", "s3.compression"},
+		{"s3: {bucket: b, compression: zstd}", `s3.compression: "zstd": want gzip or none`},
 		{"s3: {bucket: b, accesskeyid: a}", "s3.accesskeyid"},
 		{"otlp: {endpoint: 'http://c:4317'}", "otlp.endpoint"},
 		{"otlp: {endpoint: 'c:4318', protocol: http/protobuf}", "otlp.endpoint"},
 		{"otlp: {endpoint: 'c:4318', protocol: http/json}", "otlp.protocol"},
 		{"slack: {webhookurl: hooks.slack.com}", "slack.webhookurl"},
-		{"slack: {webhookurl: 'https://x', outputformat: html}", "slack.outputformat"},
+		{"slack: {webhookurl: 'https://x', outputformat: html}", `slack.outputformat: "html": want all, text or fields`},
 		{"loki: {hostport: 'http://l', apikey: k}", "loki.apikey"},
 		{"splunk: {hostport: 'https://s'}", "splunk.token"},
 		{"pagerduty: {routingkey: short}", "pagerduty.routingkey"},
-		{"pagerduty: {routingkey: '0123456789abcdef0123456789abcdef', region: ap}", "pagerduty.region"},
+		{"pagerduty: {routingkey: '0123456789abcdef0123456789abcdef', region: ap}", `pagerduty.region: "ap": want us or eu`},
+		{"loki: {hostport: 'http://l', format: xml}", `loki.format: "xml": want json or text`},
 	} {
 		if _, err := Load(write(t, bad.yaml)); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%s: err = %v, want it to name %s", bad.yaml, err, bad.want)

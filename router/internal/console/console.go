@@ -33,6 +33,9 @@ type Deps struct {
 	Fleet       harrierv1.FleetAdminServer
 	// StateDir keeps incident states (acknowledged, resolved, muted).
 	StateDir string
+	// IncidentFields are the index's (console.incident_fields): with the
+	// rule they name an alert's incident, which mutes apply to.
+	IncidentFields []string
 	// Done ends the live streams (router shutdown), which would otherwise
 	// hold the HTTP server's graceful shutdown open.
 	Done   <-chan struct{}
@@ -143,6 +146,12 @@ func ParseQuery(v url.Values, now time.Time) (index.Query, error) {
 			q.Before = n
 		case "view", "alert":
 			// The page's own state in the deep link.
+		case "muted":
+			// Whether alerts of muted incidents show in search (the live
+			// view always hides them).
+			if vals[0] != "show" && vals[0] != "hide" {
+				return q, fmt.Errorf("muted: want show or hide, got %q", vals[0])
+			}
 		default:
 			f := index.FacetByName(key)
 			if f < 0 {
@@ -181,6 +190,7 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 type hitJSON struct {
 	Seq   uint64          `json:"seq"`
 	Alert json.RawMessage `json:"alert"`
+	Muted bool            `json:"muted,omitempty"`
 }
 
 func alertJSON(a *harrierv1.Alert) json.RawMessage {
@@ -198,14 +208,15 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := c.d.Index.Search(q)
-	hits := make([]hitJSON, 0, len(res.Hits))
-	for _, h := range res.Hits {
-		hits = append(hits, hitJSON{Seq: h.Seq, Alert: alertJSON(h.Alert)})
-	}
+	hits, hidden, next := c.markMuted(res.Hits, r.URL.Query().Get("muted") == "show")
 	writeJSON(w, struct {
 		index.Result
 		Alerts []hitJSON `json:"alerts"`
-	}{res, hits})
+		// MutedHidden alerts of muted incidents were left out (muted=show
+		// keeps them, marked); NextBefore pages on past them.
+		MutedHidden int    `json:"muted_hidden"`
+		NextBefore  uint64 `json:"next_before,omitempty"`
+	}{res, hits, hidden, next})
 }
 
 // FilterFor is the deep-link filter that selects alerts like a.
@@ -266,7 +277,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, ": ping\n\n")
 			fl.Flush()
 		case a := <-ch:
-			if !index.MatchAlert(q, a) {
+			if !index.MatchAlert(q, a) || c.muted(a, c.d.Now()) {
 				continue
 			}
 			fmt.Fprintf(w, "event: alert\ndata: %s\n\n", alertJSON(a))
@@ -371,6 +382,7 @@ func (c *Console) setIncident(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.mu.Lock()
+	prev := c.states[key]
 	c.states[key] = st
 	b, _ := json.MarshalIndent(c.states, "", "  ")
 	err := writeFileAtomic(c.statePath(), b)
@@ -380,7 +392,7 @@ func (c *Console) setIncident(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.d.Logger.Info("console: incident state changed", "who", st.By, "incident", key, "state", st.State,
-		"muted_until", st.MutedUntil)
+		"action", action(prev.State, st.State), "muted_until", st.MutedUntil, "remote", r.RemoteAddr)
 	writeJSON(w, st)
 }
 

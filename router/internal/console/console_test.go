@@ -1,13 +1,17 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +52,33 @@ type env struct {
 	srv   *httptest.Server
 	idx   *index.Index
 	store *deadletter.Store
+	logs  *logBuf
+}
+
+// logBuf collects the console's JSON logs (the audit trail).
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// records are the logged records whose msg is msg.
+func (l *logBuf) records(msg string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		m := map[string]any{}
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func newEnv(t *testing.T, open bool) *env {
@@ -67,14 +98,16 @@ func newEnv(t *testing.T, open bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Deps{Index: idx, Guard: auth.New(auth.Options{Users: users, Open: open, InsecureCookies: true}),
-		DeadLetters: &dlServer{s: store}, StateDir: t.TempDir()})
+	logs := &logBuf{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	c, err := New(Deps{Index: idx, Guard: auth.New(auth.Options{Users: users, Open: open, InsecureCookies: true, Logger: log}),
+		DeadLetters: &dlServer{s: store}, StateDir: t.TempDir(), IncidentFields: []string{"k8s.ns.name"}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(c)
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, idx: idx, store: store}
+	return &env{srv: srv, idx: idx, store: store, logs: logs}
 }
 
 type client struct {
@@ -189,7 +222,7 @@ func TestAPI(t *testing.T) {
 			return false
 		}},
 		{"incidents bad state", viewer, "GET", "/ui/api/incidents?state=x", "", 400, nil},
-		{"viewer cannot ack", viewer, "POST", "/ui/api/incidents/" + shellKey, `{"state":"acknowledged"}`, 403, nil},
+		{"viewer cannot ack", viewer, "POST", "/ui/api/incidents/" + shellKey, `{"state":"acknowledged"}`, 403, isRoleRefusal},
 		{"ack needs csrf", noCSRF, "POST", "/ui/api/incidents/" + shellKey, `{"state":"acknowledged"}`, 403, nil},
 		{"ack bad state", resp, "POST", "/ui/api/incidents/" + shellKey, `{"state":"gone"}`, 400, nil},
 		{"ack bad json", resp, "POST", "/ui/api/incidents/" + shellKey, `x`, 400, nil},
@@ -197,10 +230,33 @@ func TestAPI(t *testing.T) {
 		{"ack unknown incident", resp, "POST", "/ui/api/incidents/nope", `{"state":"acknowledged"}`, 404, nil},
 		{"ack", resp, "POST", "/ui/api/incidents/" + shellKey, `{"state":"acknowledged"}`, 200, func(m map[string]any) bool { return m["by"] == "rob" }},
 		{"viewer sees ack", viewer, "GET", "/ui/api/incidents?state=acknowledged", "", 200, func(m map[string]any) bool { return len(m["incidents"].([]any)) == 1 }},
+		{"viewer cannot resolve", viewer, "POST", "/ui/api/incidents/" + shellKey, `{"state":"resolved"}`, 403, isRoleRefusal},
+		{"viewer cannot mute", viewer, "POST", "/ui/api/incidents/" + shellKey, `{"state":"muted","mute_for":"1h"}`, 403, isRoleRefusal},
+		{"viewer cannot unmute", viewer, "POST", "/ui/api/incidents/" + shellKey, `{"state":"open"}`, 403, isRoleRefusal},
+		{"resolve", resp, "POST", "/ui/api/incidents/" + shellKey, `{"state":"resolved"}`, 200, func(m map[string]any) bool { return m["state"] == "resolved" }},
 		{"mute", resp, "POST", "/ui/api/incidents/" + shellKey, `{"state":"muted","mute_for":"1h"}`, 200, func(m map[string]any) bool { return m["state"] == "muted" }},
+		// Muted alerts leave search unless asked for, then come marked.
+		{"search hides muted", viewer, "GET", "/ui/api/search?namespace=payments", "", 200, func(m map[string]any) bool {
+			return len(m["alerts"].([]any)) == 0 && m["muted_hidden"] == 3.0 && m["total"] == 3.0
+		}},
+		{"search shows muted marked", viewer, "GET", "/ui/api/search?muted=show", "", 200, func(m map[string]any) bool {
+			n := 0
+			for _, h := range m["alerts"].([]any) {
+				if h.(map[string]any)["muted"] == true {
+					n++
+				}
+			}
+			return len(m["alerts"].([]any)) == 4 && n == 3 && m["muted_hidden"] == 0.0
+		}},
+		{"search bad muted", viewer, "GET", "/ui/api/search?muted=maybe", "", 400, nil},
+		{"unmute", resp, "POST", "/ui/api/incidents/" + shellKey, `{"state":"open"}`, 200, func(m map[string]any) bool { return m["state"] == "open" }},
+		{"search after unmute", viewer, "GET", "/ui/api/search?namespace=payments", "", 200, func(m map[string]any) bool {
+			return len(m["alerts"].([]any)) == 3 && m["muted_hidden"] == 0.0
+		}},
+		{"viewer cannot replay one output", viewer, "POST", "/ui/api/deadletters/replay", `{"output":"webhook"}`, 403, isRoleRefusal},
 		{"dead letters", viewer, "GET", "/ui/api/deadletters", "", 200, func(m map[string]any) bool { return m["total"] == 1.0 }},
 		{"dead letters bad limit", viewer, "GET", "/ui/api/deadletters?limit=-1", "", 400, nil},
-		{"viewer cannot replay", viewer, "POST", "/ui/api/deadletters/replay", `{"output":"webhook"}`, 403, nil},
+		{"viewer cannot replay", viewer, "POST", "/ui/api/deadletters/replay", `{"output":""}`, 403, isRoleRefusal},
 		{"replay bad json", resp, "POST", "/ui/api/deadletters/replay", `[`, 400, nil},
 		{"replay", resp, "POST", "/ui/api/deadletters/replay", `{"output":"webhook"}`, 200, func(m map[string]any) bool { return m["replayed"] == 1.0 }},
 		{"dead letters emptied", viewer, "GET", "/ui/api/deadletters", "", 200, func(m map[string]any) bool { return m["total"] == 0.0 }},
@@ -223,6 +279,118 @@ func TestAPI(t *testing.T) {
 		if tc.check != nil && !tc.check(m) {
 			t.Errorf("%s: unexpected body %v", tc.name, m)
 		}
+	}
+
+	// Every state change is logged with who did it.
+	var acts []string
+	for _, r := range e.logs.records("console: incident state changed") {
+		if r["who"] != "rob" || r["incident"] != shellKey {
+			t.Errorf("incident change logged without its actor: %v", r)
+		}
+		acts = append(acts, r["action"].(string))
+	}
+	if want := "acknowledge resolve mute unmute"; strings.Join(acts, " ") != want {
+		t.Errorf("logged incident actions %q, want %q", strings.Join(acts, " "), want)
+	}
+	for msg, who := range map[string]string{"console: dead letters replayed": "rob", "console: signed in": "vera", "console: signed out": "vera"} {
+		rs := e.logs.records(msg)
+		found := false
+		for _, r := range rs {
+			found = found || r["who"] == who || r["user"] == who
+		}
+		if !found {
+			t.Errorf("%q not logged for %s: %v", msg, who, rs)
+		}
+	}
+	if rs := e.logs.records("console: action refused by role"); len(rs) < 6 {
+		t.Errorf("refused viewer actions logged %d times, want each of 6", len(rs))
+	}
+	if s := e.logs.b.String(); strings.Contains(s, "viewer-pass") || strings.Contains(s, "resp-pass") {
+		t.Error("a password reached the logs")
+	}
+}
+
+func isRoleRefusal(m map[string]any) bool {
+	s, _ := m["error"].(string)
+	return strings.Contains(s, "responder role") && strings.Contains(s, "viewer")
+}
+
+// A password session ended by sign-out is gone on the router: a copy of
+// its cookie taken before no longer works.
+func TestSignOutRevokesCookie(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.client(t)
+	c.login("rob", "resp-pass")
+	u, _ := url.Parse(e.srv.URL + "/ui/")
+	thief := e.client(t)
+	thief.hc.Jar.SetCookies(u, c.hc.Jar.Cookies(u))
+	thief.csrf = c.csrf
+	if code, _ := thief.do("GET", "/ui/api/search", ""); code != 200 {
+		t.Fatalf("copied cookie before sign-out: %d", code)
+	}
+	if code, _ := c.do("POST", "/ui/api/logout", ""); code != 204 {
+		t.Fatalf("logout: %d", code)
+	}
+	for _, p := range []string{"/ui/api/search", "/ui/api/me"} {
+		if code, _ := thief.do("GET", p, ""); code != 401 {
+			t.Fatalf("copied cookie after sign-out: GET %s = %d, want 401", p, code)
+		}
+	}
+	if code, _ := thief.do("POST", "/ui/api/deadletters/replay", `{"output":""}`); code != 401 {
+		t.Fatalf("copied cookie after sign-out: replay = %d, want 401", code)
+	}
+}
+
+// Alerts of a muted incident stay out of every live stream until the
+// mute is lifted; others keep coming.
+func TestStreamHidesMuted(t *testing.T) {
+	e := newEnv(t, false)
+	rob := e.client(t)
+	rob.login("rob", "resp-pass")
+	e.idx.Add(1, testAlert(0, "Terminal shell", "Critical", "payments", "s1"), nil)
+	var key string
+	for _, in := range e.idx.Incidents() {
+		key = in.Key
+	}
+	if code, m := rob.do("POST", "/ui/api/incidents/"+key, `{"state":"muted","mute_for":"1h"}`); code != 200 {
+		t.Fatalf("mute: %d %v", code, m)
+	}
+	vera := e.client(t) // another session
+	vera.login("vera", "viewer-pass")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/ui/api/stream", nil)
+	resp, err := vera.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 4096)
+	if _, err := resp.Body.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	next := func() string {
+		var got strings.Builder
+		for !strings.Contains(got.String(), "\n\n") {
+			n, err := resp.Body.Read(buf)
+			if err != nil {
+				t.Fatalf("stream: %v (got %q)", err, got.String())
+			}
+			got.Write(buf[:n])
+		}
+		return got.String()
+	}
+	e.idx.Add(2, testAlert(1, "Terminal shell", "Critical", "payments", "s2"), nil) // muted
+	e.idx.Add(3, testAlert(2, "Terminal shell", "Critical", "default", "s2"), nil)  // another incident
+	if s := next(); !strings.Contains(s, "ns=default") && !strings.Contains(s, "in default") || strings.Contains(s, "payments") {
+		t.Fatalf("while muted the stream sent %q", s)
+	}
+	if code, m := rob.do("POST", "/ui/api/incidents/"+key, `{"state":"open"}`); code != 200 {
+		t.Fatalf("unmute: %d %v", code, m)
+	}
+	e.idx.Add(4, testAlert(3, "Terminal shell", "Critical", "payments", "s3"), nil)
+	if s := next(); !strings.Contains(s, "in payments") {
+		t.Fatalf("after unmute the stream sent %q", s)
 	}
 }
 

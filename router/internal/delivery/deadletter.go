@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/proto/retry"
 	"github.com/harrier-security/harrier/router/internal/output"
 )
 
@@ -95,7 +96,7 @@ func (w *worker) doReplay(req replayReq) {
 	ok, failed, err := w.p.dead.Replay(w.name, func(ls []*harrierv1.DeadLetter) []*harrierv1.DeadLetter {
 		pending := ls
 		for attempt := 0; attempt < 3 && len(pending) > 0; attempt++ {
-			if attempt > 0 && !sleep(req.ctx, w.spec.Backoff.Delay(attempt)) {
+			if attempt > 0 && !retry.Wait(req.ctx, w.spec.Backoff.Delay(attempt)) {
 				break
 			}
 			alerts := make([]*harrierv1.Alert, len(pending))

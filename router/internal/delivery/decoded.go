@@ -3,8 +3,6 @@ package delivery
 import (
 	"sync/atomic"
 
-	"google.golang.org/protobuf/proto"
-
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 )
 
@@ -35,7 +33,7 @@ func (r *decodedRing) get(seq uint64, data []byte) (*harrierv1.Alert, error) {
 		return d.alert, nil
 	}
 	a := &harrierv1.Alert{}
-	if err := proto.Unmarshal(data, a); err != nil {
+	if err := harrierv1.UnmarshalAlert(data, a); err != nil {
 		return nil, err
 	}
 	slot.Store(&decodedAlert{seq: seq, alert: a})

@@ -20,6 +20,7 @@ import (
 	"github.com/harrier-security/harrier/router/internal/journal"
 	"github.com/harrier-security/harrier/router/internal/output"
 	"github.com/harrier-security/harrier/router/internal/output/webhook"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
 )
 
 // receiver is a real HTTP webhook endpoint that records alert ids and can
@@ -103,17 +104,6 @@ func (f *fixture) ingest(t *testing.T, prefix string, n int, p harrierv1.Priorit
 	}
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestDeliversAndResumesFromCursor(t *testing.T) {
 	f := newFixture(t)
 	rcv := newReceiver(t)
@@ -122,7 +112,7 @@ func TestDeliversAndResumesFromCursor(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.ingest(t, "a", 120, harrierv1.Priority_PRIORITY_WARNING)
-	eventually(t, "120 alerts", func() bool { return rcv.count() == 120 })
+	poll.Until(t, 10*time.Second, "120 alerts", func() bool { return rcv.count() == 120 })
 	p.Stop(context.Background())
 
 	// Queued while the router is "down": delivered after restart, and
@@ -131,7 +121,7 @@ func TestDeliversAndResumesFromCursor(t *testing.T) {
 	p = f.pipeline()
 	p.Apply([]Spec{rcv.spec("webhook.a", nil)})
 	defer p.Stop(context.Background())
-	eventually(t, "150 alerts", func() bool { return rcv.count() == 150 })
+	poll.Until(t, 10*time.Second, "150 alerts", func() bool { return rcv.count() == 150 })
 	rcv.mu.Lock()
 	for id, n := range rcv.ids {
 		if n != 1 {
@@ -153,8 +143,8 @@ func TestMinimumPriorityAndFilters(t *testing.T) {
 	f.ingest(t, "w", 10, harrierv1.Priority_PRIORITY_WARNING)
 	f.ingest(t, "c", 5, harrierv1.Priority_PRIORITY_CRITICAL)
 	f.ingest(t, "e", 3, harrierv1.Priority_PRIORITY_EMERGENCY)
-	eventually(t, "all 18", func() bool { return all.count() == 18 })
-	eventually(t, "8 critical+", func() bool { return crit.count() == 8 })
+	poll.Until(t, 10*time.Second, "all 18", func() bool { return all.count() == 18 })
+	poll.Until(t, 10*time.Second, "8 critical+", func() bool { return crit.count() == 8 })
 	time.Sleep(50 * time.Millisecond)
 	if crit.count() != 8 {
 		t.Fatalf("critical output got %d", crit.count())
@@ -169,9 +159,9 @@ func TestTransientOutageLosesNothingAndDoesNotSlowOthers(t *testing.T) {
 	defer p.Stop(context.Background())
 	p.Apply([]Spec{down.spec("webhook.down", nil), up.spec("webhook.up", nil)})
 	f.ingest(t, "x", 200, harrierv1.Priority_PRIORITY_WARNING)
-	eventually(t, "healthy output delivers during the outage", func() bool { return up.count() == 200 })
+	poll.Until(t, 10*time.Second, "healthy output delivers during the outage", func() bool { return up.count() == 200 })
 	var h Health
-	eventually(t, "retrying state", func() bool {
+	poll.Until(t, 10*time.Second, "retrying state", func() bool {
 		for _, x := range p.Health() {
 			if x.Name == "webhook.down" {
 				h = x
@@ -183,7 +173,7 @@ func TestTransientOutageLosesNothingAndDoesNotSlowOthers(t *testing.T) {
 		t.Fatalf("health during outage: %+v", h)
 	}
 	down.status.Store(0)
-	eventually(t, "recovery", func() bool { return down.count() == 200 })
+	poll.Until(t, 10*time.Second, "recovery", func() bool { return down.count() == 200 })
 }
 
 func TestPermanentFailureGoesToDeadLettersAndReplays(t *testing.T) {
@@ -194,9 +184,9 @@ func TestPermanentFailureGoesToDeadLettersAndReplays(t *testing.T) {
 	defer p.Stop(context.Background())
 	p.Apply([]Spec{rcv.spec("webhook.a", nil)})
 	f.ingest(t, "p", 10, harrierv1.Priority_PRIORITY_WARNING)
-	eventually(t, "9 delivered", func() bool { return rcv.count() == 9 })
+	poll.Until(t, 10*time.Second, "9 delivered", func() bool { return rcv.count() == 9 })
 	var ls []*harrierv1.DeadLetter
-	eventually(t, "dead letter", func() bool { ls, _, _ = f.dead.List("webhook.a", 0); return len(ls) == 1 })
+	poll.Until(t, 10*time.Second, "dead letter", func() bool { ls, _, _ = f.dead.List("webhook.a", 0); return len(ls) == 1 })
 	if ls[0].GetAlert().GetId() != "p-3" || ls[0].GetReason() == "" {
 		t.Fatalf("dead letter %v", ls[0])
 	}
@@ -223,15 +213,15 @@ func TestRemovedOutputKeepsItsQueue(t *testing.T) {
 	defer p.Stop(context.Background())
 	p.Apply([]Spec{a.spec("webhook.a", nil), b.spec("webhook.b", nil)})
 	f.ingest(t, "1", 10, harrierv1.Priority_PRIORITY_WARNING)
-	eventually(t, "first", func() bool { return a.count() == 10 && b.count() == 10 })
+	poll.Until(t, 10*time.Second, "first", func() bool { return a.count() == 10 && b.count() == 10 })
 	p.Apply([]Spec{a.spec("webhook.a", nil)})
 	if got := p.Outputs(); len(got) != 1 {
 		t.Fatalf("outputs %v", got)
 	}
 	f.ingest(t, "2", 10, harrierv1.Priority_PRIORITY_WARNING)
-	eventually(t, "a gets the second lot", func() bool { return a.count() == 20 })
+	poll.Until(t, 10*time.Second, "a gets the second lot", func() bool { return a.count() == 20 })
 	p.Apply([]Spec{a.spec("webhook.a", nil), b.spec("webhook.b", nil)})
-	eventually(t, "b catches up after re-adding", func() bool { return b.count() == 20 })
+	poll.Until(t, 10*time.Second, "b catches up after re-adding", func() bool { return b.count() == 20 })
 }
 
 func TestBackoffDelay(t *testing.T) {

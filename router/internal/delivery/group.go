@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/proto/retry"
 	"github.com/harrier-security/harrier/router/internal/journal"
 )
 
@@ -103,7 +104,7 @@ func (w *worker) runGroup(ctx context.Context, g GroupReader) {
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			w.setError(err)
 			w.p.log.Error("shared log read failed; retrying", "output", w.name, "err", err)
-			if !sleep(ctx, time.Second) {
+			if !retry.Wait(ctx, time.Second) {
 				return
 			}
 			continue

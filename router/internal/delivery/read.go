@@ -6,6 +6,7 @@ import (
 	"time"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/proto/retry"
 	"github.com/harrier-security/harrier/router/internal/journal"
 )
 
@@ -47,7 +48,7 @@ func (w *worker) fetch(ctx context.Context, out chan<- fetched) {
 		if err != nil {
 			w.setError(err)
 			w.p.log.Error("journal read failed; retrying", "output", w.name, "seq", w.reader.Position(), "err", err)
-			if !sleep(ctx, time.Second) {
+			if !retry.Wait(ctx, time.Second) {
 				return
 			}
 			pos := w.reader.Position()

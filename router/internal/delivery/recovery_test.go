@@ -11,6 +11,7 @@ import (
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/journal"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
 )
 
 func TestCursorAheadOfTheJournalIsRepaired(t *testing.T) {
@@ -35,7 +36,7 @@ func TestCursorAheadOfTheJournalIsRepaired(t *testing.T) {
 		t.Fatalf("journal next = %d; want it skipped forward to the cursor (500)", f.j.Next())
 	}
 	f.ingest(t, "new", 20, harrierv1.Priority_PRIORITY_WARNING)
-	eventually(t, "new alerts delivered", func() bool { return rcv.count() == 20 })
+	poll.Until(t, 10*time.Second, "new alerts delivered", func() bool { return rcv.count() == 20 })
 	if got := testutil.ToFloat64(p.m.CursorRepairs.WithLabelValues("webhook.a")); got != 1 {
 		t.Fatalf("cursor repairs = %v", got)
 	}
@@ -81,7 +82,7 @@ func TestDamagedSealedSegmentLosesOnlyTheBadRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The ids repeat per lot (a-0..a-9): count deliveries, not ids.
-	eventually(t, "every intact alert", func() bool {
+	poll.Until(t, 10*time.Second, "every intact alert", func() bool {
 		rcv.mu.Lock()
 		defer rcv.mu.Unlock()
 		n := 0
@@ -124,8 +125,8 @@ func TestReadErrorKeepsWhatTheBatchRead(t *testing.T) {
 	if err := p.Apply([]Spec{rcv.spec("webhook.a", nil)}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the 29 alerts read before the error", func() bool { return rcv.count() == 29 })
-	eventually(t, "the read error in health", func() bool {
+	poll.Until(t, 10*time.Second, "the 29 alerts read before the error", func() bool { return rcv.count() == 29 })
+	poll.Until(t, 10*time.Second, "the read error in health", func() bool {
 		h := p.Health()
 		return len(h) == 1 && h[0].State == StateRetrying && h[0].Position == 30
 	})

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/harrier-security/harrier/proto/retry"
 )
 
 // Backoff is an exponential backoff with full jitter between Initial and Max.
@@ -91,20 +93,9 @@ func (w *worker) deliver(ctx context.Context, batch []item) bool {
 					"backoff", delay.Round(time.Millisecond), "err", r.reason)
 			}
 		}
-		if !sleep(ctx, delay) {
+		if !retry.Wait(ctx, delay) {
 			return false
 		}
 		pending = r.retry
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/output"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
 )
 
 // fakeClock is the throttle's injected clock.
@@ -135,7 +136,7 @@ func TestPipelineThrottle(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := func() float64 { return counterValue(t, p.m.Throttled, "capture") }
-	eventually(t, "9,995 held back", func() bool { return held() == 9995 })
+	poll.Until(t, 10*time.Second, "9,995 held back", func() bool { return held() == 9995 })
 	if n := len(out.snapshot()); n != 5 {
 		t.Fatalf("delivered %d, want 5", n)
 	}
@@ -143,7 +144,7 @@ func TestPipelineThrottle(t *testing.T) {
 	clk.advance(time.Hour)
 	last, _ := proto.Marshal(fleetAlert(10000))
 	f.j.Append(context.Background(), [][]byte{last})
-	eventually(t, "summary and the next alert", func() bool { return len(out.snapshot()) == 7 })
+	poll.Until(t, 10*time.Second, "summary and the next alert", func() bool { return len(out.snapshot()) == 7 })
 	got := out.snapshot()
 	sum := got[5]
 	if sum.GetCount() != 9995 || !strings.HasPrefix(sum.GetOutput(), "9995 more like this in 1h: ") {
@@ -158,9 +159,9 @@ func TestPipelineThrottle(t *testing.T) {
 		b, _ := proto.Marshal(fleetAlert(i))
 		f.j.Append(context.Background(), [][]byte{b})
 	}
-	eventually(t, "six more held back (four pass)", func() bool { return held() == 9995+6 })
+	poll.Until(t, 10*time.Second, "six more held back (four pass)", func() bool { return held() == 9995+6 })
 	clk.advance(time.Hour)
-	eventually(t, "the idle window's summary", func() bool { return len(out.snapshot()) == 7+4+1 })
+	poll.Until(t, 10*time.Second, "the idle window's summary", func() bool { return len(out.snapshot()) == 7+4+1 })
 	if s := out.snapshot()[11]; s.GetCount() != 6 {
 		t.Fatalf("second summary counts %d, want 6", s.GetCount())
 	}

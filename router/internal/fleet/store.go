@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/harrier-security/harrier/proto/durablefile"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 )
 
@@ -102,37 +103,9 @@ func (s *Store) Add(rs *harrierv1.Ruleset) (*harrierv1.Ruleset, error) {
 		return nil, fmt.Errorf("rulesets: %w", err)
 	}
 	name := filepath.Join(s.dir, fmt.Sprintf("%020d.pb", rs.Revision))
-	if err := writeFileSync(name, data); err != nil {
+	if err := durablefile.Write(name, data, 0o640); err != nil {
 		return nil, fmt.Errorf("rulesets: %w", err)
 	}
 	s.revs = append(s.revs, rs)
 	return rs, nil
-}
-
-func writeFileSync(name string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(name))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

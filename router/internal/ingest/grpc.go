@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
@@ -66,6 +67,45 @@ type Stream struct {
 	log  *slog.Logger
 	dead DeadLetters
 	ack  journal.Ack
+	// wantIDs: the backend uses journal.Batch.IDs (see journal.IDUser).
+	wantIDs bool
+
+	// The metrics' gRPC children, looked up once rather than per batch.
+	alerts   prometheus.Counter
+	duration prometheus.Observer
+	batches  [4]prometheus.Counter // by AckStatus (OK, REJECTED, RETRY)
+}
+
+// recvBatch is one received batch and what serving it needs, reused
+// through batchPool: a stream at full speed allocates almost nothing per
+// batch or alert.
+type recvBatch struct {
+	batchwire.Batch
+	// buf holds the message Alerts (and the records) alias, a copy of
+	// gRPC's frames: reused once the journal has answered, as Appender
+	// backends keep no record after their Result.
+	buf  []byte
+	recs [][]byte
+	ids  []string
+}
+
+var batchPool = sync.Pool{New: func() any { return new(recvBatch) }}
+
+// maxKeptBuffer is the largest message buffer a pooled batch keeps (a
+// sensor's default batch is at most 1 MiB).
+const maxKeptBuffer = 2 << 20
+
+// release returns b to batchPool; nothing may use it or its records after.
+func (b *recvBatch) release() {
+	if cap(b.buf) > maxKeptBuffer {
+		b.buf = nil // a rare huge batch does not stay pinned
+	}
+	clear(b.Alerts)
+	clear(b.recs)
+	clear(b.ids)
+	b.Alerts, b.recs, b.ids = b.Alerts[:0], b.recs[:0], b.ids[:0]
+	b.Sequence, b.SensorID = 0, ""
+	batchPool.Put(b)
 }
 
 // DeadLetters stores alerts refused at ingest (the dead-letter store; an
@@ -89,7 +129,16 @@ func NewStream(j journal.Appender, m *Metrics, log *slog.Logger) *Stream {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	return &Stream{j: j, m: m, log: logger(log), ack: journal.AckFsync}
+	s := &Stream{j: j, m: m, log: logger(log), ack: journal.AckFsync, wantIDs: true,
+		alerts: m.Alerts.WithLabelValues("grpc"), duration: m.Duration.WithLabelValues("grpc")}
+	for _, st := range []harrierv1.AckStatus{harrierv1.AckStatus_ACK_STATUS_OK,
+		harrierv1.AckStatus_ACK_STATUS_REJECTED, harrierv1.AckStatus_ACK_STATUS_RETRY} {
+		s.batches[st] = m.Batches.WithLabelValues("grpc", statusLabel(st))
+	}
+	if u, ok := j.(journal.IDUser); ok {
+		s.wantIDs = u.UsesIDs()
+	}
+	return s
 }
 
 // WithAck sets when a batch is acknowledged OK (journal.AckWritten or
@@ -104,6 +153,7 @@ type pendingAck struct {
 	bytes    int // held from the budget until acknowledged
 	n        int
 	received time.Time
+	batch    *recvBatch // released once acknowledged
 	done     <-chan journal.Result
 	status   harrierv1.AckStatus // when done is nil
 	reason   string
@@ -126,8 +176,9 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 	var last uint64
 	var recvErr error
 	for {
-		batch := &batchwire.Batch{}
+		batch := batchPool.Get().(*recvBatch)
 		if err := stream.RecvMsg(batch); err != nil {
+			batch.release()
 			if !errors.Is(err, io.EOF) {
 				recvErr = err
 				if status.Code(err) == codes.ResourceExhausted {
@@ -142,7 +193,7 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 			}
 			break
 		}
-		p := pendingAck{seq: batch.Sequence, n: len(batch.Alerts), received: time.Now()}
+		p := pendingAck{seq: batch.Sequence, n: len(batch.Alerts), received: time.Now(), batch: batch}
 		switch {
 		case batch.Sequence <= last:
 			p.status, p.reason = harrierv1.AckStatus_ACK_STATUS_REJECTED,
@@ -180,6 +231,7 @@ func (s *Stream) serve(stream grpc.ServerStream) error {
 		select {
 		case acks <- p:
 		case err := <-sendErr:
+			batch.release()
 			return err
 		}
 	}
@@ -204,11 +256,12 @@ func (s *Stream) sendAcks(stream grpc.ServerStream, acks <-chan pendingAck, budg
 				st, reason = harrierv1.AckStatus_ACK_STATUS_RETRY, "router storage error; retry later"
 			} else {
 				st = harrierv1.AckStatus_ACK_STATUS_OK
-				s.m.Alerts.WithLabelValues("grpc").Add(float64(p.n))
-				s.m.Duration.WithLabelValues("grpc").Observe(time.Since(p.received).Seconds())
+				s.alerts.Add(float64(p.n))
+				s.duration.Observe(time.Since(p.received).Seconds())
 			}
 		}
-		s.m.Batches.WithLabelValues("grpc", statusLabel(st)).Inc()
+		p.batch.release()
+		s.batches[st].Inc() // st is one of the three set in NewStream
 		if failed != nil {
 			continue // keep draining so appends complete
 		}
@@ -236,15 +289,17 @@ func statusLabel(s harrierv1.AckStatus) string {
 // counted; the rest are returned for the journal. Without a dead-letter
 // store, or when storing them fails, the batch is refused as a whole (the
 // error) and the sensor keeps it.
-func (s *Stream) verdicts(ctx context.Context, batch *batchwire.Batch, from string) ([][]byte, []string, error) {
-	recs := make([][]byte, 0, len(batch.Alerts))
-	ids := make([]string, 0, len(batch.Alerts))
+func (s *Stream) verdicts(ctx context.Context, batch *recvBatch, from string) ([][]byte, []string, error) {
+	recs, ids := batch.recs[:0], batch.ids[:0]
+	defer func() { batch.recs, batch.ids = recs, ids }() // kept for reuse
 	var dead []*harrierv1.DeadLetter
 	for i, a := range batch.Alerts {
-		rec, id, err := encodeRawAlert(i, a, batch.SensorID)
+		rec, id, err := encodeRawAlert(i, a, batch.SensorID, s.wantIDs)
 		if err == nil {
 			recs = append(recs, rec)
-			ids = append(ids, id)
+			if s.wantIDs {
+				ids = append(ids, id)
+			}
 			continue
 		}
 		if s.dead == nil {

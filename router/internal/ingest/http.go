@@ -5,19 +5,21 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/subtle"
-	"encoding/json"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/harrier-security/harrier/proto/falcojson"
-	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/journal"
 )
 
@@ -27,8 +29,12 @@ import (
 // the limit; 503 when storage fails.
 //
 // Falco posts one alert per request and waits for each answer, so the cost
-// per request is what bounds a sender: buffers are pooled, metrics are
-// resolved once, and the journal answers as soon as the alert is written
+// per request is what bounds a sender. A request allocates nothing on the
+// way to the journal: the body lands in a pooled buffer, falcojson.Decoder
+// turns it straight into the stored protobuf records (no message, no map),
+// metrics are resolved once, the local journal's append is pooled
+// (AppendWait) and concurrent requests share one write (the journal's
+// group commit). The journal answers as soon as the alert is written
 // (journal.AckWritten, the default) rather than after an fsync.
 type HTTP struct {
 	j       journal.Appender
@@ -38,6 +44,7 @@ type HTTP struct {
 	maxBody int64
 	ack     journal.Ack
 
+	bearer                      []byte // "Bearer <token>"
 	okAlerts                    prometheus.Counter
 	ok, retry, rejected, unauth prometheus.Counter
 	duration                    prometheus.Observer
@@ -53,7 +60,7 @@ func NewHTTP(j journal.Appender, m *Metrics, log *slog.Logger, token string, max
 	if maxBody <= 0 {
 		maxBody = 4 << 20
 	}
-	return &HTTP{j: j, m: m, log: logger(log), token: token, maxBody: maxBody, ack: journal.AckFsync,
+	return &HTTP{j: j, m: m, log: logger(log), token: token, bearer: []byte("Bearer " + token), maxBody: maxBody, ack: journal.AckFsync,
 		okAlerts: m.Alerts.WithLabelValues("http"),
 		ok:       m.Batches.WithLabelValues("http", "ok"), retry: m.Batches.WithLabelValues("http", "retry"),
 		rejected: m.Batches.WithLabelValues("http", "rejected"), unauth: m.Batches.WithLabelValues("http", "unauthenticated"),
@@ -67,15 +74,21 @@ func (h *HTTP) WithAck(a journal.Ack) *HTTP {
 	return h
 }
 
-// reqBuf is the per-request scratch: the body, and the stored records
-// marshalled back to back. The journal copies records when it writes them,
-// so both are reused once Append returns.
+// reqBuf is the per-request scratch: the body, the decoder and the stored
+// records back to back. The journal copies records when it writes them, so
+// all of it is reused once the append is answered.
 type reqBuf struct {
-	body   bytes.Buffer
+	body   []byte
+	dec    falcojson.Decoder
 	recs   []byte
+	ends   []int
 	slices [][]byte
-	alerts []*harrierv1.Alert
 	ids    []string
+	key    string // the last request's Falco host, reused while it repeats
+	// wantIDs: the journal keeps ids apart from the records (Kafka's
+	// header), so ids is filled; the local journal reads them from the
+	// record.
+	wantIDs bool
 	// inFlight: the journal may still read recs (the request ended before
 	// its answer), so the buffer is not reused.
 	inFlight bool
@@ -87,16 +100,16 @@ var reqBufs = sync.Pool{New: func() any { return new(reqBuf) }}
 const maxPooled = 1 << 20
 
 func (b *reqBuf) release() {
-	if b.inFlight || b.body.Cap() > maxPooled || cap(b.recs) > maxPooled {
+	if b.inFlight || cap(b.body) > maxPooled || cap(b.recs) > maxPooled {
 		return
 	}
 	clear(b.ids)
 	b.ids = b.ids[:0]
-	b.body.Reset()
-	clear(b.alerts)
-	b.alerts = b.alerts[:0]
+	b.body = b.body[:0]
 	clear(b.slices)
 	b.slices = b.slices[:0]
+	b.ends = b.ends[:0]
+	b.recs = b.recs[:0]
 	reqBufs.Put(b)
 }
 
@@ -107,47 +120,27 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.token != "" {
-		want := []byte("Bearer " + h.token)
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), h.bearer) != 1 {
 			h.unauth.Inc()
 			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
 			return
 		}
 	}
 	start := time.Now()
-	var src io.Reader = http.MaxBytesReader(w, r.Body, h.maxBody)
-	if r.Header.Get("Content-Encoding") == "gzip" { // Falco's http_output compress_uploads
-		zr, err := gzip.NewReader(src)
-		if err != nil {
-			h.bad(w, r, http.StatusBadRequest, fmt.Sprintf("gzip body: %v", err))
-			return
-		}
-		src = io.LimitReader(zr, h.maxBody+1)
-	}
 	buf := reqBufs.Get().(*reqBuf)
 	defer buf.release()
-	if n := r.ContentLength; n > 0 && n <= h.maxBody {
-		buf.body.Grow(int(n) + bytes.MinRead) // one read, no regrowth
-	}
-	_, err := buf.body.ReadFrom(src)
-	if err == nil && int64(buf.body.Len()) > h.maxBody {
-		err = fmt.Errorf("body exceeds %d bytes", h.maxBody)
-	}
-	if err != nil {
+	iu, ok := h.j.(journal.IDUser)
+	buf.wantIDs = !ok || iu.UsesIDs()
+	if err := h.readBody(w, r, buf); err != nil {
 		code := http.StatusBadRequest
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) || int64(buf.body.Len()) > h.maxBody {
+		if errors.As(err, &tooBig) || errors.Is(err, errTooLarge) {
 			code = http.StatusRequestEntityTooLarge
 		}
 		h.bad(w, r, code, fmt.Sprintf("reading body: %v", err))
 		return
 	}
-	buf.alerts, err = decodeBody(buf.body.Bytes(), buf.alerts[:0])
-	if err != nil {
-		h.bad(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err := buf.encode(); err != nil {
+	if err := buf.decodeBody(); err != nil {
 		h.bad(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -158,30 +151,53 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "router storage unavailable; retry", http.StatusServiceUnavailable)
 		return
 	}
-	h.okAlerts.Add(float64(len(buf.alerts)))
+	h.okAlerts.Add(float64(len(buf.slices)))
 	h.ok.Inc()
 	h.duration.Observe(time.Since(start).Seconds())
 	w.WriteHeader(http.StatusOK)
 }
 
-// encode validates and marshals the alerts into b.recs (see encode).
-func (b *reqBuf) encode() error {
-	b.recs = b.recs[:0]
-	ends := make([]int, 0, 8)
-	for i, a := range b.alerts {
-		var err error
-		if b.recs, err = encodeOne(b.recs, a, "", i); err != nil {
-			return err
+// waitAppender is the local journal's allocation-free append
+// (journal.Journal.AppendWait).
+type waitAppender interface {
+	AppendWait(ctx context.Context, b journal.Batch) (journal.Result, error)
+}
+
+var errTooLarge = errors.New("body too large")
+
+// readBody reads the request body into buf.body. A plain body of declared
+// length (Falco's) is read in one go; chunked and gzip bodies go through
+// the limiting readers.
+func (h *HTTP) readBody(w http.ResponseWriter, r *http.Request, buf *reqBuf) error {
+	n := r.ContentLength
+	if n > h.maxBody {
+		return fmt.Errorf("%w: %d bytes over the limit of %d", errTooLarge, n, h.maxBody)
+	}
+	gz := r.Header.Get("Content-Encoding") == "gzip" // Falco's http_output compress_uploads
+	if n >= 0 && !gz {
+		// net/http's body reader stops at the declared length.
+		if int64(cap(buf.body)) < n {
+			buf.body = make([]byte, n)
 		}
-		ends = append(ends, len(b.recs))
+		buf.body = buf.body[:n]
+		_, err := io.ReadFull(r.Body, buf.body)
+		return err
 	}
-	// Slice after marshalling: appends may have moved b.recs.
-	from := 0
-	for _, end := range ends {
-		b.slices = append(b.slices, b.recs[from:end:end])
-		from = end
+	var src io.Reader = http.MaxBytesReader(w, r.Body, h.maxBody)
+	if gz {
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			return fmt.Errorf("gzip body: %v", err)
+		}
+		src = io.LimitReader(zr, h.maxBody+1)
 	}
-	return nil
+	bb := bytes.NewBuffer(buf.body[:0])
+	_, err := bb.ReadFrom(src)
+	buf.body = bb.Bytes()
+	if err == nil && int64(len(buf.body)) > h.maxBody {
+		err = fmt.Errorf("%w: over the limit of %d bytes", errTooLarge, h.maxBody)
+	}
+	return err
 }
 
 // store appends one request's alerts, keyed by the Falco host that sent
@@ -189,13 +205,13 @@ func (b *reqBuf) encode() error {
 // answer. When the request ends first, buf stays with the journal's
 // writer: it must not go back to the pool.
 func (h *HTTP) store(ctx context.Context, buf *reqBuf) error {
-	b := journal.Batch{Recs: buf.slices, Ack: h.ack, IDs: buf.ids[:0]}
-	for _, a := range buf.alerts {
-		b.IDs = append(b.IDs, a.GetId())
-	}
-	buf.ids = b.IDs
-	if len(buf.alerts) > 0 {
-		b.Key = buf.alerts[0].GetHostname()
+	b := journal.Batch{Recs: buf.slices, Ack: h.ack, IDs: buf.ids, Key: buf.key}
+	if w, ok := h.j.(waitAppender); ok {
+		_, err := w.AppendWait(ctx, b)
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			buf.inFlight = true
+		}
+		return err
 	}
 	done, err := h.j.AppendBatch(b)
 	if err != nil {
@@ -217,26 +233,23 @@ func (h *HTTP) bad(w http.ResponseWriter, r *http.Request, code int, reason stri
 }
 
 // decodeBody accepts one Falco JSON object, several as JSON lines (NDJSON),
-// or a JSON array of them, appending the alerts to dst. Errors name the
-// line (NDJSON) or the element (array).
-func decodeBody(raw []byte, dst []*harrierv1.Alert) ([]*harrierv1.Alert, error) {
-	body := bytes.TrimSpace(raw)
+// or a JSON array of them, and stores each alert's record in b.recs. Errors
+// name the line (NDJSON) or the element (array).
+func (b *reqBuf) decodeBody() error {
+	body := bytes.TrimSpace(b.body)
 	if len(body) == 0 {
-		return nil, errors.New("empty body: want a Falco JSON alert")
+		return errors.New("empty body: want a Falco JSON alert")
 	}
 	if body[0] == '[' {
-		return decodeArray(body, dst)
+		return b.decodeArray(body)
 	}
-	nl := bytes.IndexByte(body, '\n')
-	if nl < 0 {
-		a, err := falcojson.Unmarshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("invalid Falco JSON: %v", err)
+	if bytes.IndexByte(body, '\n') < 0 {
+		if err := b.decodeAll(body); err != nil {
+			return fmt.Errorf("invalid Falco JSON: %v", err)
 		}
-		return append(dst, a), nil
+		return b.slice()
 	}
 	// Several lines: JSON lines, or one pretty-printed object.
-	n0 := len(dst)
 	line := 0
 	for rest := body; len(rest) > 0; {
 		line++
@@ -250,44 +263,123 @@ func decodeBody(raw []byte, dst []*harrierv1.Alert) ([]*harrierv1.Alert, error) 
 		if len(l) == 0 {
 			continue
 		}
-		a, err := falcojson.Unmarshal(l)
-		if err != nil {
-			if whole, werr := falcojson.Unmarshal(body); werr == nil {
-				return append(dst[:n0], whole), nil
+		if err := b.decodeAll(l); err != nil {
+			b.recs, b.ends, b.ids = b.recs[:0], b.ends[:0], b.ids[:0]
+			if b.decodeAll(body) == nil {
+				return b.slice()
 			}
-			return nil, fmt.Errorf("invalid Falco JSON on line %d: %v", line, err)
+			return fmt.Errorf("invalid Falco JSON on line %d: %v", line, err)
 		}
-		dst = append(dst, a)
 	}
-	return dst, nil
+	return b.slice()
+}
+
+// decodeAll decodes one alert that must fill data.
+func (b *reqBuf) decodeAll(data []byte) error {
+	n, err := b.decodeOne(data)
+	if err == nil && n != len(data) {
+		err = errors.New("falco json: trailing data after the alert object")
+	}
+	return err
+}
+
+// decodeOne appends the record of the alert at the start of data, with an
+// id (UUIDv7) when it has none, and returns the bytes it used.
+func (b *reqBuf) decodeOne(data []byte) (int, error) {
+	from := len(b.recs)
+	recs, info, n, err := b.dec.AppendProto(b.recs, data)
+	if err != nil {
+		return 0, err
+	}
+	b.recs = recs
+	if len(b.ends) == 0 && string(info.Hostname) != b.key {
+		b.key = string(info.Hostname)
+	}
+	id := info.ID
+	if len(id) == 0 {
+		b.recs = protowire.AppendTag(b.recs, fieldAlertID, protowire.BytesType)
+		b.recs = protowire.AppendVarint(b.recs, 36)
+		b.recs = appendUUIDv7(b.recs)
+		id = b.recs[len(b.recs)-36:]
+	}
+	if size := len(b.recs) - from; size > journal.MaxRecordSize {
+		return 0, fmt.Errorf("alert %d: %d bytes exceeds the %d-byte limit", len(b.ends), size, journal.MaxRecordSize)
+	}
+	if b.wantIDs {
+		b.ids = append(b.ids, string(id))
+	}
+	b.ends = append(b.ends, len(b.recs))
+	return n, nil
+}
+
+// slice cuts b.recs into the records, once appends no longer move it.
+func (b *reqBuf) slice() error {
+	from := 0
+	for _, end := range b.ends {
+		b.slices = append(b.slices, b.recs[from:end:end])
+		from = end
+	}
+	return nil
 }
 
 // decodeArray reads a JSON array of Falco JSON alerts.
-func decodeArray(body []byte, dst []*harrierv1.Alert) ([]*harrierv1.Alert, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("invalid JSON array: %v", err)
-	}
-	n0 := len(dst)
-	for i := 0; dec.More(); i++ {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, fmt.Errorf("invalid JSON array at element %d: %v", i, err)
+func (b *reqBuf) decodeArray(body []byte) error {
+	i := skipJSONSpace(body, 1)
+	if i < len(body) && body[i] == ']' {
+		if skipJSONSpace(body, i+1) != len(body) {
+			return errors.New("invalid JSON array: trailing data after the array")
 		}
-		a, err := falcojson.Unmarshal(raw)
+		return errors.New("empty JSON array: want at least one Falco JSON alert")
+	}
+	for el := 0; ; el++ {
+		n, err := b.decodeOne(body[i:])
 		if err != nil {
-			return nil, fmt.Errorf("invalid Falco JSON in array element %d: %v", i, err)
+			return fmt.Errorf("invalid Falco JSON in array element %d: %v", el, err)
 		}
-		dst = append(dst, a)
+		i += n
+		if i >= len(body) {
+			return errors.New("invalid JSON array: unexpected end")
+		}
+		switch body[i] {
+		case ',':
+			i = skipJSONSpace(body, i+1)
+			continue
+		case ']':
+			if skipJSONSpace(body, i+1) != len(body) {
+				return errors.New("invalid JSON array: trailing data after the array")
+			}
+			return b.slice()
+		}
+		return fmt.Errorf("invalid JSON array: want \",\" or \"]\" after element %d", el)
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("invalid JSON array: %v", err)
+}
+
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
-	if dec.InputOffset() != int64(len(body)) {
-		return nil, errors.New("invalid JSON array: trailing data after the array")
-	}
-	if len(dst) == n0 {
-		return nil, errors.New("empty JSON array: want at least one Falco JSON alert")
-	}
-	return dst, nil
+	return i
+}
+
+// appendUUIDv7 appends the text of a fresh UUIDv7 (RFC 9562: 48-bit Unix
+// milliseconds, then random bits) without allocating, unlike uuid.NewV7.
+// Ids only need to be unique; ordering within a millisecond is not kept.
+func appendUUIDv7(dst []byte) []byte {
+	var u [16]byte
+	ms := uint64(time.Now().UnixMilli())
+	binary.BigEndian.PutUint64(u[0:8], ms<<16|rand.Uint64()&0xffff)
+	binary.BigEndian.PutUint64(u[8:16], rand.Uint64())
+	u[6] = 0x70 | u[6]&0x0f // version 7
+	u[8] = 0x80 | u[8]&0x3f // variant 10
+	var t [36]byte
+	hex.Encode(t[0:8], u[0:4])
+	t[8] = '-'
+	hex.Encode(t[9:13], u[4:6])
+	t[13] = '-'
+	hex.Encode(t[14:18], u[6:8])
+	t[18] = '-'
+	hex.Encode(t[19:23], u[8:10])
+	t[23] = '-'
+	hex.Encode(t[24:36], u[10:16])
+	return append(dst, t[:]...)
 }

@@ -5,15 +5,9 @@ package ingest
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
-
-	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
-	"github.com/harrier-security/harrier/router/internal/journal"
 )
 
 // Metrics of both transports.
@@ -47,37 +41,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.Alerts, m.Batches, m.Duration, m.Invalid, m.TooLarge)
 	}
 	return m
-}
-
-// encodeOne validates alert i and appends its protobuf encoding to dst.
-// An alert without an id gets a fresh UUIDv7 (Falco's JSON has none);
-// sensorID fills an empty sensor_id.
-func encodeOne(dst []byte, a *harrierv1.Alert, sensorID string, i int) ([]byte, error) {
-	if a == nil {
-		return nil, fmt.Errorf("alert %d is empty", i)
-	}
-	if a.GetRule() == "" {
-		return nil, fmt.Errorf("alert %d: rule is empty", i)
-	}
-	if a.Id == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return nil, err
-		}
-		a.Id = id.String()
-	}
-	if a.SensorId == "" {
-		a.SensorId = sensorID
-	}
-	n0 := len(dst)
-	dst, err := proto.MarshalOptions{}.MarshalAppend(dst, a)
-	if err != nil {
-		return nil, fmt.Errorf("alert %d: %w", i, err)
-	}
-	if n := len(dst) - n0; n > journal.MaxRecordSize {
-		return nil, fmt.Errorf("alert %d: %d bytes exceeds the %d-byte limit", i, n, journal.MaxRecordSize)
-	}
-	return dst, nil
 }
 
 var errEmpty = errors.New("no alerts")

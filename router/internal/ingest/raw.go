@@ -37,7 +37,7 @@ const (
 func encodeRaw(alerts [][]byte, sensorID string) ([][]byte, error) {
 	recs := make([][]byte, len(alerts))
 	for i, a := range alerts {
-		rec, _, err := encodeRawAlert(i, a, sensorID)
+		rec, _, err := encodeRawAlert(i, a, sensorID, false)
 		if err != nil {
 			return nil, err
 		}
@@ -46,9 +46,10 @@ func encodeRaw(alerts [][]byte, sensorID string) ([][]byte, error) {
 	return recs, nil
 }
 
-// encodeRawAlert is encodeRaw for alert i of a batch; it also returns the
-// alert's id (Kafka carries it in a record header).
-func encodeRawAlert(i int, a []byte, sensorID string) (rec []byte, id string, err error) {
+// encodeRawAlert is encodeRaw for alert i of a batch; with wantID it also
+// returns the alert's id (Kafka carries it in a record header), a string
+// allocated per alert that the local journal does not need.
+func encodeRawAlert(i int, a []byte, sensorID string, wantID bool) (rec []byte, id string, err error) {
 	var hasID, hasRule, hasSensor bool
 	buf := a
 	for len(buf) > 0 {
@@ -57,19 +58,29 @@ func encodeRawAlert(i int, a []byte, sensorID string) (rec []byte, id string, er
 			return nil, "", fmt.Errorf("alert %d: %w", i, protowire.ParseError(n))
 		}
 		buf = buf[n:]
-		m := protowire.ConsumeFieldValue(num, typ, buf)
+		if typ != protowire.BytesType {
+			m := protowire.ConsumeFieldValue(num, typ, buf)
+			if m < 0 {
+				return nil, "", fmt.Errorf("alert %d field %d: %w", i, num, protowire.ParseError(m))
+			}
+			buf = buf[m:]
+			continue
+		}
+		// Most of an alert is length-delimited: skip those in one step.
+		v, m := protowire.ConsumeBytes(buf)
 		if m < 0 {
 			return nil, "", fmt.Errorf("alert %d field %d: %w", i, num, protowire.ParseError(m))
 		}
-		if typ == protowire.BytesType && (num == fieldAlertID || num == fieldAlertRule || num == fieldAlertSensorID) {
-			v, _ := protowire.ConsumeBytes(buf)
+		if num == fieldAlertID || num == fieldAlertRule || num == fieldAlertSensorID {
 			if !utf8.Valid(v) {
 				return nil, "", fmt.Errorf("alert %d field %d: invalid UTF-8", i, num)
 			}
 			switch num {
 			case fieldAlertID:
 				hasID = len(v) > 0
-				id = string(v)
+				if wantID {
+					id = string(v)
+				}
 			case fieldAlertRule:
 				hasRule = len(v) > 0
 			case fieldAlertSensorID:
@@ -116,8 +127,20 @@ func (c rawCodec) Name() string { return "proto" }
 func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
 
 func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if rb, ok := v.(*batchwire.Batch); ok {
-		return rb.Parse(data.Materialize()) // a private copy: records may keep it
+	switch b := v.(type) {
+	case *recvBatch:
+		// gRPC frees data on return, and the records alias the message
+		// until the batch is acknowledged: copy it into the batch's own
+		// reused buffer.
+		n := data.Len()
+		if cap(b.buf) < n {
+			b.buf = make([]byte, n)
+		}
+		b.buf = b.buf[:n]
+		data.CopyTo(b.buf)
+		return b.Parse(b.buf)
+	case *batchwire.Batch:
+		return b.Parse(data.Materialize()) // a private copy: records may keep it
 	}
 	return c.base.Unmarshal(data, v)
 }

@@ -91,9 +91,16 @@ func FuzzDecodeBody(f *testing.F) {
 	f.Add([]byte(`[{"rule":"a","time":"2026-01-01T00:00:00Z"},{"rule":"b","time":"2026-01-01T00:00:00Z"}]`))
 	f.Add([]byte("[]"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		alerts, err := decodeBody(body, nil)
-		if err == nil && len(alerts) == 0 {
+		b := &reqBuf{body: body}
+		err := b.decodeBody()
+		if err == nil && len(b.slices) == 0 {
 			t.Fatal("no error and no alerts")
+		}
+		for _, rec := range b.slices {
+			var a harrierv1.Alert
+			if err := proto.Unmarshal(rec, &a); err != nil || a.GetRule() == "" || len(a.GetId()) == 0 {
+				t.Fatalf("stored record %x: %v (alert %v)", rec, err, &a)
+			}
 		}
 	})
 }

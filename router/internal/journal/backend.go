@@ -29,6 +29,16 @@ type Appender interface {
 	AppendBatch(b Batch) (<-chan Result, error)
 }
 
+// IDUser is an Appender that says whether it uses Batch.IDs; senders skip
+// computing them (a string per alert) for one that does not. An Appender
+// that is not an IDUser gets them.
+type IDUser interface {
+	UsesIDs() bool
+}
+
+// UsesIDs is false: each local record carries its alert id inside.
+func (j *Journal) UsesIDs() bool { return false }
+
 // AppendBatch is AppendAsync for the Appender interface: the local journal
 // is ordered as a whole, so the key and ids are not stored apart from the
 // records (each record carries its alert id).

@@ -346,13 +346,16 @@ func DecodeRecords(b []byte) (n int, err error) {
 
 // EncodeRecord appends the framed record to dst.
 func EncodeRecord(dst []byte, stamp int64, payload []byte) []byte {
-	var h [headerSize]byte
+	// The header is built in dst itself: a local array passed to crc32
+	// escapes, an allocation per record.
+	n := len(dst)
+	dst = append(dst, make([]byte, headerSize)...)
+	h := dst[n : n+headerSize]
 	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
 	binary.LittleEndian.PutUint64(h[8:16], uint64(stamp))
 	c := crc32.Update(0, castagnoli, h[8:16])
 	c = crc32.Update(c, castagnoli, payload)
 	binary.LittleEndian.PutUint32(h[4:8], c)
-	dst = append(dst, h[:]...)
 	return append(dst, payload...)
 }
 
@@ -428,13 +431,52 @@ func (j *Journal) AppendAsyncAck(recs [][]byte, ack Ack) (<-chan Result, error) 
 		}
 	}
 	req := &appendReq{recs: recs, ack: ack, done: make(chan Result, 1)}
+	if err := j.enqueue(req); err != nil {
+		return nil, err
+	}
+	return req.done, nil
+}
+
+// reqPool recycles appends awaited by AppendWait. The writer and the
+// syncer never touch a request after sending its result, so the receiver
+// owns it again then.
+var reqPool = sync.Pool{New: func() any { return &appendReq{done: make(chan Result, 1)} }}
+
+// AppendWait is AppendBatch awaited, without an allocation per call (a
+// pooled request and channel). When ctx ends first it returns ctx.Err()
+// and the records may still be written later: the caller must leave
+// b.Recs untouched.
+func (j *Journal) AppendWait(ctx context.Context, b Batch) (Result, error) {
+	for _, r := range b.Recs {
+		if len(r) > MaxRecordSize {
+			return Result{}, fmt.Errorf("journal: record of %d bytes exceeds %d", len(r), MaxRecordSize)
+		}
+	}
+	req := reqPool.Get().(*appendReq)
+	req.recs, req.ack, req.end = b.Recs, b.Ack, 0
+	if err := j.enqueue(req); err != nil {
+		req.recs = nil
+		reqPool.Put(req)
+		return Result{}, err
+	}
+	select {
+	case res := <-req.done:
+		req.recs = nil
+		reqPool.Put(req)
+		return res, res.Err
+	case <-ctx.Done():
+		return Result{}, ctx.Err() // req stays with the writer
+	}
+}
+
+func (j *Journal) enqueue(req *appendReq) error {
 	j.appendMu.RLock()
 	defer j.appendMu.RUnlock()
 	if j.stopping {
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	j.reqs <- req // the writer runs until stopping is set, so this cannot block forever
-	return req.done, nil
+	return nil
 }
 
 func (j *Journal) writer() {

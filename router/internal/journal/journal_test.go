@@ -21,21 +21,11 @@ func appendN(t *testing.T, j *Journal, from, n int) {
 	}
 }
 
+// readAll is the entries readable from from on (see readAllLosses).
 func readAll(t *testing.T, j *Journal, from uint64) []Entry {
 	t.Helper()
-	r := j.NewReader(from)
-	defer r.Close()
-	var out []Entry
-	for {
-		e, ok, err := r.TryNext()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			return out
-		}
-		out = append(out, e)
-	}
+	out, _ := readAllLosses(t, j, from)
+	return out
 }
 
 func TestAppendReadAcrossSegmentsAndReopen(t *testing.T) {

@@ -211,6 +211,11 @@ func (j *Journal) syncOnce() error {
 	return nil
 }
 
+// Flush fsyncs and publishes every record written so far, at once rather
+// than at the end of the fsync window: on shutdown, once ingest has stopped,
+// the outputs can then drain all that was acknowledged.
+func (j *Journal) Flush() error { return j.syncOnce() }
+
 // publish makes records below to visible to readers (they are durable).
 func (j *Journal) publish(to uint64, synced bool) {
 	j.mu.Lock()

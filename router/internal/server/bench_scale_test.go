@@ -1,22 +1,13 @@
 package server
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
-	"github.com/harrier-security/harrier/router/internal/config"
 )
 
 // BenchmarkJournalBackend compares one router on the local journal with
@@ -48,88 +39,21 @@ func benchBackend(b *testing.B, kafka bool, replicas int) {
 	}
 	var rs []*Router
 	for i := 0; i < replicas; i++ {
-		dir := b.TempDir()
-		p := filepath.Join(dir, "router.yaml")
-		os.WriteFile(p, []byte(fmt.Sprintf(`
-data_dir: %s
-grpc: {address: 127.0.0.1:0}
-http: {address: 127.0.0.1:0, metrics_address: 127.0.0.1:0}
-log: {level: error}
-%soutputs:
+		r, stop := startBenchRouter(b, fmt.Sprintf(`%soutputs:
   webhook:
     bench: {address: %s, format: ndjson, batch_size: 2000}
-`, dir, journalYAML, sink.srv.URL)), 0o600)
-		cfg, err := config.Load(p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r, err := New(cfg, slog.New(slog.DiscardHandler))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := r.Start(); err != nil {
-			b.Fatal(err)
-		}
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			r.Shutdown(ctx)
-			cancel()
-		}()
+`, journalYAML, sink.srv.URL))
+		defer stop()
 		rs = append(rs, r)
 	}
+	ids := make([]int, sensors)
 	b.ResetTimer()
 	start, cpuStart := time.Now(), cpuTime()
-	var wg sync.WaitGroup
-	for s := 0; s < sensors; s++ {
-		wg.Add(1)
-		go func(s int) {
-			defer wg.Done()
-			conn, err := grpc.NewClient(rs[s%len(rs)].GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			defer conn.Close()
-			stream, err := harrierv1.NewIngestClient(conn).Stream(context.Background())
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			slots := make(chan struct{}, window)
-			acksDone := make(chan struct{})
-			go func() {
-				defer close(acksDone)
-				for i := int64(0); i < batches; i++ {
-					ack, err := stream.Recv()
-					if err != nil || ack.GetStatus() != harrierv1.AckStatus_ACK_STATUS_OK {
-						b.Errorf("ack: %v %v", ack, err)
-						return
-					}
-					<-slots
-				}
-			}()
-			id := 0
-			for seq := int64(1); seq <= batches; seq++ {
-				slots <- struct{}{}
-				batch := make([]*harrierv1.Alert, batchSize)
-				now := timestamppb.Now()
-				for i := range batch {
-					id++
-					batch[i] = &harrierv1.Alert{Id: fmt.Sprintf("s%d-%09d", s, id), Time: now, Rule: "Terminal shell in container",
-						Priority: harrierv1.Priority_PRIORITY_WARNING, Source: "syscall", Hostname: fmt.Sprintf("node-%d", s),
-						Output: "A shell was spawned in a container with an attached terminal (user=root shell=bash parent=runc)",
-						Tags:   []string{"container", "shell"}, SensorId: fmt.Sprintf("node-%d", s)}
-				}
-				if err := stream.Send(&harrierv1.AlertBatch{Sequence: uint64(seq), Alerts: batch, SensorId: fmt.Sprintf("node-%d", s)}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-			<-acksDone
-			stream.CloseSend()
-		}(s)
-	}
-	wg.Wait()
+	pipelinedSensors(b, sensors, window, batches, 0, func(s int) string { return rs[s%len(rs)].GRPCAddr() },
+		func(s int) *harrierv1.AlertBatch {
+			batch := shellBatch(s, &ids[s], batchSize, nil, "container", "shell")
+			return &harrierv1.AlertBatch{Alerts: batch, SensorId: fmt.Sprintf("node-%d", s)}
+		})
 	ingested := time.Since(start)
 	select {
 	case <-sink.done:

@@ -3,30 +3,20 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"log/slog"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
-	"github.com/harrier-security/harrier/router/internal/config"
 )
 
 // latencySink is a webhook receiver cheap enough not to be the bottleneck:
@@ -43,12 +33,6 @@ type latencySink struct {
 }
 
 var timeKey = []byte(`"time":"`)
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 func newLatencySink(total int64) *latencySink {
 	s := &latencySink{total: total, done: make(chan struct{}), lat: make([]time.Duration, 0, total)}
@@ -165,8 +149,6 @@ func benchIngestToWebhook(b *testing.B, rate int, withKafka bool) {
 	}
 	sink := newLatencySink(total)
 	defer sink.srv.Close()
-	dir := b.TempDir()
-	p := filepath.Join(dir, "router.yaml")
 	kafkaYAML := ""
 	if withKafka {
 		kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "bench"))
@@ -176,31 +158,11 @@ func benchIngestToWebhook(b *testing.B, rate int, withKafka bool) {
 		defer kc.Close()
 		kafkaYAML = fmt.Sprintf("  kafka:\n    bench: {hostport: %q, topic: bench, compression: lz4, batch_size: 2000}\n", kc.ListenAddrs()[0])
 	}
-	os.WriteFile(p, []byte(fmt.Sprintf(`
-data_dir: %s
-grpc: {address: 127.0.0.1:0}
-http: {address: 127.0.0.1:0, metrics_address: 127.0.0.1:0}
-log: {level: error}
-outputs:
+	r, stop := startBenchRouter(b, fmt.Sprintf(`outputs:
   webhook:
     bench: {address: %s, format: ndjson, batch_size: 2000}
-%s`, dir, sink.srv.URL, kafkaYAML)), 0o600)
-	cfg, err := config.Load(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := r.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		r.Shutdown(ctx)
-		cancel()
-	}()
+%s`, sink.srv.URL, kafkaYAML))
+	defer stop()
 	// A representative alert: a shell-in-container rule with a dozen fields.
 	fields := map[string]*harrierv1.FieldValue{}
 	for _, k := range []string{"proc.name", "proc.cmdline", "proc.pname", "user.name", "container.id", "container.image.repository",
@@ -215,65 +177,12 @@ outputs:
 	sink.total = batches * int64(batchSize) * sensors
 	b.ResetTimer()
 	start, cpuStart := time.Now(), cpuTime()
-	var wg sync.WaitGroup
-	for s := 0; s < sensors; s++ {
-		wg.Add(1)
-		go func(s int) {
-			defer wg.Done()
-			conn, err := grpc.NewClient(r.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			defer conn.Close()
-			stream, err := harrierv1.NewIngestClient(conn).Stream(context.Background())
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			slots := make(chan struct{}, window)
-			acksDone := make(chan struct{})
-			go func() {
-				defer close(acksDone)
-				for i := int64(0); i < batches; i++ {
-					ack, err := stream.Recv()
-					if err != nil || ack.GetStatus() != harrierv1.AckStatus_ACK_STATUS_OK {
-						b.Errorf("ack: %v %v", ack, err)
-						return
-					}
-					<-slots
-				}
-			}()
-			id := 0
-			var tick *time.Ticker
-			if interval > 0 {
-				tick = time.NewTicker(interval)
-				defer tick.Stop()
-			}
-			for seq := int64(1); seq <= batches; seq++ {
-				if tick != nil {
-					<-tick.C
-				}
-				slots <- struct{}{}
-				batch := make([]*harrierv1.Alert, batchSize)
-				now := timestamppb.Now()
-				for i := range batch {
-					id++
-					batch[i] = &harrierv1.Alert{Id: fmt.Sprintf("s%d-%09d", s, id), Time: now, Rule: "Terminal shell in container",
-						Priority: harrierv1.Priority_PRIORITY_WARNING, Source: "syscall", Hostname: fmt.Sprintf("node-%d", s),
-						Output:       "A shell was spawned in a container with an attached terminal (user=root shell=bash parent=runc)",
-						OutputFields: fields, Tags: []string{"container", "shell", "mitre_execution"}, SensorId: fmt.Sprintf("node-%d", s)}
-				}
-				if err := stream.Send(&harrierv1.AlertBatch{Sequence: uint64(seq), Alerts: batch}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-			<-acksDone
-			stream.CloseSend()
-		}(s)
-	}
-	wg.Wait()
+	ids := make([]int, sensors)
+	pipelinedSensors(b, sensors, window, batches, interval, func(int) string { return r.GRPCAddr() },
+		func(s int) *harrierv1.AlertBatch {
+			batch := shellBatch(s, &ids[s], batchSize, fields, "container", "shell", "mitre_execution")
+			return &harrierv1.AlertBatch{Alerts: batch}
+		})
 	sent := sink.total
 	select {
 	case <-sink.done:

@@ -37,7 +37,7 @@ func (r *Router) startConsole(mux *http.ServeMux) error {
 	if !tlsOn && !isLoopback(r.cfg.HTTP.Address) && (len(users) > 0 || cfg.OIDC != nil) {
 		r.log.Warn("console: http.tls is off on a non-loopback address: console passwords and sessions travel in clear text")
 	}
-	g := auth.New(auth.Options{Users: users, Open: open, TTL: cfg.SessionTTL, InsecureCookies: !tlsOn, Logger: r.log})
+	g := auth.New(auth.Options{Users: users, Open: open, TTL: cfg.SessionTTL, InsecureCookies: !tlsOn, Logger: r.log, Registerer: r.reg})
 	var oidc *auth.OIDC
 	var c *console.Console
 	if o := cfg.OIDC; o != nil {
@@ -46,7 +46,7 @@ func (r *Router) startConsole(mux *http.ServeMux) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err = console.New(console.Deps{Index: idx, Guard: g, OIDC: oidc, DeadLetters: &deadLetters{store: r.dead, r: r},
-		Fleet: r.fl.AdminServer(), StateDir: filepath.Join(r.cfg.DataDir, "console"), Done: ctx.Done(), Logger: r.log})
+		Fleet: r.fl.AdminServer(), StateDir: filepath.Join(r.cfg.DataDir, "console"), IncidentFields: cfg.IncidentFields, Done: ctx.Done(), Logger: r.log})
 	if err != nil {
 		cancel()
 		idx.Close()

@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -18,7 +15,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
-	"github.com/harrier-security/harrier/router/internal/config"
 )
 
 // BenchmarkIngestConsoleIndex measures gRPC ingest (4 sensors, batches of
@@ -52,32 +48,10 @@ func ingestRound(b *testing.B, console bool, n int) time.Duration {
 	b.Helper()
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
 	defer sink.Close()
-	dir := b.TempDir()
-	p := filepath.Join(dir, "router.yaml")
-	os.WriteFile(p, []byte(fmt.Sprintf(`
-data_dir: %s
-grpc: {address: 127.0.0.1:0}
-http: {address: 127.0.0.1:0, metrics_address: 127.0.0.1:0}
-log: {level: error}
-console: {enabled: %v}
+	r, stop := startBenchRouter(b, fmt.Sprintf(`console: {enabled: %v}
 outputs: {webhook: {bench: {address: %s, format: ndjson, batch_size: 2000}}}
-`, dir, console, sink.URL)), 0o600)
-	cfg, err := config.Load(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := r.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-	}()
+`, console, sink.URL))
+	defer stop()
 	conn, err := grpc.NewClient(r.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		b.Fatal(err)

@@ -11,31 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/config"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
+	"github.com/harrier-security/harrier/router/internal/testkit/syncbuf"
 )
-
-// lockedBuffer collects log lines from the router's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // A dead-letter store that fails (here: the output's file is a directory,
 // as a broken disk would refuse it) must neither hang a config reload nor
@@ -44,7 +27,7 @@ func (b *lockedBuffer) String() string {
 func TestFailingDeadLetterStoreIsVisibleAndHangsNothing(t *testing.T) {
 	s := newSink(t)
 	s.setStatus(400) // every alert is refused permanently
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	e := startLogged(t, fmt.Sprintf("outputs: {webhook: {soc: {address: %s}}}\n", s.srv.URL),
 		slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	broken := filepath.Join(e.dir, "data", "deadletters", "webhook.soc.dlq")
@@ -81,7 +64,7 @@ func TestFailingDeadLetterStoreIsVisibleAndHangsNothing(t *testing.T) {
 		}
 		return o
 	}
-	eventually(t, "the dead-letter failure in /healthz", func() bool { return soc(health()).deadErr != "" })
+	poll.Until(t, 10*time.Second, "the dead-letter failure in /healthz", func() bool { return soc(health()).deadErr != "" })
 	h := health()
 	if h.Status != "degraded" || !strings.Contains(soc(h).deadErr, "is a directory") || soc(h).state != "retrying" {
 		t.Fatalf("healthz: %+v", h)
@@ -113,13 +96,13 @@ func TestFailingDeadLetterStoreIsVisibleAndHangsNothing(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("config reload hangs on the failing dead-letter store")
 	}
-	eventually(t, "the restarted output reports the failure again", func() bool { return soc(health()).deadErr != "" })
+	poll.Until(t, 10*time.Second, "the restarted output reports the failure again", func() bool { return soc(health()).deadErr != "" })
 
 	// The disk recovers: the alert is stored once, the failure clears.
 	if err := os.Remove(broken); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the dead letter stored", func() bool {
+	poll.Until(t, 10*time.Second, "the dead letter stored", func() bool {
 		h := health()
 		return h.DeadLetters["webhook.soc"] == 1 && soc(h).deadErr == ""
 	})

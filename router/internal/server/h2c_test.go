@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
 )
 
 // A client that multiplexes over plaintext HTTP/2 with prior knowledge
@@ -28,5 +31,5 @@ func TestHTTPIngestSpeaksH2C(t *testing.T) {
 	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
 		t.Fatalf("status %d over %s, want 200 over HTTP/2", resp.StatusCode, resp.Proto)
 	}
-	eventually(t, "both alerts at the webhook", func() bool { return s.count() == 2 })
+	poll.Until(t, 10*time.Second, "both alerts at the webhook", func() bool { return s.count() == 2 })
 }

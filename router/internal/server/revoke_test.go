@@ -10,6 +10,7 @@ import (
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/config"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
 )
 
 // TestReloadRevokingATokenEndsItsOpenStreams: a subscriber whose client
@@ -33,7 +34,7 @@ func TestReloadRevokingATokenEndsItsOpenStreams(t *testing.T) {
 			}
 		}
 	}()
-	eventually(t, "the subscription registered", func() bool { return e.r.hub.Subscribers() == 1 })
+	poll.Until(t, 10*time.Second, "the subscription registered", func() bool { return e.r.hub.Subscribers() == 1 })
 
 	cfg, err := config.Load(e.cfgPath)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/config"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
 )
 
 // Outputs route by condition, and a live edit with a bad condition is
@@ -36,7 +37,7 @@ func TestConditionRoutingAndLiveEditRefusal(t *testing.T) {
 		mkAlert(4, crit, "Write below etc", "syscall"),                                   // rest
 		mkAlert(5, warn, "Outbound", "syscall"),                                          // neither
 	})
-	eventually(t, "routed alerts", func() bool { return shell.count() == 1 && rest.count() == 2 })
+	poll.Until(t, 10*time.Second, "routed alerts", func() bool { return shell.count() == 1 && rest.count() == 2 })
 	has := func(s *sink, id string) bool { s.mu.Lock(); defer s.mu.Unlock(); return s.alerts[id] != nil }
 	if !has(shell, "id-000001") || !has(rest, "id-000002") || !has(rest, "id-000004") {
 		t.Fatalf("wrong alerts routed: shell %v rest %v", shell.alerts, rest.alerts)
@@ -72,7 +73,7 @@ func TestConditionRoutingAndLiveEditRefusal(t *testing.T) {
 		os.WriteFile(e.cfgPath, append(old[:i:i], fmt.Sprintf("# edit %d\n%s", n, outputs(cond))...), 0o600)
 	}
 	// The watcher may not be watching yet: edit until it sees one.
-	eventually(t, "the bad edit refused", func() bool {
+	poll.Until(t, 10*time.Second, "the bad edit refused", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		// Spaced beyond the watcher's 200ms debounce.
@@ -89,15 +90,15 @@ func TestConditionRoutingAndLiveEditRefusal(t *testing.T) {
 		t.Fatalf("refusal does not name the key and column: %s", msg)
 	}
 	sendBatches(t, ctx, conn, []*harrierv1.Alert{mkAlert(6, warn, "Terminal shell", "syscall", "shell")})
-	eventually(t, "the running condition still routes", func() bool { return shell.count() == 2 })
+	poll.Until(t, 10*time.Second, "the running condition still routes", func() bool { return shell.count() == 2 })
 
 	edit("rule = Outbound")
-	eventually(t, "the good edit applied", func() bool { mu.Lock(); defer mu.Unlock(); return applied >= 1 })
+	poll.Until(t, 10*time.Second, "the good edit applied", func() bool { mu.Lock(); defer mu.Unlock(); return applied >= 1 })
 	sendBatches(t, ctx, conn, []*harrierv1.Alert{
 		mkAlert(7, warn, "Outbound", "syscall"),
 		mkAlert(8, warn, "Terminal shell", "syscall", "shell"),
 	})
-	eventually(t, "the new condition routes", func() bool { return has(shell, "id-000007") })
+	poll.Until(t, 10*time.Second, "the new condition routes", func() bool { return has(shell, "id-000007") })
 	if has(shell, "id-000008") {
 		t.Fatal("the old condition still applies after the edit")
 	}
@@ -123,7 +124,7 @@ func TestSubscriptionCondition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "1 subscriber", func() bool { return e.r.hub.Subscribers() == 1 })
+	poll.Until(t, 10*time.Second, "1 subscriber", func() bool { return e.r.hub.Subscribers() == 1 })
 	warn := harrierv1.Priority_PRIORITY_WARNING
 	sendBatches(t, withToken(context.Background(), sensorToken), conn, []*harrierv1.Alert{
 		mkAlert(1, warn, "Write below etc", "syscall", "shell"),

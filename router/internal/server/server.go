@@ -385,6 +385,13 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		r.hubCancel()
 		<-r.hubDone
 	}
+	if r.j != nil {
+		// Ingest is closed: what was acknowledged "written" becomes
+		// readable now, so the drain below delivers it.
+		if err := r.j.Flush(); err != nil {
+			r.log.Error("journal flush before drain failed; undelivered alerts stay in the journal", "err", err)
+		}
+	}
 	r.pipe.Stop(ctx)
 	if r.consoleDone != nil {
 		// The indexer ends its batch and closes its database.

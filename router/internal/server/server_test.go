@@ -27,6 +27,7 @@ import (
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/config"
 	"github.com/harrier-security/harrier/router/internal/testcerts"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
 	"github.com/harrier-security/harrier/router/internal/tlsconfig"
 )
 
@@ -119,18 +120,7 @@ log: {level: error}
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-	})
+	r, _ := startConfig(t, cfg, log)
 	return &env{r: r, dir: dir, certs: certs, cfgPath: p}
 }
 
@@ -187,17 +177,6 @@ func sendBatches(t *testing.T, ctx context.Context, conn *grpc.ClientConn, batch
 	}
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestGRPCIngestOverMutualTLSWithTokenRoutesByPriority(t *testing.T) {
 	all, crit := newSink(t), newSink(t)
 	e := start(t, fmt.Sprintf(`
@@ -226,9 +205,9 @@ outputs:
 	if n := e.r.Journal().Written() - e.r.Journal().First(); n != 60 {
 		t.Fatalf("journal holds %d alerts after the acks, want 60", n)
 	}
-	eventually(t, "all 60 at webhook.all", func() bool { return all.count() == 60 })
-	eventually(t, "10 critical at webhook.crit", func() bool { return crit.count() == 10 })
-	eventually(t, "10 k8s_audit lines in the file", func() bool {
+	poll.Until(t, 10*time.Second, "all 60 at webhook.all", func() bool { return all.count() == 60 })
+	poll.Until(t, 10*time.Second, "10 critical at webhook.crit", func() bool { return crit.count() == 10 })
+	poll.Until(t, 10*time.Second, "10 k8s_audit lines in the file", func() bool {
 		b, _ := os.ReadFile(filepath.Join(e.dir, "audit.jsonl"))
 		return bytes.Count(b, []byte("\n")) == 10
 	})
@@ -296,7 +275,7 @@ func TestGRPCAuthAndValidation(t *testing.T) {
 		t.Fatalf("empty batch: %v", ack)
 	}
 	stream.CloseSend()
-	eventually(t, "the one good alert", func() bool { return s.count() == 1 })
+	poll.Until(t, 10*time.Second, "the one good alert", func() bool { return s.count() == 1 })
 }
 
 func TestFalcoHTTPIngest(t *testing.T) {
@@ -343,7 +322,7 @@ func TestFalcoHTTPIngest(t *testing.T) {
 			t.Fatalf("bad JSON %q: %d %q", bad, resp.StatusCode, body)
 		}
 	}
-	eventually(t, "the warning alerts", func() bool { return s.count() == 2 })
+	poll.Until(t, 10*time.Second, "the warning alerts", func() bool { return s.count() == 2 })
 	time.Sleep(100 * time.Millisecond)
 	if s.count() != 2 {
 		t.Fatal("the debug alert passed minimumpriority warning")
@@ -376,7 +355,7 @@ func TestSubscribersGetExactlyTheirAlertsAndAStalledOneMisses(t *testing.T) {
 		[]*harrierv1.Alert{mkAlert(900000, harrierv1.Priority_PRIORITY_ERROR, "old", "syscall"), mkAlert(900001, harrierv1.Priority_PRIORITY_ERROR, "old", "syscall")})
 	// Replay reaches fsynced alerts (acknowledged "written" ones join within
 	// journal.fsync_interval).
-	eventually(t, "the old alerts fsynced", func() bool { return e.r.Journal().Next() == e.r.Journal().Written() })
+	poll.Until(t, 10*time.Second, "the old alerts fsynced", func() bool { return e.r.Journal().Next() == e.r.Journal().Written() })
 
 	// The stalled client has its own connection with a fixed 64 KiB flow
 	// control window (no BDP growth), so it really stops the server's sends.
@@ -391,7 +370,7 @@ func TestSubscribersGetExactlyTheirAlertsAndAStalledOneMisses(t *testing.T) {
 	crit := sub(conn, &harrierv1.AlertFilter{MinPriority: harrierv1.Priority_PRIORITY_CRITICAL}, 0)
 	shell := sub(conn, &harrierv1.AlertFilter{Tags: []string{"shell"}, Sources: []string{"syscall"}}, 0)
 	replayed := sub(conn, &harrierv1.AlertFilter{Rules: []string{"old"}}, 1)
-	eventually(t, "4 subscribers", func() bool { return e.r.hub.Subscribers() == 4 })
+	poll.Until(t, 10*time.Second, "4 subscribers", func() bool { return e.r.hub.Subscribers() == 4 })
 
 	const total = 6000
 	pad := strings.Repeat("x", 1024)
@@ -473,7 +452,7 @@ func TestSubscribersGetExactlyTheirAlertsAndAStalledOneMisses(t *testing.T) {
 	check("critical subscriber", critC, wantCrit)
 	check("shell subscriber", shellC, wantShell)
 	check("replaying subscriber", replayC, map[string]bool{"id-900001": true})
-	eventually(t, "webhook has all", func() bool { return s.count() == total+2 })
+	poll.Until(t, 10*time.Second, "webhook has all", func() bool { return s.count() == total+2 })
 
 	// The stalled subscriber, reading at last, is told what it missed.
 	var received, missed uint64
@@ -504,7 +483,7 @@ func TestDeadLettersListAndReplayOverGRPC(t *testing.T) {
 	dl := harrierv1.NewDeadLettersClient(conn)
 	ctx := withToken(context.Background(), clientToken)
 	var resp *harrierv1.ListDeadLettersResponse
-	eventually(t, "2 dead letters", func() bool {
+	poll.Until(t, 10*time.Second, "2 dead letters", func() bool {
 		var err error
 		resp, err = dl.List(ctx, &harrierv1.ListDeadLettersRequest{})
 		return err == nil && resp.GetTotal() == 2
@@ -542,7 +521,7 @@ func TestHealthzReportsOutputState(t *testing.T) {
 	conn := e.dial(t, true)
 	sendBatches(t, withToken(context.Background(), sensorToken), conn, []*harrierv1.Alert{mkAlert(1, harrierv1.Priority_PRIORITY_ERROR, "r", "syscall")})
 	var body string
-	eventually(t, "degraded health", func() bool {
+	poll.Until(t, 10*time.Second, "degraded health", func() bool {
 		resp, err := http.Get("http://" + e.r.MetricsAddr() + "/healthz")
 		if err != nil {
 			return false
@@ -568,7 +547,7 @@ func TestHealthzReportsOutputState(t *testing.T) {
 		}
 	}
 	s.setStatus(0)
-	eventually(t, "delivered after recovery", func() bool { return s.count() == 1 })
+	poll.Until(t, 10*time.Second, "delivered after recovery", func() bool { return s.count() == 1 })
 }
 
 func TestReloadAddsRemovesAndRefusesInvalid(t *testing.T) {
@@ -577,7 +556,7 @@ func TestReloadAddsRemovesAndRefusesInvalid(t *testing.T) {
 	conn := e.dial(t, true)
 	ctx := withToken(context.Background(), sensorToken)
 	sendBatches(t, ctx, conn, []*harrierv1.Alert{mkAlert(1, harrierv1.Priority_PRIORITY_ERROR, "r", "syscall")})
-	eventually(t, "a gets 1", func() bool { return a.count() == 1 })
+	poll.Until(t, 10*time.Second, "a gets 1", func() bool { return a.count() == 1 })
 
 	load := func(outputs string) (*config.Config, error) {
 		old, _ := os.ReadFile(e.cfgPath)
@@ -598,7 +577,7 @@ func TestReloadAddsRemovesAndRefusesInvalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendBatches(t, ctx, conn, []*harrierv1.Alert{mkAlert(2, harrierv1.Priority_PRIORITY_ERROR, "r", "syscall")})
-	eventually(t, "b gets the new alert", func() bool { return b.count() == 1 })
+	poll.Until(t, 10*time.Second, "b gets the new alert", func() bool { return b.count() == 1 })
 	if a.count() != 1 {
 		t.Fatalf("removed output a still receives: %d", a.count())
 	}
@@ -616,12 +595,12 @@ func TestReloadAddsRemovesAndRefusesInvalid(t *testing.T) {
 	}
 	sendBatches(t, withToken(context.Background(), "rotated-token-0123456789"), conn,
 		[]*harrierv1.Alert{mkAlert(4, harrierv1.Priority_PRIORITY_ERROR, "r", "syscall")})
-	eventually(t, "b gets the alert sent with the rotated token", func() bool { return b.count() == 2 })
+	poll.Until(t, 10*time.Second, "b gets the alert sent with the rotated token", func() bool { return b.count() == 2 })
 
 	// Re-adding a delivers what it missed while removed.
 	cfg, _ = load(fmt.Sprintf("outputs: {webhook: {a: {address: %s}, b: {address: %s}}}\n", a.srv.URL, b.srv.URL))
 	e.r.Reload(cfg)
-	eventually(t, "a catches up", func() bool { return a.count() == 3 })
+	poll.Until(t, 10*time.Second, "a catches up", func() bool { return a.count() == 3 })
 }
 
 func TestFalcoHTTPIngestOverMutualTLS(t *testing.T) {
@@ -647,14 +626,7 @@ webhook: {address: %s}
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer r.Shutdown(context.Background())
+	r, _ := startConfig(t, cfg, nil)
 	post := func(withCert bool, token string) (int, error) {
 		c := tlsconfig.Client{CAFile: certs.CA}
 		if withCert {
@@ -683,5 +655,5 @@ webhook: {address: %s}
 	if code, err := post(true, "http-token-0123456789"); err != nil || code != 200 {
 		t.Fatalf("good request: %d %v", code, err)
 	}
-	eventually(t, "delivery", func() bool { return s.count() == 1 })
+	poll.Until(t, 10*time.Second, "delivery", func() bool { return s.count() == 1 })
 }

@@ -15,6 +15,7 @@ import (
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/config"
+	"github.com/harrier-security/harrier/router/internal/testkit/poll"
 )
 
 // TestGRPCMaxConcurrentStreamsPerConnection: one connection holds at most
@@ -37,18 +38,7 @@ log: {level: error}
 	if cfg.GRPC.MaxConcurrentStreams != 1 {
 		t.Fatalf("grpc.max_concurrent_streams = %d", cfg.GRPC.MaxConcurrentStreams)
 	}
-	r, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-	})
+	r, _ := startConfig(t, cfg, nil)
 	conn, err := grpc.NewClient(r.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +51,7 @@ log: {level: error}
 	if _, err := client.Subscribe(first, &harrierv1.SubscribeRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the first subscription registered", func() bool { return r.hub.Subscribers() == 1 })
+	poll.Until(t, 10*time.Second, "the first subscription registered", func() bool { return r.hub.Subscribers() == 1 })
 
 	// A second call on the same connection (a quick unary one) gets no
 	// stream while the first holds the only slot...
@@ -74,7 +64,7 @@ log: {level: error}
 
 	// ...and gets it once the first ends.
 	cancelFirst()
-	eventually(t, "the first subscription gone", func() bool { return r.hub.Subscribers() == 0 })
+	poll.Until(t, 10*time.Second, "the first subscription gone", func() bool { return r.hub.Subscribers() == 0 })
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel2()
 	if _, err := dl.List(ctx2, &harrierv1.ListDeadLettersRequest{}); err != nil {

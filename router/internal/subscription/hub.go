@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/proto/retry"
 	"github.com/harrier-security/harrier/router/internal/alertfilter"
 	"github.com/harrier-security/harrier/router/internal/journal"
 )
@@ -108,7 +109,7 @@ func (h *Hub) Run(ctx context.Context) {
 			}
 			if err != nil {
 				h.log.Error("subscriptions: journal read failed", "err", err)
-				if !sleep(ctx, time.Second) {
+				if !retry.Wait(ctx, time.Second) {
 					return
 				}
 				r.Close()
@@ -278,15 +279,4 @@ func (h *Hub) replay(req *harrierv1.SubscribeRequest, f *alertfilter.Filter, end
 		out = out[len(out)-last:]
 	}
 	return out
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/proto/retry"
 	"github.com/harrier-security/harrier/router/internal/alertfilter"
 	"github.com/harrier-security/harrier/router/internal/journal"
 )
@@ -38,7 +39,7 @@ func (h *Hub) runShared(ctx context.Context) {
 			return
 		}
 		h.log.Error("subscriptions: reading the shared log failed; retrying", "err", err)
-		if !sleep(ctx, time.Second) {
+		if !retry.Wait(ctx, time.Second) {
 			return
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/capturefile"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/scapfile"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 )
 
 func init() {
@@ -44,18 +45,7 @@ var inputFormats = []inputFormat{
 			if err != nil {
 				return err
 			}
-			for {
-				ev, err := cr.Next()
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				if err := emit(ev); err != nil {
-					return err
-				}
-			}
+			return emitAll(cr.Next, emit)
 		},
 	},
 	{
@@ -66,18 +56,7 @@ var inputFormats = []inputFormat{
 			if err != nil {
 				return err
 			}
-			for {
-				ev, err := sr.Next()
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				if err := emit(ev); err != nil {
-					return err
-				}
-			}
+			return emitAll(sr.Next, emit)
 		},
 	},
 	{
@@ -90,6 +69,22 @@ var inputFormats = []inputFormat{
 			return k8saudit.Decode(r, func(e *k8saudit.Event) error { return emit(e) })
 		},
 	},
+}
+
+// emitAll passes every event next reads to emit, until io.EOF.
+func emitAll(next func() (*sysevent.Event, error), emit func(fields.Event) error) error {
+	for {
+		ev, err := next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := emit(ev); err != nil {
+			return err
+		}
+	}
 }
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -61,8 +61,10 @@ func TestRulesValidate(t *testing.T) {
 	if !found {
 		t.Errorf("--json diagnostics %+v", res.Diagnostics)
 	}
-	if code, _, _ := run("rules", "validate"); code != 2 {
-		t.Errorf("no files: code %d", code)
+	for _, cmd := range []string{"validate", "list"} {
+		if code, _, errOut := run("rules", cmd); code != 2 || !strings.Contains(errOut, "usage: harrier-sensor rules "+cmd+" -r FILE") {
+			t.Errorf("rules %s without files: code %d, stderr %q", cmd, code, errOut)
+		}
 	}
 }
 

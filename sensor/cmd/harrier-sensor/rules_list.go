@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -15,22 +14,9 @@ func init() {
 }
 
 func runRulesList(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("rules list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var files fileList
-	fs.Var(&files, "r", "rules file or directory (repeatable, loaded in order)")
-	asJSON := fs.Bool("json", false, "print JSON on stdout")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: harrier-sensor rules list -r FILE [-r FILE ...] [--json]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	files = append(files, fs.Args()...)
-	if len(files) == 0 {
-		fs.Usage()
-		return 2
+	files, asJSON, code := parseRulesArgs("list", "print JSON on stdout", args, stderr)
+	if code != 0 {
+		return code
 	}
 	rs, _, err := loadRules(files, 0)
 	if err != nil {
@@ -50,7 +36,7 @@ func runRulesList(_ context.Context, args []string, stdout, stderr io.Writer) in
 	for _, r := range rs.Rules() {
 		rows = append(rows, row{r.Name, r.Source, r.Priority.FalcoName(), r.Enabled, append([]string{}, r.Tags...), append([]string{}, r.EventTypes...), strings.TrimSpace(r.Desc)})
 	}
-	if *asJSON {
+	if asJSON {
 		if rows == nil {
 			rows = []row{}
 		}

@@ -46,23 +46,33 @@ type jsonDiagnostic struct {
 	Message  string `json:"message"`
 }
 
-func runRulesValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("rules validate", flag.ContinueOnError)
+// parseRulesArgs parses the flags "rules NAME" shares: rules files as -r
+// (repeatable) or arguments, and --json (jsonHelp). code is 2 on a usage
+// error (reported on stderr), else 0.
+func parseRulesArgs(name, jsonHelp string, args []string, stderr io.Writer) (files []string, asJSON bool, code int) {
+	fs := flag.NewFlagSet("rules "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var files fileList
-	fs.Var(&files, "r", "rules file or directory (repeatable, loaded in order)")
-	asJSON := fs.Bool("json", false, "print the result as JSON on stdout")
+	var fl fileList
+	fs.Var(&fl, "r", "rules file or directory (repeatable, loaded in order)")
+	fs.BoolVar(&asJSON, "json", false, jsonHelp)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: harrier-sensor rules validate -r FILE [-r FILE ...] [--json]")
+		fmt.Fprintf(stderr, "usage: harrier-sensor rules %s -r FILE [-r FILE ...] [--json]\n", name)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return nil, false, 2
 	}
-	files = append(files, fs.Args()...)
-	if len(files) == 0 {
+	if files = append(fl, fs.Args()...); len(files) == 0 {
 		fs.Usage()
-		return 2
+		return nil, false, 2
+	}
+	return files, asJSON, 0
+}
+
+func runRulesValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	files, asJSON, code := parseRulesArgs("validate", "print the result as JSON on stdout", args, stderr)
+	if code != 0 {
+		return code
 	}
 	rs, diags, err := loadRules(files, rules.MatchFirst)
 	var le *rules.LoadError
@@ -70,7 +80,7 @@ func runRulesValidate(_ context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "harrier-sensor: %v\n", err)
 		return 1
 	}
-	if *asJSON {
+	if asJSON {
 		res := struct {
 			Valid       bool             `json:"valid"`
 			Rules       int              `json:"rules"`
@@ -99,7 +109,7 @@ func runRulesValidate(_ context.Context, args []string, stdout, stderr io.Writer
 		}
 	}
 	if err != nil {
-		if !*asJSON {
+		if !asJSON {
 			fmt.Fprintf(stderr, "%d errors\n", len(diags.Errors()))
 		}
 		return 1

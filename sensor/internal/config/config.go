@@ -296,6 +296,14 @@ type HTTP struct {
 	KeepAlive bool `mapstructure:"keep_alive"`
 	// Echo logs the receiver's answers (Falco's http_output.echo).
 	Echo bool `mapstructure:"echo"`
+	// Batch is none (one alert a request: what Falco sends and a stock
+	// falcosidekick takes), ndjson or array (up to BatchSize alerts a
+	// request, for receivers that take them, such as the Harrier router).
+	Batch     string `mapstructure:"batch"`
+	BatchSize int    `mapstructure:"batch_size"`
+	// Concurrency bounds the requests in flight (above 1, alerts may
+	// arrive out of order).
+	Concurrency int `mapstructure:"concurrency"`
 }
 
 type GRPC struct {
@@ -381,6 +389,9 @@ var defaults = map[string]any{
 	"outputs.http.compress":             false,
 	"outputs.http.keep_alive":           true,
 	"outputs.http.echo":                 false,
+	"outputs.http.batch":                "none",
+	"outputs.http.batch_size":           100,
+	"outputs.http.concurrency":          1,
 	"rules.files":                       []string{},
 	"rules.rule_matching":               "first",
 	"rules.priority":                    "debug",
@@ -861,6 +872,16 @@ func (c *Config) validate() error {
 		}
 		add(checkTLS("outputs.http.tls", o.HTTP.TLS, false))
 		add(oneOf("outputs.http.format", o.HTTP.Format, "text", "json"))
+		add(oneOf("outputs.http.batch", o.HTTP.Batch, "none", "ndjson", "array"))
+		if o.HTTP.Batch != "none" && o.HTTP.Format == "text" {
+			add(bad("outputs.http.batch", "%s needs format json (text lines have no batch framing)", o.HTTP.Batch))
+		}
+		if o.HTTP.BatchSize <= 0 {
+			add(bad("outputs.http.batch_size", "must be positive"))
+		}
+		if o.HTTP.Concurrency <= 0 || o.HTTP.Concurrency > 64 {
+			add(bad("outputs.http.concurrency", "must be between 1 and 64"))
+		}
 	}
 	g := &o.GRPC
 	if g.Enabled {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/audittest"
 )
 
 // benignEvent is the bulk of a real cluster's audit stream: reads and
@@ -37,7 +38,7 @@ func BenchmarkWebhookAuditEvents(b *testing.B) {
 	files, _ := filepath.Glob(filepath.Join(shared, "k8s_audit", "*.json"))
 	var real [][]byte
 	for _, f := range files {
-		real = append(real, fileLines(b, f)...)
+		real = append(real, audittest.Lines(b, f)...)
 	}
 	// ack: durable (default) answers after the alerts are fsynced in the
 	// spool; queued answers once the events are queued (the old behaviour).
@@ -47,12 +48,7 @@ func BenchmarkWebhookAuditEvents(b *testing.B) {
 	}{{10, "durable"}, {100, "durable"}, {10, "queued"}, {100, "queued"}} {
 		share := c.share
 		b.Run(fmt.Sprintf("falco-events-%d%%/ack-%s", share, c.ack), func(b *testing.B) {
-			store := transporttest.NewStore()
-			rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer rcv.Kill()
+			rcv, _ := transporttest.Run(b, transporttest.Options{})
 			cfg := testConfig(b, rcv.Addr, falcoRules, k8sRules)
 			cfg.Sources.K8sAudit.Workers = 2
 			cfg.Sources.K8sAudit.Ack = c.ack
@@ -71,7 +67,7 @@ func BenchmarkWebhookAuditEvents(b *testing.B) {
 						items = append(items, benignEvent(n))
 					}
 				}
-				bodies = append(bodies, eventList(items))
+				bodies = append(bodies, audittest.EventList(items))
 			}
 			url := "http://" + r.d.WebhookAddr() + "/k8s_audit"
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}

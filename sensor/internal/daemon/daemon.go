@@ -216,6 +216,7 @@ func (d *Daemon) openOutputs(stdout io.Writer) error {
 		sinks = append(sinks, sink.NewHTTP(sink.HTTPConfig{
 			URL: o.HTTP.URL, Timeout: o.HTTP.Timeout, TLS: tc, Queue: o.HTTP.Queue, Logger: d.log,
 			Format: &hf, UserAgent: o.HTTP.UserAgent, Compress: o.HTTP.Compress, NoKeepAlive: !o.HTTP.KeepAlive, Echo: o.HTTP.Echo,
+			Batch: sink.HTTPBatch(o.HTTP.Batch), BatchSize: o.HTTP.BatchSize, Concurrency: o.HTTP.Concurrency,
 		}))
 	}
 	if g := o.GRPC; g.Enabled {
@@ -333,7 +334,15 @@ func (d *Daemon) evaluateAudit(evs []*k8saudit.Event) error {
 // evaluate runs the current ruleset on ev and delivers its alerts.
 func (d *Daemon) evaluate(ev fields.Event, s *filter.Scratch, evaluated prometheus.Counter) {
 	cur := d.cur.Load()
+	resolved := false
 	cur.rs.EvaluateScratch(ev, s, func(r *rules.Rule) {
+		if se, ok := ev.(*sysevent.Event); ok && !resolved && se.FDInfo == nil && d.sys != nil {
+			// An fd whose open stayed in the kernel (no rule condition
+			// needed it): the alert's fd.* fields come from /proc, looked
+			// up once for all the rules the event fires.
+			resolved = true
+			d.sys.src.Table.ResolveFD(se)
+		}
 		a := cur.builder.Alert(r.AlertRule(), ev)
 		d.m.alerts.WithLabelValues(r.Name, r.Priority.FalcoName()).Inc()
 		if se, ok := ev.(*sysevent.Event); ok && se.Thread != nil {

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/sensor/internal/config"
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/audittest"
 	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
@@ -146,42 +146,6 @@ func (r *running) waitDelivered(t testing.TB) {
 	}
 }
 
-func eventList(lines [][]byte) []byte {
-	return append(append([]byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[`), bytes.Join(lines, []byte(","))...), ']', '}')
-}
-
-func fileLines(t testing.TB, path string) [][]byte {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if l := bytes.TrimSpace(sc.Bytes()); len(l) > 0 {
-			out = append(out, append([]byte(nil), l...))
-		}
-	}
-	return out
-}
-
-// readmeExpect is the table of the shared README: what Falco's regression
-// suite expects each audit file to fire (rule_matching: first).
-var readmeExpect = map[string]map[string]int{
-	"create_nginx_pod_privileged.json":        {"Create Privileged Pod": 1},
-	"create_nginx_pod_nohostnetwork.json":     {},
-	"create_nginx_service_nodeport.json":      {"Create NodePort Service": 1},
-	"create_configmap_sensitive_values.json":  {"Create/Modify Configmap With Private Credentials": 6},
-	"create_cluster_role_wildcard_verbs.json": {"ClusterRole With Wildcard Created": 1},
-	"attach_cluster_admin_role.json":          {"Attach to cluster-admin Role": 1},
-	"exec_pod.json":                           {"Attach/Exec Pod": 1},
-	"anonymous_creates_namespace_foo.json":    {"Anonymous Request Allowed": 1},
-	"create_deployment.json":                  {"K8s Deployment Created": 1},
-	"delete_service.json":                     {"K8s Service Deleted": 1},
-}
-
 // TestAuditWebhookToRouterFiresFalcoRules is the k8s_audit path end to end
 // over real sockets: Falco's audit files POSTed as EventLists to the
 // webhook, Falco's rules files loaded unchanged, alerts delivered over gRPC
@@ -189,19 +153,14 @@ var readmeExpect = map[string]map[string]int{
 func TestAuditWebhookToRouterFiresFalcoRules(t *testing.T) {
 	k8sRules := sharedPath(t, "rules/k8s_audit_rules.yaml")
 	falcoRules := sharedPath(t, "rules/falco_rules.yaml")
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	r := start(t, testConfig(t, rcv.Addr, falcoRules, k8sRules))
 	defer r.stop(t)
 
 	evaluated, seen := 0, 0
-	for file, want := range readmeExpect {
-		lines := fileLines(t, sharedPath(t, "k8s_audit/"+file))
-		if code := r.post(t, eventList(lines)); code != 200 {
+	for file, want := range audittest.ReadmeExpect {
+		lines := audittest.Lines(t, sharedPath(t, "k8s_audit/"+file))
+		if code := r.post(t, audittest.EventList(lines)); code != 200 {
 			t.Fatalf("%s: webhook answered %d", file, code)
 		}
 		evaluated += len(lines)
@@ -231,16 +190,11 @@ func TestAuditWebhookToRouterFiresFalcoRules(t *testing.T) {
 
 func TestMetricsHealthAndReadiness(t *testing.T) {
 	k8sRules := sharedPath(t, "rules/k8s_audit_rules.yaml")
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, _ := transporttest.Run(t, transporttest.Options{})
 	r := start(t, testConfig(t, rcv.Addr, k8sRules))
 	defer r.stop(t)
-	lines := fileLines(t, sharedPath(t, "k8s_audit/create_nginx_pod_privileged.json"))
-	r.post(t, eventList(lines))
+	lines := audittest.Lines(t, sharedPath(t, "k8s_audit/create_nginx_pod_privileged.json"))
+	r.post(t, audittest.EventList(lines))
 	r.post(t, []byte("{broken"))
 	r.waitEvaluated(t, len(lines))
 	r.waitDelivered(t)
@@ -305,12 +259,7 @@ func auditEvent(i int) []byte {
 // in: no event goes unevaluated, the new rule fires on events after the
 // swap, and a broken file keeps the running rules.
 func TestHotReloadWhileEventsFlow(t *testing.T) {
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	dir := t.TempDir()
 	rulesFile := filepath.Join(dir, "rules.yaml")
 	if err := os.WriteFile(rulesFile, []byte(ruleAny), 0o600); err != nil {
@@ -440,7 +389,7 @@ func TestShutdownKeepsUndeliveredAlertsForTheNextRun(t *testing.T) {
 	for i := range n {
 		lines = append(lines, auditEvent(i))
 	}
-	if code := r.post(t, eventList(lines)); code != 200 {
+	if code := r.post(t, audittest.EventList(lines)); code != 200 {
 		t.Fatalf("post: %d", code)
 	}
 	r.stop(t) // SIGTERM: the queued events are evaluated, alerts spooled
@@ -486,12 +435,7 @@ func TestBadRulesStopStartup(t *testing.T) {
 // TestAggregationFoldsAFlood: 50 identical events within the window reach
 // the router as the first alert plus one aggregate counting the other 49.
 func TestAggregationFoldsAFlood(t *testing.T) {
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	cfg := testConfig(t, rcv.Addr, writeFile(t, "rules.yaml", ruleCreate))
 	cfg.Aggregation = config.Aggregation{Enabled: true, Window: time.Minute, Rules: []config.AggregationRule{
 		{Rule: "Create*", Fields: []string{"ka.verb"}, Window: 500 * time.Millisecond},
@@ -502,7 +446,7 @@ func TestAggregationFoldsAFlood(t *testing.T) {
 	for i := range 50 {
 		lines = append(lines, auditEvent(i))
 	}
-	r.post(t, eventList(lines))
+	r.post(t, audittest.EventList(lines))
 	if !store.WaitUnique(2, 10*time.Second) {
 		t.Fatalf("router got %d alerts, want 2", store.Unique())
 	}
@@ -564,12 +508,7 @@ func TestRuleSelectionFromConfig(t *testing.T) {
 // mounted ConfigMap: the file name is a symlink through "..data", and only
 // "..data" is swapped to a new timestamped directory.
 func TestReloadOnConfigMapSwap(t *testing.T) {
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, _ := transporttest.Run(t, transporttest.Options{})
 	dir := t.TempDir()
 	version := func(name, body string) {
 		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {

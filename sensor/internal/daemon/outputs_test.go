@@ -15,6 +15,7 @@ import (
 
 	"github.com/harrier-security/harrier/proto/falcojson"
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/syncbuf"
 )
 
 // TestEveryOutputFromConfig: stdout (JSON), the JSON-lines file and the
@@ -47,7 +48,7 @@ func TestEveryOutputFromConfig(t *testing.T) {
 		"outputs.min_priority=notice",
 		"rules.rule_matching=all",
 	})
-	var stdout syncBuffer
+	var stdout syncbuf.Buffer
 	d, err := New(cfg, Options{Logger: quiet, Stdout: &stdout})
 	if err != nil {
 		t.Fatal(err)
@@ -111,21 +112,4 @@ func TestEveryOutputFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("stdout", a)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

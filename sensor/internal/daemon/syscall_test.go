@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
+	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
@@ -41,12 +42,7 @@ func TestSyscallReloadAddsEventTypes(t *testing.T) {
 	if err := os.WriteFile(rulesFile, []byte(openRule), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	cfg := testConfig(t, rcv.Addr, rulesFile)
 	cfg.Sources.Syscall.Enabled = true
 	cfg.Sources.K8sAudit.Enabled = false
@@ -124,4 +120,121 @@ func TestSyscallReloadAddsEventTypes(t *testing.T) {
 	}
 	until("after reload", mkdir, "Marker directory made")
 	until("after reload, the old rule", touch, "Marker opened")
+}
+
+// TestSyscallFDNameOfFilteredOpen needs root and BPF: the kernel prefilter
+// keeps the open of a file no rule condition watches, then a rule matches
+// a write to that fd by process name and prints fd.name. The alert shows
+// the real path, read from /proc (the table never saw the open).
+func TestSyscallFDNameOfFilteredOpen(t *testing.T) {
+	require.Root(t, "the syscall source needs root")
+	dir := t.TempDir()
+	// The writer is this test binary under its own name (the kernel names
+	// a process after the path it was executed by): the rule matches its
+	// writes only.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer := filepath.Join(dir, "hfdtest-writer")
+	if err := os.Symlink(self, writer); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "written")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesFile, []byte(fmt.Sprintf(`
+- rule: Watched open
+  desc: keeps the opens of every other path in the kernel
+  condition: evt.type in (open, openat, openat2) and fd.name startswith %s/nothing-here/
+  output: "opened %%fd.name"
+  priority: WARNING
+- rule: Test writer writes
+  desc: matches by process name only, prints the file
+  condition: evt.type=write and proc.name=hfdtest-writer
+  output: "wrote file=%%fd.name by %%proc.name"
+  priority: WARNING
+`, dir)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store := transporttest.NewStore()
+	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Kill()
+	cfg := testConfig(t, rcv.Addr, rulesFile)
+	cfg.Sources.Syscall.Enabled = true
+	cfg.Sources.K8sAudit.Enabled = false
+	cfg.Rules.Watch = false
+	cfg.Rules.RuleMatching = "all"
+	d, err := New(cfg, Options{Logger: quiet})
+	if err != nil {
+		require.Missing(t, fmt.Sprintf("syscall source unavailable here: %v", err))
+	}
+	d.Close()
+	r := start(t, cfg)
+	defer r.stop(t)
+
+	cmd := exec.Command(writer, "-test.run=^TestHelperFDWriter$")
+	cmd.Env = append(os.Environ(), "HARRIER_FDWRITER_FILE="+file)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	want := "wrote file=" + file + " by hfdtest-writer"
+	for {
+		found, na := false, 0
+		for _, a := range store.Alerts() {
+			if a.GetRule() != "Test writer writes" {
+				continue
+			}
+			if strings.Contains(a.GetOutput(), want) {
+				found = true
+			} else if strings.Contains(a.GetOutput(), "<NA>") {
+				na++
+			}
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no alert %q (%d of the rule's with <NA>; process table %+v)", want, na, r.d.sys.src.Table.Stats())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	st, err := r.d.sys.src.Capture.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.FilteredByType[sysevent.SysOpenat] == 0 {
+		t.Fatalf("no openat stayed in the kernel: %v", st.FilteredByType)
+	}
+	if ts := r.d.sys.src.Table.Stats(); ts.FDResolved == 0 {
+		t.Fatalf("process table stats %+v: no fd resolved from /proc", ts)
+	}
+}
+
+// TestHelperFDWriter is the writer process of
+// TestSyscallFDNameOfFilteredOpen: it opens the file it is given and
+// writes to it until killed (at most 30s).
+func TestHelperFDWriter(t *testing.T) {
+	p := os.Getenv("HARRIER_FDWRITER_FILE")
+	if p == "" {
+		return
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for range 600 {
+		if _, err := f.WriteString("x\n"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

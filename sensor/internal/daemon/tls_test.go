@@ -18,12 +18,7 @@ import (
 // mTLS and a token read from a file, and /metrics is served over TLS.
 func TestTLSEverywhereFromConfig(t *testing.T) {
 	certs := testcerts.New(t)
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{TLS: certs.ServerTLS(true), Token: "r0uter"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{TLS: certs.ServerTLS(true), Token: "r0uter"})
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	_ = os.WriteFile(tokenFile, []byte("r0uter\n"), 0o600)
 	cfg := testConfigWith(t, rcv.Addr, []string{writeFile(t, "rules.yaml", ruleAny)}, []string{

@@ -14,10 +14,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -47,15 +50,32 @@ type Options struct {
 	InsecureCookies bool
 	Logger          *slog.Logger
 	Now             func() time.Time
+	// Registerer takes the sign-in metrics (nil: not registered).
+	Registerer prometheus.Registerer
+	// FreeFailures are the failed sign-ins allowed per user name (default
+	// 5) and per client address (default 20) before each further failure
+	// makes that name or address wait, doubling from 1 s up to 15 min.
+	FreeFailuresUser, FreeFailuresAddress int
 }
 
 // Session is a signed-in user.
 type Session struct {
-	User    string `json:"user"`
-	Role    string `json:"role"`
-	CSRF    string `json:"csrf"`
-	Open    bool   `json:"open"`
-	expires time.Time
+	User string `json:"user"`
+	Role string `json:"role"`
+	CSRF string `json:"csrf"`
+	Open bool   `json:"open"`
+	// Via is "password", "oidc" or "" (open access).
+	Via string `json:"via,omitempty"`
+	// Expires is when the session ends (for OIDC, no later than the ID
+	// token); after it the page signs in again.
+	Expires time.Time `json:"expires"`
+	// idToken is kept for the provider's logout (id_token_hint).
+	idToken string
+	// refreshToken renews an OIDC session past its ID token, until absEnd
+	// (sign-in + TTL); refreshing lets one request at a time do it.
+	refreshToken string
+	absEnd       time.Time
+	refreshing   *sync.Mutex
 }
 
 // Guard checks requests.
@@ -67,9 +87,17 @@ type Guard struct {
 
 	// oidcLogin is where OIDC sign-in starts ("" without OIDC).
 	oidcLogin string
+	// logoutURL, with OIDC, names the provider's logout for a session.
+	logoutURL func(*Session) string
+	// refresh, with OIDC, renews a session at the provider: its new end,
+	// refresh token and ID token.
+	refresh func(context.Context, *Session) (until time.Time, refreshToken, idToken string, err error)
 
 	mu       sync.Mutex
 	sessions map[string]*Session
+
+	byUser, byAddr *throttle
+	signins        *prometheus.CounterVec
 }
 
 // New builds a Guard.
@@ -83,12 +111,55 @@ func New(opts Options) *Guard {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	g := &Guard{opts: opts, users: map[string]User{}, sessions: map[string]*Session{}}
+	if opts.FreeFailuresUser <= 0 {
+		opts.FreeFailuresUser = 5
+	}
+	if opts.FreeFailuresAddress <= 0 {
+		opts.FreeFailuresAddress = 20
+	}
+	g := &Guard{opts: opts, users: map[string]User{}, sessions: map[string]*Session{},
+		byUser: newThrottle(opts.FreeFailuresUser), byAddr: newThrottle(opts.FreeFailuresAddress),
+		signins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harrier_router_console_signins_total",
+			Help: "Console password sign-ins by result: ok, failed (wrong user or password), throttled (refused with 429 after repeated failures)."},
+			[]string{"result"})}
+	for _, r := range []string{"ok", "failed", "throttled"} {
+		g.signins.WithLabelValues(r)
+	}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(g.signins)
+	}
+	// The dummy hash has the cost of the real ones, so an unknown name
+	// takes as long to refuse as a wrong password.
+	cost := 0
 	for _, u := range opts.Users {
 		g.users[u.Name] = u
+		if c, err := bcrypt.Cost([]byte(u.Hash)); err == nil && c > cost {
+			cost = c
+		}
 	}
-	g.dummy, _ = bcrypt.GenerateFromPassword([]byte(token()), bcrypt.MinCost)
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	g.dummy, _ = bcrypt.GenerateFromPassword([]byte(token()), cost)
 	return g
+}
+
+// clientKey is the throttling key of the request's address: the IP, or
+// its /64 for IPv6 (one host usually holds a whole /64). The direct peer
+// is used, not X-Forwarded-For, which any client can write.
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return host
+	}
+	if ip.To4() == nil {
+		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
+	return ip.String()
 }
 
 func token() string {
@@ -113,34 +184,91 @@ func Who(ctx context.Context) string {
 	return "unknown"
 }
 
+// session is a snapshot of the request's live session (nil when none). An
+// OIDC session past its ID token is refreshed at the provider when it
+// gave a refresh token, up to the session TTL from sign-in.
 func (g *Guard) session(r *http.Request) *Session {
 	c, err := r.Cookie(CookieName)
 	if err != nil {
 		return nil
 	}
+	id := c.Value
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	s := g.sessions[c.Value]
+	s := g.sessions[id]
 	if s == nil {
+		g.mu.Unlock()
 		return nil
 	}
-	if g.opts.Now().After(s.expires) {
-		delete(g.sessions, c.Value)
+	now := g.opts.Now()
+	if now.Before(s.Expires) {
+		cp := *s
+		g.mu.Unlock()
+		return &cp
+	}
+	if g.refresh == nil || s.refreshToken == "" || !now.Before(s.absEnd) {
+		delete(g.sessions, id)
+		g.mu.Unlock()
+		g.opts.Logger.Info("console: session ended", "user", s.User, "via", s.Via)
 		return nil
 	}
-	return s
+	g.mu.Unlock()
+	return g.refreshSession(r.Context(), id, s)
 }
 
-func (g *Guard) start(w http.ResponseWriter, s *Session) {
+// refreshSession renews s at the provider; one request at a time per
+// session, the others wait and take its result.
+func (g *Guard) refreshSession(ctx context.Context, id string, s *Session) *Session {
+	s.refreshing.Lock()
+	defer s.refreshing.Unlock()
+	g.mu.Lock()
+	if g.sessions[id] != s {
+		g.mu.Unlock()
+		return nil
+	}
+	if g.opts.Now().Before(s.Expires) { // renewed while this request waited
+		cp := *s
+		g.mu.Unlock()
+		return &cp
+	}
+	old := *s
+	g.mu.Unlock()
+	until, rt, idt, err := g.refresh(ctx, &old)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil {
+		delete(g.sessions, id)
+		g.opts.Logger.Info("console: session ended; the provider did not renew it", "user", s.User, "err", err)
+		return nil
+	}
+	if until.After(s.absEnd) {
+		until = s.absEnd
+	}
+	s.Expires, s.idToken = until, idt
+	if rt != "" {
+		s.refreshToken = rt
+	}
+	g.opts.Logger.Debug("console: session renewed at the provider", "user", s.User, "until", until)
+	cp := *s
+	return &cp
+}
+
+// start begins s, ending at the session TTL or at until if sooner (zero:
+// no bound).
+func (g *Guard) start(w http.ResponseWriter, s *Session, until time.Time) {
 	id := token()
 	s.CSRF = token()
-	s.expires = g.opts.Now().Add(g.opts.TTL)
+	s.Expires = g.opts.Now().Add(g.opts.TTL)
+	s.absEnd = s.Expires
+	s.refreshing = &sync.Mutex{}
+	if !until.IsZero() && until.Before(s.Expires) {
+		s.Expires = until
+	}
 	g.mu.Lock()
 	// Drop expired sessions now and then.
 	if len(g.sessions) > 1000 {
 		now := g.opts.Now()
 		for k, v := range g.sessions {
-			if now.After(v.expires) {
+			if now.After(v.Expires) {
 				delete(g.sessions, k)
 			}
 		}
@@ -148,7 +276,7 @@ func (g *Guard) start(w http.ResponseWriter, s *Session) {
 	g.sessions[id] = s
 	g.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: "/ui", HttpOnly: true,
-		Secure: !g.opts.InsecureCookies, SameSite: http.SameSiteStrictMode, Expires: s.expires})
+		Secure: !g.opts.InsecureCookies, SameSite: http.SameSiteStrictMode, Expires: s.Expires})
 }
 
 // Require wraps h: a session with at least role is needed, and state
@@ -181,7 +309,7 @@ func (g *Guard) Me(w http.ResponseWriter, r *http.Request) {
 	s := g.session(r)
 	if s == nil && g.opts.Open {
 		s = &Session{User: "local", Role: Responder, Open: true}
-		g.start(w, s)
+		g.start(w, s, time.Time{})
 	}
 	if s == nil {
 		// The sign-in page offers the provider when OIDC is on.
@@ -204,35 +332,71 @@ func (g *Guard) Login(w http.ResponseWriter, r *http.Request) {
 		Error(w, http.StatusBadRequest, "user and password are required")
 		return
 	}
+	now, addr, name := g.opts.Now(), "addr:"+clientKey(r), "user:"+req.User
+	wait, reason := g.byAddr.wait(addr, now), "too many failed sign-ins from your address"
+	if uw := g.byUser.wait(name, now); uw > wait {
+		wait, reason = uw, "too many failed sign-ins for this user"
+	}
+	if wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		g.signins.WithLabelValues("throttled").Inc()
+		g.opts.Logger.Warn("console: sign-in throttled", "user", req.User, "remote", r.RemoteAddr, "retry_after_s", secs, "reason", reason)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		Error(w, http.StatusTooManyRequests, reason+"; try again in "+strconv.Itoa(secs)+" s")
+		return
+	}
 	u, ok := g.users[req.User]
 	hash := g.dummy
 	if ok {
 		hash = []byte(u.Hash)
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil || !ok {
+		g.byAddr.fail(addr, now)
+		g.byUser.fail(name, now)
+		g.signins.WithLabelValues("failed").Inc()
 		g.opts.Logger.Warn("console: sign-in failed", "user", req.User, "remote", r.RemoteAddr)
 		Error(w, http.StatusUnauthorized, "wrong user or password")
 		return
 	}
-	s := &Session{User: u.Name, Role: u.Role}
-	g.start(w, s)
-	g.opts.Logger.Info("console: signed in", "user", u.Name, "role", u.Role, "remote", r.RemoteAddr)
+	// Only the name is cleared: an attacker holding one account must not
+	// reset the count of the address it guesses others' passwords from.
+	g.byUser.clear(name)
+	g.signins.WithLabelValues("ok").Inc()
+	s := &Session{User: u.Name, Role: u.Role, Via: "password"}
+	g.start(w, s, time.Time{})
+	g.opts.Logger.Info("console: signed in", "user", u.Name, "role", u.Role, "via", "password", "remote", r.RemoteAddr)
 	writeJSON(w, s)
 }
 
-// Logout answers POST /ui/api/logout.
+// Logout answers POST /ui/api/logout. The session is deleted on the
+// router, so a copy of the cookie stops working too. For an OIDC session
+// whose provider offers RP-initiated logout the answer is 200
+// {"logout_url": ...}, where the page goes next to end the provider's
+// session; otherwise 204.
 func (g *Guard) Logout(w http.ResponseWriter, r *http.Request) {
+	var next string
 	if c, err := r.Cookie(CookieName); err == nil {
 		g.mu.Lock()
-		s := g.sessions[c.Value]
+		var s *Session
+		if live := g.sessions[c.Value]; live != nil {
+			cp := *live
+			s = &cp
+		}
 		delete(g.sessions, c.Value)
 		g.mu.Unlock()
 		if s != nil {
-			g.opts.Logger.Info("console: signed out", "user", s.User)
+			if g.logoutURL != nil {
+				next = g.logoutURL(s)
+			}
+			g.opts.Logger.Info("console: signed out", "user", s.User, "via", s.Via, "provider_logout", next != "", "remote", r.RemoteAddr)
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/ui", MaxAge: -1, HttpOnly: true,
 		Secure: !g.opts.InsecureCookies, SameSite: http.SameSiteStrictMode})
+	if next != "" {
+		writeJSON(w, map[string]string{"logout_url": next})
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -3,9 +3,11 @@ package auth
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"html"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +30,10 @@ type OIDCOptions struct {
 	Responders, Viewers []string
 	// Client reaches the provider (its CA, proxy); nil: http.DefaultClient.
 	Client *http.Client
+	// PostLogoutRedirectURL is where the provider sends the browser after
+	// its logout (RP-initiated logout); default: /ui/ on RedirectURL's
+	// origin. Register it at the provider.
+	PostLogoutRedirectURL string
 }
 
 // OIDC serves the sign-in redirect and the provider's callback; sessions
@@ -39,6 +45,9 @@ type OIDC struct {
 	mu       sync.Mutex
 	verifier *oidc.IDTokenVerifier
 	conf     *oauth2.Config
+	// endSession is the provider's end_session_endpoint ("" when its
+	// discovery document has none).
+	endSession string
 }
 
 // Paths of the flow under the console.
@@ -58,9 +67,77 @@ func NewOIDC(g *Guard, o OIDCOptions) *OIDC {
 	if o.Scopes == nil {
 		o.Scopes = []string{"profile", "email", "groups"}
 	}
+	if o.PostLogoutRedirectURL == "" {
+		if u, err := url.Parse(o.RedirectURL); err == nil && u.Host != "" {
+			o.PostLogoutRedirectURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/ui/"}).String()
+		}
+	}
 	x := &OIDC{g: g, o: o}
 	g.oidcLogin = OIDCLoginPath
+	g.logoutURL = x.logoutURL
+	g.refresh = x.refresh
 	return x
+}
+
+// refresh renews s with its refresh token. The new ID token is verified
+// like the first; a user whose role at the provider changed must sign in
+// again (the role is not swapped under a live session).
+func (x *OIDC) refresh(ctx context.Context, s *Session) (time.Time, string, string, error) {
+	verifier, conf, err := x.provider(ctx)
+	if err != nil {
+		return time.Time{}, "", "", err
+	}
+	ctx, cancel := context.WithTimeout(x.ctx(ctx), 10*time.Second)
+	defer cancel()
+	tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: s.refreshToken}).Token()
+	if err != nil {
+		return time.Time{}, "", "", fmt.Errorf("refresh: %w", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		if tok.Expiry.IsZero() {
+			return time.Time{}, "", "", errors.New("refresh: neither an ID token nor an expiry in the answer")
+		}
+		return tok.Expiry, tok.RefreshToken, s.idToken, nil
+	}
+	idt, err := verifier.Verify(ctx, raw)
+	if err != nil {
+		return time.Time{}, "", "", fmt.Errorf("refreshed ID token rejected: %w", err)
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return time.Time{}, "", "", fmt.Errorf("refreshed ID token claims: %w", err)
+	}
+	if r := x.role(claims[x.o.RoleClaim]); r != s.Role {
+		return time.Time{}, "", "", fmt.Errorf("the role at the provider is now %q, was %q", r, s.Role)
+	}
+	return idt.Expiry, tok.RefreshToken, raw, nil
+}
+
+// logoutURL is where the browser goes after our sign-out of an OIDC
+// session, to end the provider's session too ("" when the provider
+// offers no end_session_endpoint, or s did not come from it).
+func (x *OIDC) logoutURL(s *Session) string {
+	x.mu.Lock()
+	end := x.endSession
+	x.mu.Unlock()
+	if end == "" || s.Via != "oidc" {
+		return ""
+	}
+	u, err := url.Parse(end)
+	if err != nil {
+		return ""
+	}
+	q := u.Query()
+	if s.idToken != "" {
+		q.Set("id_token_hint", s.idToken)
+	}
+	q.Set("client_id", x.o.ClientID)
+	if x.o.PostLogoutRedirectURL != "" {
+		q.Set("post_logout_redirect_uri", x.o.PostLogoutRedirectURL)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func (x *OIDC) ctx(ctx context.Context) context.Context {
@@ -82,7 +159,13 @@ func (x *OIDC) provider(ctx context.Context) (*oidc.IDTokenVerifier, *oauth2.Con
 	if err != nil {
 		return nil, nil, fmt.Errorf("console.oidc.issuer %s: discovery: %w", x.o.Issuer, err)
 	}
-	x.verifier = p.Verifier(&oidc.Config{ClientID: x.o.ClientID})
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := p.Claims(&meta); err == nil && strings.HasPrefix(meta.EndSession, "http") {
+		x.endSession = meta.EndSession
+	}
+	x.verifier = p.Verifier(&oidc.Config{ClientID: x.o.ClientID, Now: x.g.opts.Now})
 	x.conf = &oauth2.Config{ClientID: x.o.ClientID, ClientSecret: x.o.ClientSecret, RedirectURL: x.o.RedirectURL,
 		Endpoint: p.Endpoint(), Scopes: append([]string{oidc.ScopeOpenID}, x.o.Scopes...)}
 	return x.verifier, x.conf, nil
@@ -172,8 +255,12 @@ func (x *OIDC) Callback(w http.ResponseWriter, r *http.Request) {
 		Error(w, http.StatusForbidden, "signed in as "+user+", but no console role is mapped to your "+x.o.RoleClaim)
 		return
 	}
-	x.g.start(w, &Session{User: user, Role: role})
-	x.g.opts.Logger.Info("console: signed in", "user", user, "role", role, "via", "oidc", "remote", r.RemoteAddr)
+	// The session lasts as long as the ID token; then it is renewed with
+	// the refresh token if the provider gave one (up to the session TTL
+	// from now), else the page sends the user through the provider again.
+	s := &Session{User: user, Role: role, Via: "oidc", idToken: raw, refreshToken: tok.RefreshToken}
+	x.g.start(w, s, idt.Expiry)
+	x.g.opts.Logger.Info("console: signed in", "user", user, "role", role, "via", "oidc", "remote", r.RemoteAddr, "until", s.Expires)
 	// A page that moves on by itself, not a redirect: the session cookie is
 	// SameSite=Strict and a redirect chain begun at the provider would not
 	// carry it to /ui/.

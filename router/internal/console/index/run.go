@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/router/internal/journal"
 )
@@ -116,7 +114,7 @@ func (x *Index) follow(ctx context.Context, j *journal.Journal) error {
 		var last []byte
 		for {
 			a := &harrierv1.Alert{}
-			if err := proto.Unmarshal(e.Data, a); err != nil {
+			if err := harrierv1.UnmarshalAlert(e.Data, a); err != nil {
 				x.log.Warn("console index: undecodable record skipped", "seq", e.Seq, "err", err)
 			} else {
 				batch = append(batch, rec{seq: e.Seq, a: a, raw: e.Data})
@@ -208,7 +206,7 @@ func (x *Index) tail(ctx context.Context, j *journal.Journal) {
 				break
 			}
 			a := &harrierv1.Alert{}
-			if proto.Unmarshal(e.Data, a) == nil {
+			if harrierv1.UnmarshalAlert(e.Data, a) == nil {
 				x.Publish(a)
 			}
 		}
@@ -278,15 +276,16 @@ func (x *Index) RunShared(ctx context.Context, l SharedLog) error {
 			since, last = x.opts.Now(), 0
 		}
 		err := l.Rebuild(ctx, since, last, func(r journal.Record) {
+			data := append([]byte(nil), r.Data...) // the decoded alert may share it
 			a := &harrierv1.Alert{}
-			if err := proto.Unmarshal(r.Data, a); err != nil {
+			if err := harrierv1.UnmarshalAlert(data, a); err != nil {
 				x.log.Warn("console index: undecodable record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
 				return
 			}
 			x.Publish(a)
 			mu.Lock()
 			seq++
-			pending = append(pending, rec{seq: seq, a: a, raw: append([]byte(nil), r.Data...)})
+			pending = append(pending, rec{seq: seq, a: a, raw: data})
 			full := len(pending) >= x.opts.BatchSize
 			mu.Unlock()
 			if full {

@@ -10,8 +10,6 @@ import (
 	"time"
 	"unicode"
 
-	"google.golang.org/protobuf/proto"
-
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 )
 
@@ -404,7 +402,7 @@ func (x *Index) fetch(seqs []int64) ([]Hit, error) {
 			return nil, err
 		}
 		a := &harrierv1.Alert{}
-		if err := proto.Unmarshal(raw, a); err != nil {
+		if err := harrierv1.UnmarshalAlert(raw, a); err != nil {
 			return nil, fmt.Errorf("alert %d: %w", seq, err)
 		}
 		byseq[seq] = a
@@ -440,7 +438,7 @@ func (x *Index) Get(key string) (*harrierv1.Alert, uint64, error) {
 			return nil, 0, err
 		}
 		a := &harrierv1.Alert{}
-		if err := proto.Unmarshal(raw, a); err != nil {
+		if err := harrierv1.UnmarshalAlert(raw, a); err != nil {
 			return nil, 0, fmt.Errorf("alert %s: %w", key, err)
 		}
 		if bySeq || a.GetId() == key {

@@ -27,11 +27,11 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/harrier-security/harrier/router/internal/testpeers/peerbuild"
+	"github.com/harrier-security/harrier/router/internal/testpeers/peerproc"
 )
 
 // Peer is one running Alertmanager.
@@ -63,10 +63,6 @@ func Start(tb testing.TB) *Peer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	logf, err := os.Create(p.logPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	cmd := exec.Command(bin,
 		"--config.file="+cfg,
 		"--storage.path="+filepath.Join(p.dir, "data"),
@@ -74,22 +70,7 @@ func Start(tb testing.TB) *Peer {
 		"--cluster.listen-address=", // no gossip: a lone peer
 		"--log.level=warn",
 	)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("ampeer: start: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
-	tb.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
+	done := peerproc.Start(tb, "ampeer", cmd, p.logPath, 10*time.Second)
 	p.URL = "http://" + addr
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -167,16 +148,8 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
-func binary() (string, error) {
-	buildOnce.Do(func() { buildPath, buildErr = build() })
-	return buildPath, buildErr
-}
+// binary builds the peer on first use.
+var binary = sync.OnceValues(build)
 
 func build() (string, error) {
 	_, file, _, ok := runtime.Caller(0)

@@ -206,16 +206,8 @@ func Binary(tb testing.TB) string {
 	return path
 }
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
-func binary() (string, error) {
-	buildOnce.Do(func() { buildPath, buildErr = build() })
-	return buildPath, buildErr
-}
+// binary builds the peer on first use.
+var binary = sync.OnceValues(build)
 
 func sourceDir() (string, error) {
 	_, file, _, ok := runtime.Caller(0)

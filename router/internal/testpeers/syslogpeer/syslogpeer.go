@@ -16,11 +16,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/harrier-security/harrier/router/internal/testkit/require"
+	"github.com/harrier-security/harrier/router/internal/testpeers/peerproc"
 )
 
 // Options of a peer.
@@ -93,27 +93,8 @@ func Start(tb testing.TB, opts Options) *Peer {
 	if err := os.WriteFile(confPath, []byte(conf.String()), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	logf, err := os.Create(p.logPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("syslogpeer: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
-	tb.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
+	done := peerproc.Start(tb, "syslogpeer", cmd, p.logPath, 5*time.Second)
 	// Ready when it listens: TCP accepts; for UDP, its socket shows in
 	// /proc/net/udp.
 	deadline := time.Now().Add(15 * time.Second)

@@ -11,7 +11,28 @@
 // other type as long as no rule on a later event of an fd (read, write,
 // close, ...) needs the file's name: such rules add their fd.name
 // conditions to the opens' terms, or make the opens pass when they have
-// none the kernel can test.
+// none the kernel can test. Output fields are not a reason to pass an
+// open: an alert on an fd the table never saw reads it from /proc
+// (proctable.Table.ResolveFD).
+//
+// User ids: user.uid tests become "effective uid is 0" or "is not 0", the
+// two classes the kernel tells apart with one read of the task's
+// credentials. The kernel reads the calling thread's effective uid at the
+// event; user.uid is the process table's copy, which follows exec and the
+// setuid family. They differ only when one thread changes its own
+// credentials with a raw syscall (glibc and Go change every thread's) or
+// when the table could not read the process from /proc: there the kernel
+// decides by the thread's real uid. user.name is not derived (see uid).
+//
+// Suffixes: endswith, glob patterns that start with a wildcard
+// ('*.pem') and fd.filename are "true". A sound kernel test exists (per
+// type, the set of distinct suffix lengths; for each, a hash lookup of
+// the path's last bytes, the path being clean as for prefixes), but it
+// costs a variable-offset copy and one lookup per length on every
+// filtered event, and among Falco's rules the only file suffix test
+// (fd.name endswith release_agent) is ANDed with an open for writing,
+// which the predicate already narrows. Not worth the kernel's cycles
+// today; the place to add it is kfilter.Term beside Prefix.
 package prefilter
 
 import (
@@ -93,7 +114,8 @@ func and(a, b dnf) dnf {
 // merge is x AND y; false when they contradict.
 func merge(x, y term) (term, bool) {
 	t := term{preds: x.preds | y.preds}
-	if t.preds&kfilter.PredSuccess != 0 && t.preds&kfilter.PredFailure != 0 {
+	if t.preds&kfilter.PredSuccess != 0 && t.preds&kfilter.PredFailure != 0 ||
+		t.preds&kfilter.PredUIDRoot != 0 && t.preds&kfilter.PredUIDOther != 0 {
 		return term{}, false
 	}
 	switch {
@@ -306,6 +328,9 @@ func (d *deriver) check(c *filter.Check, neg bool) dnf {
 		}
 		return dnfTrue
 	}
+	if f.Name == "user.uid" {
+		return d.uid(c, op, neg)
+	}
 	if p, ok := d.pred(c, op, neg); ok {
 		return dnf{{preds: p}}
 	}
@@ -424,6 +449,90 @@ func (d *deriver) pred(c *filter.Check, op string, neg bool) (kfilter.Pred, bool
 	return p, true
 }
 
+// maxUID is the largest effective uid (kuid_t is 32 bits).
+const maxUID = 1<<32 - 1
+
+// uid turns a user.uid test (or its negation) into the uid classes the
+// kernel tells apart, root (0) and the others: the class predicate when
+// only one can satisfy it, false when none can, true otherwise.
+// user.name is not derived: the name comes from the passwd file of the
+// process's container, and nothing makes "root" uid 0 there (or uid 0
+// only "root").
+func (d *deriver) uid(c *filter.Check, op string, neg bool) dnf {
+	vals, ok := d.literals(c)
+	if !ok || len(vals) == 0 {
+		return dnfTrue
+	}
+	nums := make([]uint64, 0, len(vals))
+	for _, v := range vals {
+		n, err := parseUint(v)
+		if err != nil {
+			return dnfTrue
+		}
+		nums = append(nums, n)
+	}
+	holds := func(u uint64) (bool, bool) {
+		var r bool
+		switch op {
+		case "=", "in":
+			r = slices.Contains(nums, u)
+		case "!=":
+			if len(nums) != 1 {
+				return false, false
+			}
+			r = u != nums[0]
+		case "<", "<=", ">", ">=":
+			if len(nums) != 1 {
+				return false, false
+			}
+			n := nums[0]
+			r = op == "<" && u < n || op == "<=" && u <= n || op == ">" && u > n || op == ">=" && u >= n
+		default:
+			return false, false
+		}
+		return r != neg, true
+	}
+	root, ok := holds(0)
+	if !ok {
+		return dnfTrue
+	}
+	// Over 1..maxUID the test only changes at the literals: the bounds
+	// and each literal's neighbours are enough witnesses.
+	other := false
+	cands := []uint64{1, maxUID}
+	for _, n := range nums {
+		cands = append(cands, n-1, n, n+1)
+	}
+	for _, u := range cands {
+		if u < 1 || u > maxUID {
+			continue
+		}
+		if h, _ := holds(u); h {
+			other = true
+			break
+		}
+	}
+	switch {
+	case root && other:
+		return dnfTrue
+	case root:
+		return dnf{{preds: kfilter.PredUIDRoot}}
+	case other:
+		return dnf{{preds: kfilter.PredUIDOther}}
+	}
+	return nil
+}
+
+// parseUint reads a number as the filter compiler does for an unsigned
+// field: decimal or 0x hexadecimal, an optional '+'.
+func parseUint(s string) (uint64, error) {
+	t := strings.TrimPrefix(s, "+")
+	if strings.HasPrefix(t, "0x") || strings.HasPrefix(t, "0X") {
+		return strconv.ParseUint(t[2:], 16, 64)
+	}
+	return strconv.ParseUint(t, 10, 64)
+}
+
 // paths turns a path test into a path set; dir: the field is the file's
 // directory (fd.directory), which constrains the path's prefix.
 func (d *deriver) paths(c *filter.Check, op string, dir bool) dnf {
@@ -535,7 +644,8 @@ func fdConsumer(t sysevent.Type) bool {
 // usesFD reports whether a rule reads fd.* (condition or output).
 func usesFD(r *rules.Rule) bool {
 	// The output is not looked at: an alert of a rule that fires on an fd
-	// whose open no rule watched shows <NA> for its fd.* output fields.
+	// whose open stayed in the kernel reads the fd from /proc instead
+	// (proctable.Table.ResolveFD).
 	e, env := r.Parsed()
 	found := false
 	seen := map[string]bool{}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -36,6 +37,13 @@ func rulesets(t *testing.T) map[string]*rules.Ruleset {
 	if !load("harrier rules/syscall.yaml", "../../../../rules/syscall.yaml") {
 		t.Fatal("Harrier's rules/syscall.yaml does not load")
 	}
+	// No shipped rule filters on the uid alone; these do, in every form
+	// the derivation reads.
+	uidRules, _, err := rules.Load([]rules.File{{Name: "uid.yaml", Data: []byte(uidCases)}}, rules.Options{Registries: sources.Registries()})
+	if err != nil {
+		t.Fatalf("uid cases: %v", err)
+	}
+	out["uid cases"] = uidRules
 	stable := filepath.Join(sharedFalco, "rules", "falco_rules.yaml")
 	if _, err := os.Stat(stable); err != nil {
 		require.Missing(t, "Falco's rules are not at "+stable)
@@ -63,6 +71,51 @@ func rulesets(t *testing.T) map[string]*rules.Ruleset {
 	}
 	return out
 }
+
+const uidCases = `
+- macro: open_read
+  condition: (evt.type in (open,openat,openat2) and evt.is_open_read=true and fd.num>=0)
+- rule: root reads etc
+  desc: d
+  condition: open_read and fd.name startswith /etc/ and user.uid = 0
+  output: o
+  priority: WARNING
+- rule: user writes x
+  desc: d
+  condition: evt.type=openat and user.uid != 0 and fd.name=/x
+  output: o
+  priority: WARNING
+- rule: not root or www-data
+  desc: d
+  condition: evt.type=openat and not user.uid in (0, 33) and proc.name=cat
+  output: o
+  priority: WARNING
+- rule: high uid unlinks
+  desc: d
+  condition: evt.type=unlink and user.uid > 999
+  output: o
+  priority: WARNING
+- rule: root or ubuntu unlinks
+  desc: d
+  condition: evt.type=unlinkat and user.uid <= 0 or evt.type=unlinkat and user.uid = 1000
+  output: o
+  priority: WARNING
+- rule: some user chmods
+  desc: d
+  condition: evt.type=chmod and user.uid >= 1 and not user.uid = 1000
+  output: o
+  priority: WARNING
+- rule: root mkdir or tmp
+  desc: d
+  condition: evt.type=mkdir and (user.uid < 1 or fd.name startswith /tmp/)
+  output: o
+  priority: WARNING
+- rule: hex uid
+  desc: d
+  condition: evt.type=rmdir and user.uid = 0x3e8
+  output: o
+  priority: WARNING
+`
 
 // literals collects every literal a rule's condition compares with,
 // macros and lists expanded.
@@ -148,8 +201,56 @@ func commVariants(lits []string) []string {
 	return out
 }
 
-func event(t sysevent.Type, p, comm, parent string, flags uint64, ret int64) (*sysevent.Event, kfilter.Facts) {
+// uidVariants are effective uids around the literals of the rule's
+// user.uid tests, and root and an ordinary user; nil when the rule tests
+// no uid.
+func uidVariants(r *rules.Rule) []uint32 {
+	set := map[uint32]bool{0: true, 1000: true}
+	tests := false
+	e, env := r.Parsed()
+	seen := map[string]bool{}
+	var walk func(filter.Expr)
+	walk = func(e filter.Expr) {
+		filter.Walk(e, func(n filter.Expr) bool {
+			switch x := n.(type) {
+			case *filter.Ident:
+				if !seen[x.Name] {
+					seen[x.Name] = true
+					walk(env.Macros[x.Name])
+				}
+			case *filter.Check:
+				if x.Field == nil || x.Field.Name != "user.uid" {
+					return true
+				}
+				tests = true
+				for _, v := range x.Values {
+					if n, err := parseUint(v.Text); err == nil && n <= maxUID {
+						for _, u := range []uint64{n - 1, n, n + 1} {
+							if u <= maxUID {
+								set[uint32(u)] = true
+							}
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
+	walk(e)
+	if !tests {
+		return nil
+	}
+	out := make([]uint32, 0, len(set))
+	for u := range set {
+		out = append(out, u)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func event(t sysevent.Type, p, comm, parent string, flags uint64, ret int64, uid uint32) (*sysevent.Event, kfilter.Facts) {
 	th := &sysevent.Thread{Pid: 4242, VPid: 4242}
+	th.Creds.EUID, th.Creds.UID = uid, uid
 	th.SetImage(sysevent.NewImage(comm, comm, "/usr/bin/"+comm, []string{"-x"}))
 	pt := &sysevent.Thread{Pid: 4241, VPid: 4241}
 	pt.SetImage(sysevent.NewImage(parent, parent, "/usr/bin/"+parent, nil))
@@ -166,7 +267,7 @@ func event(t sysevent.Type, p, comm, parent string, flags uint64, ret int64) (*s
 		}
 		ev.FDInfo = &sysevent.FD{Num: num, Type: sysevent.FDFile, Name: p, Dir: dir, Base: base, OpenFlags: uint32(flags)}
 	}
-	return ev, kfilter.Facts{Type: t, RawPath: p, Comm: comm, CommKnown: true, Ret: ret, Flags: flags}
+	return ev, kfilter.Facts{Type: t, RawPath: p, Comm: comm, CommKnown: true, Ret: ret, Flags: flags, EUID: uid}
 }
 
 // TestPrefilterNeverDropsAMatch generates, for every rule of every
@@ -202,7 +303,7 @@ func TestPrefilterNeverDropsAMatch(t *testing.T) {
 					continue
 				}
 				lits := literals(r)
-				paths, comms := pathVariants(lits), commVariants(lits)
+				paths, comms, uids := pathVariants(lits), commVariants(lits), uidVariants(r)
 				for _, tn := range r.EventTypes {
 					ty, ok := sysevent.TypeByName(tn)
 					if !ok || pf.Types[ty] == nil {
@@ -216,16 +317,24 @@ func TestPrefilterNeverDropsAMatch(t *testing.T) {
 					rulesChecked++
 					check := func(p, comm string) {
 						parent := comms[len(p)%len(comms)]
+						uids := uids
+						if uids == nil {
+							// The rule does not test the uid: root and
+							// a user in turn.
+							uids = []uint32{uint32(len(p)+len(comm)) % 2 * 1000}
+						}
 						for _, fl := range flagSets {
 							for _, ret := range rets {
-								ev, facts := event(ty, p, comm, parent, fl, ret)
-								if !r.Match(ev) {
-									continue
-								}
-								matched++
-								if !pf.Pass(facts) {
-									t.Fatalf("rule %q matches %s path=%q comm=%q flags=%#o ret=%d, but the prefilter drops it\nterms: %+v",
-										r.Name, ty, p, comm, fl, ret, spec.Types[ty].Terms)
+								for _, uid := range uids {
+									ev, facts := event(ty, p, comm, parent, fl, ret, uid)
+									if !r.Match(ev) {
+										continue
+									}
+									matched++
+									if !pf.Pass(facts) {
+										t.Fatalf("rule %q matches %s path=%q comm=%q flags=%#o ret=%d euid=%d, but the prefilter drops it\nterms: %+v",
+											r.Name, ty, p, comm, fl, ret, uid, spec.Types[ty].Terms)
+									}
 								}
 							}
 						}

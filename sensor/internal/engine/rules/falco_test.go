@@ -16,6 +16,7 @@ import (
 	"github.com/harrier-security/harrier/sensor/internal/engine/alertfmt"
 	"github.com/harrier-security/harrier/sensor/internal/fields"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/audittest"
 	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
 
@@ -103,21 +104,6 @@ func TestFalcoRulesWithoutSyscallSource(t *testing.T) {
 	}
 }
 
-// readmeExpect is the table of ../shared/testdata/falco/README.md: the
-// rules Falco's regression suite expects each audit file to fire.
-var readmeExpect = map[string]map[string]int{
-	"create_nginx_pod_privileged.json":        {"Create Privileged Pod": 1},
-	"create_nginx_pod_nohostnetwork.json":     {},
-	"create_nginx_service_nodeport.json":      {"Create NodePort Service": 1},
-	"create_configmap_sensitive_values.json":  {"Create/Modify Configmap With Private Credentials": 6},
-	"create_cluster_role_wildcard_verbs.json": {"ClusterRole With Wildcard Created": 1},
-	"attach_cluster_admin_role.json":          {"Attach to cluster-admin Role": 1},
-	"exec_pod.json":                           {"Attach/Exec Pod": 1},
-	"anonymous_creates_namespace_foo.json":    {"Anonymous Request Allowed": 1},
-	"create_deployment.json":                  {"K8s Deployment Created": 1},
-	"delete_service.json":                     {"K8s Service Deleted": 1},
-}
-
 func replay(t *testing.T, rs *Ruleset, file string, fn func(*Rule, *k8saudit.Event)) map[string]int {
 	t.Helper()
 	data, err := os.ReadFile(file)
@@ -150,7 +136,7 @@ func TestFalcoAuditReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for file, want := range readmeExpect {
+	for file, want := range audittest.ReadmeExpect {
 		p := sharedFile(t, "k8s_audit/"+file)
 		// With Falco's default rule_matching (first), exactly the README's
 		// rules fire.

@@ -1,7 +1,6 @@
 package webhook_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit"
 	"github.com/harrier-security/harrier/sensor/internal/k8saudit/webhook"
+	"github.com/harrier-security/harrier/sensor/internal/testkit/audittest"
 	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 	"github.com/harrier-security/harrier/sensor/internal/testkit/testcerts"
 )
@@ -137,24 +136,6 @@ func eventList(lines [][]byte) []byte {
 	return b.Bytes()
 }
 
-func readLines(t *testing.T, path string) [][]byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if l := bytes.TrimSpace(sc.Bytes()); len(l) > 0 {
-			out = append(out, append([]byte(nil), l...))
-		}
-	}
-	return out
-}
-
 func sharedFiles(t *testing.T) []string {
 	files, _ := filepath.Glob(filepath.Join(auditDir, "*.json"))
 	if len(files) == 0 {
@@ -168,7 +149,7 @@ func TestSharedAuditFilesPostedAsEventLists(t *testing.T) {
 	want := 0
 	var ids []string
 	for i, f := range sharedFiles(t) {
-		lines := readLines(t, f)
+		lines := audittest.Lines(t, f)
 		path := webhook.Paths[i%2] // both paths
 		code, _, body := post(t, nil, srv.url+path, eventList(lines))
 		if code != http.StatusOK {
@@ -198,7 +179,7 @@ func TestSharedAuditFilesPostedAsEventLists(t *testing.T) {
 func TestSingleEventAndLineDelimitedBodies(t *testing.T) {
 	files := sharedFiles(t)
 	srv := start(t, webhook.Config{}, nil)
-	lines := readLines(t, files[0])
+	lines := audittest.Lines(t, files[0])
 	if code, _, body := post(t, nil, srv.url+"/k8s_audit", lines[0]); code != 200 {
 		t.Fatalf("single Event: %d %s", code, body)
 	}
@@ -214,7 +195,7 @@ func TestSingleEventAndLineDelimitedBodies(t *testing.T) {
 
 func TestBadRequestsAreRefusedAndServingGoesOn(t *testing.T) {
 	files := sharedFiles(t)
-	lines := readLines(t, files[0])
+	lines := audittest.Lines(t, files[0])
 	good := eventList(lines)
 	srv := start(t, webhook.Config{MaxBodyBytes: int64(len(good)) + 100}, nil)
 	cases := []struct {
@@ -287,7 +268,7 @@ func TestBadRequestsAreRefusedAndServingGoesOn(t *testing.T) {
 }
 
 func TestBearerToken(t *testing.T) {
-	lines := readLines(t, sharedFiles(t)[0])
+	lines := audittest.Lines(t, sharedFiles(t)[0])
 	srv := start(t, webhook.Config{Token: "t0ken"}, nil)
 	for _, c := range []struct {
 		hdr  []string
@@ -312,7 +293,7 @@ func TestBearerToken(t *testing.T) {
 // TestFullQueueAnswers503 checks back-pressure: events beyond the queue are
 // refused with Retry-After, never dropped after a 200.
 func TestFullQueueAnswers503(t *testing.T) {
-	lines := readLines(t, sharedFiles(t)[0])
+	lines := audittest.Lines(t, sharedFiles(t)[0])
 	ev := lines[0]
 	col := &collector{gate: make(chan struct{})}
 	// Acknowledged once queued, so that a batch can wait in the queue.
@@ -342,7 +323,7 @@ func TestFullQueueAnswers503(t *testing.T) {
 }
 
 func TestConcurrentRequestsLoseNothing(t *testing.T) {
-	lines := readLines(t, sharedFiles(t)[0])
+	lines := audittest.Lines(t, sharedFiles(t)[0])
 	srv := start(t, webhook.Config{Workers: 2}, nil)
 	body := eventList(lines)
 	var wg sync.WaitGroup
@@ -360,7 +341,7 @@ func TestConcurrentRequestsLoseNothing(t *testing.T) {
 }
 
 func TestTLSAndClientCertificates(t *testing.T) {
-	lines := readLines(t, sharedFiles(t)[0])
+	lines := audittest.Lines(t, sharedFiles(t)[0])
 	body := eventList(lines)
 	certs := testcerts.New(t)
 	client := func(cert *tls.Certificate) *http.Client {
@@ -409,7 +390,7 @@ func TestTLSAndClientCertificates(t *testing.T) {
 }
 
 func TestShutdownEvaluatesWhatWasAccepted(t *testing.T) {
-	lines := readLines(t, sharedFiles(t)[0])
+	lines := audittest.Lines(t, sharedFiles(t)[0])
 	col := &collector{}
 	s := webhook.New(webhook.Config{Listen: "127.0.0.1:0", Logger: quiet}, func(evs []*k8saudit.Event) error {
 		time.Sleep(time.Millisecond) // slow evaluation: the queue fills
@@ -490,7 +471,7 @@ func TestFalcoWebserverPaths(t *testing.T) {
 // handler returned for the request's events, and a handler error (alerts
 // not stored) answers 503 with Retry-After so that kube-apiserver resends.
 func TestAckWaitsForTheHandler(t *testing.T) {
-	lines := readLines(t, sharedFiles(t)[0])
+	lines := audittest.Lines(t, sharedFiles(t)[0])
 	var fail sync.Mutex
 	failing := false
 	handled := make(chan int, 16)

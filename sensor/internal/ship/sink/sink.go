@@ -62,18 +62,24 @@ func (s *Writer) Name() string { return s.name }
 func (s *Writer) Send(a *harrierv1.Alert) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return writeLine(s.w, s.format, a, s.buffered)
+}
+
+// writeLine writes a as one line in format f and, unless buffered,
+// flushes it: people and log collectors read the line live, and a reader
+// tailing a file never sees half an alert.
+func writeLine(w *bufio.Writer, f Format, a *harrierv1.Alert, buffered bool) error {
 	// Encode straight into the writer's free space: no buffer per alert.
-	b, err := s.format.Append(s.w.AvailableBuffer(), a)
+	b, err := f.Append(w.AvailableBuffer(), a)
 	if err != nil {
 		return err
 	}
-	s.w.Write(b)
-	s.w.WriteByte('\n')
-	if s.buffered {
+	w.Write(b)
+	w.WriteByte('\n')
+	if buffered {
 		return nil
 	}
-	// One line at a time: people and log collectors read this live.
-	return s.w.Flush()
+	return w.Flush()
 }
 
 func (s *Writer) Close() error {
@@ -123,17 +129,7 @@ func (s *File) Name() string { return "file" }
 func (s *File) Send(a *harrierv1.Alert) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, err := s.format.Append(s.w.AvailableBuffer(), a)
-	if err != nil {
-		return err
-	}
-	s.w.Write(b)
-	s.w.WriteByte('\n')
-	if s.buffered {
-		return nil
-	}
-	// Whole lines only: a reader tailing the file never sees half an alert.
-	return s.w.Flush()
+	return writeLine(s.w, s.format, a, s.buffered)
 }
 
 // Reopen closes and reopens the file (after logrotate moved it).

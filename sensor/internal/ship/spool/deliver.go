@@ -13,7 +13,8 @@ func (s *Spool) Next(maxRecords int, maxBytes int) ([]Record, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
-	var out []Record
+	// Sized once: a batch of hundreds would otherwise grow it ten times.
+	out := make([]Record, 0, min(maxRecords, s.pending.Len()))
 	size := 0
 	for len(out) < maxRecords && s.pending.Len() > 0 {
 		seq := s.pending[0]

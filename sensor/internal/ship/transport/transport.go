@@ -431,6 +431,9 @@ func (c *Client) fill(ctx context.Context, recvErr chan error, tick *time.Ticker
 		if err != nil {
 			return nil, err
 		}
+		if recs == nil {
+			recs = more[:0] // filled in place: the first records need no copy
+		}
 		for _, r := range more {
 			if len(r.Data) > maxAlertBytes {
 				// No router would take it, and resending it forever would

@@ -88,12 +88,7 @@ func waitSpoolEmpty(t *testing.T, sp *spool.Spool) {
 }
 
 func TestDeliversInBatchesAndForgetsAcknowledged(t *testing.T) {
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	s := startSensor(t, t.TempDir(), transport.Config{Addr: rcv.Addr, SensorID: "node-1", BatchSize: 100})
 	defer s.stop(t)
 	for i := range 2000 {
@@ -270,12 +265,7 @@ func TestRetryIsResentAndRejectIsDropped(t *testing.T) {
 
 func TestMutualTLSAndBearerToken(t *testing.T) {
 	certs := testcerts.New(t)
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{TLS: certs.ServerTLS(true), Token: "s3cret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{TLS: certs.ServerTLS(true), Token: "s3cret"})
 
 	t.Run("client cert and token", func(t *testing.T) {
 		s := startSensor(t, t.TempDir(), transport.Config{Addr: rcv.Addr, TLS: certs.ClientTLS(&certs.Client), Token: "s3cret"})
@@ -347,12 +337,7 @@ func TestTokenWithoutTLSIsRefused(t *testing.T) {
 // BenchmarkDelivery measures alerts per second from Send to acknowledgement
 // over loopback gRPC, through the on-disk spool.
 func BenchmarkDelivery(b *testing.B) {
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, _ := transporttest.Run(b, transporttest.Options{})
 	sp, err := spool.Open(b.TempDir(), spool.Options{MaxBytes: 1 << 30, SyncInterval: time.Second, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
@@ -401,12 +386,7 @@ func cpuTime() time.Duration {
 // TestOversizedAlertDoesNotWedgeDelivery: an alert larger than any router
 // takes is dropped (counted), and those behind it are delivered.
 func TestOversizedAlertDoesNotWedgeDelivery(t *testing.T) {
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{})
 	s := startSensor(t, t.TempDir(), transport.Config{Addr: rcv.Addr, BatchBytes: 64 << 10})
 	defer s.stop(t)
 	huge := alert(0)
@@ -435,12 +415,7 @@ func TestOversizedAlertDoesNotWedgeDelivery(t *testing.T) {
 // alert alone (counted) and delivers the rest instead of reconnecting
 // forever.
 func TestAlertOverTheRoutersLimitIsDroppedAlone(t *testing.T) {
-	store := transporttest.NewStore()
-	rcv, err := transporttest.Start("127.0.0.1:0", store, transporttest.Options{MaxRecvBytes: 128 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Kill()
+	rcv, store := transporttest.Run(t, transporttest.Options{MaxRecvBytes: 128 << 10})
 	s := startSensor(t, t.TempDir(), transport.Config{Addr: rcv.Addr})
 	defer s.stop(t)
 	for i := 1; i <= 300; i++ {

@@ -17,6 +17,7 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	harrierMapCompat       = "compat"
+	harrierMapDropped      = "dropped"
 	harrierMapDrops        = "drops"
 	harrierMapEvents       = "events"
 	harrierMapFiltered     = "filtered"
@@ -93,6 +94,7 @@ type harrierProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type harrierMapSpecs struct {
 	Compat       *ebpf.MapSpec `ebpf:"compat"`
+	Dropped      *ebpf.MapSpec `ebpf:"dropped"`
 	Drops        *ebpf.MapSpec `ebpf:"drops"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Filtered     *ebpf.MapSpec `ebpf:"filtered"`
@@ -137,6 +139,7 @@ func (o *harrierObjects) Close() error {
 // It can be passed to loadHarrierObjects or ebpf.CollectionSpec.LoadAndAssign.
 type harrierMaps struct {
 	Compat       *ebpf.Map `ebpf:"compat"`
+	Dropped      *ebpf.Map `ebpf:"dropped"`
 	Drops        *ebpf.Map `ebpf:"drops"`
 	Events       *ebpf.Map `ebpf:"events"`
 	Filtered     *ebpf.Map `ebpf:"filtered"`
@@ -155,6 +158,7 @@ type harrierMaps struct {
 func (m *harrierMaps) Close() error {
 	return _HarrierClose(
 		m.Compat,
+		m.Dropped,
 		m.Drops,
 		m.Events,
 		m.Filtered,

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -37,11 +38,16 @@ func TestPrefilterKernel(t *testing.T) {
 			{Exact: []string{watched}},
 			{Prefix: []string{under + "/"}},
 			{Preds: kfilter.PredOpenCreate | kfilter.PredSuccess},
+			// decided by the result: the kernel stashes the call at entry
+			{Prefix: []string{dir + "/maybe-"}, Preds: kfilter.PredFailure},
 		}},
 		sysevent.SysClose: {All: true, DropMarkedFD: true},
 	}}
 	pf, err := spec.Compile()
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "maybe-here"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.c.SetPrefilter(pf); err != nil {
@@ -75,10 +81,30 @@ func TestPrefilterKernel(t *testing.T) {
 		fd := open(c.path, c.flags)
 		fds = append(fds, fd)
 	}
+	// A watched failure leaves the kernel; the same open succeeding stays,
+	// and so does the close of its fd.
+	missing, here := filepath.Join(dir, "maybe-missing"), filepath.Join(dir, "maybe-here")
+	for _, c := range []struct {
+		path string
+		ret  int64
+		pass bool
+	}{{missing, -2, true}, {here, 3, false}} {
+		if got := pf.Pass(kfilter.Facts{Type: sysevent.SysOpenat, RawPath: c.path, Ret: c.ret}); got != c.pass {
+			t.Fatalf("Go model: %s (ret %d) passes=%v, want %v", c.path, c.ret, got, c.pass)
+		}
+	}
+	if _, err := unix.Openat(unix.AT_FDCWD, missing, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		t.Fatalf("%s opened", missing)
+	}
+	hereFD := open(here, unix.O_RDONLY)
+	fds = append(fds, hereFD)
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
 	pid := os.Getpid()
+	h.find("failed open of "+missing, func(ev *sysevent.Event) bool {
+		return ev.Type == sysevent.SysOpenat && int(ev.PID) == pid && ev.Target == missing && ev.Ret < 0
+	})
 	for i, c := range cases {
 		if !c.pass {
 			continue
@@ -95,14 +121,22 @@ func TestPrefilterKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.FilteredByType[sysevent.SysOpenat] < 2 || st.FilteredByType[sysevent.SysClose] < 2 {
-		t.Fatalf("filtered counters %v: want ≥2 openat and ≥2 close", st.FilteredByType)
+	if st.FilteredByType[sysevent.SysOpenat] < 3 || st.FilteredByType[sysevent.SysClose] < 3 {
+		t.Fatalf("filtered counters %v: want ≥3 openat and ≥3 close", st.FilteredByType)
 	}
 	h.mu.Lock()
+	after := false // the records of this process come in order: closes after the failed open are ours
 	for _, ev := range h.evs {
+		if int(ev.PID) == pid && ev.Type == sysevent.SysOpenat && ev.Target == missing {
+			after = true
+		}
+		if after && int(ev.PID) == pid && ev.Type == sysevent.SysClose && ev.FD == int64(hereFD) {
+			h.mu.Unlock()
+			t.Fatalf("the close of %s's fd left the kernel", here)
+		}
 		// (the files were created, with O_CREAT, before the filter was set)
 		if int(ev.PID) == pid && ev.Type == sysevent.SysOpenat && ev.Flags&unix.O_CREAT == 0 &&
-			(ev.Target == filepath.Join(dir, "subway") || ev.Target == filepath.Join(dir, "other")) {
+			(ev.Target == filepath.Join(dir, "subway") || ev.Target == filepath.Join(dir, "other") || ev.Target == here) {
 			h.mu.Unlock()
 			t.Fatalf("%s left the kernel", ev.Target)
 		}
@@ -141,8 +175,8 @@ func TestPrefilterProcessName(t *testing.T) {
 	if err := h.c.SetPrefilter(pf); err != nil {
 		t.Fatal(err)
 	}
-	run := func(name string) int {
-		cmd := exec.Command(name, f)
+	run := func(name ...string) int {
+		cmd := exec.Command(name[0], append(name[1:], f)...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v: %s", name, err, out)
 		}
@@ -153,11 +187,152 @@ func TestPrefilterProcessName(t *testing.T) {
 	h.find("cat's open", func(ev *sysevent.Event) bool {
 		return ev.Type == sysevent.SysOpenat && int(ev.PID) == catPID && ev.Path == f
 	})
+	// nice execs cat in the same process: the kernel's name for it is the
+	// new one, whole (not "cat" over "nice")
+	nicePID := run("nice", "cat")
+	h.find("cat's open after nice", func(ev *sysevent.Event) bool {
+		return ev.Type == sysevent.SysOpenat && int(ev.PID) == nicePID && ev.Path == f
+	})
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, ev := range h.evs {
 		if int(ev.PID) == headPID && ev.Type == sysevent.SysOpenat {
 			t.Fatalf("head's open of %s left the kernel", ev.Path)
+		}
+	}
+}
+
+// TestPrefilterFDMarks keeps in the kernel the opens of a file no term
+// watches and the closes of their fds, low ones (marked in the per-process
+// array) and high ones (marked in task storage) alike, and lets out the
+// close of an fd whose open left the kernel.
+func TestPrefilterFDMarks(t *testing.T) {
+	h := startCapture(t, Options{}, "openat", "close")
+	dir := t.TempDir()
+	kept, watched := filepath.Join(dir, "kept"), filepath.Join(dir, "watched")
+	for _, f := range []string{kept, watched} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := &kfilter.Spec{Types: map[sysevent.Type]kfilter.TypeFilter{
+		sysevent.SysOpenat: {Terms: []kfilter.Term{{Exact: []string{watched}}}},
+		sysevent.SysClose:  {All: true, DropMarkedFD: true},
+	}}
+	pf, err := spec.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.SetPrefilter(pf); err != nil {
+		t.Fatal(err)
+	}
+	before, err := h.c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []int
+	for len(fds) < 40 { // well past the 16 low fds
+		fd, err := unix.Openat(unix.AT_FDCWD, kept, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, fd)
+	}
+	if fds[len(fds)-1] < 16 {
+		t.Fatalf("fds %v: none above the low ones", fds)
+	}
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	wfd, err := unix.Openat(unix.AT_FDCWD, watched, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(wfd)
+	pid := os.Getpid()
+	h.find("close of the watched file's fd", func(ev *sysevent.Event) bool {
+		return ev.Type == sysevent.SysClose && int(ev.PID) == pid && ev.FD == int64(wfd)
+	})
+	after, err := h.c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opens := after.FilteredByType[sysevent.SysOpenat] - before.FilteredByType[sysevent.SysOpenat]
+	closes := after.FilteredByType[sysevent.SysClose] - before.FilteredByType[sysevent.SysClose]
+	if opens < uint64(len(fds)) || closes < uint64(len(fds)) {
+		t.Fatalf("kept %d opens and %d closes, want ≥%d each", opens, closes, len(fds))
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range h.evs {
+		// (os.WriteFile created it, with O_CREAT, before the filter was set)
+		if int(ev.PID) == pid && ev.Type == sysevent.SysOpenat && ev.Target == kept && ev.Flags&unix.O_CREAT == 0 {
+			t.Fatalf("an open of %s left the kernel", kept)
+		}
+	}
+}
+
+// TestPrefilterUID checks the effective-uid predicate the kernel reads from
+// the task's credentials: a term for non-root users lets the open of the
+// same file out when cat runs as nobody and keeps it when cat runs as root.
+func TestPrefilterUID(t *testing.T) {
+	h := startCapture(t, Options{}, "openat", "close")
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // nobody must reach the file
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := filepath.Join(dir, "file")
+	if err := os.WriteFile(f, []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := &kfilter.Spec{Types: map[sysevent.Type]kfilter.TypeFilter{
+		sysevent.SysOpenat: {Terms: []kfilter.Term{{Exact: []string{f}, Preds: kfilter.PredUIDOther}}},
+		sysevent.SysClose:  {All: true, DropMarkedFD: true},
+	}}
+	pf, err := spec.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.SetPrefilter(pf); err != nil {
+		t.Fatal(err)
+	}
+	const nobody = 65534
+	for _, c := range []struct {
+		euid uint32
+		pass bool
+	}{{0, false}, {nobody, true}} {
+		if got := pf.Pass(kfilter.Facts{Type: sysevent.SysOpenat, RawPath: f, EUID: c.euid}); got != c.pass {
+			t.Fatalf("Go model: euid %d passes=%v, want %v", c.euid, got, c.pass)
+		}
+	}
+	run := func(uid uint32) int {
+		cmd := exec.Command("cat", f)
+		if uid != 0 {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cat as %d: %v: %s", uid, err, out)
+		}
+		return cmd.Process.Pid
+	}
+	rootPID := run(0)
+	userPID := run(nobody)
+	// The child switched uid while it still shared this process's memory
+	// (Go forks with CLONE_VM|CLONE_VFORK), which made this process
+	// non-dumpable; later tests read that flag.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.find("nobody's open", func(ev *sysevent.Event) bool {
+		return ev.Type == sysevent.SysOpenat && int(ev.PID) == userPID && ev.Path == f
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range h.evs {
+		if int(ev.PID) == rootPID && ev.Type == sysevent.SysOpenat && ev.Path == f {
+			t.Fatalf("root's open of %s left the kernel", ev.Path)
 		}
 	}
 }

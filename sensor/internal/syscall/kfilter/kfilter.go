@@ -1,13 +1,19 @@
 // Package kfilter is what the kernel-side prefilter can express: per
 // syscall type, an OR of terms, each an AND of a path set (exact paths and
 // prefixes of the first path argument), a process-name set (the comm the
-// process had at exec) and a few result/flag predicates. The engine derives
+// process had at exec) and a few result/flag/uid predicates. The engine derives
 // a Spec from the loaded rules (package engine/prefilter); bpfcapture
 // loads the compiled tables into BPF maps. Compiled.Pass evaluates the same
 // tables in Go with the semantics of the BPF code, so that the soundness
 // tests exercise what the kernel runs.
 //
-// Everything the Spec does not mention passes: correctness first.
+// Everything the Spec does not mention passes: correctness first. The uid
+// predicates (PredUIDRoot, PredUIDOther) are the calling thread's
+// effective uid, which the kernel reads from the task's credentials only
+// for types whose terms need them.
+//
+// Not expressible: suffixes of the path (endswith, '*.ext' globs; see
+// engine/prefilter for why) and contains on clean paths.
 package kfilter
 
 import (
@@ -30,10 +36,12 @@ const (
 	PredOpenWrite                   // open family: flags allow writing (access mode ≠ O_RDONLY)
 	PredOpenCreate                  // open family: O_CREAT or O_TMPFILE
 	PredOpenTrunc                   // open family: O_TRUNC
+	PredUIDRoot                     // the thread's effective uid is 0 (user.uid)
+	PredUIDOther                    // the thread's effective uid is not 0
 )
 
 // NumPreds is the number of predicates.
-const NumPreds = 6
+const NumPreds = 8
 
 // Open flags, as syscallfields reads them (evt.is_open_*).
 const (
@@ -312,6 +320,9 @@ type Facts struct {
 	CommKnown bool
 	Ret       int64
 	Flags     uint64 // open flags (open family)
+	// EUID is the thread's effective uid (the kernel reads its cred at
+	// the event; user space's user.uid is the process table's copy).
+	EUID uint32
 	// FDMarked: the fd argument came from an open the prefilter dropped.
 	FDMarked bool
 }
@@ -357,27 +368,65 @@ func (f Facts) Preds() Pred {
 			p |= PredOpenTrunc
 		}
 	}
+	if f.EUID == 0 {
+		p |= PredUIDRoot
+	} else {
+		p |= PredUIDOther
+	}
 	return p
 }
 
+// Verdict is what the kernel decides at sys_enter, before the result is
+// known: for which results the event leaves the kernel. A call whose
+// verdict is 0 costs its sys_exit one array lookup.
+type Verdict uint8
+
+const (
+	ShipOK   Verdict = 1 << iota // the syscall returned ≥ 0
+	ShipFail                     // the syscall returned < 0
+	ShipAll  = ShipOK | ShipFail
+)
+
+// Ships reports whether an event with result ret leaves the kernel.
+func (v Verdict) Ships(ret int64) bool {
+	if ret >= 0 {
+		return v&ShipOK != 0
+	}
+	return v&ShipFail != 0
+}
+
 // Pass reports whether the kernel sends the event to user space.
-func (c *Compiled) Pass(f Facts) bool {
+func (c *Compiled) Pass(f Facts) bool { return c.Verdict(f).Ships(f.Ret) }
+
+// Verdict is the kernel's decision from everything but the result (f.Ret
+// is ignored), in the order the BPF code (pf_verdict) takes it: a marked
+// fd, the open flags, then the path and the process name only for terms
+// still alive, then which results leave.
+func (c *Compiled) Verdict(f Facts) Verdict {
 	ct := c.Types[f.Type]
 	if ct == nil {
-		return true
+		return ShipAll
 	}
 	if ct.DropFD && f.FDMarked {
-		return false
+		return 0
 	}
 	ok := ct.Active
-	if ct.NeedPath != 0 {
+	open := f
+	open.Ret = 0
+	preds := open.Preds() &^ (PredSuccess | PredFailure)
+	for p := 2; p < NumPreds; p++ {
+		if preds&(1<<p) == 0 {
+			ok &^= ct.NeedPred[p]
+		}
+	}
+	if ok&ct.NeedPath != 0 {
 		m := ^uint64(0)
 		if !f.PathFault && CleanAbs(f.RawPath) {
 			m = c.lookupPath(f.Type, f.RawPath)
 		}
 		ok &= m | ^ct.NeedPath
 	}
-	if ct.NeedComm != 0 {
+	if ok&ct.NeedComm != 0 {
 		m := ^uint64(0)
 		if f.CommKnown {
 			m = 0
@@ -393,13 +442,15 @@ func (c *Compiled) Pass(f Facts) bool {
 		}
 		ok &= m | ^ct.NeedComm
 	}
-	preds := f.Preds()
-	for p := 0; p < NumPreds; p++ {
-		if preds&(1<<p) == 0 {
-			ok &^= ct.NeedPred[p]
-		}
+	// a term needing failure fails on success, and the other way round
+	var v Verdict
+	if ok&^ct.NeedPred[1] != 0 {
+		v |= ShipOK
 	}
-	return ok != 0
+	if ok&^ct.NeedPred[0] != 0 {
+		v |= ShipFail
+	}
+	return v
 }
 
 // lookupPath is the LPM trie's longest match of path+NUL under t.

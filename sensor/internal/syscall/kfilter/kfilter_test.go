@@ -1,6 +1,8 @@
 package kfilter
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
@@ -29,8 +31,10 @@ func TestCompiledPass(t *testing.T) {
 			{Prefix: []string{"/root/.ssh/"}, Comms: []string{"sshd"}},
 			{Prefix: []string{"/etc/"}, Preds: PredOpenWrite},
 			{Exact: []string{}, Preds: PredFailure}, // unclean paths that failed
+			{Prefix: []string{"/boot/"}, Preds: PredUIDOther},
 		}},
-		sysevent.SysClose: {All: true, DropMarkedFD: true},
+		sysevent.SysUnlink: {Terms: []Term{{Preds: PredUIDRoot}}},
+		sysevent.SysClose:  {All: true, DropMarkedFD: true},
 	}}
 	pf, err := spec.Compile()
 	if err != nil {
@@ -54,6 +58,10 @@ func TestCompiledPass(t *testing.T) {
 		{"unclean: every path test holds", Facts{Type: sysevent.SysOpenat, RawPath: "/tmp/../dev/null", Comm: "cat", CommKnown: true, Flags: 0o1}, true},
 		{"relative", Facts{Type: sysevent.SysOpenat, RawPath: "shadow", Ret: -2}, true},
 		{"path fault", Facts{Type: sysevent.SysOpenat, PathFault: true, Ret: -14}, true},
+		{"not root", Facts{Type: sysevent.SysOpenat, RawPath: "/boot/vmlinuz", Flags: rd, EUID: 1000}, true},
+		{"root", Facts{Type: sysevent.SysOpenat, RawPath: "/boot/vmlinuz", Flags: rd}, false},
+		{"unlink as root", Facts{Type: sysevent.SysUnlink, RawPath: "/tmp/x"}, true},
+		{"unlink as a user", Facts{Type: sysevent.SysUnlink, RawPath: "/tmp/x", EUID: 1}, false},
 		{"close unmarked", Facts{Type: sysevent.SysClose}, true},
 		{"close marked", Facts{Type: sysevent.SysClose, FDMarked: true}, false},
 		{"unfiltered type", Facts{Type: sysevent.SysConnect}, true},
@@ -77,5 +85,114 @@ func TestCompileRejects(t *testing.T) {
 		if _, err := s.Compile(); err == nil {
 			t.Errorf("%s: compiled", name)
 		}
+	}
+}
+
+// termsPass is the Spec's meaning, term by term, without the compiled
+// masks and tries: the reference Compiled.Pass and Verdict must agree
+// with.
+func termsPass(s *Spec, f Facts) bool {
+	tf, ok := s.Types[f.Type]
+	if !ok || (tf.All && !tf.DropMarkedFD) {
+		return true
+	}
+	if tf.DropMarkedFD && f.FDMarked {
+		return false
+	}
+	if tf.All {
+		return true
+	}
+	for _, term := range tf.Terms {
+		if term.HasPath() && !f.PathFault && CleanAbs(f.RawPath) {
+			hit := slices.Contains(term.Exact, f.RawPath)
+			for _, p := range term.Prefix {
+				hit = hit || strings.HasPrefix(f.RawPath, p)
+			}
+			if !hit {
+				continue
+			}
+		}
+		if term.Comms != nil && f.CommKnown {
+			comm := f.Comm
+			if len(comm) > CommLen {
+				comm = comm[:CommLen]
+			}
+			hit := false
+			for _, n := range term.Comms {
+				if len(n) > CommLen {
+					n = n[:CommLen]
+				}
+				hit = hit || n == comm
+			}
+			if !hit {
+				continue
+			}
+		}
+		if f.Preds()&term.Preds != term.Preds {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// TestVerdictMatchesTerms checks the compiled decision, taken at entry
+// without the result as the kernel takes it, against the terms' meaning
+// over every combination of paths around the literals, names, open flags,
+// results and fd marks.
+func TestVerdictMatchesTerms(t *testing.T) {
+	spec := &Spec{Types: map[sysevent.Type]TypeFilter{
+		sysevent.SysOpenat: {Terms: []Term{
+			{Exact: []string{"/etc/shadow"}, Preds: PredOpenRead | PredSuccess},
+			{Prefix: []string{"/root/.ssh/"}, Comms: []string{"sshd", "a-very-long-process-name"}},
+			{Prefix: []string{"/etc/"}, Preds: PredOpenWrite},
+			{Exact: []string{}, Preds: PredFailure},
+			{Preds: PredOpenCreate | PredOpenTrunc | PredSuccess},
+			{Comms: []string{"cat"}, Preds: PredFailure},
+			{Prefix: []string{"/dev/"}, Preds: PredUIDOther | PredSuccess},
+		}},
+		sysevent.SysClose: {All: true, DropMarkedFD: true},
+		sysevent.SysRead:  {Terms: []Term{{Comms: []string{"dd"}}}, DropMarkedFD: true},
+	}}
+	pf, err := spec.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{"/etc/shadow", "/etc/shadowx", "/etc/x", "/etc", "/root/.ssh/id", "/root/.ssh", "/dev/null",
+		"/tmp/../etc/shadow", "//etc/shadow", "relative", ""}
+	comms := []string{"sshd", "cat", "dd", "a-very-long-process-name-cut", "other"}
+	flags := []uint64{0, 0o1, 0o2, 0o100 | 0o1, 0o1000 | 0o100 | 0o2, 0o20000000 | 0o2}
+	n := 0
+	for _, typ := range []sysevent.Type{sysevent.SysOpenat, sysevent.SysClose, sysevent.SysRead, sysevent.SysConnect} {
+		for _, p := range paths {
+			for _, comm := range comms {
+				for _, fl := range flags {
+					for _, known := range []bool{true, false} {
+						for _, marked := range []bool{false, true} {
+							euid := uint32(0)
+							if marked == known { // both uids, without doubling the cases
+								euid = 1000
+							}
+							f := Facts{Type: typ, RawPath: p, PathFault: p == "", Comm: comm, CommKnown: known, Flags: fl, FDMarked: marked, EUID: euid}
+							v := pf.Verdict(f)
+							for _, ret := range []int64{3, 0, -2} {
+								f.Ret = ret
+								want := termsPass(spec, f)
+								if got := pf.Pass(f); got != want {
+									t.Fatalf("%+v: Pass = %v, the terms say %v", f, got, want)
+								}
+								if got := v.Ships(ret); got != want {
+									t.Fatalf("%+v: Verdict %b ships %v, the terms say %v", f, v, got, want)
+								}
+								n++
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if n < 1000 {
+		t.Fatalf("only %d cases", n)
 	}
 }

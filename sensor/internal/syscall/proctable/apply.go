@@ -153,6 +153,12 @@ func (tb *Table) applyState(e *entry, ev *sysevent.Event) {
 	case sysevent.SysDup, sysevent.SysDup2, sysevent.SysDup3:
 		old := t.FDs.Get(ev.FD)
 		if !ok || old == nil {
+			if ok && ev.Ret != ev.FD {
+				// A copy of an fd the table never saw (its open
+				// stayed in the kernel): what the new number held
+				// before is gone.
+				tb.dropFD(t, ev.Ret)
+			}
 			ev.FDInfo = old
 			return
 		}
@@ -305,7 +311,11 @@ const (
 func (tb *Table) fcntl(t *sysevent.Thread, ev *sysevent.Event) {
 	old := t.FDs.Get(ev.FD)
 	ev.FDInfo = old
-	if ev.Ret < 0 || old == nil || (ev.Request != fDupfd && ev.Request != fDupfdCloexec) || ev.Ret == ev.FD {
+	if ev.Ret < 0 || (ev.Request != fDupfd && ev.Request != fDupfdCloexec) || ev.Ret == ev.FD {
+		return
+	}
+	if old == nil {
+		tb.dropFD(t, ev.Ret) // as for dup of an unknown fd
 		return
 	}
 	f := *old
@@ -345,6 +355,16 @@ func (tb *Table) closeRange(t *sysevent.Thread, first, last int64, flags uint64)
 		}
 		t.FDs.Delete(f.Num)
 	}
+}
+
+// dropFD forgets fd num, if the table has it.
+func (tb *Table) dropFD(t *sysevent.Thread, num int64) {
+	if t.FDs.Get(num) == nil {
+		return
+	}
+	t.Mu.Lock()
+	t.FDs.Delete(num)
+	t.Mu.Unlock()
 }
 
 func (tb *Table) setFD(t *sysevent.Thread, f *sysevent.FD) {

@@ -27,6 +27,12 @@ var (
 			func(s Stats) uint64 { return s.Evicted }},
 		{prometheus.NewDesc("harrier_proctable_removed_total", "Exited processes removed after the grace period.", nil, nil),
 			func(s Stats) uint64 { return s.Removed }},
+		{prometheus.NewDesc("harrier_proctable_fd_lookups_total", "Fds unknown to the table (their open stayed in the kernel) looked up in /proc for an alert, by result.",
+			nil, prometheus.Labels{"result": "resolved"}), func(s Stats) uint64 { return s.FDResolved }},
+		{prometheus.NewDesc("harrier_proctable_fd_lookups_total", "Fds unknown to the table (their open stayed in the kernel) looked up in /proc for an alert, by result.",
+			nil, prometheus.Labels{"result": "cached"}), func(s Stats) uint64 { return s.FDCached }},
+		{prometheus.NewDesc("harrier_proctable_fd_lookups_total", "Fds unknown to the table (their open stayed in the kernel) looked up in /proc for an alert, by result.",
+			nil, prometheus.Labels{"result": "unresolved"}), func(s Stats) uint64 { return s.FDUnresolved }},
 	}
 )
 

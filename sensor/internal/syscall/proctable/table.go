@@ -21,6 +21,25 @@
 // on late events and children's ancestry still see them) and are then
 // removed by Sweep, which also notices processes that exited without an
 // exit event (lost events) by checking /proc, and enforces MaxProcs.
+//
+// # What is kept
+//
+// Per process: the image (exe, args, bounded environment), credentials
+// with their names, cwd, tty, session, container and parent link, and the
+// open fds. Per fd, only what a field or the table itself reads: number,
+// type, name (with its raw spelling when it differs, and its directory and
+// base as slices of it), the socket tuple and its text, inode and device,
+// the open flags (close-on-exec decides what an exec closes), the creation
+// mode (4 bytes beside the flags; only capture recordings keep it) and the
+// event that last renamed it (fd.name_changed). Failed opens are not
+// kept.
+//
+// With the kernel prefilter loaded (engine/prefilter), the table sees
+// only the opens some rule needs: the fds of the others have no entry,
+// and their closes stay in the kernel too. A copy of such an fd (dup,
+// F_DUPFD) onto a known number forgets that number's old file. An alert
+// on an event of such an fd reads it from /proc once (ResolveFD), into a
+// small per-process cache kept beside the fd table rather than in it.
 package proctable
 
 import (
@@ -69,6 +88,8 @@ type Table struct {
 
 	// counters for Stats
 	created, fromProc, exited, healed, evicted, removed atomic.Uint64
+	// ResolveFD's outcomes
+	fdResolved, fdCached, fdUnresolved atomic.Uint64
 }
 
 type shard struct {
@@ -87,11 +108,17 @@ type entry struct {
 	// process's next event.
 	failed sysevent.FD
 	cgroup string // last cgroup seen, to notice moves cheaply (owner only)
+	// lazy caches the fds ResolveFD read from /proc (owner only).
+	lazy map[int64]lazyFD
 }
 
 // Stats are the table's counters.
 type Stats struct {
 	Live, Created, FromProc, Exited, Healed, Evicted, Removed uint64
+	// FDResolved, FDCached and FDUnresolved count ResolveFD's lookups:
+	// read from /proc, reused from its cache, not found (or remembered as
+	// not found).
+	FDResolved, FDCached, FDUnresolved uint64
 }
 
 // New returns an empty table; call Bootstrap to load the running processes.
@@ -150,6 +177,7 @@ func (tb *Table) Stats() Stats {
 	return Stats{
 		Live: uint64(tb.count.Load()), Created: tb.created.Load(), FromProc: tb.fromProc.Load(),
 		Exited: tb.exited.Load(), Healed: tb.healed.Load(), Evicted: tb.evicted.Load(), Removed: tb.removed.Load(),
+		FDResolved: tb.fdResolved.Load(), FDCached: tb.fdCached.Load(), FDUnresolved: tb.fdUnresolved.Load(),
 	}
 }
 

@@ -187,6 +187,17 @@ func TestFDLifecycle(t *testing.T) {
 	if f := tb.Get(300).FDs.Get(1); f == nil || f.Type != sysevent.FDIPv4 {
 		t.Fatalf("forked child fd 1 = %+v", f)
 	}
+	// copies of an fd the table never saw (its open stayed in the
+	// kernel) onto a known number: the number's old file is gone
+	ev = apply(&sysevent.Event{Type: sysevent.SysDup2, FD: 9, Ret: 1, Args: [6]uint64{9, 1}})
+	if ev.FDInfo != nil || tb.Get(100).FDs.Get(1) != nil {
+		t.Fatalf("dup2 of an unknown fd: event fd %+v, table keeps fd 1 = %+v", ev.FDInfo, tb.Get(100).FDs.Get(1))
+	}
+	apply(&sysevent.Event{Type: sysevent.SysSocket, Ret: 10, Sock: sysevent.SockAddr{Family: sysevent.AFUnix, Type: sysevent.SockStream}})
+	apply(&sysevent.Event{Type: sysevent.SysFcntl, FD: 9, Ret: 10, Request: fDupfd})
+	if f := tb.Get(100).FDs.Get(10); f != nil {
+		t.Fatalf("F_DUPFD of an unknown fd: table keeps fd 10 = %+v", f)
+	}
 }
 
 func TestExitGraceAndSweep(t *testing.T) {

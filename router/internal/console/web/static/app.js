@@ -48,7 +48,7 @@ function when(t) { const d = new Date(t); return isNaN(d) ? '' : d.toLocaleStrin
 
 function alertRow(hit) {
   const a = hit.alert, ns = fieldOf(a, 'k8s.ns.name');
-  return el('tr', {class: 'alert-row', 'data-priority': a.priority, 'data-namespace': ns, 'data-rule': a.rule, 'data-id': a.uuid || '',
+  return el('tr', {class: 'alert-row' + (hit.muted ? ' is-muted' : ''), title: hit.muted ? 'muted incident' : '', 'data-priority': a.priority, 'data-namespace': ns, 'data-rule': a.rule, 'data-id': a.uuid || '',
     onclick: () => { const q = params(); q.set('view', 'alert'); q.set('alert', hit.seq || a.uuid); go(q); }},
     el('td', {}, when(a.time)), el('td', {}, prio(a.priority)), el('td', {}, a.rule), el('td', {}, a.hostname || ''),
     el('td', {}, ns), el('td', {class: 'out', title: a.output}, a.output));
@@ -64,7 +64,10 @@ function showLogin(oidc) {
 async function loadMe() {
   try { me = await api('me'); } catch (e) { me = null; return false; }
   $('#who').replaceChildren(me.user + ' (' + me.role + ')');
-  if (!me.open) $('#who').append(el('button', {class: 'secondary', onclick: async () => { await api('logout', {method: 'POST'}); me = null; showLogin(); }}, 'Sign out'));
+  if (!me.open) $('#who').append(el('button', {class: 'secondary', onclick: async () => {
+    const r = await api('logout', {method: 'POST'}); me = null;
+    if (r.logout_url) location.assign(r.logout_url); else showLogin(); // the provider ends its session too
+  }}, 'Sign out'));
   document.body.classList.toggle('can-respond', me.role === 'responder');
   return true;
 }
@@ -90,13 +93,19 @@ async function route() {
 
 async function showLive() {
   const rows = $('#live-rows');
-  const q = filterParams(); q.set('limit', '50');
+  const q = filterParams(); q.set('limit', '50'); q.delete('muted'); // live never shows muted incidents
   const res = await api('search?' + q);
   rows.replaceChildren(...res.alerts.map(alertRow));
   q.delete('from'); q.delete('limit');
   live = new EventSource('/ui/api/stream?' + q);
   live.onopen = () => { $('#live-state').textContent = 'connected'; };
-  live.onerror = () => { $('#live-state').textContent = 'reconnecting...'; };
+  live.onerror = () => {
+    $('#live-state').textContent = 'reconnecting...';
+    // A refused stream (the session ended, e.g. with its ID token) is not
+    // retried by the browser: check the session, which offers sign-in.
+    const es = live;
+    if (es.readyState === EventSource.CLOSED) setTimeout(async () => { if (live === es && await loadMe()) route(); }, 2000);
+  };
   live.addEventListener('alert', (ev) => {
     const a = JSON.parse(ev.data);
     rows.prepend(alertRow({alert: a, seq: a.uuid}));
@@ -111,9 +120,14 @@ async function showSearch(append) {
   const rows = $('#search-rows');
   if (!append) rows.replaceChildren();
   rows.append(...res.alerts.map(alertRow));
-  oldest = res.alerts.length ? res.alerts[res.alerts.length - 1].seq : 0;
-  $('#more').hidden = rows.children.length >= res.total + (append ? rows.children.length - res.alerts.length : 0) || !res.alerts.length;
+  oldest = res.next_before || 0;
+  const seen = res.alerts.length + res.muted_hidden, lim = Number(q.get('limit')) || 100;
+  $('#more').hidden = !oldest || seen < lim || (!append && seen >= res.total);
   if (!append) {
+    const showing = params().get('muted') === 'show';
+    $('#muted-note').hidden = !res.muted_hidden && !showing;
+    $('#muted-note').replaceChildren(showing ? 'Alerts of muted incidents are shown, marked. ' : res.muted_hidden + ' alerts of muted incidents hidden. ',
+      el('a', {id: 'muted-toggle', href: '#', onclick: (e) => { e.preventDefault(); const p = params(); if (showing) p.delete('muted'); else p.set('muted', 'show'); go(p); }}, showing ? 'Hide them' : 'Show them'));
     $('#total').textContent = res.total + ' matching of ' + res.indexed + ' indexed';
     chart(res.timeline);
     facets(res.counts);
@@ -185,7 +199,9 @@ async function showIncidents() {
     el('td', {class: 'responder'},
       el('button', {class: 'ack', onclick: () => set(i.key, {state: 'acknowledged'})}, 'Ack'), ' ',
       el('button', {class: 'resolve', onclick: () => set(i.key, {state: 'resolved'})}, 'Resolve'), ' ',
-      el('button', {class: 'mute secondary', onclick: () => set(i.key, {state: 'muted', mute_for: '1h'})}, 'Mute 1h')))));
+      i.state === 'muted'
+        ? el('button', {class: 'unmute secondary', title: 'muted until ' + when(i.muted_until), onclick: () => set(i.key, {state: 'open'})}, 'Unmute')
+        : el('button', {class: 'mute secondary', onclick: () => set(i.key, {state: 'muted', mute_for: '1h'})}, 'Mute 1h')))));
 }
 
 async function showDeadLetters() {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"google.golang.org/grpc"
@@ -205,6 +206,19 @@ func (r *Receiver) Stream(s harrierv1.Ingest_StreamServer) error {
 			return err
 		}
 	}
+}
+
+// Run is Start on a free loopback port into a new store; the receiver is
+// killed when tb ends (an earlier Kill is harmless).
+func Run(tb testing.TB, opts Options) (*Receiver, *Store) {
+	tb.Helper()
+	store := NewStore()
+	r, err := Start("127.0.0.1:0", store, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(r.Kill)
+	return r, store
 }
 
 // StopGracefully stops taking batches (unstored ones are refused, so the
