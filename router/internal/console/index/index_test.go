@@ -474,3 +474,51 @@ func TestPausesWhileIngestIsBusy(t *testing.T) {
 		t.Fatalf("indexed %d of 900", x.Len())
 	}
 }
+
+// sliceLog is a SharedLog over records in memory (the Kafka reader's own
+// tests and the router's kfake test cover the real one).
+type sliceLog struct{ recs [][]byte }
+
+func (l sliceLog) Rebuild(ctx context.Context, since time.Time, last int, fn func(journal.Record)) error {
+	for i, r := range l.recs {
+		fn(journal.Record{Partition: 0, Offset: int64(i), Data: r})
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestRunSharedRebuildsAtStart: on a shared log the index is rebuilt at
+// each start (no per-partition cursor), so what a replica held before is
+// replaced by what the log retains.
+func TestRunSharedRebuildsAtStart(t *testing.T) {
+	dir := t.TempDir()
+	x := open(t, Options{Dir: dir})
+	x.Add(1, mk(0, "old", 3, "ns", "h"), nil)
+	x.Close()
+	var l sliceLog
+	for i := 0; i < 5; i++ {
+		b, _ := proto.Marshal(mk(i, "shared", 3, "ns", "h"))
+		l.recs = append(l.recs, b)
+	}
+	x = open(t, Options{Dir: dir})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- x.RunShared(ctx, l) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for x.Len() != 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("index holds %d, want the log's 5", x.Len())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r := x.Search(Query{Facets: map[int][]string{FRule: {"old"}}}); r.Total != 0 {
+		t.Fatalf("the replica kept %d alerts of its previous run", r.Total)
+	}
+	if got := seqs(x.Search(Query{})); !slices.Equal(got, []uint64{5, 4, 3, 2, 1}) {
+		t.Fatalf("positions %v", got)
+	}
+}
