@@ -42,6 +42,7 @@ type Config struct {
 	Console         Console
 	ShutdownTimeout time.Duration
 	Log             Log
+	GC              GC
 	// Outputs, sorted by name. Never empty: with none configured, the
 	// embedded defaults (stdout and a JSON-lines file) apply.
 	Outputs []Output
@@ -163,6 +164,28 @@ type Log struct {
 	Format string // json or text
 }
 
+// GC tunes the Go garbage collector for the whole process. The router
+// allocates per alert at every stage, so the collector's pace is a large
+// share of its CPU (docs/benchmarks.md); a larger Percent trades memory for
+// CPU and MemoryLimit bounds that trade. GOGC and GOMEMLIMIT in the
+// environment, when set, win over both.
+type GC struct {
+	// Percent is the heap growth, in percent of the live heap, that
+	// starts the next collection (Go's GOGC; Go's own default is 100).
+	Percent int
+	// MemoryLimit is the soft limit on the Go runtime's memory (Go's
+	// GOMEMLIMIT): near it the collector runs as often as it must,
+	// whatever Percent says. 0: no limit.
+	MemoryLimit int64
+}
+
+// Default GC settings: 4x Go's heap growth, with a soft limit well under
+// the router's documented resident-memory ceiling (docs/router.md).
+const (
+	DefaultGCPercent     = 400
+	DefaultGCMemoryLimit = 192 << 20
+)
+
 // Output is one configured output.
 type Output struct {
 	Kind string // webhook, file, stdout, elasticsearch, kafka
@@ -242,6 +265,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("shutdown_timeout", "15s")
 	v.SetDefault("log.level", "info")
 	v.SetDefault("log.format", "json")
+	v.SetDefault("gc.percent", DefaultGCPercent)
+	v.SetDefault("gc.memory_limit", "192MiB")
 	v.SetDefault("delivery.batch_size", 500)
 	v.SetDefault("delivery.backoff.initial", "100ms")
 	v.SetDefault("delivery.backoff.max", "30s")
@@ -468,6 +493,14 @@ func parse(all map[string]any) (*Config, error) {
 		l.errorf("format", "want json or text, got %q", c.Log.Format)
 	}
 	l.finish()
+
+	gc := root.sub("gc")
+	c.GC.Percent = gc.integer("percent", DefaultGCPercent)
+	if c.GC.Percent < 1 {
+		gc.errorf("percent", "must be at least 1 (use a larger value to collect less often)")
+	}
+	c.GC.MemoryLimit = gc.size("memory_limit", DefaultGCMemoryLimit)
+	gc.finish()
 
 	d := root.sub("delivery")
 	defs := outputDefaults{batchSize: d.integer("batch_size", 500)}
