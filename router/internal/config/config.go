@@ -166,24 +166,28 @@ type Log struct {
 
 // GC tunes the Go garbage collector for the whole process. The router
 // allocates per alert at every stage, so the collector's pace is a large
-// share of its CPU (docs/benchmarks.md); a larger Percent trades memory for
-// CPU and MemoryLimit bounds that trade. GOGC and GOMEMLIMIT in the
-// environment, when set, win over both.
+// share of its CPU (docs/benchmarks.md). GOGC and GOMEMLIMIT in the
+// environment, when set, win over Percent/Headroom and MemoryLimit.
 type GC struct {
-	// Percent is the heap growth, in percent of the live heap, that
-	// starts the next collection (Go's GOGC; Go's own default is 100).
-	Percent int
+	// Percent and Headroom: the next collection starts once the heap has
+	// grown by the larger of Percent of the live heap (Go's GOGC) and
+	// Headroom bytes. A router whose alerts pass through holds little live
+	// data, so Headroom sets its pace; a large live heap (a full console
+	// index) keeps Go's proportional one.
+	Percent  int
+	Headroom int64
 	// MemoryLimit is the soft limit on the Go runtime's memory (Go's
-	// GOMEMLIMIT): near it the collector runs as often as it must,
-	// whatever Percent says. 0: no limit.
+	// GOMEMLIMIT): near it the collector runs as often as it must. 0: no
+	// limit.
 	MemoryLimit int64
 }
 
-// Default GC settings: 4x Go's heap growth, with a soft limit well under
-// the router's documented resident-memory ceiling (docs/router.md).
+// Default GC settings: Go's proportional pace, at least 64 MiB of growth
+// between collections, no soft limit (the console index's default bound
+// of a million alerts can hold more than any fixed limit would allow).
 const (
-	DefaultGCPercent     = 400
-	DefaultGCMemoryLimit = 192 << 20
+	DefaultGCPercent  = 100
+	DefaultGCHeadroom = 64 << 20
 )
 
 // Output is one configured output.
@@ -266,7 +270,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("log.level", "info")
 	v.SetDefault("log.format", "json")
 	v.SetDefault("gc.percent", DefaultGCPercent)
-	v.SetDefault("gc.memory_limit", "192MiB")
+	v.SetDefault("gc.headroom", "64MiB")
+	v.SetDefault("gc.memory_limit", 0)
 	v.SetDefault("delivery.batch_size", 500)
 	v.SetDefault("delivery.backoff.initial", "100ms")
 	v.SetDefault("delivery.backoff.max", "30s")
@@ -497,9 +502,10 @@ func parse(all map[string]any) (*Config, error) {
 	gc := root.sub("gc")
 	c.GC.Percent = gc.integer("percent", DefaultGCPercent)
 	if c.GC.Percent < 1 {
-		gc.errorf("percent", "must be at least 1 (use a larger value to collect less often)")
+		gc.errorf("percent", "must be at least 1 (larger values collect less often)")
 	}
-	c.GC.MemoryLimit = gc.size("memory_limit", DefaultGCMemoryLimit)
+	c.GC.Headroom = gc.size("headroom", DefaultGCHeadroom)
+	c.GC.MemoryLimit = gc.size("memory_limit", 0)
 	gc.finish()
 
 	d := root.sub("delivery")

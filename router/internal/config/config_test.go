@@ -54,14 +54,14 @@ func TestGCSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.GC.Percent != DefaultGCPercent || c.GC.MemoryLimit != DefaultGCMemoryLimit {
+	if c.GC.Percent != DefaultGCPercent || c.GC.Headroom != DefaultGCHeadroom || c.GC.MemoryLimit != 0 {
 		t.Fatalf("defaults: %+v", c.GC)
 	}
-	if c, err = Load(write(t, "gc: {percent: 100, memory_limit: 0}\n")); err != nil || c.GC.Percent != 100 || c.GC.MemoryLimit != 0 {
+	if c, err = Load(write(t, "gc: {percent: 200, headroom: 0, memory_limit: 1GiB}\n")); err != nil || c.GC.Percent != 200 || c.GC.Headroom != 0 || c.GC.MemoryLimit != 1<<30 {
 		t.Fatalf("file: %v %+v", err, c.GC)
 	}
-	t.Setenv("HARRIER_ROUTER_GC_MEMORY_LIMIT", "1GiB")
-	if c, err = Load(""); err != nil || c.GC.MemoryLimit != 1<<30 || c.GC.Percent != DefaultGCPercent {
+	t.Setenv("HARRIER_ROUTER_GC_HEADROOM", "256MiB")
+	if c, err = Load(""); err != nil || c.GC.Headroom != 256<<20 || c.GC.Percent != DefaultGCPercent {
 		t.Fatalf("environment override: %v %+v", err, c.GC)
 	}
 }
@@ -149,6 +149,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"shutdown_timeout: soon\n", "shutdown_timeout"},
 		{"gc:\n  percent: 0\n", "gc.percent: must be at least 1"},
 		{"gc:\n  memory_limit: plenty\n", "gc.memory_limit"},
+		{"gc:\n  headroom: -1\n", "gc.headroom"},
 		{"gc:\n  pace: 1\n", "gc.pace: unknown key"},
 		{"typo_key: 1\n", "typo_key: unknown key"},
 		{"kafka:\n  hostport: 127.0.0.1:9092\n", "kafka.topic: is required"},
