@@ -30,8 +30,8 @@ func applyGC(c config.GC, log *slog.Logger) {
 	if _, ok := os.LookupEnv("GOGC"); ok {
 		return
 	}
-	if gcSettings.Swap(&c) == nil {
-		startGCTuner()
+	if gcSettings.Swap(&c) == nil && c.Headroom > 0 {
+		startGCTuner() // a reload that adds headroom later needs a restart
 	}
 	tuneGC()
 	log.Debug("garbage collector set", "percent", c.Percent, "headroom", c.Headroom, "memory_limit", c.MemoryLimit)

@@ -182,12 +182,14 @@ type GC struct {
 	MemoryLimit int64
 }
 
-// Default GC settings: Go's proportional pace, at least 64 MiB of growth
-// between collections, no soft limit (the console index's default bound
-// of a million alerts can hold more than any fixed limit would allow).
+// Default GC settings: Go's own (proportional pace, no headroom, no soft
+// limit). Larger settings showed no CPU gain beyond this machine's noise
+// at Falco load (docs/benchmarks.md), and a soft limit under the live heap
+// would make the collector run without pause (the console index's default
+// bound of a million alerts can hold more than any fixed limit allows).
 const (
 	DefaultGCPercent  = 100
-	DefaultGCHeadroom = 64 << 20
+	DefaultGCHeadroom = 0
 )
 
 // Output is one configured output.
@@ -270,7 +272,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("log.level", "info")
 	v.SetDefault("log.format", "json")
 	v.SetDefault("gc.percent", DefaultGCPercent)
-	v.SetDefault("gc.headroom", "64MiB")
+	v.SetDefault("gc.headroom", 0)
 	v.SetDefault("gc.memory_limit", 0)
 	v.SetDefault("delivery.batch_size", 500)
 	v.SetDefault("delivery.backoff.initial", "100ms")

@@ -57,7 +57,7 @@ func TestGCSettings(t *testing.T) {
 	if c.GC.Percent != DefaultGCPercent || c.GC.Headroom != DefaultGCHeadroom || c.GC.MemoryLimit != 0 {
 		t.Fatalf("defaults: %+v", c.GC)
 	}
-	if c, err = Load(write(t, "gc: {percent: 200, headroom: 0, memory_limit: 1GiB}\n")); err != nil || c.GC.Percent != 200 || c.GC.Headroom != 0 || c.GC.MemoryLimit != 1<<30 {
+	if c, err = Load(write(t, "gc: {percent: 200, headroom: 64MiB, memory_limit: 1GiB}\n")); err != nil || c.GC.Percent != 200 || c.GC.Headroom != 64<<20 || c.GC.MemoryLimit != 1<<30 {
 		t.Fatalf("file: %v %+v", err, c.GC)
 	}
 	t.Setenv("HARRIER_ROUTER_GC_HEADROOM", "256MiB")
