@@ -105,7 +105,7 @@ bench: ## benchmarks (figures are recorded in docs/benchmarks.md)
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
 
 .PHONY: bench-router
-# BENCH_FLAGS: falcoload's flags (-duration 5s -conns 1,8,32 -rounds 1; -floor adds an empty net/http handler, -no-console the router without its console, -no-fsync drops ack: fsync).
+# BENCH_FLAGS: falcoload's flags (-duration 5s -conns 1,8,32 -rounds 1; -floor adds empty net/http and fasthttp handlers, -no-console the router without its console, -no-fsync drops ack: fsync).
 BENCH_FLAGS ?=
 bench-router: build ## Falco http_output load: harrier-router (ack written, fsync) vs the falcosidekick stand-in, one run
 	cd bench && GOWORK=off go build -o $(BIN)/sidekick-standin ./sidekick

@@ -27,6 +27,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 const alert = `{"hostname":"node-1","output":"10:20:05.408091526: Warning Shell spawned in a container (user=root container_id=a1b2c3 shell=bash parent=runc cmdline=bash -il)","priority":"Warning","rule":"Terminal shell in container","source":"syscall","tags":["container","maturity_stable","mitre_execution","shell","T1059"],"time":"2026-11-24T10:20:05.408091526Z","output_fields":{"container.id":"a1b2c3","container.image.repository":"nginx","evt.time":1795602005408091526,"proc.cmdline":"bash -il","proc.name":"bash","proc.pname":"runc","user.name":"root","user.loginuid":-1}}`
@@ -401,6 +403,16 @@ func serveEmpty(addr string) {
 	log.Fatal(http.ListenAndServe(addr, mux))
 }
 
+// serveEmptyFast is the second floor target: an empty handler on fasthttp,
+// an HTTP/1.1 server written apart from net/http (its own connection loop,
+// parser and buffers, no goroutine-per-request bookkeeping). If its rate at
+// one connection is about net/http's, one connection is bound by the loopback
+// round trip (two system calls and two wake-ups per alert), not by the server
+// library.
+func serveEmptyFast(addr string) {
+	log.Fatal(fasthttp.ListenAndServe(addr, func(ctx *fasthttp.RequestCtx) {}))
+}
+
 func loadavg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	f := strings.Fields(string(b))
@@ -416,11 +428,12 @@ func main() {
 	dur := flag.Duration("duration", 5*time.Second, "measurement per target and connection count")
 	connList := flag.String("conns", "1,8,32", "connection counts")
 	rounds := flag.Int("rounds", 1, "measurements per target and connection count (alternating; the best is kept)")
-	floor := flag.Bool("floor", false, "also measure an empty Go net/http handler (answers 200 at once): the round-trip floor of this client and net/http")
+	floor := flag.Bool("floor", false, "also measure empty handlers (answer 200 at once) on net/http and on fasthttp: the round-trip floor of this client and of each server library")
 	noFsync := flag.Bool("no-fsync", false, "skip the router with ack: fsync")
 	noConsole := flag.Bool("no-console", false, "also measure the router (ack: written) with its console off")
 	sinksMode := flag.String("sinks", "", "internal: serve the webhook sinks on this address")
 	emptyMode := flag.String("empty", "", "internal: serve the empty handler on this address")
+	emptyFastMode := flag.String("empty-fasthttp", "", "internal: serve the empty fasthttp handler on this address")
 	url := flag.String("url", "", "only load this URL (a server already running, e.g. to profile it) with the first -conns and -duration")
 	flag.Parse()
 	switch {
@@ -434,6 +447,9 @@ func main() {
 		return
 	case *emptyMode != "":
 		serveEmpty(*emptyMode)
+		return
+	case *emptyFastMode != "":
+		serveEmptyFast(*emptyFastMode)
 		return
 	}
 	dir, err := os.MkdirTemp("", "falcoload")
@@ -462,6 +478,8 @@ func main() {
 		}
 		addr := freeAddr()
 		targets = append(targets, start("empty net/http handler (floor)", []string{self, "-empty", addr}, "http://"+addr+"/", nil))
+		addr = freeAddr()
+		targets = append(targets, start("empty fasthttp handler (floor)", []string{self, "-empty-fasthttp", addr}, "http://"+addr+"/", nil))
 	}
 	defer func() {
 		for _, t := range targets {

@@ -47,6 +47,7 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	level.Set(parseLevel(cfg.Log.Level))
 	log := newLogger(cfg.Log, level, stderr, cfg.Secrets())
 	slog.SetDefault(log)
+	applyGC(cfg.GC, log)
 	if cfg.DefaultOutputs {
 		log.Info("no outputs configured: using the embedded defaults (stdout and a JSON-lines file)")
 	}
@@ -69,6 +70,7 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			defer close(watchDone)
 			apply := func(c *config.Config) {
 				level.Set(parseLevel(c.Log.Level)) // log.format changes need a restart
+				applyGC(c.GC, log)
 				_ = r.Reload(c)
 			}
 			err := config.Watch(wctx, *path, apply, r.Rejected)

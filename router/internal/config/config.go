@@ -42,6 +42,7 @@ type Config struct {
 	Console         Console
 	ShutdownTimeout time.Duration
 	Log             Log
+	GC              GC
 	// Outputs, sorted by name. Never empty: with none configured, the
 	// embedded defaults (stdout and a JSON-lines file) apply.
 	Outputs []Output
@@ -163,6 +164,34 @@ type Log struct {
 	Format string // json or text
 }
 
+// GC tunes the Go garbage collector for the whole process. The router
+// allocates per alert at every stage, so the collector's pace is a large
+// share of its CPU (docs/benchmarks.md). GOGC and GOMEMLIMIT in the
+// environment, when set, win over Percent/Headroom and MemoryLimit.
+type GC struct {
+	// Percent and Headroom: the next collection starts once the heap has
+	// grown by the larger of Percent of the live heap (Go's GOGC) and
+	// Headroom bytes. A router whose alerts pass through holds little live
+	// data, so Headroom sets its pace; a large live heap (a full console
+	// index) keeps Go's proportional one.
+	Percent  int
+	Headroom int64
+	// MemoryLimit is the soft limit on the Go runtime's memory (Go's
+	// GOMEMLIMIT): near it the collector runs as often as it must. 0: no
+	// limit.
+	MemoryLimit int64
+}
+
+// Default GC settings: Go's own (proportional pace, no headroom, no soft
+// limit). Larger settings showed no CPU gain beyond this machine's noise
+// at Falco load (docs/benchmarks.md), and a soft limit under the live heap
+// would make the collector run without pause (the console index's default
+// bound of a million alerts can hold more than any fixed limit allows).
+const (
+	DefaultGCPercent  = 100
+	DefaultGCHeadroom = 0
+)
+
 // Output is one configured output.
 type Output struct {
 	Kind string // webhook, file, stdout, elasticsearch, kafka
@@ -242,6 +271,9 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("shutdown_timeout", "15s")
 	v.SetDefault("log.level", "info")
 	v.SetDefault("log.format", "json")
+	v.SetDefault("gc.percent", DefaultGCPercent)
+	v.SetDefault("gc.headroom", 0)
+	v.SetDefault("gc.memory_limit", 0)
 	v.SetDefault("delivery.batch_size", 500)
 	v.SetDefault("delivery.backoff.initial", "100ms")
 	v.SetDefault("delivery.backoff.max", "30s")
@@ -468,6 +500,15 @@ func parse(all map[string]any) (*Config, error) {
 		l.errorf("format", "want json or text, got %q", c.Log.Format)
 	}
 	l.finish()
+
+	gc := root.sub("gc")
+	c.GC.Percent = gc.integer("percent", DefaultGCPercent)
+	if c.GC.Percent < 1 {
+		gc.errorf("percent", "must be at least 1 (larger values collect less often)")
+	}
+	c.GC.Headroom = gc.size("headroom", DefaultGCHeadroom)
+	c.GC.MemoryLimit = gc.size("memory_limit", 0)
+	gc.finish()
 
 	d := root.sub("delivery")
 	defs := outputDefaults{batchSize: d.integer("batch_size", 500)}

@@ -49,6 +49,23 @@ func TestEmbeddedDefaults(t *testing.T) {
 	}
 }
 
+func TestGCSettings(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GC.Percent != DefaultGCPercent || c.GC.Headroom != DefaultGCHeadroom || c.GC.MemoryLimit != 0 {
+		t.Fatalf("defaults: %+v", c.GC)
+	}
+	if c, err = Load(write(t, "gc: {percent: 200, headroom: 64MiB, memory_limit: 1GiB}\n")); err != nil || c.GC.Percent != 200 || c.GC.Headroom != 64<<20 || c.GC.MemoryLimit != 1<<30 {
+		t.Fatalf("file: %v %+v", err, c.GC)
+	}
+	t.Setenv("HARRIER_ROUTER_GC_HEADROOM", "256MiB")
+	if c, err = Load(""); err != nil || c.GC.Headroom != 256<<20 || c.GC.Percent != DefaultGCPercent {
+		t.Fatalf("environment override: %v %+v", err, c.GC)
+	}
+}
+
 func TestAckPolicyPerListener(t *testing.T) {
 	c, err := Load(write(t, "http: {ack: fsync}\ngrpc: {ack: Written}\njournal: {fsync_interval: 10ms}\n"))
 	if err != nil {
@@ -130,6 +147,10 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"grpc:\n  ingest_tokens: [short]\n", "grpc.ingest_tokens"},
 		{"grpc:\n  ingest_tokens: [same-token-0123456789]\n  admin_tokens: [same-token-0123456789]\n", "grpc.admin_tokens: an admin token must not also be an ingest token"},
 		{"shutdown_timeout: soon\n", "shutdown_timeout"},
+		{"gc:\n  percent: 0\n", "gc.percent: must be at least 1"},
+		{"gc:\n  memory_limit: plenty\n", "gc.memory_limit"},
+		{"gc:\n  headroom: -1\n", "gc.headroom"},
+		{"gc:\n  pace: 1\n", "gc.pace: unknown key"},
 		{"typo_key: 1\n", "typo_key: unknown key"},
 		{"kafka:\n  hostport: 127.0.0.1:9092\n", "kafka.topic: is required"},
 		{"outputs:\n  file:\n    a:\n      sync: true\n", "outputs.file.a.path"},

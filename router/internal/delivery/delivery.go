@@ -1,7 +1,7 @@
 // Package delivery moves alerts from the journal to the outputs. Each output
 // has one worker that runs the same stages, one file each:
 //
-//	read.go       read the journal from the output's cursor, decode (decoded.go)
+//	read.go       read the journal from the output's cursor, decode (shared: journal/decoded)
 //	filter.go     minimumpriority and the allow-lists
 //	deliver.go    one Deliver call to the output and the sorting of its result
 //	retry.go      exponential backoff with jitter until the batch is through
@@ -24,6 +24,7 @@ import (
 
 	"github.com/harrier-security/harrier/router/internal/alertfilter"
 	"github.com/harrier-security/harrier/router/internal/journal"
+	"github.com/harrier-security/harrier/router/internal/journal/decoded"
 	"github.com/harrier-security/harrier/router/internal/output"
 )
 
@@ -62,7 +63,7 @@ type Pipeline struct {
 
 	mu      sync.Mutex
 	workers map[string]*worker
-	decoded *decodedRing
+	decoded *decoded.Ring
 }
 
 // New returns a pipeline with no outputs; call Apply.
@@ -74,8 +75,13 @@ func New(j *journal.Journal, cursorDir string, dead DeadLetterStore, m *Metrics,
 		log = slog.Default()
 	}
 	return &Pipeline{j: j, cursorDir: cursorDir, dead: dead, m: m, log: log, workers: map[string]*worker{},
-		decoded: newDecodedRing(4096)}
+		decoded: decoded.NewRing(decoded.DefaultSize)}
 }
+
+// Decoded is the ring of decoded records the pipeline's workers share; the
+// journal's other readers (the subscription hub, the console index) pass
+// it theirs so that a record is decoded once for all of them.
+func (p *Pipeline) Decoded() *decoded.Ring { return p.decoded }
 
 // Apply makes the running outputs those of specs: new ones start, removed
 // ones stop, changed ones (by Fingerprint) restart. Stopped outputs keep

@@ -109,7 +109,7 @@ func (w *worker) collect() (fetched, error) {
 		if n == 0 {
 			f.first = e.Stored
 		}
-		a, err := w.p.decoded.get(e.Seq, e.Data)
+		a, err := w.p.decoded.Get(e.Seq, e.Data)
 		if err != nil {
 			f.items = append(f.items, item{seq: e.Seq, stored: e.Stored, alert: &harrierv1.Alert{},
 				refused: fmt.Sprintf("undecodable journal record %d: %v", e.Seq, err)})

@@ -132,7 +132,7 @@ func (r *Router) openLocal(cfg *config.Config) error {
 	r.reg.MustRegister(&deadLetterCollector{s: r.dead})
 	r.pipe = delivery.New(r.j, filepath.Join(cfg.DataDir, "cursors"), dead, delivery.NewMetrics(r.reg), r.log)
 	r.reg.MustRegister(r.pipe.Collector())
-	r.hub = subscription.NewHub(r.j, subscription.Options{Buffer: cfg.Subscriptions.Buffer, MaxReplay: cfg.Subscriptions.MaxReplay,
+	r.hub = subscription.NewHub(r.j, subscription.Options{Buffer: cfg.Subscriptions.Buffer, Decoded: r.pipe.Decoded(), MaxReplay: cfg.Subscriptions.MaxReplay,
 		Registerer: r.reg, Logger: r.log})
 	return nil
 }

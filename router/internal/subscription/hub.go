@@ -15,12 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/proto/retry"
 	"github.com/harrier-security/harrier/router/internal/alertfilter"
 	"github.com/harrier-security/harrier/router/internal/journal"
+	"github.com/harrier-security/harrier/router/internal/journal/decoded"
 )
 
 // Options tune a Hub.
@@ -29,7 +29,10 @@ type Options struct {
 	Buffer int
 	// MaxReplay bounds the stored records scanned for a replay (default
 	// 10000).
-	MaxReplay  int
+	MaxReplay int
+	// Decoded shares decoded records with delivery (nil: the hub decodes
+	// each record it publishes on its own).
+	Decoded    *decoded.Ring
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 }
@@ -150,9 +153,17 @@ func (h *Hub) publish(e journal.Entry) {
 	if len(h.subs) == 0 {
 		return // nobody listens: skip decoding
 	}
-	a := &harrierv1.Alert{}
-	if err := proto.Unmarshal(e.Data, a); err != nil {
-		return
+	var a *harrierv1.Alert
+	if h.opts.Decoded != nil {
+		var err error
+		if a, err = h.opts.Decoded.Get(e.Seq, e.Data); err != nil {
+			return
+		}
+	} else {
+		a = &harrierv1.Alert{}
+		if err := harrierv1.UnmarshalAlert(e.Data, a); err != nil {
+			return
+		}
 	}
 	for s := range h.subs {
 		if !s.filter.Match(a) {
@@ -267,7 +278,7 @@ func (h *Hub) replay(req *harrierv1.SubscribeRequest, f *alertfilter.Filter, end
 			continue
 		}
 		a := &harrierv1.Alert{}
-		if proto.Unmarshal(e.Data, a) != nil || !f.Match(a) {
+		if harrierv1.UnmarshalAlert(e.Data, a) != nil || !f.Match(a) {
 			continue
 		}
 		out = append(out, a)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	harrierv1 "github.com/harrier-security/harrier/proto/harrier/v1"
 	"github.com/harrier-security/harrier/proto/retry"
 	"github.com/harrier-security/harrier/router/internal/alertfilter"
@@ -68,7 +66,7 @@ func (h *Hub) replayShared(ctx context.Context, req *harrierv1.SubscribeRequest,
 			continue
 		}
 		a := &harrierv1.Alert{}
-		if proto.Unmarshal(r.Data, a) != nil || !f.Match(a) {
+		if harrierv1.UnmarshalAlert(r.Data, a) != nil || !f.Match(a) {
 			continue
 		}
 		out = append(out, a)

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/harrier-security/harrier/proto/falcojson"
@@ -51,8 +52,9 @@ type Config struct {
 
 // Output is a webhook.
 type Output struct {
-	cfg    Config
-	client *http.Client
+	cfg      Config
+	client   *http.Client
+	lineSize atomic.Int64 // mean ndjson line of the last batch
 }
 
 // Validate checks cfg without side effects.
@@ -230,7 +232,15 @@ func (o *Output) encodeLines(alerts []*harrierv1.Alert) ([]byte, []output.ItemEr
 	if len(alerts) < 256 || chunks < 2 {
 		chunks = 1
 	}
+	// Sized from the previous batch's lines, so that a body is one
+	// allocation instead of a series of doublings and copies.
+	lineSize := max(int(o.lineSize.Load()), 256)
 	size := (len(alerts) + chunks - 1) / chunks
+	if chunks == 1 {
+		buf, perm := o.appendLines(make([]byte, 0, len(alerts)*lineSize+lineSize), alerts, 0, len(alerts), nil)
+		o.noteLineSize(len(buf), len(alerts)-len(perm))
+		return buf, perm
+	}
 	bufs := make([][]byte, chunks)
 	perms := make([][]output.ItemError, chunks)
 	var wg sync.WaitGroup
@@ -242,16 +252,7 @@ func (o *Output) encodeLines(alerts []*harrierv1.Alert) ([]byte, []output.ItemEr
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf []byte
-			for i := lo; i < hi; i++ {
-				var err error
-				if buf, err = falcojson.AppendMarshal(buf, alerts[i]); err != nil {
-					perms[c] = append(perms[c], output.ItemError{Index: i, Err: output.Permanent(err)})
-					continue
-				}
-				buf = append(buf, '\n')
-			}
-			bufs[c] = buf
+			bufs[c], perms[c] = o.appendLines(make([]byte, 0, (hi-lo)*lineSize+lineSize), alerts, lo, hi, nil)
 		}()
 	}
 	wg.Wait()
@@ -259,5 +260,28 @@ func (o *Output) encodeLines(alerts []*harrierv1.Alert) ([]byte, []output.ItemEr
 	for _, p := range perms {
 		perm = append(perm, p...)
 	}
-	return bytes.Join(bufs, nil), perm
+	body := bytes.Join(bufs, nil)
+	o.noteLineSize(len(body), len(alerts)-len(perm))
+	return body, perm
+}
+
+// appendLines appends alerts[lo:hi] to buf as lines of Falco JSON.
+func (o *Output) appendLines(buf []byte, alerts []*harrierv1.Alert, lo, hi int, perm []output.ItemError) ([]byte, []output.ItemError) {
+	for i := lo; i < hi; i++ {
+		var err error
+		if buf, err = falcojson.AppendMarshal(buf, alerts[i]); err != nil {
+			perm = append(perm, output.ItemError{Index: i, Err: output.Permanent(err)})
+			continue
+		}
+		buf = append(buf, '\n')
+	}
+	return buf, perm
+}
+
+// noteLineSize keeps the mean line of the last batch (rounded up), which
+// sizes the next batch's body.
+func (o *Output) noteLineSize(n, lines int) {
+	if lines > 0 {
+		o.lineSize.Store(int64((n + lines - 1) / lines))
+	}
 }
