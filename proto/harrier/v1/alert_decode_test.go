@@ -51,7 +51,7 @@ func FuzzUnmarshalAlert(f *testing.F) {
 	data, _ := proto.Marshal(decodeSampleAlert())
 	f.Add(data)
 	f.Add(append(append([]byte(nil), data...), data...)) // every field twice
-	f.Add([]byte{0x3a, 0x02, 0x0a, 0x00})                   // map entry without value
+	f.Add([]byte{0x3a, 0x02, 0x0a, 0x00})                // map entry without value
 	f.Fuzz(func(t *testing.T, data []byte) {
 		want := new(Alert)
 		wantErr := proto.Unmarshal(data, want)
