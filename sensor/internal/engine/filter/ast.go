@@ -128,3 +128,30 @@ func Walk(e Expr, fn func(Expr) bool) {
 		Walk(n.X, fn)
 	}
 }
+
+// Checks calls fn for every field test in e, macros expanded (each looked up
+// with macro and visited once, the first time it is named), depth first,
+// until fn returns false.
+func Checks(e Expr, macro func(name string) Expr, fn func(*Check) bool) {
+	seen := map[string]bool{}
+	more := true
+	var walk func(Expr)
+	walk = func(e Expr) {
+		Walk(e, func(n Expr) bool {
+			if !more {
+				return false
+			}
+			switch x := n.(type) {
+			case *Ident:
+				if !seen[x.Name] {
+					seen[x.Name] = true
+					walk(macro(x.Name))
+				}
+			case *Check:
+				more = fn(x)
+			}
+			return more
+		})
+	}
+	walk(e)
+}

@@ -648,32 +648,13 @@ func usesFD(r *rules.Rule) bool {
 	// (proctable.Table.ResolveFD).
 	e, env := r.Parsed()
 	found := false
-	seen := map[string]bool{}
-	var walk func(filter.Expr)
-	walk = func(e filter.Expr) {
-		filter.Walk(e, func(n filter.Expr) bool {
-			switch x := n.(type) {
-			case *filter.Ident:
-				if !seen[x.Name] {
-					seen[x.Name] = true
-					walk(env.Macros[x.Name])
-				}
-			case *filter.Check:
-				if fieldUsesFD(x.Field) {
-					found = true
-				}
-				for _, v := range x.Values {
-					if fieldUsesFD(v.Field) {
-						found = true
-					}
-				}
-			}
-			return !found
-		})
-	}
-	if e != nil {
-		walk(e)
-	}
+	filter.Checks(e, func(m string) filter.Expr { return env.Macros[m] }, func(x *filter.Check) bool {
+		found = fieldUsesFD(x.Field)
+		for _, v := range x.Values {
+			found = found || fieldUsesFD(v.Field)
+		}
+		return !found
+	})
 	return found
 }
 

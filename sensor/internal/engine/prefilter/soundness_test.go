@@ -122,34 +122,21 @@ const uidCases = `
 func literals(r *rules.Rule) []string {
 	e, env := r.Parsed()
 	set := map[string]bool{}
-	seen := map[string]bool{}
-	var walk func(filter.Expr)
-	walk = func(e filter.Expr) {
-		filter.Walk(e, func(n filter.Expr) bool {
-			switch x := n.(type) {
-			case *filter.Ident:
-				if !seen[x.Name] {
-					seen[x.Name] = true
-					walk(env.Macros[x.Name])
-				}
-			case *filter.Check:
-				for _, v := range x.Values {
-					if v.Field != nil {
-						continue
-					}
-					if items, ok := env.Lists[v.Text]; ok && !v.Quoted {
-						for _, it := range items {
-							set[strings.Trim(it, `"'`)] = true
-						}
-						continue
-					}
-					set[v.Text] = true
-				}
+	filter.Checks(e, func(m string) filter.Expr { return env.Macros[m] }, func(x *filter.Check) bool {
+		for _, v := range x.Values {
+			if v.Field != nil {
+				continue
 			}
-			return true
-		})
-	}
-	walk(e)
+			if items, ok := env.Lists[v.Text]; ok && !v.Quoted {
+				for _, it := range items {
+					set[strings.Trim(it, `"'`)] = true
+				}
+				continue
+			}
+			set[v.Text] = true
+		}
+		return true
+	})
 	out := make([]string, 0, len(set))
 	for s := range set {
 		out = append(out, s)
@@ -208,35 +195,22 @@ func uidVariants(r *rules.Rule) []uint32 {
 	set := map[uint32]bool{0: true, 1000: true}
 	tests := false
 	e, env := r.Parsed()
-	seen := map[string]bool{}
-	var walk func(filter.Expr)
-	walk = func(e filter.Expr) {
-		filter.Walk(e, func(n filter.Expr) bool {
-			switch x := n.(type) {
-			case *filter.Ident:
-				if !seen[x.Name] {
-					seen[x.Name] = true
-					walk(env.Macros[x.Name])
-				}
-			case *filter.Check:
-				if x.Field == nil || x.Field.Name != "user.uid" {
-					return true
-				}
-				tests = true
-				for _, v := range x.Values {
-					if n, err := parseUint(v.Text); err == nil && n <= maxUID {
-						for _, u := range []uint64{n - 1, n, n + 1} {
-							if u <= maxUID {
-								set[uint32(u)] = true
-							}
-						}
+	filter.Checks(e, func(m string) filter.Expr { return env.Macros[m] }, func(x *filter.Check) bool {
+		if x.Field == nil || x.Field.Name != "user.uid" {
+			return true
+		}
+		tests = true
+		for _, v := range x.Values {
+			if n, err := parseUint(v.Text); err == nil && n <= maxUID {
+				for _, u := range []uint64{n - 1, n, n + 1} {
+					if u <= maxUID {
+						set[uint32(u)] = true
 					}
 				}
 			}
-			return true
-		})
-	}
-	walk(e)
+		}
+		return true
+	})
 	if !tests {
 		return nil
 	}

@@ -411,36 +411,23 @@ const deprecatedDir = "evt.dir"
 // jevt.* field against "<NA>", and the deprecated evt.dir.
 func (k *compiler) conditionWarnings(r *ruleDef, e filter.Expr) {
 	var na, dir bool
-	seen := map[string]bool{}
-	var walk func(e filter.Expr)
-	walk = func(e filter.Expr) {
-		filter.Walk(e, func(n filter.Expr) bool {
-			switch x := n.(type) {
-			case *filter.Ident:
-				if !seen[x.Name] {
-					seen[x.Name] = true
-					walk(k.macros[x.Name])
-				}
-			case *filter.Check:
-				if x.Field == nil {
-					return true
-				}
-				name := x.Field.Name
-				dir = dir || name == deprecatedDir
-				unsafe := strings.HasPrefix(name, "ka.") || strings.HasPrefix(name, "jevt.")
-				switch x.Op {
-				case "=", "!=", "in", "intersects", "pmatch":
-				default:
-					unsafe = false
-				}
-				for _, v := range x.Values {
-					na = na || (unsafe && v != nil && v.Field == nil && v.Text == "<NA>")
-				}
-			}
+	filter.Checks(e, func(m string) filter.Expr { return k.macros[m] }, func(x *filter.Check) bool {
+		if x.Field == nil {
 			return true
-		})
-	}
-	walk(e)
+		}
+		name := x.Field.Name
+		dir = dir || name == deprecatedDir
+		unsafe := strings.HasPrefix(name, "ka.") || strings.HasPrefix(name, "jevt.")
+		switch x.Op {
+		case "=", "!=", "in", "intersects", "pmatch":
+		default:
+			unsafe = false
+		}
+		for _, v := range x.Values {
+			na = na || (unsafe && v != nil && v.Field == nil && v.Text == "<NA>")
+		}
+		return true
+	})
 	ref := itemRef{kindRule, r.name}
 	if na {
 		k.d.warnc(WarnUnsafeNACheck, r.pos, ref, "comparing a field value with <NA> is unsafe and can lead to unpredictable behavior of the rule condition; to check that a field exists, use the exists operator")
