@@ -3,7 +3,9 @@ package bpfcapture
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -141,6 +143,8 @@ func TestOwnSyscallsAreNotUnpaired(t *testing.T) {
 		t.Fatal(err)
 	}
 	var own int
+	var mu sync.Mutex
+	pids := map[uint32]bool{} // processes whose events were read
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	self := uint32(os.Getpid())
@@ -149,6 +153,9 @@ func TestOwnSyscallsAreNotUnpaired(t *testing.T) {
 			if ev.PID == self {
 				own++
 			}
+			mu.Lock()
+			pids[ev.PID] = true
+			mu.Unlock()
 		})
 	}()
 	for i := 0; i < 1000; i++ {
@@ -156,7 +163,25 @@ func TestOwnSyscallsAreNotUnpaired(t *testing.T) {
 			unix.Close(fd)
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
+	// The ring buffer is one queue in reservation order: once an event of
+	// a child started after the loop is read, every event the loop could
+	// have produced has been read too.
+	cmd := exec.Command("/bin/cat", "/etc/hostname")
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	seen := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return pids[uint32(cmd.Process.Pid)]
+	}
+	for deadline := time.Now().Add(10 * time.Second); !seen(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the marker child's events never arrived")
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
