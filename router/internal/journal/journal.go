@@ -405,16 +405,8 @@ func (j *Journal) Append(ctx context.Context, recs [][]byte) (uint64, error) {
 
 // AppendAck is Append answered when ack says.
 func (j *Journal) AppendAck(ctx context.Context, recs [][]byte, ack Ack) (uint64, error) {
-	done, err := j.AppendAsyncAck(recs, ack)
-	if err != nil {
-		return 0, err
-	}
-	select {
-	case r := <-done:
-		return r.First, r.Err
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
+	r, err := j.AppendWait(ctx, Batch{Recs: recs, Ack: ack})
+	return r.First, err
 }
 
 // AppendAsync queues recs and returns a channel that yields the Result once
@@ -425,10 +417,8 @@ func (j *Journal) AppendAsync(recs [][]byte) (<-chan Result, error) {
 
 // AppendAsyncAck is AppendAsync answered when ack says.
 func (j *Journal) AppendAsyncAck(recs [][]byte, ack Ack) (<-chan Result, error) {
-	for _, r := range recs {
-		if len(r) > MaxRecordSize {
-			return nil, fmt.Errorf("journal: record of %d bytes exceeds %d", len(r), MaxRecordSize)
-		}
+	if err := checkSizes(recs); err != nil {
+		return nil, err
 	}
 	req := &appendReq{recs: recs, ack: ack, done: make(chan Result, 1)}
 	if err := j.enqueue(req); err != nil {
@@ -447,10 +437,8 @@ var reqPool = sync.Pool{New: func() any { return &appendReq{done: make(chan Resu
 // and the records may still be written later: the caller must leave
 // b.Recs untouched.
 func (j *Journal) AppendWait(ctx context.Context, b Batch) (Result, error) {
-	for _, r := range b.Recs {
-		if len(r) > MaxRecordSize {
-			return Result{}, fmt.Errorf("journal: record of %d bytes exceeds %d", len(r), MaxRecordSize)
-		}
+	if err := checkSizes(b.Recs); err != nil {
+		return Result{}, err
 	}
 	req := reqPool.Get().(*appendReq)
 	req.recs, req.ack, req.end = b.Recs, b.Ack, 0
@@ -467,6 +455,16 @@ func (j *Journal) AppendWait(ctx context.Context, b Batch) (Result, error) {
 	case <-ctx.Done():
 		return Result{}, ctx.Err() // req stays with the writer
 	}
+}
+
+// checkSizes refuses a batch holding a record the journal cannot frame.
+func checkSizes(recs [][]byte) error {
+	for _, r := range recs {
+		if len(r) > MaxRecordSize {
+			return fmt.Errorf("journal: record of %d bytes exceeds %d", len(r), MaxRecordSize)
+		}
+	}
+	return nil
 }
 
 func (j *Journal) enqueue(req *appendReq) error {
