@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* Harrier's syscall capture. Tracepoints only (tp_btf): sys_enter records
- * the arguments of the syscalls user space asked for (the interest map),
- * unless the prefilter (pf_verdict) decides there that no rule can want the
- * event; sys_exit reads what they point to and emits one record with the
- * result;
+/* Harrier's syscall capture. Tracepoints only (tp_btf), and no sys_enter:
+ * a second per-syscall hook costs every syscall of the host 5-8 points
+ * (docs/benchmarks.md). sys_exit takes the arguments of the syscalls user
+ * space asked for (the interest map) from the user registers the kernel
+ * saved at entry, lets the prefilter (pf_verdict) keep in the kernel what no
+ * rule can want, reads what the arguments point to and emits one record
+ * with the result. The calls that do not return or whose registers the
+ * kernel rewrites go out from the lifecycle tracepoints: exit/exit_group at
+ * sched_process_exit, a successful exec at sched_process_exec (argv from
+ * the new image), a fork child at sched_process_fork (the parent's
+ * registers);
  * sched_process_{exec,fork,exit} emit the process lifecycle with the facts
  * the process table needs. Records go to one ring buffer; every record that
  * does not fit is counted in the drops map by CPU and event type.
@@ -109,14 +115,6 @@ struct scratch {
 #define V_SHIP_FAIL 2 /* it returned < 0 */
 #define V_SHIP (V_SHIP_OK | V_SHIP_FAIL)
 
-struct inflight {
-	__u64 args[6];
-	__u32 id;     /* x86_64 number, also for a translated ia32 syscall */
-	__u8 active;  /* entered, not yet exited */
-	__u8 ship;    /* V_SHIP_*: the prefilter's verdict at entry */
-	__u16 compat; /* an ia32 syscall: 32-bit pointers in user structs */
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20); /* replaced by the loader */
@@ -190,32 +188,6 @@ struct {
 	__type(key, int);
 	__type(value, struct proc_state);
 } procs SEC(".maps");
-
-/* Per thread id: a syscall the prefilter dropped at entry whatever its
- * result, as its number + 1 (0: none). An array indexed by thread id (the
- * loader sizes it to pid_max) is found with an inlined lookup, where the
- * task storage of pending costs a helper call at entry and at exit; the
- * exit of a dropped call only needs this. Four threads share an element
- * (array elements are 8 bytes): each stores only its own two bytes, so no
- * update is lost, and a thread id takes 2 bytes. Threads beyond the array
- * use pending. */
-struct drop_slots {
-	__u16 nr[4];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 8192); /* replaced by the loader: pid_max / 4 */
-	__type(key, __u32);
-	__type(value, struct drop_slots);
-} dropped SEC(".maps");
-
-static __always_inline __u16 *drop_slot(__u32 tid)
-{
-	__u32 k = tid >> 2;
-	struct drop_slots *d = bpf_map_lookup_elem(&dropped, &k);
-	return d ? &d->nr[tid & 3] : 0;
-}
 
 /* Events the prefilter kept in the kernel, per CPU and event type. */
 struct {
@@ -302,16 +274,6 @@ static __always_inline void count(void *map)
 	if (n)
 		*n += 1;
 }
-
-/* The arguments of the syscall a thread is in, from sys_enter to sys_exit.
- * Task storage: found from the task without hashing, never evicted, freed
- * with the task. */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct inflight);
-} pending SEC(".maps");
 
 /* One record under construction per CPU. A plain array indexed by CPU (the
  * loader sizes it to the possible CPUs): per-CPU maps cap values at 32 KiB. */
@@ -892,12 +854,10 @@ static __always_inline __u64 pf_path_mask(__u32 id, const void *up)
 	return m ? *m : 0;
 }
 
-/* pf_verdict decides, at sys_enter, whether an event of a filtered type
+/* pf_verdict decides, at sys_exit, whether an event of a filtered type
  * leaves the kernel: V_SHIP_OK/V_SHIP_FAIL for the results that do
- * (kfilter.Compiled.Verdict is the same in Go). Everything but the result
- * is known here, so a dropped call costs its exit one array lookup.
- * The close of a marked fd forgets the mark here: the number is free for
- * reuse as soon as the close runs. */
+ * (kfilter.Compiled.Verdict is the same in Go; the caller applies the
+ * result). The close of a marked fd forgets the mark here. */
 static __always_inline __u8 pf_verdict(struct task_struct *cur, struct pf_type *ft, __u32 id, __u64 *a)
 {
 	struct proc_state *ps = 0;
@@ -963,80 +923,6 @@ static __always_inline __u8 pf_verdict(struct task_struct *cur, struct pf_type *
 	if (ok & ~ft->need_pred[0])
 		v |= V_SHIP_FAIL;
 	return v;
-}
-
-/* ---- syscall entry ---- */
-
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
-{
-	/* one helper call: the rest reads the task's fields */
-	struct task_struct *cur = bpf_get_current_task_btf();
-	int is_compat = in_compat_syscall(cur);
-	if (is_compat) {
-		id = translate_compat(id);
-		if (id < 0) {
-			count(&compat);
-			return 0;
-		}
-	}
-	if (id < 0 || id > MAX_SYSCALL)
-		return 0;
-	__u32 key = id;
-	__u8 *want = bpf_map_lookup_elem(&interest, &key);
-	if (!want || !*want)
-		return 0;
-	__u32 tid = cur->pid, pid = cur->tgid;
-	if (pid == self_tgid)
-		return 0;
-	if (id == NR_exit || id == NR_exit_group) {
-		/* they never return: emit now */
-		struct scratch *s = begin(REC_SYSCALL, id, tid, pid);
-		if (!s)
-			return 0;
-		s->h.args[0] = is_compat ? (__u32)regs->bx : regs->di;
-		__builtin_memset(&s->h.args[1], 0, 5 * sizeof(__u64));
-		submit(s, 0);
-		return 0;
-	}
-	__u64 a[6];
-	if (is_compat) {
-		/* ia32 passes arguments in ebx, ecx, edx, esi, edi, ebp */
-		a[0] = (__u32)regs->bx;
-		a[1] = (__u32)regs->cx;
-		a[2] = (__u32)regs->dx;
-		a[3] = (__u32)regs->si;
-		a[4] = (__u32)regs->di;
-		a[5] = (__u32)regs->bp;
-	} else {
-		a[0] = regs->di;
-		a[1] = regs->si;
-		a[2] = regs->dx;
-		a[3] = regs->r10;
-		a[4] = regs->r8;
-		a[5] = regs->r9;
-	}
-	__u8 ship = V_SHIP;
-	struct pf_type *ft = bpf_map_lookup_elem(&pf_types, &key);
-	if (ft && ft->mode)
-		ship = pf_verdict(cur, ft, id, a);
-	__u16 *dr = drop_slot(tid);
-	if (dr) {
-		/* also clears what an exit missed (interest withdrawn meanwhile) */
-		*dr = ship ? 0 : id + 1;
-		if (!ship)
-			return 0;
-	}
-	struct inflight *v = bpf_task_storage_get(&pending, cur, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!v)
-		return 0; /* counted as unpaired at exit */
-	v->id = id;
-	v->compat = is_compat;
-	v->ship = ship;
-	if (ship)
-		__builtin_memcpy(v->args, a, sizeof(a));
-	v->active = 1;
-	return 0;
 }
 
 /* ---- syscall exit ---- */
@@ -1191,59 +1077,106 @@ static __always_inline void drop_exit(struct task_struct *cur, __u32 nr, long re
 	count_filtered(nr);
 }
 
+/* user_args reads the syscall's arguments from the user registers the
+ * kernel saved at entry: they are still there at exit, except where the
+ * kernel rewrote them (a successful exec, a fork child), which the callers
+ * leave to sched_process_{exec,fork}. */
+static __always_inline void user_args(struct pt_regs *regs, int is_compat, __u64 *a)
+{
+	if (is_compat) {
+		/* ia32 passes arguments in ebx, ecx, edx, esi, edi, ebp */
+		a[0] = (__u32)regs->bx;
+		a[1] = (__u32)regs->cx;
+		a[2] = (__u32)regs->dx;
+		a[3] = (__u32)regs->si;
+		a[4] = (__u32)regs->di;
+		a[5] = (__u32)regs->bp;
+	} else {
+		a[0] = regs->di;
+		a[1] = regs->si;
+		a[2] = regs->dx;
+		a[3] = regs->r10;
+		a[4] = regs->r8;
+		a[5] = regs->r9;
+	}
+}
+
+/* syscall_nr is the x86_64 number of the syscall t is in (or returns
+ * from, regs being its saved user registers), -1 for none; an ia32 one
+ * without an x86_64 equivalent is counted in compat. */
+static __always_inline long syscall_nr(struct task_struct *t, struct pt_regs *regs)
+{
+	long nr = regs->orig_ax;
+	if (nr < 0 || !in_compat_syscall(t))
+		return nr;
+	nr = translate_compat(nr);
+	if (nr < 0)
+		count(&compat);
+	return nr;
+}
+
+struct sc_args {
+	__u64 a[6];
+};
+
+/* pf_ships applies the prefilter to a syscall's exit: 1 when the event
+ * leaves the kernel, 0 when it stays (counted, the fd of an open marked).
+ * A global function: the verifier checks it once on its own, not again for
+ * every path through the record building that follows. */
+__noinline int pf_ships(__u32 nr, long ret, struct sc_args *sa)
+{
+	if (!sa || nr > MAX_SYSCALL)
+		return 1;
+	__u32 key = nr;
+	struct pf_type *ft = bpf_map_lookup_elem(&pf_types, &key);
+	if (!ft || !ft->mode)
+		return 1;
+	struct task_struct *cur = bpf_get_current_task_btf();
+	__u8 ship = pf_verdict(cur, ft, nr, sa->a);
+	if (ship & (ret >= 0 ? V_SHIP_OK : V_SHIP_FAIL))
+		return 1;
+	drop_exit(cur, nr, ret);
+	return 0;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	/* the array lookup is inlined and cheap: skip the hash lookup for the
-	 * syscalls nobody asked for, i.e. almost all of them */
-	long nr = regs->orig_ax;
+	/* the one attach point of the syscalls: arguments come from the saved
+	 * user registers, the prefilter decides with the result known */
 	struct task_struct *cur = bpf_get_current_task_btf();
-	int is_compat = in_compat_syscall(cur);
-	if (is_compat)
-		nr = translate_compat(nr);
+	long nr = syscall_nr(cur, regs);
 	if (nr < 0 || nr > MAX_SYSCALL)
 		return 0;
+	/* the array lookup is inlined and cheap: skip the rest for the
+	 * syscalls nobody asked for, i.e. almost all of them */
 	__u32 key = nr;
 	__u8 *want = bpf_map_lookup_elem(&interest, &key);
 	if (!want || !*want)
 		return 0;
 	__u32 tid = cur->pid, pid = cur->tgid;
 	if (pid == self_tgid)
-		return 0; /* the sensor's own: never stashed, not unpaired */
-	__u16 *dr = drop_slot(tid);
-	if (dr && *dr) {
-		int mine = *dr == nr + 1;
-		*dr = 0;
-		if (mine) {
-			drop_exit(cur, nr, ret);
-			return 0;
-		}
-	}
-	struct inflight *p = bpf_task_storage_get(&pending, cur, 0, 0);
-	if (!p || !p->active) {
-		int expected = ret == 0 && (nr == NR_clone || nr == NR_clone3 || nr == NR_fork || nr == NR_vfork ||
-					    nr == NR_execve || nr == NR_execveat);
-		if (!expected)
-			count(&unpaired);
 		return 0;
-	}
-	p->active = 0;
-	if (p->id != (__u32)nr)
-		return 0; /* a stale entry (the thread was killed inside a syscall) */
-	if (!(p->ship & (ret >= 0 ? V_SHIP_OK : V_SHIP_FAIL))) {
-		drop_exit(cur, nr, ret);
+	int is_compat = in_compat_syscall(cur);
+	/* registers the kernel rewrote: the new image's (sched_exec emits the
+	 * exec), a fork child's return (sched_fork emitted it) */
+	if (ret == 0 && (nr == NR_execve || nr == NR_execveat || nr == NR_clone || nr == NR_clone3 ||
+			 nr == NR_fork || nr == NR_vfork))
 		return 0;
-	}
-	struct inflight v = *p;
-	struct scratch *s = begin(REC_SYSCALL, v.id, tid, pid);
+	struct sc_args sa;
+	__u64 *a = sa.a;
+	user_args(regs, is_compat, a);
+	if (!pf_ships(nr, ret, &sa))
+		return 0;
+	struct scratch *s = begin(REC_SYSCALL, nr, tid, pid);
 	if (!s)
 		return 0;
 	/* a new fd that leaves the kernel is no longer one of a dropped open */
-	if (creates_fd(v.id) && ret >= 0)
-		set_mark(cur, (v.id == NR_dup2 || v.id == NR_dup3) ? (__s64)v.args[1] : ret, 0);
-	__builtin_memcpy(s->h.args, v.args, sizeof(v.args));
+	if (creates_fd(nr) && ret >= 0)
+		set_mark(cur, (nr == NR_dup2 || nr == NR_dup3) ? (__s64)a[1] : ret, 0);
+	__builtin_memcpy(s->h.args, sa.a, sizeof(sa.a));
 	s->h.ret = ret;
-	__u32 off = exit_args(s, v.id, v.args, ret, v.compat);
+	__u32 off = exit_args(s, nr, a, ret, is_compat);
 	submit(s, off);
 	return 0;
 }
@@ -1276,13 +1209,23 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	if (!s)
 		return 0;
 	__builtin_memset(s->h.args, 0, sizeof(s->h.args));
-	/* the task that called execve goes on as p, even when a non-leader
-	 * thread execs and takes the leader's pid */
-	struct inflight *in = bpf_task_storage_get(&pending, p, 0, 0);
-	if (in && in->active && (in->id == NR_execve || in->id == NR_execveat)) {
-		s->h.type = in->id;
-		__builtin_memcpy(s->h.args, in->args, sizeof(in->args));
-		in->active = 0;
+	/* which exec: the argument registers went with the old image (argv
+	 * and the path come from the new image and bprm below), and orig_ax
+	 * was seen to say execve for an execveat; an execveat relative to a
+	 * dirfd leaves its "/dev/fd/N" in bprm->fdpath, whose N is the dirfd.
+	 * An execveat of an absolute path or at AT_FDCWD reads as an execve. */
+	const char *fdp = BPF_CORE_READ(bprm, fdpath);
+	if (fdp) {
+		s->h.type = NR_execveat;
+		char b[16] = {};
+		bpf_probe_read_kernel_str(b, sizeof(b), fdp);
+		__s64 fd = 0;
+		for (int i = 8; i < 16; i++) {
+			if (b[i] < '0' || b[i] > '9')
+				break;
+			fd = fd * 10 + (b[i] - '0');
+		}
+		s->h.args[0] = fd;
 	}
 	__u32 off = 0;
 	struct proc_info *pi = proc_at(s, off);
@@ -1343,17 +1286,17 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	__builtin_memset(s->h.args, 0, sizeof(s->h.args));
 	__u32 ptid = BPF_CORE_READ(parent, pid);
-	struct inflight *in = bpf_task_storage_get(&pending, parent, 0, 0);
-	if (in && in->active) {
-		__u32 id = in->id;
-		if (id == NR_clone || id == NR_clone3 || id == NR_fork || id == NR_vfork) {
-			s->h.type = id;
-			__builtin_memcpy(s->h.args, in->args, sizeof(in->args));
-			if (id == NR_clone3) {
-				__u64 flags = 0;
-				bpf_probe_read_user(&flags, sizeof(flags), (void *)in->args[0]);
-				s->h.aux = flags;
-			}
+	/* the parent is inside its clone: its saved user registers still hold
+	 * the arguments (a kernel thread's fork has no syscall) */
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(parent);
+	long nr = syscall_nr(parent, regs);
+	if (nr == NR_clone || nr == NR_clone3 || nr == NR_fork || nr == NR_vfork) {
+		s->h.type = nr;
+		user_args(regs, in_compat_syscall(parent), s->h.args);
+		if (nr == NR_clone3) {
+			__u64 flags = 0;
+			bpf_probe_read_user(&flags, sizeof(flags), (void *)s->h.args[0]);
+			s->h.aux = flags;
 		}
 	}
 	__u32 off = 0;
@@ -1375,6 +1318,21 @@ int BPF_PROG(sched_exit, struct task_struct *p)
 	__u32 pid = BPF_CORE_READ(p, tgid), tid = BPF_CORE_READ(p, pid);
 	if (pid == self_tgid)
 		return 0;
+	/* exit and exit_group never return to sys_exit: their record goes out
+	 * here, before the thread's end */
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
+	long nr = syscall_nr(p, regs);
+	if (nr == NR_exit || nr == NR_exit_group) {
+		__u32 key = nr;
+		__u8 *want = bpf_map_lookup_elem(&interest, &key);
+		if (want && *want) {
+			struct scratch *x = begin(REC_SYSCALL, nr, tid, pid);
+			if (x) {
+				user_args(regs, in_compat_syscall(p), x->h.args);
+				submit(x, 0);
+			}
+		}
+	}
 	struct scratch *s = begin(REC_EXIT, TYPE_PROCEXIT, tid, pid);
 	if (!s)
 		return 0;

@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,7 +104,6 @@ func Open(opts Options) (*Capture, error) {
 		return nil, fmt.Errorf("bpfcapture: counting CPUs: %w", err)
 	}
 	spec.Maps[harrierMapScratchMap].MaxEntries = uint32(ncpu)
-	spec.Maps[harrierMapDropped].MaxEntries = pidMax()/4 + 1 // four threads an element
 	self := opts.IgnorePID
 	if self == 0 {
 		self = os.Getpid()
@@ -137,7 +134,7 @@ func Open(opts Options) (*Capture, error) {
 		c.Close()
 		return nil, err
 	}
-	for _, p := range []*ebpf.Program{c.objs.SchedExec, c.objs.SchedFork, c.objs.SchedExit, c.objs.SysExit, c.objs.SysEnter} {
+	for _, p := range []*ebpf.Program{c.objs.SchedExec, c.objs.SchedFork, c.objs.SchedExit, c.objs.SysExit} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})
 		if err != nil {
 			c.Close()
@@ -152,24 +149,6 @@ func Open(opts Options) (*Capture, error) {
 	}
 	c.bootOffset = bootOffset()
 	return c, nil
-}
-
-// pidMax is the number of thread ids the kernel hands out
-// (/proc/sys/kernel/pid_max), which sizes the per-thread array of dropped
-// syscalls (2 bytes a thread id: 64 KiB for 32768, 8 MiB for 4194304).
-// Threads above it, if pid_max is raised later, fall back to task
-// storage.
-func pidMax() uint32 {
-	const limit = 1 << 22 // PID_MAX_LIMIT on 64-bit
-	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
-	if err != nil {
-		return limit
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32)
-	if err != nil || n == 0 || n > limit {
-		return limit
-	}
-	return uint32(n)
 }
 
 // ia32Types maps ia32 syscall numbers to the x86_64 event types with the

@@ -17,13 +17,11 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	harrierMapCompat       = "compat"
-	harrierMapDropped      = "dropped"
 	harrierMapDrops        = "drops"
 	harrierMapEvents       = "events"
 	harrierMapFiltered     = "filtered"
 	harrierMapIa32Map      = "ia32_map"
 	harrierMapInterest     = "interest"
-	harrierMapPending      = "pending"
 	harrierMapPfComms      = "pf_comms"
 	harrierMapPfPaths      = "pf_paths"
 	harrierMapPfTypes      = "pf_types"
@@ -34,7 +32,6 @@ const (
 	harrierProgSchedExec   = "sched_exec"
 	harrierProgSchedExit   = "sched_exit"
 	harrierProgSchedFork   = "sched_fork"
-	harrierProgSysEnter    = "sys_enter"
 	harrierProgSysExit     = "sys_exit"
 	harrierVarSelfTgid     = "self_tgid"
 	harrierVarWakeupBytes  = "wakeup_bytes"
@@ -85,7 +82,6 @@ type harrierProgramSpecs struct {
 	SchedExec *ebpf.ProgramSpec `ebpf:"sched_exec"`
 	SchedExit *ebpf.ProgramSpec `ebpf:"sched_exit"`
 	SchedFork *ebpf.ProgramSpec `ebpf:"sched_fork"`
-	SysEnter  *ebpf.ProgramSpec `ebpf:"sys_enter"`
 	SysExit   *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
 
@@ -94,13 +90,11 @@ type harrierProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type harrierMapSpecs struct {
 	Compat       *ebpf.MapSpec `ebpf:"compat"`
-	Dropped      *ebpf.MapSpec `ebpf:"dropped"`
 	Drops        *ebpf.MapSpec `ebpf:"drops"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Filtered     *ebpf.MapSpec `ebpf:"filtered"`
 	Ia32Map      *ebpf.MapSpec `ebpf:"ia32_map"`
 	Interest     *ebpf.MapSpec `ebpf:"interest"`
-	Pending      *ebpf.MapSpec `ebpf:"pending"`
 	PfComms      *ebpf.MapSpec `ebpf:"pf_comms"`
 	PfPaths      *ebpf.MapSpec `ebpf:"pf_paths"`
 	PfTypes      *ebpf.MapSpec `ebpf:"pf_types"`
@@ -139,13 +133,11 @@ func (o *harrierObjects) Close() error {
 // It can be passed to loadHarrierObjects or ebpf.CollectionSpec.LoadAndAssign.
 type harrierMaps struct {
 	Compat       *ebpf.Map `ebpf:"compat"`
-	Dropped      *ebpf.Map `ebpf:"dropped"`
 	Drops        *ebpf.Map `ebpf:"drops"`
 	Events       *ebpf.Map `ebpf:"events"`
 	Filtered     *ebpf.Map `ebpf:"filtered"`
 	Ia32Map      *ebpf.Map `ebpf:"ia32_map"`
 	Interest     *ebpf.Map `ebpf:"interest"`
-	Pending      *ebpf.Map `ebpf:"pending"`
 	PfComms      *ebpf.Map `ebpf:"pf_comms"`
 	PfPaths      *ebpf.Map `ebpf:"pf_paths"`
 	PfTypes      *ebpf.Map `ebpf:"pf_types"`
@@ -158,13 +150,11 @@ type harrierMaps struct {
 func (m *harrierMaps) Close() error {
 	return _HarrierClose(
 		m.Compat,
-		m.Dropped,
 		m.Drops,
 		m.Events,
 		m.Filtered,
 		m.Ia32Map,
 		m.Interest,
-		m.Pending,
 		m.PfComms,
 		m.PfPaths,
 		m.PfTypes,
@@ -190,7 +180,6 @@ type harrierPrograms struct {
 	SchedExec *ebpf.Program `ebpf:"sched_exec"`
 	SchedExit *ebpf.Program `ebpf:"sched_exit"`
 	SchedFork *ebpf.Program `ebpf:"sched_fork"`
-	SysEnter  *ebpf.Program `ebpf:"sys_enter"`
 	SysExit   *ebpf.Program `ebpf:"sys_exit"`
 }
 
@@ -199,7 +188,6 @@ func (p *harrierPrograms) Close() error {
 		p.SchedExec,
 		p.SchedExit,
 		p.SchedFork,
-		p.SysEnter,
 		p.SysExit,
 	)
 }

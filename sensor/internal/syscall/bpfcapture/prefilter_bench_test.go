@@ -16,8 +16,8 @@ import (
 )
 
 // BenchmarkPrefilteredOpenat times openat+close of /dev/null in this
-// process, alternating in one run: the capture loaded but its sys_enter/
-// sys_exit programs detached ("none"), detached with the floor programs
+// process, alternating in one run: the capture loaded but its sys_exit
+// program detached ("none"), detached with the floor programs
 // attached instead (AttachFloor: the same tracepoints, programs returning
 // at once, "floor"), the capture attached with openat/close not of
 // interest ("bare"), of interest with a prefilter that keeps them in the
@@ -59,7 +59,7 @@ func BenchmarkPrefilteredOpenat(b *testing.B) {
 	defer func() { cancel(); <-done }()
 	// The syscall programs' links, to detach and attach them again.
 	var sys []link.Link
-	for _, p := range []*ebpf.Program{c.objs.SysExit, c.objs.SysEnter} {
+	for _, p := range []*ebpf.Program{c.objs.SysExit} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})
 		if err != nil {
 			b.Fatal(err)
@@ -67,10 +67,10 @@ func BenchmarkPrefilteredOpenat(b *testing.B) {
 		sys = append(sys, l)
 	}
 	// (Open attached them too: those links go, these stay under our control.)
-	for _, l := range c.links[len(c.links)-2:] {
+	for _, l := range c.links[len(c.links)-1:] {
 		_ = l.Close()
 	}
-	c.links = c.links[:len(c.links)-2]
+	c.links = c.links[:len(c.links)-1]
 	defer func() {
 		for _, l := range sys {
 			_ = l.Close()
@@ -83,7 +83,7 @@ func BenchmarkPrefilteredOpenat(b *testing.B) {
 			}
 		}
 		fn()
-		for i, p := range []*ebpf.Program{c.objs.SysExit, c.objs.SysEnter} {
+		for i, p := range []*ebpf.Program{c.objs.SysExit} {
 			l, err := link.AttachTracing(link.TracingOptions{Program: p})
 			if err != nil {
 				b.Fatal(err)
@@ -168,8 +168,8 @@ func selfCPU() time.Duration {
 }
 
 // BenchmarkProgramRuntime measures, with the kernel's BPF statistics
-// (BPF_ENABLE_STATS), the time spent inside the sys_enter and sys_exit
-// programs per openat+close pair of /dev/null in this process: the floor
+// (BPF_ENABLE_STATS), the time spent inside the capture's sys_exit program
+// (the floor: its sys_enter and sys_exit programs) per openat+close pair of /dev/null in this process: the floor
 // programs (bpfcapture.AttachFloor, return at once), the capture with the
 // two syscalls not of interest ("bare"), of interest with a prefilter that
 // keeps them in the kernel ("filtered") and without one ("shipped"). It
@@ -212,7 +212,7 @@ func BenchmarkProgramRuntime(b *testing.B) {
 		d1, r1 := progTime(progs...)
 		return d1 - d0, r1 - r0
 	}
-	var floor, bare, filtered, shipped, filteredEnter time.Duration
+	var floor, bare, filtered, shipped time.Duration
 	var floorRuns, filteredRuns uint64
 	for i := 0; i < b.N; i++ {
 		f, err := AttachFloor()
@@ -241,19 +241,16 @@ func BenchmarkProgramRuntime(b *testing.B) {
 		b.Fatal(err)
 	}
 	types := []sysevent.Type{sysevent.SysOpenat, sysevent.SysClose}
-	progs := []*ebpf.Program{c.objs.SysEnter, c.objs.SysExit}
+	progs := []*ebpf.Program{c.objs.SysExit}
 	for i := 0; i < b.N; i++ {
 		_ = c.SetInterest(nil)
 		d, _ := measure(progs...)
 		bare += d
 		_ = c.SetInterest(types)
 		_ = c.SetPrefilter(pf)
-		e0, _ := progTime(c.objs.SysEnter)
 		d, r := measure(progs...)
-		e1, _ := progTime(c.objs.SysEnter)
 		filtered += d
 		filteredRuns += r
-		filteredEnter += e1 - e0
 		_ = c.SetPrefilter(nil)
 		d, _ = measure(progs...)
 		shipped += d
@@ -264,8 +261,8 @@ func BenchmarkProgramRuntime(b *testing.B) {
 	b.ReportMetric(per(bare), "bpf-ns/pair-bare")
 	b.ReportMetric(per(filtered), "bpf-ns/pair-filtered")
 	b.ReportMetric(per(shipped), "bpf-ns/pair-shipped")
-	b.ReportMetric(per(filteredEnter), "bpf-ns/pair-filtered-sys-enter")
-	// program runs per pair: 4 when nothing else ran during the loop
+	// program runs per pair: 4 (floor) and 2 (capture) when nothing else
+	// ran during the loop
 	b.ReportMetric(float64(floorRuns)/float64(b.N*n), "runs/pair-floor")
 	b.ReportMetric(float64(filteredRuns)/float64(b.N*n), "runs/pair-filtered")
 }
