@@ -218,16 +218,6 @@ struct {
 	__type(value, struct record_layout);
 } record_layout SEC(".maps");
 
-/* Syscall exits of interest without a recorded entry that are not the
- * expected ones (a fork child's return, a successful exec): the syscall
- * began before it became of interest, or the entry could not be stored. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} unpaired SEC(".maps");
-
 /* 32-bit (ia32 compat) syscalls that are not translated (ia32_map has no
  * x86_64 equivalent for them, e.g. socketcall): counted, never silently
  * lost. */

@@ -82,8 +82,8 @@ func TestSyscallReloadAddsEventTypes(t *testing.T) {
 			}
 		}
 		st, _ := r.d.sys.src.Capture.Stats()
-		t.Fatalf("%s: %q never fired (captured %d, drops %d, unpaired %d, evaluated %v, alerts at router %d)", what, rule,
-			st.Events, st.Drops, st.Unpaired, testutil.ToFloat64(r.d.m.evaluatedSyscall), store.Unique())
+		t.Fatalf("%s: %q never fired (captured %d, drops %d, evaluated %v, alerts at router %d)", what, rule,
+			st.Events, st.Drops, testutil.ToFloat64(r.d.m.evaluatedSyscall), store.Unique())
 	}
 	touch := func(i int) string {
 		p := fmt.Sprintf("%s-f%d", marker, i)

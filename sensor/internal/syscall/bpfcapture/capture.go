@@ -406,10 +406,6 @@ type Stats struct {
 	Drops       uint64
 	DropsByType map[sysevent.Type]uint64
 	DropsByCPU  []uint64
-	// Unpaired counts syscall exits of interest whose entry was not
-	// recorded (evicted from the per-thread table under extreme thread
-	// counts, or begun before SetInterest); their events are lost.
-	Unpaired uint64
 	// Compat counts 32-bit (ia32) syscalls that have no x86_64
 	// equivalent (socketcall, ipc, 16-bit-uid calls, ...) and are not
 	// decoded; the others are translated and decoded like x86_64 ones.
@@ -482,13 +478,6 @@ func (c *Capture) stats() (Stats, error) {
 	}
 	if err := entries.Err(); err != nil {
 		return s, fmt.Errorf("bpfcapture: reading drop counters: %w", err)
-	}
-	var unpaired []uint64
-	if err := c.objs.Unpaired.Lookup(uint32(0), &unpaired); err != nil {
-		return s, fmt.Errorf("bpfcapture: reading the unpaired counter: %w", err)
-	}
-	for _, n := range unpaired {
-		s.Unpaired += n
 	}
 	var compat []uint64
 	if err := c.objs.Compat.Lookup(uint32(0), &compat); err != nil {

@@ -16,23 +16,36 @@ func TestAttachFloor(t *testing.T) {
 		t.Fatalf("BPF statistics: %v", err)
 	}
 	defer stats.Close()
-	f, err := AttachFloor()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []*ebpf.Program{f.objs.FloorEnter, f.objs.FloorExit} {
-		for i := 0; i < 10; i++ {
-			unix.Getppid()
-		}
-		st, err := p.Stats()
+	for _, c := range []struct {
+		name   string
+		attach func() (*Floor, error)
+		enter  bool
+	}{{"AttachFloor", AttachFloor, false}, {"AttachFloorEnterExit", AttachFloorEnterExit, true}} {
+		f, err := c.attach()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.RunCount < 10 {
-			t.Errorf("%s ran %d times, want ≥10", p, st.RunCount)
+		for _, p := range []*ebpf.Program{f.objs.FloorEnter, f.objs.FloorExit} {
+			st0, err := p.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 10; i++ {
+				unix.Getppid()
+			}
+			st, err := p.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs := st.RunCount - st0.RunCount
+			if want := p != f.objs.FloorEnter || c.enter; want && runs < 10 {
+				t.Errorf("%s: %s ran %d times, want ≥10", c.name, p, runs)
+			} else if !want && runs != 0 {
+				t.Errorf("%s: %s ran %d times, want 0 (not attached)", c.name, p, runs)
+			}
 		}
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -28,7 +28,6 @@ const (
 	harrierMapProcs        = "procs"
 	harrierMapRecordLayout = "record_layout"
 	harrierMapScratchMap   = "scratch_map"
-	harrierMapUnpaired     = "unpaired"
 	harrierProgSchedExec   = "sched_exec"
 	harrierProgSchedExit   = "sched_exit"
 	harrierProgSchedFork   = "sched_fork"
@@ -101,7 +100,6 @@ type harrierMapSpecs struct {
 	Procs        *ebpf.MapSpec `ebpf:"procs"`
 	RecordLayout *ebpf.MapSpec `ebpf:"record_layout"`
 	ScratchMap   *ebpf.MapSpec `ebpf:"scratch_map"`
-	Unpaired     *ebpf.MapSpec `ebpf:"unpaired"`
 }
 
 // harrierVariableSpecs contains global variables before they are loaded into the kernel.
@@ -144,7 +142,6 @@ type harrierMaps struct {
 	Procs        *ebpf.Map `ebpf:"procs"`
 	RecordLayout *ebpf.Map `ebpf:"record_layout"`
 	ScratchMap   *ebpf.Map `ebpf:"scratch_map"`
-	Unpaired     *ebpf.Map `ebpf:"unpaired"`
 }
 
 func (m *harrierMaps) Close() error {
@@ -161,7 +158,6 @@ func (m *harrierMaps) Close() error {
 		m.Procs,
 		m.RecordLayout,
 		m.ScratchMap,
-		m.Unpaired,
 	)
 }
 

@@ -5,7 +5,7 @@ import (
 )
 
 // Collector exports the capture's counters to Prometheus: events
-// delivered, kernel drops by event type, unpaired exits, decode errors and
+// delivered, kernel drops by event type, decode errors and
 // the ring buffer's fill level. Each scrape reads the kernel's counters.
 func (c *Capture) Collector() prometheus.Collector { return collector{c} }
 
@@ -16,8 +16,6 @@ var (
 		"Events lost in the kernel because the ring buffer was full, by event type.", []string{"type"}, nil)
 	descFiltered = prometheus.NewDesc("harrier_capture_filtered_total",
 		"Events the kernel prefilter kept in the kernel because no loaded rule could match them and no state needs them, by event type.", []string{"type"}, nil)
-	descUnpaired = prometheus.NewDesc("harrier_capture_unpaired_exits_total",
-		"Syscall exits of interest whose entry was not recorded (events lost).", nil, nil)
 	descCompat = prometheus.NewDesc("harrier_capture_compat_syscalls_total",
 		"32-bit (ia32) syscalls without an x86_64 equivalent, seen and not decoded.", nil, nil)
 	descDecodeErrors = prometheus.NewDesc("harrier_capture_decode_errors_total",
@@ -31,7 +29,7 @@ var (
 type collector struct{ c *Capture }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEvents, descDrops, descFiltered, descUnpaired, descCompat, descDecodeErrors, descRingBytes, descRingPending} {
+	for _, d := range []*prometheus.Desc{descEvents, descDrops, descFiltered, descCompat, descDecodeErrors, descRingBytes, descRingPending} {
 		ch <- d
 	}
 }
@@ -49,7 +47,6 @@ func (m collector) Collect(ch chan<- prometheus.Metric) {
 	for t, n := range st.FilteredByType {
 		ch <- prometheus.MustNewConstMetric(descFiltered, prometheus.CounterValue, float64(n), t.String())
 	}
-	ch <- prometheus.MustNewConstMetric(descUnpaired, prometheus.CounterValue, float64(st.Unpaired))
 	ch <- prometheus.MustNewConstMetric(descCompat, prometheus.CounterValue, float64(st.Compat))
 	ch <- prometheus.MustNewConstMetric(descDecodeErrors, prometheus.CounterValue, float64(st.DecodeErrors))
 	ch <- prometheus.MustNewConstMetric(descRingBytes, prometheus.GaugeValue, float64(st.RingBytes))

@@ -205,8 +205,8 @@ type Counters struct {
 	Capture           bpfcapture.Stats
 }
 
-// Lost is the number of events the capture lost (ring full, unpaired).
-func (c Counters) Lost() uint64 { return c.Capture.Drops + c.Capture.Unpaired + c.Capture.DecodeErrors }
+// Lost is the number of events the capture lost (ring full, undecodable).
+func (c Counters) Lost() uint64 { return c.Capture.Drops + c.Capture.DecodeErrors }
 
 // Counters reads the counters.
 func (s *Sensor) Counters() Counters {

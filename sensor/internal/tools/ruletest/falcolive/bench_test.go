@@ -88,9 +88,11 @@ func workloads(b *testing.B) []workload {
 }
 
 // BenchmarkOverheadWithRules times each workload without the sensor, with
-// the bare tracepoints attached (bpfcapture.AttachFloor: the sensor's
-// sys_enter/sys_exit attach points running programs that return at once,
-// the floor of any tracepoint-based capture), with the whole syscall
+// the bare tracepoints attached (bpfcapture.AttachFloor: the sensor's one
+// syscall attach point, sys_exit, running a program that returns at once,
+// the floor of a tracepoint-based capture; and AttachFloorEnterExit,
+// sys_enter too, what a capture recording arguments at entry pays: the
+// "bare-enter-exit" figures), with the whole syscall
 // pipeline running (capture of the rules' event types and the process
 // table's, kernel prefilter derived from the rules, dispatch to one worker
 // per core, process table, evaluation of every loaded rule, alerts built),
@@ -104,18 +106,17 @@ func workloads(b *testing.B) []workload {
 // overhead-% and cpu-overhead-% are (with / without - 1) * 100;
 // over-floor-x and cpu-over-floor-x are what the sensor costs over what
 // the bare tracepoints cost, (with - without) / (bare - without), reported
-// where the floor is measurable (above 5%). drops (ring buffer full),
-// unpaired (exits without their entry) and lost (both, and decode errors)
-// are totals over the runs with the prefilter; lost-no-prefilter over the
-// others.
+// where the floor is measurable (above 5%). drops (ring buffer full) and
+// lost (drops and decode errors) are totals over the runs with the
+// prefilter; lost-no-prefilter over the others.
 func BenchmarkOverheadWithRules(b *testing.B) {
 	files := benchRules(b)
 	for _, w := range workloads(b) {
 		b.Run(w.name, func(b *testing.B) {
 			// wall and workload CPU of each configuration
 			type cost struct{ wall, cpu time.Duration }
-			var off, bare, on, noPF cost
-			var captured, evaluated, alerts, filtered, drops, unpaired, lost, lostNoPF uint64
+			var off, bare, bare2, on, noPF cost
+			var captured, evaluated, alerts, filtered, drops, lost, lostNoPF uint64
 			var sensorCPU, sensorCPUNoPF time.Duration
 			timed := func(acc *cost) {
 				c0 := childrenCPU()
@@ -150,6 +151,14 @@ func BenchmarkOverheadWithRules(b *testing.B) {
 					if err := f.Close(); err != nil {
 						b.Fatal(err)
 					}
+					f, err = bpfcapture.AttachFloorEnterExit()
+					if err != nil {
+						b.Fatal(err)
+					}
+					timed(&bare2)
+					if err := f.Close(); err != nil {
+						b.Fatal(err)
+					}
 
 					c, used := sensorRun(false, &on)
 					captured += c.Capture.Events
@@ -157,7 +166,6 @@ func BenchmarkOverheadWithRules(b *testing.B) {
 					alerts += c.Alerts
 					filtered += c.Capture.Filtered
 					drops += c.Capture.Drops
-					unpaired += c.Capture.Unpaired
 					lost += c.Lost()
 					sensorCPU += used
 
@@ -170,9 +178,11 @@ func BenchmarkOverheadWithRules(b *testing.B) {
 			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / runs }
 			pct := func(d, base time.Duration) float64 { return 100 * (float64(d)/float64(base) - 1) }
 			b.ReportMetric(pct(bare.wall, off.wall), "overhead-bare-tracepoints-%")
+			b.ReportMetric(pct(bare2.wall, off.wall), "overhead-bare-enter-exit-%")
 			b.ReportMetric(pct(on.wall, off.wall), "overhead-%")
 			b.ReportMetric(pct(noPF.wall, off.wall), "overhead-no-prefilter-%")
 			b.ReportMetric(pct(bare.cpu, off.cpu), "cpu-overhead-bare-tracepoints-%")
+			b.ReportMetric(pct(bare2.cpu, off.cpu), "cpu-overhead-bare-enter-exit-%")
 			b.ReportMetric(pct(on.cpu, off.cpu), "cpu-overhead-%")
 			b.ReportMetric(pct(noPF.cpu, off.cpu), "cpu-overhead-no-prefilter-%")
 			if bare.wall > off.wall+off.wall/20 {
@@ -196,7 +206,6 @@ func BenchmarkOverheadWithRules(b *testing.B) {
 			b.ReportMetric(ms(sensorCPU), "sensor-cpu-ms/run")
 			b.ReportMetric(ms(sensorCPUNoPF), "sensor-cpu-ms/run-no-prefilter")
 			b.ReportMetric(float64(drops), "drops")
-			b.ReportMetric(float64(unpaired), "unpaired")
 			b.ReportMetric(float64(lost), "lost")
 			b.ReportMetric(float64(lostNoPF), "lost-no-prefilter")
 		})

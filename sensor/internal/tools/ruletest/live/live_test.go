@@ -157,7 +157,7 @@ func (s *sensor) drops() uint64 {
 	if err != nil {
 		return 0
 	}
-	return st.Drops + st.Unpaired
+	return st.Drops
 }
 
 func (s *sensor) find(rule string, match func(a alert) bool) bool {
