@@ -1093,14 +1093,15 @@ static __always_inline void user_args(struct pt_regs *regs, int is_compat, __u64
 
 /* syscall_nr is the x86_64 number of the syscall t is in (or returns
  * from, regs being its saved user registers), -1 for none; an ia32 one
- * without an x86_64 equivalent is counted in compat. */
-static __always_inline long syscall_nr(struct task_struct *t, struct pt_regs *regs)
+ * without an x86_64 equivalent is counted in compat when tally is set
+ * (once per syscall: at its exit). */
+static __always_inline long syscall_nr(struct task_struct *t, struct pt_regs *regs, int tally)
 {
 	long nr = regs->orig_ax;
 	if (nr < 0 || !in_compat_syscall(t))
 		return nr;
 	nr = translate_compat(nr);
-	if (nr < 0)
+	if (nr < 0 && tally)
 		count(&compat);
 	return nr;
 }
@@ -1135,7 +1136,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	/* the one attach point of the syscalls: arguments come from the saved
 	 * user registers, the prefilter decides with the result known */
 	struct task_struct *cur = bpf_get_current_task_btf();
-	long nr = syscall_nr(cur, regs);
+	long nr = syscall_nr(cur, regs, 1);
 	if (nr < 0 || nr > MAX_SYSCALL)
 		return 0;
 	/* the array lookup is inlined and cheap: skip the rest for the
@@ -1279,7 +1280,7 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	/* the parent is inside its clone: its saved user registers still hold
 	 * the arguments (a kernel thread's fork has no syscall) */
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(parent);
-	long nr = syscall_nr(parent, regs);
+	long nr = syscall_nr(parent, regs, 0);
 	if (nr == NR_clone || nr == NR_clone3 || nr == NR_fork || nr == NR_vfork) {
 		s->h.type = nr;
 		user_args(regs, in_compat_syscall(parent), s->h.args);
@@ -1311,7 +1312,7 @@ int BPF_PROG(sched_exit, struct task_struct *p)
 	/* exit and exit_group never return to sys_exit: their record goes out
 	 * here, before the thread's end */
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
-	long nr = syscall_nr(p, regs);
+	long nr = syscall_nr(p, regs, 0);
 	if (nr == NR_exit || nr == NR_exit_group) {
 		__u32 key = nr;
 		__u8 *want = bpf_map_lookup_elem(&interest, &key);
