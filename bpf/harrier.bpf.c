@@ -110,7 +110,7 @@ struct scratch {
 	__u8 data[2 * HALF];
 };
 
-/* The prefilter's verdict at sys_enter: which results leave the kernel. */
+/* The prefilter's verdict: which results leave the kernel. */
 #define V_SHIP_OK 1   /* the syscall returned >= 0 */
 #define V_SHIP_FAIL 2 /* it returned < 0 */
 #define V_SHIP (V_SHIP_OK | V_SHIP_FAIL)

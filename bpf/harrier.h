@@ -7,7 +7,7 @@
  * env, path components), where every element ends with a NUL. */
 #pragma once
 
-#define REC_SYSCALL 1 /* a syscall exit (or enter, for exit/exit_group) */
+#define REC_SYSCALL 1 /* a syscall exit (exit/exit_group: from sched_process_exit) */
 #define REC_EXEC 2    /* sched_process_exec: a successful execve/execveat */
 #define REC_FORK 3    /* sched_process_fork: the child of clone/fork */
 #define REC_EXIT 4    /* sched_process_exit */

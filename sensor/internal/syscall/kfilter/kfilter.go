@@ -376,9 +376,9 @@ func (f Facts) Preds() Pred {
 	return p
 }
 
-// Verdict is what the kernel decides at sys_enter, before the result is
-// known: for which results the event leaves the kernel. A call whose
-// verdict is 0 costs its sys_exit one array lookup.
+// Verdict is what the kernel decides from everything but the result: for
+// which results the event leaves the kernel (the capture's sys_exit then
+// applies it to the result, Ships).
 type Verdict uint8
 
 const (
