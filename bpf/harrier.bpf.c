@@ -189,6 +189,20 @@ struct {
 	__type(value, struct proc_state);
 } procs SEC(".maps");
 
+/* Per exec'ing task: the execveat's arguments, saved at sched_prepare_exec
+ * (the new image overwrites the argument registers before
+ * sched_process_exec runs) and taken by sched_exec. */
+struct exec_args {
+	__u64 args[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct exec_args);
+} execveat_args SEC(".maps");
+
 /* Events the prefilter kept in the kernel, per CPU and event type. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -1174,6 +1188,24 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 
 /* ---- process lifecycle ---- */
 
+/* sched_prepare_exec runs inside a successful exec before the point of no
+ * return, while the saved user registers still hold the syscall's
+ * arguments: an execveat's dirfd and flags are kept for sched_exec (an
+ * execve needs none: its path and argv come from bprm and the new image). */
+SEC("tp_btf/sched_prepare_exec")
+int BPF_PROG(sched_prepare_exec, struct task_struct *p, struct linux_binprm *bprm)
+{
+	if (p->tgid == self_tgid)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
+	if (syscall_nr(p, regs, 0) != NR_execveat)
+		return 0;
+	struct exec_args *ea = bpf_task_storage_get(&execveat_args, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (ea)
+		user_args(regs, in_compat_syscall(p), ea->args);
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -1200,23 +1232,13 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	if (!s)
 		return 0;
 	__builtin_memset(s->h.args, 0, sizeof(s->h.args));
-	/* which exec: the argument registers went with the old image (argv
-	 * and the path come from the new image and bprm below), and orig_ax
-	 * was seen to say execve for an execveat; an execveat relative to a
-	 * dirfd leaves its "/dev/fd/N" in bprm->fdpath, whose N is the dirfd.
-	 * An execveat of an absolute path or at AT_FDCWD reads as an execve. */
-	const char *fdp = BPF_CORE_READ(bprm, fdpath);
-	if (fdp) {
+	/* an execveat left its arguments at sched_prepare_exec; the task that
+	 * called it goes on as p, even when a non-leader thread execs */
+	struct exec_args *ea = bpf_task_storage_get(&execveat_args, p, 0, 0);
+	if (ea) {
 		s->h.type = NR_execveat;
-		char b[16] = {};
-		bpf_probe_read_kernel_str(b, sizeof(b), fdp);
-		__s64 fd = 0;
-		for (int i = 8; i < 16; i++) {
-			if (b[i] < '0' || b[i] > '9')
-				break;
-			fd = fd * 10 + (b[i] - '0');
-		}
-		s->h.args[0] = fd;
+		__builtin_memcpy(s->h.args, ea->args, sizeof(ea->args));
+		bpf_task_storage_delete(&execveat_args, p);
 	}
 	__u32 off = 0;
 	struct proc_info *pi = proc_at(s, off);

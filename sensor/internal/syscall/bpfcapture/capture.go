@@ -134,7 +134,7 @@ func Open(opts Options) (*Capture, error) {
 		c.Close()
 		return nil, err
 	}
-	for _, p := range []*ebpf.Program{c.objs.SchedExec, c.objs.SchedFork, c.objs.SchedExit, c.objs.SysExit} {
+	for _, p := range []*ebpf.Program{c.objs.SchedPrepareExec, c.objs.SchedExec, c.objs.SchedFork, c.objs.SchedExit, c.objs.SysExit} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})
 		if err != nil {
 			c.Close()

@@ -194,6 +194,15 @@ func helper(action string, args []string) int {
 		_, _, e := unix.RawSyscall6(unix.SYS_EXECVEAT, uintptr(dir), uintptr(unsafePointer(bptr("true"))),
 			uintptr(unsafePointer(&argv[0])), uintptr(unsafePointer(&envv[0])), 0, 0)
 		return fail(e)
+	case "execveat-abs":
+		// an absolute path at AT_FDCWD with a flag: to the kernel's exec it
+		// is an execve, only the registers at entry tell them apart
+		argv := []*byte{bptr("true"), bptr("from-execveat-abs"), nil}
+		envv := []*byte{bptr("HARRIER=1"), nil}
+		atFDCWD := unix.AT_FDCWD
+		_, _, e := unix.RawSyscall6(unix.SYS_EXECVEAT, uintptr(atFDCWD), uintptr(unsafePointer(bptr("/usr/bin/true"))),
+			uintptr(unsafePointer(&argv[0])), uintptr(unsafePointer(&envv[0])), unix.AT_SYMLINK_NOFOLLOW, 0)
+		return fail(e)
 	case "forks":
 		// fork, vfork and clone3 by hand; each child exits at once
 		// struct clone_args: 11 u64s, exit_signal is the fifth

@@ -16,24 +16,26 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	harrierMapCompat       = "compat"
-	harrierMapDrops        = "drops"
-	harrierMapEvents       = "events"
-	harrierMapFiltered     = "filtered"
-	harrierMapIa32Map      = "ia32_map"
-	harrierMapInterest     = "interest"
-	harrierMapPfComms      = "pf_comms"
-	harrierMapPfPaths      = "pf_paths"
-	harrierMapPfTypes      = "pf_types"
-	harrierMapProcs        = "procs"
-	harrierMapRecordLayout = "record_layout"
-	harrierMapScratchMap   = "scratch_map"
-	harrierProgSchedExec   = "sched_exec"
-	harrierProgSchedExit   = "sched_exit"
-	harrierProgSchedFork   = "sched_fork"
-	harrierProgSysExit     = "sys_exit"
-	harrierVarSelfTgid     = "self_tgid"
-	harrierVarWakeupBytes  = "wakeup_bytes"
+	harrierMapCompat            = "compat"
+	harrierMapDrops             = "drops"
+	harrierMapEvents            = "events"
+	harrierMapExecveatArgs      = "execveat_args"
+	harrierMapFiltered          = "filtered"
+	harrierMapIa32Map           = "ia32_map"
+	harrierMapInterest          = "interest"
+	harrierMapPfComms           = "pf_comms"
+	harrierMapPfPaths           = "pf_paths"
+	harrierMapPfTypes           = "pf_types"
+	harrierMapProcs             = "procs"
+	harrierMapRecordLayout      = "record_layout"
+	harrierMapScratchMap        = "scratch_map"
+	harrierProgSchedExec        = "sched_exec"
+	harrierProgSchedExit        = "sched_exit"
+	harrierProgSchedFork        = "sched_fork"
+	harrierProgSchedPrepareExec = "sched_prepare_exec"
+	harrierProgSysExit          = "sys_exit"
+	harrierVarSelfTgid          = "self_tgid"
+	harrierVarWakeupBytes       = "wakeup_bytes"
 )
 
 // loadHarrier returns the embedded CollectionSpec for harrier.
@@ -78,10 +80,11 @@ type harrierSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type harrierProgramSpecs struct {
-	SchedExec *ebpf.ProgramSpec `ebpf:"sched_exec"`
-	SchedExit *ebpf.ProgramSpec `ebpf:"sched_exit"`
-	SchedFork *ebpf.ProgramSpec `ebpf:"sched_fork"`
-	SysExit   *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	SchedExec        *ebpf.ProgramSpec `ebpf:"sched_exec"`
+	SchedExit        *ebpf.ProgramSpec `ebpf:"sched_exit"`
+	SchedFork        *ebpf.ProgramSpec `ebpf:"sched_fork"`
+	SchedPrepareExec *ebpf.ProgramSpec `ebpf:"sched_prepare_exec"`
+	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
 
 // harrierMapSpecs contains maps before they are loaded into the kernel.
@@ -91,6 +94,7 @@ type harrierMapSpecs struct {
 	Compat       *ebpf.MapSpec `ebpf:"compat"`
 	Drops        *ebpf.MapSpec `ebpf:"drops"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
+	ExecveatArgs *ebpf.MapSpec `ebpf:"execveat_args"`
 	Filtered     *ebpf.MapSpec `ebpf:"filtered"`
 	Ia32Map      *ebpf.MapSpec `ebpf:"ia32_map"`
 	Interest     *ebpf.MapSpec `ebpf:"interest"`
@@ -133,6 +137,7 @@ type harrierMaps struct {
 	Compat       *ebpf.Map `ebpf:"compat"`
 	Drops        *ebpf.Map `ebpf:"drops"`
 	Events       *ebpf.Map `ebpf:"events"`
+	ExecveatArgs *ebpf.Map `ebpf:"execveat_args"`
 	Filtered     *ebpf.Map `ebpf:"filtered"`
 	Ia32Map      *ebpf.Map `ebpf:"ia32_map"`
 	Interest     *ebpf.Map `ebpf:"interest"`
@@ -149,6 +154,7 @@ func (m *harrierMaps) Close() error {
 		m.Compat,
 		m.Drops,
 		m.Events,
+		m.ExecveatArgs,
 		m.Filtered,
 		m.Ia32Map,
 		m.Interest,
@@ -173,10 +179,11 @@ type harrierVariables struct {
 //
 // It can be passed to loadHarrierObjects or ebpf.CollectionSpec.LoadAndAssign.
 type harrierPrograms struct {
-	SchedExec *ebpf.Program `ebpf:"sched_exec"`
-	SchedExit *ebpf.Program `ebpf:"sched_exit"`
-	SchedFork *ebpf.Program `ebpf:"sched_fork"`
-	SysExit   *ebpf.Program `ebpf:"sys_exit"`
+	SchedExec        *ebpf.Program `ebpf:"sched_exec"`
+	SchedExit        *ebpf.Program `ebpf:"sched_exit"`
+	SchedFork        *ebpf.Program `ebpf:"sched_fork"`
+	SchedPrepareExec *ebpf.Program `ebpf:"sched_prepare_exec"`
+	SysExit          *ebpf.Program `ebpf:"sys_exit"`
 }
 
 func (p *harrierPrograms) Close() error {
@@ -184,6 +191,7 @@ func (p *harrierPrograms) Close() error {
 		p.SchedExec,
 		p.SchedExit,
 		p.SchedFork,
+		p.SchedPrepareExec,
 		p.SysExit,
 	)
 }

@@ -130,8 +130,15 @@ func TestExecForkExit(t *testing.T) {
 	// execveat relative to a directory fd
 	hp = runHelper(t, "execveat", 0)
 	ea := h.findType("execveat", hp, "/usr/bin/true")
-	if ea.Ret != 0 || strings.Join(ea.Argv, "|") != "true|from-execveat" {
+	if ea.Ret != 0 || strings.Join(ea.Argv, "|") != "true|from-execveat" || ea.FD < 3 || ea.Flags != 0 {
 		t.Errorf("execveat: %+v", ea)
+	}
+	// execveat of an absolute path at AT_FDCWD, with a flag
+	hp = runHelper(t, "execveat-abs", 0)
+	eb := h.findType("execveat", hp, "/usr/bin/true")
+	if eb.Ret != 0 || strings.Join(eb.Argv, "|") != "true|from-execveat-abs" || eb.FD != unix.AT_FDCWD ||
+		eb.Flags != unix.AT_SYMLINK_NOFOLLOW {
+		t.Errorf("execveat at AT_FDCWD: %+v", eb)
 	}
 }
 
