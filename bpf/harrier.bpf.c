@@ -841,7 +841,7 @@ static __always_inline int clean_path(__u64 *w, long n)
  * under type id; ~0 (every term holds) when the path cannot be compared.
  * The key is built on the stack: a program may be preempted, and another
  * task's program may then run on this CPU. */
-static __always_inline __u64 pf_path_mask(__u32 id, const void *up)
+static __noinline __u64 pf_path_mask(__u32 id, const void *up)
 {
 	/* w[0]: 2 bytes of padding, the key's prefixlen (little-endian u32)
 	 * and the type (big-endian u16); the path from w[1], 8-aligned for
@@ -1124,23 +1124,26 @@ struct sc_args {
 	__u64 a[6];
 };
 
-/* pf_ships applies the prefilter to a syscall's exit: 1 when the event
- * leaves the kernel, 0 when it stays (counted, the fd of an open marked).
- * A global function: the verifier checks it once on its own, not again for
- * every path through the record building that follows. */
-__noinline int pf_ships(__u32 nr, long ret, struct sc_args *sa)
+/* ship_exit builds and submits the record of a syscall exit that leaves
+ * the kernel. A global function: the verifier checks the record building
+ * once on its own, not again for every path through the prefilter, and the
+ * exits the prefilter keeps in the kernel (most of them) make no call. */
+__noinline int ship_exit(struct task_struct *cur __attribute__((btf_decl_tag("arg:trusted"))), __u32 nr, long ret,
+			 struct sc_args *sa, int is_compat)
 {
-	if (!sa || nr > MAX_SYSCALL)
-		return 1;
-	__u32 key = nr;
-	struct pf_type *ft = bpf_map_lookup_elem(&pf_types, &key);
-	if (!ft || !ft->mode)
-		return 1;
-	struct task_struct *cur = bpf_get_current_task_btf();
-	__u8 ship = pf_verdict(cur, ft, nr, sa->a);
-	if (ship & (ret >= 0 ? V_SHIP_OK : V_SHIP_FAIL))
-		return 1;
-	drop_exit(cur, nr, ret);
+	if (!cur || !sa || nr > MAX_SYSCALL)
+		return 0;
+	__u64 *a = sa->a;
+	struct scratch *s = begin(REC_SYSCALL, nr, cur->pid, cur->tgid);
+	if (!s)
+		return 0;
+	/* a new fd that leaves the kernel is no longer one of a dropped open */
+	if (creates_fd(nr) && ret >= 0)
+		set_mark(cur, (nr == NR_dup2 || nr == NR_dup3) ? (__s64)a[1] : ret, 0);
+	__builtin_memcpy(s->h.args, a, sizeof(sa->a));
+	s->h.ret = ret;
+	__u32 off = exit_args(s, nr, a, ret, is_compat);
+	submit(s, off);
 	return 0;
 }
 
@@ -1159,8 +1162,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	__u8 *want = bpf_map_lookup_elem(&interest, &key);
 	if (!want || !*want)
 		return 0;
-	__u32 tid = cur->pid, pid = cur->tgid;
-	if (pid == self_tgid)
+	if (cur->tgid == self_tgid)
 		return 0;
 	int is_compat = in_compat_syscall(cur);
 	/* registers the kernel rewrote: the new image's (sched_exec emits the
@@ -1169,21 +1171,14 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 			 nr == NR_fork || nr == NR_vfork))
 		return 0;
 	struct sc_args sa;
-	__u64 *a = sa.a;
-	user_args(regs, is_compat, a);
-	if (!pf_ships(nr, ret, &sa))
+	user_args(regs, is_compat, sa.a);
+	/* the prefilter, inline: what it keeps costs no call beyond its tests */
+	struct pf_type *ft = bpf_map_lookup_elem(&pf_types, &key);
+	if (ft && ft->mode && !(pf_verdict(cur, ft, nr, sa.a) & (ret >= 0 ? V_SHIP_OK : V_SHIP_FAIL))) {
+		drop_exit(cur, nr, ret);
 		return 0;
-	struct scratch *s = begin(REC_SYSCALL, nr, tid, pid);
-	if (!s)
-		return 0;
-	/* a new fd that leaves the kernel is no longer one of a dropped open */
-	if (creates_fd(nr) && ret >= 0)
-		set_mark(cur, (nr == NR_dup2 || nr == NR_dup3) ? (__s64)a[1] : ret, 0);
-	__builtin_memcpy(s->h.args, sa.a, sizeof(sa.a));
-	s->h.ret = ret;
-	__u32 off = exit_args(s, nr, a, ret, is_compat);
-	submit(s, off);
-	return 0;
+	}
+	return ship_exit(cur, nr, ret, &sa, is_compat);
 }
 
 /* ---- process lifecycle ---- */
