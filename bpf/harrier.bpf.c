@@ -8,8 +8,8 @@
  * with the result. The calls that do not return or whose registers the
  * kernel rewrites go out from the lifecycle tracepoints: exit/exit_group at
  * sched_process_exit, a successful exec at sched_process_exec (argv from
- * the new image), a fork child at sched_process_fork (the parent's
- * registers);
+ * the new image, an execveat's arguments saved at sched_prepare_exec), a
+ * fork child at sched_process_fork (the parent's registers);
  * sched_process_{exec,fork,exit} emit the process lifecycle with the facts
  * the process table needs. Records go to one ring buffer; every record that
  * does not fit is counted in the drops map by CPU and event type.

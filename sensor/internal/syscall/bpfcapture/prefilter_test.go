@@ -38,7 +38,7 @@ func TestPrefilterKernel(t *testing.T) {
 			{Exact: []string{watched}},
 			{Prefix: []string{under + "/"}},
 			{Preds: kfilter.PredOpenCreate | kfilter.PredSuccess},
-			// decided by the result: the kernel stashes the call at entry
+			// decided by the result, which the kernel knows at sys_exit
 			{Prefix: []string{dir + "/maybe-"}, Preds: kfilter.PredFailure},
 		}},
 		sysevent.SysClose: {All: true, DropMarkedFD: true},

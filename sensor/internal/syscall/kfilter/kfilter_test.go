@@ -136,8 +136,8 @@ func termsPass(s *Spec, f Facts) bool {
 	return false
 }
 
-// TestVerdictMatchesTerms checks the compiled decision, taken at entry
-// without the result as the kernel takes it, against the terms' meaning
+// TestVerdictMatchesTerms checks the compiled decision, taken as the kernel
+// takes it (a verdict per result, then the result applied), against the terms' meaning
 // over every combination of paths around the literals, names, open flags,
 // results and fd marks.
 func TestVerdictMatchesTerms(t *testing.T) {
