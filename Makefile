@@ -112,7 +112,7 @@ bench-router: build ## Falco http_output load: harrier-router (ack written, fsyn
 	cd bench && GOWORK=off go run ./falcoload -router $(BIN)/harrier-router -sidekick $(BIN)/sidekick-standin $(BENCH_FLAGS)
 
 .PHONY: bench-overhead
-bench-overhead: ## sensor overhead on this host (root): workloads without the sensor, with the bare tracepoints (the floor), with it, with it but no kernel prefilter, alternated in one run (wall and CPU, events captured/filtered/dropped, sensor CPU)
+bench-overhead: ## sensor overhead on this host (root): workloads without the sensor, with the bare tracepoints (the floor), with it, with it but no kernel prefilter, in rotated rounds (HARRIER_BENCH_ROUNDS, default 5; medians of wall and CPU, events captured/filtered/dropped, sensor CPU)
 	cd sensor && go test -run '^$$' -bench OverheadWithRules -benchtime 1x ./internal/tools/ruletest/falcolive/
 
 .PHONY: run

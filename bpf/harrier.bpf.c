@@ -26,6 +26,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define AT_FDCWD -100
+#define AT_EXECVE_CHECK 0x10000 /* execveat: check, do not exec (Linux 6.14+) */
 #define HALF 16384 /* items of one record stay below this many bytes */
 #define MASK (HALF - 1)
 #define NAME_SZ 256   /* one path component */
@@ -194,6 +195,7 @@ struct {
  * sched_process_exec runs) and taken by sched_exec. */
 struct exec_args {
 	__u64 args[6];
+	__u64 exec_id; /* the task's self_exec_id once this exec is done */
 };
 
 struct {
@@ -764,11 +766,21 @@ static __always_inline struct proc_state *leader_state(struct task_struct *t, in
 	return bpf_task_storage_get(&procs, t->group_leader, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
+/* fd_word is fd's word in fdmark. The barrier keeps the mask, which the
+ * compiler would drop knowing fd < MAX_FD, and which the verifier needs to
+ * see the index bounded. */
+static __always_inline __u32 fd_word(__s64 fd)
+{
+	__u64 x = fd;
+	barrier_var(x);
+	return (x >> 6) & (MAX_FD / 64 - 1);
+}
+
 static __always_inline int fd_marked(struct proc_state *ps, __s64 fd)
 {
 	if (!ps || fd < 0 || fd >= MAX_FD)
 		return 0;
-	return (ps->fdmark[(fd >> 6) & (MAX_FD / 64 - 1)] >> (fd & 63)) & 1;
+	return (ps->fdmark[fd_word(fd)] >> (fd & 63)) & 1;
 }
 
 static __always_inline void fd_mark(struct proc_state *ps, __s64 fd, int on)
@@ -776,7 +788,7 @@ static __always_inline void fd_mark(struct proc_state *ps, __s64 fd, int on)
 	if (!ps || fd < 0 || fd >= MAX_FD)
 		return;
 	__u64 bit = 1ULL << (fd & 63);
-	__u32 w = (fd >> 6) & (MAX_FD / 64 - 1);
+	__u32 w = fd_word(fd);
 	if (on)
 		__sync_fetch_and_or(&ps->fdmark[w], bit);
 	else if (ps->fdmark[w] & bit)
@@ -792,6 +804,20 @@ static __always_inline int is_marked(struct task_struct *cur, __s64 fd, struct p
 	if (!*ps)
 		*ps = leader_state(cur, 0);
 	return fd_marked(*ps, fd);
+}
+
+/* fd_installed says whether fd is open in t's fd table. */
+static __always_inline int fd_installed(struct task_struct *t, __s64 fd)
+{
+	if (fd < 0)
+		return 0;
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f != 0;
 }
 
 /* set_mark marks (on) or forgets fd of the current process. */
@@ -865,9 +891,9 @@ static __noinline __u64 pf_path_mask(__u32 id, const void *up)
 static __always_inline __u8 pf_verdict(struct task_struct *cur, struct pf_type *ft, __u32 id, __u64 *a)
 {
 	struct proc_state *ps = 0;
-	if (ft->drop_fd && is_marked(cur, (__s64)a[0], &ps)) {
+	if (ft->drop_fd && is_marked(cur, (__s64)(int)a[0], &ps)) {
 		if (id == NR_close)
-			fd_mark(ps, (__s64)a[0], 0); /* ps: found by is_marked */
+			fd_mark(ps, (__s64)(int)a[0], 0); /* ps: found by is_marked */
 		return 0;
 	}
 	__u64 ok = ft->active;
@@ -958,12 +984,12 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 	case NR_fchmodat2:
 	case NR_fchownat:
 	case NR_execveat:
-		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)a[0], (const char *)a[1]);
+		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)(int)a[0], (const char *)a[1]);
 		if (id == NR_execveat)
 			off = put_uargv(s, off, (const char *const *)a[2], compat ? 4 : 8);
 		break;
 	case NR_openat2: {
-		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)a[0], (const char *)a[1]);
+		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)(int)a[0], (const char *)a[1]);
 		__u64 how[2] = {};
 		bpf_probe_read_user(how, sizeof(how), (void *)a[2]);
 		s->h.aux = how[0];
@@ -978,8 +1004,8 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 	case NR_linkat:
 	case NR_renameat:
 	case NR_renameat2:
-		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)a[0], (const char *)a[1]);
-		off = put_rel(s, off, IT_PATH2, IT_BASE2, (__s64)a[2], (const char *)a[3]);
+		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)(int)a[0], (const char *)a[1]);
+		off = put_rel(s, off, IT_PATH2, IT_BASE2, (__s64)(int)a[2], (const char *)a[3]);
 		break;
 	case NR_symlink:
 		off = put_ustr(s, off, IT_TARGET, (const char *)a[0], STR_SZ);
@@ -987,7 +1013,7 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 		break;
 	case NR_symlinkat:
 		off = put_ustr(s, off, IT_TARGET, (const char *)a[0], STR_SZ);
-		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)a[1], (const char *)a[2]);
+		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)(int)a[1], (const char *)a[2]);
 		break;
 	case NR_chdir:
 	case NR_fchdir:
@@ -1014,7 +1040,7 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 	case NR_connect:
 	case NR_bind:
 		off = put_sockaddr(s, off, (const void *)a[1], a[2]);
-		off = put_tuple(s, off, (__s64)a[0]);
+		off = put_tuple(s, off, (__s64)(int)a[0]);
 		break;
 	case NR_accept:
 	case NR_accept4:
@@ -1022,13 +1048,13 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 			off = put_tuple(s, off, ret);
 		break;
 	case NR_listen:
-		off = put_tuple(s, off, (__s64)a[0]);
+		off = put_tuple(s, off, (__s64)(int)a[0]);
 		break;
 	case NR_sendto:
 		if (a[4])
 			off = put_sockaddr(s, off, (const void *)a[4], a[5]);
 		else
-			off = put_tuple(s, off, (__s64)a[0]);
+			off = put_tuple(s, off, (__s64)(int)a[0]);
 		break;
 	case NR_sendmsg: {
 		struct user_msghdr m = {};
@@ -1044,7 +1070,7 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 		if (m.msg_name)
 			off = put_sockaddr(s, off, m.msg_name, m.msg_namelen);
 		else
-			off = put_tuple(s, off, (__s64)a[0]);
+			off = put_tuple(s, off, (__s64)(int)a[0]);
 		break;
 	}
 	case NR_clone3: {
@@ -1139,9 +1165,13 @@ __noinline int ship_exit(struct task_struct *cur __attribute__((btf_decl_tag("ar
 		return 0;
 	/* a new fd that leaves the kernel is no longer one of a dropped open */
 	if (creates_fd(nr) && ret >= 0)
-		set_mark(cur, (nr == NR_dup2 || nr == NR_dup3) ? (__s64)a[1] : ret, 0);
+		set_mark(cur, (nr == NR_dup2 || nr == NR_dup3) ? (__s64)(int)a[1] : ret, 0);
 	__builtin_memcpy(s->h.args, a, sizeof(sa->a));
 	s->h.ret = ret;
+	/* the number a close freed may be another thread's new fd by now,
+	 * whose open went out before this close: the table keeps that one */
+	if (nr == NR_close && ret == 0 && fd_installed(cur, (__s64)(int)a[0]))
+		s->h.aux = CLOSE_FD_REUSED;
 	__u32 off = exit_args(s, nr, a, ret, is_compat);
 	submit(s, off);
 	return 0;
@@ -1165,13 +1195,16 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (cur->tgid == self_tgid)
 		return 0;
 	int is_compat = in_compat_syscall(cur);
-	/* registers the kernel rewrote: the new image's (sched_exec emits the
-	 * exec), a fork child's return (sched_fork emitted it) */
-	if (ret == 0 && (nr == NR_execve || nr == NR_execveat || nr == NR_clone || nr == NR_clone3 ||
-			 nr == NR_fork || nr == NR_vfork))
+	/* a fork child's return: sched_fork emitted it */
+	if (ret == 0 && (nr == NR_clone || nr == NR_clone3 || nr == NR_fork || nr == NR_vfork))
 		return 0;
 	struct sc_args sa;
 	user_args(regs, is_compat, sa.a);
+	/* a successful exec: the new image's registers, sched_exec emitted it.
+	 * An execveat with AT_EXECVE_CHECK returns 0 without an exec and with
+	 * its registers (a real exec zeroes them): it goes out from here. */
+	if (ret == 0 && (nr == NR_execve || (nr == NR_execveat && !(sa.a[4] & AT_EXECVE_CHECK))))
+		return 0;
 	/* the prefilter, inline: what it keeps costs no call beyond its tests */
 	struct pf_type *ft = bpf_map_lookup_elem(&pf_types, &key);
 	if (ft && ft->mode && !(pf_verdict(cur, ft, nr, sa.a) & (ret >= 0 ? V_SHIP_OK : V_SHIP_FAIL))) {
@@ -1196,8 +1229,12 @@ int BPF_PROG(sched_prepare_exec, struct task_struct *p, struct linux_binprm *bpr
 	if (syscall_nr(p, regs, 0) != NR_execveat)
 		return 0;
 	struct exec_args *ea = bpf_task_storage_get(&execveat_args, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (ea)
+	if (ea) {
 		user_args(regs, in_compat_syscall(p), ea->args);
+		/* begin_new_exec counts the exec after this tracepoint: an entry
+		 * left by an exec whose record was lost never matches a later one */
+		ea->exec_id = p->self_exec_id + 1;
+	}
 	return 0;
 }
 
@@ -1221,19 +1258,24 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 		 * a kept fd that survived the exec leaves the kernel */
 		__builtin_memset(ps->fdmark, 0, sizeof(ps->fdmark));
 	}
+	/* an execveat left its arguments at sched_prepare_exec; the task that
+	 * called it goes on as p, even when a non-leader thread execs. Taken
+	 * (and deleted) whether or not the record fits. */
+	struct exec_args ea = {};
+	struct exec_args *st = bpf_task_storage_get(&execveat_args, p, 0, 0);
+	if (st) {
+		ea = *st;
+		bpf_task_storage_delete(&execveat_args, p);
+	}
 	__u32 old = old_pid;
 	__u16 type = NR_execve;
 	struct scratch *s = begin(REC_EXEC, type, tid, pid);
 	if (!s)
 		return 0;
 	__builtin_memset(s->h.args, 0, sizeof(s->h.args));
-	/* an execveat left its arguments at sched_prepare_exec; the task that
-	 * called it goes on as p, even when a non-leader thread execs */
-	struct exec_args *ea = bpf_task_storage_get(&execveat_args, p, 0, 0);
-	if (ea) {
+	if (ea.exec_id && ea.exec_id == p->self_exec_id) {
 		s->h.type = NR_execveat;
-		__builtin_memcpy(s->h.args, ea->args, sizeof(ea->args));
-		bpf_task_storage_delete(&execveat_args, p);
+		__builtin_memcpy(s->h.args, ea.args, sizeof(ea.args));
 	}
 	__u32 off = 0;
 	struct proc_info *pi = proc_at(s, off);

@@ -12,6 +12,10 @@
 #define REC_FORK 3    /* sched_process_fork: the child of clone/fork */
 #define REC_EXIT 4    /* sched_process_exit */
 
+/* rec_hdr.aux of a close: the number was open again when the close
+ * returned (another thread's new fd, whose record went out first). */
+#define CLOSE_FD_REUSED 1
+
 #define TYPE_PROCEXIT 512 /* sysevent.TypeProcExit */
 #define NUM_TYPES 513     /* sysevent.NumTypes; size of the drop table */
 #define MAX_SYSCALL 511
@@ -42,7 +46,7 @@ struct rec_hdr {
 	__u64 ts;     /* bpf_ktime_get_boot_ns */
 	__u64 args[6];
 	__s64 ret;
-	__u64 aux;    /* clone3 flags, openat2 flags */
+	__u64 aux;    /* clone3 flags, openat2 flags, close: CLOSE_FD_REUSED */
 	__u32 aux2;   /* openat2 mode */
 	__u32 tid;
 	__u32 pid;

@@ -24,6 +24,8 @@ const (
 	recFork    = 3
 	recExit    = 4
 
+	closeFDReused = 1 // CLOSE_FD_REUSED in rec_hdr.aux of a close
+
 	itPath    = 1
 	itBase    = 2
 	itPath2   = 3
@@ -175,7 +177,12 @@ func (d *decoder) decode(rec []byte, ev *sysevent.Event) error {
 	case sysevent.SysClone, sysevent.SysClone3, sysevent.SysFork, sysevent.SysVfork:
 		ev.Flags = cloneFlags(ev.Type, a[0], aux)
 	case sysevent.SysExit, sysevent.SysExitGroup:
-	case sysevent.SysClose, sysevent.SysDup, sysevent.SysDup2, sysevent.SysListen,
+	case sysevent.SysClose:
+		ev.FD = fd0
+		if aux&closeFDReused != 0 {
+			ev.Flags = sysevent.CloseFDReused
+		}
+	case sysevent.SysDup, sysevent.SysDup2, sysevent.SysListen,
 		sysevent.SysFchmod, sysevent.SysFchown, sysevent.SysFchdir:
 		ev.FD = fd0
 		switch ev.Type {

@@ -203,6 +203,16 @@ func helper(action string, args []string) int {
 		_, _, e := unix.RawSyscall6(unix.SYS_EXECVEAT, uintptr(atFDCWD), uintptr(unsafePointer(bptr("/usr/bin/true"))),
 			uintptr(unsafePointer(&argv[0])), uintptr(unsafePointer(&envv[0])), unix.AT_SYMLINK_NOFOLLOW, 0)
 		return fail(e)
+	case "execveat-check":
+		// AT_EXECVE_CHECK (Linux 6.14+): may /usr/bin/true run? 0, and no
+		// exec: the helper goes on and exits 0
+		argv := []*byte{bptr("true"), bptr("from-execveat-check"), nil}
+		envv := []*byte{bptr("HARRIER=1"), nil}
+		atFDCWD := unix.AT_FDCWD
+		if _, _, e := unix.RawSyscall6(unix.SYS_EXECVEAT, uintptr(atFDCWD), uintptr(unsafePointer(bptr("/usr/bin/true"))),
+			uintptr(unsafePointer(&argv[0])), uintptr(unsafePointer(&envv[0])), sysevent.AtExecveCheck, 0); e != 0 {
+			return fail(e)
+		}
 	case "forks":
 		// fork, vfork and clone3 by hand; each child exits at once
 		// struct clone_args: 11 u64s, exit_signal is the fifth

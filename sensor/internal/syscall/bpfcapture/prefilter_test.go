@@ -207,7 +207,7 @@ func TestPrefilterProcessName(t *testing.T) {
 // array) and high ones (marked in task storage) alike, and lets out the
 // close of an fd whose open left the kernel.
 func TestPrefilterFDMarks(t *testing.T) {
-	h := startCapture(t, Options{}, "openat", "close")
+	h := startCapture(t, Options{}, "openat", "close", "dup2")
 	dir := t.TempDir()
 	kept, watched := filepath.Join(dir, "kept"), filepath.Join(dir, "watched")
 	for _, f := range []string{kept, watched} {
@@ -252,6 +252,26 @@ func TestPrefilterFDMarks(t *testing.T) {
 	pid := os.Getpid()
 	h.find("close of the watched file's fd", func(ev *sysevent.Event) bool {
 		return ev.Type == sysevent.SysClose && int(ev.PID) == pid && ev.FD == int64(wfd)
+	})
+	// The kernel reads an fd argument as a 32-bit number: a dup2 onto a
+	// kept fd's number with high bits set replaces that fd, and the mark
+	// must go with it, or the close of the new file would stay in the
+	// kernel too.
+	kfd, err := unix.Openat(unix.AT_FDCWD, kept, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wfd, err = unix.Openat(unix.AT_FDCWD, watched, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_DUP2, uintptr(wfd), uintptr(kfd)|1<<32, 0); e != 0 {
+		t.Fatalf("dup2 onto %d with high bits: %v", kfd, e)
+	}
+	unix.Close(kfd)
+	unix.Close(wfd)
+	h.find("close of the fd a dup2 with high bits replaced", func(ev *sysevent.Event) bool {
+		return ev.Type == sysevent.SysClose && int(ev.PID) == pid && ev.FD == int64(kfd)
 	})
 	after, err := h.c.Stats()
 	if err != nil {

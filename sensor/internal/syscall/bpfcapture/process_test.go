@@ -133,6 +133,15 @@ func TestExecForkExit(t *testing.T) {
 	if ea.Ret != 0 || strings.Join(ea.Argv, "|") != "true|from-execveat" || ea.FD < 3 || ea.Flags != 0 {
 		t.Errorf("execveat: %+v", ea)
 	}
+	// execveat with AT_EXECVE_CHECK returns 0 without an exec: it goes
+	// out at its exit, flag and all, and the helper runs on
+	hp = runHelper(t, "execveat-check", 0)
+	ec := h.find("execveat with AT_EXECVE_CHECK", func(e *sysevent.Event) bool {
+		return e.Type == sysevent.SysExecveat && int(e.PID) == hp && e.Flags&sysevent.AtExecveCheck != 0
+	})
+	if ec.Ret != 0 || ec.IsExec() || ec.Has&sysevent.HasExe != 0 || ec.Path != "/usr/bin/true" || strings.Join(ec.Argv, "|") != "true|from-execveat-check" {
+		t.Errorf("execveat AT_EXECVE_CHECK: %+v", ec)
+	}
 	// execveat of an absolute path at AT_FDCWD, with a flag
 	hp = runHelper(t, "execveat-abs", 0)
 	eb := h.findType("execveat", hp, "/usr/bin/true")

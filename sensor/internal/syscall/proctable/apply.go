@@ -53,7 +53,7 @@ func (tb *Table) Apply(ev *sysevent.Event) {
 			return
 		}
 	case sysevent.SysExecve, sysevent.SysExecveat:
-		if ev.Ret == 0 {
+		if ev.IsExec() {
 			tb.exec(ev)
 			return
 		}
@@ -184,6 +184,9 @@ func (tb *Table) applyState(e *entry, ev *sysevent.Event) {
 		}
 		return
 	case sysevent.SysClose:
+		if ev.Flags&sysevent.CloseFDReused != 0 {
+			return // the number is another fd's already: the closed one's entry went with it
+		}
 		ev.FDInfo = t.FDs.Get(ev.FD)
 		if ok && ev.FDInfo != nil {
 			t.Mu.Lock()

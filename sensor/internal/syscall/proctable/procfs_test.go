@@ -127,6 +127,16 @@ func TestHealMissedExit(t *testing.T) {
 		require.Missing(t, fmt.Sprint("cannot start sleep:", err))
 	}
 	pid := int64(cmd.Process.Pid)
+	// Start returns once the child is forked, not once it runs sleep
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); string(b) == "sleep\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child never became sleep")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	clk := &clock{now: time.Now()}
 	tb := New(Config{ProcRoot: "/proc", Now: clk.Now, SweepEvery: time.Second, ExitGrace: 5 * time.Second})
 	ev := &sysevent.Event{Type: sysevent.SysRead, PID: uint32(pid), TID: uint32(pid), Time: clk.Now().UnixNano()}

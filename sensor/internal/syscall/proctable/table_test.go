@@ -156,6 +156,14 @@ func TestFDLifecycle(t *testing.T) {
 	if tb.Get(100).FDs.Get(4) != nil {
 		t.Fatal("closed fd still in table")
 	}
+	// a close whose number another thread's open took before it returned
+	// (that open's event came first): the new fd stays
+	apply(&sysevent.Event{Type: sysevent.SysOpenat, Ret: 4, FD: sysevent.AtFDCWD, Path: "/etc/hosts", Target: "/etc/hosts"})
+	ev = apply(&sysevent.Event{Type: sysevent.SysClose, FD: 4, Ret: 0, Flags: sysevent.CloseFDReused})
+	if f := tb.Get(100).FDs.Get(4); f == nil || f.Name != "/etc/hosts" || ev.FDInfo != nil {
+		t.Fatalf("close of a reused number: table fd 4 = %+v, event fd %+v", f, ev.FDInfo)
+	}
+	apply(&sysevent.Event{Type: sysevent.SysClose, FD: 4, Ret: 0})
 	// udp sendto on an unconnected socket changes the name
 	apply(&sysevent.Event{Type: sysevent.SysSocket, Ret: 5, Sock: sysevent.SockAddr{Family: sysevent.AFInet, Type: sysevent.SockDgram}})
 	ev = apply(&sysevent.Event{Type: sysevent.SysSendto, FD: 5, Ret: 3, Num: 11,

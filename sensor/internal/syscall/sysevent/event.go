@@ -40,7 +40,8 @@ import (
 //	open, openat,     Path (absolute), Target = path as passed, Flags, Mode, Ret
 //	openat2, creat    = fd; FD = dirfd (openat/openat2). creat: Flags =
 //	                  O_CREAT|O_WRONLY|O_TRUNC
-//	close             FD
+//	close             FD; Flags = CloseFDReused when the number was open again
+//	                  when the close returned (another thread's new fd)
 //	dup, dup2, dup3   FD = oldfd, Ret = new fd (dup2/dup3: Args[1] = newfd),
 //	                  Flags = flags (dup3)
 //	fcntl             FD, Request = cmd, Flags = arg (F_DUPFD/F_DUPFD_CLOEXEC:
@@ -175,6 +176,27 @@ func (e *Event) IsForkChild() bool {
 	}
 	return false
 }
+
+// AtExecveCheck is execveat's AT_EXECVE_CHECK flag (Linux 6.14+): check
+// that the file may be executed, and return without an exec.
+const AtExecveCheck = 0x10000
+
+// IsExec reports whether e is a successful exec: the process runs a new
+// image (an execveat with AT_EXECVE_CHECK also returns 0, and does not).
+func (e *Event) IsExec() bool {
+	switch e.Type {
+	case SysExecve:
+		return e.Ret == 0
+	case SysExecveat:
+		return e.Ret == 0 && e.Flags&AtExecveCheck == 0
+	}
+	return false
+}
+
+// CloseFDReused in a close's Flags: when the close returned, the number
+// was open again (another thread's new fd, whose event came first), so
+// the close must not forget that fd.
+const CloseFDReused = 1
 
 // Reset clears e for reuse. Argv and Proc.Env are dropped, not truncated:
 // the process table keeps them.

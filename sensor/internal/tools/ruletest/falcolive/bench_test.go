@@ -96,120 +96,168 @@ func workloads(b *testing.B) []workload {
 // pipeline running (capture of the rules' event types and the process
 // table's, kernel prefilter derived from the rules, dispatch to one worker
 // per core, process table, evaluation of every loaded rule, alerts built),
-// and with the pipeline but no prefilter, alternating three times in one
-// run after an untimed warm-up run.
+// and with the pipeline but no prefilter, in rounds after an untimed
+// warm-up run: HARRIER_BENCH_ROUNDS of them (default 5), each running the
+// five configurations once, in an order rotated from round to round so
+// that none always runs first or after a given other.
 //
 // Two measures per configuration: the wall time of the workload and its
 // CPU time (user + system of the workload's processes, which includes the
 // BPF programs that run in their context and excludes waiting for a core,
 // so it holds on a busy machine; the sensor's own CPU is reported apart).
-// overhead-% and cpu-overhead-% are (with / without - 1) * 100;
+// overhead-% and cpu-overhead-% are the median over the rounds of (with /
+// without - 1) * 100, each round against its own run without the sensor:
+// a burst of other work on the host moves one round, not the figure.
 // over-floor-x and cpu-over-floor-x are what the sensor costs over what
-// the bare tracepoints cost, (with - without) / (bare - without), reported
-// where the floor is measurable (above 5%). drops (ring buffer full) and
-// lost (drops and decode errors) are totals over the runs with the
+// the bare tracepoints cost (the two medians' ratio), reported where the
+// floor is measurable (above 5%). ms-* are means. drops (ring buffer full)
+// and lost (drops and decode errors) are totals over the runs with the
 // prefilter; lost-no-prefilter over the others.
 func BenchmarkOverheadWithRules(b *testing.B) {
 	files := benchRules(b)
+	rounds := benchRounds(b)
 	for _, w := range workloads(b) {
 		b.Run(w.name, func(b *testing.B) {
-			// wall and workload CPU of each configuration
-			type cost struct{ wall, cpu time.Duration }
-			var off, bare, bare2, on, noPF cost
 			var captured, evaluated, alerts, filtered, drops, lost, lostNoPF uint64
 			var sensorCPU, sensorCPUNoPF time.Duration
-			timed := func(acc *cost) {
+			timed := func() cost {
 				c0 := childrenCPU()
 				start := time.Now()
 				w.run(b)
-				acc.wall += time.Since(start)
-				acc.cpu += childrenCPU() - c0
+				return cost{wall: time.Since(start), cpu: childrenCPU() - c0}
 			}
 			w.run(b) // warm the page cache (tar reads 120 MB of files) and the build's caches
-			sensorRun := func(noPrefilter bool, acc *cost) (livetest.Counters, time.Duration) {
+			sensorRun := func(noPrefilter bool) (cost, livetest.Counters, time.Duration) {
 				s, err := livetest.Start(livetest.Options{RuleFiles: files, NoPrefilter: noPrefilter})
 				if err != nil {
 					b.Fatal(err)
 				}
 				cpu0 := processCPU()
-				timed(acc)
-				c := s.Counters()
+				c := timed()
+				n := s.Counters()
 				if err := s.Stop(); err != nil {
 					b.Fatal(err)
 				}
-				return c, processCPU() - cpu0
+				return c, n, processCPU() - cpu0
 			}
-			for i := 0; i < b.N; i++ {
-				for round := 0; round < 3; round++ {
-					timed(&off)
-
-					f, err := bpfcapture.AttachFloor()
-					if err != nil {
-						b.Fatal(err)
-					}
-					timed(&bare)
+			floorRun := func(attach func() (*bpfcapture.Floor, error)) cost {
+				f, err := attach()
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer func() {
 					if err := f.Close(); err != nil {
 						b.Fatal(err)
 					}
-					f, err = bpfcapture.AttachFloorEnterExit()
-					if err != nil {
-						b.Fatal(err)
-					}
-					timed(&bare2)
-					if err := f.Close(); err != nil {
-						b.Fatal(err)
-					}
-
-					c, used := sensorRun(false, &on)
-					captured += c.Capture.Events
-					evaluated += c.Evaluated
-					alerts += c.Alerts
-					filtered += c.Capture.Filtered
-					drops += c.Capture.Drops
-					lost += c.Lost()
+				}()
+				return timed()
+			}
+			const (
+				off = iota
+				bare
+				bare2
+				on
+				noPF
+				nconf
+			)
+			runConf := map[int]func() cost{
+				off:   timed,
+				bare:  func() cost { return floorRun(bpfcapture.AttachFloor) },
+				bare2: func() cost { return floorRun(bpfcapture.AttachFloorEnterExit) },
+				on: func() cost {
+					c, n, used := sensorRun(false)
+					captured += n.Capture.Events
+					evaluated += n.Evaluated
+					alerts += n.Alerts
+					filtered += n.Capture.Filtered
+					drops += n.Capture.Drops
+					lost += n.Lost()
 					sensorCPU += used
-
-					c, used = sensorRun(true, &noPF)
-					lostNoPF += c.Lost()
+					return c
+				},
+				noPF: func() cost {
+					c, n, used := sensorRun(true)
+					lostNoPF += n.Lost()
 					sensorCPUNoPF += used
+					return c
+				},
+			}
+			var res [nconf][]cost
+			for i := 0; i < b.N; i++ {
+				for round := 0; round < rounds; round++ {
+					for k := 0; k < nconf; k++ {
+						conf := (k + round) % nconf
+						res[conf] = append(res[conf], runConf[conf]())
+					}
 				}
 			}
-			runs := float64(3 * b.N)
-			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / runs }
-			pct := func(d, base time.Duration) float64 { return 100 * (float64(d)/float64(base) - 1) }
-			b.ReportMetric(pct(bare.wall, off.wall), "overhead-bare-tracepoints-%")
-			b.ReportMetric(pct(bare2.wall, off.wall), "overhead-bare-enter-exit-%")
-			b.ReportMetric(pct(on.wall, off.wall), "overhead-%")
-			b.ReportMetric(pct(noPF.wall, off.wall), "overhead-no-prefilter-%")
-			b.ReportMetric(pct(bare.cpu, off.cpu), "cpu-overhead-bare-tracepoints-%")
-			b.ReportMetric(pct(bare2.cpu, off.cpu), "cpu-overhead-bare-enter-exit-%")
-			b.ReportMetric(pct(on.cpu, off.cpu), "cpu-overhead-%")
-			b.ReportMetric(pct(noPF.cpu, off.cpu), "cpu-overhead-no-prefilter-%")
-			if bare.wall > off.wall+off.wall/20 {
-				b.ReportMetric(float64(on.wall-off.wall)/float64(bare.wall-off.wall), "over-floor-x")
+			runs := float64(len(res[off]))
+			// the median over the rounds of each round's overhead
+			pct := func(conf int, of func(cost) time.Duration) float64 {
+				var p []float64
+				for r := range res[conf] {
+					p = append(p, 100*(float64(of(res[conf][r]))/float64(of(res[off][r]))-1))
+				}
+				slices.Sort(p)
+				if len(p)%2 == 1 {
+					return p[len(p)/2]
+				}
+				return (p[len(p)/2-1] + p[len(p)/2]) / 2
 			}
-			if bare.cpu > off.cpu+off.cpu/20 {
-				b.ReportMetric(float64(on.cpu-off.cpu)/float64(bare.cpu-off.cpu), "cpu-over-floor-x")
+			wall := func(c cost) time.Duration { return c.wall }
+			cpu := func(c cost) time.Duration { return c.cpu }
+			mean := func(conf int, of func(cost) time.Duration) float64 {
+				var sum time.Duration
+				for _, c := range res[conf] {
+					sum += of(c)
+				}
+				return float64(sum.Microseconds()) / 1000 / runs
 			}
-			b.ReportMetric(ms(off.wall), "ms-without")
-			b.ReportMetric(ms(bare.wall), "ms-bare-tracepoints")
-			b.ReportMetric(ms(on.wall), "ms-with")
-			b.ReportMetric(ms(noPF.wall), "ms-with-no-prefilter")
-			b.ReportMetric(ms(off.cpu), "cpu-ms-without")
-			b.ReportMetric(ms(bare.cpu), "cpu-ms-bare-tracepoints")
-			b.ReportMetric(ms(on.cpu), "cpu-ms-with")
-			b.ReportMetric(ms(noPF.cpu), "cpu-ms-with-no-prefilter")
+			for _, m := range []struct {
+				of     func(cost) time.Duration
+				prefix string
+			}{{wall, ""}, {cpu, "cpu-"}} {
+				floor, with := pct(bare, m.of), pct(on, m.of)
+				b.ReportMetric(floor, m.prefix+"overhead-bare-tracepoints-%")
+				b.ReportMetric(pct(bare2, m.of), m.prefix+"overhead-bare-enter-exit-%")
+				b.ReportMetric(with, m.prefix+"overhead-%")
+				b.ReportMetric(pct(noPF, m.of), m.prefix+"overhead-no-prefilter-%")
+				if floor > 5 {
+					b.ReportMetric(with/floor, m.prefix+"over-floor-x")
+				}
+				b.ReportMetric(mean(off, m.of), m.prefix+"ms-without")
+				b.ReportMetric(mean(bare, m.of), m.prefix+"ms-bare-tracepoints")
+				b.ReportMetric(mean(on, m.of), m.prefix+"ms-with")
+				b.ReportMetric(mean(noPF, m.of), m.prefix+"ms-with-no-prefilter")
+			}
 			b.ReportMetric(float64(captured)/runs, "events-captured/run")
 			b.ReportMetric(float64(evaluated)/runs, "events-evaluated/run")
 			b.ReportMetric(float64(filtered)/runs, "events-filtered/run")
 			b.ReportMetric(float64(alerts)/runs, "alerts/run")
-			b.ReportMetric(ms(sensorCPU), "sensor-cpu-ms/run")
-			b.ReportMetric(ms(sensorCPUNoPF), "sensor-cpu-ms/run-no-prefilter")
+			b.ReportMetric(float64(sensorCPU.Microseconds())/1000/runs, "sensor-cpu-ms/run")
+			b.ReportMetric(float64(sensorCPUNoPF.Microseconds())/1000/runs, "sensor-cpu-ms/run-no-prefilter")
 			b.ReportMetric(float64(drops), "drops")
 			b.ReportMetric(float64(lost), "lost")
 			b.ReportMetric(float64(lostNoPF), "lost-no-prefilter")
 		})
 	}
+}
+
+// cost is what one timed run of a workload took.
+type cost struct{ wall, cpu time.Duration }
+
+// benchRounds is HARRIER_BENCH_ROUNDS, the rounds of BenchmarkOverheadWithRules
+// (default 5).
+func benchRounds(b *testing.B) int {
+	v := os.Getenv("HARRIER_BENCH_ROUNDS")
+	if v == "" {
+		return 5
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("HARRIER_BENCH_ROUNDS=%q: want a positive number of rounds", v)
+	}
+	return n
 }
 
 // childrenCPU is the CPU time (user + system) of this process's children
