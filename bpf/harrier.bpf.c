@@ -26,6 +26,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define AT_FDCWD -100
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
 #define AT_EXECVE_CHECK 0x10000 /* execveat: check, do not exec (Linux 6.14+) */
 #define HALF 16384 /* items of one record stay below this many bytes */
 #define MASK (HALF - 1)
@@ -820,6 +821,30 @@ static __always_inline int fd_installed(struct task_struct *t, __s64 fd)
 	return f != 0;
 }
 
+/* clear_marks forgets the marks of fds first..last of the current process. */
+static __always_inline void clear_marks(struct task_struct *cur, __u32 first, __u32 last)
+{
+	if (first >= MAX_FD || first > last)
+		return;
+	if (last >= MAX_FD)
+		last = MAX_FD - 1;
+	struct proc_state *ps = leader_state(cur, 0);
+	if (!ps)
+		return;
+	for (__u32 w = 0; w < MAX_FD / 64; w++) {
+		__u32 lo = w * 64, hi = lo + 63;
+		if (hi < first || lo > last)
+			continue;
+		__u64 m = ~0ULL;
+		if (first > lo)
+			m &= ~0ULL << (first - lo);
+		if (last < hi)
+			m &= ~0ULL >> (hi - last);
+		if (ps->fdmark[w] & m)
+			__sync_fetch_and_and(&ps->fdmark[w], ~m);
+	}
+}
+
 /* set_mark marks (on) or forgets fd of the current process. */
 static __always_inline void set_mark(struct task_struct *cur, __s64 fd, int on)
 {
@@ -1166,6 +1191,10 @@ __noinline int ship_exit(struct task_struct *cur __attribute__((btf_decl_tag("ar
 	/* a new fd that leaves the kernel is no longer one of a dropped open */
 	if (creates_fd(nr) && ret >= 0)
 		set_mark(cur, (nr == NR_dup2 || nr == NR_dup3) ? (__s64)(int)a[1] : ret, 0);
+	/* close_range closes without a close: its numbers' marks go, or a
+	 * later fd the kernel does not mark (a pipe) would inherit one */
+	if (nr == NR_close_range && ret == 0 && !(a[2] & CLOSE_RANGE_CLOEXEC))
+		clear_marks(cur, (__u32)a[0], (__u32)a[1]);
 	__builtin_memcpy(s->h.args, a, sizeof(sa->a));
 	s->h.ret = ret;
 	/* the number a close freed may be another thread's new fd by now,

@@ -68,5 +68,6 @@
 #define NR_bpf 321
 #define NR_execveat 322
 #define NR_clone3 435
+#define NR_close_range 436
 #define NR_openat2 437
 #define NR_fchmodat2 452

@@ -207,7 +207,7 @@ func TestPrefilterProcessName(t *testing.T) {
 // array) and high ones (marked in task storage) alike, and lets out the
 // close of an fd whose open left the kernel.
 func TestPrefilterFDMarks(t *testing.T) {
-	h := startCapture(t, Options{}, "openat", "close", "dup2")
+	h := startCapture(t, Options{}, "openat", "close", "dup2", "close_range")
 	dir := t.TempDir()
 	kept, watched := filepath.Join(dir, "kept"), filepath.Join(dir, "watched")
 	for _, f := range []string{kept, watched} {
@@ -272,6 +272,31 @@ func TestPrefilterFDMarks(t *testing.T) {
 	unix.Close(wfd)
 	h.find("close of the fd a dup2 with high bits replaced", func(ev *sysevent.Event) bool {
 		return ev.Type == sysevent.SysClose && int(ev.PID) == pid && ev.FD == int64(kfd)
+	})
+	// close_range closes kept fds without a close: their marks go, so a
+	// pipe (not an fd the kernel marks) that takes the number has its
+	// close leave the kernel
+	kfd, err = unix.Openat(unix.AT_FDCWD, kept, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.CloseRange(uint(kfd), uint(kfd), 0); err != nil {
+		t.Fatalf("close_range(%d): %v", kfd, err)
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	if p[0] != kfd && p[1] != kfd {
+		t.Fatalf("pipe fds %v: none took the closed number %d", p, kfd)
+	}
+	unix.Close(p[0])
+	unix.Close(p[1])
+	cr := h.find("close_range", func(ev *sysevent.Event) bool {
+		return ev.Type == sysevent.SysCloseRange && int(ev.PID) == pid && ev.FD == int64(kfd)
+	})
+	h.find("close of a pipe fd on a number close_range freed", func(ev *sysevent.Event) bool {
+		return ev.Type == sysevent.SysClose && int(ev.PID) == pid && ev.FD == int64(kfd) && ev.Time > cr.Time
 	})
 	after, err := h.c.Stats()
 	if err != nil {
