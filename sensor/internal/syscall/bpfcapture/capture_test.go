@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -387,14 +388,19 @@ func TestRunStopsUnderLoad(t *testing.T) {
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var n int
-	go func() { done <- c.Run(ctx, func(*sysevent.Event) { n++ }) }()
-	time.Sleep(200 * time.Millisecond)
+	var n atomic.Int64
+	go func() { done <- c.Run(ctx, func(*sysevent.Event) { n.Add(1) }) }()
+	// under load: records are flowing when the cancel comes
+	for deadline := time.Now().Add(10 * time.Second); n.Load() < 10000; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d events in 10 s", n.Load())
+		}
+	}
 	cancel()
 	select {
 	case err := <-done:
-		if err != nil || n == 0 {
-			t.Errorf("Run: %v after %d events", err, n)
+		if err != nil {
+			t.Errorf("Run: %v after %d events", err, n.Load())
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("Run did not stop under load")

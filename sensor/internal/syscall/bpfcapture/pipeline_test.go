@@ -42,10 +42,31 @@ func TestCaptureThroughDispatchKeepsProcessOrder(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.RunIdle(ctx, sh.Submit, sh.Flush) }()
+	var pids []uint32
 	for i := 0; i < 20; i++ {
-		exec.Command("/bin/cat", "/etc/hostname", "/etc/passwd").Run()
+		cmd := exec.Command("/bin/cat", "/etc/hostname", "/etc/passwd")
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, uint32(cmd.Process.Pid))
 	}
-	time.Sleep(100 * time.Millisecond)
+	// until every cat's events have reached a worker
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		missing := 0
+		for _, p := range pids {
+			if _, ok := last[p]; !ok {
+				missing++
+			}
+		}
+		mu.Unlock()
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events of %d of the 20 cat processes never reached a worker", missing)
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
