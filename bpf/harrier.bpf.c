@@ -943,8 +943,10 @@ static __always_inline __u8 pf_verdict(struct task_struct *cur, struct pf_type *
 			preds |= P_OPEN_TRUNC;
 	}
 	if (ft->need_pred[6] | ft->need_pred[7])
-		/* the effective uid, as user.uid reports it (kuid, init namespace) */
-		preds |= BPF_CORE_READ(cur, cred, euid.val) == 0 ? P_UID_ROOT : P_UID_OTHER;
+		/* the effective uid, as user.uid reports it (kuid, init namespace);
+		 * cred is an RCU pointer of the trusted task: two plain loads
+		 * where BPF_CORE_READ made two helper calls */
+		preds |= cur->cred->euid.val == 0 ? P_UID_ROOT : P_UID_OTHER;
 	/* all but success/failure, which the exit knows */
 	for (int p = 2; p < NUM_PREDS; p++)
 		if (!(preds & (1 << p)))
