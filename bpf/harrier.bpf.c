@@ -767,6 +767,13 @@ static __always_inline struct proc_state *leader_state(struct task_struct *t, in
 	return bpf_task_storage_get(&procs, t->group_leader, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
+/* fd_arg is an fd (or dirfd) argument as the kernel reads it: a 32-bit
+ * int, whatever the register's upper half holds. */
+static __always_inline __s64 fd_arg(__u64 reg)
+{
+	return (int)reg;
+}
+
 /* fd_word is fd's word in fdmark. The barrier keeps the mask, which the
  * compiler would drop knowing fd < MAX_FD, and which the verifier needs to
  * see the index bounded. */
@@ -916,9 +923,9 @@ static __noinline __u64 pf_path_mask(__u32 id, const void *up)
 static __always_inline __u8 pf_verdict(struct task_struct *cur, struct pf_type *ft, __u32 id, __u64 *a)
 {
 	struct proc_state *ps = 0;
-	if (ft->drop_fd && is_marked(cur, (__s64)(int)a[0], &ps)) {
+	if (ft->drop_fd && is_marked(cur, fd_arg(a[0]), &ps)) {
 		if (id == NR_close)
-			fd_mark(ps, (__s64)(int)a[0], 0); /* ps: found by is_marked */
+			fd_mark(ps, fd_arg(a[0]), 0); /* ps: found by is_marked */
 		return 0;
 	}
 	__u64 ok = ft->active;
@@ -1011,12 +1018,12 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 	case NR_fchmodat2:
 	case NR_fchownat:
 	case NR_execveat:
-		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)(int)a[0], (const char *)a[1]);
+		off = put_rel(s, off, IT_PATH, IT_BASE, fd_arg(a[0]), (const char *)a[1]);
 		if (id == NR_execveat)
 			off = put_uargv(s, off, (const char *const *)a[2], compat ? 4 : 8);
 		break;
 	case NR_openat2: {
-		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)(int)a[0], (const char *)a[1]);
+		off = put_rel(s, off, IT_PATH, IT_BASE, fd_arg(a[0]), (const char *)a[1]);
 		__u64 how[2] = {};
 		bpf_probe_read_user(how, sizeof(how), (void *)a[2]);
 		s->h.aux = how[0];
@@ -1031,8 +1038,8 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 	case NR_linkat:
 	case NR_renameat:
 	case NR_renameat2:
-		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)(int)a[0], (const char *)a[1]);
-		off = put_rel(s, off, IT_PATH2, IT_BASE2, (__s64)(int)a[2], (const char *)a[3]);
+		off = put_rel(s, off, IT_PATH, IT_BASE, fd_arg(a[0]), (const char *)a[1]);
+		off = put_rel(s, off, IT_PATH2, IT_BASE2, fd_arg(a[2]), (const char *)a[3]);
 		break;
 	case NR_symlink:
 		off = put_ustr(s, off, IT_TARGET, (const char *)a[0], STR_SZ);
@@ -1040,7 +1047,7 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 		break;
 	case NR_symlinkat:
 		off = put_ustr(s, off, IT_TARGET, (const char *)a[0], STR_SZ);
-		off = put_rel(s, off, IT_PATH, IT_BASE, (__s64)(int)a[1], (const char *)a[2]);
+		off = put_rel(s, off, IT_PATH, IT_BASE, fd_arg(a[1]), (const char *)a[2]);
 		break;
 	case NR_chdir:
 	case NR_fchdir:
@@ -1067,7 +1074,7 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 	case NR_connect:
 	case NR_bind:
 		off = put_sockaddr(s, off, (const void *)a[1], a[2]);
-		off = put_tuple(s, off, (__s64)(int)a[0]);
+		off = put_tuple(s, off, fd_arg(a[0]));
 		break;
 	case NR_accept:
 	case NR_accept4:
@@ -1075,13 +1082,13 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 			off = put_tuple(s, off, ret);
 		break;
 	case NR_listen:
-		off = put_tuple(s, off, (__s64)(int)a[0]);
+		off = put_tuple(s, off, fd_arg(a[0]));
 		break;
 	case NR_sendto:
 		if (a[4])
 			off = put_sockaddr(s, off, (const void *)a[4], a[5]);
 		else
-			off = put_tuple(s, off, (__s64)(int)a[0]);
+			off = put_tuple(s, off, fd_arg(a[0]));
 		break;
 	case NR_sendmsg: {
 		struct user_msghdr m = {};
@@ -1097,7 +1104,7 @@ static __always_inline __u32 exit_args(struct scratch *s, __u32 id, __u64 *a, lo
 		if (m.msg_name)
 			off = put_sockaddr(s, off, m.msg_name, m.msg_namelen);
 		else
-			off = put_tuple(s, off, (__s64)(int)a[0]);
+			off = put_tuple(s, off, fd_arg(a[0]));
 		break;
 	}
 	case NR_clone3: {
@@ -1158,14 +1165,14 @@ static __always_inline void user_args(struct pt_regs *regs, int is_compat, __u64
 	}
 }
 
-/* syscall_nr is the x86_64 number of the syscall t is in (or returns
- * from, regs being its saved user registers), -1 for none; an ia32 one
- * without an x86_64 equivalent is counted in compat when tally is set
- * (once per syscall: at its exit). */
-static __always_inline long syscall_nr(struct task_struct *t, struct pt_regs *regs, int tally)
+/* syscall_nr is the x86_64 number of the syscall a task is in (or returns
+ * from, regs being its saved user registers; is_compat: in_compat_syscall
+ * of the task), -1 for none; an ia32 one without an x86_64 equivalent is
+ * counted in compat when tally is set (once per syscall: at its exit). */
+static __always_inline long syscall_nr(struct pt_regs *regs, int is_compat, int tally)
 {
 	long nr = regs->orig_ax;
-	if (nr < 0 || !in_compat_syscall(t))
+	if (nr < 0 || !is_compat)
 		return nr;
 	nr = translate_compat(nr);
 	if (nr < 0 && tally)
@@ -1192,7 +1199,7 @@ __noinline int ship_exit(struct task_struct *cur __attribute__((btf_decl_tag("ar
 		return 0;
 	/* a new fd that leaves the kernel is no longer one of a dropped open */
 	if (creates_fd(nr) && ret >= 0)
-		set_mark(cur, (nr == NR_dup2 || nr == NR_dup3) ? (__s64)(int)a[1] : ret, 0);
+		set_mark(cur, (nr == NR_dup2 || nr == NR_dup3) ? fd_arg(a[1]) : ret, 0);
 	/* close_range closes without a close: its numbers' marks go, or a
 	 * later fd the kernel does not mark (a pipe) would inherit one */
 	if (nr == NR_close_range && ret == 0 && !(a[2] & CLOSE_RANGE_CLOEXEC))
@@ -1201,7 +1208,7 @@ __noinline int ship_exit(struct task_struct *cur __attribute__((btf_decl_tag("ar
 	s->h.ret = ret;
 	/* the number a close freed may be another thread's new fd by now,
 	 * whose open went out before this close: the table keeps that one */
-	if (nr == NR_close && ret == 0 && fd_installed(cur, (__s64)(int)a[0]))
+	if (nr == NR_close && ret == 0 && fd_installed(cur, fd_arg(a[0])))
 		s->h.aux = CLOSE_FD_REUSED;
 	__u32 off = exit_args(s, nr, a, ret, is_compat);
 	submit(s, off);
@@ -1214,7 +1221,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	/* the one attach point of the syscalls: arguments come from the saved
 	 * user registers, the prefilter decides with the result known */
 	struct task_struct *cur = bpf_get_current_task_btf();
-	long nr = syscall_nr(cur, regs, 1);
+	int is_compat = in_compat_syscall(cur);
+	long nr = syscall_nr(regs, is_compat, 1);
 	if (nr < 0 || nr > MAX_SYSCALL)
 		return 0;
 	/* the array lookup is inlined and cheap: skip the rest for the
@@ -1225,7 +1233,6 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	if (cur->tgid == self_tgid)
 		return 0;
-	int is_compat = in_compat_syscall(cur);
 	/* a fork child's return: sched_fork emitted it */
 	if (ret == 0 && (nr == NR_clone || nr == NR_clone3 || nr == NR_fork || nr == NR_vfork))
 		return 0;
@@ -1257,11 +1264,12 @@ int BPF_PROG(sched_prepare_exec, struct task_struct *p, struct linux_binprm *bpr
 	if (p->tgid == self_tgid)
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
-	if (syscall_nr(p, regs, 0) != NR_execveat)
+	int is_compat = in_compat_syscall(p);
+	if (syscall_nr(regs, is_compat, 0) != NR_execveat)
 		return 0;
 	struct exec_args *ea = bpf_task_storage_get(&execveat_args, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (ea) {
-		user_args(regs, in_compat_syscall(p), ea->args);
+		user_args(regs, is_compat, ea->args);
 		/* begin_new_exec counts the exec after this tracepoint: an entry
 		 * left by an exec whose record was lost never matches a later one */
 		ea->exec_id = p->self_exec_id + 1;
@@ -1370,10 +1378,11 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	/* the parent is inside its clone: its saved user registers still hold
 	 * the arguments (a kernel thread's fork has no syscall) */
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(parent);
-	long nr = syscall_nr(parent, regs, 0);
+	int is_compat = in_compat_syscall(parent);
+	long nr = syscall_nr(regs, is_compat, 0);
 	if (nr == NR_clone || nr == NR_clone3 || nr == NR_fork || nr == NR_vfork) {
 		s->h.type = nr;
-		user_args(regs, in_compat_syscall(parent), s->h.args);
+		user_args(regs, is_compat, s->h.args);
 		if (nr == NR_clone3) {
 			__u64 flags = 0;
 			bpf_probe_read_user(&flags, sizeof(flags), (void *)s->h.args[0]);
@@ -1402,14 +1411,15 @@ int BPF_PROG(sched_exit, struct task_struct *p)
 	/* exit and exit_group never return to sys_exit: their record goes out
 	 * here, before the thread's end */
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
-	long nr = syscall_nr(p, regs, 0);
+	int is_compat = in_compat_syscall(p);
+	long nr = syscall_nr(regs, is_compat, 0);
 	if (nr == NR_exit || nr == NR_exit_group) {
 		__u32 key = nr;
 		__u8 *want = bpf_map_lookup_elem(&interest, &key);
 		if (want && *want) {
 			struct scratch *x = begin(REC_SYSCALL, nr, tid, pid);
 			if (x) {
-				user_args(regs, in_compat_syscall(p), x->h.args);
+				user_args(regs, is_compat, x->h.args);
 				submit(x, 0);
 			}
 		}
