@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/harrier-security/harrier/sensor/internal/syscall/kfilter"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
 )
@@ -114,6 +115,20 @@ func (h *harness) find(desc string, match func(*sysevent.Event) bool) sysevent.E
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// setPrefilter compiles spec and loads it into the capture; the compiled
+// filter is the Go model of the kernel's decisions.
+func (h *harness) setPrefilter(spec *kfilter.Spec) *kfilter.Compiled {
+	h.t.Helper()
+	pf, err := spec.Compile()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.c.SetPrefilter(pf); err != nil {
+		h.t.Fatal(err)
+	}
+	return pf
 }
 
 // findType waits for an event of type name from pid whose Path is path

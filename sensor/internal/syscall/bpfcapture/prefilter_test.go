@@ -43,16 +43,10 @@ func TestPrefilterKernel(t *testing.T) {
 		}},
 		sysevent.SysClose: {All: true, DropMarkedFD: true},
 	}}
-	pf, err := spec.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := os.WriteFile(filepath.Join(dir, "maybe-here"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.c.SetPrefilter(pf); err != nil {
-		t.Fatal(err)
-	}
+	pf := h.setPrefilter(spec)
 	open := func(p string, flags int) int {
 		fd, err := unix.Openat(unix.AT_FDCWD, p, flags|unix.O_CLOEXEC, 0o644)
 		if err != nil {
@@ -168,13 +162,7 @@ func TestPrefilterProcessName(t *testing.T) {
 		sysevent.SysOpenat: {Terms: []kfilter.Term{{Comms: []string{"cat"}}}},
 		sysevent.SysClose:  {All: true, DropMarkedFD: true},
 	}}
-	pf, err := spec.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.c.SetPrefilter(pf); err != nil {
-		t.Fatal(err)
-	}
+	h.setPrefilter(spec)
 	run := func(name ...string) int {
 		cmd := exec.Command(name[0], append(name[1:], f)...)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -219,13 +207,7 @@ func TestPrefilterFDMarks(t *testing.T) {
 		sysevent.SysOpenat: {Terms: []kfilter.Term{{Exact: []string{watched}}}},
 		sysevent.SysClose:  {All: true, DropMarkedFD: true},
 	}}
-	pf, err := spec.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.c.SetPrefilter(pf); err != nil {
-		t.Fatal(err)
-	}
+	h.setPrefilter(spec)
 	before, err := h.c.Stats()
 	if err != nil {
 		t.Fatal(err)
@@ -336,13 +318,7 @@ func TestPrefilterUID(t *testing.T) {
 		sysevent.SysOpenat: {Terms: []kfilter.Term{{Exact: []string{f}, Preds: kfilter.PredUIDOther}}},
 		sysevent.SysClose:  {All: true, DropMarkedFD: true},
 	}}
-	pf, err := spec.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.c.SetPrefilter(pf); err != nil {
-		t.Fatal(err)
-	}
+	pf := h.setPrefilter(spec)
 	const nobody = 65534
 	for _, c := range []struct {
 		euid uint32
