@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/harrier-security/harrier/sensor/internal/config"
 	"github.com/harrier-security/harrier/sensor/internal/ship/transport/transporttest"
 	"github.com/harrier-security/harrier/sensor/internal/syscall/sysevent"
 	"github.com/harrier-security/harrier/sensor/internal/testkit/require"
@@ -43,16 +44,7 @@ func TestSyscallReloadAddsEventTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	rcv, store := transporttest.Run(t, transporttest.Options{})
-	cfg := testConfig(t, rcv.Addr, rulesFile)
-	cfg.Sources.Syscall.Enabled = true
-	cfg.Sources.K8sAudit.Enabled = false
-	cfg.Rules.Watch = false
-	cfg.Rules.RuleMatching = "all"
-	d, err := New(cfg, Options{Logger: quiet})
-	if err != nil {
-		require.Missing(t, fmt.Sprintf("syscall source unavailable here: %v", err))
-	}
-	d.Close()
+	cfg := syscallConfig(t, rcv.Addr, rulesFile)
 	r := start(t, cfg)
 	defer r.stop(t)
 
@@ -165,16 +157,7 @@ func TestSyscallFDNameOfFilteredOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rcv.Kill()
-	cfg := testConfig(t, rcv.Addr, rulesFile)
-	cfg.Sources.Syscall.Enabled = true
-	cfg.Sources.K8sAudit.Enabled = false
-	cfg.Rules.Watch = false
-	cfg.Rules.RuleMatching = "all"
-	d, err := New(cfg, Options{Logger: quiet})
-	if err != nil {
-		require.Missing(t, fmt.Sprintf("syscall source unavailable here: %v", err))
-	}
-	d.Close()
+	cfg := syscallConfig(t, rcv.Addr, rulesFile)
 	r := start(t, cfg)
 	defer r.stop(t)
 
@@ -237,4 +220,22 @@ func TestHelperFDWriter(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// syscallConfig is a daemon config with only the syscall source, every
+// rule firing, for the router at addr; the test is skipped (Missing) where
+// the syscall source cannot start.
+func syscallConfig(t *testing.T, addr, rulesFile string) *config.Config {
+	t.Helper()
+	cfg := testConfig(t, addr, rulesFile)
+	cfg.Sources.Syscall.Enabled = true
+	cfg.Sources.K8sAudit.Enabled = false
+	cfg.Rules.Watch = false
+	cfg.Rules.RuleMatching = "all"
+	d, err := New(cfg, Options{Logger: quiet})
+	if err != nil {
+		require.Missing(t, fmt.Sprintf("syscall source unavailable here: %v", err))
+	}
+	d.Close()
+	return cfg
 }
